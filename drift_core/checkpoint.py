@@ -1,0 +1,77 @@
+"""Self-describing checkpoints, loaded safely.
+
+A checkpoint is a dict of tensors and plain values saved with ``torch.save``. Loading always uses
+``weights_only=True``: a file that needs arbitrary unpickling (for example a pickle that would run
+code) is refused, and nothing in it is executed. Every failure is a :class:`CheckpointError` whose
+message says what is wrong.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import torch
+
+__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "FORMAT"]
+
+FORMAT = "drift-lab-checkpoint"
+VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A file that cannot be used as a Drift Lab checkpoint, with the reason."""
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict[str, Any], *, kind: str) -> Path:
+    """Write ``state`` (tensors and plain values) atomically: to a temporary file, then renamed, so
+    an interrupted save never leaves a truncated checkpoint behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"format": FORMAT, "version": VERSION, "kind": kind, **state}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def load_checkpoint(source: str | os.PathLike | bytes | BinaryIO, *, kind: str) -> dict[str, Any]:
+    """Load a checkpoint of the given kind ("toy2d" or "images") with ``weights_only=True``."""
+    import io
+
+    if isinstance(source, bytes):
+        if not source:
+            raise CheckpointError("the file is empty")
+        source = io.BytesIO(source)
+    elif not hasattr(source, "read"):
+        p = Path(source)
+        if not p.is_file():
+            raise CheckpointError(f"no such checkpoint file: {p}")
+        if p.stat().st_size == 0:
+            raise CheckpointError(f"{p} is empty")
+    try:
+        data = torch.load(source, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(
+            "refused: this file contains Python objects that are not plain weights "
+            f"(it could run code when loaded), so it was not loaded ({str(err).splitlines()[0][:160]})"
+        ) from None
+    except (zipfile.BadZipFile, EOFError, RuntimeError, OSError, ValueError) as err:
+        raise CheckpointError(f"not a readable checkpoint (truncated or not a torch file): {str(err)[:160]}") from None
+    except Exception as err:  # noqa: BLE001 - any other unpickling failure is a bad file, not a crash
+        raise CheckpointError(f"not a readable checkpoint: {type(err).__name__}: {str(err)[:160]}") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError("this file is a torch file but not a Drift Lab checkpoint")
+    if data.get("version") != VERSION:
+        raise CheckpointError(f"checkpoint version {data.get('version')} is not supported (expected {VERSION})")
+    if data.get("kind") != kind:
+        raise CheckpointError(f"this is a {data.get('kind')!r} checkpoint; expected a {kind!r} one")
+    return data

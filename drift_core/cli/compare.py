@@ -1,0 +1,149 @@
+"""``python -m drift_core compare``: baseline vs lookahead (and a baseline with doubled learning rate,
+the fairness control) over several seeds, each seed trained in lock-step on shared batches. Prints a
+mean +- std table at fixed steps and at fixed wall-clock times, and writes the raw rows as CSV."""
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import statistics
+from dataclasses import replace
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ..config import ConfigError, ExperimentConfig
+from ..train import Lockstep
+from . import UsageError
+from .common import add_config_arguments, config_from_args, points_from_args
+from .train2d import evaluate_trainer
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("compare", help="baseline vs lookahead over seeds", description=__doc__)
+    add_config_arguments(p)
+    p.add_argument("--lookahead-K", default="1,2", help="comma-separated K values for lookahead runs")
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
+    p.add_argument("--eval-at", default=None, help="comma-separated steps to evaluate at (default: 4 points up to --steps)")
+    p.add_argument("--wall-times", default=None, help="comma-separated wall-clock seconds to report at (default: derived)")
+    p.add_argument("--no-doubled-lr", action="store_true", help="skip the baseline with 2x learning rate")
+    p.add_argument("--exact-w2", action="store_true", help="report exact W2 (POT) too")
+    p.add_argument("--eval-samples", type=int, default=2048)
+    p.add_argument("--out", type=Path, default=None, help="CSV file for the raw per-seed rows")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(run=run)
+
+
+def _int_list(text: str, what: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UsageError(f"{what} must be comma-separated integers, got {text!r}") from None
+    if not values:
+        raise UsageError(f"{what} is empty")
+    return values
+
+
+def methods_for(base: ExperimentConfig, ks: list[int], doubled_lr: bool) -> dict[str, ExperimentConfig]:
+    methods = {"baseline": replace(base, drift=replace(base.drift, method="baseline"))}
+    if doubled_lr:
+        methods["baseline 2x lr"] = base.with_values({"method": "baseline", "lr": base.train.lr * 2})
+    for k in ks:
+        methods[f"lookahead K={k}"] = base.with_values({"method": "lookahead", "K": k})
+    return methods
+
+
+def run(args: argparse.Namespace) -> int:
+    base = config_from_args(args)
+    points = points_from_args(args, base)
+    ks = _int_list(args.lookahead_K, "--lookahead-K")
+    if any(k < 1 for k in ks):
+        raise UsageError("--lookahead-K values must be >= 1 (K = 0 is the baseline, always included)")
+    seeds = _int_list(args.seeds, "--seeds")
+    steps = base.train.steps
+    if steps < 1:
+        raise UsageError("--steps must be >= 1")
+    eval_at = _int_list(args.eval_at, "--eval-at") if args.eval_at else sorted({max(1, steps * i // 4) for i in range(1, 5)})
+    eval_at = sorted(s for s in set(eval_at) if 1 <= s <= steps)
+    try:
+        methods = methods_for(base, ks, not args.no_doubled_lr)
+    except ConfigError as err:
+        raise UsageError(str(err)) from None
+    rows = []
+    bar = tqdm(total=len(seeds) * steps, disable=args.quiet, desc="compare", unit="step")
+    for seed in seeds:
+        runner = Lockstep({name: cfg.with_values({"seed": seed}) for name, cfg in methods.items()}, points=points)
+        for step in range(1, steps + 1):
+            records = runner.step()
+            bar.update(1)
+            if step in eval_at:
+                for name, trainer in runner.trainers.items():
+                    m = evaluate_trainer(trainer, args.eval_samples, exact_w2=args.exact_w2)
+                    rows.append({"method": name, "seed": seed, "step": step, "wall_s": trainer.wall_s,
+                                 "diverged": records[name].diverged, **m})
+    bar.close()
+    metric_names = ["energy"] + (["w2"] if args.exact_w2 else []) + ["sliced_w2"]
+    print(f"\n{base.data.dataset}: mean +- std over seeds {seeds}, N={base.train.batch_size}, tau={base.drift.tau}")
+    print(_table(rows, methods, metric_names, "step", eval_at))
+    wall = _wall_times(rows, args.wall_times)
+    if wall:
+        print("\nAt fixed wall-clock time (last evaluation at or before t):")
+        print(_wall_table(rows, methods, metric_names, wall, seeds))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        with open(args.out, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=sorted({k for r in rows for k in r}, key=lambda k: list(rows[0]).index(k) if k in rows[0] else 99))
+            writer.writeheader()
+            writer.writerows(rows)
+    return 0
+
+
+def _fmt(values: list[float]) -> str:
+    values = [v for v in values if v is not None and math.isfinite(v)]
+    if not values:
+        return "n/a"
+    mean = statistics.fmean(values)
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{mean:.4g} +- {std:.2g}"
+
+
+def _table(rows, methods, metric_names, key, points) -> str:
+    header = ["method"] + [f"{m} @{key} {p}" for p in points for m in metric_names]
+    lines = [" | ".join(header), " | ".join("---" for _ in header)]
+    for name in methods:
+        cells = [name]
+        for p in points:
+            for m in metric_names:
+                cells.append(_fmt([r.get(m) for r in rows if r["method"] == name and r[key] == p]))
+        lines.append(" | ".join(cells))
+    return "\n".join(lines)
+
+
+def _wall_times(rows, spec):
+    if spec:
+        try:
+            return [float(v) for v in spec.split(",") if v.strip()]
+        except ValueError:
+            raise UsageError(f"--wall-times must be comma-separated numbers, got {spec!r}") from None
+    baseline_final = [r["wall_s"] for r in rows if r["method"] == "baseline" and r["step"] == max(x["step"] for x in rows)]
+    if not baseline_final:
+        return []
+    t = statistics.fmean(baseline_final)
+    return [round(t / 2, 2), round(t, 2)]
+
+
+def _wall_table(rows, methods, metric_names, times, seeds) -> str:
+    header = ["method"] + [f"{m} @{t:g}s" for t in times for m in metric_names]
+    lines = [" | ".join(header), " | ".join("---" for _ in header)]
+    for name in methods:
+        cells = [name]
+        for t in times:
+            for m in metric_names:
+                values = []
+                for seed in seeds:
+                    ok = [r for r in rows if r["method"] == name and r["seed"] == seed and r["wall_s"] <= t]
+                    if ok:
+                        values.append(max(ok, key=lambda r: r["wall_s"]).get(m))
+                cells.append(_fmt(values))
+        lines.append(" | ".join(cells))
+    return "\n".join(lines)

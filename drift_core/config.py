@@ -1,0 +1,360 @@
+"""Frozen configuration dataclasses, named presets, operator limits and flat (URL / CLI) round-trips.
+
+One vocabulary everywhere: every leaf field has a unique name, and that name is also the Streamlit
+widget key, the URL query parameter and the CLI flag (``--batch-size`` for ``batch_size``).
+Changing a *live* field applies to a running trainer; changing any other field needs a reset
+(see :data:`LIVE_FIELDS`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Mapping
+
+from .lookahead import NEGATIVES, SCALINGS, WEIGHTINGS
+
+__all__ = [
+    "ConfigError", "DataConfig", "ModelConfig", "DriftConfig", "TrainConfig", "ExperimentConfig",
+    "Limits", "PRESETS", "preset", "LIVE_FIELDS", "RESET_FIELDS", "START_SCENARIOS", "METHODS",
+    "flat_field_names", "field_section",
+]
+
+METHODS = ("baseline", "lookahead")
+START_SCENARIOS = ("default", "between", "far", "collapsed")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot work, with the reason."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = "checkerboard"  # a name in drift_core.data.toy2d.SAMPLERS, or "custom" (uploaded points)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    noise_dim: int = 32  # input noise dimension
+    width: int = 128  # hidden units per layer
+    depth: int = 3  # hidden layers (SiLU after each)
+    init: str = "default"  # start scenario: default | between (the modes) | far (away) | collapsed (onto one mode)
+
+
+@dataclass(frozen=True)
+class DriftConfig:
+    method: str = "baseline"  # baseline | lookahead
+    K: int = 1  # lookahead terms after the base term (used when method == "lookahead")
+    tau: float = 0.05  # kernel temperature, data units
+    multi_temperature: bool = False  # use tau x {0.4, 1, 4} (= {0.02, 0.05, 0.2} at 0.05), per-tau RMS-normalised
+    alpha: float = 1.0  # lookahead step between terms
+    scaling: str = "none"  # per-term scaling: none | unit_rms | relative
+    weighting: str = "uniform"  # uniform | heun | geometric | extrapolation
+    gamma: float = 0.5  # geometric weight ratio
+    lam: float = 0.5  # extrapolation strength
+    negatives: str = "moved"  # moved (reconstruction A) | fixed (B)
+    normalize_distance: bool = False  # divide distances by their batch mean
+    attraction_only: bool = False  # V = V+ only (ablation: why repulsion matters)
+
+    @property
+    def lookahead_terms(self) -> int:
+        """Effective K: 0 for the baseline."""
+        return self.K if self.method == "lookahead" else 0
+
+    @property
+    def temperatures(self) -> tuple[float, ...]:
+        return (self.tau * 0.4, self.tau, self.tau * 4.0) if self.multi_temperature else (self.tau,)
+
+    def label(self) -> str:
+        if self.attraction_only:
+            return "attraction only"
+        return "baseline" if self.lookahead_terms == 0 else f"lookahead K={self.K}"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    batch_size: int = 512  # generated samples per step (N); also the number of positives
+    lr: float = 1e-3  # Adam learning rate
+    steps: int = 2000  # step budget
+    seed: int = 0  # seeds model init, noise and data batches
+    device: str = "auto"  # auto | cpu | cuda | mps
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    drift: DriftConfig = field(default_factory=DriftConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    # ---- flat views -------------------------------------------------------------------------
+    def to_flat(self) -> dict[str, Any]:
+        """{field name: value} over all sections (names are unique)."""
+        out: dict[str, Any] = {}
+        for section in _SECTIONS:
+            out.update(dataclasses.asdict(getattr(self, section)))
+        return out
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "ExperimentConfig":
+        """From the nested form of :meth:`to_dict` or the flat form of :meth:`to_flat`. Unknown keys
+        raise; values are type-checked and validated."""
+        flat: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in _SECTIONS and isinstance(value, Mapping):
+                flat.update(value)
+            else:
+                flat[key] = value
+        return cls().with_values(flat)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ExperimentConfig":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"not valid JSON: {err}") from None
+        if not isinstance(data, Mapping):
+            raise ConfigError("config JSON must be an object")
+        return cls.from_dict(data)
+
+    def with_values(self, values: Mapping[str, Any]) -> "ExperimentConfig":
+        """Replace flat fields by name, with type coercion; raises ConfigError on any bad value."""
+        updates: dict[str, dict[str, Any]] = {s: {} for s in _SECTIONS}
+        for name, raw in values.items():
+            if name not in _FIELD_SECTION:
+                raise ConfigError(f"unknown setting {name!r}")
+            section = _FIELD_SECTION[name]
+            updates[section][name] = _coerce(name, _FIELD_TYPES[name], raw)
+        cfg = replace(self, **{s: replace(getattr(self, s), **u) for s, u in updates.items() if u})
+        cfg.validate()
+        return cfg
+
+    def from_query(self, params: Mapping[str, str], limits: "Limits | None" = None) -> tuple["ExperimentConfig", list[str]]:
+        """Apply URL query parameters leniently: unknown keys are ignored, bad values keep the
+        current value and out-of-range ones are clamped; each such case adds a notice."""
+        limits = limits or Limits.from_env()
+        cfg, notices = self, []
+        for name, raw in params.items():
+            if name not in _FIELD_SECTION:
+                continue
+            try:
+                candidate = cfg.with_values({name: raw})
+            except ConfigError as err:
+                clamped = _clamp(name, raw, limits)
+                if clamped is not None:
+                    try:
+                        candidate = cfg.with_values({name: clamped})
+                        notices.append(f"{name}={raw!r} is out of range; using {clamped}")
+                        cfg = candidate
+                        continue
+                    except ConfigError:
+                        pass
+                notices.append(f"ignored {name}={raw!r}: {err}")
+                continue
+            try:
+                limits.check(candidate)
+            except ConfigError as err:
+                clamped = _clamp(name, raw, limits)
+                if clamped is not None:
+                    cfg = cfg.with_values({name: clamped})
+                    notices.append(f"{name}={raw!r} exceeds this server's limit; using {clamped}")
+                else:
+                    notices.append(f"ignored {name}={raw!r}: {err}")
+                continue
+            cfg = candidate
+        return cfg, notices
+
+    def to_query(self) -> dict[str, str]:
+        """The fields that differ from the defaults, as strings (for a shareable URL)."""
+        default = ExperimentConfig().to_flat()
+        return {k: _to_text(v) for k, v in self.to_flat().items() if default[k] != v}
+
+    # ---- validation -------------------------------------------------------------------------
+    def validate(self) -> None:
+        from .data.toy2d import dataset_names
+
+        problems = []
+        d, m, r, t = self.data, self.model, self.drift, self.train
+        if d.dataset not in dataset_names():
+            problems.append(f"dataset must be one of {', '.join(dataset_names())}, got {d.dataset!r}")
+        if m.noise_dim < 1 or m.width < 1 or m.depth < 1:
+            problems.append("noise_dim, width and depth must be positive")
+        if m.init not in START_SCENARIOS:
+            problems.append(f"init must be one of {START_SCENARIOS}")
+        if r.method not in METHODS:
+            problems.append(f"method must be one of {METHODS}")
+        if not 0 <= r.K <= 64:
+            problems.append("K must be between 0 and 64")
+        for name in ("tau", "alpha", "gamma", "lam"):
+            v = getattr(r, name)
+            if not math.isfinite(v):
+                problems.append(f"{name} must be finite")
+        if not r.tau > 0:
+            problems.append("tau must be positive")
+        if r.scaling not in SCALINGS:
+            problems.append(f"scaling must be one of {SCALINGS}")
+        if r.weighting not in WEIGHTINGS:
+            problems.append(f"weighting must be one of {WEIGHTINGS}")
+        if r.negatives not in NEGATIVES:
+            problems.append(f"negatives must be one of {NEGATIVES}")
+        if t.batch_size < 2:
+            problems.append("batch_size must be at least 2")
+        if not (t.lr > 0 and math.isfinite(t.lr)):
+            problems.append("lr must be a positive number")
+        if t.steps < 0:
+            problems.append("steps must be >= 0")
+        if t.device not in DEVICES:
+            problems.append(f"device must be one of {DEVICES}")
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+
+_SECTIONS = ("data", "model", "drift", "train")
+_SECTION_CLASSES = {"data": DataConfig, "model": ModelConfig, "drift": DriftConfig, "train": TrainConfig}
+_FIELD_SECTION = {f.name: s for s, c in _SECTION_CLASSES.items() for f in fields(c)}
+_FIELD_TYPES = {f.name: f.type for c in _SECTION_CLASSES.values() for f in fields(c)}
+
+LIVE_FIELDS = frozenset(
+    {f.name for f in fields(DriftConfig)} | {"batch_size", "lr", "steps"}
+)
+"""Fields a running trainer picks up without a reset (drift settings, batch size, learning rate)."""
+RESET_FIELDS = frozenset(_FIELD_SECTION) - LIVE_FIELDS
+"""Fields whose change rebuilds the trainer (dataset, architecture, start scenario, seed, device)."""
+
+
+def flat_field_names() -> tuple[str, ...]:
+    return tuple(_FIELD_SECTION)
+
+
+def field_section(name: str) -> str:
+    return _FIELD_SECTION[name]
+
+
+def _coerce(name: str, type_name: str, raw: Any) -> Any:
+    try:
+        if type_name == "bool":
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if type_name == "int":
+            if isinstance(raw, bool):
+                raise ValueError
+            if isinstance(raw, float):
+                if not raw.is_integer():
+                    raise ValueError
+                return int(raw)
+            return int(str(raw).strip())
+        if type_name == "float":
+            if isinstance(raw, bool):
+                raise ValueError
+            value = float(raw)
+            if not math.isfinite(value):
+                raise ValueError
+            return value
+        if not isinstance(raw, str):
+            raise ValueError
+        return raw.strip()
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a {type_name}, got {raw!r}") from None
+
+
+def _to_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+_RANGES = {
+    "K": (0, 8), "tau": (1e-3, 10.0), "batch_size": (2, 65536), "lr": (1e-6, 1.0),
+    "alpha": (0.0, 10.0), "gamma": (0.0, 1.0), "lam": (0.0, 5.0), "width": (1, 4096),
+    "depth": (1, 16), "noise_dim": (1, 1024), "steps": (0, 10_000_000), "seed": (0, 2**31 - 1),
+}
+
+
+def _clamp(name: str, raw: Any, limits: "Limits") -> Any | None:
+    """A clamped value for an out-of-range number, or None when the value is not a number."""
+    if name not in _RANGES:
+        return None
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(value):
+        return None
+    lo, hi = _RANGES[name]
+    if name == "K":
+        hi = min(hi, limits.max_k)
+    if name == "batch_size":
+        hi = min(hi, limits.max_batch)
+    value = min(max(value, lo), hi)
+    return int(round(value)) if _FIELD_TYPES[name] == "int" else value
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Server-side limits an operator sets through environment variables (see README)."""
+
+    max_batch: int = 4096  # DRIFT_MAX_BATCH
+    max_k: int = 8  # DRIFT_MAX_K
+    max_steps_per_frame: int = 50  # DRIFT_MAX_STEPS_PER_FRAME
+    max_sessions: int = 32  # DRIFT_MAX_SESSIONS: trainers kept alive at once on one server
+    max_upload_points: int = 200_000  # DRIFT_MAX_UPLOAD_POINTS
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Limits":
+        environ = os.environ if environ is None else environ
+        values = {}
+        for f in fields(cls):
+            key = "DRIFT_" + f.name.upper()
+            if key in environ:
+                try:
+                    values[f.name] = max(1, int(environ[key]))
+                except ValueError:
+                    raise ConfigError(f"environment variable {key} must be a positive integer, got {environ[key]!r}") from None
+        return cls(**values)
+
+    def check(self, config: ExperimentConfig) -> None:
+        """Refuse configurations beyond this server's limits, with the reason."""
+        problems = []
+        if config.train.batch_size > self.max_batch:
+            problems.append(f"batch size {config.train.batch_size} is above this server's limit of {self.max_batch}")
+        if config.drift.lookahead_terms > self.max_k:
+            problems.append(f"K = {config.drift.K} is above this server's limit of {self.max_k}")
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+
+# ---- presets ---------------------------------------------------------------------------------
+_PAPER_MODEL = ModelConfig(noise_dim=32, width=256, depth=3)
+_PAPER_TRAIN = TrainConfig(batch_size=2048, lr=1e-3, steps=2000, seed=42)
+
+PRESETS: dict[str, ExperimentConfig] = {
+    "playground": ExperimentConfig(),
+    "paper_toy_swissroll": ExperimentConfig(DataConfig("swissroll"), _PAPER_MODEL, DriftConfig(tau=0.05), _PAPER_TRAIN),
+    "paper_toy_checkerboard": ExperimentConfig(DataConfig("checkerboard"), _PAPER_MODEL, DriftConfig(tau=0.05), _PAPER_TRAIN),
+    "bimodal_between": ExperimentConfig(DataConfig("bimodal"), ModelConfig(init="between"), DriftConfig(tau=0.1), TrainConfig(steps=300)),
+    "bimodal_far": ExperimentConfig(DataConfig("bimodal"), ModelConfig(init="far"), DriftConfig(tau=0.1), TrainConfig(steps=300)),
+    "bimodal_collapsed": ExperimentConfig(DataConfig("bimodal"), ModelConfig(init="collapsed"), DriftConfig(tau=0.1), TrainConfig(steps=300)),
+}
+"""Named experiments. ``paper_toy_*`` are the official notebook's protocol (N=2048, tau=0.05, Adam 1e-3,
+MLP 32->256x3->2, 2000 steps); ``bimodal_*`` are the paper's three start cases (Fig. 3)."""
+
+
+def preset(name: str) -> ExperimentConfig:
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return PRESETS[name]

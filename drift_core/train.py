@@ -1,0 +1,384 @@
+"""2D training: a Trainer whose ``step()`` returns numbers, snapshots for drawing, and a lock-step runner.
+
+Nothing here prints or plots. The Streamlit pages call ``step()`` a few times per frame, the CLI calls
+it in a loop, and the tests call it directly.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .config import LIVE_FIELDS, ConfigError, DriftConfig, ExperimentConfig
+from .data.toy2d import SAMPLERS, PointSet, mixture_modes
+from .lookahead import LookaheadField, lookahead_field
+from .loss import drifting_loss
+from .models import build_generator
+from .runtime import make_generator, select_device
+
+__all__ = [
+    "Batch", "StepRecord", "Snapshot", "Trainer", "Lockstep", "make_drift_fn", "DivergedError",
+    "start_center",
+]
+
+
+class DivergedError(RuntimeError):
+    """Raised by ``Trainer.step`` after the run has diverged, until it is reset or stepped back."""
+
+
+@dataclass(frozen=True)
+class Batch:
+    noise: Tensor  # [N, noise_dim]
+    positives: Tensor  # [P, 2]
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """What one training step reports.
+
+    ``drift_rms`` holds the RMS of each raw term U_0..U_K (the convergence signal); ``loss`` is
+    mean(V^2) of the combined target displacement; ``wall_s`` is cumulative training time.
+    ``diverged`` is True when the step found NaN/inf and did not update the model.
+    """
+
+    step: int
+    loss: float
+    drift_rms: tuple[float, ...]
+    wall_s: float
+    step_s: float
+    lr: float
+    K: int
+    tau: float
+    batch_size: int
+    diverged: bool = False
+    message: str = ""
+
+    def as_row(self) -> dict:
+        row = {k: getattr(self, k) for k in ("step", "loss", "wall_s", "step_s", "lr", "K", "tau", "batch_size", "diverged")}
+        for k, value in enumerate(self.drift_rms):
+            row[f"drift_rms_{k}"] = value
+        return row
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Numpy arrays for drawing one frame (all [n, 2] unless noted).
+
+    generated: model outputs on the fixed display noise; positives: display data; v, v_pos, v_neg:
+    the combined field and the base term's attraction/repulsion parts; terms: V_0..V_K; points:
+    z^0..z^K; step: the training step this frame shows.
+    """
+
+    step: int
+    generated: np.ndarray
+    positives: np.ndarray
+    v: np.ndarray
+    v_pos: np.ndarray
+    v_neg: np.ndarray
+    terms: list[np.ndarray]
+    points: list[np.ndarray]
+    weights: tuple[float, ...]
+
+
+def make_drift_fn(drift: DriftConfig) -> Callable[[Tensor, Tensor], LookaheadField]:
+    """The drift callable for a config: lookahead with K = drift.lookahead_terms (K = 0 is the baseline)."""
+    return partial(
+        lookahead_field,
+        K=drift.lookahead_terms,
+        tau=drift.temperatures,
+        alpha=drift.alpha,
+        scaling=drift.scaling,
+        weighting=drift.weighting,
+        gamma=drift.gamma,
+        lam=drift.lam,
+        negatives=drift.negatives,
+        normalize_distance=drift.normalize_distance,
+        attraction_only=drift.attraction_only,
+    )
+
+
+def start_center(dataset: str, scenario: str, sampler, generator: torch.Generator) -> Tensor | None:
+    """Where a start scenario puts the initial outputs: between the modes (the data mean), far away
+    (3 units beyond the data), or collapsed onto one mode (the first mode, or one data point)."""
+    if scenario == "default":
+        return None
+    reference = sampler(2048, generator=generator)
+    mean = reference.mean(0)
+    if scenario == "between":
+        return mean
+    if scenario == "far":
+        radius = float((reference - mean).norm(dim=1).max())
+        return mean + torch.tensor([1.0, 1.0]) * (radius + 2.0)
+    modes = mixture_modes(dataset)
+    return modes[0].clone() if modes is not None else reference[0].clone()
+
+
+class Trainer:
+    """Trains one MLP generator on a 2D distribution with baseline or lookahead drifting.
+
+    Args:
+        config: the experiment.
+        points: a user point set [M, 2] when ``config.data.dataset == "custom"``.
+        device: overrides ``config.train.device``.
+    """
+
+    def __init__(self, config: ExperimentConfig, *, points: Tensor | None = None, device: str | None = None):
+        config.validate()
+        if config.data.dataset == "custom":
+            if points is None:
+                raise ConfigError("dataset 'custom' needs a point set (upload a CSV or pass --points)")
+            self.sampler = PointSet(points.float())
+        else:
+            self.sampler = SAMPLERS[config.data.dataset]
+        self.points = None if points is None else points.float()
+        self.config = config
+        self.device = select_device(device or config.train.device)
+        seed = config.train.seed
+        center = start_center(config.data.dataset, config.model.init, self.sampler, make_generator(seed + 7))
+        self.model = build_generator(config.model, seed=seed, center=center).to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.train.lr)
+        self.data_generator = make_generator(seed + 1)
+        display_generator = make_generator(seed + 2)
+        self.display_noise = torch.randn(512, config.model.noise_dim, generator=display_generator)
+        self.display_positives = self.sampler(512, generator=display_generator)
+        self.step_count = 0
+        self.wall_s = 0.0
+        self.diverged = False
+        self.last_record: StepRecord | None = None
+        self._drift_fn = make_drift_fn(config.drift)
+        self._previous_state: dict | None = None
+
+    # ---- configuration ------------------------------------------------------------------------
+    def update(self, config: ExperimentConfig) -> list[str]:
+        """Apply live changes (drift settings, batch size, lr, step budget) without a reset.
+        Returns the names of the fields that changed; raises ConfigError if a reset field changed."""
+        config.validate()
+        old, new = self.config.to_flat(), config.to_flat()
+        changed = [k for k in new if new[k] != old[k]]
+        needs_reset = [k for k in changed if k not in LIVE_FIELDS]
+        if needs_reset:
+            raise ConfigError(f"changing {', '.join(needs_reset)} needs a reset")
+        self.config = config
+        self._drift_fn = make_drift_fn(config.drift)
+        for group in self.optimizer.param_groups:
+            group["lr"] = config.train.lr
+        return changed
+
+    # ---- training -----------------------------------------------------------------------------
+    def draw_batch(self, generator: torch.Generator | None = None) -> Batch:
+        """Fresh noise [N, noise_dim] and positives [N, 2] from ``generator`` (default: the trainer's)."""
+        g = self.data_generator if generator is None else generator
+        n = self.config.train.batch_size
+        noise = torch.randn(n, self.config.model.noise_dim, generator=g)
+        return Batch(noise=noise, positives=self.sampler(n, generator=g))
+
+    def _save_previous(self) -> None:
+        self._previous_state = {
+            "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+            "optimizer": copy.deepcopy(self.optimizer.state_dict()),
+        }
+
+    def step(self, batch: Batch | None = None) -> StepRecord:
+        """One training step. Returns its record; never prints.
+
+        On NaN/inf (in the outputs, the drift or the loss) the model is left at (or rolled back to)
+        its last finite state, the record says ``diverged=True`` and later calls raise
+        :class:`DivergedError` until :meth:`recover` or a new trainer.
+        """
+        if self.diverged:
+            raise DivergedError("this run diverged; reset it or step back before training on")
+        batch = batch or self.draw_batch()
+        drift = self.config.drift
+        start = time.perf_counter()
+        self.model.train()
+        x = self.model(batch.noise.to(self.device))
+        message = ""
+        if not torch.isfinite(x).all():
+            message = "the generator's outputs became NaN/inf (learning rate too high?)"
+        else:
+            out = drifting_loss(x, batch.positives.to(self.device), self._drift_fn)
+            if not torch.isfinite(out.loss):
+                message = "the drift or the loss became NaN/inf"
+        if message:
+            return self._diverge(message, start)
+        self._save_previous()
+        self.optimizer.zero_grad(set_to_none=True)
+        out.loss.backward()
+        self.optimizer.step()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        step_s = time.perf_counter() - start
+        self.wall_s += step_s
+        self.step_count += 1
+        record = StepRecord(
+            step=self.step_count,
+            loss=float(out.loss.detach()),
+            drift_rms=tuple(float(r) for r in out.field.raw_rms),
+            wall_s=self.wall_s,
+            step_s=step_s,
+            lr=self.config.train.lr,
+            K=drift.lookahead_terms,
+            tau=drift.tau,
+            batch_size=self.config.train.batch_size,
+        )
+        self.last_record = record
+        return record
+
+    def _diverge(self, message: str, start: float) -> StepRecord:
+        if self._previous_state is not None:
+            # The update before this step produced the bad state: roll it back.
+            self.model.load_state_dict(self._previous_state["model"])
+            self.optimizer.load_state_dict(self._previous_state["optimizer"])
+        self.diverged = True
+        last = self.last_record
+        return StepRecord(
+            step=self.step_count, loss=float("nan"), drift_rms=last.drift_rms if last else (),
+            wall_s=self.wall_s, step_s=time.perf_counter() - start, lr=self.config.train.lr,
+            K=self.config.drift.lookahead_terms, tau=self.config.drift.tau,
+            batch_size=self.config.train.batch_size, diverged=True, message=message,
+        )
+
+    def recover(self) -> None:
+        """Leave the diverged state (the model already holds its last finite weights). Lower the
+        learning rate before training on, or the same thing will happen again."""
+        self.diverged = False
+
+    def run(self, steps: int) -> list[StepRecord]:
+        """Up to ``steps`` steps, stopping early on divergence."""
+        records = []
+        for _ in range(steps):
+            records.append(self.step())
+            if records[-1].diverged:
+                break
+        return records
+
+    # ---- drawing --------------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample(self, n: int, *, generator: torch.Generator | None = None) -> Tensor:
+        """n generated points [n, 2] (CPU)."""
+        g = generator if generator is not None else make_generator(self.config.train.seed + 3)
+        self.model.eval()
+        noise = torch.randn(n, self.config.model.noise_dim, generator=g)
+        return self.model(noise.to(self.device)).float().cpu()
+
+    @torch.no_grad()
+    def snapshot(self, n: int = 512) -> Snapshot:
+        """Outputs on a fixed display noise (particles keep their identity from frame to frame),
+        with the current drift config's field and every lookahead term."""
+        n = max(2, min(n, self.display_noise.shape[0]))
+        self.model.eval()
+        x = self.model(self.display_noise[:n].to(self.device)).float()
+        positives = self.display_positives[:n].to(self.device)
+        field = self._drift_fn(x, positives)
+        to_np = lambda t: t.detach().float().cpu().numpy()  # noqa: E731
+        return Snapshot(
+            step=self.step_count,
+            generated=to_np(x),
+            positives=to_np(positives),
+            v=to_np(field.v),
+            v_pos=to_np(field.base.v_pos),
+            v_neg=to_np(field.base.v_neg),
+            terms=[to_np(t) for t in field.terms],
+            points=[to_np(p) for p in field.points],
+            weights=field.weights,
+        )
+
+    # ---- state ----------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Everything needed to continue this run exactly (tensors and plain values only)."""
+        return {
+            "config": self.config.to_dict(),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "step": self.step_count,
+            "wall_s": self.wall_s,
+            "data_rng": self.data_generator.get_state(),
+            "points": self.points,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step_count = int(state["step"])
+        self.wall_s = float(state.get("wall_s", 0.0))
+        self.data_generator.set_state(state["data_rng"])
+        self.diverged = False
+        self.last_record = None
+
+    def save(self, path) -> None:
+        """Write a checkpoint (see :mod:`drift_core.checkpoint`)."""
+        from .checkpoint import save_checkpoint
+
+        save_checkpoint(path, self.state_dict(), kind="toy2d")
+
+    @classmethod
+    def load(cls, source, *, device: str | None = None) -> "Trainer":
+        """A trainer restored from a checkpoint file or bytes; every problem is a CheckpointError."""
+        from .checkpoint import CheckpointError, load_checkpoint
+
+        data = load_checkpoint(source, kind="toy2d")
+        try:
+            config = ExperimentConfig.from_dict(data["config"])
+            points = data.get("points")
+            trainer = cls(config, points=points, device=device)
+            trainer.load_state_dict(data)
+        except ConfigError as err:
+            raise CheckpointError(f"the checkpoint's configuration is not valid: {err}") from None
+        except (KeyError, TypeError) as err:
+            raise CheckpointError(f"the checkpoint is missing or has malformed entries ({err})") from None
+        except RuntimeError as err:
+            raise CheckpointError(f"the weights do not fit the model described in the checkpoint: {str(err)[:200]}") from None
+        return trainer
+
+    def fork(self, config: ExperimentConfig | None = None) -> "Trainer":
+        """An independent copy of this run (same weights, optimizer and data stream), optionally with
+        new live settings: "fork from here"."""
+        twin = Trainer(self.config, points=self.points, device=str(self.device))
+        twin.load_state_dict(copy.deepcopy(self.state_dict()))
+        if config is not None:
+            twin.update(config)
+        return twin
+
+
+class Lockstep:
+    """Trains several configurations from the same seed on the same noise and data batches, so that
+    they differ only in what their configs differ in (the drift, or the learning rate).
+
+    All configs must share the dataset, model and seed (so the initial weights are identical).
+    """
+
+    def __init__(self, configs: dict[str, ExperimentConfig], *, points: Tensor | None = None, device: str | None = None):
+        if not configs:
+            raise ConfigError("lock-step needs at least one configuration")
+        first = next(iter(configs.values()))
+        for name, cfg in configs.items():
+            if (cfg.data, cfg.model, cfg.train.seed) != (first.data, first.model, first.train.seed):
+                raise ConfigError(f"configuration {name!r} differs in dataset, model or seed; lock-step needs them equal")
+        self.trainers = {name: Trainer(cfg, points=points, device=device) for name, cfg in configs.items()}
+        self.batch_generator = make_generator(first.train.seed + 1)
+
+    def step(self) -> dict[str, StepRecord]:
+        """One step of every trainer on one shared batch (sized for the largest batch_size; a trainer
+        with a smaller batch uses its leading rows)."""
+        biggest = max(self.trainers.values(), key=lambda t: t.config.train.batch_size)
+        batch = biggest.draw_batch(self.batch_generator)
+        records = {}
+        for name, trainer in self.trainers.items():
+            n = trainer.config.train.batch_size
+            own = Batch(batch.noise[:n], batch.positives[:n])
+            records[name] = trainer.step(own) if not trainer.diverged else trainer._diverge("diverged earlier", time.perf_counter())
+        return records
+
+    def update(self, name: str, config: ExperimentConfig) -> list[str]:
+        return self.trainers[name].update(config)
+
+
+def with_drift(config: ExperimentConfig, **changes) -> ExperimentConfig:
+    """Shorthand: the config with some drift fields replaced."""
+    return replace(config, drift=replace(config.drift, **changes))

@@ -1,0 +1,110 @@
+"""Config round-trips and validation, toy samplers, point-set loading, 2D metrics."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from drift_core.config import PRESETS, ConfigError, ExperimentConfig, Limits
+from drift_core.data.points import PointSetError, load_points
+from drift_core.data.toy2d import SAMPLERS, mixture_modes, sample
+from drift_core.metrics import energy_distance, mmd2, mode_coverage, sliced_wasserstein, wasserstein2
+
+
+def test_json_and_flat_round_trip():
+    cfg = ExperimentConfig().with_values({"K": 3, "method": "lookahead", "tau": 0.1, "dataset": "moons"})
+    assert ExperimentConfig.from_json(cfg.to_json()) == cfg
+    assert ExperimentConfig.from_dict(cfg.to_flat()) == cfg
+    assert ExperimentConfig().with_values(cfg.to_query()) == cfg
+
+
+@pytest.mark.parametrize("bad", [{"K": "abc"}, {"tau": -1}, {"tau": "nan"}, {"dataset": "nope"}, {"nosuch": 1},
+                                 {"batch_size": 1}, {"scaling": "weird"}, {"multi_temperature": "maybe"}])
+def test_bad_values_raise(bad):
+    with pytest.raises(ConfigError):
+        ExperimentConfig().with_values(bad)
+
+
+def test_query_params_are_clamped_or_defaulted_with_notices():
+    cfg, notices = ExperimentConfig().from_query({"K": "99", "tau": "abc", "batch_size": "100000", "unknown": "1", "lr": "0.01"})
+    assert cfg.drift.K == 8 and cfg.drift.tau == 0.05 and cfg.train.batch_size == Limits().max_batch and cfg.train.lr == 0.01
+    assert len(notices) == 3
+
+
+def test_limits_from_env_and_check():
+    limits = Limits.from_env({"DRIFT_MAX_BATCH": "256", "DRIFT_MAX_K": "2"})
+    with pytest.raises(ConfigError, match="256"):
+        limits.check(ExperimentConfig().with_values({"batch_size": 512}))
+    with pytest.raises(ConfigError, match="K = 3"):
+        limits.check(ExperimentConfig().with_values({"method": "lookahead", "K": 3}))
+    with pytest.raises(ConfigError):
+        Limits.from_env({"DRIFT_MAX_K": "lots"})
+
+
+def test_presets_are_valid():
+    for cfg in PRESETS.values():
+        cfg.validate()
+    paper = PRESETS["paper_toy_checkerboard"]
+    assert (paper.model.width, paper.model.depth, paper.train.batch_size, paper.drift.tau) == (256, 3, 2048, 0.05)
+
+
+@pytest.mark.parametrize("name", list(SAMPLERS))
+def test_samplers_are_seeded_and_shaped(name):
+    a = sample(name, 300, generator=torch.Generator().manual_seed(5))
+    b = sample(name, 300, generator=torch.Generator().manual_seed(5))
+    assert a.shape == (300, 2) and a.dtype == torch.float32 and torch.equal(a, b)
+    assert torch.isfinite(a).all() and a.abs().max() < 3
+
+
+def test_checkerboard_occupies_eight_cells():
+    pts = sample("checkerboard", 4000, generator=torch.Generator().manual_seed(0))
+    cells = {(int(i), int(j)) for i, j in torch.floor((pts.clamp(-0.999, 0.999) + 1) * 2).tolist()}
+    assert len(cells) >= 8
+    inside = (torch.floor((pts + 1) * 2).long().sum(1) % 2 == 0).float().mean()
+    assert inside > 0.8
+
+
+def test_load_points_good_and_bad():
+    pts = load_points(b"x,y\n0,0\n1,1\n2,0.5\n")
+    assert pts.shape == (3, 2)
+    bad = {
+        b"": "empty", b"1,2,3\n4,5,6\n": "2 columns", b"a,b\nc,d\n1,2\n": "not a pair",
+        b"1,2\nnan,3\n": "NaN", b"1,2\n": "at least", b"\x00\x01\x02binary": "binary",
+        b"\xff\xfe\xfa": "UTF-8",
+    }
+    for content, words in bad.items():
+        with pytest.raises(PointSetError, match=words):
+            load_points(content)
+    with pytest.raises(PointSetError, match="too many"):
+        load_points("\n".join("1,2" for _ in range(200_002)))
+    with pytest.raises(PointSetError, match="shape"):
+        load_points(np.zeros((3, 3)))
+
+
+def test_metrics_against_independent_computations():
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(300, 2, generator=g), torch.randn(280, 2, generator=g) + 0.5
+    # energy distance vs a direct double loop over a subset
+    xs, ys = x[:30].double(), y[:25].double()
+    def mean_d(a, b):
+        return sum(float((ai - bj).norm()) for ai in a for bj in b) / (len(a) * len(b))
+    assert math.isclose(energy_distance(xs, ys), 2 * mean_d(xs, ys) - mean_d(xs, xs) - mean_d(ys, ys), rel_tol=1e-9)
+    assert energy_distance(x, x) == pytest.approx(0.0, abs=1e-12)
+    assert mmd2(x, y) > mmd2(x[:150], x[150:])
+    # sliced W2 of a pure translation by t along the diagonal: average of (t.u)^2 over u = |t|^2/2
+    t = torch.tensor([0.3, 0.4])
+    assert sliced_wasserstein(x, x + t, n_angles=1024) == pytest.approx(math.sqrt(0.25 / 2), rel=1e-3)
+    # exact W2 of a translation is |t|
+    assert wasserstein2(x[:200], x[:200] + t) == pytest.approx(0.5, rel=1e-6)
+
+
+def test_mode_coverage():
+    modes = mixture_modes("8gaussians")
+    g = torch.Generator().manual_seed(0)
+    full = sample("8gaussians", 2000, generator=g)
+    cov = mode_coverage(full, modes, 0.05)
+    assert cov.covered == 8 and cov.high_quality > 0.95
+    half = modes[:4][torch.randint(0, 4, (2000,), generator=g)]
+    assert mode_coverage(half, modes, 0.05).covered == 4

@@ -1,0 +1,133 @@
+"""Property tests of the drifting field against an independent loop implementation of Algorithm 2."""
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+from drift_core.drift import drift_weights, drifting_field
+from tests.reference_drift import reference_drift
+
+
+def _rand(g, n, d, shift=0.0, scale=1.0):
+    return torch.randn(n, d, generator=g, dtype=torch.float64) * scale + shift
+
+
+@pytest.mark.parametrize("n,p,d,tau", [(7, 9, 2, 0.05), (12, 5, 3, 0.5), (6, 6, 2, 2.0), (5, 8, 16, 1.0)])
+def test_matches_loop_reference_self_negatives(gen, n, p, d, tau):
+    x, y = _rand(gen, n, d, scale=0.3), _rand(gen, p, d, shift=0.2, scale=0.3)
+    ours = drifting_field(x, y, tau=tau).v
+    ref = torch.tensor(reference_drift(x.tolist(), y.tolist(), None, tau), dtype=torch.float64)
+    torch.testing.assert_close(ours, ref, rtol=1e-9, atol=1e-12)
+
+
+def test_matches_loop_reference_explicit_negatives(gen):
+    x, y, z = _rand(gen, 6, 2), _rand(gen, 7, 2, shift=1.0), _rand(gen, 5, 2, shift=-0.5)
+    ref = torch.tensor(reference_drift(x.tolist(), y.tolist(), z.tolist(), 0.7), dtype=torch.float64)
+    torch.testing.assert_close(drifting_field(x, y, z, tau=0.7).v, ref, rtol=1e-9, atol=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(2, 20), p=st.integers(1, 20), m=st.integers(1, 20), d=st.integers(1, 5),
+       tau=st.floats(0.05, 5.0), seed=st.integers(0, 10_000))
+def test_swapping_positives_and_negatives_negates_v(n, p, m, d, tau, seed):
+    g = torch.Generator().manual_seed(seed)
+    x, yp, yn = _rand(g, n, d), _rand(g, p, d, shift=0.5), _rand(g, m, d, shift=-0.5)
+    forward = drifting_field(x, yp, yn, tau=tau)
+    backward = drifting_field(x, yn, yp, tau=tau)
+    torch.testing.assert_close(forward.v, -backward.v, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(forward.v_pos, backward.v_neg, rtol=1e-9, atol=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 20), p=st.integers(1, 20), d=st.integers(1, 4), tau=st.floats(0.02, 5.0), seed=st.integers(0, 10_000))
+def test_v_is_zero_when_positives_equal_negatives(n, p, d, tau, seed):
+    g = torch.Generator().manual_seed(seed)
+    x, y = _rand(g, n, d), _rand(g, p, d, shift=0.3)
+    v = drifting_field(x, y, y.clone(), tau=tau).v
+    assert v.abs().max() < 1e-12
+
+
+def test_v_equals_v_pos_minus_v_neg_and_attraction_points_to_data(gen):
+    x = _rand(gen, 30, 2, scale=0.1)
+    y = _rand(gen, 40, 2, shift=3.0, scale=0.1)
+    f = drifting_field(x, y, tau=1.0)
+    torch.testing.assert_close(f.v, f.v_pos - f.v_neg)
+    toward = (y.mean(0) - x)
+    assert ((f.v_pos * toward).sum(1) > 0).all()
+
+
+def test_closed_form_sqrt_rowsum_colsum(gen):
+    """A_ij = k_ij / sqrt(r_i c_j): the toy notebook's 'bidirectional normalisation'."""
+    x, y = _rand(gen, 9, 2), _rand(gen, 11, 2)
+    w = drift_weights(x, y, tau=0.8)
+    d = torch.cdist(x, torch.cat([y, x]))
+    d[:, 11:] += torch.eye(9, dtype=d.dtype) * 1e6
+    k = torch.exp(-d / 0.8)
+    a = k / torch.sqrt(k.sum(1, keepdim=True) * k.sum(0, keepdim=True))
+    torch.testing.assert_close(w.affinity, a)
+    torch.testing.assert_close(w.w_pos.sum(1), w.w_neg.sum(1))  # equal row sums: x terms cancel
+
+
+@pytest.mark.parametrize("block_rows", [1, 3, 17])
+def test_blocked_path_equals_unblocked(gen, block_rows):
+    x, y = _rand(gen, 40, 2), _rand(gen, 33, 2, shift=0.5)
+    full = drifting_field(x, y, tau=0.3, normalize_distance=True)
+    blocked = drifting_field(x, y, tau=0.3, normalize_distance=True, block_rows=block_rows)
+    torch.testing.assert_close(full.v, blocked.v)
+
+
+def test_fp32_matches_fp64_and_small_tau_has_no_nan(gen):
+    x, y = _rand(gen, 256, 2, scale=0.5), _rand(gen, 256, 2, shift=0.3, scale=0.5)
+    v64 = drifting_field(x, y, tau=0.05).v
+    v32 = drifting_field(x.float(), y.float(), tau=0.05).v
+    assert ((v32.double() - v64).norm() / v64.norm()) < 1e-4
+    far = drifting_field(x.float() + 50.0, y.float(), tau=0.005)
+    assert torch.isfinite(far.v).all()
+
+
+def test_multi_temperature_is_sum_of_unit_rms_fields(gen):
+    x, y = _rand(gen, 20, 3), _rand(gen, 25, 3, shift=0.4)
+    multi = drifting_field(x, y, tau=(0.1, 0.5, 2.0))
+    expected = sum(drifting_field(x, y, tau=t).v / drifting_field(x, y, tau=t).v.square().mean().sqrt() for t in (0.1, 0.5, 2.0))
+    torch.testing.assert_close(multi.v, expected)
+    assert multi.raw_rms.shape == (3,)
+
+
+def test_distance_normalisation_makes_tau_scale_free(gen):
+    x, y = _rand(gen, 15, 2), _rand(gen, 18, 2, shift=0.4)
+    a = drifting_field(x, y, tau=0.5, normalize_distance=True).v
+    b = drifting_field(x * 100, y * 100, tau=0.5, normalize_distance=True).v
+    torch.testing.assert_close(b, a * 100)
+
+
+def test_extra_negatives_weighting(gen):
+    x, y, e = _rand(gen, 8, 2), _rand(gen, 9, 2), _rand(gen, 4, 2, shift=2.0)
+    with_extra = drifting_field(x, y, tau=0.7, extra_neg=e, extra_neg_weight=1.0).v
+    # weight 1: the same as negatives [x; e] with only the x block's self-pairs masked
+    ref = torch.tensor(reference_drift(x.tolist(), y.tolist(), x.tolist() + e.tolist(), 0.7, mask_diagonal=True), dtype=torch.float64)
+    torch.testing.assert_close(with_extra, ref, rtol=1e-9, atol=1e-12)
+    # the weight multiplies the affinities after the softmaxes: more weight, more repulsion from e
+    toward_e = e.mean(0) - x
+    push = [(drifting_field(x, y, tau=0.7, extra_neg=e, extra_neg_weight=w).v * toward_e).sum() for w in (0.0, 1.0, 4.0)]
+    assert push[0] > push[1] > push[2]
+
+
+def test_affinity_floor_lifts_masked_self_pairs(gen):
+    """The official code's floor sqrt(max(row*col, floor)) gives every pair, masked self included,
+    an affinity of at least sqrt(floor)."""
+    x, y = _rand(gen, 10, 2), _rand(gen, 10, 2, shift=0.2)
+    plain = drift_weights(x, y, tau=0.5)
+    floored = drift_weights(x, y, tau=0.5, affinity_floor=1e-6)
+    assert plain.affinity[:, 10:].diagonal().max() < 1e-100
+    assert floored.affinity.min() >= 1e-3 - 1e-15
+    big = plain.affinity > 1e-3
+    torch.testing.assert_close(plain.affinity[big], floored.affinity[big])
+
+
+def test_bad_inputs_raise_clear_errors(gen):
+    x = _rand(gen, 4, 2)
+    with pytest.raises(ValueError, match="temperature"):
+        drifting_field(x, x, tau=0.0)
+    with pytest.raises(ValueError, match="dimension"):
+        drifting_field(x, _rand(gen, 4, 3), tau=1.0)

@@ -1,0 +1,175 @@
+"""Trainer: reproducibility, learning, live updates, lock-step, divergence, checkpoints."""
+from __future__ import annotations
+
+import pickle
+
+import pytest
+import torch
+
+from drift_core.checkpoint import CheckpointError
+from drift_core.config import ConfigError, ExperimentConfig, preset
+from drift_core.metrics import energy_distance
+from drift_core.train import DivergedError, Lockstep, Trainer, make_drift_fn
+from drift_core.runtime import make_generator
+
+SMALL = ExperimentConfig().with_values({"batch_size": 128, "width": 64, "depth": 2, "steps": 50})
+
+
+def test_same_seed_gives_identical_records():
+    a, b = Trainer(SMALL), Trainer(SMALL)
+    ra, rb = a.run(5), b.run(5)
+    assert [(r.loss, r.drift_rms) for r in ra] == [(r.loss, r.drift_rms) for r in rb]
+    c = Trainer(SMALL.with_values({"seed": 1}))
+    assert [r.loss for r in c.run(5)] != [r.loss for r in ra]
+
+
+@pytest.mark.parametrize("method", ["baseline", "lookahead"])
+def test_training_lowers_energy_distance(method):
+    cfg = ExperimentConfig().with_values({"dataset": "8gaussians", "batch_size": 256, "method": method, "K": 1})
+    t = Trainer(cfg)
+    ref = t.sampler(1024, generator=make_generator(99))
+    before = energy_distance(t.sample(1024), ref)
+    t.run(300)
+    after = energy_distance(t.sample(1024), ref)
+    assert after < 0.25 * before, (before, after)
+
+
+def test_record_has_one_drift_rms_per_term():
+    t = Trainer(SMALL.with_values({"method": "lookahead", "K": 3}))
+    r = t.step()
+    assert len(r.drift_rms) == 4 and r.K == 3 and r.step == 1 and r.wall_s > 0
+
+
+def test_live_update_keeps_weights_and_reset_fields_refuse():
+    t = Trainer(SMALL)
+    t.run(3)
+    w = t.model.head.weight.clone()
+    changed = t.update(SMALL.with_values({"method": "lookahead", "K": 2, "lr": 5e-3, "batch_size": 64}))
+    assert set(changed) == {"method", "K", "lr", "batch_size"}
+    assert torch.equal(t.model.head.weight, w) and t.step_count == 3
+    r = t.step()
+    assert r.K == 2 and r.batch_size == 64 and t.optimizer.param_groups[0]["lr"] == 5e-3
+    with pytest.raises(ConfigError, match="reset"):
+        t.update(SMALL.with_values({"dataset": "moons"}))
+
+
+def test_lockstep_shares_batches_and_k0_matches_baseline():
+    cfgs = {"a": SMALL, "b": SMALL.with_values({"method": "lookahead", "K": 0}), "c": SMALL.with_values({"method": "lookahead", "K": 1})}
+    run = Lockstep(cfgs)
+    for _ in range(4):
+        recs = run.step()
+    assert recs["a"].loss == recs["b"].loss
+    assert recs["a"].loss != recs["c"].loss
+    solo = Trainer(SMALL)
+    solo_records = solo.run(4)
+    assert solo_records[-1].loss == recs["a"].loss  # same stream as a lone trainer with the same seed
+    with pytest.raises(ConfigError):
+        Lockstep({"a": SMALL, "b": SMALL.with_values({"seed": 3})})
+
+
+def test_divergence_pauses_and_keeps_last_finite_state():
+    t = Trainer(SMALL.with_values({"lr": 1.0}))
+    with torch.no_grad():
+        t.model.head.weight.mul_(1e38)  # force overflow on the next forward
+    r = t.step()
+    assert r.diverged and "NaN" in r.message
+    with pytest.raises(DivergedError):
+        t.step()
+    t2 = Trainer(SMALL)
+    t2.run(2)
+    good = {k: v.clone() for k, v in t2.model.state_dict().items()}
+    t2.optimizer.param_groups[0]["lr"] = 1e30
+    records = t2.run(10)
+    assert records[-1].diverged
+    for v in t2.model.state_dict().values():
+        assert torch.isfinite(v).all()
+    t2.recover()
+    t2.update(t2.config.with_values({"lr": 1e-3}))
+    assert not t2.step().diverged
+    assert good  # the first good state existed
+
+
+def test_snapshot_shapes():
+    t = Trainer(SMALL.with_values({"method": "lookahead", "K": 2}))
+    s = t.snapshot(100)
+    assert s.generated.shape == (100, 2) and len(s.terms) == 3 and len(s.points) == 3
+    assert abs((s.v_pos - s.v_neg) - s.terms[0]).max() < 1e-5
+
+
+def test_start_scenarios_place_initial_outputs():
+    far = Trainer(preset("bimodal_far").with_values({"batch_size": 64}))
+    collapsed = Trainer(preset("bimodal_collapsed").with_values({"batch_size": 64}))
+    between = Trainer(preset("bimodal_between").with_values({"batch_size": 64}))
+    assert far.sample(256).norm(dim=1).min() > 2.0
+    assert (collapsed.sample(256).mean(0) - torch.tensor([-0.6, 0.0])).norm() < 0.1
+    assert between.sample(256).mean(0).norm() < 0.1
+
+
+def test_checkpoint_round_trip_continues_identically(tmp_path):
+    a = Trainer(SMALL)
+    a.run(3)
+    a.save(tmp_path / "c.pt")
+    b = Trainer.load(tmp_path / "c.pt")
+    assert b.step_count == 3
+    assert [r.loss for r in a.run(3)] == [r.loss for r in b.run(3)]
+
+
+def test_bad_checkpoints_are_refused_with_a_message(tmp_path):
+    a = Trainer(SMALL)
+    a.save(tmp_path / "good.pt")
+    data = (tmp_path / "good.pt").read_bytes()
+    cases = {
+        "empty.pt": b"",
+        "text.pt": b"hello, not a checkpoint",
+        "truncated.pt": data[: len(data) // 2],
+    }
+    for name, content in cases.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(CheckpointError):
+            Trainer.load(tmp_path / name)
+    torch.save({"format": "something else"}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not a Drift Lab checkpoint"):
+        Trainer.load(tmp_path / "other.pt")
+
+
+class _Exploit:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_malicious_pickle_is_never_executed(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "drift-lab-checkpoint", "payload": _Exploit(str(marker))}, path)
+    assert not marker.exists()
+    with pytest.raises(CheckpointError, match="refused"):
+        Trainer.load(path)
+    assert not marker.exists()
+    path.write_bytes(pickle.dumps(_Exploit(str(marker))))
+    with pytest.raises(CheckpointError):
+        Trainer.load(path)
+    assert not marker.exists()
+
+
+def test_checkpoint_of_other_architecture_is_refused(tmp_path):
+    a = Trainer(SMALL)
+    state = a.state_dict()
+    state["config"]["model"]["width"] = 32  # config says 32, weights are 64 wide
+    from drift_core.checkpoint import save_checkpoint
+    save_checkpoint(tmp_path / "mismatch.pt", state, kind="toy2d")
+    with pytest.raises(CheckpointError, match="do not fit"):
+        Trainer.load(tmp_path / "mismatch.pt")
+    save_checkpoint(tmp_path / "img.pt", a.state_dict(), kind="images")
+    with pytest.raises(CheckpointError, match="images"):
+        Trainer.load(tmp_path / "img.pt")
+
+
+def test_drift_fn_follows_config():
+    cfg = SMALL.with_values({"method": "lookahead", "K": 2, "multi_temperature": True})
+    fn = make_drift_fn(cfg.drift)
+    x = torch.randn(16, 2)
+    out = fn(x, torch.randn(16, 2))
+    assert len(out.terms) == 3 and out.fields[0].raw_rms.shape == (3,)
