@@ -1,0 +1,171 @@
+"""Probes: pure functions that compute what the app draws beyond a Snapshot.
+
+* :func:`grid_points` / :func:`field_on_grid`: the base drifting field evaluated at arbitrary points
+  (a grid), with the generated set as negatives.
+* :func:`density_on_grid`: a Gaussian kernel density estimate of a 2D sample on a grid.
+* :func:`inspect_step`: one training step taken in slow motion, with every intermediate quantity
+  (kernel weights, V+, V-, V, the lookahead points z^0..z^K, drifted targets, loss, and where the outputs
+  actually moved after the optimiser step).
+
+Nothing here plots; everything returns tensors or numpy arrays.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .config import DriftConfig
+from .drift import drift_weights, drifting_field
+from .loss import drifting_loss
+from .train import Batch, StepRecord, Trainer, make_drift_fn
+
+__all__ = [
+    "grid_points", "field_on_grid", "density_on_grid", "StepInspection", "inspect_step", "effective_neighbours",
+]
+
+
+def grid_points(bounds: tuple[float, float, float, float], resolution: int) -> Tensor:
+    """Points of a resolution x resolution grid over bounds = (xmin, xmax, ymin, ymax), as [R*R, 2]
+    (row-major: x varies fastest, so ``.reshape(R, R, 2)[j, i]`` is column i, row j)."""
+    if resolution < 2:
+        raise ValueError("resolution must be at least 2")
+    x0, x1, y0, y1 = bounds
+    xs = torch.linspace(x0, x1, resolution)
+    ys = torch.linspace(y0, y1, resolution)
+    yy, xx = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([xx.reshape(-1), yy.reshape(-1)], 1)
+
+
+@torch.no_grad()
+def field_on_grid(query: Tensor, generated: Tensor, positives: Tensor, drift: DriftConfig) -> Tensor:
+    """The base drifting field V_{p,q}(z) [G, 2] at query points z [G, 2]: positives ``positives`` [P, 2],
+    negatives the generated set ``generated`` [N, 2] (no self-pairs to mask: the queries are not
+    samples of q). Uses the config's temperature(s), distance normalisation and attraction-only
+    switch; lookahead terms are not included (they are defined on the moved sample, not on a grid)."""
+    field = drifting_field(
+        query.float(), positives.float(), generated.float(), tau=drift.temperatures, mask_diagonal=False,
+        normalize_distance=drift.normalize_distance, attraction_only=drift.attraction_only,
+    )
+    return field.v
+
+
+def density_on_grid(points: np.ndarray, bounds: tuple[float, float, float, float], resolution: int,
+                    bandwidth: float | None = None) -> np.ndarray:
+    """Gaussian kernel density estimate of ``points`` [n, 2] on a resolution x resolution grid over
+    ``bounds``, as [R, R] (row j = y index, column i = x index), in units of 1/area.
+
+    density(z) = 1/n sum_i N(z; points_i, h^2 I); h defaults to Scott's rule h = sigma n^(-1/6)
+    (sigma = mean per-axis standard deviation), floored at 1% of the smaller box side."""
+    pts = np.asarray(points, dtype=np.float64)
+    pts = pts[np.isfinite(pts).all(1)]
+    x0, x1, y0, y1 = bounds
+    if len(pts) == 0:
+        return np.zeros((resolution, resolution))
+    if bandwidth is None:
+        sigma = float(pts.std(0).mean()) if len(pts) > 1 else 0.0
+        bandwidth = sigma * len(pts) ** (-1 / 6)
+    h = max(float(bandwidth), 0.01 * min(x1 - x0, y1 - y0), 1e-9)
+    xs = np.linspace(x0, x1, resolution)
+    ys = np.linspace(y0, y1, resolution)
+    # separable Gaussian: K(z - p) = kx(x - px) ky(y - py)
+    kx = np.exp(-0.5 * ((xs[None, :] - pts[:, :1]) / h) ** 2)  # [n, R]
+    ky = np.exp(-0.5 * ((ys[None, :] - pts[:, 1:]) / h) ** 2)  # [n, R]
+    return (ky.T @ kx) / (len(pts) * 2 * math.pi * h * h)
+
+
+def effective_neighbours(weights: np.ndarray) -> float:
+    """Effective number of neighbours of non-negative weights w: (sum w)^2 / sum w^2 (1 for one
+    neighbour, n for n equal weights; 0 when all weights are 0)."""
+    w = np.asarray(weights, dtype=np.float64)
+    total = float(w.sum())
+    squares = float((w * w).sum())
+    return total * total / squares if squares > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class StepInspection:
+    """Everything one training step computes, as numpy arrays (N generated, P positives).
+
+    step: the step number this inspection took (the trainer's count after it).
+    noise [N, noise_dim]; outputs x [N, 2] before the step; positives [P, 2];
+    w_pos [N, P], w_neg [N, N]: cross-weighted kernel weights of the base term at the first
+    temperature (negatives = x itself, self-pairs masked, weight 0); distance [N, P+N];
+    v_pos, v_neg [N, 2]: attraction and repulsion of the base term (v_pos - v_neg = base term);
+    terms: V_0..V_K; points: z^0..z^K; weights: w_0..w_K; v [N, 2]: the combined field;
+    targets = x + v; loss = mean(v^2) (the drifting loss); outputs_after [N, 2]: f(noise) after the
+    optimiser step; achieved = outputs_after - x; record: the trainer's StepRecord.
+    """
+
+    step: int
+    tau: float
+    noise: np.ndarray
+    outputs: np.ndarray
+    positives: np.ndarray
+    w_pos: np.ndarray
+    w_neg: np.ndarray
+    distance: np.ndarray
+    v_pos: np.ndarray
+    v_neg: np.ndarray
+    terms: list[np.ndarray]
+    points: list[np.ndarray]
+    weights: tuple[float, ...]
+    v: np.ndarray
+    targets: np.ndarray
+    loss: float
+    outputs_after: np.ndarray
+    achieved: np.ndarray
+    record: StepRecord
+
+    @property
+    def tracking_error(self) -> float:
+        """RMS of (achieved - v): how far the network's actual move is from the drift's target move."""
+        return float(np.sqrt(((self.achieved - self.v) ** 2).sum(1).mean()))
+
+    @property
+    def achieved_fraction(self) -> float:
+        """Mean projection of the achieved move on the target move, relative to |v|^2:
+        sum <achieved_i, v_i> / sum |v_i|^2 (1 = the outputs moved exactly the intended amount on average)."""
+        denom = float((self.v * self.v).sum())
+        return float((self.achieved * self.v).sum()) / denom if denom > 0 else 0.0
+
+
+def inspect_step(trainer: Trainer, batch: Batch | None = None) -> StepInspection:
+    """Take one real training step of ``trainer`` on ``batch`` (default: its next batch) and return
+    every intermediate quantity. The step is the same as ``trainer.step(batch)`` (it is that call);
+    the extra quantities are recomputed from the same outputs with the same drift function.
+
+    Raises :class:`~drift_core.train.DivergedError` if the trainer has diverged.
+    """
+    batch = batch or trainer.draw_batch()
+    drift = trainer.config.drift
+    device = trainer.device
+    noise = batch.noise.to(device)
+    positives = batch.positives.to(device)
+    with torch.no_grad():
+        trainer.model.eval()
+        x = trainer.model(noise).float()
+        drift_fn = make_drift_fn(drift)
+        field = drifting_loss(x, positives, drift_fn).field
+        kernel = drift_weights(x, positives, None, tau=drift.temperatures[0],
+                               normalize_distance=drift.normalize_distance)
+    record = trainer.step(batch)
+    with torch.no_grad():
+        trainer.model.eval()
+        after = trainer.model(noise).float()
+    to_np = lambda t: t.detach().float().cpu().numpy()  # noqa: E731
+    v = to_np(field.v)
+    x_np = to_np(x)
+    w_neg = to_np(kernel.w_neg)
+    np.fill_diagonal(w_neg, 0.0)  # masked self-pairs carry exp(-1e6/tau) = 0 anyway
+    return StepInspection(
+        step=record.step, tau=float(drift.temperatures[0]), noise=to_np(batch.noise), outputs=x_np,
+        positives=to_np(positives), w_pos=to_np(kernel.w_pos), w_neg=w_neg, distance=to_np(kernel.distance),
+        v_pos=to_np(field.base.v_pos), v_neg=to_np(field.base.v_neg), terms=[to_np(t) for t in field.terms],
+        points=[to_np(p) for p in field.points], weights=tuple(field.weights), v=v, targets=x_np + v,
+        loss=float((v.astype(np.float64) ** 2).mean()), outputs_after=to_np(after), achieved=to_np(after) - x_np,
+        record=record,
+    )

@@ -1,0 +1,144 @@
+"""Probes (grid field, density, step inspection) and the bounded History, checked against drift_core's
+own functions and an independent loop reference."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from drift_core.config import ExperimentConfig
+from drift_core.drift import drifting_field
+from drift_core.history import History
+from drift_core.lookahead import lookahead_field
+from drift_core.probes import density_on_grid, effective_neighbours, field_on_grid, grid_points, inspect_step
+from drift_core.runtime import make_generator
+from drift_core.train import Trainer, make_drift_fn
+from tests.reference_drift import reference_drift
+
+SMALL = ExperimentConfig().with_values({"batch_size": 48, "width": 32, "depth": 2, "dataset": "8gaussians"})
+
+
+def test_grid_points_layout():
+    g = grid_points((-1.0, 1.0, -2.0, 2.0), 5)
+    assert g.shape == (25, 2)
+    cube = g.reshape(5, 5, 2)
+    assert torch.allclose(cube[0, :, 0], torch.linspace(-1, 1, 5))  # x varies along a row
+    assert torch.allclose(cube[:, 0, 1], torch.linspace(-2, 2, 5))  # y varies down the columns
+
+
+def test_field_on_grid_matches_loop_reference(gen):
+    query = torch.rand(6, 2, generator=gen) * 2 - 1
+    generated = torch.randn(7, 2, generator=gen) * 0.5
+    positives = torch.randn(5, 2, generator=gen) * 0.5
+    drift = SMALL.drift.__class__(tau=0.3)
+    v = field_on_grid(query, generated, positives, drift)
+    ref = reference_drift(query.double().tolist(), positives.double().tolist(), generated.double().tolist(),
+                          tau=0.3, mask_diagonal=False)
+    assert np.allclose(v.numpy(), np.array(ref), atol=1e-5)
+
+
+def test_density_integrates_to_one_and_peaks_at_the_cluster():
+    rng = np.random.default_rng(0)
+    pts = rng.normal([0.3, -0.2], 0.1, size=(400, 2))
+    bounds = (-1.5, 1.5, -1.5, 1.5)
+    d = density_on_grid(pts, bounds, 121)
+    cell = (3 / 120) ** 2
+    assert d.sum() * cell == pytest.approx(1.0, rel=0.03)
+    j, i = np.unravel_index(d.argmax(), d.shape)
+    xs = np.linspace(-1.5, 1.5, 121)
+    assert abs(xs[i] - 0.3) < 0.08 and abs(xs[j] + 0.2) < 0.08
+    # brute-force KDE at one grid point with the same bandwidth
+    h = 0.05
+    d_h = density_on_grid(pts, bounds, 121, bandwidth=h)
+    z = np.array([xs[60], xs[50]])
+    brute = np.mean(np.exp(-0.5 * ((pts - z) ** 2).sum(1) / h**2)) / (2 * math.pi * h * h)
+    assert d_h[50, 60] == pytest.approx(brute, rel=1e-9)
+
+
+def test_effective_neighbours():
+    assert effective_neighbours(np.array([0, 0, 3.0])) == pytest.approx(1.0)
+    assert effective_neighbours(np.ones(7)) == pytest.approx(7.0)
+    assert effective_neighbours(np.zeros(3)) == 0.0
+
+
+@pytest.mark.parametrize("method", ["baseline", "lookahead"])
+def test_inspect_step_agrees_with_the_trainer_and_the_fields(method):
+    cfg = SMALL.with_values({"method": method, "K": 2})
+    trainer, twin = Trainer(cfg), Trainer(cfg)
+    batch = trainer.draw_batch(make_generator(5))
+    ins = inspect_step(trainer, batch)
+    # the step taken is a real trainer step: same loss and same weights as stepping a twin
+    rec = twin.step(batch)
+    assert ins.record.loss == pytest.approx(rec.loss, rel=1e-6)
+    assert ins.loss == pytest.approx(rec.loss, rel=1e-5)
+    with torch.no_grad():
+        twin_after = twin.model(batch.noise).numpy()
+    assert np.allclose(ins.outputs_after, twin_after, atol=1e-6)
+    assert np.allclose(ins.achieved, ins.outputs_after - ins.outputs)
+    # the field is the lookahead field of the outputs
+    x = torch.as_tensor(ins.outputs)
+    la = lookahead_field(x, torch.as_tensor(ins.positives), K=cfg.drift.lookahead_terms, tau=cfg.drift.tau)
+    assert np.allclose(ins.v, la.v.numpy(), atol=1e-6)
+    assert len(ins.points) == cfg.drift.lookahead_terms + 1 and np.allclose(ins.points[0], ins.outputs)
+    assert np.allclose(ins.targets, ins.outputs + ins.v)
+    # the kernel weights reproduce the base term: V0 = W+ y - W- x  (rows of W+ and W- sum equally)
+    assert np.allclose(ins.w_pos.sum(1), ins.w_neg.sum(1), rtol=1e-4)
+    v0 = ins.w_pos @ ins.positives - ins.w_neg @ ins.outputs
+    assert np.allclose(v0, ins.terms[0], atol=1e-5)
+    assert np.allclose(ins.v_pos - ins.v_neg, ins.terms[0], atol=1e-6)
+    assert np.all(np.diag(ins.w_neg) == 0)
+    assert ins.step == 1 and trainer.step_count == 1
+
+
+def test_inspect_step_of_a_trained_model_moves_towards_targets():
+    trainer = Trainer(SMALL.with_values({"lr": 3e-3}))
+    ins = inspect_step(trainer)
+    # one Adam step moves outputs in the direction of the drift on average
+    assert ins.achieved_fraction > 0
+    assert ins.tracking_error >= 0
+
+
+def _record(step):
+    from drift_core.train import StepRecord
+
+    return StepRecord(step=step, loss=1.0 / step, drift_rms=(0.1,), wall_s=step * 0.01, step_s=0.01, lr=1e-3,
+                      K=0, tau=0.05, batch_size=8)
+
+
+def test_history_is_bounded_and_thins_rows():
+    h = History(max_records=50, max_metrics=5, max_snapshots=3, snapshot_every=10)
+    h.add_records(_record(s) for s in range(1, 201))
+    assert len(h) == 50 and h.records[0].step == 151 and h.last_step == 200
+    rows = h.record_rows(max_rows=10)
+    assert len(rows) == 10 and rows[-1]["step"] == 200 and rows[0]["step"] == 151
+    assert [r["step"] for r in rows] == sorted(r["step"] for r in rows)
+    for s in range(8):
+        h.add_metrics(s, s * 0.1, {"energy": float(s)})
+    assert [r["step"] for r in h.metric_rows()] == [3, 4, 5, 6, 7]
+
+
+def test_history_keeps_snapshots_every_n_steps():
+    trainer = Trainer(SMALL)
+    h = History(max_snapshots=2, snapshot_every=3)
+    kept = []
+    for _ in range(7):
+        trainer.step()
+        kept.append(h.add_snapshot(trainer.snapshot(16)))
+    assert kept == [True, False, False, True, False, False, True]
+    assert [s.step for s in h.snapshots] == [4, 7]
+    h.clear()
+    assert len(h) == 0 and not h.snapshots
+
+
+def test_field_on_grid_is_zero_when_generated_equals_data(gen):
+    pts = torch.randn(30, 2, generator=gen)
+    v = field_on_grid(grid_points((-1, 1, -1, 1), 4), pts, pts.clone(), SMALL.drift)
+    assert torch.allclose(v, torch.zeros_like(v), atol=1e-6)
+    # and it is drifting_field with the generated set as unmasked negatives
+    q = grid_points((-1, 1, -1, 1), 3)
+    other = torch.randn(30, 2, generator=gen)
+    direct = drifting_field(q, pts, other, tau=SMALL.drift.tau, mask_diagonal=False).v
+    assert torch.allclose(field_on_grid(q, other, pts, SMALL.drift), direct)
+    assert make_drift_fn(SMALL.drift) is not None
