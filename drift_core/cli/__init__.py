@@ -14,6 +14,7 @@ __all__ = ["main", "COMMAND_MODULES", "UsageError"]
 COMMAND_MODULES = (
     "drift_core.cli.train2d",
     "drift_core.cli.compare",
+    "drift_core.cli.sweep",
 )
 
 

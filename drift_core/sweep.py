@@ -1,0 +1,410 @@
+"""Hyperparameter sweeps: a small grid over two of K, tau, batch size and learning rate.
+
+Every cell trains one seeded :class:`~drift_core.train.Trainer` (the same seed in every cell, so cells
+differ only in the two swept settings) for ``steps`` steps and measures the final generated
+distribution against a fixed held-out reference sample:
+
+* ``energy``: energy distance (lower is better),
+* ``w2``: exact W2 with POT (lower is better),
+* ``modes``: modes covered (mixture datasets only; higher is better; NaN elsewhere),
+
+and keeps ``particles`` final generated points for a thumbnail. All three metrics are stored, so the
+heatmap can switch metric without re-running.
+
+Results are cached per cell on disk (``DRIFT_CACHE_DIR``, default ``~/.cache/drift_lab/sweeps``) as
+``.npz`` files read with ``allow_pickle=False``; the key is a SHA-256 of the cell's config JSON and the
+evaluation settings, so a repeated (or overlapping, or cancelled-then-restarted) sweep is instant for
+the cells already done. Nothing here prints or draws; :class:`SweepJob` runs a sweep in a background
+thread with progress and cancel for the app.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from .config import ConfigError, ExperimentConfig, Limits
+from .data.toy2d import MIXTURE_SIGMA, mixture_modes
+from .metrics import energy_distance, mode_coverage, wasserstein2
+from .runtime import make_generator
+from .train import Trainer
+
+__all__ = [
+    "AXES", "METRICS", "SweepSpec", "CellResult", "SweepResult", "run_sweep", "SweepJob", "cache_dir",
+    "parse_axis_values", "CACHE_VERSION",
+]
+
+AXES: dict[str, str] = {"K": "lookahead terms K", "tau": "temperature tau", "batch_size": "batch size N",
+                        "lr": "learning rate"}
+"""The settings a sweep can vary, with a readable name each."""
+
+METRICS: dict[str, tuple[str, bool]] = {
+    "energy": ("energy distance", True),
+    "w2": ("W2 (exact)", True),
+    "modes": ("modes covered", False),
+}
+"""metric key -> (readable name, lower is better)."""
+
+CACHE_VERSION = 1
+"""Bumped when what a cell computes changes, so old cache files are not reused."""
+
+_AXIS_TYPES = {"K": int, "tau": float, "batch_size": int, "lr": float}
+MAX_CELLS = 64
+
+
+def cache_dir() -> Path:
+    """Where cell results are cached: ``$DRIFT_CACHE_DIR`` or ``~/.cache/drift_lab/sweeps``."""
+    env = os.environ.get("DRIFT_CACHE_DIR")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "drift_lab" / "sweeps"
+
+
+def parse_axis_values(axis: str, text: str | Sequence) -> tuple:
+    """Parse "0,1,2" (or a sequence) into typed, de-duplicated values of a sweep axis, in order."""
+    if axis not in AXES:
+        raise ConfigError(f"cannot sweep {axis!r}; choose two of {', '.join(AXES)}")
+    items = [v for v in (text.split(",") if isinstance(text, str) else text)]
+    kind = _AXIS_TYPES[axis]
+    values = []
+    for item in items:
+        if isinstance(item, str) and not item.strip():
+            continue
+        try:
+            value = kind(float(item)) if kind is int and float(item).is_integer() else kind(item)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{axis} values must be {'integers' if kind is int else 'numbers'}, got {item!r}") from None
+        if value not in values:
+            values.append(value)
+    if not values:
+        raise ConfigError(f"no values given for {axis}")
+    return tuple(values)
+
+
+def _axis_update(axis: str, value) -> dict:
+    if axis == "K":
+        # K = 0 is the baseline; any K > 0 means lookahead with K terms.
+        return {"K": int(value), "method": "lookahead" if int(value) > 0 else "baseline"}
+    return {axis: value}
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A grid: ``y_values`` are rows, ``x_values`` columns; every cell is ``base`` with the two axes set
+    and ``steps`` training steps.
+
+    Args:
+        base: the shared configuration (dataset, model, seed, the settings not swept).
+        x_axis, y_axis: two different names from :data:`AXES`.
+        steps: training steps per cell.
+        eval_samples: generated and reference samples for the metrics.
+        particles: final generated points kept per cell (thumbnails).
+    """
+
+    base: ExperimentConfig
+    x_axis: str
+    x_values: tuple
+    y_axis: str
+    y_values: tuple
+    steps: int
+    eval_samples: int = 1024
+    particles: int = 256
+
+    def __post_init__(self):
+        if self.x_axis not in AXES or self.y_axis not in AXES:
+            raise ConfigError(f"sweep axes must be two of {', '.join(AXES)}")
+        if self.x_axis == self.y_axis:
+            raise ConfigError("pick two different axes")
+        object.__setattr__(self, "x_values", parse_axis_values(self.x_axis, self.x_values))
+        object.__setattr__(self, "y_values", parse_axis_values(self.y_axis, self.y_values))
+        if self.base.data.dataset == "custom":
+            raise ConfigError("sweeps run on the built-in datasets (not an uploaded point set)")
+        if not 1 <= self.steps <= 100_000:
+            raise ConfigError("steps per cell must be between 1 and 100000")
+        if self.eval_samples < 16 or self.particles < 1:
+            raise ConfigError("eval_samples must be >= 16 and particles >= 1")
+        if len(self.x_values) * len(self.y_values) > MAX_CELLS:
+            raise ConfigError(f"at most {MAX_CELLS} cells per sweep, got {len(self.x_values)} x {len(self.y_values)}")
+        limits = Limits.from_env()
+        for i in range(len(self.y_values)):
+            for j in range(len(self.x_values)):
+                limits.check(self.cell_config(i, j))  # also validates every cell
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.y_values), len(self.x_values)
+
+    def cell_config(self, i: int, j: int) -> ExperimentConfig:
+        """The configuration of row i (y_values[i]) and column j (x_values[j])."""
+        values = {"steps": self.steps}
+        values.update(_axis_update(self.y_axis, self.y_values[i]))
+        values.update(_axis_update(self.x_axis, self.x_values[j]))
+        return self.base.with_values(values)
+
+    def cells(self) -> list[tuple[int, int]]:
+        return [(i, j) for i in range(self.shape[0]) for j in range(self.shape[1])]
+
+    def cell_key(self, i: int, j: int) -> str:
+        """SHA-256 of everything a cell's result depends on (config JSON, evaluation settings)."""
+        payload = {"version": CACHE_VERSION, "config": json.loads(self.cell_config(i, j).to_json()),
+                   "eval_samples": self.eval_samples, "particles": self.particles}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+    def key(self) -> str:
+        """SHA-256 of the whole sweep (the cell keys in grid order and the axes)."""
+        payload = {"x": [self.x_axis, list(self.x_values)], "y": [self.y_axis, list(self.y_values)],
+                   "cells": [self.cell_key(i, j) for i, j in self.cells()]}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+    def to_dict(self) -> dict:
+        return {"base": self.base.to_dict(), "x_axis": self.x_axis, "x_values": list(self.x_values),
+                "y_axis": self.y_axis, "y_values": list(self.y_values), "steps": self.steps,
+                "eval_samples": self.eval_samples, "particles": self.particles}
+
+
+@dataclass(frozen=True)
+class CellResult:
+    """One cell: metrics {energy, w2, modes, high_quality}, final particles [P, 2], wall seconds of
+    training, whether training diverged (then the metrics describe the last finite state)."""
+
+    metrics: dict[str, float]
+    particles: np.ndarray
+    train_s: float
+    diverged: bool
+    steps_done: int
+    from_cache: bool = False
+
+
+@dataclass
+class SweepResult:
+    """A (possibly partial) sweep. ``cells[i][j]`` is a :class:`CellResult` or None (not run: cancelled)."""
+
+    spec: SweepSpec
+    cells: list[list[CellResult | None]]
+    reference: np.ndarray  # [P, 2] reference points for the thumbnails
+    cancelled: bool = False
+    seconds: float = 0.0
+
+    @property
+    def complete(self) -> bool:
+        return all(c is not None for row in self.cells for c in row)
+
+    @property
+    def cached_cells(self) -> int:
+        return sum(1 for row in self.cells for c in row if c is not None and c.from_cache)
+
+    def grid(self, metric: str) -> np.ndarray:
+        """The metric over the grid [rows = y_values, cols = x_values]; NaN where not available."""
+        if metric not in METRICS and metric != "high_quality":
+            raise KeyError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+        out = np.full(self.spec.shape, np.nan)
+        for i, j in self.spec.cells():
+            cell = self.cells[i][j]
+            if cell is not None:
+                out[i, j] = cell.metrics.get(metric, math.nan)
+        return out
+
+    def best_cell(self, metric: str) -> tuple[int, int] | None:
+        values = self.grid(metric)
+        if np.isnan(values).all():
+            return None
+        lower = METRICS.get(metric, ("", True))[1]
+        flat = np.nanargmin(values) if lower else np.nanargmax(values)
+        return tuple(int(v) for v in np.unravel_index(flat, values.shape))
+
+    def rows(self) -> list[dict]:
+        """One flat row per finished cell (for CSV)."""
+        out = []
+        for i, j in self.spec.cells():
+            cell = self.cells[i][j]
+            if cell is None:
+                continue
+            out.append({self.spec.y_axis: self.spec.y_values[i], self.spec.x_axis: self.spec.x_values[j],
+                        "row": i, "col": j, **{k: cell.metrics.get(k, math.nan) for k in (*METRICS, "high_quality")},
+                        "diverged": cell.diverged, "steps": cell.steps_done, "train_s": round(cell.train_s, 4),
+                        "cached": cell.from_cache})
+        return out
+
+
+ProgressFn = Callable[[float, str], None]
+
+
+def _reference(config: ExperimentConfig, trainer: Trainer, n: int) -> torch.Tensor:
+    """The held-out reference sample (the CLI's convention: seed 10_000 + seed)."""
+    return trainer.sampler(n, generator=make_generator(10_000 + config.train.seed))
+
+
+def _cell_metrics(generated: torch.Tensor, reference: torch.Tensor, dataset: str) -> dict[str, float]:
+    finite = torch.isfinite(generated).all(1)
+    g = generated[finite]
+    if g.shape[0] < 2:
+        return {"energy": math.nan, "w2": math.nan, "modes": math.nan, "high_quality": math.nan}
+    out = {"energy": energy_distance(g, reference), "w2": wasserstein2(g, reference)}
+    modes = mixture_modes(dataset)
+    if modes is not None:
+        cov = mode_coverage(g, modes, MIXTURE_SIGMA[dataset])
+        out["modes"], out["high_quality"] = float(cov.covered), cov.high_quality
+    else:
+        out["modes"], out["high_quality"] = math.nan, math.nan
+    return out
+
+
+def _load_cell(path: Path) -> CellResult | None:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            return CellResult(metrics={k: float(v) for k, v in meta["metrics"].items()},
+                              particles=np.array(data["particles"], dtype=np.float32),
+                              train_s=float(meta["train_s"]), diverged=bool(meta["diverged"]),
+                              steps_done=int(meta["steps_done"]), from_cache=True)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # missing or unreadable: recompute
+
+
+def _save_cell(path: Path, cell: CellResult) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"metrics": cell.metrics, "train_s": cell.train_s, "diverged": cell.diverged, "steps_done": cell.steps_done}
+    tmp = path.with_name(path.stem + f".{os.getpid()}.{threading.get_ident()}.tmp.npz")
+    np.savez_compressed(tmp, particles=cell.particles, meta=np.array(json.dumps(meta)))
+    os.replace(tmp, path)  # atomic: a reader never sees a half-written file
+
+
+def run_cell(config: ExperimentConfig, *, eval_samples: int, particles: int,
+             cancel: threading.Event | None = None, on_step: Callable[[int], None] | None = None) -> CellResult | None:
+    """Train one configuration for ``config.train.steps`` steps and measure it. Returns None if
+    cancelled before the end."""
+    trainer = Trainer(config)
+    diverged = False
+    for step in range(config.train.steps):
+        if cancel is not None and cancel.is_set():
+            return None
+        record = trainer.step()
+        if on_step is not None:
+            on_step(step + 1)
+        if record.diverged:
+            diverged = True
+            break
+    reference = _reference(config, trainer, eval_samples)
+    generated = trainer.sample(eval_samples)
+    metrics = _cell_metrics(generated, reference, config.data.dataset)
+    return CellResult(metrics=metrics, particles=generated[:particles].numpy().astype(np.float32),
+                      train_s=trainer.wall_s, diverged=diverged, steps_done=trainer.step_count)
+
+
+def run_sweep(spec: SweepSpec, *, progress: ProgressFn | None = None, cancel: threading.Event | None = None,
+              use_cache: bool = True, directory: Path | None = None) -> SweepResult:
+    """Run (or load from the cache) every cell of ``spec``, row by row.
+
+    ``progress(fraction in [0, 1], message)`` is called as cells and steps finish; setting ``cancel``
+    stops after the current step and returns the partial result (``cancelled=True``; the finished
+    cells are cached). Seeded: the same spec gives the same numbers.
+    """
+    start = time.perf_counter()
+    directory = cache_dir() if directory is None else Path(directory)
+    rows, cols = spec.shape
+    total_steps = rows * cols * spec.steps
+    cells: list[list[CellResult | None]] = [[None] * cols for _ in range(rows)]
+    done_steps = 0
+    cancelled = False
+
+    def report(message: str, extra: int = 0) -> None:
+        if progress is not None:
+            progress(min(1.0, (done_steps + extra) / total_steps), message)
+
+    for n, (i, j) in enumerate(spec.cells()):
+        label = f"cell {n + 1}/{rows * cols}: {spec.y_axis}={spec.y_values[i]}, {spec.x_axis}={spec.x_values[j]}"
+        if cancel is not None and cancel.is_set():
+            cancelled = True
+            break
+        path = directory / f"{spec.cell_key(i, j)}.npz"
+        cell = _load_cell(path) if use_cache and path.is_file() else None
+        if cell is None:
+            every = max(1, spec.steps // 20)
+
+            def on_step(step: int, label=label) -> None:
+                if step % every == 0 or step == spec.steps:
+                    report(label, step)
+
+            cell = run_cell(spec.cell_config(i, j), eval_samples=spec.eval_samples, particles=spec.particles,
+                            cancel=cancel, on_step=on_step)
+            if cell is None:
+                cancelled = True
+                break
+            if use_cache:
+                try:
+                    _save_cell(path, cell)
+                except OSError:
+                    pass  # a read-only cache folder only costs speed
+        cells[i][j] = cell
+        done_steps += spec.steps
+        report(label + (" (cached)" if cell.from_cache else ""))
+    base_trainer_ref = _reference_points(spec)
+    return SweepResult(spec=spec, cells=cells, reference=base_trainer_ref, cancelled=cancelled,
+                       seconds=time.perf_counter() - start)
+
+
+def _reference_points(spec: SweepSpec) -> np.ndarray:
+    from .data.toy2d import SAMPLERS
+
+    sampler = SAMPLERS[spec.base.data.dataset]
+    return sampler(spec.particles, generator=make_generator(10_000 + spec.base.train.seed)).numpy()
+
+
+@dataclass
+class SweepJob:
+    """A sweep in a background thread: poll ``fraction``/``message``/``done``, read ``result`` or
+    ``error`` when done, ``cancel()`` to stop early (the partial result is kept)."""
+
+    spec: SweepSpec
+    use_cache: bool = True
+    directory: Path | None = None
+    fraction: float = 0.0
+    message: str = "starting"
+    result: SweepResult | None = None
+    error: str | None = None
+    _cancel: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> "SweepJob":
+        self._thread = threading.Thread(target=self._run, name="drift-lab-sweep", daemon=True)
+        self._thread.start()
+        return self
+
+    def run_here(self) -> "SweepJob":
+        """Run in the calling thread (tests, or a server without background threads)."""
+        self._run()
+        return self
+
+    def _run(self) -> None:
+        def progress(fraction: float, message: str) -> None:
+            self.fraction, self.message = fraction, message
+
+        try:
+            self.result = run_sweep(self.spec, progress=progress, cancel=self._cancel,
+                                    use_cache=self.use_cache, directory=self.directory)
+            self.message = "cancelled" if self.result.cancelled else "done"
+        except Exception as err:  # surfaced to the user as a message, never lost silently
+            self.error = f"{type(err).__name__}: {err}"
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    @property
+    def done(self) -> bool:
+        return self.result is not None or self.error is not None
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.done
