@@ -2,5 +2,10 @@
 import streamlit as st
 
 st.set_page_config(page_title="Drift Lab", page_icon="🌀", layout="wide")
-home = st.Page("pages/home.py", title="Home", icon="🏠", default=True)
-st.navigation([home]).run()
+pages = [
+    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
+    st.Page("pages/playground.py", title="Playground", icon="🎛️"),
+    st.Page("pages/compare.py", title="Compare", icon="⚖️"),
+    st.Page("pages/inspector.py", title="Inspector", icon="🔬"),
+]
+st.navigation(pages).run()

@@ -1,4 +1,34 @@
+"""Home: what drifting and lookahead drifting are, one picture, and where to go."""
 import streamlit as st
 
+from ui.home_picture import drift_picture
+
 st.title("Drift Lab")
-st.write("See and feel how drifting models learn.")
+st.markdown(
+    "**See and feel how drifting models learn.** A *drifting model* (Deng et al., 2026) trains a one-step "
+    "generator x = f(ε). At every step each generated point x is pushed along a **drifting field** "
+    "V = V⁺ − V⁻: attraction towards real data (V⁺) minus repulsion from the other generated points (V⁻), "
+    "both weighted by the kernel exp(−‖x − y‖/τ). The network is then regressed onto the moved points: "
+    "loss ‖x − stopgrad(x + V)‖². When the generated distribution matches the data, attraction and "
+    "repulsion cancel and V = 0."
+)
+st.markdown(
+    "**Lookahead drifting** (Zhang, Niwa, Kleijn) computes K further drifting terms within the same step, "
+    "each on the points already moved by the terms before it (z⁰ = x, z^{k+1} = z^k + V_k), and trains on "
+    "their sum, so one step sees where the flow is going. K = 0 is the baseline. *(Drift Lab implements a "
+    "documented reconstruction: the paper's full text was not available.)*"
+)
+left, right = st.columns([3, 2])
+with left:
+    st.plotly_chart(drift_picture(), key="home_picture", config={"displaylogo": False, "staticPlot": True})
+with right:
+    st.markdown("#### Where to go")
+    st.page_link("pages/playground.py", label="Playground — train live, change K and τ while it runs", icon="🎛️")
+    st.page_link("pages/compare.py", label="Compare — baseline vs lookahead in lock-step", icon="⚖️")
+    st.page_link("pages/inspector.py", label="Inspector — one training step in slow motion", icon="🔬")
+    st.markdown(
+        "- Controls marked **⚡ Applies live** change the running trainer; **🔄 Restart** controls (data, "
+        "start, network, seed) begin a new run.\n"
+        "- The whole configuration and seed are in the page's URL: copy it to share exactly this setup.\n"
+        "- Try the paper's start cases: *Between*, *Far away*, *Collapsed* (bimodal data)."
+    )

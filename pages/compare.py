@@ -1,0 +1,101 @@
+"""Compare: baseline and lookahead (and optionally baseline with 2× learning rate) in lock-step."""
+import streamlit as st
+
+from ui import figures, widgets
+from ui.live import live_frame, slow_frame_warning
+from ui.state import compare_run, needs_points, transport_buttons
+
+RUN_KEY = "compare_run"
+ss = st.session_state
+
+st.title("Compare")
+st.caption("Baseline and lookahead drifting start from the **same weights** and train on the **same noise and data "
+           "batches**, so any difference comes from the drift alone. Lookahead does more work per step: the "
+           "*training time* curves and the optional 2× learning-rate baseline keep the comparison fair.")
+config = widgets.load_config()
+widgets.show_url_notices()
+widgets.data_controls(config)
+if "fairness" not in ss:
+    ss["fairness"] = False
+st.sidebar.toggle("Add a baseline with 2× learning rate (fairness control; restarts)", key="fairness")
+widgets.training_controls(config, method=False)
+st.sidebar.markdown("#### 🎨 Display")
+if "cmp_layers" not in ss:
+    ss["cmp_layers"] = ["V"]
+if "arrow_scale" not in ss:
+    ss["arrow_scale"] = 10
+if "cmp_difference" not in ss:
+    ss["cmp_difference"] = True
+st.sidebar.slider("Arrow length ×", 1, 50, key="arrow_scale")
+config = widgets.config_from_widgets(config)
+fairness = bool(ss["fairness"])
+steps_per_frame = int(ss.get("steps_per_frame", 5))
+widgets.sync_url(config, {"steps_per_frame": steps_per_frame, "fairness": fairness})
+
+if needs_points(config):
+    st.info("Upload a CSV of x,y points in the sidebar ('Your own points') to compare on your own data.", icon="📄")
+    st.stop()
+
+run, event = compare_run(RUN_KEY, config, fairness)
+ss["cmp_run_key"] = RUN_KEY
+clicked = transport_buttons("cmp_", run)
+if clicked["reset"]:
+    run, event = compare_run(RUN_KEY, config, fairness, force_reset=True)
+if clicked["step"]:
+    run.playing = False
+    run.advance(1)
+if event.describe():
+    ss["cmp_note"] = event.describe()
+if ss.get("cmp_note"):
+    st.caption(ss["cmp_note"])
+c1, c2 = st.columns([3, 1])
+c1.pills("Layers", figures.LAYERS[:4], selection_mode="multi", key="cmp_layers")
+c2.toggle("Difference layer", key="cmp_difference",
+          help="on the lookahead panel: a line from each particle to the same-noise particle of the baseline")
+
+
+def frame() -> None:
+    run = ss[RUN_KEY]
+    train_s, trained = 0.0, 0
+    if run.playing:
+        adv = run.advance(steps_per_frame)
+        train_s, trained = adv.train_s, len(adv.records) // max(1, len(run.trainers))
+        if adv.paused_reason:
+            st.rerun()
+    if run.message:
+        st.warning(run.message, icon="⏸")
+    snaps = run.frame()
+    names = list(run.trainers)
+    cards = st.columns(1 + len(names))
+    cards[0].metric("Step", f"{run.step}")
+    for col, name in zip(cards[1:], names):
+        metrics = run.histories[name].metrics[-1].values if run.histories[name].metrics else {}
+        wall = run.trainers[name].wall_s
+        col.metric(f"{name}: energy distance", f"{metrics['energy']:.4f}" if "energy" in metrics else "–",
+                   help=f"training time so far: {wall:.1f} s")
+    layers = set(ss.get("cmp_layers") or [])
+    cols = st.columns(len(names))
+    for col, name in zip(cols, names):
+        trainer = run.trainers[name]
+        other = snaps["baseline"].generated if (name != "baseline" and ss.get("cmp_difference")) else None
+        title = (f"{name} · {trainer.config.drift.label()} · lr {trainer.config.train.lr:g} · "
+                 f"{trainer.wall_s:.1f} s")
+        col.plotly_chart(figures.particle_figure(snaps[name], run.bounds, layers,
+                                                 arrow_scale=float(ss.get("arrow_scale", 10)), title=title,
+                                                 height=430, other=other, other_name="baseline",
+                                                 uirevision="compare"),
+                         key=f"cmp_particles_{name}", config={"displaylogo": False})
+    metric_rows = {name: h.metric_rows(300) for name, h in run.histories.items()}
+    record_rows = {name: h.record_rows(300) for name, h in run.histories.items()}
+    g1, g2, g3 = st.columns(3)
+    g1.altair_chart(figures.curves_chart(figures.long_rows(metric_rows, "step", "energy"), "step", "energy",
+                                         title="energy distance vs step"), width="stretch")
+    g2.altair_chart(figures.curves_chart(figures.long_rows(metric_rows, "wall_s", "energy"), "wall_s", "energy",
+                                         title="energy distance vs training time"), width="stretch")
+    g3.altair_chart(figures.curves_chart(figures.long_rows(record_rows, "step", "loss"), "step", "loss",
+                                         title="loss vs step", log_y=True), width="stretch")
+    slow_frame_warning(train_s, trained)
+    st.caption(f"Budget: {run.step} / {run.base_config.train.steps} steps · {steps_per_frame} step(s) per frame")
+
+
+live_frame(frame, run.playing)

@@ -1,0 +1,112 @@
+"""Playground: live training on a 2D dataset with particles, drift arrows and live metrics."""
+import streamlit as st
+import torch
+
+from drift_core.probes import density_on_grid, field_on_grid, grid_points
+from ui import figures, widgets
+from ui.live import live_frame, slow_frame_warning
+from ui.state import needs_points, playground_run, transport_buttons
+
+RUN_KEY = "playground_run"
+ss = st.session_state
+
+st.title("Playground")
+st.caption("A small generator (noise → MLP → point) learns a 2D distribution by drifting. Press **Play**, then "
+           "change K or τ while it runs. Faint grey: data; blue: generated particles; arrows: the drift "
+           "each particle is pushed along (drawn longer than true size).")
+config = widgets.load_config()
+widgets.show_url_notices()
+widgets.data_controls(config)
+widgets.training_controls(config)
+st.sidebar.markdown("#### 🎨 Display")
+if "layers" not in ss:
+    ss["layers"] = ["V"]
+if "arrow_scale" not in ss:
+    ss["arrow_scale"] = 10
+st.sidebar.slider("Arrow length ×", 1, 50, key="arrow_scale", help="arrows are drawn this many times their true length")
+config = widgets.config_from_widgets(config)
+steps_per_frame = int(ss.get("steps_per_frame", 5))
+widgets.sync_url(config, {"steps_per_frame": steps_per_frame})
+
+if needs_points(config):
+    st.info("Upload a CSV of x,y points in the sidebar ('Your own points') to train on your own data.", icon="📄")
+    st.stop()
+
+run, event = playground_run(RUN_KEY, config)
+ss["pg_run_key"] = RUN_KEY
+clicked = transport_buttons("pg_", run)
+if clicked["reset"]:
+    run, event = playground_run(RUN_KEY, config, force_reset=True)
+if clicked["step"]:
+    run.playing = False
+    if run.trainer.diverged:
+        run.resume_after_divergence()
+    run.advance(1)
+if event.describe():
+    ss["pg_note"] = event.describe()
+if ss.get("pg_note"):
+    st.caption(ss["pg_note"])
+st.pills("Layers", figures.LAYERS, selection_mode="multi", key="layers",
+         help="V: the drift used for training; V⁺/V⁻: attraction to data / repulsion from generated; "
+              "lookahead terms V₀..V_K (one colour each) drawn from the points z⁰..z^K they act on")
+
+
+def frame() -> None:
+    run = ss[RUN_KEY]
+    train_s, trained = 0.0, 0
+    if run.playing:
+        adv = run.advance(steps_per_frame)
+        train_s, trained = adv.train_s, len(adv.records)
+        if adv.paused_reason:
+            st.rerun()  # redraw the page paused, with the reason
+    if run.message:
+        st.warning(run.message, icon="⏸")
+    snap = run.frame()
+    layers = set(ss.get("layers") or [])
+    grid = grid_field = density = None
+    if "field on a grid" in layers:
+        grid = grid_points(run.bounds, 21)
+        grid_field = field_on_grid(grid, torch.as_tensor(snap.generated), torch.as_tensor(snap.positives),
+                                   run.config.drift).numpy()
+        grid = grid.numpy()
+    if "density" in layers:
+        density = density_on_grid(snap.generated, run.bounds, 60)
+    last = run.trainer.last_record
+    metrics = run.history.metrics[-1].values if run.history.metrics else {}
+    cards = st.columns(6)
+    cards[0].metric("Step", f"{run.step}")
+    cards[1].metric("Loss ‖V‖²", f"{last.loss:.2e}" if last else "–")
+    cards[2].metric("Drift RMS", f"{last.drift_rms[0]:.2e}" if last and last.drift_rms else "–",
+                    help="RMS of the base drift term: falls towards the noise floor as the model matches the data")
+    cards[3].metric("Energy distance", f"{metrics['energy']:.4f}" if "energy" in metrics else "–",
+                    help="to a fixed data sample; 0 when the distributions match")
+    cards[4].metric("Sliced W₂", f"{metrics['sliced_w2']:.4f}" if "sliced_w2" in metrics else "–")
+    if "modes_covered" in metrics:
+        cards[5].metric("Modes covered", f"{metrics['modes_covered']:.0f}/{len(run.evaluator.modes)}")
+    else:
+        rate = (run.step / run.trainer.wall_s) if run.trainer.wall_s > 0 else 0.0
+        cards[5].metric("Steps / s", f"{rate:.0f}", help="training steps per second of training time")
+    left, right = st.columns([3, 2])
+    title = f"{run.config.drift.label()} · τ = {run.config.drift.tau:g} · N = {run.config.train.batch_size}"
+    left.plotly_chart(figures.particle_figure(snap, run.bounds, layers, arrow_scale=float(ss.get("arrow_scale", 10)),
+                                              grid=grid, grid_field=grid_field, density=density, title=title,
+                                              height=520),
+                      key="pg_particles", config={"displaylogo": False})
+    records = run.history.record_rows(400)
+    metric_rows = run.history.metric_rows(400)
+    loss_rows = [{"step": r["step"], "wall_s": r["wall_s"], "loss": r["loss"], "series": "loss"} for r in records
+                 if r["loss"] == r["loss"]]
+    right.altair_chart(figures.curves_chart(loss_rows, "step", "loss", title="loss vs step", log_y=True),
+                       width="stretch")
+    energy = figures.long_rows({"energy distance": metric_rows}, "step", "energy")
+    right.altair_chart(figures.curves_chart(energy, "step", "energy", title="energy distance vs step"),
+                       width="stretch")
+    energy_t = figures.long_rows({"energy distance": metric_rows}, "wall_s", "energy")
+    right.altair_chart(figures.curves_chart(energy_t, "wall_s", "energy", title="energy distance vs training time"),
+                       width="stretch")
+    slow_frame_warning(train_s, trained)
+    st.caption(f"Budget: {run.step} / {run.config.train.steps} steps · {steps_per_frame} step(s) per frame · "
+               f"{run.frames} frames drawn")
+
+
+live_frame(frame, run.playing)

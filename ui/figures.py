@@ -1,0 +1,220 @@
+"""Figure builders: Plotly figures (as plain dicts) from Snapshot / StepInspection numpy arrays, and
+Altair charts for metric curves. No Streamlit calls and no mathematics beyond drawing: fields,
+densities and inspections come from ``drift_core``.
+
+Particles use Scattergl (WebGL); each arrow layer is ONE trace of line segments separated by gaps;
+axes are fixed to the run's bounds and ``uirevision`` keeps a user's zoom across redraws.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+DATA_COLOUR = "rgba(120, 130, 145, 0.35)"
+PARTICLE_COLOUR = "#1f6feb"
+V_COLOUR = "#24292f"
+V_POS_COLOUR = "#1a7f37"
+V_NEG_COLOUR = "#cf222e"
+FIELD_COLOUR = "rgba(110, 84, 148, 0.65)"
+TERM_COLOURS = ("#e36209", "#8250df", "#0a7ea4", "#bf3989", "#6e7781", "#9a6700", "#1b7c83", "#d1242f", "#4d2d00")
+ARM_COLOURS = {"baseline": "#1f6feb", "lookahead": "#e36209", "baseline 2×lr": "#6e7781"}
+
+LAYERS = ("V", "V⁺", "V⁻", "lookahead terms", "field on a grid", "density")
+"""Toggleable layers of the particle view (data and particles are always drawn)."""
+
+
+def segments(starts: np.ndarray, vectors: np.ndarray, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """x and y coordinates of line segments start -> start + scale * vector, separated by NaN gaps:
+    [3n] each (start, end, gap) for starts, vectors [n, 2]."""
+    n = len(starts)
+    out = np.full((n, 3, 2), np.nan, dtype=np.float64)
+    out[:, 0] = starts
+    out[:, 1] = starts + scale * vectors
+    flat = out.reshape(-1, 2)
+    return flat[:, 0], flat[:, 1]
+
+
+def _scatter(points: np.ndarray, name: str, colour: str, size: float = 4.0, **extra) -> dict:
+    return {"type": "scattergl", "mode": "markers", "x": points[:, 0], "y": points[:, 1], "name": name,
+            "marker": {"color": colour, "size": size}, **extra}
+
+
+def _arrows(starts: np.ndarray, vectors: np.ndarray, scale: float, name: str, colour: str, width: float = 1.2) -> dict:
+    x, y = segments(starts, vectors, scale)
+    return {"type": "scattergl", "mode": "lines", "x": x, "y": y, "name": name, "hoverinfo": "skip",
+            "line": {"color": colour, "width": width}, "connectgaps": False}
+
+
+def base_layout(bounds: Sequence[float], *, title: str = "", height: int = 480, uirevision: str = "drift") -> dict:
+    x0, x1, y0, y1 = bounds
+    return {
+        "title": {"text": title, "x": 0.02, "font": {"size": 14}},
+        "height": height,
+        "margin": {"l": 30, "r": 10, "t": 36 if title else 10, "b": 30},
+        "xaxis": {"range": [x0, x1], "autorange": False, "zeroline": False, "constrain": "domain"},
+        "yaxis": {"range": [y0, y1], "autorange": False, "zeroline": False, "scaleanchor": "x", "scaleratio": 1},
+        "legend": {"orientation": "h", "y": -0.08, "font": {"size": 11}},
+        "uirevision": uirevision,
+        "plot_bgcolor": "white",
+        "dragmode": "pan",
+    }
+
+
+def particle_figure(snap, bounds: Sequence[float], layers: Iterable[str] = ("V",), *, arrow_scale: float = 10.0,
+                    grid: np.ndarray | None = None, grid_field: np.ndarray | None = None,
+                    density: np.ndarray | None = None, title: str = "", height: int = 480,
+                    other: np.ndarray | None = None, other_name: str = "", uirevision: str = "drift") -> dict:
+    """Data (faint), generated particles and the chosen arrow layers for one Snapshot.
+
+    Args:
+        snap: a :class:`drift_core.train.Snapshot`.
+        layers: names from :data:`LAYERS`.
+        arrow_scale: arrows are drawn ``arrow_scale`` times their true length (V is a small step).
+        grid, grid_field: points [G, 2] and the field there [G, 2] (for "field on a grid").
+        density: [R, R] density over ``bounds`` (for "density").
+        other: the same particles in another run [n, 2]: drawn as difference segments to them.
+    """
+    layers = set(layers)
+    traces: list[dict] = []
+    x0, x1, y0, y1 = bounds
+    if "density" in layers and density is not None:
+        r = density.shape[0]
+        traces.append({"type": "heatmap", "z": density, "x": np.linspace(x0, x1, r), "y": np.linspace(y0, y1, r),
+                       "colorscale": [[0, "rgba(255,255,255,0)"], [1, "rgba(31,111,235,0.55)"]],
+                       "showscale": False, "hoverinfo": "skip", "name": "density"})
+    traces.append(_scatter(snap.positives, "data", DATA_COLOUR, 4))
+    if "field on a grid" in layers and grid is not None and grid_field is not None:
+        traces.append(_arrows(grid, grid_field, arrow_scale, "V on a grid", FIELD_COLOUR, 1.0))
+    g = snap.generated
+    if other is not None:
+        traces.append(_arrows(g, other - g, 1.0, f"difference to {other_name}", "rgba(207, 34, 46, 0.55)", 1.0))
+    if "lookahead terms" in layers:
+        for k, term in enumerate(snap.terms):
+            traces.append(_arrows(snap.points[k], term, arrow_scale, f"V_{k}", TERM_COLOURS[k % len(TERM_COLOURS)]))
+    if "V⁺" in layers:
+        traces.append(_arrows(g, snap.v_pos, arrow_scale, "V⁺ attraction", V_POS_COLOUR))
+    if "V⁻" in layers:
+        traces.append(_arrows(g, -snap.v_neg, arrow_scale, "−V⁻ repulsion", V_NEG_COLOUR))
+    if "V" in layers:
+        traces.append(_arrows(g, snap.v, arrow_scale, "V", V_COLOUR))
+    traces.append(_scatter(g, "generated", PARTICLE_COLOUR, 5))
+    return {"data": traces, "layout": base_layout(bounds, title=title, height=height, uirevision=uirevision)}
+
+
+def curves_chart(rows: list[dict], x: str, y: str, *, series: str = "series", title: str = "",
+                 log_y: bool = False, height: int = 180) -> alt.Chart:
+    """A line chart of long-form rows [{x, y, series}] (one line per series)."""
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        frame = pd.DataFrame({x: [0.0], y: [np.nan], series: [""]})
+    frame = frame.replace([np.inf, -np.inf], np.nan).dropna(subset=[y]) if len(frame) > 1 else frame
+    x_title = {"step": "step", "wall_s": "training time (s)"}.get(x, x)
+    scale = alt.Scale(type="log") if log_y else alt.Scale(zero=False)
+    domain = list(dict.fromkeys(frame[series]))
+    colours = [ARM_COLOURS.get(s, TERM_COLOURS[i % len(TERM_COLOURS)]) for i, s in enumerate(domain)]
+    return (
+        alt.Chart(frame, title=title, height=height)
+        .mark_line()
+        .encode(
+            x=alt.X(f"{x}:Q", title=x_title),
+            y=alt.Y(f"{y}:Q", title=y, scale=scale),
+            color=alt.Color(f"{series}:N", title=None, scale=alt.Scale(domain=domain, range=colours),
+                            legend=alt.Legend(orient="bottom")),
+        )
+    )
+
+
+def long_rows(rows_by_series: dict[str, list[dict]], x: str, y: str) -> list[dict]:
+    """Long-form rows [{x, y, series}] from {series: [row dicts]} (rows without ``y`` are skipped)."""
+    out = []
+    for name, rows in rows_by_series.items():
+        for row in rows:
+            if y in row and row[y] == row[y]:
+                out.append({x: row[x], y: row[y], "series": name})
+    return out
+
+
+def kernel_matrix_figure(w_pos: np.ndarray, w_neg: np.ndarray, *, height: int = 320) -> dict:
+    """Heatmap of the cross-weighted kernel weights [W+ | W-] (rows: generated particles; columns:
+    positives then negatives)."""
+    p = w_pos.shape[1]
+    z = np.concatenate([w_pos, w_neg], 1)
+    return {
+        "data": [{"type": "heatmap", "z": z, "colorscale": "Blues", "colorbar": {"title": {"text": "weight"}}}],
+        "layout": {
+            "height": height, "margin": {"l": 40, "r": 10, "t": 30, "b": 40},
+            "title": {"text": "kernel weights: W⁺ (positives) | W⁻ (negatives = generated)", "font": {"size": 13}},
+            "xaxis": {"title": {"text": "target index"}},
+            "yaxis": {"title": {"text": "particle i"}, "autorange": "reversed"},
+            "shapes": [{"type": "line", "x0": p - 0.5, "x1": p - 0.5, "y0": -0.5, "y1": w_pos.shape[0] - 0.5,
+                        "line": {"color": "#cf222e", "width": 2}}],
+        },
+    }
+
+
+def lens_figure(ins, index: int, bounds: Sequence[float], *, height: int = 460) -> dict:
+    """Kernel lens of particle ``index`` of a StepInspection: positives and negatives sized by their
+    weight to it, a circle at distance tau around it."""
+    i = int(index)
+    x = ins.outputs
+    w_pos, w_neg = ins.w_pos[i], ins.w_neg[i]
+    top = max(float(w_pos.max(initial=0)), float(w_neg.max(initial=0)), 1e-30)
+    size = lambda w: 3 + 22 * np.sqrt(w / top)  # noqa: E731
+    centre = x[i]
+    tau = ins.tau
+    traces = [
+        {"type": "scatter", "mode": "markers", "x": ins.positives[:, 0], "y": ins.positives[:, 1],
+         "name": "positives (size = W⁺ weight)", "marker": {"color": V_POS_COLOUR, "size": size(w_pos), "opacity": 0.7},
+         "customdata": w_pos, "hovertemplate": "W⁺ = %{customdata:.3g}<extra></extra>"},
+        {"type": "scatter", "mode": "markers", "x": x[:, 0], "y": x[:, 1],
+         "name": "negatives = generated (size = W⁻ weight)",
+         "marker": {"color": V_NEG_COLOUR, "size": size(w_neg), "opacity": 0.6, "symbol": "diamond"},
+         "customdata": np.stack([np.arange(len(x)), w_neg], 1),
+         "hovertemplate": "particle %{customdata[0]:.0f}, W⁻ = %{customdata[1]:.3g}<extra></extra>"},
+        {"type": "scatter", "mode": "markers", "x": [centre[0]], "y": [centre[1]], "name": f"particle {i}",
+         "marker": {"color": "black", "size": 14, "symbol": "x"}, "hoverinfo": "skip"},
+    ]
+    traces.append(_arrows(centre[None, :], ins.v[i:i + 1], 1.0, "V (true length)", V_COLOUR, 2.5))
+    layout = base_layout(bounds, title=f"kernel lens of particle {i}: circle at distance τ = {tau:g}",
+                         height=height, uirevision="lens")
+    layout["shapes"] = [{"type": "circle", "xref": "x", "yref": "y", "x0": centre[0] - tau, "x1": centre[0] + tau,
+                         "y0": centre[1] - tau, "y1": centre[1] + tau, "line": {"color": "black", "dash": "dot"}}]
+    layout["clickmode"] = "event+select"
+    return {"data": traces, "layout": layout}
+
+
+def stage_figure(ins, stage: str, bounds: Sequence[float], *, arrow_scale: float = 10.0, height: int = 460) -> dict:
+    """The particle picture of one Inspector stage (see ``ui.inspector_stages``)."""
+    x, pos = ins.outputs, ins.positives
+    traces: list[dict] = []
+    show_data = stage not in ("noise", "outputs")
+    if show_data:
+        traces.append(_scatter(pos, "positives (data batch)", "rgba(26,127,55,0.45)", 6))
+    if stage == "noise":
+        z = ins.noise[:, :2]
+        traces.append(_scatter(z, "noise ε (first two of its dimensions)", "#6e7781", 6))
+        return {"data": traces, "layout": base_layout((-3.5, 3.5, -3.5, 3.5), title="noise ε ~ N(0, I)",
+                                                      height=height, uirevision="stage-noise")}
+    if stage in ("V⁺ V⁻ V",):
+        traces.append(_arrows(x, ins.v_pos, arrow_scale, "V⁺ attraction", V_POS_COLOUR))
+        traces.append(_arrows(x, -ins.v_neg, arrow_scale, "−V⁻ repulsion", V_NEG_COLOUR))
+        traces.append(_arrows(x, ins.terms[0], arrow_scale, "V₀ = V⁺ − V⁻", V_COLOUR, 1.8))
+    if stage == "lookahead":
+        for k, (z, t) in enumerate(zip(ins.points, ins.terms)):
+            colour = TERM_COLOURS[k % len(TERM_COLOURS)]
+            if k > 0:
+                traces.append(_scatter(z, f"z^{k}", colour, 4, opacity=0.7))
+            traces.append(_arrows(z, t, 1.0, f"V_{k} (true length)", colour, 1.5))
+    if stage in ("targets", "loss"):
+        traces.append(_arrows(x, ins.v, 1.0, "x → x + V", V_COLOUR))
+        traces.append(_scatter(ins.targets, "drifted targets x + V", "#e36209", 5, opacity=0.8))
+    if stage in ("optimiser step", "moved"):
+        traces.append(_arrows(x, ins.v, 1.0, "target move V", "rgba(227,98,9,0.8)", 2.0))
+        traces.append(_arrows(x, ins.achieved, 1.0, "achieved move", V_COLOUR, 1.2))
+        traces.append(_scatter(ins.outputs_after, "outputs after the step", "#8250df", 5))
+    traces.append(_scatter(x, "generated x = f(ε)", PARTICLE_COLOUR, 6,
+                           customdata=np.arange(len(x)), hovertemplate="particle %{customdata}<extra></extra>"))
+    return {"data": traces, "layout": base_layout(bounds, height=height, uirevision="stage")}
