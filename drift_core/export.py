@@ -1,0 +1,145 @@
+"""Export a run: an animated GIF (and MP4 when an ffmpeg encoder is available) of its snapshots, its
+step records and metrics as CSV, and its config as JSON (which ``python -m drift_core train --config``
+reads) or as a URL query string (which the app's pages read).
+
+Pure functions returning bytes/strings; the app offers them as downloads, the CLI writes them to files.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from typing import Any, Iterable, Sequence
+from urllib.parse import urlencode
+
+import numpy as np
+from PIL import Image
+
+from .config import ExperimentConfig
+from .render import scatter_image
+from .train import StepRecord
+
+__all__ = [
+    "snapshot_frames", "frame_bounds", "gif_bytes", "mp4_bytes", "mp4_encoder", "records_csv", "config_json",
+    "config_query", "ExportError",
+]
+
+DATA_COLOUR = (190, 190, 190)
+GENERATED_COLOUR = (31, 119, 180)
+
+
+class ExportError(RuntimeError):
+    """An export that cannot be produced here, with the reason."""
+
+
+def frame_bounds(snapshots: Sequence[Any], margin: float = 0.08) -> tuple[float, float, float, float]:
+    """One square frame (xmin, xmax, ymin, ymax) around the data and the 1st-99th percentile of every
+    snapshot's particles, so the animation does not jump and a few stray points do not shrink it."""
+    parts = []
+    for snap in snapshots:
+        parts.append(np.asarray(snap.positives))
+        gen = np.asarray(snap.generated)
+        gen = gen[np.isfinite(gen).all(1)]
+        if len(gen):
+            parts.append(np.percentile(gen, [1, 99], axis=0))
+    pts = np.concatenate(parts) if parts else np.zeros((1, 2))
+    lo, hi = pts.min(0), pts.max(0)
+    span = max(float((hi - lo).max()), 1e-6) * (1 + 2 * margin)
+    mid = (lo + hi) / 2
+    return (mid[0] - span / 2, mid[0] + span / 2, mid[1] - span / 2, mid[1] + span / 2)
+
+
+def snapshot_frames(snapshots: Sequence[Any], *, size: int = 480, title: str = "",
+                    bounds: tuple[float, float, float, float] | None = None) -> list[Image.Image]:
+    """One RGB frame per snapshot: data in grey, generated particles in blue, "title | step s" on top.
+
+    ``snapshots``: objects with ``step``, ``generated`` [n, 2] and ``positives`` [m, 2]
+    (:class:`~drift_core.train.Snapshot`)."""
+    if not snapshots:
+        raise ExportError("there are no snapshots to export yet: train a few steps first")
+    bounds = bounds or frame_bounds(snapshots)
+    frames = []
+    for snap in snapshots:
+        label = f"{title} | step {snap.step}" if title else f"step {snap.step}"
+        frames.append(scatter_image([(np.asarray(snap.positives), DATA_COLOUR), (np.asarray(snap.generated), GENERATED_COLOUR)],
+                                    size=size, bounds=bounds, title=label, radius=1.6))
+    return frames
+
+
+def gif_bytes(snapshots: Sequence[Any], *, size: int = 480, title: str = "", duration_ms: int = 120) -> bytes:
+    """An animated, looping GIF with one frame per snapshot (frames differ at least in their step label,
+    so Pillow keeps every one)."""
+    frames = snapshot_frames(snapshots, size=size, title=title)
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=duration_ms, loop=0)
+    return buffer.getvalue()
+
+
+def mp4_encoder() -> str | None:
+    """Path of an ffmpeg executable imageio can use (imageio-ffmpeg's bundled binary, or
+    ``IMAGEIO_FFMPEG_EXE``), or None when MP4 export is not possible on this machine."""
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        return None
+    try:
+        exe = imageio_ffmpeg.get_ffmpeg_exe()
+    except RuntimeError:
+        return None
+    return exe if exe and os.path.isfile(exe) else None
+
+
+def mp4_bytes(snapshots: Sequence[Any], *, size: int = 480, title: str = "", fps: int = 8) -> bytes:
+    """An H.264 MP4 of the snapshots. Raises :class:`ExportError` when no encoder is available
+    (install ``imageio-ffmpeg``) instead of failing obscurely."""
+    if mp4_encoder() is None:
+        raise ExportError("MP4 export needs an ffmpeg encoder: pip install imageio-ffmpeg (GIF export works without it)")
+    import imageio.v2 as imageio
+
+    size = max(16, size // 16 * 16)  # H.264 wants dimensions divisible by 16
+    frames = snapshot_frames(snapshots, size=size, title=title)
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "run.mp4")
+        writer = imageio.get_writer(path, format="FFMPEG", mode="I", fps=fps, codec="libx264",
+                                    pixelformat="yuv420p", macro_block_size=16, ffmpeg_log_level="error")
+        try:
+            for frame in frames:
+                writer.append_data(np.asarray(frame))
+        finally:
+            writer.close()
+        with open(path, "rb") as fh:
+            return fh.read()
+
+
+def records_csv(records: Iterable[StepRecord | dict], metric_rows: Iterable[dict] = ()) -> str:
+    """Step records (``StepRecord.as_row()``) as CSV, one row per step, with the metric evaluations
+    (rows {step, wall_s, name: value}) joined in on their step (empty cells elsewhere)."""
+    rows = [dict(r) if isinstance(r, dict) else r.as_row() for r in records]
+    by_step = {int(m["step"]): {k: v for k, v in m.items() if k not in ("step", "wall_s")} for m in metric_rows}
+    seen = {int(r["step"]) for r in rows}
+    for row in rows:
+        row.update(by_step.get(int(row["step"]), {}))
+    for step, values in sorted(by_step.items()):
+        if step not in seen:  # an evaluation without a kept step record (e.g. step 0)
+            rows.append({"step": step, **values})
+    rows.sort(key=lambda r: int(r["step"]))
+    fields: list[str] = []
+    for row in rows:
+        fields.extend(k for k in row if k not in fields)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields or ["step"], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def config_json(config: ExperimentConfig) -> str:
+    """The config as JSON: ``python -m drift_core train --config FILE`` and ``ExperimentConfig.from_json`` read it."""
+    return config.to_json()
+
+
+def config_query(config: ExperimentConfig) -> str:
+    """The config as a URL query string (only fields that differ from the defaults), e.g.
+    ``dataset=8gaussians&tau=0.1``; the app's pages apply it with ``ExperimentConfig.from_query``."""
+    return urlencode(config.to_query())
