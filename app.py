@@ -3,9 +3,10 @@ import streamlit as st
 
 st.set_page_config(page_title="Drift Lab", page_icon="🌀", layout="wide")
 pages = [
-    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
-    st.Page("pages/playground.py", title="Playground", icon="🎛️"),
-    st.Page("pages/compare.py", title="Compare", icon="⚖️"),
-    st.Page("pages/inspector.py", title="Inspector", icon="🔬"),
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/playground.py", title="Playground", icon=":material/tune:"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
+    st.Page("pages/inspector.py", title="Inspector", icon=":material/biotech:"),
+    st.Page("pages/sweep.py", title="Sweep", icon="🧪"),
 ]
 st.navigation(pages).run()

@@ -59,27 +59,29 @@ def heatmap_for(result, metric: str):
                                f"({'lower' if lower else 'higher'} is better)")
 
 
-def thumbnails_for(result, size: int = 160):
-    spec = result.spec
+def thumbnail_bounds(result) -> tuple[float, float, float, float]:
+    """One frame shared by every cell (the reference data with a margin), so thumbnails compare."""
     ref = result.reference
-    # one shared frame for every cell: the data with a margin, so cells are comparable
     lo, hi = ref.min(0), ref.max(0)
     half = float((hi - lo).max()) * 0.65
     mid = (lo + hi) / 2
-    bounds = (mid[0] - half, mid[0] + half, mid[1] - half, mid[1] + half)
-    tiles = []
-    for i in range(spec.shape[0]):
-        row = []
-        for j in range(spec.shape[1]):
-            cell = result.cells[i][j]
-            if cell is None:
-                row.append(None)
-                continue
-            title = f"{spec.y_axis}={spec.y_values[i]:g} {spec.x_axis}={spec.x_values[j]:g}"
-            row.append(scatter_image([(ref, (200, 200, 200)), (cell.particles, (31, 119, 180))], size=size,
-                                     bounds=bounds, title=title, radius=1.2))
-        tiles.append(row)
-    return image_grid(tiles)
+    return (mid[0] - half, mid[0] + half, mid[1] - half, mid[1] + half)
+
+
+def cell_thumbnail(result, i: int, j: int, size: int = 160):
+    """Final particles of cell (i, j) over the data (grey), or None if the cell did not run."""
+    spec = result.spec
+    cell = result.cells[i][j]
+    if cell is None:
+        return None
+    title = f"{spec.y_axis}={spec.y_values[i]:g} {spec.x_axis}={spec.x_values[j]:g}"
+    return scatter_image([(result.reference, (200, 200, 200)), (cell.particles, (31, 119, 180))], size=size,
+                         bounds=thumbnail_bounds(result), title=title, radius=1.2)
+
+
+def thumbnails_for(result, size: int = 160):
+    spec = result.spec
+    return image_grid([[cell_thumbnail(result, i, j, size) for j in range(spec.shape[1])] for i in range(spec.shape[0])])
 
 
 def run(args: argparse.Namespace) -> int:
