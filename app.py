@@ -7,6 +7,6 @@ pages = [
     st.Page("pages/playground.py", title="Playground", icon=":material/tune:"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
     st.Page("pages/inspector.py", title="Inspector", icon=":material/biotech:"),
-    st.Page("pages/sweep.py", title="Sweep", icon="🧪"),
+    st.Page("pages/sweep.py", title="Sweep", icon=":material/grid_on:"),
 ]
 st.navigation(pages).run()
