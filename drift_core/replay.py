@@ -1,0 +1,102 @@
+"""Replay and "fork from here": a bounded tape of trainer states next to the snapshot history.
+
+:class:`~drift_core.history.History` keeps the *pictures* of past steps (snapshots); to continue
+training from one of them the weights, the optimizer state and the data stream of that step are needed
+too. A :class:`StateTape` keeps them for the steps offered to it (a ring buffer, like the history), and
+:func:`fork_at` builds an independent trainer from a kept step, optionally with new live settings
+(K, tau, batch size, learning rate...), so a branch can be trained and compared with the original.
+
+A tiny MLP's state is a few hundred kB (weights + Adam moments), so 40 kept states cost ~10-20 MB.
+"""
+from __future__ import annotations
+
+import copy
+from collections import OrderedDict
+
+from .config import ConfigError, ExperimentConfig
+from .train import Trainer
+
+__all__ = ["StateTape", "fork_at"]
+
+
+class StateTape:
+    """Trainer states by step (CPU copies), oldest dropped beyond ``max_states``.
+
+    Args:
+        max_states: states kept.
+    """
+
+    def __init__(self, max_states: int = 40):
+        if max_states < 1:
+            raise ValueError("max_states must be positive")
+        self.max_states = max_states
+        self.states: OrderedDict[int, dict] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self.states)
+
+    def __contains__(self, step: int) -> bool:
+        return step in self.states
+
+    @property
+    def steps(self) -> list[int]:
+        return list(self.states)
+
+    def record(self, trainer: Trainer) -> bool:
+        """Keep the trainer's current state under its step (once per step). Returns whether it was added."""
+        step = trainer.step_count
+        if step in self.states or trainer.diverged:
+            return False
+        state = trainer.state_dict()
+        state = {
+            **state,
+            "model": {k: v.detach().to("cpu", copy=True) for k, v in state["model"].items()},
+            "optimizer": copy.deepcopy(_to_cpu(state["optimizer"])),
+            "data_rng": state["data_rng"].clone(),
+        }
+        self.states[step] = state
+        while len(self.states) > self.max_states:
+            self.states.popitem(last=False)
+        return True
+
+    def nearest(self, step: int) -> int | None:
+        """The kept step closest to ``step`` at or before it (else the earliest kept), or None if empty."""
+        if not self.states:
+            return None
+        before = [s for s in self.states if s <= step]
+        return max(before) if before else min(self.states)
+
+    def clear(self) -> None:
+        self.states.clear()
+
+
+def _to_cpu(obj):
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_to_cpu(v) for v in obj]
+    return obj
+
+
+def fork_at(tape: StateTape, step: int, config: ExperimentConfig, *, points=None, device: str | None = None) -> Trainer:
+    """A new trainer continuing from the kept state of ``step`` with ``config``'s live settings.
+
+    ``config`` may change only live fields (drift settings, batch size, lr, step budget) relative to the
+    recorded run; anything else (dataset, network, seed) raises :class:`ConfigError`, because the
+    recorded weights would not fit it.
+    """
+    if step not in tape.states:
+        raise KeyError(f"no state kept for step {step}; kept: {tape.steps[:5]}{'...' if len(tape) > 5 else ''}")
+    state = tape.states[step]
+    recorded = ExperimentConfig.from_dict(state["config"])
+    trainer = Trainer(recorded, points=state.get("points", points), device=device)
+    trainer.load_state_dict(copy.deepcopy(state))
+    try:
+        trainer.update(config)
+    except ConfigError as err:
+        raise ConfigError(f"cannot fork with these settings: {err}") from None
+    return trainer
