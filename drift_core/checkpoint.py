@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -57,12 +58,18 @@ def load_checkpoint(source: str | os.PathLike | bytes | BinaryIO, *, kind: str) 
             raise CheckpointError(f"no such checkpoint file: {p}")
         if p.stat().st_size == 0:
             raise CheckpointError(f"{p} is empty")
+    head = _peek(source, 4)
+    if head and not (head.startswith(b"PK\x03\x04") or head.startswith(b"\x80")):
+        kind_of = "text" if all(32 <= c < 127 or c in (9, 10, 13) for c in head) else "some other file"
+        raise CheckpointError(f"not a readable checkpoint: this is {kind_of}, not a torch file")
     try:
-        data = torch.load(source, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols of foreign files: the error says it all
+            warnings.simplefilter("ignore")
+            data = torch.load(source, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         raise CheckpointError(
             "refused: this file contains Python objects that are not plain weights "
-            f"(it could run code when loaded), so it was not loaded ({str(err).splitlines()[0][:160]})"
+            f"(it could run code when loaded), so it was not loaded ({_unpickler_detail(err)})"
         ) from None
     except (zipfile.BadZipFile, EOFError, RuntimeError, OSError, ValueError) as err:
         raise CheckpointError(f"not a readable checkpoint (truncated or not a torch file): {str(err)[:160]}") from None
@@ -75,3 +82,27 @@ def load_checkpoint(source: str | os.PathLike | bytes | BinaryIO, *, kind: str) 
     if data.get("kind") != kind:
         raise CheckpointError(f"this is a {data.get('kind')!r} checkpoint; expected a {kind!r} one")
     return data
+
+
+def _unpickler_detail(err: Exception) -> str:
+    """The one line of torch's weights-only refusal that says what was found (e.g. "Unsupported global:
+    GLOBAL builtins.open"), without its advice to load the file unsafely."""
+    text = str(err)
+    if "WeightsUnpickler error:" in text:
+        lines = [line.strip() for line in text.split("WeightsUnpickler error:", 1)[1].splitlines() if line.strip()]
+        if lines:
+            return lines[0].split(" was not an allowed global")[0][:160]
+    return text.splitlines()[0][:160] if text else type(err).__name__
+
+
+def _peek(source, n: int) -> bytes:
+    """The first ``n`` bytes of a path or a seekable binary file, leaving the file where it was."""
+    if hasattr(source, "read"):
+        if not (hasattr(source, "seek") and hasattr(source, "tell")):
+            return b""
+        where = source.tell()
+        head = source.read(n)
+        source.seek(where)
+        return head if isinstance(head, bytes) else b""
+    with open(source, "rb") as fh:
+        return fh.read(n)

@@ -19,7 +19,7 @@ from .lookahead import NEGATIVES, SCALINGS, WEIGHTINGS
 __all__ = [
     "ConfigError", "DataConfig", "ModelConfig", "DriftConfig", "TrainConfig", "ExperimentConfig",
     "Limits", "PRESETS", "preset", "LIVE_FIELDS", "RESET_FIELDS", "START_SCENARIOS", "METHODS",
-    "flat_field_names", "field_section",
+    "flat_field_names", "field_section", "model_parameter_count",
 ]
 
 METHODS = ("baseline", "lookahead")
@@ -160,15 +160,25 @@ class ExperimentConfig:
                         pass
                 notices.append(f"ignored {name}={raw!r}: {err}")
                 continue
+            clamped = _clamp(name, raw, limits)
+            if clamped is not None and clamped != candidate.to_flat()[name]:
+                # valid, but outside the range a shared link may ask for (e.g. lr=1e9)
+                candidate = cfg.with_values({name: clamped})
+                notices.append(f"{name}={raw!r} is out of range; using {clamped}")
             try:
                 limits.check(candidate)
             except ConfigError as err:
                 clamped = _clamp(name, raw, limits)
                 if clamped is not None:
-                    cfg = cfg.with_values({name: clamped})
-                    notices.append(f"{name}={raw!r} exceeds this server's limit; using {clamped}")
-                else:
-                    notices.append(f"ignored {name}={raw!r}: {err}")
+                    try:
+                        candidate = cfg.with_values({name: clamped})
+                        limits.check(candidate)
+                        cfg = candidate
+                        notices.append(f"{name}={raw!r} exceeds this server's limit; using {clamped}")
+                        continue
+                    except ConfigError:
+                        pass
+                notices.append(f"ignored {name}={raw!r}: {err}")
                 continue
             cfg = candidate
         return cfg, notices
@@ -313,6 +323,7 @@ class Limits:
     max_steps_per_frame: int = 50  # DRIFT_MAX_STEPS_PER_FRAME
     max_sessions: int = 32  # DRIFT_MAX_SESSIONS: trainers kept alive at once on one server
     max_upload_points: int = 200_000  # DRIFT_MAX_UPLOAD_POINTS
+    max_model_params: int = 4_000_000  # DRIFT_MAX_MODEL_PARAMS: generator size (width/depth) one session may train
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Limits":
@@ -334,8 +345,28 @@ class Limits:
             problems.append(f"batch size {config.train.batch_size} is above this server's limit of {self.max_batch}")
         if config.drift.lookahead_terms > self.max_k:
             problems.append(f"K = {config.drift.K} is above this server's limit of {self.max_k}")
+        params = model_parameter_count(config.model)
+        if params > self.max_model_params:
+            problems.append(f"a generator of width {config.model.width} and depth {config.model.depth} has {params:,} "
+                            f"parameters, above this server's limit of {self.max_model_params:,}")
         if problems:
             raise ConfigError("; ".join(problems))
+
+    def steps_per_frame(self, requested: int) -> tuple[int, str]:
+        """``requested`` training steps per animation frame, clamped to [1, max_steps_per_frame];
+        returns (steps, notice) where the notice is "" when nothing was clamped."""
+        steps = min(max(1, int(requested)), self.max_steps_per_frame)
+        if steps != requested:
+            return steps, (f"{requested} steps per frame is outside this server's range 1..{self.max_steps_per_frame}; "
+                           f"using {steps}")
+        return steps, ""
+
+
+def model_parameter_count(model: ModelConfig) -> int:
+    """Parameters of the MLP generator described by ``model`` (noise_dim -> width x depth -> 2), computed
+    from the config without building it."""
+    w = model.width
+    return (model.noise_dim * w + w) + (model.depth - 1) * (w * w + w) + (w * 2 + 2)
 
 
 # ---- presets ---------------------------------------------------------------------------------

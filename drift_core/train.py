@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections import deque
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Callable
@@ -24,12 +25,35 @@ from .runtime import make_generator, select_device
 
 __all__ = [
     "Batch", "StepRecord", "Snapshot", "Trainer", "Lockstep", "make_drift_fn", "DivergedError",
-    "start_center",
+    "start_center", "RewindPoint",
 ]
 
 
 class DivergedError(RuntimeError):
     """Raised by ``Trainer.step`` after the run has diverged, until it is reset or stepped back."""
+
+
+@dataclass(frozen=True)
+class RewindPoint:
+    """A finite copy of a run's state (on the CPU) that :meth:`Trainer.step_back` can return to."""
+
+    step: int
+    wall_s: float
+    model: dict  # parameter name -> tensor
+    optimizer: dict  # torch optimizer state dict
+    data_rng: Tensor  # the data generator's state
+
+
+def _tree_to(obj, device: torch.device | str, *, clone: bool = False):
+    """``obj`` (nested dicts/lists/tuples of tensors and plain values) with every tensor moved to
+    ``device`` (copied when ``clone``); plain values are shared."""
+    if isinstance(obj, Tensor):
+        return obj.detach().to(device, copy=clone)
+    if isinstance(obj, dict):
+        return {k: _tree_to(v, device, clone=clone) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_tree_to(v, device, clone=clone) for v in obj)
+    return copy.deepcopy(obj) if clone else obj
 
 
 @dataclass(frozen=True)
@@ -128,7 +152,13 @@ class Trainer:
         device: overrides ``config.train.device``.
     """
 
-    def __init__(self, config: ExperimentConfig, *, points: Tensor | None = None, device: str | None = None):
+    OOM_MIN_BATCH = 64
+    """After a GPU out-of-memory error the batch is halved down to this size, then the run moves to the CPU."""
+    REWIND_BUDGET_BYTES = 64 * 2**20
+    """Most memory the rewind points of one trainer may take (fewer points are kept for big models)."""
+
+    def __init__(self, config: ExperimentConfig, *, points: Tensor | None = None, device: str | None = None,
+                 rewind_every: int = 25, rewind_keep: int = 8):
         config.validate()
         if config.data.dataset == "custom":
             if points is None:
@@ -153,6 +183,13 @@ class Trainer:
         self.last_record: StepRecord | None = None
         self._drift_fn = make_drift_fn(config.drift)
         self._previous_state: dict | None = None
+        self._saved_this_attempt = False
+        if rewind_every < 1 or rewind_keep < 1:
+            raise ValueError("rewind_every and rewind_keep must be positive")
+        self.rewind_every = rewind_every
+        state_bytes = 3 * sum(p.numel() * p.element_size() for p in self.model.parameters())  # weights + Adam moments
+        self.rewind_points: deque[RewindPoint] = deque(maxlen=max(1, min(rewind_keep, self.REWIND_BUDGET_BYTES // max(1, state_bytes))))
+        self._keep_rewind_point()
 
     # ---- configuration ------------------------------------------------------------------------
     def update(self, config: ExperimentConfig) -> list[str]:
@@ -183,17 +220,44 @@ class Trainer:
             "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
             "optimizer": copy.deepcopy(self.optimizer.state_dict()),
         }
+        self._saved_this_attempt = True
 
     def step(self, batch: Batch | None = None) -> StepRecord:
         """One training step. Returns its record; never prints.
 
         On NaN/inf (in the outputs, the drift or the loss) the model is left at (or rolled back to)
         its last finite state, the record says ``diverged=True`` and later calls raise
-        :class:`DivergedError` until :meth:`recover` or a new trainer.
+        :class:`DivergedError` until :meth:`recover`, :meth:`step_back` or a new trainer.
+
+        On an out-of-memory error (``torch.OutOfMemoryError``) the step is undone and retried with
+        half the batch (down to :attr:`OOM_MIN_BATCH`), then on the CPU; the record's ``message``
+        says what changed. Only when the CPU at the smallest batch runs out of memory too does the
+        error propagate (as ``torch.OutOfMemoryError`` with a plain message).
         """
         if self.diverged:
             raise DivergedError("this run diverged; reset it or step back before training on")
         batch = batch or self.draw_batch()
+        notices: list[str] = []
+        while True:
+            failure = ""
+            try:
+                record = self._step_once(batch)
+                break
+            except torch.OutOfMemoryError as err:
+                failure = str(err).splitlines()[0][:200] if str(err) else "out of memory"
+            # Outside the except block, so the failed attempt's tensors are already freed.
+            notice, batch = self._after_out_of_memory(batch, failure)
+            notices.append(notice)
+        if notices:
+            record = replace(record, message="; ".join(notices + ([record.message] if record.message else [])))
+            if not record.diverged:
+                self.last_record = record
+        if not record.diverged and self.step_count % self.rewind_every == 0:
+            self._keep_rewind_point()
+        return record
+
+    def _step_once(self, batch: Batch) -> StepRecord:
+        self._saved_this_attempt = False
         drift = self.config.drift
         start = time.perf_counter()
         self.model.train()
@@ -248,6 +312,86 @@ class Trainer:
         """Leave the diverged state (the model already holds its last finite weights). Lower the
         learning rate before training on, or the same thing will happen again."""
         self.diverged = False
+
+    # ---- faults: out of memory, stepping back ---------------------------------------------------
+    def _after_out_of_memory(self, batch: Batch, failure: str) -> tuple[str, Batch]:
+        """Undo a failed attempt and pick a smaller setting: half the batch, or the CPU.
+        Returns (notice for the user, the batch to retry with)."""
+        self.optimizer.zero_grad(set_to_none=True)
+        if self._saved_this_attempt and self._previous_state is not None:
+            # The failure came during backward or the optimizer update: undo any partial update.
+            self.model.load_state_dict(self._previous_state["model"])
+            self.optimizer.load_state_dict(self._previous_state["optimizer"])
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        n = int(batch.noise.shape[0])
+        if n > self.OOM_MIN_BATCH:
+            smaller = max(self.OOM_MIN_BATCH, n // 2)
+            self.update(self.config.with_values({"batch_size": smaller}))
+            notice = (f"out of memory at batch size {n} ({failure}); continuing with batch size {smaller}. "
+                      f"Choose a smaller batch size to avoid this")
+            return notice, Batch(batch.noise[:smaller], batch.positives[:smaller])
+        if self.device.type != "cpu":
+            old = self.device.type
+            self.to_device("cpu")
+            notice = (f"out of {old} memory even at batch size {n} ({failure}); continuing on the CPU (slower). "
+                      f"Choose a smaller batch size or a smaller model")
+            return notice, batch
+        raise torch.OutOfMemoryError(
+            f"out of memory even at batch size {n} on the CPU ({failure}); choose a smaller model or batch size")
+
+    def to_device(self, device: str) -> None:
+        """Move the run (model, optimizer state, rollback copy) to ``device``; training continues there."""
+        self.device = select_device(device)
+        self.model.to(self.device)
+        # load_state_dict casts the optimizer state to the (moved) parameters' device.
+        self.optimizer.load_state_dict(_tree_to(self.optimizer.state_dict(), "cpu"))
+        if self._previous_state is not None:
+            self._previous_state = _tree_to(self._previous_state, self.device)
+
+    def _keep_rewind_point(self) -> bool:
+        """Copy the current state to the rewind ring buffer (only if every weight is finite)."""
+        params = [p.detach() for p in self.model.parameters()]
+        if not all(bool(torch.isfinite(p).all()) for p in params):
+            return False
+        if self.rewind_points and self.rewind_points[-1].step == self.step_count:
+            self.rewind_points.pop()
+        self.rewind_points.append(RewindPoint(
+            step=self.step_count, wall_s=self.wall_s,
+            model=_tree_to(self.model.state_dict(), "cpu", clone=True),
+            optimizer=_tree_to(self.optimizer.state_dict(), "cpu", clone=True),
+            data_rng=self.data_generator.get_state(),
+        ))
+        return True
+
+    def rewind_steps(self) -> list[int]:
+        """The steps :meth:`step_back` can return to, oldest first."""
+        return [point.step for point in self.rewind_points if point.step < self.step_count]
+
+    def step_back(self) -> int:
+        """Return to the newest kept state before the current step (kept every ``rewind_every``
+        steps, the last ``rewind_keep`` of them); leaves the diverged state. Returns the step now
+        shown. Raises ValueError when there is nothing earlier to return to (reset instead).
+
+        The configuration (learning rate included) stays as it is now: lower the learning rate
+        after a divergence, or it will diverge again."""
+        earlier = [point for point in self.rewind_points if point.step < self.step_count]
+        if not earlier:
+            raise ValueError("there is no earlier state to step back to; reset the run instead")
+        target = earlier[-1]
+        while self.rewind_points and self.rewind_points[-1].step > target.step:
+            self.rewind_points.pop()
+        self.model.load_state_dict(target.model)
+        self.optimizer.load_state_dict(copy.deepcopy(target.optimizer))
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.config.train.lr
+        self.data_generator.set_state(target.data_rng)
+        self.step_count = target.step
+        self.wall_s = target.wall_s
+        self.diverged = False
+        self.last_record = None
+        self._previous_state = None
+        return target.step
 
     def run(self, steps: int) -> list[StepRecord]:
         """Up to ``steps`` steps, stopping early on divergence."""
@@ -310,6 +454,9 @@ class Trainer:
         self.data_generator.set_state(state["data_rng"])
         self.diverged = False
         self.last_record = None
+        self._previous_state = None
+        self.rewind_points.clear()
+        self._keep_rewind_point()
 
     def save(self, path) -> None:
         """Write a checkpoint (see :mod:`drift_core.checkpoint`)."""
@@ -318,20 +465,43 @@ class Trainer:
         save_checkpoint(path, self.state_dict(), kind="toy2d")
 
     @classmethod
-    def load(cls, source, *, device: str | None = None) -> "Trainer":
-        """A trainer restored from a checkpoint file or bytes; every problem is a CheckpointError."""
+    def load(cls, source, *, device: str | None = None, limits=None) -> "Trainer":
+        """A trainer restored from a checkpoint file or bytes; every problem is a CheckpointError.
+
+        With ``limits`` (a :class:`~drift_core.config.Limits`), a checkpoint whose configuration is
+        beyond this server's limits is refused before anything is built."""
         from .checkpoint import CheckpointError, load_checkpoint
 
+        from .data.points import PointSetError, load_points
+
+        if device is not None:
+            select_device(device)  # an unavailable device is the caller's problem, not the file's (ValueError)
         data = load_checkpoint(source, kind="toy2d")
         try:
+            if not isinstance(data.get("config"), dict):
+                raise CheckpointError("the checkpoint has no configuration")
             config = ExperimentConfig.from_dict(data["config"])
+            if limits is not None:
+                try:
+                    limits.check(config)
+                except ConfigError as err:
+                    raise CheckpointError(f"the checkpoint's configuration is beyond this server's limits: {err}") from None
             points = data.get("points")
+            if points is not None:
+                if not isinstance(points, Tensor):
+                    raise CheckpointError("the checkpoint's point set is not a tensor")
+                try:
+                    points = load_points(points)
+                except PointSetError as err:
+                    raise CheckpointError(f"the checkpoint's point set is not usable: {err}") from None
             trainer = cls(config, points=points, device=device)
             trainer.load_state_dict(data)
         except ConfigError as err:
             raise CheckpointError(f"the checkpoint's configuration is not valid: {err}") from None
-        except (KeyError, TypeError) as err:
-            raise CheckpointError(f"the checkpoint is missing or has malformed entries ({err})") from None
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
+            if isinstance(err, CheckpointError):
+                raise
+            raise CheckpointError(f"the checkpoint is missing or has malformed entries ({type(err).__name__}: {str(err)[:160]})") from None
         except RuntimeError as err:
             raise CheckpointError(f"the weights do not fit the model described in the checkpoint: {str(err)[:200]}") from None
         return trainer

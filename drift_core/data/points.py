@@ -24,7 +24,7 @@ class PointSetError(ValueError):
     """A point set that cannot be used, with the reason in plain words."""
 
 
-def _parse_csv(text: str) -> np.ndarray:
+def _parse_csv(text: str, max_points: int = MAX_POINTS) -> np.ndarray:
     rows: list[tuple[float, float]] = []
     reader = csv.reader(io.StringIO(text))
     seen_content = False
@@ -41,8 +41,8 @@ def _parse_csv(text: str) -> np.ndarray:
             if first_line and all(not _is_number(c) for c in cells):
                 continue  # a header line such as "x,y"
             raise PointSetError(f"line {line_no}: {','.join(cells)!r} is not a pair of numbers") from None
-        if len(rows) > MAX_POINTS:
-            raise PointSetError(f"too many points: more than {MAX_POINTS:,} rows")
+        if len(rows) > max_points:
+            raise PointSetError(f"too many points: more than {max_points:,} rows (this server's limit)")
     return np.asarray(rows, dtype=np.float64).reshape(-1, 2)
 
 
@@ -54,9 +54,21 @@ def _is_number(cell: str) -> bool:
         return False
 
 
-def _decode(data: bytes) -> str:
-    if len(data) > MAX_BYTES:
-        raise PointSetError(f"file too large: {len(data) / 1e6:.1f} MB (limit {MAX_BYTES / 1e6:.0f} MB)")
+def _max_bytes(max_points: int) -> int:
+    """The file-size limit that goes with a row limit (~100 bytes per row, never below MAX_BYTES)."""
+    return max(MAX_BYTES, 100 * max_points)
+
+
+def _upload_limit() -> int:
+    """The operator's row limit (``DRIFT_MAX_UPLOAD_POINTS``, see :class:`drift_core.config.Limits`)."""
+    from ..config import Limits
+
+    return Limits.from_env().max_upload_points
+
+
+def _decode(data: bytes, max_bytes: int = MAX_BYTES) -> str:
+    if len(data) > max_bytes:
+        raise PointSetError(f"file too large: {len(data) / 1e6:.1f} MB (limit {max_bytes / 1e6:.0f} MB)")
     if b"\x00" in data[:4096]:
         raise PointSetError("this is a binary file, not a CSV text file of x,y rows")
     try:
@@ -65,12 +77,15 @@ def _decode(data: bytes) -> str:
         raise PointSetError("the file is not UTF-8 text; save it as a plain CSV of x,y rows") from None
 
 
-def load_points(source: bytes | str | Path | np.ndarray | Tensor, *, min_points: int = 2) -> Tensor:
+def load_points(source: bytes | str | Path | np.ndarray | Tensor, *, min_points: int = 2,
+                max_points: int | None = None) -> Tensor:
     """Load and validate a point set.
 
     Args:
         source: CSV bytes or text, a :class:`~pathlib.Path` to a CSV file, or an array [M, 2].
         min_points: the fewest points accepted (a distribution needs at least two).
+        max_points: the most rows accepted; default: the server's ``DRIFT_MAX_UPLOAD_POINTS``
+            (200,000 unless the operator sets it). The byte limit scales with it.
 
     Returns:
         float32 tensor [M, 2].
@@ -79,23 +94,32 @@ def load_points(source: bytes | str | Path | np.ndarray | Tensor, *, min_points:
         PointSetError: empty, wrong columns, non-numeric, NaN/inf, too few or too many points,
             too large, or binary.
     """
+    max_points = _upload_limit() if max_points is None else int(max_points)
+    max_bytes = _max_bytes(max_points)
     if isinstance(source, Path):
         path = source
         if not path.is_file():
             raise PointSetError(f"no such file: {path}")
-        if path.stat().st_size > MAX_BYTES:
-            raise PointSetError(f"file too large: {path.stat().st_size / 1e6:.1f} MB (limit {MAX_BYTES / 1e6:.0f} MB)")
+        if path.stat().st_size > max_bytes:
+            raise PointSetError(f"file too large: {path.stat().st_size / 1e6:.1f} MB (limit {max_bytes / 1e6:.0f} MB)")
         source = path.read_bytes()
+    if isinstance(source, (bytearray, memoryview)):
+        source = bytes(source)
     if isinstance(source, bytes):
-        array = _parse_csv(_decode(source))
+        array = _parse_csv(_decode(source, max_bytes), max_points)
     elif isinstance(source, str):
-        array = _parse_csv(source)
+        if len(source) > max_bytes:
+            raise PointSetError(f"text too large: {len(source) / 1e6:.1f} MB (limit {max_bytes / 1e6:.0f} MB)")
+        array = _parse_csv(source, max_points)
     else:
-        array = np.asarray(source.detach().cpu() if isinstance(source, Tensor) else source, dtype=np.float64)
+        try:
+            array = np.asarray(source.detach().cpu() if isinstance(source, Tensor) else source, dtype=np.float64)
+        except (TypeError, ValueError) as err:
+            raise PointSetError(f"expected numbers in an array of shape [M, 2] ({err})") from None
         if array.ndim != 2 or array.shape[1] != 2:
             raise PointSetError(f"expected an array of shape [M, 2], got {tuple(array.shape)}")
-        if array.shape[0] > MAX_POINTS:
-            raise PointSetError(f"too many points: {array.shape[0]:,} (limit {MAX_POINTS:,})")
+        if array.shape[0] > max_points:
+            raise PointSetError(f"too many points: {array.shape[0]:,} (limit {max_points:,})")
     if array.shape[0] == 0:
         raise PointSetError("the point set is empty: expected rows of x,y numbers")
     if not np.isfinite(array).all():
