@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "drift_core.cli.train2d",
     "drift_core.cli.compare",
     "drift_core.cli.sweep",
+    "drift_core.cli.images",
 )
 
 

@@ -1,0 +1,213 @@
+"""``python -m drift_core train-images``: train a one-step image generator (baseline or lookahead
+drifting) with a progress bar, periodic checkpoints, ``--resume`` and periodic FID/KID.
+
+Writes config.json, metrics.csv, checkpoint.pt, samples.png (EMA, fixed noise) and summary.json into
+``--out``. Multi-GPU: ``torchrun --nproc_per_node=G -m drift_core train-images ...`` (DDP; NCCL on
+GPUs, gloo on CPUs); batch sizes are per process and the drift of each feature group is computed over
+the all-gathered batch (see drift_core/images/train.py). Only rank 0 writes files and computes FID.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ..checkpoint import CheckpointError
+from ..config import ConfigError
+from . import UsageError
+
+_SHORT_FLAGS = {
+    "dataset": "--dataset", "method": "--method", "K": "--K", "tau": "--tau", "batch_size": "--batch-size",
+    "positives": "--positives", "lr": "--lr", "steps": "--steps", "seed": "--seed", "device": "--device",
+    "generator": "--generator", "encoder": "--encoder",
+}
+_CSV_FIELDS = ["step", "loss", "drift_rms", "grad_norm", "lr", "wall_s", "step_s", "images_per_s", "K",
+               "term_rms_0", "term_rms_1", "fid", "kid", "kid_std", "fid_n", "fid_label"]
+
+
+def add_parser(sub) -> None:
+    from ..images.config import IMAGE_PRESETS
+
+    p = sub.add_parser("train-images", help="train a one-step image generator (CIFAR10 or an offline demo set)",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", default="demo_cpu", help=f"starting configuration: {', '.join(IMAGE_PRESETS)}")
+    p.add_argument("--config", type=Path, help="a config JSON (as written to --out/config.json)")
+    for name, flag in _SHORT_FLAGS.items():
+        p.add_argument(flag, dest=f"cfg_{name}", default=None, metavar=name.upper(), help=f"override {name}")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
+                   help="override any image config field; repeatable")
+    p.add_argument("--download", action="store_true", help="let torchvision download CIFAR10 if it is absent")
+    p.add_argument("--out", type=Path, default=Path("runs/images"), help="output folder")
+    p.add_argument("--resume", type=Path, help="continue from a checkpoint.pt (its config is used; --steps may extend it)")
+    p.add_argument("--checkpoint-every", type=int, default=1000, help="steps between checkpoints (0: only at the end)")
+    p.add_argument("--fid-every", type=int, default=0, help="steps between FID/KID evaluations (0: off)")
+    p.add_argument("--fid-at", default="", help="comma-separated steps with an FID evaluation, e.g. 30000,40000,50000")
+    p.add_argument("--fid-samples", type=int, default=2000, help="generated images per FID (FID-N is biased at small N)")
+    p.add_argument("--fid-reference", type=int, default=0, help="reference images for the statistics (0: the whole set)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def config_from_args(args: argparse.Namespace):
+    from ..images.config import ImageExperimentConfig, image_preset
+
+    try:
+        if args.config is not None:
+            if not args.config.is_file():
+                raise UsageError(f"no such config file: {args.config}")
+            cfg = ImageExperimentConfig.from_json(args.config.read_text())
+        else:
+            cfg = image_preset(args.preset)
+        values = {n: getattr(args, f"cfg_{n}") for n in _SHORT_FLAGS if getattr(args, f"cfg_{n}") is not None}
+        for item in args.overrides:
+            if "=" not in item:
+                raise UsageError(f"--set expects NAME=VALUE, got {item!r}")
+            key, value = item.split("=", 1)
+            values[key.strip()] = value
+        if args.download:
+            values["download"] = True
+        return cfg.with_values(values)
+    except ConfigError as err:
+        raise UsageError(str(err)) from None
+
+
+def _fid_steps(args, total: int) -> set[int]:
+    steps = set()
+    if args.fid_at.strip():
+        try:
+            steps |= {int(s) for s in args.fid_at.split(",") if s.strip()}
+        except ValueError:
+            raise UsageError(f"--fid-at expects comma-separated integers, got {args.fid_at!r}") from None
+    if args.fid_every > 0:
+        steps |= set(range(args.fid_every, total + 1, args.fid_every))
+    return steps
+
+
+class _FID:
+    """Lazily built extractor and cached reference statistics (rank 0 only)."""
+
+    def __init__(self, trainer, args):
+        self.trainer, self.args, self.extractor, self.reference = trainer, args, None, None
+
+    def __call__(self) -> dict:
+        from ..images.fid import InceptionFeatures, evaluate_fid, reference_stats
+        from ..runtime import make_generator
+
+        t = self.trainer
+        if self.extractor is None:
+            self.extractor = InceptionFeatures(t.device)
+            self.reference = reference_stats(t.images.images, t.images.name, self.extractor,
+                                             n=self.args.fid_reference or None)
+        generated = t.sample(self.args.fid_samples, generator=make_generator(2024))
+        return evaluate_fid(generated, self.reference, self.extractor).as_dict()
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..images.data import DatasetUnavailable
+    from ..images.features import EncoderUnavailable
+    from ..images.fid import FIDWeightsUnavailable
+    from ..images.render import save_grid
+    from ..images.train import ImageTrainer, init_distributed
+
+    if args.fid_samples < 2 or args.checkpoint_every < 0 or args.fid_every < 0:
+        raise UsageError("--fid-samples must be >= 2; --checkpoint-every and --fid-every must be >= 0")
+    cfg = None if args.resume is not None else config_from_args(args)
+    try:
+        dist_ctx, device = init_distributed((cfg.train.device if cfg else args.cfg_device) or "auto")
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    try:
+        if args.resume is not None:
+            trainer = ImageTrainer.load(args.resume, device=device, dist=dist_ctx)
+            if args.cfg_steps is not None:
+                trainer.config = trainer.config.with_values({"steps": args.cfg_steps})
+        else:
+            trainer = ImageTrainer(cfg, device=device, dist=dist_ctx)
+    except CheckpointError as err:
+        raise UsageError(f"cannot resume from {args.resume}: {err}") from None
+    except (DatasetUnavailable, EncoderUnavailable, ConfigError) as err:
+        raise UsageError(str(err)) from None
+    cfg = trainer.config
+    main = dist_ctx.is_main
+    out: Path = args.out
+    total = cfg.train.steps
+    fid_steps = _fid_steps(args, total)
+    fid = _FID(trainer, args) if main else None
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(cfg.to_json())
+    metrics_path = out / "metrics.csv"
+    append = args.resume is not None and metrics_path.exists()
+    remaining = max(0, total - trainer.step_count)
+    last_fid: dict = {}
+    diverged = None
+    fh = open(metrics_path, "a" if append else "w", newline="") if main else None
+    try:
+        writer = None
+        if main:
+            writer = csv.DictWriter(fh, fieldnames=_CSV_FIELDS, extrasaction="ignore")
+            if not append:
+                writer.writeheader()
+        bar = tqdm(total=remaining, disable=args.quiet or not main, desc=f"{cfg.data.dataset} {cfg.drift.label()}", unit="step")
+        for _ in range(remaining):
+            record = trainer.step()
+            if record.diverged:
+                diverged = record
+                break
+            row = record.as_row()
+            step = record.step
+            if step in fid_steps:
+                if main:
+                    try:
+                        last_fid = fid()
+                    except FIDWeightsUnavailable as err:
+                        raise UsageError(str(err)) from None
+                    row.update(last_fid)
+                    bar.set_postfix(fid=f"{last_fid['fid']:.2f}")
+                _barrier(dist_ctx)
+            if main:
+                writer.writerow(row)
+                if args.checkpoint_every and step % args.checkpoint_every == 0:
+                    trainer.save(out / "checkpoint.pt")
+            bar.set_postfix(loss=f"{record.loss:.3f}", rms=f"{record.drift_rms:.3g}", **({"fid": f"{last_fid['fid']:.2f}"} if last_fid else {}))
+            bar.update(1)
+        bar.close()
+    finally:
+        if fh is not None:
+            fh.close()
+    if main:
+        trainer.save(out / "checkpoint.pt")
+        save_grid(trainer.display_grid_images(), out / "samples.png", nrow=8, scale=2)
+        summary = {"step": trainer.step_count, "wall_s": round(trainer.wall_s, 3), "dataset": cfg.data.dataset,
+                   "method": cfg.drift.label(), "world_size": dist_ctx.world_size, **last_fid}
+        if trainer.history:
+            summary.update(loss=trainer.history[-1]["loss"], drift_rms=trainer.history[-1]["drift_rms"])
+        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        if not args.quiet:
+            print(json.dumps(summary))
+    _barrier(dist_ctx)
+    _shutdown(dist_ctx)
+    if diverged is not None:
+        if main:
+            print(f"error: training diverged at step {diverged.step + 1}: {diverged.message}. "
+                  f"The last finite state was saved to {out / 'checkpoint.pt'}.", flush=True)
+        return 3
+    return 0
+
+
+def _barrier(dist_ctx) -> None:
+    if dist_ctx.world_size > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def _shutdown(dist_ctx) -> None:
+    if dist_ctx.world_size > 1:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.destroy_process_group()

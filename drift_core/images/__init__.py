@@ -1,0 +1,8 @@
+"""Images: CIFAR10 (and offline demo sets) drifting in pixel and feature space, FID/KID, training.
+
+Modules: :mod:`.config` (frozen configs and presets), :mod:`.data` (CIFAR10 through torchvision and the
+offline demo sets), :mod:`.models` (one-step conv generators), :mod:`.features` (frozen encoders with
+feature groups), :mod:`.drift_loss` (the feature-space drifting loss, built on
+:func:`drift_core.loss.drifting_loss`), :mod:`.fid` (Inception FID/KID), :mod:`.train` (the trainer,
+EMA, DDP). Imports torch, numpy and torchvision only.
+"""

@@ -1,0 +1,182 @@
+"""Frozen configuration of an image run, with named presets (same style as :mod:`drift_core.config`).
+
+The drift section *is* :class:`drift_core.config.DriftConfig`, so baseline vs lookahead, K, tau and
+the multi-temperature set mean exactly what they mean in 2D. Images use ``multi_temperature=True``
+(tau x {0.4, 1, 4} = {0.02, 0.05, 0.2} at tau = 0.05, per-tau RMS-normalised) and
+``normalize_distance=True`` (tau dimensionless), as in the official code.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Mapping
+
+from ..config import ConfigError, DriftConfig, METHODS, _coerce
+from ..lookahead import NEGATIVES, SCALINGS, WEIGHTINGS
+from .data import DATASETS
+
+__all__ = [
+    "ImageDataConfig", "ImageModelConfig", "ImageTrainConfig", "ImageExperimentConfig", "IMAGE_PRESETS",
+    "image_preset", "GENERATORS", "ENCODERS", "image_field_names",
+]
+
+GENERATORS = ("tiny", "base")
+ENCODERS = ("pixels", "random-conv", "resnet18")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+@dataclass(frozen=True)
+class ImageDataConfig:
+    dataset: str = "demo-digits"  # cifar10 | demo-digits | demo-photos
+    download: bool = False  # let torchvision download CIFAR10 when it is absent (needs internet)
+
+
+@dataclass(frozen=True)
+class ImageModelConfig:
+    generator: str = "tiny"  # tiny (CPU, minutes) | base (GPU)
+    noise_dim: int = 64  # generator input noise dimension
+    encoder: str = "random-conv"  # drift space: pixels | random-conv (offline) | resnet18 (pretrained, if cached)
+
+
+@dataclass(frozen=True)
+class ImageTrainConfig:
+    batch_size: int = 64  # generated images per step (per process under torchrun); also the negatives
+    positives: int = 64  # real images per step (per process)
+    lr: float = 1e-3  # AdamW learning rate after warmup
+    warmup_steps: int = 0  # linear warmup from 1e-6
+    weight_decay: float = 0.0
+    ema_decay: float = 0.99  # EMA of the generator weights (sampling uses the EMA)
+    grad_clip: float = 2.0  # global gradient-norm clip
+    steps: int = 500
+    seed: int = 0
+    device: str = "auto"
+
+
+_SECTIONS = ("data", "model", "drift", "train")
+
+
+@dataclass(frozen=True)
+class ImageExperimentConfig:
+    data: ImageDataConfig = field(default_factory=ImageDataConfig)
+    model: ImageModelConfig = field(default_factory=ImageModelConfig)
+    drift: DriftConfig = field(default_factory=lambda: DriftConfig(tau=0.05, multi_temperature=True, normalize_distance=True))
+    train: ImageTrainConfig = field(default_factory=ImageTrainConfig)
+
+    def to_flat(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for section in _SECTIONS:
+            out.update(dataclasses.asdict(getattr(self, section)))
+        return out
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "ImageExperimentConfig":
+        flat: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in _SECTIONS and isinstance(value, Mapping):
+                flat.update(value)
+            else:
+                flat[key] = value
+        return cls().with_values(flat)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ImageExperimentConfig":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"not valid JSON: {err}") from None
+        if not isinstance(data, Mapping):
+            raise ConfigError("config JSON must be an object")
+        return cls.from_dict(data)
+
+    def with_values(self, values: Mapping[str, Any]) -> "ImageExperimentConfig":
+        """Replace flat fields by name with type coercion; raises ConfigError on any bad value."""
+        updates: dict[str, dict[str, Any]] = {s: {} for s in _SECTIONS}
+        for name, raw in values.items():
+            if name not in _FIELD_SECTION:
+                raise ConfigError(f"unknown setting {name!r}; known: {', '.join(_FIELD_SECTION)}")
+            updates[_FIELD_SECTION[name]][name] = _coerce(name, _FIELD_TYPES[name], raw)
+        cfg = replace(self, **{s: replace(getattr(self, s), **u) for s, u in updates.items() if u})
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        d, m, r, t = self.data, self.model, self.drift, self.train
+        problems = []
+        if d.dataset not in DATASETS:
+            problems.append(f"dataset must be one of {', '.join(DATASETS)}, got {d.dataset!r}")
+        if m.generator not in GENERATORS:
+            problems.append(f"generator must be one of {', '.join(GENERATORS)}")
+        if m.encoder not in ENCODERS:
+            problems.append(f"encoder must be one of {', '.join(ENCODERS)}")
+        if not 1 <= m.noise_dim <= 1024:
+            problems.append("noise_dim must be between 1 and 1024")
+        if r.method not in METHODS:
+            problems.append(f"method must be one of {METHODS}")
+        if not 0 <= r.K <= 8:
+            problems.append("K must be between 0 and 8")
+        if not (r.tau > 0 and math.isfinite(r.tau)):
+            problems.append("tau must be a positive number")
+        if r.scaling not in SCALINGS or r.weighting not in WEIGHTINGS or r.negatives not in NEGATIVES:
+            problems.append("scaling/weighting/negatives must be one of the lookahead module's choices")
+        if t.batch_size < 2 or t.positives < 1:
+            problems.append("batch_size must be >= 2 and positives >= 1")
+        if not (t.lr > 0 and math.isfinite(t.lr)):
+            problems.append("lr must be a positive number")
+        if t.warmup_steps < 0 or t.steps < 0:
+            problems.append("warmup_steps and steps must be >= 0")
+        if not 0.0 <= t.ema_decay < 1.0:
+            problems.append("ema_decay must be in [0, 1)")
+        if not t.grad_clip > 0:
+            problems.append("grad_clip must be positive")
+        if t.device not in DEVICES and not t.device.startswith("cuda:"):
+            problems.append(f"device must be one of {DEVICES}")
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+
+_SECTION_CLASSES = {"data": ImageDataConfig, "model": ImageModelConfig, "drift": DriftConfig, "train": ImageTrainConfig}
+_FIELD_SECTION = {f.name: s for s, c in _SECTION_CLASSES.items() for f in fields(c)}
+_FIELD_TYPES = {f.name: f.type for c in _SECTION_CLASSES.values() for f in fields(c)}
+
+
+def image_field_names() -> tuple[str, ...]:
+    return tuple(_FIELD_SECTION)
+
+
+_IMAGE_DRIFT = DriftConfig(tau=0.05, multi_temperature=True, normalize_distance=True)
+
+IMAGE_PRESETS: dict[str, ImageExperimentConfig] = {
+    # A CPU demo: tiny generator on the offline digits, visible learning in a few minutes.
+    "demo_cpu": ImageExperimentConfig(),
+    # CIFAR10 on a CPU: same tiny generator, random-conv features.
+    "cifar10_cpu": ImageExperimentConfig(ImageDataConfig("cifar10"), ImageModelConfig("tiny"), _IMAGE_DRIFT,
+                                         ImageTrainConfig(batch_size=64, positives=64, steps=2000)),
+    # CIFAR10 on one GPU: the larger generator, pretrained ResNet-18 features when cached.
+    "cifar10_gpu": ImageExperimentConfig(ImageDataConfig("cifar10", download=True), ImageModelConfig("base", 128, "resnet18"),
+                                         _IMAGE_DRIFT,
+                                         ImageTrainConfig(batch_size=256, positives=256, lr=2e-4, warmup_steps=1000,
+                                                          weight_decay=0.01, ema_decay=0.999, steps=50_000)),
+    # The LDM paper's CIFAR10 comparison (baseline vs K=1, FID at 30k/40k/50k iterations, one GPU). Run it
+    # twice: --method baseline and --method lookahead (K=1). See README "Images (CIFAR10)".
+    "cifar10_ldm_paper": ImageExperimentConfig(ImageDataConfig("cifar10", download=True), ImageModelConfig("base", 128, "resnet18"),
+                                               DriftConfig(method="lookahead", K=1, tau=0.05, multi_temperature=True,
+                                                           normalize_distance=True),
+                                               ImageTrainConfig(batch_size=128, positives=128, lr=2e-4, warmup_steps=1000,
+                                                                weight_decay=0.01, ema_decay=0.999, steps=50_000)),
+}
+"""Named image experiments. ``cifar10_ldm_paper`` reproduces the LDM paper's comparison protocol as far
+as it is known (the paper used DINOv3 features, which are not available offline; see the README)."""
+
+
+def image_preset(name: str) -> ImageExperimentConfig:
+    if name not in IMAGE_PRESETS:
+        raise ConfigError(f"unknown image preset {name!r}; choose one of {', '.join(IMAGE_PRESETS)}")
+    return IMAGE_PRESETS[name]
