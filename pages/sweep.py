@@ -4,6 +4,7 @@ import streamlit as st
 from drift_core.data.toy2d import SAMPLERS
 from drift_core.sweep import METRICS
 from ui import sweep_view as sv
+from ui import widgets
 
 ss = st.session_state
 
@@ -13,9 +14,10 @@ st.caption("Pick two settings and a few values of each: Drift Lab trains one sma
            "Click a cell, or its **Open** button, to continue with that configuration in the Playground. "
            "Finished cells are cached, so running the same sweep again is instant.")
 
+widgets.load_config()  # on a session's first page, the URL's settings become the sweep's base
 base = sv.sweep_base_config()
 sb = st.sidebar
-sb.markdown("#### 🧪 Grid")
+sb.markdown("#### :material/grid_on: Grid")
 if "sw_dataset" not in ss:
     ss["sw_dataset"] = base.data.dataset if base.data.dataset in SAMPLERS else "8gaussians"
 dataset = sb.selectbox("Dataset", list(SAMPLERS), key="sw_dataset")
@@ -38,16 +40,16 @@ if opening is not None and result is not None:
     sv.open_in_playground(result.spec.cell_config(*opening))
 
 running = job is not None and not job.done
-cols = st.columns([1, 1, 4])
-cols[0].button("▶ Run sweep", key="sw_run", type="primary", disabled=spec is None or running, width="stretch",
+cols = st.columns([1.4, 1.1, 4])
+cols[0].button("Run sweep", icon=":material/play_arrow:", key="sw_run", type="primary", disabled=spec is None or running, width="stretch",
                on_click=sv.start, args=(spec,) if spec is not None else None)
-cols[1].button("■ Cancel", key="sw_cancel", disabled=not running, on_click=sv.cancel, width="stretch")
+cols[1].button("Cancel", icon=":material/stop:", key="sw_cancel", disabled=not running, on_click=sv.cancel, width="stretch")
 if spec is not None:
     cells = spec.shape[0] * spec.shape[1]
     cols[2].caption(f"{spec.shape[0]} × {spec.shape[1]} = {cells} cells × {spec.steps} steps "
                     f"= {cells * spec.steps:,} training steps")
 else:
-    cols[2].warning(problem, icon="✋")
+    cols[2].warning(problem, icon=":material/block:")
 if job is not None and job.error:
     st.error(f"The sweep failed: {job.error}")
 
@@ -69,7 +71,7 @@ if result is not None:
     if result.cancelled:
         done = sum(1 for row in result.cells for c in row if c is not None)
         st.warning(f"Cancelled: {done} of {result.spec.shape[0] * result.spec.shape[1]} cells finished "
-                   "(they are cached; run again to finish the rest).", icon="⏹️")
+                   "(they are cached; run again to finish the rest).", icon=":material/stop_circle:")
     st.caption(f"{result.spec.base.data.dataset} · {result.cached_cells} cell(s) from the cache · "
                f"{result.seconds:.1f} s")
     if "sw_metric" not in ss:
@@ -86,7 +88,7 @@ if result is not None:
         c1, c2 = st.columns([3, 1])
         c1.markdown(f"Selected: **{result.spec.y_axis} = {result.spec.y_values[i]:g}**, "
                     f"**{result.spec.x_axis} = {result.spec.x_values[j]:g}**")
-        c2.button("Open in Playground ↗", key="sw_open_selected", type="primary", on_click=sv.request_open,
+        c2.button("Open in Playground", icon=":material/open_in_new:", key="sw_open_selected", type="primary", on_click=sv.request_open,
                   args=(i, j))
     best = result.best_cell(metric)
     if best is not None:
@@ -104,12 +106,14 @@ if result is not None:
             col.image(png, width="stretch")
             note = " · diverged" if result.cells[i][j].diverged else ""
             col.caption(f"{METRICS[metric][0]}: {values[i, j]:.3g}{note}")
-            col.button("Open ↗", key=f"sw_open_{i}_{j}", on_click=sv.request_open, args=(i, j),
+            col.button("Open", icon=":material/open_in_new:", key=f"sw_open_{i}_{j}", on_click=sv.request_open, args=(i, j),
                        help="continue with this configuration in the Playground")
     d1, d2 = st.columns(2)
-    d1.download_button("⬇ Results (CSV)", sv.results_csv(result), file_name="sweep.csv", mime="text/csv",
+    d1.download_button("Results (CSV)", sv.results_csv(result), file_name="sweep.csv", mime="text/csv",
+                       icon=":material/download:",
                        key="sw_dl_csv", on_click="ignore")
-    d2.download_button("⬇ Heatmap (PNG)", sv.heatmap_png(result, metric), file_name=f"sweep_{metric}.png",
+    d2.download_button("Heatmap (PNG)", sv.heatmap_png(result, metric), file_name=f"sweep_{metric}.png",
+                       icon=":material/download:",
                        mime="image/png", key="sw_dl_png", on_click="ignore")
 elif not running:
-    st.info("Choose the axes and values in the sidebar, then press **Run sweep**.", icon="🧪")
+    st.info("Choose the axes and values in the sidebar, then press **Run sweep**.", icon=":material/grid_on:")

@@ -117,7 +117,9 @@ def heatmap_figure(result: SweepResult, metric: str, *, height: int = 420) -> di
              "colorscale": "Viridis", "reversescale": lower, "hoverinfo": "skip",
              "colorbar": {"title": {"text": ("log₁₀ " if log else "") + name}}},
             {"type": "scatter", "mode": "markers", "x": cx, "y": cy, "name": "cells",
-             "marker": {"size": 40, "symbol": "square", "opacity": 0.01, "color": "black"},
+             # square markers almost as tall as a cell (plotly selects points on click, not heatmap cells)
+             "marker": {"size": max(12, int(0.9 * (height - 90) / len(ys))), "symbol": "square", "opacity": 0.01,
+                        "color": "black"},
              "customdata": [[i, j] for i in range(len(ys)) for j in range(len(xs))],
              "hovertemplate": f"{spec.y_axis}=%{{y}}, {spec.x_axis}=%{{x}}<br>click to select<extra></extra>",
              "showlegend": False},
@@ -127,7 +129,7 @@ def heatmap_figure(result: SweepResult, metric: str, *, height: int = 420) -> di
             "title": {"text": f"{name} after {spec.steps} steps ({'lower' if lower else 'higher'} is better)",
                       "font": {"size": 14}, "x": 0.02},
             "xaxis": {"title": {"text": axis_label(spec.x_axis)}, "type": "category"},
-            "yaxis": {"title": {"text": axis_label(spec.y_axis)}, "type": "category"},
+            "yaxis": {"title": {"text": axis_label(spec.y_axis)}, "type": "category", "autorange": "reversed"},
             "clickmode": "event+select", "dragmode": False,
         },
     }
