@@ -1,0 +1,277 @@
+"""Load test: many concurrent browser sessions on ONE ``streamlit run app.py`` server.
+
+Each session is its own Playwright browser context (separate cookies and Streamlit session) driving
+Debian's Chromium (``executable_path=/usr/bin/chromium``; never ``playwright install``). Every session
+opens the Playground with a different configuration in the URL query parameters, presses Play and lets
+it run for ``--seconds``. Meanwhile the script samples the server process's resident memory
+(``VmRSS`` in ``/proc/PID/status``). At the end it checks, per session:
+
+* no error: no exception element in the page, no uncaught page error, no Python traceback in the server log;
+* the step counter shown in the page advanced;
+* the configuration shown is the one requested (the particle view's title "method · τ · N", the
+  dataset selector, and the URL the page writes back), so sessions did not leak state into each other;
+
+and for the server: its memory stayed bounded (the growth over the second half of the run is small
+compared with the total; histories are ring buffers).
+
+    python -m benchmarks.load_test [--sessions 8] [--seconds 60] [--port 8631] [--url http://host:port]
+
+Prints a table per session and a memory table; exits 1 if a check fails.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+                 "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
+                 "--disable-backgrounding-occluded-windows"]
+
+# Eight different configurations (flat ExperimentConfig field names = URL query parameters).
+CONFIGS: list[dict[str, str]] = [
+    {"dataset": "moons", "method": "lookahead", "K": "2", "tau": "0.1", "batch_size": "256"},
+    {"dataset": "checkerboard", "method": "baseline", "tau": "0.05", "batch_size": "512"},
+    {"dataset": "8gaussians", "method": "lookahead", "K": "1", "tau": "0.05", "batch_size": "128"},
+    {"dataset": "swissroll", "method": "baseline", "tau": "0.07", "batch_size": "256"},
+    {"dataset": "rings", "method": "lookahead", "K": "3", "tau": "0.1", "batch_size": "64"},
+    {"dataset": "bimodal", "method": "baseline", "tau": "0.1", "batch_size": "128", "init": "far"},
+    {"dataset": "moons", "method": "baseline", "tau": "0.2", "batch_size": "64", "lr": "0.002"},
+    {"dataset": "spirals", "method": "lookahead", "K": "4", "tau": "0.03", "batch_size": "256"},
+]
+
+READ_STATE = r"""() => {
+    const out = {step: null, title: null, dataset: null, exceptions: 0, warnings: []};
+    for (const m of document.querySelectorAll('[data-testid="stMetric"]')) {
+        const label = m.querySelector('[data-testid="stMetricLabel"]');
+        const value = m.querySelector('[data-testid="stMetricValue"]');
+        if (label && value && label.innerText.trim() === 'Step') out.step = value.innerText.trim();
+    }
+    const title = document.querySelector('.js-plotly-plot .gtitle');
+    if (title) out.title = title.textContent;
+    for (const input of document.querySelectorAll('[data-testid="stSelectbox"] input')) {
+        if (input.getAttribute('aria-label') === 'Dataset') out.dataset = input.value;
+    }
+    out.exceptions = document.querySelectorAll('[data-testid="stException"]').length;
+    for (const a of document.querySelectorAll('[data-testid="stAlert"]')) out.warnings.push(a.innerText.trim().slice(0, 160));
+    return out;
+}"""
+
+
+@dataclass
+class Session:
+    index: int
+    requested: dict[str, str]
+    page: object = None
+    steps: list[tuple[float, int]] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+    last_state: dict = field(default_factory=dict)
+    url_params: dict[str, str] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    def label(self) -> str:
+        return " ".join(f"{k}={v}" for k, v in self.requested.items())
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` in MB, from /proc/PID/status (psutil is not needed)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def start_server(port: int, log_path: Path, env: dict[str, str]) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+           "--server.address", "127.0.0.1", "--server.port", str(port), "--server.fileWatcherType", "none",
+           "--browser.gatherUsageStats", "false"]
+    log = open(log_path, "w")
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT), **env})
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 180
+    while True:
+        if proc.poll() is not None:
+            raise SystemExit(f"streamlit exited with status {proc.returncode}; see {log_path}")
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.read().decode().strip() == "ok":
+                    return proc
+        except OSError:
+            pass
+        if time.time() > deadline:
+            proc.kill()
+            raise SystemExit("streamlit did not answer /_stcore/health within 180 s")
+        time.sleep(0.5)
+
+
+def expected_title_parts(requested: dict[str, str]) -> list[str]:
+    """What the particle view's title must contain for this configuration ("lookahead K=2 · τ = 0.1 · N = 256")."""
+    method = requested.get("method", "baseline")
+    label = f"lookahead K={requested.get('K', '1')}" if method == "lookahead" and requested.get("K", "1") != "0" else "baseline"
+    tau = f"τ = {float(requested.get('tau', '0.05')):g}"
+    n = f"N = {int(requested.get('batch_size', '512'))}"
+    return [label, tau, n]
+
+
+def check_session(s: Session) -> None:
+    if not s.steps or len({v for _, v in s.steps}) < 2 or s.steps[-1][1] <= s.steps[0][1]:
+        s.problems.append("step counter did not advance")
+    if s.last_state.get("exceptions"):
+        s.problems.append(f"{s.last_state['exceptions']} exception(s) shown")
+    if s.page_errors:
+        s.problems.append(f"page errors: {s.page_errors[:2]}")
+    title = s.last_state.get("title") or ""
+    for part in expected_title_parts(s.requested):
+        if part not in title:
+            s.problems.append(f"title {title!r} lacks {part!r}")
+    if s.last_state.get("dataset") != s.requested["dataset"]:
+        s.problems.append(f"dataset shown {s.last_state.get('dataset')!r} != {s.requested['dataset']!r}")
+    for key, value in s.requested.items():
+        shown = s.url_params.get(key)
+        if shown is not None and shown != value and not _same_number(shown, value):
+            s.problems.append(f"URL says {key}={shown}, requested {value}")
+        if shown is None and key not in ("method",) and not _is_default(key, value):
+            s.problems.append(f"URL lost {key}={value}")
+
+
+def _same_number(a: str, b: str) -> bool:
+    try:
+        return float(a) == float(b)
+    except ValueError:
+        return False
+
+
+def _is_default(key: str, value: str) -> bool:
+    from drift_core.config import ExperimentConfig
+
+    default = ExperimentConfig().to_flat()[key]
+    return str(default) == value or _same_number(str(default), value)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sessions", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=60.0, help="how long every session plays")
+    parser.add_argument("--port", type=int, default=8631)
+    parser.add_argument("--url", default=None, help="use a running server (memory is then not sampled unless --pid)")
+    parser.add_argument("--pid", type=int, default=None, help="server process id when --url is given")
+    parser.add_argument("--sample-every", type=float, default=2.0, help="seconds between samples")
+    parser.add_argument("--screenshots", type=Path, default=None, help="folder for one screenshot per session")
+    parser.add_argument("--log", type=Path, default=ROOT / "test-artifacts" / "load-test-server.log")
+    args = parser.parse_args()
+    if not 1 <= args.sessions <= len(CONFIGS):
+        raise SystemExit(f"--sessions must be between 1 and {len(CONFIGS)}")
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(chromium).exists():
+        raise SystemExit("Debian's chromium is not installed: apt-get install -y chromium fonts-liberation")
+    from playwright.sync_api import sync_playwright
+
+    args.log.parent.mkdir(parents=True, exist_ok=True)
+    proc = None
+    if args.url:
+        url, pid = args.url.rstrip("/"), args.pid
+    else:
+        proc = start_server(args.port, args.log, {})
+        url, pid = f"http://127.0.0.1:{args.port}", proc.pid
+    rss: list[tuple[float, float]] = []
+    sessions = [Session(i, CONFIGS[i]) for i in range(args.sessions)]
+    t0 = time.time()
+    try:
+        if pid:
+            rss.append((0.0, rss_mb(pid)))
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+            for s in sessions:  # one browser context (= one Streamlit session) each
+                context = browser.new_context(viewport={"width": 1400, "height": 1000})
+                s.page = context.new_page()
+                s.page.on("pageerror", lambda err, s=s: s.page_errors.append(str(err)[:200]))
+                s.page.goto(f"{url}/playground?{urllib.parse.urlencode(s.requested)}", wait_until="domcontentloaded")
+            for s in sessions:
+                s.page.get_by_role("button", name=re.compile("Play")).first.wait_for(timeout=180_000)
+            if pid:
+                rss.append((time.time() - t0, rss_mb(pid)))
+            for s in sessions:
+                s.page.get_by_role("button", name=re.compile("Play")).first.click()
+            play_start = time.time()
+            print(f"{len(sessions)} sessions playing on {url} for {args.seconds:.0f} s ...", flush=True)
+            while time.time() - play_start < args.seconds:
+                for s in sessions:
+                    state = s.page.evaluate(READ_STATE)
+                    s.last_state = state
+                    if state.get("step") is not None:
+                        s.steps.append((time.time() - play_start, int(state["step"].replace(",", ""))))
+                if pid:
+                    rss.append((time.time() - t0, rss_mb(pid)))
+                time.sleep(args.sample_every)
+            play_s = time.time() - play_start
+            for s in sessions:
+                s.last_state = s.page.evaluate(READ_STATE)
+                if s.last_state.get("step") is not None:
+                    s.steps.append((play_s, int(s.last_state["step"].replace(",", ""))))
+                s.url_params = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(s.page.url).query))
+                if args.screenshots:
+                    args.screenshots.mkdir(parents=True, exist_ok=True)
+                    s.page.screenshot(path=str(args.screenshots / f"load_session_{s.index}.png"))
+                check_session(s)
+            browser.close()
+        if pid:
+            rss.append((time.time() - t0, rss_mb(pid)))
+    finally:
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    tracebacks = args.log.read_text(errors="replace").count("Traceback") if proc is not None and args.log.exists() else 0
+
+    print(f"\nLoad test: {len(sessions)} sessions x {args.seconds:.0f} s on one server "
+          f"({platform.node()}, {os.cpu_count()} CPUs, Python {platform.python_version()})")
+    print("session | requested configuration | steps shown (start -> end) | steps/s | configuration shown | result")
+    print("--- | --- | --- | --- | --- | ---")
+    failed = False
+    for s in sessions:
+        first = s.steps[0][1] if s.steps else None
+        last = s.steps[-1][1] if s.steps else None
+        span = (s.steps[-1][0] - s.steps[0][0]) if len(s.steps) > 1 else 0
+        rate = (last - first) / span if span > 0 and first is not None else 0.0
+        shown = f"{s.last_state.get('dataset')} / {s.last_state.get('title')}"
+        result = "ok" if not s.problems else "FAIL: " + "; ".join(s.problems)
+        failed |= bool(s.problems)
+        print(f"{s.index} | {s.label()} | {first} -> {last} | {rate:.1f} | {shown} | {result}")
+    if tracebacks:
+        failed = True
+        print(f"\nFAIL: {tracebacks} Python traceback(s) in the server log {args.log}")
+    if rss:
+        values = [v for _, v in rss]
+        half = [v for t, v in rss if t >= rss[-1][0] / 2]
+        growth = max(half) - min(half) if half else 0.0
+        print("\nserver memory (VmRSS, MB) | value")
+        print("--- | ---")
+        print(f"before sessions | {values[0]:.0f}")
+        print(f"sessions loaded | {values[1]:.0f}" if len(values) > 1 else "")
+        print(f"peak | {max(values):.0f}")
+        print(f"end | {values[-1]:.0f}")
+        print(f"range over the second half of the run | {growth:.0f} ({growth / max(values) * 100:.1f} % of peak)")
+        print(f"samples | {len(values)}")
+        bounded = growth <= 0.15 * max(values)
+        print(f"memory bounded (second-half range <= 15 % of peak): {'yes' if bounded else 'NO'}")
+        failed |= not bounded
+    print("\nRESULT:", "FAIL" if failed else "PASS")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
