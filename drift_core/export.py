@@ -21,7 +21,7 @@ from .render import scatter_image
 from .train import StepRecord
 
 __all__ = [
-    "snapshot_frames", "frame_bounds", "gif_bytes", "mp4_bytes", "mp4_encoder", "records_csv", "config_json",
+    "snapshot_frames", "frame_bounds", "gif_bytes", "side_by_side_frames", "side_by_side_gif", "mp4_bytes", "frames_mp4", "mp4_encoder", "records_csv", "config_json",
     "config_query", "ExportError",
 ]
 
@@ -70,10 +70,36 @@ def snapshot_frames(snapshots: Sequence[Any], *, size: int = 480, title: str = "
 def gif_bytes(snapshots: Sequence[Any], *, size: int = 480, title: str = "", duration_ms: int = 120) -> bytes:
     """An animated, looping GIF with one frame per snapshot (frames differ at least in their step label,
     so Pillow keeps every one)."""
-    frames = snapshot_frames(snapshots, size=size, title=title)
+    return _gif(snapshot_frames(snapshots, size=size, title=title), duration_ms)
+
+
+def side_by_side_frames(snapshots_by_name: dict[str, Sequence[Any]], *, size: int = 360) -> list[Image.Image]:
+    """Frames with the runs side by side (Compare's arms): frame k of each run next to the others, all
+    panels in one frame box. Runs are cut to the shortest."""
+    if not snapshots_by_name or min(len(s) for s in snapshots_by_name.values()) == 0:
+        raise ExportError("there are no snapshots to export yet: train a few steps first")
+    n = min(len(s) for s in snapshots_by_name.values())
+    bounds = frame_bounds([snap for snaps in snapshots_by_name.values() for snap in list(snaps)[:n]])
+    columns = [snapshot_frames(list(snaps)[:n], size=size, title=name, bounds=bounds)
+               for name, snaps in snapshots_by_name.items()]
+    frames = []
+    for k in range(n):
+        canvas = Image.new("RGB", (size * len(columns), size), "white")
+        for c, column in enumerate(columns):
+            canvas.paste(column[k], (c * size, 0))
+        frames.append(canvas)
+    return frames
+
+
+def _gif(frames: list[Image.Image], duration_ms: int) -> bytes:
     buffer = io.BytesIO()
     frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=duration_ms, loop=0)
     return buffer.getvalue()
+
+
+def side_by_side_gif(snapshots_by_name: dict[str, Sequence[Any]], *, size: int = 360, duration_ms: int = 120) -> bytes:
+    """An animated GIF of :func:`side_by_side_frames`."""
+    return _gif(side_by_side_frames(snapshots_by_name, size=size), duration_ms)
 
 
 def mp4_encoder() -> str | None:
@@ -93,19 +119,26 @@ def mp4_encoder() -> str | None:
 def mp4_bytes(snapshots: Sequence[Any], *, size: int = 480, title: str = "", fps: int = 8) -> bytes:
     """An H.264 MP4 of the snapshots. Raises :class:`ExportError` when no encoder is available
     (install ``imageio-ffmpeg``) instead of failing obscurely."""
+    size = max(16, size // 16 * 16)  # H.264 wants dimensions divisible by 16
+    return frames_mp4(snapshot_frames(snapshots, size=size, title=title), fps=fps)
+
+
+def frames_mp4(frames: Sequence[Image.Image], *, fps: int = 8) -> bytes:
+    """Encode RGB frames (cropped to multiples of 16 pixels) as H.264 MP4 with imageio's ffmpeg."""
     if mp4_encoder() is None:
         raise ExportError("MP4 export needs an ffmpeg encoder: pip install imageio-ffmpeg (GIF export works without it)")
+    if not frames:
+        raise ExportError("there are no frames to encode")
     import imageio.v2 as imageio
 
-    size = max(16, size // 16 * 16)  # H.264 wants dimensions divisible by 16
-    frames = snapshot_frames(snapshots, size=size, title=title)
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "run.mp4")
         writer = imageio.get_writer(path, format="FFMPEG", mode="I", fps=fps, codec="libx264",
                                     pixelformat="yuv420p", macro_block_size=16, ffmpeg_log_level="error")
         try:
             for frame in frames:
-                writer.append_data(np.asarray(frame))
+                w, h = frame.size
+                writer.append_data(np.asarray(frame.convert("RGB").crop((0, 0, max(16, w // 16 * 16), max(16, h // 16 * 16)))))
         finally:
             writer.close()
         with open(path, "rb") as fh:

@@ -286,3 +286,18 @@ def test_estimator_noise_matches_direct_drift_computation():
     np.testing.assert_allclose(noise.mean, noise.samples.mean(0))
     expected = np.sqrt(((noise.samples - noise.mean) ** 2).sum(-1).mean(0))
     np.testing.assert_allclose(noise.spread, expected)
+
+
+def test_side_by_side_gif_pairs_frames_of_each_arm(run_with_snapshots):
+    from drift_core.export import frames_mp4, side_by_side_frames, side_by_side_gif
+
+    _, snaps, _ = run_with_snapshots
+    gif = Image.open(io.BytesIO(side_by_side_gif({"baseline": snaps, "lookahead": snaps[:4]}, size=96)))
+    assert gif.n_frames == 4 and gif.size == (192, 96)  # cut to the shorter run
+    frames = side_by_side_frames({"a": snaps[:2], "b": snaps[:2], "c": snaps[:2]}, size=50)
+    assert data_size(frames_mp4(frames, fps=4)) > 0 and frames[0].size == (150, 50)
+
+
+def data_size(data: bytes) -> int:
+    assert data[4:8] == b"ftyp"
+    return len(data)
