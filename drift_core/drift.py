@@ -19,27 +19,59 @@ For one temperature tau the estimator is
 The row sums of W+ and W- are equal, so the "-x" terms of eq. 8-9 cancel and V is exactly
 anti-symmetric: swapping positives and negatives negates V, and V = 0 when they are the same set.
 
-Everything is computed in the log domain (log-sum-exp row and column normalisers), so a small tau
-or far-away points give tiny affinities rather than 0/0. For large N the kernel matrix is processed
-in row blocks of ``block_rows`` queries (two passes: normalisers, then weights), so peak memory is
-O(block_rows * (P + M)) rather than several full N x (P + M) matrices.
+How it is computed (fast path; the equations above are the specification):
+
+* q = d / tau >= 0 (the negated logits), one row chunk of queries at a time (``CHUNK_ELEMENTS``).
+  For D <= 3 the distance is the exact difference form, for larger D the matmul form on centred
+  points.
+* Row normalisers with **one** exp per entry: E_ij = exp(m_i - q_ij), m_i = min_j q_ij (so E <= 1 and
+  every row has an entry 1); r_i = sum_j E_ij; row log-sum-exp lr_i = log r_i - m_i. The negated
+  logits, their exp and the kernel share one buffer (in place).
+* Column normalisers without a second exp: sum_i exp(-q_ij) = exp(-mu) * (E^T w)_j with
+  w_i = exp(mu - m_i), mu = min_i m_i over the chunk (a matrix-vector product), merged over chunks
+  with logaddexp. Columns whose sum could have lost mass to fp underflow (lc_j far below the
+  largest logit) are recomputed exactly with a column logsumexp; this is rare (far-away points at
+  small tau) and keeps the result exact in the log domain.
+* A_ij = E_ij * alpha_i * beta_j with log alpha_i = -(m_i + log r_i)/2, log beta_j = -lc_j/2, so the
+  weights never need to be materialised: A+ y_pos = alpha * (E+ @ (beta+ y_pos)) and the row sums
+  s+/s- are E @ beta. When the factor range could overflow or lose mass (extreme tau and spread) or
+  an ``affinity_floor`` is set, A is formed explicitly as exp(-q - lr/2 - lc/2) instead.
+* When the N x (P+M) matrix E fits ``KEEP_ELEMENTS`` it is kept between the passes (one distance and
+  one exp per entry in all); otherwise (or with ``block_rows``) the second pass recomputes each chunk,
+  so peak memory is O(chunk_rows * (P + M)) and N is bounded only by time.
 """
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
 
-__all__ = ["DriftField", "drifting_field", "drift_weights", "SELF_MASK_DISTANCE"]
+__all__ = ["DriftField", "drifting_field", "drift_weights", "compiled_drifting_field", "SELF_MASK_DISTANCE"]
 
 SELF_MASK_DISTANCE = 1e6
 """Distance added to masked self-pairs (Algorithm 2 uses 1e6 in raw units)."""
 
+NORMALIZED_MASK_DISTANCE = 100.0
+"""Distance added to masked self-pairs when distances are normalised by their batch mean."""
+
 DEFAULT_BLOCK_ELEMENTS = 1 << 24
-"""Kernel entries per block (16 Mi floats = 64 MB in fp32) before the blocked path is used."""
+"""Kernel entries per block for the memory-bounded mean-distance pass (16 Mi floats = 64 MB in fp32)."""
+
+KEEP_ELEMENTS = 1 << 25
+"""Largest N x (P+M) (32 Mi entries = 128 MB in fp32) for which the exp'd kernel is kept between the
+two passes; above it (or when ``block_rows`` is given) the second pass recomputes each chunk."""
+
+CHUNK_ELEMENTS = 1 << 22
+"""Kernel entries per row chunk (4 Mi = 16 MB in fp32): the distance, min, exp and sums run chunk by
+chunk (few, large ops: per-op and thread-synchronisation overheads stay small on 2 shared cores, and
+the chunk mostly stays in the last-level cache). On a GPU one chunk is the whole kept matrix."""
+
+COMPILE_ENV = "DRIFT_COMPILE"
+"""Set to 1 to route :func:`drifting_field` through :func:`compiled_drifting_field` (off by default)."""
 
 
 @dataclass(frozen=True)
@@ -113,8 +145,8 @@ class _Problem:
         _check_inputs(x, y_pos, y_neg)
         dtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
         self.x = x.to(dtype)
-        self.y_pos = y_pos.to(dtype)
-        negs = [self.x if y_neg is None else y_neg.to(dtype)]
+        self.y_pos = y_pos.to(dtype=dtype, device=x.device)
+        negs = [self.x if y_neg is None else y_neg.to(dtype=dtype, device=x.device)]
         self.n_own_neg = negs[0].shape[0]
         self.mask_diagonal = (y_neg is None) if mask_diagonal is None else bool(mask_diagonal)
         if self.mask_diagonal and self.n_own_neg != self.x.shape[0]:
@@ -123,42 +155,312 @@ class _Problem:
         if extra_neg is not None:
             if extra_neg.ndim != 2 or extra_neg.shape[1] != x.shape[1]:
                 raise ValueError(f"extra_neg must be [E, {x.shape[1]}], got {tuple(extra_neg.shape)}")
-            negs.append(extra_neg.to(dtype))
+            negs.append(extra_neg.to(dtype=dtype, device=x.device))
             w = torch.ones(self.n_own_neg + extra_neg.shape[0], dtype=dtype, device=x.device)
             w[self.n_own_neg:] = float(extra_neg_weight)
             self.neg_weight = w
         self.y_neg = torch.cat(negs) if len(negs) > 1 else negs[0]
         self.targets = torch.cat([self.y_pos, self.y_neg])
         self.n_pos = self.y_pos.shape[0]
-        self.distance_scale = self._mean_distance() if normalize_distance else 1.0
+        self.normalize_distance = bool(normalize_distance)
+        self.mask_distance = NORMALIZED_MASK_DISTANCE if normalize_distance else SELF_MASK_DISTANCE
+        self.distance_scale = 1.0  # set by set_distance_scale() when normalize_distance
+        self.difference_form = x.shape[1] <= 3
+        if not self.difference_form:
+            # matmul form on centred points: distances are translation invariant, cancellation is not
+            centre = self.targets.mean(0, keepdim=True)
+            self._xc, self._tc = self.x - centre, self.targets - centre
+
+    @property
+    def n(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def n_targets(self) -> int:
+        return self.targets.shape[0]
+
+    def column_weights(self) -> Tensor:
+        """Weight of every target column [P+M] (1, or ``extra_neg_weight`` on the extra negatives)."""
+        w = torch.ones(self.n_targets, dtype=self.x.dtype, device=self.x.device)
+        if self.neg_weight is not None:
+            w[self.n_pos:] = self.neg_weight
+        return w
 
     def _mean_distance(self) -> float:
         """Weighted mean of all x-to-target distances (self-pairs included), as the official code."""
         n, total, weight = self.x.shape[0], 0.0, 0.0
         rows = max(1, DEFAULT_BLOCK_ELEMENTS // max(1, self.targets.shape[0]))
-        w = torch.ones(self.targets.shape[0], dtype=self.x.dtype, device=self.x.device)
-        if self.neg_weight is not None:
-            w[self.n_pos:] = self.neg_weight
+        w = self.column_weights()
         for start in range(0, n, rows):
             d = _pairwise_distance(self.x[start:start + rows], self.targets)
             total += float((d * w).sum())
             weight += float(w.sum()) * d.shape[0]
         return max(total / weight, 1e-3)
 
+    def set_distance_scale(self, raw_distance: Tensor | None = None) -> None:
+        """Batch-mean distance normalisation (from an already computed unmasked [N, P+M] distance
+        matrix when given, else by a blocked pass)."""
+        if not self.normalize_distance:
+            return
+        if raw_distance is None:
+            self.distance_scale = self._mean_distance()
+        else:
+            w = self.column_weights()
+            total = float(torch.mv(raw_distance, w).sum())
+            self.distance_scale = max(total / (float(w.sum()) * self.n), 1e-3)
+
     def distance(self, start: int, stop: int) -> Tensor:
-        """Distances [stop-start, P+M] of query rows start..stop, self-pairs masked."""
+        """Distances [stop-start, P+M] of query rows start..stop, self-pairs masked (reference form,
+        used by :func:`drift_weights`)."""
         d = _pairwise_distance(self.x[start:stop], self.targets)
         if self.distance_scale != 1.0:
             d = d / self.distance_scale
         if self.mask_diagonal:
             rows = torch.arange(start, stop, device=d.device)
-            mask = SELF_MASK_DISTANCE if self.distance_scale == 1.0 else 100.0
-            d[rows - start, self.n_pos + rows] += mask
+            d[rows - start, self.n_pos + rows] += self.mask_distance
         return d
 
 
+class _Geometry:
+    """Scaled points for one temperature: q = s * ||x - t|| with s = 1 / (tau * distance_scale)."""
+
+    def __init__(self, problem: _Problem, tau: float):
+        self.problem = problem
+        self.scale = 1.0 / (tau * problem.distance_scale)
+        self.mask_q = problem.mask_distance / tau
+        self.cols: Tensor | None = None
+        s = self.scale
+        if problem.difference_form:
+            self.xs = problem.x * s
+            self.ts_t = (problem.targets * s).T.contiguous()  # [D, P+M]
+        else:
+            self.xs = problem._xc * s
+            ts = problem._tc * s
+            self.ts_t = ts.T.contiguous()
+            self.x_sq = self.xs.square().sum(1)
+            self.t_sq = ts.square().sum(1)
+
+    def _apply_mask(self, q: Tensor, start: int, stop: int) -> None:
+        p = self.problem
+        if not p.mask_diagonal:
+            return
+        if self.cols is None:
+            # entries (i - start, n_pos + i) lie on one diagonal of the chunk
+            q.diagonal(offset=p.n_pos + start).add_(self.mask_q)
+        else:
+            # entries (i, c) with c == n_pos + i among the selected columns
+            rows = torch.arange(start, stop, device=q.device)
+            hit = self.cols[None, :] == (p.n_pos + rows)[:, None]
+            q.add_(hit.to(q.dtype), alpha=self.mask_q)
+
+    def columns(self, cols: Tensor) -> "_Geometry":
+        """The same geometry restricted to the target columns ``cols``."""
+        sub = object.__new__(_Geometry)
+        sub.__dict__.update(self.__dict__)
+        sub.cols = cols
+        sub.ts_t = self.ts_t[:, cols].contiguous()
+        if not self.problem.difference_form:
+            sub.t_sq = self.t_sq[cols]
+        return sub
+
+    def q(self, start: int, stop: int, out: Tensor, tmp: Tensor | None, mask: bool = True) -> Tensor:
+        """Write q = d / tau (self-pairs masked unless ``mask=False``) of rows start..stop against all
+        targets (or this geometry's columns) into ``out`` [rows, P+M or len(cols)]."""
+        xs, ts_t = self.xs[start:stop], self.ts_t
+        if self.problem.difference_form:
+            torch.sub(xs[:, 0:1], ts_t[0], out=out)
+            out.square_()
+            for k in range(1, xs.shape[1]):
+                torch.sub(xs[:, k:k + 1], ts_t[k], out=tmp)
+                out.addcmul_(tmp, tmp)
+        else:
+            torch.addmm(self.t_sq[None, :], xs, ts_t, beta=1.0, alpha=-2.0, out=out)
+            out.add_(self.x_sq[start:stop, None]).clamp_min_(0.0)
+        out.sqrt_()
+        if mask:
+            self._apply_mask(out, start, stop)
+        return out
+
+
+def _log_tiny(dtype: torch.dtype) -> float:
+    return math.log(torch.finfo(dtype).tiny)
+
+
+def _chunk_rows(problem: _Problem, block_rows: int | None) -> int:
+    if block_rows is not None:
+        if block_rows < 1:
+            raise ValueError("block_rows must be positive")
+        return min(block_rows, problem.n)
+    if problem.x.device.type != "cpu":
+        # one launch per op over the whole (kept) matrix; bounded like the blocked path otherwise
+        return max(1, min(problem.n, DEFAULT_BLOCK_ELEMENTS // max(1, problem.n_targets)))
+    return max(1, min(problem.n, max(16, CHUNK_ELEMENTS // max(1, problem.n_targets))))
+
+
+def _keep_kernel(problem: _Problem, block_rows: int | None) -> bool:
+    return block_rows is None and problem.n * problem.n_targets <= KEEP_ELEMENTS
+
+
+class _Workspace:
+    """Buffers reused across temperatures: the kept kernel (or one chunk) and a scratch chunk."""
+
+    def __init__(self, problem: _Problem, chunk_rows: int, keep: bool, cache_distance: bool):
+        n, t = problem.n, problem.n_targets
+        kw = dict(dtype=problem.x.dtype, device=problem.x.device)
+        self.chunk_rows, self.keep = chunk_rows, keep
+        self.kernel = torch.empty(n if keep else chunk_rows, t, **kw)
+        self.tmp = torch.empty(chunk_rows, t, **kw) if problem.difference_form else None
+        self.raw_distance = None
+        if cache_distance:
+            # unscaled, unmasked distances [N, P+M], shared by all temperatures and the mean distance
+            self.raw_distance = torch.empty(n, t, **kw)
+            unit = _Geometry(problem, 1.0 / problem.distance_scale)  # scale 1
+            for start in range(0, n, chunk_rows):
+                stop = min(n, start + chunk_rows)
+                unit.q(start, stop, self.raw_distance[start:stop], self.tmp_rows(stop - start), mask=False)
+
+    def kernel_rows(self, start: int, stop: int) -> Tensor:
+        return self.kernel[start:stop] if self.keep else self.kernel[: stop - start]
+
+    def tmp_rows(self, rows: int) -> Tensor | None:
+        return None if self.tmp is None else self.tmp[:rows]
+
+
+def _fill_q(geometry: _Geometry, ws: _Workspace, start: int, stop: int, out: Tensor,
+            tmp: Tensor | None = None) -> Tensor:
+    """q for rows start..stop into ``out``: from the cached raw distances when there are, else computed."""
+    if ws.raw_distance is not None:
+        raw = ws.raw_distance[start:stop]
+        torch.mul(raw if geometry.cols is None else raw[:, geometry.cols], geometry.scale, out=out)
+        geometry._apply_mask(out, start, stop)
+        return out
+    return geometry.q(start, stop, out, ws.tmp_rows(stop - start) if tmp is None else tmp)
+
+
+def _exp_rows(q: Tensor) -> tuple[Tensor, Tensor]:
+    """In place: q -> E = exp(m - q) with m = row min of q. Returns (E, m)."""
+    m = q.amin(1)
+    torch.sub(m[:, None], q, out=q)
+    return q.exp_(), m
+
+
+def _exact_column_lse(geometry: _Geometry, ws: _Workspace, cols: Tensor) -> Tensor:
+    """Column log-sum-exp of the logits -q over all queries, for the selected columns only."""
+    problem = geometry.problem
+    sub = geometry.columns(cols)
+    kw = dict(dtype=problem.x.dtype, device=problem.x.device)
+    rows = max(ws.chunk_rows, min(problem.n, CHUNK_ELEMENTS // max(1, cols.numel())))
+    out = torch.empty(rows, cols.numel(), **kw)
+    tmp = torch.empty(rows, cols.numel(), **kw) if problem.difference_form else None
+    parts = []
+    for start in range(0, problem.n, rows):
+        stop = min(problem.n, start + rows)
+        r = stop - start
+        q = _fill_q(sub, ws, start, stop, out[:r], None if tmp is None else tmp[:r])
+        parts.append(torch.logsumexp(q.neg_(), dim=0))
+    return torch.logsumexp(torch.stack(parts), dim=0)
+
+
+def _normalisers(geometry: _Geometry, ws: _Workspace) -> tuple[Tensor, Tensor, Tensor]:
+    """Pass 1. Returns (m [N] row min of q, log r [N] with r = sum_j exp(m - q), lc [P+M] column
+    log-sum-exp of the logits -q). With ``ws.keep`` the kernel buffer holds E = exp(m - q) after."""
+    problem = geometry.problem
+    n, dtype = problem.n, problem.x.dtype
+    row_min = torch.empty(n, dtype=dtype, device=problem.x.device)
+    log_row = torch.empty_like(row_min)
+    col_lse = None
+    for start in range(0, n, ws.chunk_rows):
+        stop = min(n, start + ws.chunk_rows)
+        e, m = _exp_rows(_fill_q(geometry, ws, start, stop, ws.kernel_rows(start, stop)))
+        row_min[start:stop] = m
+        log_row[start:stop] = e.sum(1).log_()
+        if not ws.keep:
+            shift = m.min()
+            col = torch.mv(e.T, torch.exp(shift - m)).log_().sub_(shift)  # log sum_i exp(-q_ij), this chunk
+            col_lse = col if col_lse is None else torch.logaddexp(col_lse, col)
+    if ws.keep:
+        # one matrix-vector product over the kept kernel, shifted by the largest logit
+        shift = row_min.min()
+        col_lse = torch.mv(ws.kernel.T, torch.exp(shift - row_min)).log_().sub_(shift)
+    # Each product E_ij w_i carries an absolute error below ~2 tiny (relative to its chunk's largest
+    # logit); columns whose sum is not far above that bound are recomputed exactly.
+    threshold = float(-row_min.min()) + _log_tiny(dtype) + math.log(2.0 * n) + 14.0
+    bad = (col_lse < threshold).nonzero().flatten()
+    if bad.numel():
+        col_lse[bad] = _exact_column_lse(geometry, ws, bad)
+    return row_min, log_row, col_lse
+
+
+def _skinny_matmul(e: Tensor, rhs_t: Tensor) -> Tensor:
+    """e [R, C] @ rhs_t.T [C, K] -> [R, K]; for small K as K matrix-vector products (faster on CPU
+    than a GEMM with a skinny right-hand side)."""
+    if rhs_t.shape[0] <= 8 and e.device.type == "cpu":
+        return torch.stack([torch.mv(e, rhs_t[k]) for k in range(rhs_t.shape[0])], 1)
+    return e @ rhs_t.T
+
+
+def _combine(problem: _Problem, rows: slice, g_pos: Tensor, g_neg: Tensor, alpha: Tensor | None):
+    """(V+, V-) of the rows from G = A @ [y beta, beta] (times alpha when the factored form is used)."""
+    d = problem.x.shape[1]
+    if alpha is not None:
+        g_pos = g_pos * alpha[:, None]
+        g_neg = g_neg * alpha[:, None]
+    s_pos, s_neg = g_pos[:, d:], g_neg[:, d:]
+    x = problem.x[rows]
+    # W+ = A+ * s-, W- = A- * s+ ; both rows sum to s+ s-, so the x terms are s+ s- x.
+    v_pos = s_neg * (g_pos[:, :d] - s_pos * x)
+    v_neg = s_pos * (g_neg[:, :d] - s_neg * x)
+    return v_pos, v_neg
+
+
+def _single_temperature(problem: _Problem, tau: float, affinity_floor, ws: _Workspace) -> tuple[Tensor, Tensor]:
+    """Un-normalised (V+, V-) for one temperature, each [N, D]."""
+    geometry = _Geometry(problem, tau)
+    row_min, log_row, col_lse = _normalisers(geometry, ws)
+    n, p, dtype = problem.n, problem.n_pos, problem.x.dtype
+    col_w = problem.column_weights()
+    v_pos = torch.empty_like(problem.x)
+    v_neg = torch.empty_like(problem.x)
+
+    log_alpha = -0.5 * (row_min + log_row)  # <= 0
+    log_beta = -0.5 * col_lse
+    factored = affinity_floor is None and float(log_alpha.max() + log_beta.max()) <= -_log_tiny(dtype) - 30.0
+    if factored:
+        # A_ij = E_ij alpha_i beta_j, balanced so that both factors stay in range
+        c = 0.5 * float(log_beta.max() - log_alpha.max())
+        alpha = (log_alpha + c).exp_()
+        beta = (log_beta - c).exp_() * col_w
+        rhs = torch.cat([problem.targets * beta[:, None], beta[:, None]], 1).T  # [D+1, P+M]
+        rhs_pos, rhs_neg = rhs[:, :p].contiguous(), rhs[:, p:].contiguous()
+        if ws.keep:
+            e = ws.kernel
+            return _combine(problem, slice(0, n), _skinny_matmul(e[:, :p], rhs_pos), _skinny_matmul(e[:, p:], rhs_neg), alpha)
+        for start in range(0, n, ws.chunk_rows):
+            stop = min(n, start + ws.chunk_rows)
+            e, _ = _exp_rows(_fill_q(geometry, ws, start, stop, ws.kernel_rows(start, stop)))
+            v_pos[start:stop], v_neg[start:stop] = _combine(
+                problem, slice(start, stop), _skinny_matmul(e[:, :p], rhs_pos), _skinny_matmul(e[:, p:], rhs_neg), alpha[start:stop])
+        return v_pos, v_neg
+
+    # explicit form A = exp(-q - lr/2 - lc/2) (with the floor), recomputing q per chunk
+    row_lse = log_row - row_min
+    rhs = torch.cat([problem.targets, torch.ones_like(problem.targets[:, :1])], 1).T * col_w  # [D+1, P+M]
+    rhs_pos, rhs_neg = rhs[:, :p].contiguous(), rhs[:, p:].contiguous()
+    buf = torch.empty(ws.chunk_rows, problem.n_targets, dtype=dtype, device=problem.x.device)
+    for start in range(0, n, ws.chunk_rows):
+        stop = min(n, start + ws.chunk_rows)
+        q = _fill_q(geometry, ws, start, stop, buf[: stop - start])
+        a = q.neg_().sub_(0.5 * row_lse[start:stop, None]).sub_(0.5 * col_lse[None, :]).exp_()
+        if affinity_floor is not None:
+            a.clamp_min_(math.sqrt(affinity_floor))
+        v_pos[start:stop], v_neg[start:stop] = _combine(
+            problem, slice(start, stop), _skinny_matmul(a[:, :p], rhs_pos), _skinny_matmul(a[:, p:], rhs_neg), None)
+    return v_pos, v_neg
+
+
 def _log_normalisers(problem: _Problem, tau: float, block_rows: int) -> tuple[Tensor, Tensor]:
-    """Row log-sum-exp [N] over targets and column log-sum-exp [P+M] over queries."""
+    """Reference form (for :func:`drift_weights`): row log-sum-exp [N] over targets and column
+    log-sum-exp [P+M] over queries, by torch.logsumexp on the materialised logits."""
     n = problem.x.shape[0]
     row_lse = torch.empty(n, dtype=problem.x.dtype, device=problem.x.device)
     col_lse = None
@@ -183,32 +485,30 @@ def _affinity(problem, tau, start, stop, row_lse, col_lse, affinity_floor) -> Te
     return a
 
 
-def _single_temperature(problem: _Problem, tau: float, affinity_floor, block_rows) -> tuple[Tensor, Tensor]:
-    """Un-normalised (V+, V-) for one temperature, each [N, D]."""
-    n = problem.x.shape[0]
-    row_lse, col_lse = _log_normalisers(problem, tau, block_rows)
-    v_pos = torch.empty_like(problem.x)
-    v_neg = torch.empty_like(problem.x)
-    p = problem.n_pos
-    for start in range(0, n, block_rows):
-        stop = min(n, start + block_rows)
-        a = _affinity(problem, tau, start, stop, row_lse, col_lse, affinity_floor)
-        a_pos, a_neg = a[:, :p], a[:, p:]
-        s_pos = a_pos.sum(1, keepdim=True)
-        s_neg = a_neg.sum(1, keepdim=True)
-        x_block = problem.x[start:stop]
-        # W+ = A+ * s-, W- = A- * s+ ; both rows sum to s+ s-, so the x terms are s+ s- x.
-        v_pos[start:stop] = s_neg * (a_pos @ problem.y_pos - s_pos * x_block)
-        v_neg[start:stop] = s_pos * (a_neg @ problem.y_neg - s_neg * x_block)
-    return v_pos, v_neg
-
-
-def _block_rows(n: int, n_targets: int, block_rows: int | None) -> int:
-    if block_rows is not None:
-        if block_rows < 1:
-            raise ValueError("block_rows must be positive")
-        return block_rows
-    return max(1, min(n, DEFAULT_BLOCK_ELEMENTS // max(1, n_targets)))
+def _field_from_kernel(problem: _Problem, taus, normalize_drift, attraction_only,
+                       kernel: Callable[[float], tuple[Tensor, Tensor]]) -> DriftField:
+    """Sum the per-temperature fields (RMS-normalised when asked) into a :class:`DriftField`."""
+    v_pos_total = torch.zeros_like(problem.x)
+    v_neg_total = torch.zeros_like(problem.x)
+    raw_rms = []
+    for t in taus:
+        v_pos, v_neg = kernel(t)
+        v_raw = v_pos if attraction_only else v_pos - v_neg
+        rms = v_raw.square().mean().sqrt()
+        raw_rms.append(rms)
+        if normalize_drift:
+            scale = 1.0 / rms.clamp_min(1e-8)
+            v_pos, v_neg = v_pos * scale, v_neg * scale
+        v_pos_total += v_pos
+        v_neg_total += v_neg
+    if attraction_only:
+        v_neg_total.zero_()
+    return DriftField(
+        v=v_pos_total - v_neg_total,
+        v_pos=v_pos_total,
+        v_neg=v_neg_total,
+        raw_rms=torch.stack(raw_rms),
+    )
 
 
 def drifting_field(
@@ -245,38 +545,107 @@ def drifting_field(
             ``extra_neg_weight`` after the softmaxes.
         mask_diagonal: mask pairs (x_i, y_neg_i). Default: True iff ``y_neg`` is None.
         attraction_only: return V = V+ alone (the paper's Table 1 ablation; breaks anti-symmetry).
-        block_rows: queries per block; default chooses blocks of about 16M kernel entries.
+        block_rows: queries per block for the memory-bounded path (the N x (P+M) kernel is never
+            kept; peak extra memory ~ 2 * block_rows * (P+M) floats). Default: automatic (the kernel
+            is kept when N * (P+M) <= KEEP_ELEMENTS, else cache-sized blocks are recomputed).
 
     Returns:
         :class:`DriftField` with v, v_pos, v_neg of shape [N, D] in the dtype of ``x`` (fp32 or
         fp64; half precision inputs are computed in fp32) and ``raw_rms`` of shape [T].
     """
+    if _COMPILE_DEFAULT and block_rows is None:
+        return compiled_drifting_field(
+            x, y_pos, y_neg, tau=tau, normalize_drift=normalize_drift, normalize_distance=normalize_distance,
+            affinity_floor=affinity_floor, extra_neg=extra_neg, extra_neg_weight=extra_neg_weight,
+            mask_diagonal=mask_diagonal, attraction_only=attraction_only)
     taus = _as_temperatures(tau)
     if normalize_drift is None:
         normalize_drift = len(taus) > 1
     problem = _Problem(x, y_pos, y_neg, mask_diagonal, extra_neg, extra_neg_weight, normalize_distance)
-    rows = _block_rows(problem.x.shape[0], problem.targets.shape[0], block_rows)
-    v_pos_total = torch.zeros_like(problem.x)
-    v_neg_total = torch.zeros_like(problem.x)
-    raw_rms = []
-    for t in taus:
-        v_pos, v_neg = _single_temperature(problem, t, affinity_floor, rows)
-        v_raw = v_pos if attraction_only else v_pos - v_neg
-        rms = v_raw.square().mean().sqrt()
-        raw_rms.append(rms)
-        if normalize_drift:
-            scale = 1.0 / rms.clamp_min(1e-8)
-            v_pos, v_neg = v_pos * scale, v_neg * scale
-        v_pos_total += v_pos
-        v_neg_total += v_neg
-    if attraction_only:
-        v_neg_total.zero_()
-    return DriftField(
-        v=v_pos_total - v_neg_total,
-        v_pos=v_pos_total,
-        v_neg=v_neg_total,
-        raw_rms=torch.stack(raw_rms),
-    )
+    rows = _chunk_rows(problem, block_rows)
+    keep = _keep_kernel(problem, block_rows)
+    ws = _Workspace(problem, rows, keep, cache_distance=keep and (len(taus) > 1 or normalize_distance))
+    problem.set_distance_scale(ws.raw_distance)
+    return _field_from_kernel(problem, taus, normalize_drift, attraction_only,
+                              lambda t: _single_temperature(problem, t, affinity_floor, ws))
+
+
+# ---- optional torch.compile path ---------------------------------------------------------------
+
+def _dense_kernel(x: Tensor, targets: Tensor, n_pos: int, inv_tau: float, mask_q: float, mask_diagonal: bool):
+    """Unblocked (V+, V-) of one temperature in plain tensor ops, for torch.compile to fuse:
+    q = ||x - t|| / tau, row/column log-sum-exp, A = exp(-q - lr/2 - lc/2), cross-weighting."""
+    if x.shape[1] <= 3:
+        q = (x[:, None, :] - targets[None, :, :]).square().sum(-1).sqrt() * inv_tau
+    else:
+        q = torch.cdist(x, targets) * inv_tau
+    if mask_diagonal:
+        n = x.shape[0]
+        eye = torch.eye(n, dtype=x.dtype, device=x.device) * mask_q
+        q = torch.cat([q[:, :n_pos], q[:, n_pos:n_pos + n] + eye, q[:, n_pos + n:]], 1)
+    logits = -q
+    row_lse = torch.logsumexp(logits, 1, keepdim=True)
+    col_lse = torch.logsumexp(logits, 0, keepdim=True)
+    a = torch.exp(logits - 0.5 * row_lse - 0.5 * col_lse)
+    a_pos, a_neg = a[:, :n_pos], a[:, n_pos:]
+    s_pos = a_pos.sum(1, keepdim=True)
+    s_neg = a_neg.sum(1, keepdim=True)
+    v_pos = s_neg * (a_pos @ targets[:n_pos] - s_pos * x)
+    v_neg = s_pos * (a_neg @ targets[n_pos:] - s_neg * x)
+    return v_pos, v_neg
+
+
+_COMPILED: dict[str, Callable] = {}
+
+
+def compiled_drifting_field(
+    x: Tensor,
+    y_pos: Tensor,
+    y_neg: Tensor | None = None,
+    *,
+    tau: float | Sequence[float],
+    normalize_drift: bool | None = None,
+    normalize_distance: bool = False,
+    affinity_floor: float | None = None,
+    extra_neg: Tensor | None = None,
+    extra_neg_weight: float = 1.0,
+    mask_diagonal: bool | None = None,
+    attraction_only: bool = False,
+) -> DriftField:
+    """:func:`drifting_field` through ``torch.compile`` (optional; off by default, or on for every
+    call with the environment variable ``DRIFT_COMPILE=1``). Same arguments and results (to fp
+    tolerance). The first call per shape pays the compilation (seconds; see benchmarks/RESULTS.md).
+    Cases the dense compiled kernel does not cover (affinity floor, extra negatives, more than
+    ``KEEP_ELEMENTS`` kernel entries) run the eager path."""
+    taus = _as_temperatures(tau)
+    if normalize_drift is None:
+        normalize_drift = len(taus) > 1
+    problem = _Problem(x, y_pos, y_neg, mask_diagonal, extra_neg, extra_neg_weight, normalize_distance)
+    if affinity_floor is not None or extra_neg is not None or problem.n * problem.n_targets > KEEP_ELEMENTS:
+        rows = _chunk_rows(problem, None)
+        keep = _keep_kernel(problem, None)
+        ws = _Workspace(problem, rows, keep, cache_distance=keep and (len(taus) > 1 or normalize_distance))
+        problem.set_distance_scale(ws.raw_distance)
+        return _field_from_kernel(problem, taus, normalize_drift, attraction_only,
+                                  lambda t: _single_temperature(problem, t, affinity_floor, ws))
+    problem.set_distance_scale()
+    if "dense" not in _COMPILED:
+        _COMPILED["dense"] = torch.compile(_dense_kernel, dynamic=False)
+    fn = _COMPILED["dense"]
+    xs, ts = problem.x / problem.distance_scale, problem.targets / problem.distance_scale
+    return _field_from_kernel(
+        problem, taus, normalize_drift, attraction_only,
+        lambda t: fn(xs, ts, problem.n_pos, 1.0 / t, problem.mask_distance / t, problem.mask_diagonal)
+        if problem.distance_scale == 1.0 else _rescale(fn(xs, ts, problem.n_pos, 1.0 / t, problem.mask_distance / t,
+                                                          problem.mask_diagonal), problem.distance_scale))
+
+
+def _rescale(pair: tuple[Tensor, Tensor], scale: float) -> tuple[Tensor, Tensor]:
+    """V computed on points divided by ``scale`` is V / scale: undo it."""
+    return pair[0] * scale, pair[1] * scale
+
+
+_COMPILE_DEFAULT = os.environ.get(COMPILE_ENV, "").strip() in ("1", "true", "yes")
 
 
 def drift_weights(
@@ -292,6 +661,7 @@ def drift_weights(
     (the Inspector's kernel lens). Same equations as :func:`drifting_field`; materialises N x (P+M)."""
     (t,) = _as_temperatures(tau)
     problem = _Problem(x, y_pos, y_neg, None, None, 1.0, normalize_distance)
+    problem.set_distance_scale()
     n = problem.x.shape[0]
     row_lse, col_lse = _log_normalisers(problem, t, n)
     a = _affinity(problem, t, 0, n, row_lse, col_lse, affinity_floor)
