@@ -8,5 +8,6 @@ pages = [
     st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
     st.Page("pages/inspector.py", title="Inspector", icon=":material/biotech:"),
     st.Page("pages/sweep.py", title="Sweep", icon=":material/grid_on:"),
+    st.Page("pages/cifar10.py", title="Images (CIFAR10)", icon=":material/image:"),
 ]
 st.navigation(pages).run()
