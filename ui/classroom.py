@@ -358,30 +358,45 @@ def compare_fork_controls(run_key: str, prefix: str, config: ExperimentConfig, s
 
 
 # ---- exports -----------------------------------------------------------------------------------------
-def export_buttons(prefix: str, config: ExperimentConfig, snapshots, records, metric_rows, *, title: str = "") -> None:
-    """Download buttons: animated GIF (and MP4 when an encoder is available) of the kept snapshots, metrics
-    CSV, config JSON. Files are produced only when their button is clicked (deferred downloads), so a
+def export_buttons(prefix: str, config: ExperimentConfig, history, *, title: str = "") -> None:
+    """Download buttons for one run's :class:`~drift_core.history.History`: animated GIF (and MP4 when an
+    encoder is available) of the kept snapshots, metrics CSV, config JSON. The buffers are copied now
+    (cheap: references) and the files produced only when a button is clicked (deferred downloads), so a
     playing run pays nothing for them."""
-    snaps = list(snapshots)
-    recs = list(records)
-    metrics = list(metric_rows)
-    _download_row(prefix, config, lambda: gif_bytes(snaps, title=title),
-                  lambda: mp4_bytes(snaps, title=title), lambda: records_csv(recs, metrics), len(snaps))
+    snaps = list(history.snapshots)
+    recs = list(history.records)
+    metrics = list(history.metrics)
+
+    def csv_text() -> str:
+        return records_csv(recs, [{"step": m.step, "wall_s": m.wall_s, **m.values} for m in metrics])
+
+    _download_row(prefix, config, lambda: gif_bytes(snaps, title=title), lambda: mp4_bytes(snaps, title=title),
+                  csv_text, len(snaps))
 
 
 def compare_export_buttons(prefix: str, config: ExperimentConfig, histories: dict) -> None:
     """Exports of a comparison: a side-by-side GIF/MP4 of the arms, all arms' metrics in one CSV (column
     ``arm``), the shared config."""
     snaps = {name: list(h.snapshots) for name, h in histories.items()}
-    rows = {name: ([r.as_row() for r in h.records], h.metric_rows()) for name, h in histories.items()}
+    kept = {name: (list(h.records), list(h.metrics)) for name, h in histories.items()}
     n = min((len(s) for s in snaps.values()), default=0)
 
     def csv_text() -> str:
-        parts = []
-        for k, (name, (recs, metrics)) in enumerate(rows.items()):
-            text = records_csv([{**r, "arm": name} for r in recs], [{**m, "arm": name} for m in metrics])
-            parts.append(text if k == 0 else text.split("\n", 1)[1])
-        return "".join(parts)
+        import csv
+        import io
+
+        rows: list[dict] = []
+        for name, (recs, metrics) in kept.items():  # arms differ in columns (one drift_rms per term)
+            text = records_csv(recs, [{"step": m.step, "wall_s": m.wall_s, **m.values} for m in metrics])
+            rows.extend({"arm": name, **row} for row in csv.DictReader(io.StringIO(text)))
+        fields: list[str] = []
+        for row in rows:
+            fields.extend(k for k in row if k not in fields)
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=fields or ["arm"], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return out.getvalue()
 
     def mp4() -> bytes:
         return frames_mp4(side_by_side_frames(snaps))
