@@ -244,7 +244,7 @@ class Trainer:
                 record = self._step_once(batch)
                 break
             except torch.OutOfMemoryError as err:
-                failure = str(err).splitlines()[0][:200] if str(err) else "out of memory"
+                failure = (str(err).splitlines() or ["out of memory"])[0].split(". GPU ")[0][:120]  # "... Tried to allocate 256 MiB"
             # Outside the except block, so the failed attempt's tensors are already freed.
             notice, batch = self._after_out_of_memory(batch, failure)
             notices.append(notice)
