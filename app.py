@@ -1,6 +1,9 @@
 """Drift Lab: the Streamlit entry point (`streamlit run app.py`). Pages are listed explicitly."""
 import streamlit as st
 
+from ui.runs import configure_torch_threads
+
+configure_torch_threads()
 st.set_page_config(page_title="Drift Lab", page_icon="🌀", layout="wide")
 pages = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),

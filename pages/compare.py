@@ -2,8 +2,11 @@
 import streamlit as st
 
 from ui import figures, widgets
-from ui.live import live_frame, slow_frame_warning
+from ui.live import CURVES_S, live_frame, slow_frame_warning
 from ui.state import compare_run, needs_points, transport_buttons
+from ui.navigation_fix import ensure_navigation
+
+ensure_navigation()
 
 RUN_KEY = "compare_run"
 ss = st.session_state
@@ -19,11 +22,11 @@ if "fairness" not in ss:
     ss["fairness"] = False
 st.sidebar.toggle("Add a baseline with 2× learning rate (fairness control; restarts)", key="fairness")
 widgets.training_controls(config, method=False)
-st.sidebar.markdown("#### 🎨 Display")
+st.sidebar.markdown("#### :material/palette: Display")
 if "cmp_layers" not in ss:
     ss["cmp_layers"] = ["V"]
 if "arrow_scale" not in ss:
-    ss["arrow_scale"] = 10
+    ss["arrow_scale"] = 3
 if "cmp_difference" not in ss:
     ss["cmp_difference"] = True
 st.sidebar.slider("Arrow length ×", 1, 50, key="arrow_scale")
@@ -33,7 +36,7 @@ steps_per_frame = int(ss.get("steps_per_frame", 5))
 widgets.sync_url(config, {"steps_per_frame": steps_per_frame, "fairness": fairness})
 
 if needs_points(config):
-    st.info("Upload a CSV of x,y points in the sidebar ('Your own points') to compare on your own data.", icon="📄")
+    st.info("Upload a CSV of x,y points in the sidebar ('Your own points') to compare on your own data.", icon=":material/upload_file:")
     st.stop()
 
 run, event = compare_run(RUN_KEY, config, fairness)
@@ -63,7 +66,7 @@ def frame() -> None:
         if adv.paused_reason:
             st.rerun()
     if run.message:
-        st.warning(run.message, icon="⏸")
+        st.warning(run.message, icon=":material/pause_circle:")
     snaps = run.frame()
     names = list(run.trainers)
     cards = st.columns(1 + len(names))
@@ -80,22 +83,27 @@ def frame() -> None:
         other = snaps["baseline"].generated if (name != "baseline" and ss.get("cmp_difference")) else None
         title = (f"{name} · {trainer.config.drift.label()} · lr {trainer.config.train.lr:g} · "
                  f"{trainer.wall_s:.1f} s")
-        col.plotly_chart(figures.particle_figure(snaps[name], run.bounds, layers,
-                                                 arrow_scale=float(ss.get("arrow_scale", 10)), title=title,
-                                                 height=430, other=other, other_name="baseline",
-                                                 uirevision="compare"),
+        col.plotly_chart(figures.fast_figure(figures.particle_figure(
+                             snaps[name], run.bounds, layers, arrow_scale=float(ss.get("arrow_scale", 3)),
+                             title=title, height=430, other=other, other_name="baseline", uirevision="compare")),
                          key=f"cmp_particles_{name}", config={"displaylogo": False})
-    metric_rows = {name: h.metric_rows(300) for name, h in run.histories.items()}
-    record_rows = {name: h.record_rows(300) for name, h in run.histories.items()}
-    g1, g2, g3 = st.columns(3)
-    g1.altair_chart(figures.curves_chart(figures.long_rows(metric_rows, "step", "energy"), "step", "energy",
-                                         title="energy distance vs step"), width="stretch")
-    g2.altair_chart(figures.curves_chart(figures.long_rows(metric_rows, "wall_s", "energy"), "wall_s", "energy",
-                                         title="energy distance vs training time"), width="stretch")
-    g3.altair_chart(figures.curves_chart(figures.long_rows(record_rows, "step", "loss"), "step", "loss",
-                                         title="loss vs step", log_y=True), width="stretch")
     slow_frame_warning(train_s, trained)
     st.caption(f"Budget: {run.step} / {run.base_config.train.steps} steps · {steps_per_frame} step(s) per frame")
 
 
+def curves() -> None:
+    """Shared curves of all arms against step and against training time, refreshed once a second."""
+    run = ss[RUN_KEY]
+    metric_rows = {name: h.metric_rows(300) for name, h in run.histories.items()}
+    record_rows = {name: h.record_rows(300) for name, h in run.histories.items()}
+    g1, g2, g3 = st.columns(3)
+    g1.altair_chart(figures.curves_chart(figures.long_rows(metric_rows, "step", "energy"), "step", "energy",
+                                         title="energy distance vs step"), width="stretch", height=230)
+    g2.altair_chart(figures.curves_chart(figures.long_rows(metric_rows, "wall_s", "energy"), "wall_s", "energy",
+                                         title="energy distance vs training time"), width="stretch", height=230)
+    g3.altair_chart(figures.curves_chart(figures.long_rows(record_rows, "step", "loss"), "step", "loss",
+                                         title="loss vs step", log_y=True), width="stretch", height=230)
+
+
 live_frame(frame, run.playing)
+live_frame(curves, run.playing, CURVES_S)

@@ -2,6 +2,9 @@
 import streamlit as st
 
 from ui.home_picture import drift_picture
+from ui.navigation_fix import ensure_navigation
+
+ensure_navigation()
 
 st.title("Drift Lab")
 st.markdown(
@@ -23,11 +26,11 @@ with left:
     st.plotly_chart(drift_picture(), key="home_picture", config={"displaylogo": False, "staticPlot": True})
 with right:
     st.markdown("#### Where to go")
-    st.page_link("pages/playground.py", label="Playground — train live, change K and τ while it runs", icon="🎛️")
-    st.page_link("pages/compare.py", label="Compare — baseline vs lookahead in lock-step", icon="⚖️")
-    st.page_link("pages/inspector.py", label="Inspector — one training step in slow motion", icon="🔬")
+    st.page_link("pages/playground.py", label="Playground — train live, change K and τ while it runs", icon=":material/tune:")
+    st.page_link("pages/compare.py", label="Compare — baseline vs lookahead in lock-step", icon=":material/compare:")
+    st.page_link("pages/inspector.py", label="Inspector — one training step in slow motion", icon=":material/biotech:")
     st.markdown(
-        "- Controls marked **⚡ Applies live** change the running trainer; **🔄 Restart** controls (data, "
+        "- Controls marked **:material/bolt: Applies live** change the running trainer; **:material/restart_alt: Restart** controls (data, "
         "start, network, seed) begin a new run.\n"
         "- The whole configuration and seed are in the page's URL: copy it to share exactly this setup.\n"
         "- Try the paper's start cases: *Between*, *Far away*, *Collapsed* (bimodal data)."

@@ -7,6 +7,9 @@ from drift_core.train import DivergedError
 from ui import figures, widgets
 from ui.live import live_frame
 from ui.state import needs_points, playground_run, transport_buttons
+from ui.navigation_fix import ensure_navigation
+
+ensure_navigation()
 
 RUN_KEY = "inspector_run"
 STAGE_S = 0.6
@@ -39,7 +42,7 @@ st.sidebar.select_slider("Particles (batch size for this page)", [16, 32, 48, 64
 config = widgets.config_from_widgets(config)
 widgets.sync_url(config, {"steps_per_frame": int(ss.get("steps_per_frame", 5))})
 if needs_points(config):
-    st.info("Upload a CSV of x,y points in the sidebar ('Your own points') to inspect a step on your own data.", icon="📄")
+    st.info("Upload a CSV of x,y points in the sidebar ('Your own points') to inspect a step on your own data.", icon=":material/upload_file:")
     st.stop()
 
 inspect_config = config.with_values({"batch_size": int(ss["inspect_n"]), "steps": 10**6})
@@ -59,7 +62,7 @@ def new_step() -> None:
     ss["stage"] = STAGES[0]
 
 
-clicked = transport_buttons("ins_", run, step_label="⏭ Next step")
+clicked = transport_buttons("ins_", run, step_label="Next step")
 if clicked["reset"] or event.kind == "reset":
     if clicked["reset"]:
         run, event = playground_run(RUN_KEY, inspect_config, force_reset=True)
@@ -102,7 +105,7 @@ def body() -> None:
             if not run.playing:
                 st.rerun()
     if ss.get("inspection_error"):
-        st.warning(f"{ss['inspection_error']}. Press Reset (and lower the learning rate).", icon="⏸")
+        st.warning(f"{ss['inspection_error']}. Press Reset (and lower the learning rate).", icon=":material/pause_circle:")
     ins = ss["inspection"]
     if "stage" not in ss:
         ss["stage"] = STAGES[0]
@@ -114,10 +117,10 @@ def body() -> None:
     top[3].metric("Lookahead terms", f"{len(ins.terms) - 1}")
     with top[4]:
         nav = st.columns([1, 6, 1])
-        nav[0].button("◀", key="ins_prev_stage", on_click=_move_stage, args=(-1,), help="previous stage")
+        nav[0].button("", icon=":material/chevron_left:", key="ins_prev_stage", on_click=_move_stage, args=(-1,), help="previous stage")
         nav[1].select_slider("Stage", STAGES, key="stage", format_func=lambda s: STAGE_TITLES[s],
                              label_visibility="collapsed")
-        nav[2].button("▶", key="ins_next_stage", on_click=_move_stage, args=(1,), help="next stage")
+        nav[2].button("", icon=":material/chevron_right:", key="ins_next_stage", on_click=_move_stage, args=(1,), help="next stage")
     stage = ss["stage"]
     st.markdown(f"### {STAGE_TITLES[stage]}")
     left, right = st.columns([3, 2])
@@ -125,15 +128,15 @@ def body() -> None:
     with right:
         st.markdown(_explain(stage, ins, n, p))
         if stage == "kernel":
-            st.plotly_chart(figures.kernel_matrix_figure(ins.w_pos, ins.w_neg), key="ins_kernel",
+            st.plotly_chart(figures.fast_figure(figures.kernel_matrix_figure(ins.w_pos, ins.w_neg)), key="ins_kernel",
                             config={"displaylogo": False})
     with left:
-        fig = figures.stage_figure(ins, stage, run.bounds, arrow_scale=float(ss.get("arrow_scale", 10)))
+        fig = figures.stage_figure(ins, stage, run.bounds, arrow_scale=float(ss.get("arrow_scale", 3)))
         if stage != "noise":
-            st.plotly_chart(fig, key="ins_stage_chart", on_select=_pick_particle, selection_mode="points",
+            st.plotly_chart(figures.fast_figure(fig), key="ins_stage_chart", on_select=_pick_particle, selection_mode="points",
                             config={"displaylogo": False})
         else:
-            st.plotly_chart(fig, key="ins_noise_chart", config={"displaylogo": False})
+            st.plotly_chart(figures.fast_figure(fig), key="ins_noise_chart", config={"displaylogo": False})
     _lens(ins, run)
 
 
@@ -196,7 +199,7 @@ def _lens(ins, run) -> None:
             "each particle see only its nearest neighbours."
         )
     with left:
-        st.plotly_chart(figures.lens_figure(ins, i, run.bounds), key="ins_lens", config={"displaylogo": False})
+        st.plotly_chart(figures.fast_figure(figures.lens_figure(ins, i, run.bounds)), key="ins_lens", config={"displaylogo": False})
 
 
 live_frame(body, run.playing, STAGE_S)

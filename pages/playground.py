@@ -4,8 +4,11 @@ import torch
 
 from drift_core.probes import density_on_grid, field_on_grid, grid_points
 from ui import figures, widgets
-from ui.live import live_frame, slow_frame_warning
+from ui.live import CURVES_S, FrameClock, live_frame, slow_frame_warning
 from ui.state import needs_points, playground_run, transport_buttons
+from ui.navigation_fix import ensure_navigation
+
+ensure_navigation()
 
 RUN_KEY = "playground_run"
 ss = st.session_state
@@ -18,18 +21,18 @@ config = widgets.load_config()
 widgets.show_url_notices()
 widgets.data_controls(config)
 widgets.training_controls(config)
-st.sidebar.markdown("#### 🎨 Display")
+st.sidebar.markdown("#### :material/palette: Display")
 if "layers" not in ss:
     ss["layers"] = ["V"]
 if "arrow_scale" not in ss:
-    ss["arrow_scale"] = 10
+    ss["arrow_scale"] = 3
 st.sidebar.slider("Arrow length ×", 1, 50, key="arrow_scale", help="arrows are drawn this many times their true length")
 config = widgets.config_from_widgets(config)
 steps_per_frame = int(ss.get("steps_per_frame", 5))
 widgets.sync_url(config, {"steps_per_frame": steps_per_frame})
 
 if needs_points(config):
-    st.info("Upload a CSV of x,y points in the sidebar ('Your own points') to train on your own data.", icon="📄")
+    st.info("Upload a CSV of x,y points in the sidebar ('Your own points') to train on your own data.", icon=":material/upload_file:")
     st.stop()
 
 run, event = playground_run(RUN_KEY, config)
@@ -52,6 +55,8 @@ st.pills("Layers", figures.LAYERS, selection_mode="multi", key="layers",
 
 
 def frame() -> None:
+    """One animation frame: a bounded chunk of training steps, then the cards and the particle view."""
+    clock = FrameClock()
     run = ss[RUN_KEY]
     train_s, trained = 0.0, 0
     if run.playing:
@@ -60,7 +65,7 @@ def frame() -> None:
         if adv.paused_reason:
             st.rerun()  # redraw the page paused, with the reason
     if run.message:
-        st.warning(run.message, icon="⏸")
+        st.warning(run.message, icon=":material/pause_circle:")
     snap = run.frame()
     layers = set(ss.get("layers") or [])
     grid = grid_field = density = None
@@ -73,40 +78,46 @@ def frame() -> None:
         density = density_on_grid(snap.generated, run.bounds, 60)
     last = run.trainer.last_record
     metrics = run.history.metrics[-1].values if run.history.metrics else {}
-    cards = st.columns(6)
-    cards[0].metric("Step", f"{run.step}")
-    cards[1].metric("Loss ‖V‖²", f"{last.loss:.2e}" if last else "–")
-    cards[2].metric("Drift RMS", f"{last.drift_rms[0]:.2e}" if last and last.drift_rms else "–",
-                    help="RMS of the base drift term: falls towards the noise floor as the model matches the data")
-    cards[3].metric("Energy distance", f"{metrics['energy']:.4f}" if "energy" in metrics else "–",
-                    help="to a fixed data sample; 0 when the distributions match")
-    cards[4].metric("Sliced W₂", f"{metrics['sliced_w2']:.4f}" if "sliced_w2" in metrics else "–")
+    row1, row2 = st.columns(3), st.columns(3)
+    row1[0].metric("Step", f"{run.step}")
+    row1[1].metric("Loss ‖V‖²", f"{last.loss:.2e}" if last else "–")
+    row1[2].metric("Drift RMS", f"{last.drift_rms[0]:.2e}" if last and last.drift_rms else "–",
+                   help="RMS of the base drift term: falls towards the noise floor as the model matches the data")
+    row2[0].metric("Energy distance", f"{metrics['energy']:.4f}" if "energy" in metrics else "–",
+                   help="to a fixed data sample; 0 when the distributions match")
+    row2[1].metric("Sliced W₂", f"{metrics['sliced_w2']:.4f}" if "sliced_w2" in metrics else "–")
     if "modes_covered" in metrics:
-        cards[5].metric("Modes covered", f"{metrics['modes_covered']:.0f}/{len(run.evaluator.modes)}")
+        row2[2].metric("Modes covered", f"{metrics['modes_covered']:.0f}/{len(run.evaluator.modes)}")
     else:
         rate = (run.step / run.trainer.wall_s) if run.trainer.wall_s > 0 else 0.0
-        cards[5].metric("Steps / s", f"{rate:.0f}", help="training steps per second of training time")
-    left, right = st.columns([3, 2])
+        row2[2].metric("Steps / s", f"{rate:.0f}", help="training steps per second of training time")
     title = f"{run.config.drift.label()} · τ = {run.config.drift.tau:g} · N = {run.config.train.batch_size}"
-    left.plotly_chart(figures.particle_figure(snap, run.bounds, layers, arrow_scale=float(ss.get("arrow_scale", 10)),
-                                              grid=grid, grid_field=grid_field, density=density, title=title,
-                                              height=520),
-                      key="pg_particles", config={"displaylogo": False})
+    figure = figures.particle_figure(snap, run.bounds, layers, arrow_scale=float(ss.get("arrow_scale", 3)),
+                                     grid=grid, grid_field=grid_field, density=density, title=title, height=540)
+    st.plotly_chart(figures.fast_figure(figure), key="pg_particles", config={"displaylogo": False})
+    slow_frame_warning(train_s, trained)
+    st.caption(f"Budget: {run.step} / {run.config.train.steps} steps · {steps_per_frame} step(s) per frame · "
+               f"{run.frames} frames drawn · this frame: training {train_s * 1000:.0f} ms, "
+               f"total {clock.elapsed() * 1000:.0f} ms")
+
+
+def curves() -> None:
+    """Metric curves against step and against training (wall-clock) time, refreshed once a second."""
+    run = ss[RUN_KEY]
     records = run.history.record_rows(400)
     metric_rows = run.history.metric_rows(400)
     loss_rows = [{"step": r["step"], "wall_s": r["wall_s"], "loss": r["loss"], "series": "loss"} for r in records
                  if r["loss"] == r["loss"]]
-    right.altair_chart(figures.curves_chart(loss_rows, "step", "loss", title="loss vs step", log_y=True),
-                       width="stretch")
+    st.altair_chart(figures.curves_chart(loss_rows, "step", "loss", title="loss vs step", log_y=True), width="stretch", height=230)
     energy = figures.long_rows({"energy distance": metric_rows}, "step", "energy")
-    right.altair_chart(figures.curves_chart(energy, "step", "energy", title="energy distance vs step"),
-                       width="stretch")
+    st.altair_chart(figures.curves_chart(energy, "step", "energy", title="energy distance vs step"), width="stretch", height=230)
     energy_t = figures.long_rows({"energy distance": metric_rows}, "wall_s", "energy")
-    right.altair_chart(figures.curves_chart(energy_t, "wall_s", "energy", title="energy distance vs training time"),
-                       width="stretch")
-    slow_frame_warning(train_s, trained)
-    st.caption(f"Budget: {run.step} / {run.config.train.steps} steps · {steps_per_frame} step(s) per frame · "
-               f"{run.frames} frames drawn")
+    st.altair_chart(figures.curves_chart(energy_t, "wall_s", "energy", title="energy distance vs training time"),
+                    width="stretch", height=230)
 
 
-live_frame(frame, run.playing)
+left, right = st.columns([3, 2])
+with left:
+    live_frame(frame, run.playing)
+with right:
+    live_frame(curves, run.playing, CURVES_S)

@@ -11,6 +11,15 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import ROOT
 
+@pytest.fixture(autouse=True, scope="module")
+def _restore_torch_threads():
+    """app.py sets torch to one thread (DRIFT_TORCH_THREADS) for the server; give later test modules
+    in this process their thread count back."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
 SMALL_URL = {"batch_size": "64", "width": "32", "depth": "2", "steps_per_frame": "2"}
 
 
@@ -79,7 +88,7 @@ def test_playground_layers_and_scenario_buttons():
     at = open_page("playground", SMALL_URL)
     at.button_group(key="layers").set_value(["V", "V⁺", "V⁻", "lookahead terms", "field on a grid", "density"]).run()
     assert not at.exception
-    at.button(key="scenario_bimodal_far").click().run()
+    at.button_group(key="scenario").set_value("bimodal_far").run()
     assert not at.exception
     cfg = at.session_state["playground_run"].config
     assert (cfg.data.dataset, cfg.model.init, cfg.drift.tau, cfg.train.steps) == ("bimodal", "far", 0.1, 300)

@@ -12,6 +12,7 @@ from typing import Iterable, Sequence
 import altair as alt
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 
 DATA_COLOUR = "rgba(120, 130, 145, 0.35)"
 PARTICLE_COLOUR = "#1f6feb"
@@ -24,6 +25,13 @@ ARM_COLOURS = {"baseline": "#1f6feb", "lookahead": "#e36209", "baseline 2×lr": 
 
 LAYERS = ("V", "V⁺", "V⁻", "lookahead terms", "field on a grid", "density")
 """Toggleable layers of the particle view (data and particles are always drawn)."""
+
+
+def fast_figure(figure: dict) -> go.Figure:
+    """A Plotly Figure from one of this module's dicts without Plotly's per-property validation
+    (50 ms for a particle frame on the development CPU, against 10 ms without; the builders' output
+    is validated in full by the tests)."""
+    return go.Figure(figure, _validate=False)
 
 
 def segments(starts: np.ndarray, vectors: np.ndarray, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
@@ -105,24 +113,22 @@ def particle_figure(snap, bounds: Sequence[float], layers: Iterable[str] = ("V",
 
 
 def curves_chart(rows: list[dict], x: str, y: str, *, series: str = "series", title: str = "",
-                 log_y: bool = False, height: int = 180) -> alt.Chart:
+                 log_y: bool = False, height: int = 170) -> alt.Chart:
     """A line chart of long-form rows [{x, y, series}] (one line per series)."""
-    frame = pd.DataFrame(rows)
-    if frame.empty:
-        frame = pd.DataFrame({x: [0.0], y: [np.nan], series: [""]})
-    frame = frame.replace([np.inf, -np.inf], np.nan).dropna(subset=[y]) if len(frame) > 1 else frame
+    frame = pd.DataFrame(rows, columns=[x, y, series] if not rows else None)
+    frame = frame.replace([np.inf, -np.inf], np.nan).dropna(subset=[y])
     x_title = {"step": "step", "wall_s": "training time (s)"}.get(x, x)
     scale = alt.Scale(type="log") if log_y else alt.Scale(zero=False)
-    domain = list(dict.fromkeys(frame[series]))
+    domain = list(dict.fromkeys(frame[series])) or [""]
     colours = [ARM_COLOURS.get(s, TERM_COLOURS[i % len(TERM_COLOURS)]) for i, s in enumerate(domain)]
     return (
         alt.Chart(frame, title=title, height=height)
-        .mark_line()
+        .mark_line(point=len(frame) < 3)
         .encode(
             x=alt.X(f"{x}:Q", title=x_title),
             y=alt.Y(f"{y}:Q", title=y, scale=scale),
             color=alt.Color(f"{series}:N", title=None, scale=alt.Scale(domain=domain, range=colours),
-                            legend=alt.Legend(orient="bottom")),
+                            legend=alt.Legend(orient="top") if len(domain) > 1 else None),
         )
     )
 

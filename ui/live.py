@@ -12,7 +12,9 @@ from typing import Callable
 import streamlit as st
 
 FRAME_S = 0.2
-"""Target frame interval (5 redraws per second)."""
+"""Target frame interval of the particle view (5 redraws per second)."""
+CURVES_S = 1.0
+"""Refresh interval of the metric curves (Altair charts cost ~40 ms each to build: not every frame)."""
 
 
 def live_frame(body: Callable[[], None], playing: bool, interval: float = FRAME_S) -> None:
@@ -35,5 +37,5 @@ def slow_frame_warning(train_s: float, steps: int, interval: float = FRAME_S) ->
         st.warning(
             f"Training {steps} step(s) took {train_s * 1000:.0f} ms, longer than the {interval * 1000:.0f} ms "
             "frame interval: the animation will stutter. Lower 'Steps per frame', the batch size or K.",
-            icon="🐢",
+            icon=":material/slow_motion_video:",
         )

@@ -22,9 +22,9 @@ class RunEvent:
 
     def describe(self) -> str:
         if self.kind == "reset":
-            return f"🔄 Restarted the run: {', '.join(self.fields)} changed." if self.fields else "🔄 Restarted the run."
+            return f":material/restart_alt: Restarted the run: {', '.join(self.fields)} changed." if self.fields else ":material/restart_alt: Restarted the run."
         if self.kind == "live":
-            return f"⚡ Applied live (no reset): {', '.join(self.fields)}."
+            return f":material/bolt: Applied live (no reset): {', '.join(self.fields)}."
         return ""
 
 
@@ -85,7 +85,7 @@ def compare_run(key: str, config: ExperimentConfig, fairness: bool, *, force_res
     return run, RunEvent("live", tuple(live)) if live else RunEvent()
 
 
-def transport_buttons(prefix: str, run, *, step_label: str = "⏭ Step") -> dict[str, bool]:
+def transport_buttons(prefix: str, run, *, step_label: str = "Step") -> dict[str, bool]:
     """Play / Pause / Step / Reset buttons with keys ``{prefix}play`` etc. Play and Pause set the run's
     flag in their callbacks (before the page body runs); Step and Reset are returned as clicked flags."""
 
@@ -106,9 +106,9 @@ def transport_buttons(prefix: str, run, *, step_label: str = "⏭ Step") -> dict
             current.playing = False
 
     cols = st.columns([1, 1, 1, 1, 3])
-    cols[0].button("▶ Play", key=prefix + "play", on_click=play, type="primary", width="stretch",
+    cols[0].button("Play", icon=":material/play_arrow:", key=prefix + "play", on_click=play, type="primary", width="stretch",
                    disabled=run.playing)
-    cols[1].button("⏸ Pause", key=prefix + "pause", on_click=pause, width="stretch", disabled=not run.playing)
-    step = cols[2].button(step_label, key=prefix + "step", width="stretch")
-    reset = cols[3].button("↺ Reset", key=prefix + "reset", width="stretch")
+    cols[1].button("Pause", icon=":material/pause:", key=prefix + "pause", on_click=pause, width="stretch", disabled=not run.playing)
+    step = cols[2].button(step_label, icon=":material/skip_next:", key=prefix + "step", width="stretch")
+    reset = cols[3].button("Reset", icon=":material/replay:", key=prefix + "reset", width="stretch")
     return {"step": step, "reset": reset}

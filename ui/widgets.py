@@ -53,7 +53,7 @@ def load_config() -> ExperimentConfig:
 def show_url_notices() -> None:
     notices = st.session_state.get("url_notices") or []
     if notices:
-        st.info("Link settings adjusted: " + "; ".join(notices), icon="🔗")
+        st.info("Link settings adjusted: " + "; ".join(notices), icon=":material/link:")
         if st.button("Dismiss", key="dismiss_url_notices"):
             st.session_state["url_notices"] = []
             st.rerun()
@@ -81,10 +81,15 @@ def _options(base, key) -> list:
     return sorted(set(base) | {st.session_state[key]})
 
 
-def _apply_scenario(name: str) -> None:
-    cfg = PRESETS[name]
+def _apply_scenario() -> None:
+    """on_change of the scenario pills: set the preset's data, start, temperature and budget widgets."""
+    name = st.session_state.get("scenario")
+    if name not in PRESETS:
+        return
+    cfg = PRESETS[name].to_flat()
     for key in ("dataset", "init", "tau", "steps"):
-        st.session_state[key] = cfg.to_flat()[key]
+        st.session_state[key] = cfg[key]
+    st.session_state["scenario"] = None
 
 
 def _take_upload() -> None:
@@ -109,14 +114,13 @@ def _take_upload() -> None:
 def data_controls(config: ExperimentConfig, *, upload: bool = True) -> None:
     """Reset controls: data, start scenario, architecture, seed."""
     sb = st.sidebar
-    sb.markdown("#### 🔄 Restart the run when changed")
+    sb.markdown("#### :material/restart_alt: Restart the run when changed")
     sb.caption("Data, start, network and seed define a new run: changing one resets training.")
     _seed(config, ("dataset", "init", "width", "depth", "seed"))
-    cols = sb.columns(3)
-    for col, (name, label) in zip(cols, SCENARIOS.items()):
-        col.button(label, key=f"scenario_{name}", on_click=_apply_scenario, args=(name,),
-                   help=f"The paper's bimodal start case '{label}' (Fig. 3): dataset bimodal, τ = 0.1, 300 steps",
-                   width="stretch")
+    sb.pills("The paper's start cases (bimodal data)", list(SCENARIOS), key="scenario", format_func=SCENARIOS.get,
+             on_change=_apply_scenario,
+             help="Fig. 3 of the drifting paper: outputs start between the two modes, far away, or collapsed onto "
+                  "one mode (dataset bimodal, τ = 0.1, 300 steps)")
     if upload:
         with sb.expander("Your own points (CSV of x,y rows)", expanded=False):
             st.file_uploader("CSV file", type=["csv", "txt"], key="upload_csv", on_change=_take_upload)
@@ -124,7 +128,7 @@ def data_controls(config: ExperimentConfig, *, upload: bool = True) -> None:
                 st.caption(f"Loaded {len(st.session_state['custom_points']):,} points from "
                            f"{st.session_state.get('custom_points_name', 'your file')}.")
     if st.session_state.get("upload_error"):
-        sb.error(st.session_state["upload_error"], icon="📄")
+        sb.error(st.session_state["upload_error"], icon=":material/upload_file:")
     names = list(SAMPLERS) + ["custom"]
     sb.selectbox("Dataset", names, key="dataset",
                  format_func=lambda d: "your uploaded points" if d == "custom" else d)
@@ -140,7 +144,7 @@ def training_controls(config: ExperimentConfig, *, method: bool = True, batch: b
     """Live controls: method, K, temperature, batch size, learning rate, budget, steps per frame."""
     lim = limits()
     sb = st.sidebar
-    sb.markdown("#### ⚡ Applies live")
+    sb.markdown("#### :material/bolt: Applies live")
     sb.caption("These change the running trainer without a reset.")
     names = ["method", "K", "tau", "multi_temperature", "batch_size", "lr", "steps",
              "alpha", "scaling", "weighting", "negatives", "attraction_only", "normalize_distance", "gamma", "lam"]

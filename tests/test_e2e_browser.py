@@ -1,0 +1,222 @@
+"""Real-browser end-to-end test: `streamlit run app.py` on 127.0.0.1, driven by Playwright's Python
+package through Debian's Chromium (``executable_path``; never ``playwright install``).
+
+Opens every page, presses Play, checks the "Step" counter shown in the page increases (proving that
+the ``run_every`` fragment really animates, which AppTest cannot) and that no exception element
+appears; saves a screenshot of each page under test-artifacts/. The Playground test also measures the
+redraw rate at N = 512 (distinct step-counter values shown per second) and records it in
+test-artifacts/redraw_rate.txt: a measurement, not a timed assertion.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+READ_STEP = """() => {
+    for (const m of document.querySelectorAll('[data-testid="stMetric"]')) {
+        const label = m.querySelector('[data-testid="stMetricLabel"]');
+        const value = m.querySelector('[data-testid="stMetricValue"]');
+        if (label && value && label.innerText.trim() === 'Step') return value.innerText.trim();
+    }
+    return null;
+}"""
+EXCEPTION = '[data-testid="stException"]'
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    port = _free_port()
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+           "--server.address", "127.0.0.1", "--server.port", str(port), "--server.fileWatcherType", "none",
+           "--browser.gatherUsageStats", "false"]
+    log = open(ROOT / "test-artifacts" / "streamlit-e2e.log", "w") if (ROOT / "test-artifacts").is_dir() else subprocess.DEVNULL
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"streamlit exited with status {proc.returncode} before becoming healthy")
+            try:
+                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                    if r.read().decode().strip() == "ok":
+                        break
+            except OSError:
+                pass
+            if time.time() > deadline:
+                pytest.fail("streamlit did not answer /_stcore/health within 120 s")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        if log is not subprocess.DEVNULL:
+            log.close()
+
+
+@pytest.fixture(scope="module")
+def browser(artifacts_dir):
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.fail("Debian's chromium is not installed: run `make browser` (apt-get install chromium fonts-liberation)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1500, "height": 1100})
+    p = context.new_page()
+    yield p
+    context.close()
+
+
+def _wait_idle(page, timeout_ms: int = 90_000) -> None:
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout_ms)
+
+
+def _step(page, timeout_s: float = 60) -> int:
+    """The value of the metric labelled "Step" shown in the page."""
+    deadline = time.time() + timeout_s
+    while True:
+        text = page.evaluate(READ_STEP)
+        if text is not None:
+            return int(text.replace(",", ""))
+        if time.time() > deadline:
+            pytest.fail("no metric labelled 'Step' in the page")
+        time.sleep(0.25)
+
+
+def _wait_for_step_above(page, value: int, timeout_s: float = 90) -> int:
+    deadline = time.time() + timeout_s
+    current = value
+    while time.time() < deadline:
+        current = _step(page)
+        if current > value:
+            return current
+        time.sleep(0.25)
+    pytest.fail(f"the Step counter did not rise above {value} within {timeout_s:.0f} s (last {current})")
+
+
+def _no_errors(page) -> None:
+    assert page.locator(EXCEPTION).count() == 0, page.locator(EXCEPTION).first.inner_text()
+
+
+def _open(page, url: str) -> None:
+    page.goto(url)
+    _wait_idle(page)
+    page.wait_for_selector('[data-testid="stMetric"]', timeout=90_000)
+    _no_errors(page)
+
+
+def _click(page, key: str) -> None:
+    """Click the button whose Streamlit key is ``key`` (its container has the class st-key-KEY)."""
+    page.locator(f".st-key-{key} button").click()
+
+
+def test_home(page, app_url, artifacts_dir):
+    page.goto(app_url)
+    _wait_idle(page)
+    page.get_by_text("Where to go").wait_for(timeout=60_000)
+    page.wait_for_selector(".js-plotly-plot", timeout=60_000)
+    _no_errors(page)
+    page.screenshot(path=str(artifacts_dir / "app-home.png"), full_page=True)
+
+
+def test_playground_plays_and_measures_redraw_rate(page, app_url, artifacts_dir):
+    _open(page, app_url + "/playground?batch_size=512&steps=100000&steps_per_frame=2")
+    start = _step(page)
+    _click(page, "pg_play")
+    _wait_for_step_above(page, start)
+    # redraw rate: count distinct Step values the page shows over a fixed window (a MutationObserver
+    # sees every change, however fast)
+    page.evaluate("""() => {
+        window.__stepValues = new Set();
+        const read = () => {
+            for (const m of document.querySelectorAll('[data-testid="stMetric"]')) {
+                const label = m.querySelector('[data-testid="stMetricLabel"]');
+                const value = m.querySelector('[data-testid="stMetricValue"]');
+                if (label && value && label.innerText.trim() === 'Step') window.__stepValues.add(value.innerText.trim());
+            }
+        };
+        window.__stepObserver = new MutationObserver(read);
+        window.__stepObserver.observe(document.body, {subtree: true, childList: true, characterData: true});
+        read();
+    }""")
+    window_s = 10.0
+    time.sleep(window_s)
+    frames = page.evaluate("() => { window.__stepObserver.disconnect(); return window.__stepValues.size; }")
+    rate = max(frames - 1, 0) / window_s
+    line = (f"playground redraw rate at N=512, 2 steps/frame: {rate:.1f} redraws/s "
+            f"({frames} distinct Step values in {window_s:.0f} s; {os.cpu_count()} CPUs)")
+    print(line)
+    (artifacts_dir / "redraw_rate.txt").write_text(line + "\n")
+    assert frames >= 2  # the counter advanced while we watched
+    _no_errors(page)
+    _click(page, "pg_pause")
+    _wait_idle(page)
+    page.screenshot(path=str(artifacts_dir / "app-playground.png"), full_page=True)
+
+
+def test_playground_upload_bad_then_good_csv(page, app_url, artifacts_dir):
+    _open(page, app_url + "/playground?batch_size=128")
+    page.get_by_text("Your own points (CSV of x,y rows)").click()
+    upload = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+    upload.set_input_files(files=[{"name": "bad.csv", "mimeType": "text/csv", "buffer": b"x,y\n1,2\n3,oops\n"}])
+    page.get_by_text("Could not use bad.csv").wait_for(timeout=60_000)
+    _no_errors(page)
+    rows = "\n".join(f"{0.5 * (i % 2) - 0.25},{0.01 * (i % 7)}" for i in range(60))
+    upload.set_input_files(files=[{"name": "two_lines.csv", "mimeType": "text/csv", "buffer": ("x,y\n" + rows).encode()}])
+    page.get_by_text("Loaded 60 points from two_lines.csv").wait_for(timeout=60_000)
+    _wait_idle(page)
+    _no_errors(page)
+    page.screenshot(path=str(artifacts_dir / "app-playground-upload.png"), full_page=True)
+
+
+def test_compare_plays_in_lockstep(page, app_url, artifacts_dir):
+    _open(page, app_url + "/compare?batch_size=256&fairness=true&method=lookahead&K=2")
+    start = _step(page)
+    _click(page, "cmp_play")
+    _wait_for_step_above(page, start + 4)
+    _no_errors(page)
+    _click(page, "cmp_pause")
+    _wait_idle(page)
+    assert page.locator(".js-plotly-plot").count() >= 3  # three arms side by side
+    page.screenshot(path=str(artifacts_dir / "app-compare.png"), full_page=True)
+
+
+def test_inspector_plays_through_a_step(page, app_url, artifacts_dir):
+    _open(page, app_url + "/inspector?tau=0.2&method=lookahead&K=2")
+    start = _step(page)
+    _click(page, "ins_play")
+    _wait_for_step_above(page, start)
+    _no_errors(page)
+    _click(page, "ins_pause")
+    _wait_idle(page)
+    page.screenshot(path=str(artifacts_dir / "app-inspector.png"), full_page=True)

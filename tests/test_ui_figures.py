@@ -1,0 +1,78 @@
+"""The app's figure builders produce valid Plotly figures (the app skips Plotly's validation at run
+time for speed, so it is done here), and the run helpers behave."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+import torch
+
+from drift_core.config import ExperimentConfig
+from drift_core.probes import density_on_grid, field_on_grid, grid_points, inspect_step
+from drift_core.train import Trainer
+from ui import figures
+from ui.runs import PlaygroundRun, compare_configs, configure_torch_threads, reset_changes, view_bounds
+
+SMALL = ExperimentConfig().with_values({"batch_size": 32, "width": 16, "depth": 1, "method": "lookahead", "K": 2,
+                                        "dataset": "8gaussians"})
+
+
+def test_segments_are_start_end_gap_triples():
+    starts = np.array([[0.0, 0.0], [1.0, 1.0]])
+    x, y = figures.segments(starts, np.array([[1.0, 0.0], [0.0, -1.0]]), scale=2.0)
+    assert list(x[:2]) == [0.0, 2.0] and np.isnan(x[2]) and list(y[3:5]) == [1.0, -1.0] and np.isnan(y[5])
+
+
+def test_every_figure_builder_output_validates():
+    trainer = Trainer(SMALL)
+    snap = trainer.snapshot(32)
+    bounds = view_bounds(snap.positives, snap.generated)
+    grid = grid_points(bounds, 5)
+    field = field_on_grid(grid, torch.as_tensor(snap.generated), torch.as_tensor(snap.positives), SMALL.drift)
+    density = density_on_grid(snap.generated, bounds, 10)
+    fig = figures.particle_figure(snap, bounds, figures.LAYERS, grid=grid.numpy(), grid_field=field.numpy(),
+                                  density=density, other=snap.generated + 0.01, other_name="baseline")
+    names = [t["name"] for t in go.Figure(fig).data]
+    assert {"V", "V⁺ attraction", "−V⁻ repulsion", "V_0", "V_1", "V_2", "V on a grid", "density"} <= set(names)
+    ins = inspect_step(trainer)
+    go.Figure(figures.kernel_matrix_figure(ins.w_pos, ins.w_neg))
+    go.Figure(figures.lens_figure(ins, 3, bounds))
+    for stage in ("noise", "outputs", "batch", "kernel", "V⁺ V⁻ V", "lookahead", "targets", "loss",
+                  "optimiser step", "moved"):
+        go.Figure(figures.stage_figure(ins, stage, bounds))
+    fast = figures.fast_figure(fig)
+    assert fast.layout.xaxis.range == tuple(bounds[:2])  # fixed axes
+    chart = figures.curves_chart([{"step": 1, "loss": 0.1, "series": "a"}, {"step": 2, "loss": 0.05, "series": "a"}],
+                                 "step", "loss", log_y=True)
+    chart.to_dict()  # Altair validates the spec
+
+
+def test_view_bounds_are_square_and_hold_the_points():
+    pts = np.array([[0.0, 0.0], [2.0, 0.5]])
+    x0, x1, y0, y1 = view_bounds(pts)
+    assert x1 - x0 == pytest.approx(y1 - y0) and x0 < 0 < 2 < x1 and y0 < 0 < 0.5 < y1
+
+
+def test_compare_arms_and_reset_changes():
+    arms = compare_configs(SMALL.with_values({"K": 0, "lr": 0.004}), fairness=True)
+    assert arms["baseline"].drift.lookahead_terms == 0 and arms["lookahead"].drift.lookahead_terms == 1
+    assert arms["baseline 2×lr"].train.lr == pytest.approx(0.008)
+    assert reset_changes(SMALL, SMALL.with_values({"K": 5, "lr": 0.01})) == []
+    assert reset_changes(SMALL, SMALL.with_values({"seed": 2, "width": 8})) == ["width", "seed"]
+
+
+def test_playground_run_budget_and_history():
+    run = PlaygroundRun.create(SMALL.with_values({"steps": 3}))
+    out = run.advance(5)
+    assert len(out.records) == 3 and "budget" in out.paused_reason and not run.playing
+    assert [r.step for r in run.history.records] == [1, 2, 3]
+    assert run.frame(evaluate=True).step == 3 and run.history.metrics[-1].step == 3
+
+
+def test_configure_torch_threads_reads_the_environment():
+    before = torch.get_num_threads()
+    try:
+        assert configure_torch_threads({"DRIFT_TORCH_THREADS": "1"}) == 1 and torch.get_num_threads() == 1
+        assert configure_torch_threads({"DRIFT_TORCH_THREADS": "bad"}) == 1
+    finally:
+        torch.set_num_threads(before)
