@@ -3,17 +3,25 @@
 A shared server runs one trainer (model, optimizer, history) per browser session. Sessions that go
 idle keep their memory until the server drops them, so the server keeps at most ``max_sessions`` of
 them *live*: :meth:`SessionRegistry.touch` marks a session as just used, and when a new session would
-exceed the bound, the least recently used one is evicted: its ``release`` callback frees its trainer
-and history, and the next time it is used :meth:`SessionRegistry.was_evicted` tells it so (the UI
-shows a message and offers a fresh start). Thread-safe: Streamlit runs each session in its own thread.
+exceed the bound, the least recently used one is evicted if it has been idle for at least
+``min_idle_s`` seconds: its ``release`` callback frees its trainer and history, and the next time it is
+used :meth:`SessionRegistry.was_evicted` tells it so (the UI shows a message and starts afresh). When
+every live session is active, the newcomer is refused with :class:`SessionLimitError` (a message that
+says why) instead: nobody loses a run they are watching. Thread-safe: Streamlit runs each session in
+its own thread.
 """
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from typing import Callable
 
-__all__ = ["SessionRegistry"]
+__all__ = ["SessionRegistry", "SessionLimitError"]
+
+
+class SessionLimitError(RuntimeError):
+    """A new session was refused: the server already runs its maximum of active sessions."""
 
 
 class SessionRegistry:
@@ -21,32 +29,54 @@ class SessionRegistry:
 
     Args:
         max_sessions: how many sessions may hold a live run at once (at least 1).
+        min_idle_s: a session is evicted only after this long without a :meth:`touch`.
+        clock: the time source (seconds); tests pass a fake one.
     """
 
-    def __init__(self, max_sessions: int):
+    def __init__(self, max_sessions: int, *, min_idle_s: float = 30.0, clock: Callable[[], float] = time.monotonic):
         if max_sessions < 1:
             raise ValueError("max_sessions must be at least 1")
         self.max_sessions = int(max_sessions)
+        self.min_idle_s = float(min_idle_s)
+        self._clock = clock
         self._live: OrderedDict[str, Callable[[], None] | None] = OrderedDict()
+        self._last_used: dict[str, float] = {}
         self._evicted: set[str] = set()
         self._lock = threading.Lock()
 
     def touch(self, key: str, release: Callable[[], None] | None = None) -> list[str]:
         """Mark session ``key`` as just used (registering it with its ``release`` callback if new, or
-        replacing the callback when one is given). Evicts the least recently used sessions beyond
-        ``max_sessions``, calls their callbacks, and returns their keys."""
+        replacing the callback when one is given). A new session beyond ``max_sessions`` evicts the
+        least recently used sessions that have been idle for ``min_idle_s`` (their callbacks are
+        called; their keys are returned), or is refused with :class:`SessionLimitError` when none is
+        idle that long."""
         with self._lock:
+            now = self._clock()
             if key in self._live:
                 self._live.move_to_end(key)
+                self._last_used[key] = now
                 if release is not None:
                     self._live[key] = release
-            else:
-                self._live[key] = release
+                return []
             victims = []
-            while len(self._live) > self.max_sessions:
-                victim, callback = self._live.popitem(last=False)
+            while len(self._live) >= self.max_sessions:
+                oldest = next(iter(self._live))
+                idle = now - self._last_used[oldest]
+                if idle < self.min_idle_s:
+                    if victims:  # put back what this call took: all or nothing
+                        for victim, callback in reversed(victims):
+                            self._live[victim] = callback
+                            self._live.move_to_end(victim, last=False)
+                    raise SessionLimitError(
+                        f"this server already runs {len(self._live)} active sessions, its limit "
+                        f"(DRIFT_MAX_SESSIONS={self.max_sessions}); please try again in a minute")
+                callback = self._live.pop(oldest)
+                victims.append((oldest, callback))
+            for victim, _ in victims:
+                self._last_used.pop(victim, None)
                 self._evicted.add(victim)
-                victims.append((victim, callback))
+            self._live[key] = release
+            self._last_used[key] = now
         for _victim, callback in victims:  # outside the lock: a callback may be slow or re-enter
             if callback is not None:
                 callback()
@@ -65,6 +95,7 @@ class SessionRegistry:
         """Remove ``key`` without calling its callback (the session ended on its own)."""
         with self._lock:
             self._live.pop(key, None)
+            self._last_used.pop(key, None)
             self._evicted.discard(key)
 
     def is_live(self, key: str) -> bool:

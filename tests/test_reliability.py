@@ -15,7 +15,7 @@ from drift_core.checkpoint import CheckpointError, save_checkpoint
 from drift_core.config import ConfigError, ExperimentConfig, Limits, ModelConfig, model_parameter_count
 from drift_core.data.points import MAX_BYTES, PointSetError, load_points
 from drift_core.models import build_generator
-from drift_core.sessions import SessionRegistry
+from drift_core.sessions import SessionLimitError, SessionRegistry
 from drift_core.train import Batch, DivergedError, Trainer
 from tests.conftest import ROOT
 
@@ -320,16 +320,23 @@ def test_cli_reports_out_of_memory_fallback_and_final_failure(tmp_path, capsys, 
 
 
 # ---- many sessions ---------------------------------------------------------------------------
-def test_session_registry_evicts_the_least_recently_used():
+def test_session_registry_evicts_the_least_recently_used_idle_session():
+    clock = [0.0]
     released = []
-    reg = SessionRegistry(2)
+    reg = SessionRegistry(2, min_idle_s=10, clock=lambda: clock[0])
     reg.touch("a", lambda: released.append("a"))
     reg.touch("b", lambda: released.append("b"))
-    reg.touch("a")  # a is used again: b is now the oldest
-    assert reg.touch("c", lambda: released.append("c")) == ["b"]
+    clock[0] = 5
+    reg.touch("a")  # a is used again: b is now the least recently used
+    with pytest.raises(SessionLimitError, match="2 active sessions.*DRIFT_MAX_SESSIONS=2"):
+        reg.touch("c")  # b has been idle 5 s only: the newcomer is refused, nobody is evicted
+    assert released == [] and reg.keys() == ["b", "a"] and not reg.is_live("c")
+    clock[0] = 12
+    assert reg.touch("c", lambda: released.append("c")) == ["b"]  # b idle 12 s now
     assert released == ["b"] and reg.keys() == ["a", "c"] and len(reg) == 2
     assert reg.was_evicted("b") and not reg.was_evicted("b") and not reg.was_evicted("a")
-    reg.touch("b")  # b comes back (fresh run): a is evicted
+    clock[0] = 30
+    reg.touch("b")  # b comes back with a fresh run: a (idle 25 s) goes
     assert released == ["b", "a"] and reg.is_live("b") and not reg.is_live("a")
     reg.forget("c")
     assert reg.keys() == ["b"]
@@ -338,14 +345,18 @@ def test_session_registry_evicts_the_least_recently_used():
 
 
 def test_session_registry_stays_bounded_under_concurrent_use():
-    reg = SessionRegistry(5)
+    reg = SessionRegistry(5, min_idle_s=0)
     released = []
+    refused = []
     lock = threading.Lock()
 
     def user(i):
         for j in range(200):
             key = f"s{i}-{j % 3}"
-            reg.touch(key, lambda key=key: (lock.acquire(), released.append(key), lock.release()))
+            try:
+                reg.touch(key, lambda key=key: (lock.acquire(), released.append(key), lock.release()))
+            except SessionLimitError:
+                refused.append(key)
             assert len(reg) <= 5
 
     threads = [threading.Thread(target=user, args=(i,)) for i in range(8)]
@@ -353,5 +364,5 @@ def test_session_registry_stays_bounded_under_concurrent_use():
         th.start()
     for th in threads:
         th.join()
-    assert len(reg) == 5
+    assert len(reg) == 5 and not refused  # with min_idle_s=0 the oldest can always go
     assert len(released) + len(reg) >= 24  # every distinct session is either live or was released
