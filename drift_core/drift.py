@@ -413,6 +413,14 @@ def _combine(problem: _Problem, rows: slice, g_pos: Tensor, g_neg: Tensor, alpha
     return v_pos, v_neg
 
 
+def _factored_form_is_safe(log_alpha: Tensor, log_beta: Tensor, affinity_floor) -> bool:
+    """A = E alpha beta is exact to ~exp(-30) when max(alpha) max(beta) stays 30 nats inside the
+    dtype's range (E's underflow error, below tiny, is then scaled by at most exp(-30)); a floor
+    on A cannot be applied to the factored form."""
+    bound = -_log_tiny(log_alpha.dtype) - 30.0
+    return affinity_floor is None and float(log_alpha.max() + log_beta.max()) <= bound
+
+
 def _single_temperature(problem: _Problem, tau: float, affinity_floor, ws: _Workspace) -> tuple[Tensor, Tensor]:
     """Un-normalised (V+, V-) for one temperature, each [N, D]."""
     geometry = _Geometry(problem, tau)
@@ -424,8 +432,7 @@ def _single_temperature(problem: _Problem, tau: float, affinity_floor, ws: _Work
 
     log_alpha = -0.5 * (row_min + log_row)  # <= 0
     log_beta = -0.5 * col_lse
-    factored = affinity_floor is None and float(log_alpha.max() + log_beta.max()) <= -_log_tiny(dtype) - 30.0
-    if factored:
+    if _factored_form_is_safe(log_alpha, log_beta, affinity_floor):
         # A_ij = E_ij alpha_i beta_j, balanced so that both factors stay in range
         c = 0.5 * float(log_beta.max() - log_alpha.max())
         alpha = (log_alpha + c).exp_()

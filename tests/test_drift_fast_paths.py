@@ -1,0 +1,179 @@
+"""The fast, chunked and blocked drift paths agree with the literal Algorithm 2 (benchmarks/naive.py)
+and with the independent loop reference; correctness only (speed lives in benchmarks/)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+import drift_core.drift as drift_module
+import drift_core.lookahead as lookahead_module
+from benchmarks.naive import naive_drift
+from drift_core.drift import _dense_kernel, drifting_field
+from drift_core.lookahead import lookahead_field
+from tests.reference_drift import reference_drift
+
+
+def _rand(g, n, d, shift=0.0, scale=1.0, dtype=torch.float64):
+    return (torch.randn(n, d, generator=g, dtype=torch.float64) * scale + shift).to(dtype)
+
+
+def _rel(a, b):
+    return float((a.double() - b.double()).norm() / b.double().norm().clamp_min(1e-300))
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Force several chunks and the recompute (not kept) second pass on small problems."""
+    monkeypatch.setattr(drift_module, "CHUNK_ELEMENTS", 64)
+    monkeypatch.setattr(drift_module, "KEEP_ELEMENTS", 16)
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 8])
+@pytest.mark.parametrize("block_rows", [None, 1, 7, 64, 1000])
+def test_fast_and_blocked_match_naive_fp64(gen, d, block_rows):
+    x, y = _rand(gen, 45, d, scale=0.4), _rand(gen, 38, d, shift=0.3, scale=0.4)
+    naive = naive_drift(x, y, tau=0.1)
+    fast = drifting_field(x, y, tau=0.1, block_rows=block_rows)
+    torch.testing.assert_close(fast.v, naive, rtol=1e-9, atol=1e-12)
+
+
+def test_recompute_path_matches_kept_path(gen, small_chunks):
+    x, y, z = _rand(gen, 50, 2), _rand(gen, 41, 2, shift=0.5), _rand(gen, 33, 2, shift=-0.5)
+    ref = torch.tensor(reference_drift(x.tolist(), y.tolist(), z.tolist(), 0.3), dtype=torch.float64)
+    torch.testing.assert_close(drifting_field(x, y, z, tau=0.3).v, ref, rtol=1e-9, atol=1e-12)
+    ref_self = torch.tensor(reference_drift(x.tolist(), y.tolist(), None, 0.3), dtype=torch.float64)
+    torch.testing.assert_close(drifting_field(x, y, tau=0.3).v, ref_self, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("block_rows", [None, 5, 13])
+def test_options_agree_between_kept_and_blocked(gen, block_rows):
+    """Self-masking, extra negatives, distance normalisation and several temperatures."""
+    x, y, e = _rand(gen, 40, 2), _rand(gen, 36, 2, shift=0.4), _rand(gen, 9, 2, shift=2.0)
+    opts = dict(tau=(0.05, 0.2, 0.8), normalize_distance=True, extra_neg=e, extra_neg_weight=0.5)
+    unblocked = drifting_field(x, y, **opts)
+    other = drifting_field(x, y, block_rows=block_rows, **opts)
+    torch.testing.assert_close(other.v, unblocked.v, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(other.raw_rms, unblocked.raw_rms, rtol=1e-9, atol=1e-12)
+    # independent check of the extra-negative weighting: weight 1 == negatives [x; e], pairs i masked
+    one = drifting_field(x, y, tau=0.3, extra_neg=e, extra_neg_weight=1.0, block_rows=block_rows).v
+    naive = naive_drift(x, y, torch.cat([x, e]), tau=0.3, mask_diagonal=True)
+    torch.testing.assert_close(one, naive, rtol=1e-9, atol=1e-12)
+
+
+def test_normalize_distance_equals_naive_with_scaled_tau(gen, small_chunks):
+    """Distances divided by their mean (self-pairs included, unmasked) == tau multiplied by it."""
+    x, y = _rand(gen, 30, 2, scale=2.0), _rand(gen, 25, 2, shift=1.0, scale=2.0)
+    mean = torch.cdist(x, torch.cat([y, x])).mean()
+    ours = drifting_field(x, y, tau=0.2, normalize_distance=True).v
+    naive = naive_drift(x / mean, y / mean, tau=0.2) * mean  # V scales with the points
+    # naive masks self-pairs with 1e6 (raw units) and the normalised path with 100: both give exp(...) = 0
+    torch.testing.assert_close(ours, naive, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("block_rows", [None, 16])
+def test_fp32_matches_fp64_reference_to_1e4(gen, block_rows):
+    for tau, spread in ((0.05, 0.5), (0.2, 1.0), (0.01, 0.3)):
+        x, y = _rand(gen, 512, 2, scale=spread), _rand(gen, 512, 2, shift=0.3, scale=spread)
+        v64 = naive_drift(x, y, tau=tau)
+        v32 = drifting_field(x.float(), y.float(), tau=tau, block_rows=block_rows).v
+        assert v32.dtype == torch.float32
+        assert _rel(v32, v64) < 1e-4, (tau, _rel(v32, v64))
+
+
+def test_underflowing_columns_are_recomputed_exactly(gen, monkeypatch):
+    """Columns far from every query (tiny tau) have sums below fp32's range relative to the largest
+    logit: they take the exact column logsumexp, and the result matches the fp64 naive form."""
+    calls = []
+    original = drift_module._exact_column_lse
+    monkeypatch.setattr(drift_module, "_exact_column_lse", lambda g, ws, cols: calls.append(cols.numel()) or original(g, ws, cols))
+    x = _rand(gen, 64, 2, scale=0.05)
+    y = torch.cat([_rand(gen, 40, 2, scale=0.05), _rand(gen, 24, 2, shift=1.5, scale=0.05)])
+    for block_rows in (None, 10):
+        v32 = drifting_field(x.float(), y.float(), tau=0.02, block_rows=block_rows).v
+        v64 = naive_drift(x, y, tau=0.02)
+        assert torch.isfinite(v32).all()
+        assert _rel(v32, v64) < 1e-4
+        torch.testing.assert_close(drifting_field(x, y, tau=0.02, block_rows=block_rows).v, v64, rtol=1e-9, atol=1e-12)
+    assert calls and all(c >= 24 for c in calls)
+
+
+@pytest.mark.parametrize("tau", [0.05, 0.005])
+def test_far_away_points_and_small_tau_give_finite_correct_fields(gen, tau):
+    """Every target ~8 units from the queries: logits -160 (tau 0.05, below fp32's exp range) to
+    -1600 (tau 0.005, below fp64's), so the unnormalised kernel is all zeros and a form without
+    log-domain normalisation gives 0/0. Ours is finite and equals the fp64 softmax form."""
+    x = _rand(gen, 96, 2, scale=0.3)
+    y_pos = _rand(gen, 80, 2, scale=0.3) + torch.tensor([8.0, 0.0], dtype=torch.float64)
+    y_neg = _rand(gen, 70, 2, scale=0.3) + torch.tensor([8.0, 0.4], dtype=torch.float64)
+    targets = torch.cat([y_pos, y_neg])
+    assert float(torch.exp(-torch.cdist(x.float(), targets.float()) / tau).max()) == 0.0
+    v64 = naive_drift(x, y_pos, y_neg, tau=tau)
+    assert torch.isfinite(v64).all()
+    for block_rows in (None, 9):
+        ours64 = drifting_field(x, y_pos, y_neg, tau=tau, block_rows=block_rows).v
+        torch.testing.assert_close(ours64, v64, rtol=1e-7, atol=1e-12 * float(v64.abs().max()))
+        v32 = drifting_field(x.float(), y_pos.float(), y_neg.float(), tau=tau, block_rows=block_rows)
+        assert torch.isfinite(v32.v).all() and torch.isfinite(v32.v_pos).all() and torch.isfinite(v32.raw_rms).all()
+        if tau == 0.05:
+            assert v64.abs().max() > 1e-3
+            assert _rel(v32.v, v64) < 1e-3  # fp32 distances ~8 carry ~5e-7 error: ~1e-5 in the logits
+    far = drifting_field(x.float() + 50.0, y_pos.float(), tau=tau)  # self-negatives, data 50 units away
+    assert torch.isfinite(far.v).all()
+
+
+def test_wide_factor_range_uses_the_explicit_form(gen, monkeypatch):
+    """Far-apart clusters at small tau: the factored alpha*beta form would overflow, so A is formed
+    explicitly; still equal to the naive form."""
+    decisions = []
+    original = drift_module._factored_form_is_safe
+    monkeypatch.setattr(drift_module, "_factored_form_is_safe", lambda *a: decisions.append(original(*a)) or decisions[-1])
+    x = torch.cat([_rand(gen, 20, 2, scale=0.1), _rand(gen, 20, 2, shift=6.0, scale=0.1)])
+    y = torch.cat([_rand(gen, 20, 2, shift=0.2, scale=0.1), _rand(gen, 20, 2, shift=-6.0, scale=0.1)])
+    v64 = naive_drift(x, y, tau=0.01)
+    for block_rows in (None, 6):
+        torch.testing.assert_close(drifting_field(x, y, tau=0.01, block_rows=block_rows).v, v64, rtol=1e-9, atol=1e-12)
+        decisions.clear()
+        assert _rel(drifting_field(x.float(), y.float(), tau=0.01, block_rows=block_rows).v, v64) < 1e-4
+        assert decisions == [False]  # fp32: ~600 nats of factor range do not fit
+    decisions.clear()
+    drifting_field(x.float(), y.float(), tau=0.5)
+    assert decisions == [True]
+
+
+def test_affinity_floor_agrees_between_paths(gen):
+    x, y = _rand(gen, 30, 2), _rand(gen, 26, 2, shift=0.3)
+    full = drifting_field(x, y, tau=0.2, affinity_floor=1e-6)
+    blocked = drifting_field(x, y, tau=0.2, affinity_floor=1e-6, block_rows=4)
+    torch.testing.assert_close(blocked.v, full.v, rtol=1e-9, atol=1e-12)
+    assert _rel(full.v, drifting_field(x, y, tau=0.2).v) > 1e-6  # the floor changes the field
+
+
+def test_high_dimension_matmul_distance_form(gen):
+    """D = 64 uses the matmul form on centred points; far from the origin it stays accurate."""
+    x, y = _rand(gen, 40, 64, shift=30.0), _rand(gen, 44, 64, shift=30.2)
+    v64 = naive_drift(x, y, tau=5.0)
+    torch.testing.assert_close(drifting_field(x, y, tau=5.0).v, v64, rtol=1e-8, atol=1e-10)
+    torch.testing.assert_close(drifting_field(x, y, tau=5.0, block_rows=7).v, v64, rtol=1e-8, atol=1e-10)
+    assert _rel(drifting_field(x.float(), y.float(), tau=5.0).v, v64) < 1e-4
+
+
+@pytest.mark.parametrize("mask", [True, False])
+def test_dense_kernel_of_the_compile_path_matches_eager(gen, mask):
+    """The function torch.compile fuses (run eagerly here) equals the fast path."""
+    x, y = _rand(gen, 24, 2), _rand(gen, 30, 2, shift=0.2)
+    targets = torch.cat([y, x])
+    v_pos, v_neg = _dense_kernel(x, targets, 30, 1 / 0.3, 1e6 / 0.3, mask)
+    field = drifting_field(x, y, x, tau=0.3, mask_diagonal=mask)
+    torch.testing.assert_close(v_pos - v_neg, field.v, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(v_pos, field.v_pos, rtol=1e-9, atol=1e-12)
+
+
+def test_lookahead_costs_exactly_k_plus_1_drift_passes(gen, monkeypatch):
+    calls = []
+    original = lookahead_module.drifting_field
+    monkeypatch.setattr(lookahead_module, "drifting_field", lambda *a, **k: calls.append(1) or original(*a, **k))
+    x, y = _rand(gen, 30, 2), _rand(gen, 30, 2, shift=0.5)
+    for K in (0, 1, 4):
+        calls.clear()
+        lookahead_field(x, y, K=K, tau=0.1, scaling="relative")
+        assert len(calls) == K + 1
