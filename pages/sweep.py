@@ -103,7 +103,7 @@ if result is not None:
             if png is None:
                 col.caption("not run")
                 continue
-            col.image(png, width="stretch")
+            col.image(png, width=240)
             note = " · diverged" if result.cells[i][j].diverged else ""
             col.caption(f"{METRICS[metric][0]}: {values[i, j]:.3g}{note}")
             col.button("Open", icon=":material/open_in_new:", key=f"sw_open_{i}_{j}", on_click=sv.request_open, args=(i, j),

@@ -118,7 +118,7 @@ def heatmap_figure(result: SweepResult, metric: str, *, height: int = 420) -> di
              "colorbar": {"title": {"text": ("log₁₀ " if log else "") + name}}},
             {"type": "scatter", "mode": "markers", "x": cx, "y": cy, "name": "cells",
              # square markers almost as tall as a cell (plotly selects points on click, not heatmap cells)
-             "marker": {"size": max(12, int(0.9 * (height - 90) / len(ys))), "symbol": "square", "opacity": 0.01,
+             "marker": {"size": max(12, int(0.9 * (height - 90) / len(ys))), "symbol": "square", "opacity": 0,
                         "color": "black"},
              "customdata": [[i, j] for i in range(len(ys)) for j in range(len(xs))],
              "hovertemplate": f"{spec.y_axis}=%{{y}}, {spec.x_axis}=%{{x}}<br>click to select<extra></extra>",
@@ -128,8 +128,11 @@ def heatmap_figure(result: SweepResult, metric: str, *, height: int = 420) -> di
             "height": height, "margin": {"l": 60, "r": 10, "t": 40, "b": 50},
             "title": {"text": f"{name} after {spec.steps} steps ({'lower' if lower else 'higher'} is better)",
                       "font": {"size": 14}, "x": 0.02},
-            "xaxis": {"title": {"text": axis_label(spec.x_axis)}, "type": "category"},
-            "yaxis": {"title": {"text": axis_label(spec.y_axis)}, "type": "category", "autorange": "reversed"},
+            # fixed ranges: the big click markers must not pad the axes (row 0 at the top, like the thumbnails)
+            "xaxis": {"title": {"text": axis_label(spec.x_axis)}, "type": "category",
+                      "range": [-0.5, len(xs) - 0.5], "autorange": False},
+            "yaxis": {"title": {"text": axis_label(spec.y_axis)}, "type": "category",
+                      "range": [len(ys) - 0.5, -0.5], "autorange": False},
             "clickmode": "event+select", "dragmode": False,
         },
     }
