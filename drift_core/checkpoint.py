@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 
 import torch
 
-__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "FORMAT"]
+__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "checkpoint_bytes", "FORMAT"]
 
 FORMAT = "drift-lab-checkpoint"
 VERSION = 1
@@ -42,6 +42,16 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any], *, kind: str
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def checkpoint_bytes(state: dict[str, Any], *, kind: str) -> bytes:
+    """The bytes :func:`save_checkpoint` would write (for a download button); load them back with
+    :func:`load_checkpoint`."""
+    import io
+
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, "version": VERSION, "kind": kind, **state}, buffer)
+    return buffer.getvalue()
 
 
 def load_checkpoint(source: str | os.PathLike | bytes | BinaryIO, *, kind: str) -> dict[str, Any]:

@@ -324,6 +324,7 @@ class Limits:
     max_sessions: int = 32  # DRIFT_MAX_SESSIONS: trainers kept alive at once on one server
     max_upload_points: int = 200_000  # DRIFT_MAX_UPLOAD_POINTS
     max_model_params: int = 4_000_000  # DRIFT_MAX_MODEL_PARAMS: generator size (width/depth) one session may train
+    session_idle_s: int = 30  # DRIFT_SESSION_IDLE_S: a live session idle this long may be evicted for a new one
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Limits":

@@ -184,6 +184,7 @@ class Trainer:
         self._drift_fn = make_drift_fn(config.drift)
         self._previous_state: dict | None = None
         self._saved_this_attempt = False
+        self.fallback_notices: list[str] = []  # one per out-of-memory fallback (smaller batch, CPU), oldest first
         if rewind_every < 1 or rewind_keep < 1:
             raise ValueError("rewind_every and rewind_keep must be positive")
         self.rewind_every = rewind_every
@@ -248,6 +249,7 @@ class Trainer:
             # Outside the except block, so the failed attempt's tensors are already freed.
             notice, batch = self._after_out_of_memory(batch, failure)
             notices.append(notice)
+            self.fallback_notices.append(notice)
         if notices:
             record = replace(record, message="; ".join(notices + ([record.message] if record.message else [])))
             if not record.diverged:

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from drift_core import cli
-from drift_core.checkpoint import CheckpointError, save_checkpoint
+from drift_core.checkpoint import CheckpointError, checkpoint_bytes, save_checkpoint
 from drift_core.config import ConfigError, ExperimentConfig, Limits, ModelConfig, model_parameter_count
 from drift_core.data.points import MAX_BYTES, PointSetError, load_points
 from drift_core.models import build_generator
@@ -184,6 +184,7 @@ def test_checkpoints_with_malformed_or_oversized_contents_are_refused(tmp_path):
     good = tmp_path / "good.pt"
     Trainer(SMALL).save(good)
     assert Trainer.load(good.read_bytes(), limits=Limits()).config == SMALL  # uploads arrive as bytes
+    assert Trainer.load(checkpoint_bytes(Trainer(SMALL).state_dict(), kind="toy2d")).config == SMALL  # downloads
 
 
 # ---- divergence and stepping back ------------------------------------------------------------
@@ -256,6 +257,7 @@ def test_out_of_memory_halves_the_batch_and_continues(monkeypatch):
     assert calls == [512, 256, 128, 64]
     assert not r.diverged and r.step == 1 and r.batch_size == 64 and t.config.train.batch_size == 64
     assert "out of memory at batch size 512" in r.message and "smaller batch size" in r.message
+    assert len(t.fallback_notices) == 3 and "batch size 128; continuing with batch size 64" in t.fallback_notices[-1]
     assert t.step().message == ""  # the smaller setting sticks: no more failures
 
 
