@@ -257,7 +257,7 @@ def test_out_of_memory_halves_the_batch_and_continues(monkeypatch):
     assert calls == [512, 256, 128, 64]
     assert not r.diverged and r.step == 1 and r.batch_size == 64 and t.config.train.batch_size == 64
     assert "out of memory at batch size 512" in r.message and "smaller batch size" in r.message
-    assert len(t.fallback_notices) == 3 and "batch size 128; continuing with batch size 64" in t.fallback_notices[-1]
+    assert len(t.fallback_notices) == 3 and "at batch size 128 (" in t.fallback_notices[-1] and "continuing with batch size 64" in t.fallback_notices[-1]
     assert t.step().message == ""  # the smaller setting sticks: no more failures
 
 
