@@ -35,7 +35,10 @@ PRESENTER_CSS = """
 <style>
 section[data-testid="stSidebar"], div[data-testid="stSidebarCollapsedControl"],
 button[data-testid="stExpandSidebarButton"], header[data-testid="stHeader"],
-div[data-testid="stToolbar"], [data-testid="stSidebarNav"] { display: none !important; }
+div[data-testid="stToolbar"], [data-testid="stSidebarNav"],
+[data-testid="stExpander"], [data-testid="stCaptionContainer"], .st-key-layers, .st-key-pg_noise,
+.st-key-pg_timeline, .st-key-cmp_layers, .st-key-cmp_difference, .st-key-cmp_timeline,
+.st-key-dismiss_url_notices { display: none !important; }
 .block-container, [data-testid="stMainBlockContainer"] { padding-top: 1rem !important; max-width: 100% !important; }
 html, body, [data-testid="stAppViewContainer"] { font-size: 20px; }
 [data-testid="stMetricValue"] { font-size: 2.4rem !important; }
@@ -70,8 +73,9 @@ def _exit_presenter() -> None:
 
 
 def apply_presenter() -> bool:
-    """In presenter mode: hide the sidebar (all controls), the header and the toolbar, enlarge text and
-    metrics, and offer one small "exit" button. Returns whether presenter mode is on."""
+    """In presenter mode: hide the sidebar (all settings), the header, the toolbar, the layer pickers,
+    timeline, expanders and captions (Play / Pause / Step / Reset stay), enlarge text, metrics and plots,
+    and offer one small "exit" button. Returns whether presenter mode is on."""
     if not presenter_active():
         return False
     st.markdown(PRESENTER_CSS, unsafe_allow_html=True)
