@@ -249,7 +249,7 @@ def _feature_gap(trainer: ImageTrainer, enc, real: torch.Tensor) -> float:
 @pytest.mark.slow
 def test_training_reduces_a_feature_space_gap():
     torch.manual_seed(0)
-    cfg = ImageExperimentConfig().with_values({"batch_size": 32, "positives": 32, "ema_decay": 0.0, "lr": 2e-3})
+    cfg = ImageExperimentConfig().with_values({"batch_size": 16, "positives": 16, "ema_decay": 0.0, "lr": 2e-3})
     trainer = ImageTrainer(cfg, device="cpu")
     enc = RandomConvEncoder()
     real = to_model_space(trainer.images.images[torch.randperm(len(trainer.images), generator=torch.Generator().manual_seed(1))[:128]])
@@ -257,7 +257,7 @@ def test_training_reduces_a_feature_space_gap():
     records = trainer.run(25)
     after = _feature_gap(trainer, enc, real)
     assert all(np.isfinite(r.loss) for r in records) and not any(r.diverged for r in records)
-    assert after < 0.6 * before, (before, after)
+    assert after < 0.65 * before, (before, after)  # measured: 49.4 -> 23.2 (ratio 0.47)
 
 
 # ---- checkpoints ------------------------------------------------------------------------------
@@ -345,3 +345,37 @@ def test_ddp_two_cpu_processes_gathered_drift(tmp_path):
     w1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
     assert all(torch.equal(w0[k], w1[k]) for k in w0)  # both ranks agree on the weights after training
     assert reports[0]["changed"] and reports[0]["noise_differs_across_ranks"]
+
+
+class _SmallExtractor:
+    """Stand-in for InceptionFeatures in the CLI wiring test (the real one is tested above)."""
+
+    name = "small"
+    extractor_hash = "cli-test"
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __call__(self, images, progress=None):
+        x = images.float() / 255
+        return torch.cat([x.mean((2, 3)), torch.nn.functional.avg_pool2d(x, 8).flatten(1)], 1).double().numpy()
+
+
+def test_cli_periodic_fid_is_written_with_its_n(tmp_path, monkeypatch):
+    import drift_core.images.fid as fid
+    from drift_core.cli import main
+
+    monkeypatch.setattr(fid, "InceptionFeatures", _SmallExtractor)
+    monkeypatch.setenv("DRIFT_DATA_DIR", str(tmp_path / "data"))
+    out = tmp_path / "run"
+    assert main(["train-images", "--steps", "4", "--batch-size", "8", "--positives", "8", "--device", "cpu", "--out", str(out),
+                 "--quiet", "--fid-every", "2", "--fid-samples", "40", "--fid-reference", "60"]) == 0
+    import csv
+
+    rows = list(csv.DictReader(open(out / "metrics.csv")))
+    with_fid = [r for r in rows if r["fid"]]
+    assert [r["step"] for r in with_fid] == ["2", "4"]
+    assert all(float(r["fid"]) > 0 and r["fid_n"] == "40" and r["fid_label"].startswith("FID-40 vs train") for r in with_fid)
+    assert list((tmp_path / "data" / "fid_stats").glob("demo-digits-n60-cli-test.npz"))  # reference stats cached
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["fid_n"] == 40 and summary["fid"] == pytest.approx(float(with_fid[-1]["fid"]))
