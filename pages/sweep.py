@@ -3,8 +3,8 @@ import streamlit as st
 
 from drift_core.data.toy2d import SAMPLERS
 from drift_core.sweep import METRICS
+from ui import classroom, widgets
 from ui import sweep_view as sv
-from ui import widgets
 
 ss = st.session_state
 
@@ -15,6 +15,7 @@ st.caption("Pick two settings and a few values of each: Drift Lab trains one sma
            "Finished cells are cached, so running the same sweep again is instant.")
 
 widgets.load_config()  # on a session's first page, the URL's settings become the sweep's base
+classroom.apply_presenter()
 base = sv.sweep_base_config()
 sb = st.sidebar
 sb.markdown("#### :material/grid_on: Grid")
@@ -80,7 +81,8 @@ if result is not None:
     metric = metric or "energy"
     if metric == "modes" and result.spec.base.data.dataset not in ("8gaussians", "25gaussians", "bimodal"):
         st.info("Mode coverage is defined for the mixture datasets (8gaussians, 25gaussians, bimodal) only.")
-    event = st.plotly_chart(sv.heatmap_figure(result, metric), key="sw_heatmap", on_select="rerun",
+    event = st.plotly_chart(sv.heatmap_figure(result, metric, height=classroom.plot_height(420)), key="sw_heatmap",
+                            on_select="rerun",
                             selection_mode="points", config={"displaylogo": False})
     picked = sv.selected_cell(event, result)
     if picked is not None:

@@ -115,3 +115,9 @@ def test_sweep_cell_opens_in_playground_with_its_config():
     assert at.slider(key="K").value == 1
     tau = at.query_params["tau"]
     assert (tau[0] if isinstance(tau, list) else tau) == "0.2"
+
+
+def test_sweep_page_presenter_mode_hides_the_sidebar():
+    at = open_sweep({**SMALL_URL, "presenter": "1"})
+    assert any('section[data-testid="stSidebar"]' in m.value for m in at.markdown)
+    assert at.button(key="presenter_exit")
