@@ -118,6 +118,10 @@ def test_sweep_cell_opens_in_playground_with_its_config():
 
 
 def test_sweep_page_presenter_mode_hides_the_sidebar():
-    at = open_sweep({**SMALL_URL, "presenter": "1"})
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.query_params.update({**SMALL_URL, "presenter": "1"})
+    at.run()
+    at.switch_page("pages/sweep.py").run()
+    assert not at.exception, at.exception
     assert any('section[data-testid="stSidebar"]' in m.value for m in at.markdown)
     assert at.button(key="presenter_exit")
