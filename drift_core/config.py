@@ -165,23 +165,8 @@ class ExperimentConfig:
                 # valid, but outside the range a shared link may ask for (e.g. lr=1e9)
                 candidate = cfg.with_values({name: clamped})
                 notices.append(f"{name}={raw!r} is out of range; using {clamped}")
-            try:
-                limits.check(candidate)
-            except ConfigError as err:
-                clamped = _clamp(name, raw, limits)
-                if clamped is not None:
-                    try:
-                        candidate = cfg.with_values({name: clamped})
-                        limits.check(candidate)
-                        cfg = candidate
-                        notices.append(f"{name}={raw!r} exceeds this server's limit; using {clamped}")
-                        continue
-                    except ConfigError:
-                        pass
-                notices.append(f"ignored {name}={raw!r}: {err}")
-                continue
             cfg = candidate
-        return cfg, notices
+        return _fit_limits(cfg, self, params, limits, notices)
 
     def to_query(self) -> dict[str, str]:
         """The fields that differ from the defaults, as strings (for a shareable URL)."""
@@ -293,6 +278,36 @@ _RANGES = {
     "alpha": (0.0, 10.0), "gamma": (0.0, 1.0), "lam": (0.0, 5.0), "width": (1, 4096),
     "depth": (1, 16), "noise_dim": (1, 1024), "steps": (0, 10_000_000), "seed": (0, 2**31 - 1),
 }
+
+
+def _fit_limits(cfg: "ExperimentConfig", start: "ExperimentConfig", params: Mapping[str, Any], limits: "Limits",
+                notices: list[str]) -> tuple["ExperimentConfig", list[str]]:
+    """``cfg`` brought within the server's limits (a link's values and defaults alike): batch size and K
+    are clamped; a generator too large for ``max_model_params`` first drops the link's width/depth, then
+    halves its width until it fits. Each change adds a notice."""
+    if cfg.train.batch_size > limits.max_batch:
+        notices.append(f"batch size {cfg.train.batch_size} is above this server's limit; using {limits.max_batch}")
+        cfg = cfg.with_values({"batch_size": limits.max_batch})
+    if cfg.drift.K > limits.max_k and cfg.drift.lookahead_terms:
+        notices.append(f"K = {cfg.drift.K} is above this server's limit; using {limits.max_k}")
+        cfg = cfg.with_values({"K": limits.max_k})
+    def halve_width(cfg):
+        while model_parameter_count(cfg.model) > limits.max_model_params and cfg.model.width > 1:
+            smaller = cfg.with_values({"width": cfg.model.width // 2})
+            notices.append(f"width {cfg.model.width} is too large for this server's limit of "
+                           f"{limits.max_model_params:,} parameters; using {smaller.model.width}")
+            cfg = smaller
+        return cfg
+
+    if "width" not in params:  # the link did not choose the width: shrink it, keep what the link asked for
+        cfg = halve_width(cfg)
+    for name in ("width", "depth", "noise_dim"):
+        if model_parameter_count(cfg.model) > limits.max_model_params and name in params:
+            params_there = model_parameter_count(cfg.model)
+            cfg = cfg.with_values({name: getattr(start.model, name)})
+            notices.append(f"ignored {name}={params[name]!r}: the generator would have {params_there:,} parameters, "
+                           f"above this server's limit of {limits.max_model_params:,}")
+    return halve_width(cfg), notices
 
 
 def _clamp(name: str, raw: Any, limits: "Limits") -> Any | None:

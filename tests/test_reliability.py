@@ -85,6 +85,13 @@ def test_query_params_beyond_the_model_limit_keep_the_current_value():
     assert cfg.drift.K == 0 and cfg.train.lr == 1.0  # clamped into range
     assert len(notices) == 4 and all(("ignored" in n) or ("using" in n) for n in notices), notices
     limits.check(cfg)
+    tight = Limits(max_batch=128, max_model_params=20_000)  # even the defaults are too big for this server
+    cfg, notices = ExperimentConfig().from_query({"depth": "2"}, tight)
+    assert cfg.train.batch_size == 128 and cfg.model.depth == 2 and len(notices) == 2
+    tight.check(cfg)
+    cfg, notices = ExperimentConfig().from_query({}, tight)
+    assert cfg.model.width == 64 and "using 64" in notices[-1]
+    tight.check(cfg)
 
 
 def test_cli_refuses_configs_beyond_the_server_limits(tmp_path, capsys, monkeypatch):
