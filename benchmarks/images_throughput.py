@@ -63,7 +63,8 @@ def sample_grids(dataset: str, steps: int, batch: int, encoder: str, device: str
     OUT.mkdir(exist_ok=True)
     path = OUT / f"images_{dataset}_{encoder}_step{steps}.png"
     gap = np.full((panels[0].shape[0], 12, 3), 255, np.uint8)
-    Image.fromarray(np.concatenate([panels[0], gap, panels[1]], axis=1)).save(path, optimize=True)
+    grid = Image.fromarray(np.concatenate([panels[0], gap, panels[1]], axis=1))
+    grid.quantize(colors=64).save(path, optimize=True)  # a small file for the repository
     return path
 
 
