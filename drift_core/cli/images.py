@@ -182,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
         trainer.save(out / "checkpoint.pt")
         save_grid(trainer.display_grid_images(), out / "samples.png", nrow=8, scale=2)
         summary = {"step": trainer.step_count, "wall_s": round(trainer.wall_s, 3), "dataset": cfg.data.dataset,
-                   "method": cfg.drift.label(), "world_size": dist_ctx.world_size, **last_fid}
+                   "method": cfg.drift.label(), "encoder": trainer.encoder.name, "world_size": dist_ctx.world_size, **last_fid}
         if trainer.history:
             summary.update(loss=trainer.history[-1]["loss"], drift_rms=trainer.history[-1]["drift_rms"])
         (out / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -23,7 +23,7 @@ __all__ = [
 ]
 
 GENERATORS = ("tiny", "base")
-ENCODERS = ("pixels", "random-conv", "resnet18")
+ENCODERS = ("pixels", "random-conv", "resnet18", "auto")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
@@ -37,7 +37,7 @@ class ImageDataConfig:
 class ImageModelConfig:
     generator: str = "tiny"  # tiny (CPU, minutes) | base (GPU)
     noise_dim: int = 64  # generator input noise dimension
-    encoder: str = "random-conv"  # drift space: pixels | random-conv (offline) | resnet18 (pretrained, if cached)
+    encoder: str = "random-conv"  # drift space: pixels | random-conv (offline) | resnet18 (pretrained, if cached) | auto
 
 
 @dataclass(frozen=True)
@@ -159,14 +159,14 @@ IMAGE_PRESETS: dict[str, ImageExperimentConfig] = {
     # CIFAR10 on a CPU: same tiny generator, random-conv features.
     "cifar10_cpu": ImageExperimentConfig(ImageDataConfig("cifar10"), ImageModelConfig("tiny"), _IMAGE_DRIFT,
                                          ImageTrainConfig(batch_size=64, positives=64, steps=2000)),
-    # CIFAR10 on one GPU: the larger generator, pretrained ResNet-18 features when cached.
-    "cifar10_gpu": ImageExperimentConfig(ImageDataConfig("cifar10", download=True), ImageModelConfig("base", 128, "resnet18"),
+    # CIFAR10 on one GPU: the larger generator, pretrained ResNet-18 features when cached (else random-conv).
+    "cifar10_gpu": ImageExperimentConfig(ImageDataConfig("cifar10", download=True), ImageModelConfig("base", 128, "auto"),
                                          _IMAGE_DRIFT,
                                          ImageTrainConfig(batch_size=256, positives=256, lr=2e-4, warmup_steps=1000,
                                                           weight_decay=0.01, ema_decay=0.999, steps=50_000)),
     # The LDM paper's CIFAR10 comparison (baseline vs K=1, FID at 30k/40k/50k iterations, one GPU). Run it
     # twice: --method baseline and --method lookahead (K=1). See README "Images (CIFAR10)".
-    "cifar10_ldm_paper": ImageExperimentConfig(ImageDataConfig("cifar10", download=True), ImageModelConfig("base", 128, "resnet18"),
+    "cifar10_ldm_paper": ImageExperimentConfig(ImageDataConfig("cifar10", download=True), ImageModelConfig("base", 128, "auto"),
                                                DriftConfig(method="lookahead", K=1, tau=0.05, multi_temperature=True,
                                                            normalize_distance=True),
                                                ImageTrainConfig(batch_size=128, positives=128, lr=2e-4, warmup_steps=1000,

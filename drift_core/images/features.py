@@ -8,6 +8,7 @@ feature maps ("a", flattened here into one vector per image rather than one prob
 * ``pixels``: one group, the raw image (pixel-space drifting). Offline.
 * ``random-conv``: a fixed, randomly initialised 4-stage conv net (seed 0, identical on every
   machine), plus the raw-pixel group. Offline; random conv features carry useful local statistics.
+* ``auto``: ``resnet18`` when its weights are cached, else ``random-conv``.
 * ``resnet18``: torchvision's ImageNet ResNet-18, only when its weights are already in the torch hub
   cache (``$TORCH_HOME/hub/checkpoints``); never downloaded here. Raises :class:`EncoderUnavailable`
   otherwise.
@@ -141,11 +142,14 @@ class ResNet18Encoder(FeatureEncoder):
 
 
 def build_encoder(name: str) -> FeatureEncoder:
-    """The frozen encoder called ``name``: pixels | random-conv | resnet18."""
+    """The frozen encoder called ``name``: pixels | random-conv | resnet18 | auto (resnet18 when its
+    weights are in the torch hub cache, else random-conv; ``.name`` says which one was built)."""
+    if name == "auto":
+        name = "resnet18" if resnet18_weights_path().is_file() else "random-conv"
     if name == "pixels":
         return PixelEncoder().freeze()
     if name == "random-conv":
         return RandomConvEncoder()
     if name == "resnet18":
         return ResNet18Encoder()
-    raise ValueError(f"unknown encoder {name!r}; choose pixels, random-conv or resnet18")
+    raise ValueError(f"unknown encoder {name!r}; choose pixels, random-conv, resnet18 or auto")
