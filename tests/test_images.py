@@ -227,6 +227,15 @@ def test_random_conv_encoder_is_deterministic_and_frozen(gen):
     assert not any(p.requires_grad for p in RandomConvEncoder().parameters())
 
 
+def test_auto_encoder_falls_back_offline_and_resnet18_says_where_weights_go(tmp_path, monkeypatch):
+    from drift_core.images.features import EncoderUnavailable
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # an empty hub cache: nothing is downloaded
+    assert build_encoder("auto").name == "random-conv"
+    with pytest.raises(EncoderUnavailable, match="resnet18-.*pth"):
+        build_encoder("resnet18")
+
+
 def test_k0_lookahead_equals_baseline():
     base = ImageTrainer(ImageExperimentConfig().with_values({**TINY, "method": "baseline"}), device="cpu")
     k0 = ImageTrainer(ImageExperimentConfig().with_values({**TINY, "method": "lookahead", "K": 0}), device="cpu")
