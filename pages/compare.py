@@ -80,9 +80,8 @@ def frame() -> None:
     cols = st.columns(len(names))
     for col, name in zip(cols, names):
         trainer = run.trainers[name]
-        other = snaps["baseline"].generated if (name != "baseline" and ss.get("cmp_difference")) else None
-        title = (f"{name} · {trainer.config.drift.label()} · lr {trainer.config.train.lr:g} · "
-                 f"{trainer.wall_s:.1f} s")
+        other = snaps["baseline"].generated if (name == "lookahead" and ss.get("cmp_difference")) else None
+        title = f"{trainer.config.drift.label()} · lr {trainer.config.train.lr:g} · {trainer.wall_s:.1f} s of training"
         col.plotly_chart(figures.fast_figure(figures.particle_figure(
                              snaps[name], run.bounds, layers, arrow_scale=float(ss.get("arrow_scale", 3)),
                              title=title, height=430, other=other, other_name="baseline", uirevision="compare")),
@@ -97,12 +96,12 @@ def curves() -> None:
     metric_rows = {name: h.metric_rows(300) for name, h in run.histories.items()}
     record_rows = {name: h.record_rows(300) for name, h in run.histories.items()}
     g1, g2, g3 = st.columns(3)
-    g1.altair_chart(figures.curves_chart(figures.long_rows(metric_rows, "step", "energy"), "step", "energy",
-                                         title="energy distance vs step"), width="stretch", height=230)
-    g2.altair_chart(figures.curves_chart(figures.long_rows(metric_rows, "wall_s", "energy"), "wall_s", "energy",
-                                         title="energy distance vs training time"), width="stretch", height=230)
-    g3.altair_chart(figures.curves_chart(figures.long_rows(record_rows, "step", "loss"), "step", "loss",
-                                         title="loss vs step", log_y=True), width="stretch", height=230)
+    g1.vega_lite_chart(spec=figures.chart_spec(figures.curves_chart(figures.long_rows(metric_rows, "step", "energy"), "step", "energy",
+                                         title="energy distance vs step")), width="stretch", height=230)
+    g2.vega_lite_chart(spec=figures.chart_spec(figures.curves_chart(figures.long_rows(metric_rows, "wall_s", "energy"), "wall_s", "energy",
+                                         title="energy distance vs training time")), width="stretch", height=230)
+    g3.vega_lite_chart(spec=figures.chart_spec(figures.curves_chart(figures.long_rows(record_rows, "step", "loss"), "step", "loss",
+                                         title="loss vs step", log_y=True)), width="stretch", height=230)
 
 
 live_frame(frame, run.playing)

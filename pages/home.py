@@ -17,7 +17,7 @@ st.markdown(
 )
 st.markdown(
     "**Lookahead drifting** (Zhang, Niwa, Kleijn) computes K further drifting terms within the same step, "
-    "each on the points already moved by the terms before it (z⁰ = x, z^{k+1} = z^k + V_k), and trains on "
+    "each on the points already moved by the terms before it (z⁰ = x, zᵏ⁺¹ = zᵏ + Vₖ), and trains on "
     "their sum, so one step sees where the flow is going. K = 0 is the baseline. *(Drift Lab implements a "
     "documented reconstruction: the paper's full text was not available.)*"
 )

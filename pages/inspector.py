@@ -109,14 +109,14 @@ def body() -> None:
     ins = ss["inspection"]
     if "stage" not in ss:
         ss["stage"] = STAGES[0]
-    top = st.columns([1, 1, 1, 1, 4])
+    top = st.columns(4)
     top[0].metric("Step", f"{ins.step}")
-    top[1].metric("Loss", f"{ins.loss:.2e}")
+    top[1].metric("Loss", f"{ins.loss:.1e}")
     top[2].metric("Achieved / target", f"{ins.achieved_fraction:.2f}",
                   help="mean projection of the actual move on the target move V (1 = exactly as intended)")
     top[3].metric("Lookahead terms", f"{len(ins.terms) - 1}")
-    with top[4]:
-        nav = st.columns([1, 6, 1])
+    with st.container():
+        nav = st.columns([1, 12, 1])
         nav[0].button("", icon=":material/chevron_left:", key="ins_prev_stage", on_click=_move_stage, args=(-1,), help="previous stage")
         nav[1].select_slider("Stage", STAGES, key="stage", format_func=lambda s: STAGE_TITLES[s],
                              label_visibility="collapsed")
@@ -150,9 +150,12 @@ def _explain(stage: str, ins, n: int, p: int) -> str:
     if stage == "batch":
         return f"{p} real data points (green) are drawn: the *positives* that attract the particles."
     if stage == "kernel":
+        neighbours = np.mean([effective_neighbours(w) for w in ins.w_pos])
+        hint = ("" if neighbours >= 1.5 else f"\n\n**Note:** with τ = {ins.tau:g} each particle sees only about "
+                f"{neighbours:.1f} positive(s): the kernel is narrow for {n} points, so V is tiny. Try a larger τ.")
         return (f"Every particle i is compared with every positive and every other particle through the kernel "
                 f"exp(−‖x − y‖/τ), τ = {ins.tau:g}, normalised over rows and columns and cross-weighted (W⁺ | W⁻). "
-                "Bright cells are close pairs. The diagonal of W⁻ (a particle with itself) is masked.")
+                "Bright cells are close pairs. The diagonal of W⁻ (a particle with itself) is masked." + hint)
     if stage == "V⁺ V⁻ V":
         return ("V⁺ (green) pulls each particle towards nearby data; V⁻ (red, drawn as −V⁻) pushes it away from "
                 "nearby particles. Their difference V₀ (black) is the drift: it vanishes when the particles "

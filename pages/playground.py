@@ -108,12 +108,11 @@ def curves() -> None:
     metric_rows = run.history.metric_rows(400)
     loss_rows = [{"step": r["step"], "wall_s": r["wall_s"], "loss": r["loss"], "series": "loss"} for r in records
                  if r["loss"] == r["loss"]]
-    st.altair_chart(figures.curves_chart(loss_rows, "step", "loss", title="loss vs step", log_y=True), width="stretch", height=230)
+    st.vega_lite_chart(spec=figures.chart_spec(figures.curves_chart(loss_rows, "step", "loss", title="loss vs step", log_y=True)), width="stretch", height=230)
     energy = figures.long_rows({"energy distance": metric_rows}, "step", "energy")
-    st.altair_chart(figures.curves_chart(energy, "step", "energy", title="energy distance vs step"), width="stretch", height=230)
+    st.vega_lite_chart(spec=figures.chart_spec(figures.curves_chart(energy, "step", "energy", title="energy distance vs step")), width="stretch", height=230)
     energy_t = figures.long_rows({"energy distance": metric_rows}, "wall_s", "energy")
-    st.altair_chart(figures.curves_chart(energy_t, "wall_s", "energy", title="energy distance vs training time"),
-                    width="stretch", height=230)
+    st.vega_lite_chart(spec=figures.chart_spec(figures.curves_chart(energy_t, "wall_s", "energy", title="energy distance vs training time")), width="stretch", height=230)
 
 
 left, right = st.columns([3, 2])

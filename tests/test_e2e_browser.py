@@ -33,6 +33,12 @@ READ_STEP = """() => {
     }
     return null;
 }"""
+FIRST_PARTICLE = """() => {
+    const plot = document.querySelector('.js-plotly-plot');
+    if (!plot || !plot._fullData) return null;
+    const trace = plot._fullData.find(t => t.name === 'generated');  // decoded (typed arrays in .data)
+    return trace ? [Number(trace.x[0]), Number(trace.y[0])] : null;
+}"""
 EXCEPTION = '[data-testid="stException"]'
 
 
@@ -151,9 +157,14 @@ def test_home(page, app_url, artifacts_dir):
 
 def test_playground_plays_and_measures_redraw_rate(page, app_url, artifacts_dir):
     _open(page, app_url + "/playground?batch_size=512&steps=100000&steps_per_frame=2")
+    first_particle = page.evaluate(FIRST_PARTICLE)
     start = _step(page)
     _click(page, "pg_play")
-    _wait_for_step_above(page, start)
+    _wait_for_step_above(page, start + 4)
+    _wait_idle_frame = time.time() + 30
+    while page.evaluate(FIRST_PARTICLE) == first_particle and time.time() < _wait_idle_frame:
+        time.sleep(0.25)
+    assert page.evaluate(FIRST_PARTICLE) != first_particle, "the particle picture did not change while playing"
     # redraw rate: count distinct Step values the page shows over a fixed window (a MutationObserver
     # sees every change, however fast)
     page.evaluate("""() => {
