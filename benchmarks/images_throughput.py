@@ -42,14 +42,14 @@ def images_per_second(generator: str, method: str, *, batch: int, encoder: str, 
     return batch * steps / (time.perf_counter() - start), count_parameters(trainer.model)
 
 
-def sample_grids(dataset: str, steps: int, batch: int, encoder: str, device: str) -> Path:
+def sample_grids(dataset: str, steps: int, batch: int, encoder: str, device: str, alpha: float) -> Path:
     from PIL import Image, ImageDraw
 
     panels = []
     for method in ("baseline", "lookahead"):
         cfg = ImageExperimentConfig().with_values({"dataset": dataset, "method": method, "K": 1, "batch_size": batch,
                                                    "positives": batch, "encoder": encoder, "device": device,
-                                                   "ema_decay": 0.95})
+                                                   "ema_decay": 0.95, "alpha": alpha})
         trainer = ImageTrainer(cfg)
         start = time.perf_counter()
         trainer.run(steps)
@@ -58,10 +58,10 @@ def sample_grids(dataset: str, steps: int, batch: int, encoder: str, device: str
         grid = image_grid(trainer.display_grid_images(), nrow=8, scale=2)
         header = np.full((22, grid.shape[1], 3), 255, np.uint8)
         panel = Image.fromarray(np.concatenate([header, grid]))
-        ImageDraw.Draw(panel).text((6, 5), f"{cfg.drift.label()} | {dataset} | {encoder} | step {steps}", fill=(0, 0, 0))
+        ImageDraw.Draw(panel).text((6, 5), f"{cfg.drift.label()} | {dataset} | {encoder} | alpha {alpha:g} | step {steps}", fill=(0, 0, 0))
         panels.append(np.asarray(panel))
     OUT.mkdir(exist_ok=True)
-    path = OUT / f"images_{dataset}_{encoder}_step{steps}.png"
+    path = OUT / f"images_{dataset}_{encoder}_alpha{alpha:g}_step{steps}.png"
     gap = np.full((panels[0].shape[0], 12, 3), 255, np.uint8)
     grid = Image.fromarray(np.concatenate([panels[0], gap, panels[1]], axis=1))
     grid.quantize(colors=64).save(path, optimize=True)  # a small file for the repository
@@ -78,6 +78,7 @@ def main() -> None:
     parser.add_argument("--generators", default="tiny,base")
     parser.add_argument("--grid-steps", type=int, default=0, help="also train baseline and K=1 this long and save grids")
     parser.add_argument("--grid-dataset", default="demo-digits")
+    parser.add_argument("--alpha", type=float, default=0.1, help="lookahead step of the K=1 grid (the images' default 0.1)")
     args = parser.parse_args()
     torch.set_num_threads(max(1, int(os.environ.get("DRIFT_TORCH_THREADS", "1"))))
     dev = "cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device)
@@ -93,7 +94,7 @@ def main() -> None:
         print(f"{generator:<10} {params:>9,} {base:>15.1f} {k1:>10.1f} {k1 / base:>15.2f}", flush=True)
     if args.grid_steps:
         print(f"sample grids ({args.grid_dataset}, {args.grid_steps} steps each):")
-        print(f"  saved {sample_grids(args.grid_dataset, args.grid_steps, args.batch, args.encoder, dev)}")
+        print(f"  saved {sample_grids(args.grid_dataset, args.grid_steps, args.batch, args.encoder, dev, args.alpha)}")
 
 
 if __name__ == "__main__":

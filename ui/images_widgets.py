@@ -15,7 +15,8 @@ LRS = (2e-4, 5e-4, 1e-3, 2e-3)
 FID_SIZES = (50, 250, 500, 1000, 2000, 5000)
 ENCODER_LABELS = {"pixels": "pixels (no encoder)", "random-conv": "random conv net (offline)",
                   "resnet18": "ResNet-18 ImageNet (if cached)"}
-DEFAULTS = {"img_dataset": "demo-digits", "img_generator": "tiny", "img_encoder": "random-conv", "img_K": 1,
+ALPHAS = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+DEFAULTS = {"img_dataset": "demo-digits", "img_generator": "tiny", "img_encoder": "random-conv", "img_K": 1, "img_alpha": 0.1,
             "img_tau": 0.05, "img_batch": 32, "img_lr": 1e-3, "img_spf": 1, "img_steps": 2000}
 
 
@@ -36,6 +37,9 @@ def image_config_from_widgets() -> tuple[ImageExperimentConfig, int]:
                  help="where the drift is computed: raw pixels, or the feature groups of a frozen encoder")
     sb.markdown("#### :material/tune: Drift and training")
     sb.slider("Lookahead terms K", 0, min(4, Limits.from_env().max_k), key="img_K")
+    sb.select_slider("Lookahead step α", ALPHAS, key="img_alpha",
+                     help="z¹ = z⁰ + α V₀ between lookahead terms. In normalised feature space the terms are O(1) per "
+                          "coordinate, so α = 1 overshoots (measured); 0.1 is the images' default")
     sb.select_slider("Temperature τ", TAUS, key="img_tau", help="used as τ × {0.4, 1, 4}, each RMS-normalised (the paper's {0.02, 0.05, 0.2} at 0.05)")
     sb.select_slider("Batch (generated = real)", BATCHES, key="img_batch")
     sb.select_slider("Learning rate", LRS, key="img_lr")
@@ -43,7 +47,7 @@ def image_config_from_widgets() -> tuple[ImageExperimentConfig, int]:
     sb.slider("Steps per frame", 1, 10, key="img_spf", help="training steps of each run between redraws")
     config = ImageExperimentConfig().with_values({
         "dataset": ss["img_dataset"], "generator": ss["img_generator"], "encoder": ss["img_encoder"],
-        "noise_dim": 64 if ss["img_generator"] == "tiny" else 128, "method": "lookahead", "K": ss["img_K"],
+        "noise_dim": 64 if ss["img_generator"] == "tiny" else 128, "method": "lookahead", "K": ss["img_K"], "alpha": ss["img_alpha"],
         "tau": ss["img_tau"], "batch_size": ss["img_batch"], "positives": ss["img_batch"], "lr": ss["img_lr"],
         "steps": ss["img_steps"], "ema_decay": 0.95})
     return config, int(ss["img_spf"])
