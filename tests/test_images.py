@@ -354,6 +354,14 @@ def test_ddp_two_cpu_processes_gathered_drift(tmp_path):
     w1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
     assert all(torch.equal(w0[k], w1[k]) for k in w0)  # both ranks agree on the weights after training
     assert reports[0]["changed"] and reports[0]["noise_differs_across_ranks"]
+    # The CLI itself under torchrun: rank 0 writes the outputs, the run reports world_size 2.
+    cli = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
+           "-m", "drift_core", "train-images", "--device", "cpu", "--steps", "2", "--batch-size", "6", "--positives", "6",
+           "--out", str(tmp_path / "cli"), "--quiet"]
+    proc = subprocess.run(cli, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    summary = json.loads((tmp_path / "cli" / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["step"] == 2
 
 
 class _SmallExtractor:
