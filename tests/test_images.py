@@ -236,6 +236,29 @@ def test_auto_encoder_falls_back_offline_and_resnet18_says_where_weights_go(tmp_
         build_encoder("resnet18")
 
 
+def test_bf16_autocast_path_keeps_the_drift_in_fp32(monkeypatch):
+    """The CUDA path (bf16 autocast for generator and encoder, fp32 drift), run on the CPU's bf16 autocast."""
+    import drift_core.images.drift_loss as dl
+
+    seen = []
+    original = dl.drifting_loss
+
+    def spy(x, y, fn):
+        seen.append((x.dtype, y.dtype))
+        return original(x, y, fn)
+
+    monkeypatch.setattr(dl, "drifting_loss", spy)
+    trainer = ImageTrainer(ImageExperimentConfig().with_values({**TINY, "method": "lookahead"}), device="cpu")
+    trainer.force_autocast = True
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert trainer.model(torch.zeros(2, 64)).dtype == torch.bfloat16  # the generator really runs in bf16
+    record = trainer.step()
+    assert np.isfinite(record.loss) and not record.diverged and record.grad_norm > 0
+    assert seen and all(d == (torch.float32, torch.float32) for d in seen)
+    assert all(p.dtype == torch.float32 for p in trainer.model.parameters())  # master weights stay fp32
+    assert trainer.generate(trainer.display_noise[:4]).dtype == torch.float32
+
+
 def test_k0_lookahead_equals_baseline():
     base = ImageTrainer(ImageExperimentConfig().with_values({**TINY, "method": "baseline"}), device="cpu")
     k0 = ImageTrainer(ImageExperimentConfig().with_values({**TINY, "method": "lookahead", "K": 0}), device="cpu")

@@ -162,7 +162,9 @@ class ImageTrainer:
     # ---- training ---------------------------------------------------------------------------
     @property
     def autocast_enabled(self) -> bool:
-        return self.device.type == "cuda"
+        """bf16 autocast for the generator and encoder: on CUDA (``force_autocast`` lets a test run
+        the same path on the CPU, which also supports bf16)."""
+        return self.device.type == "cuda" or getattr(self, "force_autocast", False)
 
     def lr_at(self, step: int) -> float:
         t = self.config.train
