@@ -230,4 +230,5 @@ def test_inspector_plays_through_a_step(page, app_url, artifacts_dir):
     _no_errors(page)
     _click(page, "ins_pause")
     _wait_idle(page)
+    time.sleep(1.5)  # let the last fragment delta land before the picture
     page.screenshot(path=str(artifacts_dir / "app-inspector.png"), full_page=True)

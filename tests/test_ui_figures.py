@@ -11,7 +11,7 @@ from drift_core.config import ExperimentConfig
 from drift_core.probes import density_on_grid, field_on_grid, grid_points, inspect_step
 from drift_core.train import Trainer
 from ui import figures
-from ui.runs import PlaygroundRun, compare_configs, configure_torch_threads, reset_changes, view_bounds
+from ui.runs import CompareRun, PlaygroundRun, compare_configs, configure_torch_threads, reset_changes, view_bounds
 
 SMALL = ExperimentConfig().with_values({"batch_size": 32, "width": 16, "depth": 1, "method": "lookahead", "K": 2,
                                         "dataset": "8gaussians"})
@@ -76,3 +76,25 @@ def test_configure_torch_threads_reads_the_environment():
         assert configure_torch_threads({"DRIFT_TORCH_THREADS": "bad"}) == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_runs_pause_on_divergence_and_stay_paused():
+    import math
+
+    run = CompareRun.create(SMALL.with_values({"method": "baseline"}), fairness=True)
+    run.playing = True
+    with torch.no_grad():
+        run.trainers["lookahead"].model.head.weight.fill_(math.nan)
+    out = run.advance(3)
+    assert "lookahead" in out.paused_reason and not run.playing
+    assert run.step == 0 and all(len(h.records) == 1 for h in run.histories.values())
+    run.playing = True  # pressing Play again on a diverged comparison pauses at once (no rerun loop)
+    again = run.advance(3)
+    assert again.paused_reason and not again.records and not run.playing
+    single = PlaygroundRun.create(SMALL)
+    with torch.no_grad():
+        single.trainer.model.head.weight.fill_(math.nan)
+    single.playing = True
+    assert single.advance(2).paused_reason and not single.playing and single.trainer.diverged
+    single.playing = True
+    assert single.advance(2).paused_reason and not single.playing

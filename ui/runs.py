@@ -142,6 +142,7 @@ class PlaygroundRun:
         start = time.perf_counter()
         if self.trainer.diverged:
             out.paused_reason = self.message or "this run diverged; press Reset (or lower the learning rate)"
+            self.playing = False
             return out
         for _ in range(steps):
             if self.budget_left <= 0:
@@ -252,7 +253,8 @@ class CompareRun:
         out = Advance()
         start = time.perf_counter()
         if any(t.diverged for t in self.trainers.values()):
-            out.paused_reason = self.message or "an arm diverged; press Reset"
+            out.paused_reason = self.message or "an arm diverged; lower the learning rate and press Reset"
+            self.playing = False
             return out
         budget = self.base_config.train.steps
         for _ in range(steps):
