@@ -1,7 +1,7 @@
 """Compare: baseline and lookahead (and optionally baseline with 2× learning rate) in lock-step."""
 import streamlit as st
 
-from ui import figures, widgets
+from ui import classroom, figures, widgets
 from ui.live import CURVES_S, live_frame, slow_frame_warning
 from ui.state import compare_run, needs_points, transport_buttons
 from ui.navigation_fix import ensure_navigation
@@ -16,6 +16,7 @@ st.caption("Baseline and lookahead drifting start from the **same weights** and 
            "batches**, so any difference comes from the drift alone. Lookahead does more work per step: the "
            "*training time* curves and the optional 2× learning-rate baseline keep the comparison fair.")
 config = widgets.load_config()
+presenter = classroom.apply_presenter()
 widgets.show_url_notices()
 widgets.data_controls(config)
 if "fairness" not in ss:
@@ -33,7 +34,7 @@ st.sidebar.slider("Arrow length ×", 1, 50, key="arrow_scale")
 config = widgets.config_from_widgets(config)
 fairness = bool(ss["fairness"])
 steps_per_frame = int(ss.get("steps_per_frame", 5))
-widgets.sync_url(config, {"steps_per_frame": steps_per_frame, "fairness": fairness})
+widgets.sync_url(config, {"steps_per_frame": steps_per_frame, "fairness": fairness, **classroom.url_extras()})
 
 if needs_points(config):
     st.info("Upload a CSV of x,y points in the sidebar ('Your own points') to compare on your own data.", icon=":material/upload_file:")
@@ -68,6 +69,12 @@ def frame() -> None:
     if run.message:
         st.warning(run.message, icon=":material/pause_circle:")
     snaps = run.frame()
+    classroom.record_compare(RUN_KEY, run)
+    first = next(iter(run.histories.values()))
+    replay = classroom.timeline("cmp_", first.snapshots)
+    if replay is not None:
+        replay_step = first.snapshots[replay].step
+        snaps = {name: classroom.snapshot_at(h, replay_step) for name, h in run.histories.items()}
     names = list(run.trainers)
     cards = st.columns(1 + len(names))
     cards[0].metric("Step", f"{run.step}")
@@ -82,12 +89,19 @@ def frame() -> None:
         trainer = run.trainers[name]
         other = snaps["baseline"].generated if (name == "lookahead" and ss.get("cmp_difference")) else None
         title = f"{trainer.config.drift.label()} · lr {trainer.config.train.lr:g} · {trainer.wall_s:.1f} s of training"
+        if replay is not None:
+            title = f"step {snaps[name].step} (replay) · " + title
         col.plotly_chart(figures.fast_figure(figures.particle_figure(
                              snaps[name], run.bounds, layers, arrow_scale=float(ss.get("arrow_scale", 3)),
-                             title=title, height=430, other=other, other_name="baseline", uirevision="compare")),
+                             title=title, height=classroom.plot_height(430), other=other, other_name="baseline", uirevision="compare")),
                          key=f"cmp_particles_{name}", config={"displaylogo": False})
     slow_frame_warning(train_s, trained)
     st.caption(f"Budget: {run.step} / {run.base_config.train.steps} steps · {steps_per_frame} step(s) per frame")
+    if replay is not None:
+        classroom.compare_fork_controls(RUN_KEY, "cmp_", run.base_config, replay_step)
+    with st.expander("Export this comparison: side-by-side GIF / MP4, metrics CSV, config JSON",
+                     icon=":material/download:"):
+        classroom.compare_export_buttons("cmp_", run.base_config, run.histories)
 
 
 def curves() -> None:

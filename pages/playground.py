@@ -3,7 +3,7 @@ import streamlit as st
 import torch
 
 from drift_core.probes import density_on_grid, field_on_grid, grid_points
-from ui import figures, widgets
+from ui import classroom, figures, widgets
 from ui.live import CURVES_S, FrameClock, live_frame, slow_frame_warning
 from ui.state import needs_points, playground_run, transport_buttons
 from ui.navigation_fix import ensure_navigation
@@ -18,6 +18,7 @@ st.caption("A small generator (noise → MLP → point) learns a 2D distribution
            "change K or τ while it runs. Faint grey: data; blue: generated particles; arrows: the drift "
            "each particle is pushed along (drawn longer than true size).")
 config = widgets.load_config()
+presenter = classroom.apply_presenter()
 widgets.show_url_notices()
 widgets.data_controls(config)
 widgets.training_controls(config)
@@ -29,7 +30,7 @@ if "arrow_scale" not in ss:
 st.sidebar.slider("Arrow length ×", 1, 50, key="arrow_scale", help="arrows are drawn this many times their true length")
 config = widgets.config_from_widgets(config)
 steps_per_frame = int(ss.get("steps_per_frame", 5))
-widgets.sync_url(config, {"steps_per_frame": steps_per_frame})
+widgets.sync_url(config, {"steps_per_frame": steps_per_frame, **classroom.url_extras()})
 
 if needs_points(config):
     st.info("Upload a CSV of x,y points in the sidebar ('Your own points') to train on your own data.", icon=":material/upload_file:")
@@ -49,9 +50,13 @@ if event.describe():
     ss["pg_note"] = event.describe()
 if ss.get("pg_note"):
     st.caption(ss["pg_note"])
+classroom.scenario_buttons(RUN_KEY)
 st.pills("Layers", figures.LAYERS, selection_mode="multi", key="layers",
          help="V: the drift used for training; V⁺/V⁻: attraction to data / repulsion from generated; "
               "lookahead terms V₀..V_K (one colour each) drawn from the points z⁰..z^K they act on")
+st.toggle("Estimator noise (redraw the batch 8× and show how much V changes)", key="pg_noise",
+          help="the drift is estimated from one mini-batch; this shows its spread at 48 particles. "
+               "Move the batch-size slider and watch the spread change.")
 
 
 def frame() -> None:
@@ -67,6 +72,10 @@ def frame() -> None:
     if run.message:
         st.warning(run.message, icon=":material/pause_circle:")
     snap = run.frame()
+    classroom.record(RUN_KEY, run)
+    replay = classroom.timeline("pg_", run.history.snapshots)
+    if replay is not None:
+        snap = run.history.snapshots[replay]
     layers = set(ss.get("layers") or [])
     grid = grid_field = density = None
     if "field on a grid" in layers:
@@ -92,13 +101,29 @@ def frame() -> None:
         rate = (run.step / run.trainer.wall_s) if run.trainer.wall_s > 0 else 0.0
         row2[2].metric("Steps / s", f"{rate:.0f}", help="training steps per second of training time")
     title = f"{run.config.drift.label()} · τ = {run.config.drift.tau:g} · N = {run.config.train.batch_size}"
+    if replay is not None:
+        title = f"replay of step {snap.step} · " + title
     figure = figures.particle_figure(snap, run.bounds, layers, arrow_scale=float(ss.get("arrow_scale", 3)),
-                                     grid=grid, grid_field=grid_field, density=density, title=title, height=540)
+                                     grid=grid, grid_field=grid_field, density=density, title=title,
+                                     height=classroom.plot_height(540))
+    noise = None
+    if ss.get("pg_noise") and replay is None:
+        noise = classroom.noise_layer(run, figure, float(ss.get("arrow_scale", 3)))
     st.plotly_chart(figures.fast_figure(figure), key="pg_particles", config={"displaylogo": False})
+    if noise is not None:
+        st.caption(classroom.noise_caption(noise))
+    if replay is not None:
+        fork = classroom.fork_controls("pg_", run.config, snap.step,
+                                       classroom.kept_state(RUN_KEY, run, snap.step))
+        if fork is not None:
+            classroom.make_branch(RUN_KEY, run, snap.step, fork)
     slow_frame_warning(train_s, trained)
     st.caption(f"Budget: {run.step} / {run.config.train.steps} steps · {steps_per_frame} step(s) per frame · "
                f"{run.frames} frames drawn · this frame: training {train_s * 1000:.0f} ms, "
                f"total {clock.elapsed() * 1000:.0f} ms")
+    classroom.branches_panel(RUN_KEY, run, steps_per_frame, arrow_scale=float(ss.get("arrow_scale", 3)))
+    with st.expander("Export this run: GIF / MP4, metrics CSV, config JSON", icon=":material/download:"):
+        classroom.export_buttons("pg_", run.config, run.history, title=title)
 
 
 def curves() -> None:

@@ -5,6 +5,9 @@ from drift_core.data.toy2d import SAMPLERS
 from drift_core.sweep import METRICS
 from ui import classroom, widgets
 from ui import sweep_view as sv
+from ui.navigation_fix import ensure_navigation
+
+ensure_navigation()
 
 ss = st.session_state
 
