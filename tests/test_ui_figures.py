@@ -33,7 +33,7 @@ def test_every_figure_builder_output_validates():
     fig = figures.particle_figure(snap, bounds, figures.LAYERS, grid=grid.numpy(), grid_field=field.numpy(),
                                   density=density, other=snap.generated + 0.01, other_name="baseline")
     names = [t["name"] for t in go.Figure(fig).data]
-    assert {"V", "V⁺ attraction", "−V⁻ repulsion", "V_0", "V_1", "V_2", "V on a grid", "density"} <= set(names)
+    assert {"V", "V⁺ attraction", "−V⁻ repulsion", "V_0", "V_1", "V_2", "V on a grid (longest = one cell)", "density"} <= set(names)
     ins = inspect_step(trainer)
     go.Figure(figures.kernel_matrix_figure(ins.w_pos, ins.w_neg))
     go.Figure(figures.lens_figure(ins, 3, bounds))
@@ -45,6 +45,15 @@ def test_every_figure_builder_output_validates():
     chart = figures.curves_chart([{"step": 1, "loss": 0.1, "series": "a"}, {"step": 2, "loss": 0.05, "series": "a"}],
                                  "step", "loss", log_y=True)
     chart.to_dict()  # Altair validates the spec
+
+
+def test_grid_arrows_keep_directions_and_fit_a_cell():
+    grid = np.array([[0.0, 0.0], [0.5, 0.0], [0.0, 0.5], [0.5, 0.5]])
+    field = np.array([[3.0, 4.0], [0.0, 1.0], [-2.0, 0.0], [0.0, 0.0]])
+    drawn = figures.grid_arrows(grid, field)
+    lengths = np.sqrt((drawn ** 2).sum(1))
+    assert lengths.max() == pytest.approx(0.45)  # 0.9 x spacing 0.5
+    assert np.allclose(drawn[0] / lengths[0], [0.6, 0.8]) and lengths[1] / lengths[0] == pytest.approx(0.2)
 
 
 def test_view_bounds_are_square_and_hold_the_points():

@@ -45,6 +45,16 @@ def segments(starts: np.ndarray, vectors: np.ndarray, scale: float = 1.0) -> tup
     return flat[:, 0], flat[:, 1]
 
 
+def grid_arrows(grid: np.ndarray, field: np.ndarray) -> np.ndarray:
+    """Grid arrows for drawing: the field [G, 2] rescaled so the longest arrow is 0.9 of the grid spacing
+    (far from the particles the field is much larger than near them, and true-length arrows would cross
+    the whole picture); directions and relative lengths are kept."""
+    xs = np.unique(np.round(grid[:, 0], 9))
+    spacing = float(xs[1] - xs[0]) if len(xs) > 1 else 1.0
+    longest = float(np.sqrt((field ** 2).sum(1)).max()) if len(field) else 0.0
+    return field * (0.9 * spacing / longest) if longest > 0 else field
+
+
 def _scatter(points: np.ndarray, name: str, colour: str, size: float = 4.0, **extra) -> dict:
     return {"type": "scattergl", "mode": "markers", "x": points[:, 0], "y": points[:, 1], "name": name,
             "marker": {"color": colour, "size": size}, **extra}
@@ -95,7 +105,8 @@ def particle_figure(snap, bounds: Sequence[float], layers: Iterable[str] = ("V",
                        "showscale": False, "hoverinfo": "skip", "name": "density"})
     traces.append(_scatter(snap.positives, "data", DATA_COLOUR, 4))
     if "field on a grid" in layers and grid is not None and grid_field is not None:
-        traces.append(_arrows(grid, grid_field, arrow_scale, "V on a grid", FIELD_COLOUR, 1.0))
+        traces.append(_arrows(grid, grid_arrows(grid, grid_field), 1.0, "V on a grid (longest = one cell)",
+                              FIELD_COLOUR, 1.0))
     g = snap.generated
     if other is not None:
         traces.append(_arrows(g, other - g, 1.0, f"difference to {other_name}", "rgba(207, 34, 46, 0.55)", 1.0))
