@@ -232,3 +232,43 @@ def test_inspector_plays_through_a_step(page, app_url, artifacts_dir):
     _wait_idle(page)
     time.sleep(1.5)  # let the last fragment delta land before the picture
     page.screenshot(path=str(artifacts_dir / "app-inspector.png"), full_page=True)
+
+
+def _open_plain(page, url: str) -> None:
+    """Open a page without metric cards (the Sweep page) and wait until its script is idle."""
+    page.goto(url)
+    _wait_idle(page)
+    page.get_by_text("Run sweep").first.wait_for(timeout=90_000)
+    _no_errors(page)
+
+
+def test_sweep_page_runs_a_tiny_grid_and_opens_a_cell(page, app_url, artifacts_dir):
+    """The Sweep page: a 2×2 grid runs in the background thread (progress bar), the heatmap and the
+    thumbnails appear, clicking a heatmap cell selects it, and "Open in Playground" carries its config."""
+    _open_plain(page, app_url + "/sweep?batch_size=64&width=16&depth=1")
+    page.locator(".st-key-sw_x_values_K").get_by_role("button", name="Remove 2").click()  # K: 0, 1
+    _wait_idle(page)
+    page.locator(".st-key-sw_y_values_tau").get_by_role("button", name="Remove 0.02").click()  # tau: 0.05, 0.2
+    _wait_idle(page)
+    steps = page.locator(".st-key-sw_steps input")
+    steps.fill("15")
+    steps.press("Enter")
+    page.get_by_text("2 × 2 = 4 cells × 15 steps").wait_for(timeout=60_000)
+    _click(page, "sw_run")
+    page.get_by_text("Final particles").wait_for(timeout=240_000)
+    _wait_idle(page)
+    _no_errors(page)
+    page.wait_for_selector(".js-plotly-plot", timeout=60_000)
+    assert page.locator('[data-testid="stImage"]').count() == 4
+    time.sleep(1.0)
+    page.screenshot(path=str(artifacts_dir / "app-sweep.png"), full_page=True)
+    points = page.locator(".js-plotly-plot .scatterlayer path.point")
+    assert points.count() == 4
+    points.nth(3).click(force=True)  # row tau = 0.2, column K = 1
+    page.get_by_text("Selected:").wait_for(timeout=60_000)
+    assert "tau = 0.2" in page.get_by_text("Selected:").inner_text()
+    _click(page, "sw_open_selected")
+    page.wait_for_url("**/playground**", timeout=60_000)
+    page.wait_for_selector('[data-testid="stMetric"]', timeout=90_000)
+    _no_errors(page)
+    assert "tau=0.2" in page.url and "method=lookahead" in page.url
