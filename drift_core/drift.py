@@ -59,7 +59,8 @@ NORMALIZED_MASK_DISTANCE = 100.0
 """Distance added to masked self-pairs when distances are normalised by their batch mean."""
 
 DEFAULT_BLOCK_ELEMENTS = 1 << 24
-"""Kernel entries per block for the memory-bounded mean-distance pass (16 Mi floats = 64 MB in fp32)."""
+"""Kernel entries per block when the kernel is not kept (and for the mean-distance pass): 16 Mi
+floats = 64 MB per buffer in fp32."""
 
 KEEP_ELEMENTS = 1 << 25
 """Largest N x (P+M) (32 Mi entries = 128 MB in fp32) for which the exp'd kernel is kept between the
@@ -294,7 +295,10 @@ def _chunk_rows(problem: _Problem, block_rows: int | None) -> int:
     if problem.x.device.type != "cpu":
         # one launch per op over the whole (kept) matrix; bounded like the blocked path otherwise
         return max(1, min(problem.n, DEFAULT_BLOCK_ELEMENTS // max(1, problem.n_targets)))
-    return max(1, min(problem.n, max(16, CHUNK_ELEMENTS // max(1, problem.n_targets))))
+    # kept kernel: chunks of CHUNK_ELEMENTS; recomputed (large N): bigger blocks of DEFAULT_BLOCK_ELEMENTS
+    # (fewer per-chunk column merges; measured 2x faster at N = 16384, still ~200 MB in all)
+    per_chunk = CHUNK_ELEMENTS if _keep_kernel(problem, None) else DEFAULT_BLOCK_ELEMENTS
+    return max(1, min(problem.n, max(16, per_chunk // max(1, problem.n_targets))))
 
 
 def _keep_kernel(problem: _Problem, block_rows: int | None) -> bool:

@@ -25,6 +25,7 @@ def _rel(a, b):
 def small_chunks(monkeypatch):
     """Force several chunks and the recompute (not kept) second pass on small problems."""
     monkeypatch.setattr(drift_module, "CHUNK_ELEMENTS", 64)
+    monkeypatch.setattr(drift_module, "DEFAULT_BLOCK_ELEMENTS", 200)
     monkeypatch.setattr(drift_module, "KEEP_ELEMENTS", 16)
 
 
@@ -39,6 +40,8 @@ def test_fast_and_blocked_match_naive_fp64(gen, d, block_rows):
 
 def test_recompute_path_matches_kept_path(gen, small_chunks):
     x, y, z = _rand(gen, 50, 2), _rand(gen, 41, 2, shift=0.5), _rand(gen, 33, 2, shift=-0.5)
+    problem = drift_module._Problem(x, y, z, None, None, 1.0, False)
+    assert not drift_module._keep_kernel(problem, None) and drift_module._chunk_rows(problem, None) < 50
     ref = torch.tensor(reference_drift(x.tolist(), y.tolist(), z.tolist(), 0.3), dtype=torch.float64)
     torch.testing.assert_close(drifting_field(x, y, z, tau=0.3).v, ref, rtol=1e-9, atol=1e-12)
     ref_self = torch.tensor(reference_drift(x.tolist(), y.tolist(), None, 0.3), dtype=torch.float64)
