@@ -143,7 +143,7 @@ def _open(page, url: str) -> None:
 
 def _click(page, key: str) -> None:
     """Click the button whose Streamlit key is ``key`` (its container has the class st-key-KEY)."""
-    page.locator(f".st-key-{key} button").click()
+    page.locator(f".st-key-{key} button").first.click()
 
 
 def test_home(page, app_url, artifacts_dir):
@@ -222,8 +222,32 @@ def test_compare_plays_in_lockstep(page, app_url, artifacts_dir):
     page.screenshot(path=str(artifacts_dir / "app-compare.png"), full_page=True)
 
 
+LENS_TITLES = """() => [...document.querySelectorAll('.js-plotly-plot')]
+    .map(g => g.layout && g.layout.title ? g.layout.title.text : '').filter(t => t.includes('kernel lens'))"""
+FAR_PARTICLE = """() => {
+    const gd = document.querySelector('.js-plotly-plot');
+    const fl = gd._fullLayout, tr = gd._fullData.find(t => t.name && t.name.startsWith('generated'));
+    const px = i => [fl.xaxis.l2p(Number(tr.x[i])) + fl.xaxis._offset, fl.yaxis.l2p(Number(tr.y[i])) + fl.yaxis._offset];
+    const p0 = px(0);
+    let best = 1, far = -1;
+    for (let i = 1; i < tr.x.length; i++) { const p = px(i), d = Math.hypot(p[0] - p0[0], p[1] - p0[1]); if (d > far) { far = d; best = i; } }
+    const r = gd.getBoundingClientRect(), p = px(best);
+    return [r.left + p[0], r.top + p[1]];
+}"""
+
+
 def test_inspector_plays_through_a_step(page, app_url, artifacts_dir):
     _open(page, app_url + "/inspector?tau=0.2&method=lookahead&K=2")
+    # click a particle (the one farthest from particle 0): the kernel lens follows the click
+    _click(page, "ins_next_stage")
+    _wait_idle(page)
+    assert "particle 0:" in page.evaluate(LENS_TITLES)[0]
+    x, y = page.evaluate(FAR_PARTICLE)
+    page.mouse.click(x, y)
+    deadline = time.time() + 30
+    while "particle 0:" in page.evaluate(LENS_TITLES)[0] and time.time() < deadline:
+        time.sleep(0.25)
+    assert "particle 0:" not in page.evaluate(LENS_TITLES)[0], "clicking a particle did not open its kernel lens"
     start = _step(page)
     _click(page, "ins_play")
     _wait_for_step_above(page, start)

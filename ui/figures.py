@@ -241,4 +241,6 @@ def stage_figure(ins, stage: str, bounds: Sequence[float], *, arrow_scale: float
         traces.append(_scatter(ins.outputs_after, "outputs after the step", "#8250df", 5))
     traces.append(_scatter(x, "generated x = f(ε)", PARTICLE_COLOUR, 6,
                            customdata=np.arange(len(x)), hovertemplate="particle %{customdata}<extra></extra>"))
-    return {"data": traces, "layout": base_layout(bounds, height=height, uirevision="stage")}
+    layout = base_layout(bounds, height=height, uirevision="stage")
+    layout.update(clickmode="event+select", hovermode="closest")  # a click selects a particle (kernel lens)
+    return {"data": traces, "layout": layout}
