@@ -180,3 +180,17 @@ def test_lookahead_costs_exactly_k_plus_1_drift_passes(gen, monkeypatch):
         calls.clear()
         lookahead_field(x, y, K=K, tau=0.1, scaling="relative")
         assert len(calls) == K + 1
+
+
+def test_compiled_entry_point_matches_eager_with_options(gen, monkeypatch):
+    """compiled_drifting_field's plumbing (distance normalisation, temperatures, masks, fallbacks),
+    with the dense kernel run eagerly in place of its torch.compile'd version."""
+    monkeypatch.setitem(drift_module._COMPILED, "dense", _dense_kernel)
+    x, y, e = _rand(gen, 28, 2), _rand(gen, 31, 2, shift=0.3), _rand(gen, 5, 2, shift=1.0)
+    for opts in (dict(tau=0.2), dict(tau=(0.05, 0.2, 0.8), normalize_distance=True),
+                 dict(tau=0.3, attraction_only=True), dict(tau=0.3, extra_neg=e, extra_neg_weight=2.0),
+                 dict(tau=0.3, affinity_floor=1e-6)):
+        ours = drift_module.compiled_drifting_field(x, y, **opts)
+        ref = drifting_field(x, y, **opts)
+        torch.testing.assert_close(ours.v, ref.v, rtol=1e-9, atol=1e-12)
+        torch.testing.assert_close(ours.raw_rms, ref.raw_rms, rtol=1e-9, atol=1e-12)
