@@ -27,6 +27,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -188,6 +189,16 @@ def main() -> int:
     rss: list[tuple[float, float]] = []
     sessions = [Session(i, CONFIGS[i]) for i in range(args.sessions)]
     t0 = time.time()
+    stop_sampling = threading.Event()
+
+    def sample_memory() -> None:  # its own thread: page polling under load must not thin the samples
+        while not stop_sampling.wait(1.0):
+            try:
+                rss.append((time.time() - t0, rss_mb(pid)))
+            except (OSError, RuntimeError):
+                return
+
+    sampler = threading.Thread(target=sample_memory, daemon=True)
     try:
         if pid:
             rss.append((0.0, rss_mb(pid)))
@@ -205,6 +216,8 @@ def main() -> int:
             for s in sessions:
                 s.page.get_by_role("button", name=re.compile("Play")).first.click()
             play_start = time.time()
+            if pid:
+                sampler.start()
             print(f"{len(sessions)} sessions playing on {url} for {args.seconds:.0f} s ...", flush=True)
             while time.time() - play_start < args.seconds:
                 for s in sessions:
@@ -212,23 +225,32 @@ def main() -> int:
                     s.last_state = state
                     if state.get("step") is not None:
                         s.steps.append((time.time() - play_start, int(state["step"].replace(",", ""))))
-                if pid:
-                    rss.append((time.time() - t0, rss_mb(pid)))
                 time.sleep(args.sample_every)
             play_s = time.time() - play_start
+            stop_sampling.set()
             for s in sessions:
                 s.last_state = s.page.evaluate(READ_STATE)
                 if s.last_state.get("step") is not None:
                     s.steps.append((play_s, int(s.last_state["step"].replace(",", ""))))
                 s.url_params = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(s.page.url).query))
-                if args.screenshots:
-                    args.screenshots.mkdir(parents=True, exist_ok=True)
-                    s.page.screenshot(path=str(args.screenshots / f"load_session_{s.index}.png"))
                 check_session(s)
+            for s in sessions:  # stop the animations before taking pictures (less load, stable frames)
+                try:
+                    s.page.get_by_role("button", name=re.compile("Pause")).first.click(timeout=20_000)
+                except Exception as err:  # noqa: BLE001 - a picture is a bonus, not a check
+                    print(f"session {s.index}: could not press Pause ({type(err).__name__})")
+            if args.screenshots:
+                args.screenshots.mkdir(parents=True, exist_ok=True)
+                for s in sessions:
+                    try:
+                        s.page.screenshot(path=str(args.screenshots / f"load_session_{s.index}.png"), timeout=60_000)
+                    except Exception as err:  # noqa: BLE001
+                        print(f"session {s.index}: no screenshot ({type(err).__name__})")
             browser.close()
         if pid:
             rss.append((time.time() - t0, rss_mb(pid)))
     finally:
+        stop_sampling.set()
         if proc is not None:
             proc.terminate()
             try:
@@ -238,7 +260,8 @@ def main() -> int:
     tracebacks = args.log.read_text(errors="replace").count("Traceback") if proc is not None and args.log.exists() else 0
 
     print(f"\nLoad test: {len(sessions)} sessions x {args.seconds:.0f} s on one server "
-          f"({platform.node()}, {os.cpu_count()} CPUs, Python {platform.python_version()})")
+          f"({platform.node()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+          f"load average at the end {os.getloadavg()[0]:.1f})")
     print("session | requested configuration | steps shown (start -> end) | steps/s | configuration shown | result")
     print("--- | --- | --- | --- | --- | ---")
     failed = False
