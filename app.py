@@ -2,9 +2,12 @@
 import streamlit as st
 
 from ui.runs import configure_torch_threads
+from ui.safety import guard_session, show_session_notice
 
 configure_torch_threads()
 st.set_page_config(page_title="Drift Lab", page_icon="🌀", layout="wide")
+guard_session()  # DRIFT_MAX_SESSIONS: admit, evict an idle session, or refuse with the reason
+show_session_notice()
 pages = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/playground.py", title="Playground", icon=":material/tune:"),

@@ -3,7 +3,7 @@ import streamlit as st
 import torch
 
 from drift_core.probes import density_on_grid, field_on_grid, grid_points
-from ui import classroom, figures, widgets
+from ui import classroom, figures, safety, widgets
 from ui.live import CURVES_S, FrameClock, live_frame, slow_frame_warning
 from ui.state import needs_points, playground_run, transport_buttons
 from ui.navigation_fix import ensure_navigation
@@ -17,11 +17,13 @@ st.title("Playground")
 st.caption("A small generator (noise → MLP → point) learns a 2D distribution by drifting. Press **Play**, then "
            "change K or τ while it runs. Faint grey: data; blue: generated particles; arrows: the drift "
            "each particle is pushed along (drawn longer than true size).")
+safety.sync_after_fallback(RUN_KEY)
 config = widgets.load_config()
 presenter = classroom.apply_presenter()
 widgets.show_url_notices()
 widgets.data_controls(config)
 widgets.training_controls(config)
+safety.checkpoint_controls(RUN_KEY)
 st.sidebar.markdown("#### :material/palette: Display")
 if "layers" not in ss:
     ss["layers"] = ["V"]
@@ -50,6 +52,7 @@ if event.describe():
     ss["pg_note"] = event.describe()
 if ss.get("pg_note"):
     st.caption(ss["pg_note"])
+safety.divergence_controls(RUN_KEY, "pg_")
 classroom.scenario_buttons(RUN_KEY)
 st.pills("Layers", figures.LAYERS, selection_mode="multi", key="layers",
          help="V: the drift used for training; V⁺/V⁻: attraction to data / repulsion from generated; "
@@ -71,6 +74,7 @@ def frame() -> None:
             st.rerun()  # redraw the page paused, with the reason
     if run.message:
         st.warning(run.message, icon=":material/pause_circle:")
+    safety.show_fallback_notice(RUN_KEY)
     snap = run.frame()
     classroom.record(RUN_KEY, run)
     replay = classroom.timeline("pg_", run.history.snapshots)

@@ -22,5 +22,17 @@ def gen() -> torch.Generator:
     return torch.Generator().manual_seed(1234)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_session_registry():
+    """Each test starts with an empty registry of live app sessions (ui.safety, DRIFT_MAX_SESSIONS):
+    AppTests in one process would otherwise count as concurrent users of one server."""
+    import sys
+
+    safety = sys.modules.get("ui.safety")
+    if safety is not None:
+        safety.set_registry(None)
+    yield
+
+
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")

@@ -18,7 +18,13 @@ CURVES_S = 1.0
 
 
 def live_frame(body: Callable[[], None], playing: bool, interval: float = FRAME_S) -> None:
-    st.fragment(run_every=interval if playing else None)(body)()
+    from .safety import guard_session
+
+    def tick() -> None:
+        guard_session()  # a session that animates is in use: keep it live (DRIFT_MAX_SESSIONS)
+        body()
+
+    st.fragment(run_every=interval if playing else None)(tick)()
 
 
 class FrameClock:

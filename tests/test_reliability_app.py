@@ -1,0 +1,246 @@
+"""Reliability and security through the app (AppTest): bad uploads keep the previous data, checkpoints
+are saved and loaded safely (a malicious pickle is never executed), link settings are clamped with a
+notice, limits are refused up front, divergence pauses with Step back, out-of-memory falls back with a
+message, and the number of live sessions is bounded."""
+from __future__ import annotations
+
+import pickle
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from drift_core.checkpoint import checkpoint_bytes
+from drift_core.config import ExperimentConfig
+from drift_core.sessions import SessionRegistry
+from drift_core.train import Trainer
+from tests.conftest import ROOT
+from ui import safety
+
+SMALL_URL = {"dataset": "moons", "batch_size": "64", "width": "32", "depth": "2", "steps_per_frame": "10"}
+RUN = "playground_run"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_state():
+    """Every test gets its own session registry and its torch thread count back."""
+    threads = torch.get_num_threads()
+    safety.set_registry(None)
+    yield
+    safety.set_registry(None)
+    torch.set_num_threads(threads)
+
+
+def open_playground(query: dict | None = None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.query_params.update(query if query is not None else SMALL_URL)
+    at.run()
+    assert not at.exception, at.exception
+    at.switch_page("pages/playground.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def step_counter(at: AppTest) -> int:
+    return int(next(m.value for m in at.metric if m.label == "Step"))
+
+
+def texts(elements) -> str:
+    return " | ".join(str(e.value) for e in elements)
+
+
+def upload(at: AppTest, key: str, name: str, content: bytes) -> AppTest:
+    at.file_uploader(key=key).set_value((name, content, "application/octet-stream")).run()
+    assert not at.exception, at.exception
+    return at
+
+
+# ---- uploaded point sets --------------------------------------------------------------------------------
+def test_bad_csv_uploads_get_a_message_and_keep_the_previous_data(monkeypatch):
+    at = open_playground()
+    good = "x,y\n" + "\n".join(f"{i / 20 - 1},{(i % 5) / 5}" for i in range(40))
+    upload(at, "upload_csv", "good.csv", good.encode())
+    points, run = at.session_state["custom_points"], at.session_state[RUN]
+    assert points.shape == (40, 2) and at.session_state["dataset"] == "custom" and run.config.data.dataset == "custom"
+    monkeypatch.setenv("DRIFT_MAX_UPLOAD_POINTS", "50")
+    bad = {
+        "empty.csv": (b"", "empty"), "three.csv": (b"1,2,3\n4,5,6\n", "2 columns"),
+        "words.csv": (b"hello,world\nfoo,bar\n", "not a pair"), "nan.csv": (b"1,2\nnan,3\n", "NaN"),
+        "one.csv": (b"1,2\n", "at least 2"), "many.csv": (b"1,2\n" * 51, "more than 50 rows"),
+        "image.csv": (b"\x89PNG\r\n\x1a\n\x00\x00\x00", "binary"), "latin1.csv": (b"1,2\n\xe9,3\n", "UTF-8"),
+        "huge.csv": (b"1,2\n" * (5 * 2**20 + 1), "too large"),
+    }
+    for name, (content, words) in bad.items():
+        upload(at, "upload_csv", name, content)
+        errors = texts(at.sidebar.error)
+        assert name in errors and words in errors and "previous data is unchanged" in errors, (name, errors)
+        assert at.session_state["custom_points"] is points  # the previous data is kept
+        assert at.session_state[RUN] is run and run.config.data.dataset == "custom"
+
+
+# ---- checkpoints ----------------------------------------------------------------------------------------
+def test_checkpoint_saved_in_one_session_loads_in_another():
+    a = open_playground()
+    a.button(key="pg_play").click().run()
+    a.run()
+    trainer = a.session_state[RUN].trainer
+    assert trainer.step_count >= 10
+    data = safety.trainer_checkpoint(trainer)  # what the "Save checkpoint" button downloads
+    assert any(b.label == "Save checkpoint" for b in a.get("download_button"))
+    b = open_playground({"dataset": "checkerboard", "width": "32", "depth": "2"})
+    upload(b, f"{RUN}:load", "mine.pt", data)
+    loaded = b.session_state[RUN].trainer
+    assert loaded.step_count == trainer.step_count and loaded.config.data.dataset == "moons"
+    assert all(torch.equal(loaded.model.state_dict()[k], v) for k, v in trainer.model.state_dict().items())
+    assert b.selectbox(key="dataset").value == "moons" and step_counter(b) == trainer.step_count
+    assert "Loaded mine.pt" in texts(b.sidebar.success)
+    b.run()  # the loaded run is kept (its settings became the session's), not reset
+    assert b.session_state[RUN].trainer is loaded
+
+
+class _Exploit:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_bad_and_malicious_checkpoints_are_refused_in_the_ui(tmp_path):
+    marker = tmp_path / "executed"
+    import io
+
+    evil = io.BytesIO()
+    torch.save({"format": "drift-lab-checkpoint", "version": 1, "kind": "toy2d", "x": _Exploit(str(marker))}, evil)
+    small = ExperimentConfig().with_values({"batch_size": 64, "width": 32, "depth": 2})
+    good = checkpoint_bytes(Trainer(small).state_dict(), kind="toy2d")
+    other = Trainer(small).state_dict()
+    other["config"]["model"]["width"] = 48
+    huge = Trainer(small).state_dict()
+    huge["config"]["model"].update(width=4096, depth=16)
+    cases = {
+        "evil.pt": (evil.getvalue(), "refused"), "evil_pickle.pt": (pickle.dumps(_Exploit(str(marker))), "refused"),
+        "notes.pt": (b"just some text\n", "not a torch file"), "cut.pt": (good[: len(good) // 2], "truncated"),
+        "images.pt": (checkpoint_bytes(Trainer(small).state_dict(), kind="images"), "'images' checkpoint"),
+        "arch.pt": (checkpoint_bytes(other, kind="toy2d"), "do not fit"),
+        "huge.pt": (checkpoint_bytes(huge, kind="toy2d"), "beyond this server's limits"),
+    }
+    at = open_playground()
+    run = at.session_state[RUN]
+    for name, (content, words) in cases.items():
+        upload(at, f"{RUN}:load", name, content)
+        errors = texts(at.sidebar.error)
+        assert name in errors and words in errors and "current run is unchanged" in errors, (name, errors)
+        assert at.session_state[RUN] is run
+        assert not marker.exists()
+    pickle.loads(pickle.dumps(_Exploit(str(marker))))  # the payload is real: unpickled naively, it writes
+    assert marker.exists()
+
+
+# ---- links and limits -----------------------------------------------------------------------------------
+def test_link_settings_out_of_range_are_clamped_with_a_notice(monkeypatch):
+    monkeypatch.setenv("DRIFT_MAX_MODEL_PARAMS", "100000")
+    at = open_playground({"K": "99", "method": "lookahead", "lr": "1e9", "tau": "abc", "width": "4096",
+                          "batch_size": "100000", "steps_per_frame": "1000", "seed": "-5"})
+    cfg = at.session_state["config"]
+    assert cfg.drift.K == 8 and cfg.train.lr == 1.0 and cfg.drift.tau == 0.05 and cfg.model.width == 128
+    assert cfg.train.batch_size == 4096 and cfg.train.seed == 0 and at.session_state["steps_per_frame"] == 50
+    notices = texts(at.info)
+    for words in ("K='99'", "lr='1e9'", "tau='abc'", "width='4096'", "batch_size='100000'", "seed='-5'"):
+        assert words in notices, (words, notices)
+
+
+def test_settings_beyond_the_server_limits_are_refused_with_the_reason(monkeypatch):
+    monkeypatch.setenv("DRIFT_MAX_BATCH", "128")
+    monkeypatch.setenv("DRIFT_MAX_K", "2")
+    monkeypatch.setenv("DRIFT_MAX_STEPS_PER_FRAME", "4")
+    monkeypatch.setenv("DRIFT_MAX_MODEL_PARAMS", "20000")
+    at = open_playground({"width": "32", "depth": "2", "batch_size": "64"})
+    assert max(at.select_slider(key="batch_size").options, key=float) == "128"
+    assert at.slider(key="K").max == 2 and at.slider(key="steps_per_frame").max == 4
+    run = at.session_state[RUN]
+    at.select_slider(key="width").set_value(512).run()
+    errors = texts(at.sidebar.error)
+    assert "Setting not applied" in errors and "above this server's limit of 20,000" in errors
+    assert at.session_state[RUN] is run and run.config.model.width == 32
+
+
+# ---- faults ---------------------------------------------------------------------------------------------
+def test_divergence_pauses_keeps_the_last_finite_picture_and_steps_back():
+    at = open_playground()
+    at.button(key="pg_play").click().run()
+    at.run()
+    at.run()
+    run = at.session_state[RUN]
+    assert run.step >= 30 and 25 in run.trainer.rewind_steps()
+    with torch.no_grad():  # what a far too large learning rate does to the weights (the page re-applies lr each run)
+        for param in run.trainer.model.parameters():
+            param.mul_(1e30)
+    for _ in range(3):
+        at.run()
+        assert not at.exception, at.exception
+        if run.trainer.diverged:
+            break
+    assert run.trainer.diverged and not run.playing
+    shown = step_counter(at)
+    assert "diverged" in texts(at.warning)
+    snap = run.frame()
+    assert torch.isfinite(torch.as_tensor(snap.generated)).all()  # the picture is the last finite state
+    at.run()  # paused: nothing trains, the counter stays
+    assert step_counter(at) == shown and run.trainer.diverged
+    back = at.button(key="pg_step_back")
+    assert "Step back to step" in back.label
+    back.click().run()
+    assert not at.exception, at.exception
+    assert not run.trainer.diverged and run.step in (25, 50) and step_counter(at) == run.step
+    assert all(r.step <= run.step for r in run.history.records)
+    assert "Stepped back" in texts(at.info)
+    at.select_slider(key="lr").set_value(1e-3).run()
+    at.button(key="pg_play").click().run()
+    at.run()
+    assert step_counter(at) > run.step - 1 and not run.trainer.diverged
+
+
+def test_out_of_memory_lowers_the_batch_with_a_message(monkeypatch):
+    import drift_core.train as train_module
+
+    real = train_module.drifting_loss
+
+    def small_gpu(x, positives, drift_fn):
+        if x.shape[0] > 100:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 9.00 GiB")
+        return real(x, positives, drift_fn)
+
+    monkeypatch.setattr(train_module, "drifting_loss", small_gpu)
+    at = open_playground({**SMALL_URL, "batch_size": "512"})
+    run = at.session_state[RUN]
+    at.button(key="pg_play").click().run()
+    at.run()
+    assert not at.exception, at.exception
+    assert run.trainer.config.train.batch_size == 64 and run.step > 0
+    warnings = texts(at.warning)
+    assert "Out of memory" in warnings and "smaller batch size" in warnings and "batch size 64" in warnings
+    assert at.session_state["batch_size"] == 64 and at.session_state["config"].train.batch_size == 64
+    at.run()
+    assert at.session_state[RUN] is run and run.trainer.config.train.batch_size == 64  # no reset, no retry at 512
+
+
+# ---- many users -----------------------------------------------------------------------------------------
+def test_idle_sessions_are_evicted_and_newcomers_refused_when_all_are_active():
+    safety.set_registry(SessionRegistry(1, min_idle_s=0))
+    a = open_playground()
+    a.button(key="pg_play").click().run()
+    assert a.session_state[RUN].step > 0
+    b = open_playground()  # the server holds one live session: a (idle) is evicted for b
+    assert a.session_state["config"].data.dataset == "moons"  # a's settings are kept
+    assert RUN not in a.session_state  # a's run was released
+    a.run()
+    assert not a.exception, a.exception
+    assert safety.EVICTED_NOTICE in texts(a.warning) and step_counter(a) == 0
+    safety.set_registry(SessionRegistry(1, min_idle_s=3600))
+    b.run()
+    c = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    c.run()
+    assert "Drift Lab is busy" in texts(c.error) and "DRIFT_MAX_SESSIONS=1" in texts(c.error)
+    b.run()
+    assert not b.exception and not b.error  # the active session is untouched
