@@ -197,13 +197,13 @@ def fork_controls(prefix: str, config: ExperimentConfig, step: int, can_fork: bo
     lim = limits()
     with st.container(border=True):
         st.markdown(f"**Fork from step {step}** with new settings; the branch trains next to this run.")
-        c1, c2, c3, c4 = st.columns([1, 1, 1, 1])
+        c1, c2, c3, c4 = st.columns([1, 1, 1, 1.2])
         k = c1.slider("K", 0, min(8, lim.max_k), value=config.drift.lookahead_terms, key=prefix + "fork_K")
         taus = sorted(set(TAU_OPTIONS) | {config.drift.tau})
         tau = c2.select_slider("τ", taus, value=config.drift.tau, key=prefix + "fork_tau", format_func=lambda v: f"{v:g}")
         batches = sorted({b for b in BATCH_OPTIONS if b <= lim.max_batch} | {config.train.batch_size})
         n = c3.select_slider("N", batches, value=config.train.batch_size, key=prefix + "fork_batch")
-        clicked = c4.button("Fork from here", key=prefix + "fork", type="primary", disabled=not can_fork,
+        clicked = c4.button("Fork", key=prefix + "fork", type="primary", disabled=not can_fork,
                             icon=":material/call_split:", width="stretch",
                             help=None if can_fork else "the state of this step is no longer kept (only the latest "
                                                        f"{TAPE_STATES} are); pick a later step")
@@ -251,9 +251,9 @@ def branches_panel(run_key: str, run, steps_per_frame: int, *, arrow_scale: floa
     items = branches(run_key, run)
     if not items:
         return
-    c1, c2 = st.columns([4, 1])
+    c1, c2 = st.columns([3, 1])
     c1.markdown(f"##### Branches ({len(items)})")
-    extra = c2.button("Train branches +50", key=run_key + ":branch_step", icon=":material/fast_forward:",
+    extra = c2.button("+50 steps", key=run_key + "_branch_step", icon=":material/fast_forward:",
                       width="stretch", help="50 more steps for every branch (they also train while the run plays)")
     for branch in items:
         if run.playing:
@@ -267,7 +267,7 @@ def branches_panel(run_key: str, run, steps_per_frame: int, *, arrow_scale: floa
         col.plotly_chart(figures.particle_figure(snap, branch.run.bounds, {"V"}, arrow_scale=arrow_scale,
                                                  title=f"{branch.name} · step {snap.step}", height=plot_height(height),
                                                  uirevision=f"branch{k}"),
-                         key=f"{run_key}:branch_fig_{k}", config={"displaylogo": False})
+                         key=f"{run_key}_branch_fig_{k}", config={"displaylogo": False})
         if branch.run.message:
             col.caption(branch.run.message)
     series = {"original": run.history.metric_rows(300)}
@@ -276,7 +276,7 @@ def branches_panel(run_key: str, run, steps_per_frame: int, *, arrow_scale: floa
     st.altair_chart(figures.curves_chart(figures.long_rows(series, "step", "energy"), "step", "energy",
                                          title="energy distance vs step: original and branches", height=220),
                     width="stretch")
-    if st.button("Remove branches", key=run_key + ":branch_clear", icon=":material/delete:", type="tertiary"):
+    if st.button("Remove branches", key=run_key + "_branch_clear", icon=":material/delete:", type="tertiary"):
         items.clear()
         st.rerun()
 
@@ -354,7 +354,7 @@ def compare_fork_controls(run_key: str, prefix: str, config: ExperimentConfig, s
                          key=prefix + "fork_tau", format_func=lambda v: f"{v:g}")
         c3.select_slider("N", sorted({b for b in BATCH_OPTIONS if b <= lim.max_batch} | {config.train.batch_size}),
                          value=config.train.batch_size, key=prefix + "fork_batch")
-        c4.button("Fork from here", key=prefix + "fork", type="primary", icon=":material/call_split:", disabled=not ok,
+        c4.button("Fork", key=prefix + "fork", type="primary", icon=":material/call_split:", disabled=not ok,
                   on_click=_fork_compare, args=(run_key, prefix, step), width="stretch",
                   help=None if ok else f"this step's state is no longer kept (only the latest {TAPE_STATES})")
     if st.session_state.get(prefix + "fork_error"):
