@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -80,7 +81,9 @@ class InceptionFeatures:
         self.path = inception_weights_path(weights_path)
         self.device = torch.device(device)
         self.batch_size = batch_size
-        self.net = torch.jit.load(str(self.path), map_location=self.device).eval()
+        with warnings.catch_warnings():  # torch 2.14 marks jit.load deprecated; the wheel ships TorchScript
+            warnings.simplefilter("ignore", FutureWarning)
+            self.net = torch.jit.load(str(self.path), map_location=self.device).eval()
         self._hash: str | None = None
 
     @property
