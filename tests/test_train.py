@@ -173,3 +173,13 @@ def test_drift_fn_follows_config():
     x = torch.randn(16, 2)
     out = fn(x, torch.randn(16, 2))
     assert len(out.terms) == 3 and out.fields[0].raw_rms.shape == (3,)
+
+
+@pytest.mark.parametrize("name", ["bimodal_between", "bimodal_far", "bimodal_collapsed"])
+def test_paper_start_cases_all_reach_the_target(name):
+    """The paper's Fig. 3: from between the modes, far away, or collapsed onto one mode, q reaches p."""
+    t = Trainer(preset(name).with_values({"width": 64, "batch_size": 256}))
+    ref = t.sampler(1024, generator=make_generator(5))
+    before = energy_distance(t.sample(1024), ref)
+    t.run(200)
+    assert energy_distance(t.sample(1024), ref) < 0.2 * before
