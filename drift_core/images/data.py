@@ -85,6 +85,15 @@ def load_cifar10(root: str | os.PathLike | None = None, *, train: bool = True, d
     root = Path(root) if root is not None else data_dir()
     archive = root / CIFAR10.filename
     extracted = root / CIFAR10.base_folder
+    set_aside = _set_aside_if_corrupt(archive, CIFAR10.tgz_md5)
+    if set_aside and not download:
+        raise DatasetUnavailable(_absent_message(root, set_aside))
+    if extracted.is_dir() and not archive.is_file():
+        bad = _corrupt_members(extracted, CIFAR10.train_list + CIFAR10.test_list)
+        if bad:
+            raise DatasetUnavailable(_absent_message(
+                root, f"{CIFAR10.base_folder}/{bad[0]} fails its MD5 checksum (incomplete or corrupt), so the folder "
+                      f"was not used; delete {extracted} and extract the archive again"))
     try:
         has_local = archive.is_file() or extracted.is_dir()
         if not has_local and not download:
@@ -96,11 +105,32 @@ def load_cifar10(root: str | os.PathLike | None = None, *, train: bool = True, d
         raise
     except (OSError, RuntimeError, ValueError) as err:  # URLError is an OSError; torchvision raises RuntimeError
         first = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
-        raise DatasetUnavailable(_absent_message(root, first)) from None
+        partial = _set_aside_if_corrupt(archive, CIFAR10.tgz_md5)  # an interrupted download leaves a partial file
+        raise DatasetUnavailable(_absent_message(root, f"{first}; {partial}" if partial else first)) from None
     images = torch.from_numpy(np.ascontiguousarray(dataset.data.transpose(0, 3, 1, 2)))
     labels = torch.as_tensor(dataset.targets, dtype=torch.int64)
     split = "training" if train else "test"
     return ImageSet(images, labels, "cifar10", f"CIFAR10 ({split} set, {len(labels)} images, {root})")
+
+
+def _set_aside_if_corrupt(archive: Path, md5: str) -> str:
+    """If ``archive`` exists but fails its MD5 checksum (an interrupted or corrupt download), rename it to
+    ``*.corrupt`` so it is never used (nor mistaken for a good one later); returns what happened, or ""."""
+    from torchvision.datasets.utils import check_integrity
+
+    if not archive.is_file() or check_integrity(str(archive), md5):
+        return ""
+    aside = archive.with_name(archive.name + ".corrupt")
+    os.replace(archive, aside)
+    return (f"{archive.name} failed its MD5 checksum (an interrupted or corrupt download) and was not used; "
+            f"it was moved to {aside.name}")
+
+
+def _corrupt_members(folder: Path, members) -> list[str]:
+    """Names of the expected ``(name, md5)`` files in ``folder`` that are missing or fail their checksum."""
+    from torchvision.datasets.utils import check_integrity
+
+    return [name for name, md5 in members if not check_integrity(str(folder / name), md5)]
 
 
 def demo_digits() -> ImageSet:
