@@ -198,7 +198,7 @@ def test_playground_plays_and_measures_redraw_rate(page, app_url, artifacts_dir)
 def test_playground_upload_bad_then_good_csv(page, app_url, artifacts_dir):
     _open(page, app_url + "/playground?batch_size=128")
     page.get_by_text("Your own points (CSV of x,y rows)").click()
-    upload = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+    upload = page.locator('.st-key-upload_csv [data-testid="stFileUploaderDropzoneInput"]')
     upload.set_input_files(files=[{"name": "bad.csv", "mimeType": "text/csv", "buffer": b"x,y\n1,2\n3,oops\n"}])
     page.get_by_text("Could not use bad.csv").wait_for(timeout=60_000)
     _no_errors(page)
@@ -225,8 +225,10 @@ def test_compare_plays_in_lockstep(page, app_url, artifacts_dir):
 LENS_TITLES = """() => [...document.querySelectorAll('.js-plotly-plot')]
     .map(g => g.layout && g.layout.title ? g.layout.title.text : '').filter(t => t.includes('kernel lens'))"""
 FAR_PARTICLE = """() => {
-    const gd = document.querySelector('.js-plotly-plot');
-    const fl = gd._fullLayout, tr = gd._fullData.find(t => t.name && t.name.startsWith('generated'));
+    const isGenerated = t => t.name && t.name.startsWith('generated');
+    const gd = [...document.querySelectorAll('.js-plotly-plot')].find(g => g._fullData && g._fullData.some(isGenerated));
+    if (!gd) return null;  // the particle chart has not been drawn yet
+    const fl = gd._fullLayout, tr = gd._fullData.find(isGenerated);
     const px = i => [fl.xaxis.l2p(Number(tr.x[i])) + fl.xaxis._offset, fl.yaxis.l2p(Number(tr.y[i])) + fl.yaxis._offset];
     const p0 = px(0);
     let best = 1, far = -1;
@@ -242,8 +244,11 @@ def test_inspector_plays_through_a_step(page, app_url, artifacts_dir):
     _click(page, "ins_next_stage")
     _wait_idle(page)
     assert "particle 0:" in page.evaluate(LENS_TITLES)[0]
-    x, y = page.evaluate(FAR_PARTICLE)
-    page.mouse.click(x, y)
+    deadline = time.time() + 30
+    while (target := page.evaluate(FAR_PARTICLE)) is None and time.time() < deadline:
+        time.sleep(0.25)
+    assert target is not None, "the inspector's particle chart never appeared"
+    page.mouse.click(*target)
     deadline = time.time() + 30
     while "particle 0:" in page.evaluate(LENS_TITLES)[0] and time.time() < deadline:
         time.sleep(0.25)
