@@ -72,7 +72,7 @@ def test_limits_refuse_oversized_models_and_clamp_steps_per_frame():
     assert model_parameter_count(big.model) == sum(p.numel() for p in build_generator(big.model, seed=0).parameters())
     with pytest.raises(ConfigError, match="parameters, above this server's limit of 100,000"):
         limits.check(big)
-    limits.check(ExperimentConfig())
+    limits.check(ExperimentConfig().with_values({"width": 128}))  # 3 x 128 fits 100k parameters
     assert limits.steps_per_frame(3) == (3, "")
     steps, notice = limits.steps_per_frame(50)
     assert steps == 5 and "1..5" in notice
@@ -81,16 +81,17 @@ def test_limits_refuse_oversized_models_and_clamp_steps_per_frame():
 
 def test_query_params_beyond_the_model_limit_keep_the_current_value():
     limits = Limits(max_model_params=100_000)
-    cfg, notices = ExperimentConfig().from_query({"width": "4096", "depth": "16", "K": "-3", "lr": "1e9"}, limits)
+    base = ExperimentConfig().with_values({"width": 128})  # 3 x 128: fits this limit
+    cfg, notices = base.from_query({"width": "4096", "depth": "16", "K": "-3", "lr": "1e9"}, limits)
     assert cfg.model.width == 128 and cfg.model.depth == 3  # refused: no clamp fits the limit
     assert cfg.drift.K == 0 and cfg.train.lr == 1.0  # clamped into range
     assert len(notices) == 4 and all(("ignored" in n) or ("using" in n) for n in notices), notices
     limits.check(cfg)
     tight = Limits(max_batch=128, max_model_params=20_000)  # even the defaults are too big for this server
-    cfg, notices = ExperimentConfig().from_query({"depth": "2"}, tight)
+    cfg, notices = base.from_query({"depth": "2"}, tight)
     assert cfg.train.batch_size == 128 and cfg.model.depth == 2 and len(notices) == 2
     tight.check(cfg)
-    cfg, notices = ExperimentConfig().from_query({}, tight)
+    cfg, notices = base.from_query({}, tight)
     assert cfg.model.width == 64 and "using 64" in notices[-1]
     tight.check(cfg)
 
