@@ -8,6 +8,7 @@ Changing a *live* field applies to a running trainer; changing any other field n
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -19,7 +20,7 @@ from .lookahead import NEGATIVES, SCALINGS, WEIGHTINGS
 __all__ = [
     "ConfigError", "DataConfig", "ModelConfig", "DriftConfig", "TrainConfig", "ExperimentConfig",
     "Limits", "PRESETS", "preset", "LIVE_FIELDS", "RESET_FIELDS", "START_SCENARIOS", "METHODS",
-    "flat_field_names", "field_section", "model_parameter_count",
+    "flat_field_names", "field_section", "SectionedConfig", "model_parameter_count",
 ]
 
 METHODS = ("baseline", "lookahead")
@@ -83,19 +84,16 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | mps
 
 
-@dataclass(frozen=True)
-class ExperimentConfig:
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    drift: DriftConfig = field(default_factory=DriftConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+class SectionedConfig:
+    """Flat-field machinery shared by the experiment configs (2D and images): a frozen dataclass whose
+    fields are section dataclasses with unique leaf names. Leaf names are the widget keys, URL
+    parameters and CLI ``--set`` names; subclasses provide ``validate()``."""
 
-    # ---- flat views -------------------------------------------------------------------------
     def to_flat(self) -> dict[str, Any]:
         """{field name: value} over all sections (names are unique)."""
         out: dict[str, Any] = {}
-        for section in _SECTIONS:
-            out.update(dataclasses.asdict(getattr(self, section)))
+        for section in fields(self):
+            out.update(dataclasses.asdict(getattr(self, section.name)))
         return out
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
@@ -105,19 +103,20 @@ class ExperimentConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "ExperimentConfig":
+    def from_dict(cls, data: Mapping[str, Any]):
         """From the nested form of :meth:`to_dict` or the flat form of :meth:`to_flat`. Unknown keys
         raise; values are type-checked and validated."""
+        sections = {f.name for f in fields(cls)}
         flat: dict[str, Any] = {}
         for key, value in data.items():
-            if key in _SECTIONS and isinstance(value, Mapping):
+            if key in sections and isinstance(value, Mapping):
                 flat.update(value)
             else:
                 flat[key] = value
         return cls().with_values(flat)
 
     @classmethod
-    def from_json(cls, text: str) -> "ExperimentConfig":
+    def from_json(cls, text: str):
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:
@@ -126,18 +125,39 @@ class ExperimentConfig:
             raise ConfigError("config JSON must be an object")
         return cls.from_dict(data)
 
-    def with_values(self, values: Mapping[str, Any]) -> "ExperimentConfig":
+    def with_values(self, values: Mapping[str, Any]):
         """Replace flat fields by name, with type coercion; raises ConfigError on any bad value."""
-        updates: dict[str, dict[str, Any]] = {s: {} for s in _SECTIONS}
+        leaves = _leaf_fields(type(self))
+        updates: dict[str, dict[str, Any]] = {}
         for name, raw in values.items():
-            if name not in _FIELD_SECTION:
-                raise ConfigError(f"unknown setting {name!r}")
-            section = _FIELD_SECTION[name]
-            updates[section][name] = _coerce(name, _FIELD_TYPES[name], raw)
-        cfg = replace(self, **{s: replace(getattr(self, s), **u) for s, u in updates.items() if u})
+            if name not in leaves:
+                raise ConfigError(f"unknown setting {name!r}; known: {', '.join(leaves)}")
+            section, type_name = leaves[name]
+            updates.setdefault(section, {})[name] = _coerce(name, type_name, raw)
+        cfg = replace(self, **{s: replace(getattr(self, s), **u) for s, u in updates.items()})
         cfg.validate()
         return cfg
 
+    def validate(self) -> None:  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+
+@functools.cache
+def _leaf_fields(config_class: type) -> dict[str, tuple[str, str]]:
+    """{leaf name: (section name, type name)} of a SectionedConfig class."""
+    default = config_class()
+    return {leaf.name: (section.name, leaf.type) for section in fields(config_class)
+            for leaf in fields(getattr(default, section.name))}
+
+
+@dataclass(frozen=True)
+class ExperimentConfig(SectionedConfig):
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    drift: DriftConfig = field(default_factory=DriftConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    # ---- flat views: to_flat / to_dict / to_json / from_dict / from_json / with_values (SectionedConfig)
     def from_query(self, params: Mapping[str, str], limits: "Limits | None" = None) -> tuple["ExperimentConfig", list[str]]:
         """Apply URL query parameters leniently: unknown keys are ignored, bad values keep the
         current value and out-of-range ones are clamped; each such case adds a notice."""
@@ -213,7 +233,6 @@ class ExperimentConfig:
             raise ConfigError("; ".join(problems))
 
 
-_SECTIONS = ("data", "model", "drift", "train")
 _SECTION_CLASSES = {"data": DataConfig, "model": ModelConfig, "drift": DriftConfig, "train": TrainConfig}
 _FIELD_SECTION = {f.name: s for s, c in _SECTION_CLASSES.items() for f in fields(c)}
 _FIELD_TYPES = {f.name: f.type for c in _SECTION_CLASSES.values() for f in fields(c)}

@@ -8,13 +8,10 @@ default that differs, alpha). Images use ``multi_temperature=True``
 """
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Mapping
 
-from ..config import ConfigError, DriftConfig, METHODS, _coerce
+from ..config import ConfigError, DriftConfig, METHODS, SectionedConfig
 from ..lookahead import NEGATIVES, SCALINGS, WEIGHTINGS
 from .data import DATASETS
 
@@ -55,8 +52,6 @@ class ImageTrainConfig:
     device: str = "auto"
 
 
-_SECTIONS = ("data", "model", "drift", "train")
-
 IMAGE_DRIFT = DriftConfig(method="baseline", K=1, tau=0.05, multi_temperature=True, normalize_distance=True, alpha=0.1)
 """The images' drift defaults. alpha = 0.1 (not 2D's 1.0): in normalised feature space each
 per-temperature RMS-normalised term is O(1) per coordinate, about the whole spread of the data, so
@@ -66,54 +61,11 @@ samples like the baseline's (benchmarks/RESULTS.md, "Images throughput")."""
 
 
 @dataclass(frozen=True)
-class ImageExperimentConfig:
+class ImageExperimentConfig(SectionedConfig):
     data: ImageDataConfig = field(default_factory=ImageDataConfig)
     model: ImageModelConfig = field(default_factory=ImageModelConfig)
     drift: DriftConfig = field(default_factory=lambda: IMAGE_DRIFT)
     train: ImageTrainConfig = field(default_factory=ImageTrainConfig)
-
-    def to_flat(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for section in _SECTIONS:
-            out.update(dataclasses.asdict(getattr(self, section)))
-        return out
-
-    def to_dict(self) -> dict[str, dict[str, Any]]:
-        return dataclasses.asdict(self)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "ImageExperimentConfig":
-        flat: dict[str, Any] = {}
-        for key, value in data.items():
-            if key in _SECTIONS and isinstance(value, Mapping):
-                flat.update(value)
-            else:
-                flat[key] = value
-        return cls().with_values(flat)
-
-    @classmethod
-    def from_json(cls, text: str) -> "ImageExperimentConfig":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ConfigError(f"not valid JSON: {err}") from None
-        if not isinstance(data, Mapping):
-            raise ConfigError("config JSON must be an object")
-        return cls.from_dict(data)
-
-    def with_values(self, values: Mapping[str, Any]) -> "ImageExperimentConfig":
-        """Replace flat fields by name with type coercion; raises ConfigError on any bad value."""
-        updates: dict[str, dict[str, Any]] = {s: {} for s in _SECTIONS}
-        for name, raw in values.items():
-            if name not in _FIELD_SECTION:
-                raise ConfigError(f"unknown setting {name!r}; known: {', '.join(_FIELD_SECTION)}")
-            updates[_FIELD_SECTION[name]][name] = _coerce(name, _FIELD_TYPES[name], raw)
-        cfg = replace(self, **{s: replace(getattr(self, s), **u) for s, u in updates.items() if u})
-        cfg.validate()
-        return cfg
 
     def validate(self) -> None:
         d, m, r, t = self.data, self.model, self.drift, self.train
