@@ -238,21 +238,30 @@ FAR_PARTICLE = """() => {
 }"""
 
 
+def _lens_title(page, timeout_s: float = 30.0) -> str:
+    """The kernel lens chart's title, waiting while Streamlit remounts the chart (it is briefly absent)."""
+    deadline = time.time() + timeout_s
+    while not (titles := page.evaluate(LENS_TITLES)) and time.time() < deadline:
+        time.sleep(0.2)
+    assert titles, "the kernel lens chart is missing"
+    return titles[0]
+
+
 def test_inspector_plays_through_a_step(page, app_url, artifacts_dir):
     _open(page, app_url + "/inspector?tau=0.2&method=lookahead&K=2")
     # click a particle (the one farthest from particle 0): the kernel lens follows the click
     _click(page, "ins_next_stage")
     _wait_idle(page)
-    assert "particle 0:" in page.evaluate(LENS_TITLES)[0]
+    assert "particle 0:" in _lens_title(page)
     deadline = time.time() + 30
     while (target := page.evaluate(FAR_PARTICLE)) is None and time.time() < deadline:
         time.sleep(0.25)
     assert target is not None, "the inspector's particle chart never appeared"
     page.mouse.click(*target)
     deadline = time.time() + 30
-    while "particle 0:" in page.evaluate(LENS_TITLES)[0] and time.time() < deadline:
+    while "particle 0:" in _lens_title(page) and time.time() < deadline:
         time.sleep(0.25)
-    assert "particle 0:" not in page.evaluate(LENS_TITLES)[0], "clicking a particle did not open its kernel lens"
+    assert "particle 0:" not in _lens_title(page), "clicking a particle did not open its kernel lens"
     start = _step(page)
     _click(page, "ins_play")
     _wait_for_step_above(page, start)
