@@ -18,6 +18,7 @@ from tqdm import tqdm
 from ..checkpoint import CheckpointError
 from ..config import ConfigError
 from . import UsageError
+from .common import add_preset_arguments, config_from_preset_args
 
 _SHORT_FLAGS = {
     "dataset": "--dataset", "method": "--method", "K": "--K", "tau": "--tau", "batch_size": "--batch-size",
@@ -33,12 +34,9 @@ def add_parser(sub) -> None:
 
     p = sub.add_parser("train-images", help="train a one-step image generator (CIFAR10 or an offline demo set)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", default="demo_cpu", help=f"starting configuration: {', '.join(IMAGE_PRESETS)}")
-    p.add_argument("--config", type=Path, help="a config JSON (as written to --out/config.json)")
-    for name, flag in _SHORT_FLAGS.items():
-        p.add_argument(flag, dest=f"cfg_{name}", default=None, metavar=name.upper(), help=f"override {name}")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
-                   help="override any image config field; repeatable")
+    add_preset_arguments(p, presets=IMAGE_PRESETS, default_preset="demo_cpu", short_flags=_SHORT_FLAGS,
+                         config_help="a config JSON (as written to --out/config.json)",
+                         set_help="override any image config field; repeatable")
     p.add_argument("--download", action="store_true", help="let torchvision download CIFAR10 if it is absent")
     p.add_argument("--out", type=Path, default=Path("runs/images"), help="output folder")
     p.add_argument("--resume", type=Path, help="continue from a checkpoint.pt (its config is used; --steps may extend it)")
@@ -54,24 +52,8 @@ def add_parser(sub) -> None:
 def config_from_args(args: argparse.Namespace):
     from ..images.config import ImageExperimentConfig, image_preset
 
-    try:
-        if args.config is not None:
-            if not args.config.is_file():
-                raise UsageError(f"no such config file: {args.config}")
-            cfg = ImageExperimentConfig.from_json(args.config.read_text())
-        else:
-            cfg = image_preset(args.preset)
-        values = {n: getattr(args, f"cfg_{n}") for n in _SHORT_FLAGS if getattr(args, f"cfg_{n}") is not None}
-        for item in args.overrides:
-            if "=" not in item:
-                raise UsageError(f"--set expects NAME=VALUE, got {item!r}")
-            key, value = item.split("=", 1)
-            values[key.strip()] = value
-        if args.download:
-            values["download"] = True
-        return cfg.with_values(values)
-    except ConfigError as err:
-        raise UsageError(str(err)) from None
+    return config_from_preset_args(args, config_class=ImageExperimentConfig, preset_fn=image_preset,
+                                   short_flags=_SHORT_FLAGS, extra_values={"download": True} if args.download else None)
 
 
 def _fid_steps(args, total: int) -> set[int]:
