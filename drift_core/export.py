@@ -21,7 +21,7 @@ from .render import scatter_image
 from .train import StepRecord
 
 __all__ = [
-    "snapshot_frames", "frame_bounds", "gif_bytes", "side_by_side_frames", "side_by_side_gif", "mp4_bytes", "frames_mp4", "mp4_encoder", "records_csv", "config_json",
+    "snapshot_frames", "frame_bounds", "gif_bytes", "side_by_side_frames", "side_by_side_gif", "mp4_bytes", "frames_mp4", "mp4_encoder", "records_csv", "record_rows", "rows_csv", "config_json",
     "config_query", "ExportError",
 ]
 
@@ -145,9 +145,9 @@ def frames_mp4(frames: Sequence[Image.Image], *, fps: int = 8) -> bytes:
             return fh.read()
 
 
-def records_csv(records: Iterable[StepRecord | dict], metric_rows: Iterable[dict] = ()) -> str:
-    """Step records (``StepRecord.as_row()``) as CSV, one row per step, with the metric evaluations
-    (rows {step, wall_s, name: value}) joined in on their step (empty cells elsewhere)."""
+def record_rows(records: Iterable[StepRecord | dict], metric_rows: Iterable[dict] = ()) -> list[dict]:
+    """Step records (``StepRecord.as_row()``) as dict rows, one per step, sorted by step, with the metric
+    evaluations (rows {step, wall_s, name: value}) joined in on their step."""
     rows = [dict(r) if isinstance(r, dict) else r.as_row() for r in records]
     by_step = {int(m["step"]): {k: v for k, v in m.items() if k not in ("step", "wall_s")} for m in metric_rows}
     seen = {int(r["step"]) for r in rows}
@@ -157,14 +157,26 @@ def records_csv(records: Iterable[StepRecord | dict], metric_rows: Iterable[dict
         if step not in seen:  # an evaluation without a kept step record (e.g. step 0)
             rows.append({"step": step, **values})
     rows.sort(key=lambda r: int(r["step"]))
+    return rows
+
+
+def rows_csv(rows: Sequence[dict], empty_header: str = "step") -> str:
+    """Dict rows as CSV whose columns are the union of the rows' keys in first-seen order (empty cells
+    where a row lacks a column); ``empty_header`` is the lone column when there are no rows."""
     fields: list[str] = []
     for row in rows:
         fields.extend(k for k in row if k not in fields)
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=fields or ["step"], lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=fields or [empty_header], lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
+
+
+def records_csv(records: Iterable[StepRecord | dict], metric_rows: Iterable[dict] = ()) -> str:
+    """Step records as CSV, one row per step, with the metric evaluations joined in on their step
+    (empty cells elsewhere); see :func:`record_rows`."""
+    return rows_csv(record_rows(records, metric_rows))
 
 
 def config_json(config: ExperimentConfig) -> str:

@@ -301,3 +301,20 @@ def test_side_by_side_gif_pairs_frames_of_each_arm(run_with_snapshots):
 def data_size(data: bytes) -> int:
     assert data[4:8] == b"ftyp"
     return len(data)
+
+
+def test_rows_csv_unions_columns_across_arms():
+    """The comparison export: arms with different columns (one drift_rms per term) share one CSV."""
+    import csv as _csv
+    import io as _io
+
+    from drift_core.export import record_rows, rows_csv
+
+    base = record_rows([{"step": 1, "loss": 0.5, "drift_rms_0": 0.1}], [{"step": 0, "wall_s": 0.0, "energy": 0.9}])
+    look = record_rows([{"step": 1, "loss": 0.4, "drift_rms_0": 0.1, "drift_rms_1": 0.05}])
+    text = rows_csv([{"arm": "baseline", **r} for r in base] + [{"arm": "lookahead", **r} for r in look], "arm")
+    parsed = list(_csv.DictReader(_io.StringIO(text)))
+    assert list(parsed[0]) == ["arm", "step", "energy", "loss", "drift_rms_0", "drift_rms_1"]
+    assert [(r["arm"], r["step"]) for r in parsed] == [("baseline", "0"), ("baseline", "1"), ("lookahead", "1")]
+    assert parsed[1]["drift_rms_1"] == "" and parsed[2]["drift_rms_1"] == "0.05" and parsed[0]["energy"] == "0.9"
+    assert rows_csv([], "arm") == "arm\n"

@@ -16,7 +16,7 @@ import streamlit as st
 from drift_core.config import ConfigError, ExperimentConfig, flat_field_names
 from drift_core.estimator_noise import EstimatorNoise, estimator_noise
 from drift_core.export import (
-    config_json, frames_mp4, gif_bytes, mp4_bytes, mp4_encoder, records_csv, side_by_side_frames, side_by_side_gif,
+    config_json, frames_mp4, gif_bytes, mp4_bytes, mp4_encoder, record_rows, records_csv, rows_csv, side_by_side_frames, side_by_side_gif,
 )
 from drift_core.history import History
 from drift_core.replay import StateTape, fork_at
@@ -386,21 +386,11 @@ def compare_export_buttons(prefix: str, config: ExperimentConfig, histories: dic
     n = min((len(s) for s in snaps.values()), default=0)
 
     def csv_text() -> str:
-        import csv
-        import io
-
         rows: list[dict] = []
         for name, (recs, metrics) in kept.items():  # arms differ in columns (one drift_rms per term)
-            text = records_csv(recs, [{"step": m.step, "wall_s": m.wall_s, **m.values} for m in metrics])
-            rows.extend({"arm": name, **row} for row in csv.DictReader(io.StringIO(text)))
-        fields: list[str] = []
-        for row in rows:
-            fields.extend(k for k in row if k not in fields)
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=fields or ["arm"], lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        return out.getvalue()
+            arm_rows = record_rows(recs, [{"step": m.step, "wall_s": m.wall_s, **m.values} for m in metrics])
+            rows.extend({"arm": name, **row} for row in arm_rows)
+        return rows_csv(rows, "arm")
 
     def mp4() -> bytes:
         return frames_mp4(side_by_side_frames(snaps))
