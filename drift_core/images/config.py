@@ -9,7 +9,7 @@ default that differs, alpha). Images use ``multi_temperature=True``
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 
 from ..config import ConfigError, DriftConfig, METHODS, SectionedConfig
 from ..lookahead import NEGATIVES, SCALINGS, WEIGHTINGS
@@ -102,13 +102,10 @@ class ImageExperimentConfig(SectionedConfig):
             raise ConfigError("; ".join(problems))
 
 
-_SECTION_CLASSES = {"data": ImageDataConfig, "model": ImageModelConfig, "drift": DriftConfig, "train": ImageTrainConfig}
-_FIELD_SECTION = {f.name: s for s, c in _SECTION_CLASSES.items() for f in fields(c)}
-_FIELD_TYPES = {f.name: f.type for c in _SECTION_CLASSES.values() for f in fields(c)}
 
 
 def image_field_names() -> tuple[str, ...]:
-    return tuple(_FIELD_SECTION)
+    return tuple(ImageExperimentConfig().to_flat())
 
 
 _IMAGE_DRIFT = IMAGE_DRIFT
