@@ -223,7 +223,10 @@ def bench_kernel(ns, ds, repeats, device) -> Table:
             if run_naive:
                 fns["naive"] = lambda: naive_drift(x, y, tau=tau)
             logits = torch.randn(n, 2 * n, device=device)
-            fns["floor"] = lambda: torch.exp(logits)
+            exp_out = torch.empty_like(logits)
+            # into a preallocated tensor: a fresh 32 MB result would add ~8 ms of first-touch page
+            # faults on the CPU, a cost of the allocator, not of the exp
+            fns["floor"] = lambda: torch.exp(logits, out=exp_out)
             if d > 3:
                 targets = torch.cat([y, x])
                 a = torch.rand(n, 2 * n, device=device)
@@ -242,7 +245,7 @@ def bench_kernel(ns, ds, repeats, device) -> Table:
                 assert rel < 1e-3, f"fast and naive disagree at D={d} N={n}: {rel}"
                 peak_configs.append(("naive", n, d))
             peak_configs.append(("fast", n, d))
-            del logits
+            del logits, exp_out
             pending.append((d, n, t))
             print(f"  D={d} N={n}: fast {_ms(t['fast'])} ms, naive {_ms(t.get('naive'))} ms, floor {_ms(t['floor'])} ms", flush=True)
     peaks = measure_peaks(peak_configs, device) or cuda_peaks
@@ -285,8 +288,13 @@ with torch.no_grad():
     f = drifting_field(x, y, tau=0.05, block_rows=block_rows)
 seconds = time.perf_counter() - t
 torch.save(f.v, sys.argv[4])
-print(json.dumps({"seconds": seconds, "finite": bool(torch.isfinite(f.v).all()),
-                  "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+# VmHWM of this process's own address space; not getrusage's ru_maxrss, which Linux carries over
+# execve from the parent that spawned us (it reported the benchmark parent's peak, not ours)
+try:
+    hwm_mb = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")) / 1024
+except (OSError, StopIteration):
+    hwm_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"seconds": seconds, "finite": bool(torch.isfinite(f.v).all()), "max_rss_mb": hwm_mb}))
 """
 
 
@@ -306,7 +314,7 @@ def bench_memory(n: int, threads: int, tmpdir: str) -> Table:
             table.add(blocks, "failed", proc.stderr.strip()[-200:], "—", "—")
             continue
         info = json.loads(proc.stdout.strip().splitlines()[-1])
-        rss_mb = info["max_rss_mb"]  # the child's own peak RSS (getrusage RUSAGE_SELF at its end)
+        rss_mb = info["max_rss_mb"]  # the child process's own peak RSS (its VmHWM at the end)
         results[blocks] = torch.load(out, weights_only=True)
         diff = "—" if blocks == "auto" else f"{float((results[blocks] - results['auto']).norm() / results['auto'].norm()):.1e}"
         table.add(blocks, f"{info['seconds']:.1f}", f"{rss_mb:.0f}", info["finite"], diff)

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -66,7 +67,7 @@ KEEP_ELEMENTS = 1 << 25
 """Largest N x (P+M) (32 Mi entries = 128 MB in fp32) for which the exp'd kernel is kept between the
 two passes; above it (or when ``block_rows`` is given) the second pass recomputes each chunk."""
 
-CHUNK_ELEMENTS = 1 << 22
+CHUNK_ELEMENTS = 1 << 20
 """Kernel entries per row chunk (4 Mi = 16 MB in fp32): the distance, min, exp and sums run chunk by
 chunk (few, large ops: per-op and thread-synchronisation overheads stay small on 2 shared cores, and
 the chunk mostly stays in the last-level cache). On a GPU one chunk is the whole kept matrix."""
@@ -305,19 +306,54 @@ def _keep_kernel(problem: _Problem, block_rows: int | None) -> bool:
     return block_rows is None and problem.n * problem.n_targets <= KEEP_ELEMENTS
 
 
+SCRATCH_MAX_BYTES = 1 << 28
+"""Scratch memory (256 MB) each thread may keep between CPU calls (see :class:`_ScratchPool`)."""
+
+
+class _ScratchPool(threading.local):
+    """Per-thread CPU scratch buffers kept between calls.
+
+    A fresh 32 MB buffer comes from mmap and every one of its pages faults on first write: at
+    N = M = 2048 that cost about as much as the whole exp pass, on every call. Reusing the buffers
+    of the previous call (same thread, so concurrent sessions never share one) removes it. Results
+    never alias a scratch buffer. CUDA has its own caching allocator and is not pooled."""
+
+    def __init__(self):
+        self.buffers: dict[tuple[str, torch.dtype], Tensor] = {}
+
+    def take(self, name: str, rows: int, cols: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+        """An uninitialised [rows, cols] tensor; the same memory as the last ``take`` of ``name``."""
+        numel = rows * cols
+        if device.type != "cpu":
+            return torch.empty(rows, cols, dtype=dtype, device=device)
+        key = (name, dtype)
+        flat = self.buffers.get(key)
+        if flat is None or flat.numel() < numel:
+            self.buffers.pop(key, None)
+            flat = torch.empty(numel, dtype=dtype)
+            held = sum(b.numel() * b.element_size() for b in self.buffers.values())
+            if held + flat.numel() * flat.element_size() <= SCRATCH_MAX_BYTES:
+                self.buffers[key] = flat
+        return flat[:numel].view(rows, cols)
+
+
+_SCRATCH = _ScratchPool()
+
+
 class _Workspace:
-    """Buffers reused across temperatures: the kept kernel (or one chunk) and a scratch chunk."""
+    """Buffers reused across temperatures (and, on the CPU, across calls of the same thread): the
+    kept kernel (or one chunk) and a scratch chunk."""
 
     def __init__(self, problem: _Problem, chunk_rows: int, keep: bool, cache_distance: bool):
         n, t = problem.n, problem.n_targets
-        kw = dict(dtype=problem.x.dtype, device=problem.x.device)
+        dtype, device = problem.x.dtype, problem.x.device
         self.chunk_rows, self.keep = chunk_rows, keep
-        self.kernel = torch.empty(n if keep else chunk_rows, t, **kw)
-        self.tmp = torch.empty(chunk_rows, t, **kw) if problem.difference_form else None
+        self.kernel = _SCRATCH.take("kernel", n if keep else chunk_rows, t, dtype, device)
+        self.tmp = _SCRATCH.take("tmp", chunk_rows, t, dtype, device) if problem.difference_form else None
         self.raw_distance = None
         if cache_distance:
             # unscaled, unmasked distances [N, P+M], shared by all temperatures and the mean distance
-            self.raw_distance = torch.empty(n, t, **kw)
+            self.raw_distance = _SCRATCH.take("raw_distance", n, t, dtype, device)
             unit = _Geometry(problem, 1.0 / problem.distance_scale)  # scale 1
             for start in range(0, n, chunk_rows):
                 stop = min(n, start + chunk_rows)
@@ -342,10 +378,20 @@ def _fill_q(geometry: _Geometry, ws: _Workspace, start: int, stop: int, out: Ten
 
 
 def _exp_rows(q: Tensor) -> tuple[Tensor, Tensor]:
-    """In place: q -> E = exp(m - q) with m = row min of q. Returns (E, m)."""
+    """In place: q -> E = exp(m - q) with m = row min of q. Returns (E, m).
+
+    The exponent is clamped at log(tiny) + 1 first, so E >= e * tiny stays a normal float instead of
+    underflowing: ``torch.exp`` on CPU takes a slow path (measured 6-35x slower) for results below
+    tiny, which far-away points at small tau produce by the million. The change to E is below 3 tiny
+    per entry, inside the error bound the column sums allow for (see :func:`_normalisers`)."""
     m = q.amin(1)
     torch.sub(m[:, None], q, out=q)
-    return q.exp_(), m
+    return q.clamp_min_(_exp_floor_arg(q.dtype)).exp_(), m
+
+
+def _exp_floor_arg(dtype: torch.dtype) -> float:
+    """Smallest exponent passed to exp: log(tiny) + 1 (exp(log(tiny)) itself rounds below tiny)."""
+    return _log_tiny(dtype) + 1.0
 
 
 def _exact_column_lse(geometry: _Geometry, ws: _Workspace, cols: Tensor) -> Tensor:
@@ -378,15 +424,12 @@ def _normalisers(geometry: _Geometry, ws: _Workspace) -> tuple[Tensor, Tensor, T
         e, m = _exp_rows(_fill_q(geometry, ws, start, stop, ws.kernel_rows(start, stop)))
         row_min[start:stop] = m
         log_row[start:stop] = e.sum(1).log_()
-        if not ws.keep:
-            shift = m.min()
-            col = torch.mv(e.T, torch.exp(shift - m)).log_().sub_(shift)  # log sum_i exp(-q_ij), this chunk
-            col_lse = col if col_lse is None else torch.logaddexp(col_lse, col)
-    if ws.keep:
-        # one matrix-vector product over the kept kernel, shifted by the largest logit
-        shift = row_min.min()
-        col_lse = torch.mv(ws.kernel.T, torch.exp(shift - row_min)).log_().sub_(shift)
-    # Each product E_ij w_i carries an absolute error below ~2 tiny (relative to its chunk's largest
+        # log sum_i exp(-q_ij) over this chunk's rows, shifted by its largest logit, while the chunk
+        # is still in cache; chunks merge with logaddexp
+        shift = m.min()
+        col = torch.mv(e.T, torch.exp(shift - m)).log_().sub_(shift)
+        col_lse = col if col_lse is None else torch.logaddexp(col_lse, col)
+    # Each product E_ij w_i carries an absolute error below ~3 tiny (relative to its chunk's largest
     # logit); columns whose sum is not far above that bound are recomputed exactly.
     threshold = float(-row_min.min()) + _log_tiny(dtype) + math.log(2.0 * n) + 14.0
     bad = (col_lse < threshold).nonzero().flatten()
@@ -396,10 +439,11 @@ def _normalisers(geometry: _Geometry, ws: _Workspace) -> tuple[Tensor, Tensor, T
 
 
 def _skinny_matmul(e: Tensor, rhs_t: Tensor) -> Tensor:
-    """e [R, C] @ rhs_t.T [C, K] -> [R, K]; for small K as K matrix-vector products (faster on CPU
-    than a GEMM with a skinny right-hand side)."""
-    if rhs_t.shape[0] <= 8 and e.device.type == "cpu":
-        return torch.stack([torch.mv(e, rhs_t[k]) for k in range(rhs_t.shape[0])], 1)
+    """e [R, C] @ rhs_t.T [C, K] -> [R, K] for a contiguous ``rhs_t`` [K, C].
+
+    The right-hand side is passed as the transposed view on purpose: for small K on the CPU, MKL's
+    GEMM with a transposed B ran 1.4x faster than K matrix-vector products and 3x faster than the same
+    GEMM with a contiguous [C, K] operand (benchmarks/RESULTS.md, "Drift kernel performance")."""
     return e @ rhs_t.T
 
 
@@ -443,12 +487,13 @@ def _single_temperature(problem: _Problem, tau: float, affinity_floor, ws: _Work
         beta = (log_beta - c).exp_() * col_w
         rhs = torch.cat([problem.targets * beta[:, None], beta[:, None]], 1).T  # [D+1, P+M]
         rhs_pos, rhs_neg = rhs[:, :p].contiguous(), rhs[:, p:].contiguous()
-        if ws.keep:
-            e = ws.kernel
-            return _combine(problem, slice(0, n), _skinny_matmul(e[:, :p], rhs_pos), _skinny_matmul(e[:, p:], rhs_neg), alpha)
-        for start in range(0, n, ws.chunk_rows):
+        starts = range(0, n, ws.chunk_rows)
+        # kept: E of these rows as pass 1 left it, last chunk first (pass 1 left the last chunks in
+        # cache); otherwise recomputed chunk by chunk
+        for start in (reversed(starts) if ws.keep else starts):
             stop = min(n, start + ws.chunk_rows)
-            e, _ = _exp_rows(_fill_q(geometry, ws, start, stop, ws.kernel_rows(start, stop)))
+            e = ws.kernel_rows(start, stop) if ws.keep else \
+                _exp_rows(_fill_q(geometry, ws, start, stop, ws.kernel_rows(start, stop)))[0]
             v_pos[start:stop], v_neg[start:stop] = _combine(
                 problem, slice(start, stop), _skinny_matmul(e[:, :p], rhs_pos), _skinny_matmul(e[:, p:], rhs_neg), alpha[start:stop])
         return v_pos, v_neg
@@ -457,11 +502,12 @@ def _single_temperature(problem: _Problem, tau: float, affinity_floor, ws: _Work
     row_lse = log_row - row_min
     rhs = torch.cat([problem.targets, torch.ones_like(problem.targets[:, :1])], 1).T * col_w  # [D+1, P+M]
     rhs_pos, rhs_neg = rhs[:, :p].contiguous(), rhs[:, p:].contiguous()
-    buf = torch.empty(ws.chunk_rows, problem.n_targets, dtype=dtype, device=problem.x.device)
+    buf = _SCRATCH.take("explicit", ws.chunk_rows, problem.n_targets, dtype, problem.x.device)
     for start in range(0, n, ws.chunk_rows):
         stop = min(n, start + ws.chunk_rows)
         q = _fill_q(geometry, ws, start, stop, buf[: stop - start])
-        a = q.neg_().sub_(0.5 * row_lse[start:stop, None]).sub_(0.5 * col_lse[None, :]).exp_()
+        a = q.neg_().sub_(0.5 * row_lse[start:stop, None]).sub_(0.5 * col_lse[None, :])
+        a = a.clamp_min_(_exp_floor_arg(dtype)).exp_()  # A >= e * tiny: avoids exp's slow underflow path
         if affinity_floor is not None:
             a.clamp_min_(math.sqrt(affinity_floor))
         v_pos[start:stop], v_neg[start:stop] = _combine(

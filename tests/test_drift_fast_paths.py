@@ -194,3 +194,48 @@ def test_compiled_entry_point_matches_eager_with_options(gen, monkeypatch):
         ref = drifting_field(x, y, **opts)
         torch.testing.assert_close(ours.v, ref.v, rtol=1e-9, atol=1e-12)
         torch.testing.assert_close(ours.raw_rms, ref.raw_rms, rtol=1e-9, atol=1e-12)
+
+
+def test_rows_with_underflowing_entries_match_fp64(gen):
+    """Two clusters 6 apart at tau = 0.02: every row holds entries 300 nats below its largest, where
+    the kernel clamps exp's argument (exp's slow underflow path) instead of underflowing. fp32 still
+    equals the fp64 literal form."""
+    offset = torch.tensor([6.0, 0.0], dtype=torch.float64)
+    x = torch.cat([_rand(gen, 60, 2, scale=0.5), _rand(gen, 60, 2, scale=0.5) + offset])
+    y = torch.cat([_rand(gen, 50, 2, scale=0.5, shift=0.1), _rand(gen, 70, 2, scale=0.5, shift=0.1) + offset])
+    v64 = naive_drift(x, y, tau=0.02)
+    for block_rows in (None, 16):
+        v32 = drifting_field(x.float(), y.float(), tau=0.02, block_rows=block_rows).v
+        assert _rel(v32, v64) < 1e-4
+
+
+def test_scratch_buffers_are_never_shared_with_results_or_threads(gen):
+    """CPU scratch memory is reused between calls of one thread: an earlier result must not change
+    when the next call reuses the buffers, and concurrent threads must not see each other's."""
+    import threading
+
+    problems = [(_rand(gen, 300, 2, dtype=torch.float32), _rand(gen, 280, 2, shift=0.5, dtype=torch.float32))
+                for _ in range(4)]
+    expected = [naive_drift(x.double(), y.double(), tau=0.1) for x, y in problems]
+    first = drifting_field(*problems[0], tau=0.1).v
+    kept = first.clone()
+    drifting_field(*problems[1], tau=0.1)
+    torch.testing.assert_close(first, kept, rtol=0, atol=0)
+
+    results, errors = {}, []
+
+    def work(i):
+        try:
+            for _ in range(5):
+                results[i] = drifting_field(*problems[i], tau=0.1).v
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for i in range(4):
+        assert _rel(results[i], expected[i]) < 1e-4
