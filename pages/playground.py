@@ -4,7 +4,8 @@ import torch
 
 from drift_core.probes import density_on_grid, field_on_grid, grid_points
 from ui import classroom, figures, safety, widgets
-from ui.live import CURVES_S, FrameClock, live_frame, slow_frame_warning
+from ui.live_plot import live_plotly_chart
+from ui.live import CURVES_S, FrameClock, frame_ticks, live_frame, slow_frame_warning
 from ui.state import needs_points, playground_run, transport_buttons
 from ui.navigation_fix import ensure_navigation
 
@@ -62,24 +63,22 @@ st.toggle("Estimator noise (redraw the batch 8× and show how much V changes)", 
                "Move the batch-size slider and watch the spread change.")
 
 
-def frame() -> None:
-    """One animation frame: a bounded chunk of training steps, then the cards and the particle view."""
-    clock = FrameClock()
-    run = ss[RUN_KEY]
-    train_s, trained = 0.0, 0
-    if run.playing:
-        adv = run.advance(steps_per_frame)
-        train_s, trained = adv.train_s, len(adv.records)
-        if adv.paused_reason:
-            st.rerun()  # redraw the page paused, with the reason
+def train_chunk(run) -> tuple[float, int]:
+    """A bounded chunk of training steps while playing: (training seconds, steps)."""
+    if not run.playing:
+        return 0.0, 0
+    adv = run.advance(steps_per_frame)
+    if adv.paused_reason:
+        st.rerun()  # redraw the page paused, with the reason
+    return adv.train_s, len(adv.records)
+
+
+def draw_view(run, snap, replay, slots: dict, frame_index: int) -> str:
+    """The run's message, the metric cards and the particle view, into their placeholders. Returns the title."""
     if run.message:
-        st.warning(run.message, icon=":material/pause_circle:")
-    safety.show_fallback_notice(RUN_KEY)
-    snap = run.frame()
-    classroom.record(RUN_KEY, run)
-    replay = classroom.timeline("pg_", run.history.snapshots)
-    if replay is not None:
-        snap = run.history.snapshots[replay]
+        slots["message"].warning(run.message, icon=":material/pause_circle:")
+    else:
+        slots["message"].empty()
     layers = set(ss.get("layers") or [])
     grid = grid_field = density = None
     if "field on a grid" in layers:
@@ -91,19 +90,20 @@ def frame() -> None:
         density = density_on_grid(snap.generated, run.bounds, 60)
     last = run.trainer.last_record
     metrics = run.history.metrics[-1].values if run.history.metrics else {}
-    row1, row2 = st.columns(3), st.columns(3)
-    row1[0].metric("Step", f"{run.step}")
-    row1[1].metric("Loss ‖V‖²", f"{last.loss:.2e}" if last else "–")
-    row1[2].metric("Drift RMS", f"{last.drift_rms[0]:.2e}" if last and last.drift_rms else "–",
-                   help="RMS of the base drift term: falls towards the noise floor as the model matches the data")
-    row2[0].metric("Energy distance", f"{metrics['energy']:.4f}" if "energy" in metrics else "–",
-                   help="to a fixed data sample; 0 when the distributions match")
-    row2[1].metric("Sliced W₂", f"{metrics['sliced_w2']:.4f}" if "sliced_w2" in metrics else "–")
-    if "modes_covered" in metrics:
-        row2[2].metric("Modes covered", f"{metrics['modes_covered']:.0f}/{len(run.evaluator.modes)}")
-    else:
-        rate = (run.step / run.trainer.wall_s) if run.trainer.wall_s > 0 else 0.0
-        row2[2].metric("Steps / s", f"{rate:.0f}", help="training steps per second of training time")
+    with slots["cards"].container():
+        row1, row2 = st.columns(3), st.columns(3)
+        row1[0].metric("Step", f"{run.step}")
+        row1[1].metric("Loss ‖V‖²", f"{last.loss:.2e}" if last else "–")
+        row1[2].metric("Drift RMS", f"{last.drift_rms[0]:.2e}" if last and last.drift_rms else "–",
+                       help="RMS of the base drift term: falls towards the noise floor as the model matches the data")
+        row2[0].metric("Energy distance", f"{metrics['energy']:.4f}" if "energy" in metrics else "–",
+                       help="to a fixed data sample; 0 when the distributions match")
+        row2[1].metric("Sliced W₂", f"{metrics['sliced_w2']:.4f}" if "sliced_w2" in metrics else "–")
+        if "modes_covered" in metrics:
+            row2[2].metric("Modes covered", f"{metrics['modes_covered']:.0f}/{len(run.evaluator.modes)}")
+        else:
+            rate = (run.step / run.trainer.wall_s) if run.trainer.wall_s > 0 else 0.0
+            row2[2].metric("Steps / s", f"{rate:.0f}", help="training steps per second of training time")
     title = f"{run.config.drift.label()} · τ = {run.config.drift.tau:g} · N = {run.config.train.batch_size}"
     if replay is not None:
         title = f"replay of step {snap.step} · " + title
@@ -113,21 +113,61 @@ def frame() -> None:
     noise = None
     if ss.get("pg_noise") and replay is None:
         noise = classroom.noise_layer(run, figure, float(ss.get("arrow_scale", 3)))
-    st.plotly_chart(figures.fast_figure(figure), key="pg_particles", config={"displaylogo": False})
+    with slots["chart"].container():  # a key may appear once per run: one per frame of the run
+        live_plotly_chart(figures.fast_figure(figure), view="pg_particles", key=f"pg_particles_{frame_index}")
     if noise is not None:
-        st.caption(classroom.noise_caption(noise))
+        slots["noise"].caption(classroom.noise_caption(noise))
+    else:
+        slots["noise"].empty()
+    return title
+
+
+def draw_status(run, slot, train_s: float, trained: int, clock: FrameClock) -> None:
+    with slot.container():
+        slow_frame_warning(train_s, trained)
+        st.caption(f"Budget: {run.step} / {run.config.train.steps} steps · {steps_per_frame} step(s) per frame · "
+                   f"{run.frames} frames drawn · this frame: training {train_s * 1000:.0f} ms, "
+                   f"total {clock.elapsed() * 1000:.0f} ms")
+
+
+def frame() -> None:
+    """The animation frames of one run: each trains a bounded chunk of steps, then redraws the cards and
+    the particle view. The first frame also draws the widgets (timeline, fork, branches, export); in a
+    timer run (see ui.live.frame_ticks) the following frames redraw only the placeholders."""
+    run = ss[RUN_KEY]
+    ticks = frame_ticks(lambda: run.playing and not classroom.branches(RUN_KEY, run))
+    next(ticks)
+    clock = FrameClock()
+    train_s, trained = train_chunk(run)
+    slots = {"message": st.empty()}
+    safety.show_fallback_notice(RUN_KEY)
+    slots["cards"] = st.empty()
+    snap = run.frame()
+    classroom.record(RUN_KEY, run)
+    replay = classroom.timeline("pg_", run.history.snapshots)
+    if replay is not None:
+        snap = run.history.snapshots[replay]
+    slots["chart"], slots["noise"] = st.empty(), st.empty()
+    title = draw_view(run, snap, replay, slots, 0)
     if replay is not None:
         fork = classroom.fork_controls("pg_", run.config, snap.step,
                                        classroom.kept_state(RUN_KEY, run, snap.step))
         if fork is not None:
             classroom.make_branch(RUN_KEY, run, snap.step, fork)
-    slow_frame_warning(train_s, trained)
-    st.caption(f"Budget: {run.step} / {run.config.train.steps} steps · {steps_per_frame} step(s) per frame · "
-               f"{run.frames} frames drawn · this frame: training {train_s * 1000:.0f} ms, "
-               f"total {clock.elapsed() * 1000:.0f} ms")
+    slots["status"] = st.empty()
+    draw_status(run, slots["status"], train_s, trained, clock)
     classroom.branches_panel(RUN_KEY, run, steps_per_frame, arrow_scale=float(ss.get("arrow_scale", 3)))
     with st.expander("Export this run: GIF / MP4, metrics CSV, config JSON", icon=":material/download:"):
         classroom.export_buttons("pg_", run.config, run.history, title=title)
+    if replay is not None:
+        return
+    for index in ticks:
+        clock = FrameClock()
+        train_s, trained = train_chunk(run)
+        snap = run.frame()
+        classroom.record(RUN_KEY, run)
+        draw_view(run, snap, None, slots, index)
+        draw_status(run, slots["status"], train_s, trained, clock)
 
 
 def curves() -> None:

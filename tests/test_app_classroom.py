@@ -32,7 +32,10 @@ def tick(at: AppTest, n: int = 1) -> None:
 
 
 def figure_specs(at: AppTest) -> list[dict]:
-    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    """The Plotly figures on the page: the live views (ui.live_plot) first, then st.plotly_chart's."""
+    live = [json.loads(json.loads(el.proto.json)["figure"]) for el in at.get("bidi_component")
+            if el.proto.component_name == "drift_lab.live_plot"]
+    return live + [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
 
 
 def query_value(at: AppTest, name: str):

@@ -1,0 +1,77 @@
+"""The live-animation helpers: frame pacing (ui.live.frame_ticks, with a fake clock) and the in-place
+Plotly view's asset (ui.live_plot). The animation itself is proven in the browser test."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import plotly
+
+from ui import live, live_plot
+from ui.figures import fast_figure
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 100.0
+        self.sleeps = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(round(seconds, 6))
+        self.now += seconds
+
+
+def test_frame_ticks_paces_frames_one_interval_apart():
+    clock = FakeClock()
+    starts = []
+    for index in live.frame_ticks(lambda: True, frames=4, interval=0.2, clock=clock, sleep=clock.sleep):
+        starts.append(round(clock.now, 6))
+        clock.now += 0.05  # the frame's own work
+    assert starts == [100.0, 100.2, 100.4, 100.6]
+    assert clock.sleeps == [0.15, 0.15, 0.15]
+
+
+def test_frame_ticks_does_not_burst_after_a_slow_frame_and_stops_when_paused():
+    clock = FakeClock()
+    starts, playing = [], [True]
+    for index in live.frame_ticks(lambda: playing[0], frames=5, interval=0.2, clock=clock, sleep=clock.sleep):
+        starts.append(round(clock.now, 6))
+        clock.now += 0.5 if index == 0 else 0.05  # frame 0 overruns the interval
+        if index == 2:
+            playing[0] = False  # e.g. the step budget was reached
+    # frame 1 starts at once after the overrun; frame 2 one interval after frame 1, not "catching up"
+    assert starts == [100.0, 100.5, 100.7]
+
+
+def test_frame_ticks_draws_one_frame_outside_a_timer_run():
+    # no Streamlit script run here (as in a full page run): one frame only
+    assert list(live.frame_ticks(lambda: True)) == [0]
+    assert not live.timer_run()
+
+
+def test_plotly_js_is_copied_from_the_plotly_package_once(tmp_path):
+    target = live_plot.ensure_plotly_js(tmp_path / "static")
+    source = live_plot.Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    assert target.read_bytes() == source.read_bytes()
+    mtime = target.stat().st_mtime_ns
+    assert live_plot.ensure_plotly_js(tmp_path / "static").stat().st_mtime_ns == mtime  # kept
+    target.write_bytes(b"truncated")  # a broken copy is replaced
+    assert live_plot.ensure_plotly_js(tmp_path / "static").read_bytes() == source.read_bytes()
+    assert [p.name for p in (tmp_path / "static").iterdir()] == ["plotly.min.js"]  # no temporary left
+
+
+def test_static_serving_is_on_for_the_served_copy():
+    config = (live_plot.STATIC_DIR.parent / ".streamlit" / "config.toml").read_text()
+    assert "enableStaticServing = true" in config
+    assert f'"app/static/{live_plot.PLOTLY_JS}"' in live_plot._JS
+
+
+def test_figure_json_sends_arrays_as_typed_binary():
+    figure = {"data": [{"type": "scattergl", "x": np.arange(512, dtype=np.float32), "y": np.zeros(512)}],
+              "layout": {"height": 300}}
+    spec = json.loads(live_plot.figure_json(fast_figure(figure)))
+    assert spec["data"][0]["x"]["dtype"] == "f4" and "bdata" in spec["data"][0]["x"]
+    assert spec["layout"]["height"] == 300
