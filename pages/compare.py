@@ -2,7 +2,8 @@
 import streamlit as st
 
 from ui import classroom, figures, widgets
-from ui.live import CURVES_S, live_frame, slow_frame_warning
+from ui.live import CURVES_S, frame_ticks, live_frame, slow_frame_warning
+from ui.live_plot import live_plotly_chart
 from ui.state import compare_run, needs_points, transport_buttons
 from ui.navigation_fix import ensure_navigation
 
@@ -58,50 +59,85 @@ c2.toggle("Difference layer", key="cmp_difference",
           help="on the lookahead panel: a line from each particle to the same-noise particle of the baseline")
 
 
-def frame() -> None:
-    run = ss[RUN_KEY]
-    train_s, trained = 0.0, 0
-    if run.playing:
-        adv = run.advance(steps_per_frame)
-        train_s, trained = adv.train_s, len(adv.records) // max(1, len(run.trainers))
-        if adv.paused_reason:
-            st.rerun()
+def train_chunk(run) -> tuple[float, int]:
+    """A bounded chunk of lock-step training while playing: (training seconds, steps per arm)."""
+    if not run.playing:
+        return 0.0, 0
+    adv = run.advance(steps_per_frame)
+    if adv.paused_reason:
+        st.rerun()
+    return adv.train_s, len(adv.records) // max(1, len(run.trainers))
+
+
+def draw_view(run, snaps, replay_step, slots: dict, frame_index: int) -> None:
+    """Message, metric cards and one particle view per arm, into their placeholders."""
     if run.message:
-        st.warning(run.message, icon=":material/pause_circle:")
+        slots["message"].warning(run.message, icon=":material/pause_circle:")
+    else:
+        slots["message"].empty()
+    names = list(run.trainers)
+    with slots["cards"].container():
+        cards = st.columns(1 + len(names))
+        cards[0].metric("Step", f"{run.step}")
+        for col, name in zip(cards[1:], names):
+            metrics = run.histories[name].metrics[-1].values if run.histories[name].metrics else {}
+            wall = run.trainers[name].wall_s
+            col.metric(f"{name}: energy distance", f"{metrics['energy']:.4f}" if "energy" in metrics else "–",
+                       help=f"training time so far: {wall:.1f} s")
+    layers = set(ss.get("cmp_layers") or [])
+    with slots["charts"].container():
+        cols = st.columns(len(names))
+        for col, name in zip(cols, names):
+            trainer = run.trainers[name]
+            other = snaps["baseline"].generated if (name == "lookahead" and ss.get("cmp_difference")) else None
+            title = f"{trainer.config.drift.label()} · lr {trainer.config.train.lr:g} · {trainer.wall_s:.1f} s of training"
+            if replay_step is not None:
+                title = f"step {snaps[name].step} (replay) · " + title
+            figure = figures.particle_figure(snaps[name], run.bounds, layers, arrow_scale=float(ss.get("arrow_scale", 3)),
+                                             title=title, height=classroom.plot_height(430), other=other,
+                                             other_name="baseline", uirevision="compare")
+            with col:  # one live view per arm; a key may appear once per run: one per frame
+                live_plotly_chart(figures.fast_figure(figure), view=f"cmp_{name}", key=f"cmp_particles_{name}_{frame_index}")
+
+
+def draw_status(run, slot, train_s: float, trained: int) -> None:
+    with slot.container():
+        slow_frame_warning(train_s, trained)
+        st.caption(f"Budget: {run.step} / {run.base_config.train.steps} steps · {steps_per_frame} step(s) per frame")
+
+
+def frame() -> None:
+    """The frames of one run (see ui.live.frame_ticks): each trains every arm a chunk of steps in
+    lock-step and redraws; the first also draws the timeline, fork and export widgets."""
+    run = ss[RUN_KEY]
+    ticks = frame_ticks(lambda: run.playing)
+    next(ticks)
+    train_s, trained = train_chunk(run)
+    slots = {"message": st.empty()}
     snaps = run.frame()
     classroom.record_compare(RUN_KEY, run)
     first = next(iter(run.histories.values()))
     replay = classroom.timeline("cmp_", first.snapshots)
+    replay_step = None
     if replay is not None:
         replay_step = first.snapshots[replay].step
         snaps = {name: classroom.snapshot_at(h, replay_step) for name, h in run.histories.items()}
-    names = list(run.trainers)
-    cards = st.columns(1 + len(names))
-    cards[0].metric("Step", f"{run.step}")
-    for col, name in zip(cards[1:], names):
-        metrics = run.histories[name].metrics[-1].values if run.histories[name].metrics else {}
-        wall = run.trainers[name].wall_s
-        col.metric(f"{name}: energy distance", f"{metrics['energy']:.4f}" if "energy" in metrics else "–",
-                   help=f"training time so far: {wall:.1f} s")
-    layers = set(ss.get("cmp_layers") or [])
-    cols = st.columns(len(names))
-    for col, name in zip(cols, names):
-        trainer = run.trainers[name]
-        other = snaps["baseline"].generated if (name == "lookahead" and ss.get("cmp_difference")) else None
-        title = f"{trainer.config.drift.label()} · lr {trainer.config.train.lr:g} · {trainer.wall_s:.1f} s of training"
-        if replay is not None:
-            title = f"step {snaps[name].step} (replay) · " + title
-        col.plotly_chart(figures.fast_figure(figures.particle_figure(
-                             snaps[name], run.bounds, layers, arrow_scale=float(ss.get("arrow_scale", 3)),
-                             title=title, height=classroom.plot_height(430), other=other, other_name="baseline", uirevision="compare")),
-                         key=f"cmp_particles_{name}", config={"displaylogo": False})
-    slow_frame_warning(train_s, trained)
-    st.caption(f"Budget: {run.step} / {run.base_config.train.steps} steps · {steps_per_frame} step(s) per frame")
+    slots["cards"], slots["charts"], slots["status"] = st.empty(), st.empty(), st.empty()
+    draw_view(run, snaps, replay_step, slots, 0)
+    draw_status(run, slots["status"], train_s, trained)
     if replay is not None:
         classroom.compare_fork_controls(RUN_KEY, "cmp_", run.base_config, replay_step)
     with st.expander("Export this comparison: side-by-side GIF / MP4, metrics CSV, config JSON",
                      icon=":material/download:"):
         classroom.compare_export_buttons("cmp_", run.base_config, run.histories)
+    if replay is not None:
+        return
+    for index in ticks:
+        train_s, trained = train_chunk(run)
+        snaps = run.frame()
+        classroom.record_compare(RUN_KEY, run)
+        draw_view(run, snaps, None, slots, index)
+        draw_status(run, slots["status"], train_s, trained)
 
 
 def curves() -> None:
