@@ -158,6 +158,9 @@ def test_home(page, app_url, artifacts_dir):
 def test_playground_plays_and_measures_redraw_rate(page, app_url, artifacts_dir):
     _open(page, app_url + "/playground?batch_size=512&steps=100000&steps_per_frame=2")
     first_particle = page.evaluate(FIRST_PARTICLE)
+    # the particle view is updated in place (ui/live_plot.py): the same plot node must survive playing
+    assert page.evaluate("() => { window.__liveView = document.querySelector('div.drift-live-plot'); "
+                         "return !!(window.__liveView && window.__liveView._fullData); }")
     start = _step(page)
     _click(page, "pg_play")
     _wait_for_step_above(page, start + 4)
@@ -189,6 +192,9 @@ def test_playground_plays_and_measures_redraw_rate(page, app_url, artifacts_dir)
     print(line)
     (artifacts_dir / "redraw_rate.txt").write_text(line + "\n")
     assert frames >= 2  # the counter advanced while we watched
+    assert page.evaluate("() => window.__liveView.isConnected && "
+                         "document.querySelector('div.drift-live-plot') === window.__liveView"), \
+        "the particle view was rebuilt instead of updated in place"
     _no_errors(page)
     _click(page, "pg_pause")
     _wait_idle(page)

@@ -63,10 +63,26 @@ def test_plotly_js_is_copied_from_the_plotly_package_once(tmp_path):
     assert [p.name for p in (tmp_path / "static").iterdir()] == ["plotly.min.js"]  # no temporary left
 
 
-def test_static_serving_is_on_for_the_served_copy():
+def test_static_serving_is_on_and_the_url_follows_the_base_path(monkeypatch):
     config = (live_plot.STATIC_DIR.parent / ".streamlit" / "config.toml").read_text()
     assert "enableStaticServing = true" in config
-    assert f'"app/static/{live_plot.PLOTLY_JS}"' in live_plot._JS
+    options = {"server.baseUrlPath": ""}
+    monkeypatch.setattr(live_plot.st, "get_option", lambda name: options[name])
+    assert live_plot.plotly_url() == "/app/static/plotly.min.js"
+    options["server.baseUrlPath"] = "/labs/drift/"
+    assert live_plot.plotly_url() == "/labs/drift/app/static/plotly.min.js"
+
+
+def test_without_static_serving_the_pages_fall_back_to_st_plotly_chart(monkeypatch):
+    from tests.test_app_classroom import SMALL_URL, open_page
+
+    real = live_plot.st.get_option
+    monkeypatch.setattr(live_plot.st, "get_option",
+                        lambda name: False if name == "server.enableStaticServing" else real(name))
+    at = open_page("playground", SMALL_URL)
+    assert not [el for el in at.get("bidi_component") if el.proto.component_name == "drift_lab.live_plot"]
+    names = [t.get("name") for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]]
+    assert "generated" in names
 
 
 def test_figure_json_sends_arrays_as_typed_binary():

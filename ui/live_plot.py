@@ -28,15 +28,14 @@ STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 PLOTLY_JS = "plotly.min.js"
 
 _JS = """
-const PLOTLY_URL = "app/static/%(file)s";
 let loading = null;
 
-function loadPlotly() {
+function loadPlotly(url) {
   if (window.Plotly) return Promise.resolve(window.Plotly);
   if (!loading) {
     loading = new Promise((resolve, reject) => {
       const script = document.createElement("script");
-      script.src = new URL(PLOTLY_URL, document.baseURI).href;
+      script.src = new URL(url, window.location.origin).href;
       script.onload = () => resolve(window.Plotly);
       script.onerror = () => { loading = null; reject(new Error("could not load " + script.src)); };
       document.head.appendChild(script);
@@ -58,12 +57,12 @@ export default function (component) {
     div = document.createElement("div");
     div.className = "drift-live-plot";
     div.dataset.view = data.view;
-    div.style.width = "100%%";
+    div.style.width = "100%";
     views.set(data.view, div);
   }
   if (div.parentNode !== parentElement) parentElement.appendChild(div);
   div.__latest = data;
-  loadPlotly().then((Plotly) => {
+  loadPlotly(data.plotly_url).then((Plotly) => {
     if (div.__latest !== data) return;  // a newer frame arrived meanwhile: draw that one instead
     const figure = JSON.parse(data.figure);
     return Plotly.react(div, figure.data, figure.layout, data.config);
@@ -71,7 +70,7 @@ export default function (component) {
     div.textContent = "The particle view could not start Plotly.js (" + err.message + ").";
   });
 }
-""" % {"file": PLOTLY_JS}
+"""
 
 _COMPONENT = []
 
@@ -109,14 +108,25 @@ def figure_json(figure) -> str:
     return pio.to_json(figure, validate=False)
 
 
+def plotly_url() -> str:
+    """Absolute URL path of the served Plotly.js (under ``server.baseUrlPath`` when one is set)."""
+    base = (st.get_option("server.baseUrlPath") or "").strip("/")
+    return "/" + "/".join(part for part in (base, "app/static", PLOTLY_JS) if part)
+
+
 def live_plotly_chart(figure, *, view: str, key: str, config: dict | None = None) -> None:
     """Draw ``figure`` in the page's live view ``view``; it updates in place across frames and runs.
 
     ``key`` must be unique within one script run (use e.g. the frame index when one run draws several
     frames into a placeholder). The figure's ``layout.height`` sets the height; the width follows the
-    container."""
+    container. Without static file serving (the app started with another config) this falls back to
+    ``st.plotly_chart``, which works but remounts the chart on every frame."""
+    options = {"displaylogo": False, **(config or {})}
+    if not st.get_option("server.enableStaticServing"):
+        st.plotly_chart(figure, key=key, config=options)
+        return
     layout = figure.get("layout", {}) if isinstance(figure, dict) else figure.layout.to_plotly_json()
     height = layout.get("height")
-    options = {"displaylogo": False, "responsive": True, **(config or {})}
-    _component()(key=key, data={"view": view, "figure": figure_json(figure), "config": options},
-                 height=int(height) if height else "content")
+    data = {"view": view, "figure": figure_json(figure), "config": {"responsive": True, **options},
+            "plotly_url": plotly_url()}
+    _component()(key=key, data=data, height=int(height) if height else "content")
