@@ -157,10 +157,11 @@ def test_home(page, app_url, artifacts_dir):
 
 def test_playground_plays_and_measures_redraw_rate(page, app_url, artifacts_dir):
     _open(page, app_url + "/playground?batch_size=512&steps=100000&steps_per_frame=2")
-    first_particle = page.evaluate(FIRST_PARTICLE)
     # the particle view is updated in place (ui/live_plot.py): the same plot node must survive playing
-    assert page.evaluate("() => { window.__liveView = document.querySelector('div.drift-live-plot'); "
-                         "return !!(window.__liveView && window.__liveView._fullData); }")
+    page.wait_for_function("() => { const d = document.querySelector('div.drift-live-plot'); "
+                           "return !!(d && d._fullData); }", timeout=60_000)
+    page.evaluate("() => { window.__liveView = document.querySelector('div.drift-live-plot'); }")
+    first_particle = page.evaluate(FIRST_PARTICLE)
     start = _step(page)
     _click(page, "pg_play")
     _wait_for_step_above(page, start + 4)
