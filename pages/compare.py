@@ -3,7 +3,7 @@ import streamlit as st
 
 from ui import classroom, figures, widgets
 from ui.live import CURVES_S, frame_ticks, live_frame, slow_frame_warning
-from ui.live_plot import live_plotly_chart
+from ui.live_plot import LiveView
 from ui.state import compare_run, needs_points, transport_buttons
 from ui.navigation_fix import ensure_navigation
 
@@ -85,19 +85,21 @@ def draw_view(run, snaps, replay_step, slots: dict, frame_index: int) -> None:
             col.metric(f"{name}: energy distance", f"{metrics['energy']:.4f}" if "energy" in metrics else "–",
                        help=f"training time so far: {wall:.1f} s")
     layers = set(ss.get("cmp_layers") or [])
-    with slots["charts"].container():
-        cols = st.columns(len(names))
-        for col, name in zip(cols, names):
-            trainer = run.trainers[name]
-            other = snaps["baseline"].generated if (name == "lookahead" and ss.get("cmp_difference")) else None
-            title = f"{trainer.config.drift.label()} · lr {trainer.config.train.lr:g} · {trainer.wall_s:.1f} s of training"
-            if replay_step is not None:
-                title = f"step {snaps[name].step} (replay) · " + title
-            figure = figures.particle_figure(snaps[name], run.bounds, layers, arrow_scale=float(ss.get("arrow_scale", 3)),
-                                             title=title, height=classroom.plot_height(430), other=other,
-                                             other_name="baseline", uirevision="compare")
-            with col:  # one live view per arm; a key may appear once per run: one per frame
-                live_plotly_chart(figures.fast_figure(figure), view=f"cmp_{name}", key=f"cmp_particles_{name}_{frame_index}")
+    if "views" not in slots:  # one live view per arm, side by side
+        slots["views"] = {}
+        for col, name in zip(st.columns(len(names)), names):
+            with col:
+                slots["views"][name] = LiveView(f"cmp_{name}")
+    for name in names:
+        trainer = run.trainers[name]
+        other = snaps["baseline"].generated if (name == "lookahead" and ss.get("cmp_difference")) else None
+        title = f"{trainer.config.drift.label()} · lr {trainer.config.train.lr:g} · {trainer.wall_s:.1f} s of training"
+        if replay_step is not None:
+            title = f"step {snaps[name].step} (replay) · " + title
+        figure = figures.particle_figure(snaps[name], run.bounds, layers, arrow_scale=float(ss.get("arrow_scale", 3)),
+                                         title=title, height=classroom.plot_height(430), other=other,
+                                         other_name="baseline", uirevision="compare")
+        slots["views"][name].draw(figures.fast_figure(figure), frame_index)
 
 
 def draw_status(run, slot, train_s: float, trained: int) -> None:
@@ -117,13 +119,15 @@ def frame() -> None:
     snaps = run.frame()
     classroom.record_compare(RUN_KEY, run)
     first = next(iter(run.histories.values()))
-    replay = classroom.timeline("cmp_", first.snapshots)
+    with st.empty():  # a fixed place, so the views below keep theirs when the timeline appears
+        replay = classroom.timeline("cmp_", first.snapshots)
     replay_step = None
     if replay is not None:
         replay_step = first.snapshots[replay].step
         snaps = {name: classroom.snapshot_at(h, replay_step) for name, h in run.histories.items()}
-    slots["cards"], slots["charts"], slots["status"] = st.empty(), st.empty(), st.empty()
-    draw_view(run, snaps, replay_step, slots, 0)
+    slots["cards"] = st.empty()
+    draw_view(run, snaps, replay_step, slots, 0)  # also places the views
+    slots["status"] = st.empty()
     draw_status(run, slots["status"], train_s, trained)
     if replay is not None:
         classroom.compare_fork_controls(RUN_KEY, "cmp_", run.base_config, replay_step)

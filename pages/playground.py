@@ -4,7 +4,7 @@ import torch
 
 from drift_core.probes import density_on_grid, field_on_grid, grid_points
 from ui import classroom, figures, safety, widgets
-from ui.live_plot import live_plotly_chart
+from ui.live_plot import LiveView
 from ui.live import CURVES_S, FrameClock, frame_ticks, live_frame, slow_frame_warning
 from ui.state import needs_points, playground_run, transport_buttons
 from ui.navigation_fix import ensure_navigation
@@ -113,8 +113,7 @@ def draw_view(run, snap, replay, slots: dict, frame_index: int) -> str:
     noise = None
     if ss.get("pg_noise") and replay is None:
         noise = classroom.noise_layer(run, figure, float(ss.get("arrow_scale", 3)))
-    with slots["chart"].container():  # a key may appear once per run: one per frame of the run
-        live_plotly_chart(figures.fast_figure(figure), view="pg_particles", key=f"pg_particles_{frame_index}")
+    slots["chart"].draw(figures.fast_figure(figure), frame_index)
     if noise is not None:
         slots["noise"].caption(classroom.noise_caption(noise))
     else:
@@ -139,15 +138,19 @@ def frame() -> None:
     next(ticks)
     clock = FrameClock()
     train_s, trained = train_chunk(run)
+    # every element above the particle view sits in a fixed placeholder, so the view keeps its place in
+    # the page from run to run (a shifted position would rebuild it)
     slots = {"message": st.empty()}
-    safety.show_fallback_notice(RUN_KEY)
+    with st.empty():
+        safety.show_fallback_notice(RUN_KEY)
     slots["cards"] = st.empty()
     snap = run.frame()
     classroom.record(RUN_KEY, run)
-    replay = classroom.timeline("pg_", run.history.snapshots)
+    with st.empty():  # the timeline appears once two snapshots are kept
+        replay = classroom.timeline("pg_", run.history.snapshots)
     if replay is not None:
         snap = run.history.snapshots[replay]
-    slots["chart"], slots["noise"] = st.empty(), st.empty()
+    slots["chart"], slots["noise"] = LiveView("pg_particles"), st.empty()
     title = draw_view(run, snap, replay, slots, 0)
     if replay is not None:
         fork = classroom.fork_controls("pg_", run.config, snap.step,

@@ -184,8 +184,12 @@ def test_playground_plays_and_measures_redraw_rate(page, app_url, artifacts_dir)
         window.__stepObserver.observe(document.body, {subtree: true, childList: true, characterData: true});
         read();
     }""")
+    # and it stays on the page between frames (a detached moment shows as a blank flash)
+    page.evaluate("""() => { window.__detached = 0;
+        window.__detachProbe = setInterval(() => { if (!window.__liveView.isConnected) window.__detached++; }, 5); }""")
     window_s = 10.0
     time.sleep(window_s)
+    detached = page.evaluate("() => { clearInterval(window.__detachProbe); return window.__detached; }")
     frames = page.evaluate("() => { window.__stepObserver.disconnect(); return window.__stepValues.size; }")
     rate = max(frames - 1, 0) / window_s
     line = (f"playground redraw rate at N=512, 2 steps/frame: {rate:.1f} redraws/s "
@@ -196,6 +200,7 @@ def test_playground_plays_and_measures_redraw_rate(page, app_url, artifacts_dir)
     assert page.evaluate("() => window.__liveView.isConnected && "
                          "document.querySelector('div.drift-live-plot') === window.__liveView"), \
         "the particle view was rebuilt instead of updated in place"
+    assert detached == 0, f"the particle view left the page {detached} times while playing"
     _no_errors(page)
     _click(page, "pg_pause")
     _wait_idle(page)

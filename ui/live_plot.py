@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import plotly
@@ -44,26 +45,32 @@ function loadPlotly(url) {
   return loading;
 }
 
-// One plot <div> per view name for the page's lifetime. Streamlit mounts a new component element whenever
-// the key changes (and a key may appear once per script run, so successive frames of one run use
-// successive keys); each new element adopts the view's existing <div> (moving a DOM node keeps its
-// Plotly state and WebGL context), so Plotly.react updates it in place instead of building a new plot.
+// One plot <div> per view name for the page's lifetime, held by the view's element. That element has a
+// stable key, so Streamlit keeps it mounted from run to run and each new figure goes to Plotly.react on
+// the same <div>, which redraws in place. A key may appear only once per script run, so the further
+// frames of one run arrive through "feed" elements, which show nothing and hand their figure to the
+// view. Sequence numbers keep an element that is re-rendered with older data from drawing it.
 const views = window.__driftLiveViews || (window.__driftLiveViews = new Map());
 
 export default function (component) {
   const { data, parentElement } = component;
   let div = views.get(data.view);
-  if (!div) {
-    div = document.createElement("div");
-    div.className = "drift-live-plot";
-    div.dataset.view = data.view;
-    div.style.width = "100%";
-    views.set(data.view, div);
+  if (!data.feed) {
+    if (!div) {
+      div = document.createElement("div");
+      div.className = "drift-live-plot";
+      div.dataset.view = data.view;
+      div.style.width = "100%";
+      views.set(data.view, div);
+    }
+    if (div.parentNode !== parentElement) parentElement.appendChild(div);  // (re)mounted: take the view along
+  } else if (!div || !div.isConnected) {
+    return;  // no view on the page to feed
   }
-  if (div.parentNode !== parentElement) parentElement.appendChild(div);
-  div.__latest = data;
+  if (div.__seq !== undefined && data.seq <= div.__seq) return;
+  div.__seq = data.seq;
   loadPlotly(data.plotly_url).then((Plotly) => {
-    if (div.__latest !== data) return;  // a newer frame arrived meanwhile: draw that one instead
+    if (div.__seq !== data.seq) return;  // a newer frame arrived meanwhile: that one is drawn instead
     const figure = JSON.parse(data.figure);
     return Plotly.react(div, figure.data, figure.layout, data.config);
   }).catch((err) => {
@@ -114,19 +121,41 @@ def plotly_url() -> str:
     return "/" + "/".join(part for part in (base, "app/static", PLOTLY_JS) if part)
 
 
-def live_plotly_chart(figure, *, view: str, key: str, config: dict | None = None) -> None:
-    """Draw ``figure`` in the page's live view ``view``; it updates in place across frames and runs.
+def static_serving() -> bool:
+    """Whether this server serves ``static/`` (the in-place view needs it for Plotly.js)."""
+    return bool(st.get_option("server.enableStaticServing"))
 
-    ``key`` must be unique within one script run (use e.g. the frame index when one run draws several
-    frames into a placeholder). The figure's ``layout.height`` sets the height; the width follows the
-    container. Without static file serving (the app started with another config) this falls back to
-    ``st.plotly_chart``, which works but remounts the chart on every frame."""
-    options = {"displaylogo": False, **(config or {})}
-    if not st.get_option("server.enableStaticServing"):
-        st.plotly_chart(figure, key=key, config=options)
-        return
-    layout = figure.get("layout", {}) if isinstance(figure, dict) else figure.layout.to_plotly_json()
-    height = layout.get("height")
-    data = {"view": view, "figure": figure_json(figure), "config": {"responsive": True, **options},
-            "plotly_url": plotly_url()}
-    _component()(key=key, data=data, height=int(height) if height else "content")
+
+class LiveView:
+    """A Plotly view that frames redraw in place. Create it where the view should appear (it places
+    its placeholders there), then ``draw`` each frame.
+
+    Frame 0 of a script run draws through the view's own element (key ``name``, stable from run to
+    run: Streamlit keeps it mounted and the plot is updated, never rebuilt); frames 1, 2, ... of the
+    same run go through a zero-height feed element with a per-frame key. Without static file serving
+    (the app started with another config) every frame falls back to ``st.plotly_chart``, which works
+    but rebuilds the chart each time."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.live = static_serving()
+        # a container, not st.empty: an empty placeholder is sent as an empty element first in every
+        # run, which unmounts the view for a moment (measured: detached gaps of up to 15 ms)
+        self.chart = st.container() if self.live else st.empty()
+        self.feed = st.empty()
+
+    def draw(self, figure, frame_index: int, config: dict | None = None) -> None:
+        options = {"displaylogo": False, **(config or {})}
+        if not self.live:
+            self.chart.plotly_chart(figure, key=f"{self.name}_{frame_index}", config=options)
+            return
+        layout = figure.get("layout", {}) if isinstance(figure, dict) else figure.layout.to_plotly_json()
+        height = layout.get("height")
+        data = {"view": self.name, "figure": figure_json(figure), "config": {"responsive": True, **options},
+                "plotly_url": plotly_url(), "seq": time.monotonic_ns(), "feed": frame_index > 0}
+        if frame_index == 0:
+            with self.chart:
+                _component()(key=self.name, data=data, height=int(height) if height else "content")
+        else:
+            with self.feed.container():
+                _component()(key=f"{self.name}_feed_{frame_index}", data=data, height="content")
