@@ -2,7 +2,7 @@
 import streamlit as st
 
 from ui import classroom, figures, widgets
-from ui.live import CURVES_S, frame_ticks, live_frame, slow_frame_warning
+from ui.live import CURVES_S, MetricCards, StatusLine, frame_ticks, live_frame
 from ui.live_plot import LiveView
 from ui.state import compare_run, needs_points, transport_buttons
 from ui.navigation_fix import ensure_navigation
@@ -76,14 +76,13 @@ def draw_view(run, snaps, replay_step, slots: dict, frame_index: int) -> None:
     else:
         slots["message"].empty()
     names = list(run.trainers)
-    with slots["cards"].container():
-        cards = st.columns(1 + len(names))
-        cards[0].metric("Step", f"{run.step}")
-        for col, name in zip(cards[1:], names):
-            metrics = run.histories[name].metrics[-1].values if run.histories[name].metrics else {}
-            wall = run.trainers[name].wall_s
-            col.metric(f"{name}: energy distance", f"{metrics['energy']:.4f}" if "energy" in metrics else "–",
-                       help=f"training time so far: {wall:.1f} s")
+    cards = slots["cards"]
+    cards.show(0, "Step", f"{run.step}")
+    for index, name in enumerate(names, start=1):
+        metrics = run.histories[name].metrics[-1].values if run.histories[name].metrics else {}
+        wall = run.trainers[name].wall_s
+        cards.show(index, f"{name}: energy distance", f"{metrics['energy']:.4f}" if "energy" in metrics else "–",
+                   help=f"training time so far: {wall:.1f} s")
     layers = set(ss.get("cmp_layers") or [])
     if "views" not in slots:  # one live view per arm, side by side
         slots["views"] = {}
@@ -102,10 +101,9 @@ def draw_view(run, snaps, replay_step, slots: dict, frame_index: int) -> None:
         slots["views"][name].draw(figures.fast_figure(figure), frame_index)
 
 
-def draw_status(run, slot, train_s: float, trained: int) -> None:
-    with slot.container():
-        slow_frame_warning(train_s, trained)
-        st.caption(f"Budget: {run.step} / {run.base_config.train.steps} steps · {steps_per_frame} step(s) per frame")
+def draw_status(run, status: StatusLine, train_s: float, trained: int) -> None:
+    status.show(f"Budget: {run.step} / {run.base_config.train.steps} steps · {steps_per_frame} step(s) per frame",
+                train_s, trained)
 
 
 def frame() -> None:
@@ -125,9 +123,9 @@ def frame() -> None:
     if replay is not None:
         replay_step = first.snapshots[replay].step
         snaps = {name: classroom.snapshot_at(h, replay_step) for name, h in run.histories.items()}
-    slots["cards"] = st.empty()
+    slots["cards"] = MetricCards([1 + len(run.trainers)])
     draw_view(run, snaps, replay_step, slots, 0)  # also places the views
-    slots["status"] = st.empty()
+    slots["status"] = StatusLine()
     draw_status(run, slots["status"], train_s, trained)
     if replay is not None:
         classroom.compare_fork_controls(RUN_KEY, "cmp_", run.base_config, replay_step)

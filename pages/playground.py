@@ -5,7 +5,7 @@ import torch
 from drift_core.probes import density_on_grid, field_on_grid, grid_points
 from ui import classroom, figures, safety, widgets
 from ui.live_plot import LiveView
-from ui.live import CURVES_S, FrameClock, frame_ticks, live_frame, slow_frame_warning
+from ui.live import CURVES_S, FrameClock, MetricCards, StatusLine, frame_ticks, live_frame
 from ui.state import needs_points, playground_run, transport_buttons
 from ui.navigation_fix import ensure_navigation
 
@@ -90,20 +90,19 @@ def draw_view(run, snap, replay, slots: dict, frame_index: int) -> str:
         density = density_on_grid(snap.generated, run.bounds, 60)
     last = run.trainer.last_record
     metrics = run.history.metrics[-1].values if run.history.metrics else {}
-    with slots["cards"].container():
-        row1, row2 = st.columns(3), st.columns(3)
-        row1[0].metric("Step", f"{run.step}")
-        row1[1].metric("Loss ‖V‖²", f"{last.loss:.2e}" if last else "–")
-        row1[2].metric("Drift RMS", f"{last.drift_rms[0]:.2e}" if last and last.drift_rms else "–",
-                       help="RMS of the base drift term: falls towards the noise floor as the model matches the data")
-        row2[0].metric("Energy distance", f"{metrics['energy']:.4f}" if "energy" in metrics else "–",
-                       help="to a fixed data sample; 0 when the distributions match")
-        row2[1].metric("Sliced W₂", f"{metrics['sliced_w2']:.4f}" if "sliced_w2" in metrics else "–")
-        if "modes_covered" in metrics:
-            row2[2].metric("Modes covered", f"{metrics['modes_covered']:.0f}/{len(run.evaluator.modes)}")
-        else:
-            rate = (run.step / run.trainer.wall_s) if run.trainer.wall_s > 0 else 0.0
-            row2[2].metric("Steps / s", f"{rate:.0f}", help="training steps per second of training time")
+    cards = slots["cards"]
+    cards.show(0, "Step", f"{run.step}")
+    cards.show(1, "Loss ‖V‖²", f"{last.loss:.2e}" if last else "–")
+    cards.show(2, "Drift RMS", f"{last.drift_rms[0]:.2e}" if last and last.drift_rms else "–",
+               help="RMS of the base drift term: falls towards the noise floor as the model matches the data")
+    cards.show(3, "Energy distance", f"{metrics['energy']:.4f}" if "energy" in metrics else "–",
+               help="to a fixed data sample; 0 when the distributions match")
+    cards.show(4, "Sliced W₂", f"{metrics['sliced_w2']:.4f}" if "sliced_w2" in metrics else "–")
+    if "modes_covered" in metrics:
+        cards.show(5, "Modes covered", f"{metrics['modes_covered']:.0f}/{len(run.evaluator.modes)}")
+    else:
+        rate = (run.step / run.trainer.wall_s) if run.trainer.wall_s > 0 else 0.0
+        cards.show(5, "Steps / s", f"{rate:.0f}", help="training steps per second of training time")
     title = f"{run.config.drift.label()} · τ = {run.config.drift.tau:g} · N = {run.config.train.batch_size}"
     if replay is not None:
         title = f"replay of step {snap.step} · " + title
@@ -121,12 +120,10 @@ def draw_view(run, snap, replay, slots: dict, frame_index: int) -> str:
     return title
 
 
-def draw_status(run, slot, train_s: float, trained: int, clock: FrameClock) -> None:
-    with slot.container():
-        slow_frame_warning(train_s, trained)
-        st.caption(f"Budget: {run.step} / {run.config.train.steps} steps · {steps_per_frame} step(s) per frame · "
-                   f"{run.frames} frames drawn · this frame: training {train_s * 1000:.0f} ms, "
-                   f"total {clock.elapsed() * 1000:.0f} ms")
+def draw_status(run, status: StatusLine, train_s: float, trained: int, clock: FrameClock) -> None:
+    status.show(f"Budget: {run.step} / {run.config.train.steps} steps · {steps_per_frame} step(s) per frame · "
+                f"{run.frames} frames drawn · this frame: training {train_s * 1000:.0f} ms, "
+                f"total {clock.elapsed() * 1000:.0f} ms", train_s, trained)
 
 
 def frame() -> None:
@@ -143,7 +140,7 @@ def frame() -> None:
     slots = {"message": st.empty()}
     with st.empty():
         safety.show_fallback_notice(RUN_KEY)
-    slots["cards"] = st.empty()
+    slots["cards"] = MetricCards([3, 3])
     snap = run.frame()
     classroom.record(RUN_KEY, run)
     with st.empty():  # the timeline appears once two snapshots are kept
@@ -157,7 +154,7 @@ def frame() -> None:
                                        classroom.kept_state(RUN_KEY, run, snap.step))
         if fork is not None:
             classroom.make_branch(RUN_KEY, run, snap.step, fork)
-    slots["status"] = st.empty()
+    slots["status"] = StatusLine()
     draw_status(run, slots["status"], train_s, trained, clock)
     classroom.branches_panel(RUN_KEY, run, steps_per_frame, arrow_scale=float(ss.get("arrow_scale", 3)))
     with st.expander("Export this run: GIF / MP4, metrics CSV, config JSON", icon=":material/download:"):

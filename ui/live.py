@@ -14,7 +14,7 @@ user's click does preempt it at the next element, so controls answer within one 
 from __future__ import annotations
 
 import time
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import streamlit as st
 
@@ -84,3 +84,33 @@ def slow_frame_warning(train_s: float, steps: int, interval: float = FRAME_S) ->
             "frame interval: the animation will stutter. Lower 'Steps per frame', the batch size or K.",
             icon=":material/slow_motion_video:",
         )
+
+
+class MetricCards:
+    """A grid of ``st.metric`` cards laid out once per run and updated in place on later frames.
+
+    Not an ``st.empty`` placeholder: that is sent as an empty element at the start of every run, and
+    the cards were seen missing from the page right after a click (a full rerun) until the frame was
+    drawn. Columns re-sent at the same place keep their contents, and the handle ``st.metric`` returns
+    replaces its own card."""
+
+    def __init__(self, columns_per_row: Sequence[int]):
+        self._cells = [cell for count in columns_per_row for cell in st.columns(count)]
+        self._cards: list = [None] * len(self._cells)
+
+    def show(self, index: int, label: str, value: str, **kwargs) -> None:
+        target = self._cards[index] if self._cards[index] is not None else self._cells[index]
+        self._cards[index] = target.metric(label, value, **kwargs)
+
+
+class StatusLine:
+    """The slow-frame warning (usually absent) and a caption, updated in place from frame to frame."""
+
+    def __init__(self):
+        self._warning = st.empty()
+        self._caption = None
+
+    def show(self, text: str, train_s: float, steps: int) -> None:
+        with self._warning:
+            slow_frame_warning(train_s, steps)
+        self._caption = (self._caption or st).caption(text)
