@@ -6,7 +6,8 @@ too. A :class:`StateTape` keeps them for the steps offered to it (a ring buffer,
 :func:`fork_at` builds an independent trainer from a kept step, optionally with new live settings
 (K, tau, batch size, learning rate...), so a branch can be trained and compared with the original.
 
-A tiny MLP's state is a few hundred kB (weights + Adam moments), so 40 kept states cost ~10-20 MB.
+A state is the weights plus Adam's two moments: ~1.7 MB for the playground's 32->256x3->2 MLP, a few
+hundred kB for small ones; ``max_bytes`` bounds a tape's memory whatever the model.
 """
 from __future__ import annotations
 
@@ -20,17 +21,23 @@ __all__ = ["StateTape", "fork_at"]
 
 
 class StateTape:
-    """Trainer states by step (CPU copies), oldest dropped beyond ``max_states``.
+    """Trainer states by step (CPU copies), oldest dropped beyond ``max_states`` or ``max_bytes``.
 
     Args:
         max_states: states kept.
+        max_bytes: tensor bytes kept (the newest state is always kept); None: no byte bound.
     """
 
-    def __init__(self, max_states: int = 40):
+    def __init__(self, max_states: int = 40, max_bytes: int | None = None):
         if max_states < 1:
             raise ValueError("max_states must be positive")
+        if max_bytes is not None and max_bytes < 1:
+            raise ValueError("max_bytes must be positive")
         self.max_states = max_states
+        self.max_bytes = max_bytes
         self.states: OrderedDict[int, dict] = OrderedDict()
+        self._sizes: dict[int, int] = {}
+        self.nbytes = 0
 
     def __len__(self) -> int:
         return len(self.states)
@@ -55,8 +62,12 @@ class StateTape:
             "data_rng": state["data_rng"].clone(),
         }
         self.states[step] = state
-        while len(self.states) > self.max_states:
-            self.states.popitem(last=False)
+        self._sizes[step] = _tensor_bytes(state)
+        self.nbytes += self._sizes[step]
+        while len(self.states) > self.max_states or (
+                self.max_bytes is not None and self.nbytes > self.max_bytes and len(self.states) > 1):
+            oldest, _ = self.states.popitem(last=False)
+            self.nbytes -= self._sizes.pop(oldest)
         return True
 
     def nearest(self, step: int) -> int | None:
@@ -68,6 +79,21 @@ class StateTape:
 
     def clear(self) -> None:
         self.states.clear()
+        self._sizes.clear()
+        self.nbytes = 0
+
+
+def _tensor_bytes(obj) -> int:
+    """Bytes of all tensors in a nested dict/list state."""
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(_tensor_bytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(_tensor_bytes(v) for v in obj)
+    return 0
 
 
 def _to_cpu(obj):

@@ -58,3 +58,25 @@ def test_tape_is_bounded_and_finds_nearest_step():
     assert StateTape().nearest(3) is None
     with pytest.raises(ValueError):
         StateTape(0)
+
+
+def test_tape_is_bounded_in_bytes_and_keeps_the_newest_state():
+    trainer = Trainer(TINY)
+    one = StateTape()
+    one.record(trainer)
+    size = one.nbytes
+    params = sum(p.numel() * p.element_size() for p in trainer.model.parameters())
+    assert size >= params  # the weights at least (Adam moments appear after the first step)
+    tape = StateTape(max_states=100, max_bytes=int(3.5 * size))
+    for _ in range(6):
+        trainer.run(1)
+        tape.record(trainer)
+    assert len(tape) < 6  # older states were dropped to stay within the bytes
+    assert tape.nbytes <= tape.max_bytes or len(tape) == 1
+    assert tape.steps[-1] == 6 and tape.steps == sorted(tape.steps)
+    assert tape.nbytes == sum(tape._sizes.values())
+    tiny = StateTape(max_bytes=1)  # even below one state's size the newest is kept
+    tiny.record(trainer)
+    assert tiny.steps == [6]
+    tiny.clear()
+    assert tiny.nbytes == 0 and len(tiny) == 0

@@ -26,7 +26,10 @@ from .widgets import BATCH_OPTIONS, TAU_OPTIONS, limits
 
 TRUTHY = ("1", "true", "yes", "on")
 TAPE_STATES = 60
-"""Trainer states kept per run for "fork from here" (a small MLP's state is a few hundred kB)."""
+"""Trainer states kept per run for "fork from here" (at most; see TAPE_BYTES)."""
+TAPE_BYTES = 32 << 20
+"""Memory of those states per run (per arm on Compare): 32 MB, ~18 states of the default 3x256 MLP with
+its Adam moments (1.7 MB each), 60 of a small one. Without it 8 live sessions grew the server by ~800 MB."""
 MAX_BRANCHES = 4
 PRESENTER_SCALE = 1.5
 """Plots are this much taller in presenter mode."""
@@ -129,7 +132,7 @@ class Tape:
     """The state tape of one run (reset when the page builds a new run)."""
 
     owner: int
-    tape: StateTape = field(default_factory=lambda: StateTape(TAPE_STATES))
+    tape: StateTape = field(default_factory=lambda: StateTape(TAPE_STATES, TAPE_BYTES))
     branches: list[Branch] = field(default_factory=list)
 
 
