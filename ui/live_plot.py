@@ -72,7 +72,15 @@ export default function (component) {
   loadPlotly(data.plotly_url).then((Plotly) => {
     if (div.__seq !== data.seq) return;  // a newer frame arrived meanwhile: that one is drawn instead
     const figure = JSON.parse(data.figure);
-    return Plotly.react(div, figure.data, figure.layout, data.config);
+    // follow the app's theme (light or dark) as st.plotly_chart does: its text colour and font on a
+    // transparent paper; the plot area keeps the figure's own background
+    const style = getComputedStyle(div);
+    const text = style.getPropertyValue("--st-text-color").trim();
+    const font = style.getPropertyValue("--st-font").trim();
+    const layout = figure.layout;
+    if (layout.paper_bgcolor === undefined) layout.paper_bgcolor = "rgba(0,0,0,0)";
+    layout.font = Object.assign({}, text ? {color: text} : {}, font ? {family: font} : {}, layout.font || {});
+    return Plotly.react(div, figure.data, layout, data.config);
   }).catch((err) => {
     div.textContent = "The particle view could not start Plotly.js (" + err.message + ").";
   });
