@@ -91,3 +91,19 @@ def test_figure_json_sends_arrays_as_typed_binary():
     spec = json.loads(live_plot.figure_json(fast_figure(figure)))
     assert spec["data"][0]["x"]["dtype"] == "f4" and "bdata" in spec["data"][0]["x"]
     assert spec["layout"]["height"] == 300
+
+
+def test_a_read_only_app_folder_falls_back_to_st_plotly_chart(monkeypatch, caplog):
+    def refuse(*args, **kwargs):
+        raise PermissionError("read-only file system")
+
+    monkeypatch.setattr(live_plot, "ensure_plotly_js", refuse)
+    monkeypatch.setattr(live_plot, "_PLOTLY_JS_READY", [])
+    assert not live_plot.plotly_js_ready()
+    assert "fall back to st.plotly_chart" in caplog.text
+    from tests.test_app_classroom import SMALL_URL, open_page
+
+    at = open_page("playground", SMALL_URL)
+    assert not at.exception
+    assert not [el for el in at.get("bidi_component") if el.proto.component_name == "drift_lab.live_plot"]
+    assert any(t.get("name") == "generated" for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"])

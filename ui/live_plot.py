@@ -14,6 +14,7 @@ package ships (no network), served by Streamlit's static file serving (``.stream
 """
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -110,9 +111,25 @@ def ensure_plotly_js(static_dir: Path = STATIC_DIR) -> Path:
     return target
 
 
+_PLOTLY_JS_READY: list[bool] = []
+
+
+def plotly_js_ready() -> bool:
+    """Whether the served copy of Plotly.js is in place (copied on first call; a read-only app folder
+    leaves it missing, and the views then fall back to ``st.plotly_chart``)."""
+    if not _PLOTLY_JS_READY:
+        try:
+            ensure_plotly_js()
+            _PLOTLY_JS_READY.append(True)
+        except OSError as err:
+            logging.getLogger(__name__).warning(
+                "live views fall back to st.plotly_chart: could not place Plotly.js in %s (%s)", STATIC_DIR, err)
+            _PLOTLY_JS_READY.append(False)
+    return _PLOTLY_JS_READY[0]
+
+
 def _component():
     if not _COMPONENT:
-        ensure_plotly_js()
         _COMPONENT.append(st.components.v2.component("drift_lab.live_plot", js=_JS, isolate_styles=False))
     return _COMPONENT[0]
 
@@ -130,8 +147,8 @@ def plotly_url() -> str:
 
 
 def static_serving() -> bool:
-    """Whether this server serves ``static/`` (the in-place view needs it for Plotly.js)."""
-    return bool(st.get_option("server.enableStaticServing"))
+    """Whether this server serves ``static/`` with Plotly.js in it (the in-place view needs both)."""
+    return bool(st.get_option("server.enableStaticServing")) and plotly_js_ready()
 
 
 class LiveView:
@@ -141,8 +158,9 @@ class LiveView:
     Frame 0 of a script run draws through the view's own element (key ``name``, stable from run to
     run: Streamlit keeps it mounted and the plot is updated, never rebuilt); frames 1, 2, ... of the
     same run go through a zero-height feed element with a per-frame key. Without static file serving
-    (the app started with another config) every frame falls back to ``st.plotly_chart``, which works
-    but rebuilds the chart each time."""
+    (the app started with another config) or when Plotly.js could not be placed in ``static/`` (a
+    read-only folder), every frame falls back to ``st.plotly_chart``, which works but rebuilds the chart
+    each time."""
 
     def __init__(self, name: str):
         self.name = name
