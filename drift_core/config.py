@@ -74,6 +74,27 @@ class DriftConfig:
             return "attraction only"
         return "baseline" if self.lookahead_terms == 0 else f"lookahead K={self.K}"
 
+    def problems(self, max_k: int) -> list[str]:
+        """What is wrong with these drift settings (empty when valid), for K up to ``max_k`` (the 2D and
+        image experiments allow different K)."""
+        problems = []
+        if self.method not in METHODS:
+            problems.append(f"method must be one of {METHODS}")
+        if not 0 <= self.K <= max_k:
+            problems.append(f"K must be between 0 and {max_k}")
+        for name in ("tau", "alpha", "gamma", "lam"):
+            if not math.isfinite(getattr(self, name)):
+                problems.append(f"{name} must be finite")
+        if not self.tau > 0:
+            problems.append("tau must be positive")
+        if self.scaling not in SCALINGS:
+            problems.append(f"scaling must be one of {SCALINGS}")
+        if self.weighting not in WEIGHTINGS:
+            problems.append(f"weighting must be one of {WEIGHTINGS}")
+        if self.negatives not in NEGATIVES:
+            problems.append(f"negatives must be one of {NEGATIVES}")
+        return problems
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -205,22 +226,7 @@ class ExperimentConfig(SectionedConfig):
             problems.append("noise_dim, width and depth must be positive")
         if m.init not in START_SCENARIOS:
             problems.append(f"init must be one of {START_SCENARIOS}")
-        if r.method not in METHODS:
-            problems.append(f"method must be one of {METHODS}")
-        if not 0 <= r.K <= 64:
-            problems.append("K must be between 0 and 64")
-        for name in ("tau", "alpha", "gamma", "lam"):
-            v = getattr(r, name)
-            if not math.isfinite(v):
-                problems.append(f"{name} must be finite")
-        if not r.tau > 0:
-            problems.append("tau must be positive")
-        if r.scaling not in SCALINGS:
-            problems.append(f"scaling must be one of {SCALINGS}")
-        if r.weighting not in WEIGHTINGS:
-            problems.append(f"weighting must be one of {WEIGHTINGS}")
-        if r.negatives not in NEGATIVES:
-            problems.append(f"negatives must be one of {NEGATIVES}")
+        problems += r.problems(max_k=64)
         if t.batch_size < 2:
             problems.append("batch_size must be at least 2")
         if not (t.lr > 0 and math.isfinite(t.lr)):

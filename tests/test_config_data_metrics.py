@@ -108,3 +108,22 @@ def test_mode_coverage():
     assert cov.covered == 8 and cov.high_quality > 0.95
     half = modes[:4][torch.randint(0, 4, (2000,), generator=g)]
     assert mode_coverage(half, modes, 0.05).covered == 4
+
+
+def test_drift_settings_are_checked_once_for_2d_and_images():
+    """One DriftConfig.problems serves both experiment configs; only the K bound differs."""
+    from dataclasses import replace
+
+    from drift_core.config import DriftConfig, ExperimentConfig
+    from drift_core.images.config import ImageExperimentConfig
+
+    bad = DriftConfig(method="lookahead", K=12, tau=float("nan"), scaling="sideways")
+    found = bad.problems(max_k=8)
+    assert any("K must be between 0 and 8" in p for p in found)
+    assert any("tau must be finite" in p for p in found) and any("scaling" in p for p in found)
+    assert DriftConfig().problems(max_k=8) == []
+    assert not any("K must" in p for p in DriftConfig(K=12).problems(max_k=64))
+    for config, allowed_k in ((ExperimentConfig(), 64), (ImageExperimentConfig(), 8)):
+        with pytest.raises(ConfigError, match=f"K must be between 0 and {allowed_k}"):
+            replace(config, drift=replace(config.drift, K=allowed_k + 1)).validate()
+        replace(config, drift=replace(config.drift, K=allowed_k)).validate()

@@ -11,8 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
-from ..config import ConfigError, DriftConfig, METHODS, SectionedConfig
-from ..lookahead import NEGATIVES, SCALINGS, WEIGHTINGS
+from ..config import ConfigError, DriftConfig, SectionedConfig
 from .data import DATASETS
 
 __all__ = [
@@ -78,14 +77,7 @@ class ImageExperimentConfig(SectionedConfig):
             problems.append(f"encoder must be one of {', '.join(ENCODERS)}")
         if not 1 <= m.noise_dim <= 1024:
             problems.append("noise_dim must be between 1 and 1024")
-        if r.method not in METHODS:
-            problems.append(f"method must be one of {METHODS}")
-        if not 0 <= r.K <= 8:
-            problems.append("K must be between 0 and 8")
-        if not (r.tau > 0 and math.isfinite(r.tau)):
-            problems.append("tau must be a positive number")
-        if r.scaling not in SCALINGS or r.weighting not in WEIGHTINGS or r.negatives not in NEGATIVES:
-            problems.append("scaling/weighting/negatives must be one of the lookahead module's choices")
+        problems += r.problems(max_k=8)
         if t.batch_size < 2 or t.positives < 1:
             problems.append("batch_size must be >= 2 and positives >= 1")
         if not (t.lr > 0 and math.isfinite(t.lr)):
