@@ -70,7 +70,7 @@ def train_chunk(run) -> tuple[float, int]:
 
 
 def draw_view(run, snaps, replay_step, slots: dict, frame_index: int) -> None:
-    """Message, metric cards and one particle view per arm, into their placeholders."""
+    """Message, metric cards and one particle view per arm, into the places ``frame`` laid out."""
     if run.message:
         slots["message"].warning(run.message, icon=":material/pause_circle:")
     else:
@@ -84,11 +84,6 @@ def draw_view(run, snaps, replay_step, slots: dict, frame_index: int) -> None:
         cards.show(index, f"{name}: energy distance", f"{metrics['energy']:.4f}" if "energy" in metrics else "–",
                    help=f"training time so far: {wall:.1f} s")
     layers = set(ss.get("cmp_layers") or [])
-    if "views" not in slots:  # one live view per arm, side by side
-        slots["views"] = {}
-        for col, name in zip(st.columns(len(names)), names):
-            with col:
-                slots["views"][name] = LiveView(f"cmp_{name}")
     for name in names:
         trainer = run.trainers[name]
         other = snaps["baseline"].generated if (name == "lookahead" and ss.get("cmp_difference")) else None
@@ -124,7 +119,11 @@ def frame() -> None:
         replay_step = first.snapshots[replay].step
         snaps = {name: classroom.snapshot_at(h, replay_step) for name, h in run.histories.items()}
     slots["cards"] = MetricCards([1 + len(run.trainers)])
-    draw_view(run, snaps, replay_step, slots, 0)  # also places the views
+    slots["views"] = {}
+    for col, name in zip(st.columns(len(run.trainers)), run.trainers):  # one live view per arm, side by side
+        with col:
+            slots["views"][name] = LiveView(f"cmp_{name}")
+    draw_view(run, snaps, replay_step, slots, 0)
     slots["status"] = StatusLine()
     draw_status(run, slots["status"], train_s, trained)
     if replay is not None:

@@ -6,10 +6,11 @@ Each tick trains a bounded chunk of steps, then redraws; training never runs in 
 
 One timer-driven fragment run costs a browser-server round trip (~300 ms measured on 2 cores), so one
 frame per run could not reach 5 redraws a second. ``frame_ticks`` lets a body draw several frames per
-timer run: it paces up to ``FRAMES_PER_RUN`` frames ``FRAME_S`` apart, and the body redraws st.empty
-placeholders on the frames after the first (Streamlit sends each placeholder update to the browser as
-it happens). Timer requests that arrive meanwhile queue behind the run and never preempt it, while a
-user's click does preempt it at the next element, so controls answer within one frame.
+timer run: it paces up to ``FRAMES_PER_RUN`` frames ``FRAME_S`` apart. The body lays its page out on
+the first frame and then updates the same elements in place (:class:`MetricCards`, :class:`StatusLine`,
+:class:`ui.live_plot.LiveView`); Streamlit sends each update to the browser as it happens. Timer
+requests that arrive meanwhile queue behind the run and never preempt it, while a user's click does
+preempt it at the next element, so controls answer within a frame.
 """
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from typing import Callable, Iterator, Sequence
 import streamlit as st
 
 FRAME_S = 0.15
-"""Target frame interval of the particle view (5 redraws per second)."""
+"""Target frame interval of the particle view: up to ~6.7 frames a second, so that the round trips
+between runs still leave at least 5 (5.5-6 measured in Chromium, benchmarks/RESULTS.md)."""
 CURVES_S = 1.0
 """Refresh interval of the metric curves (Altair charts cost ~40 ms each to build: not every frame)."""
 FRAMES_PER_RUN = 8
