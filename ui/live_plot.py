@@ -6,9 +6,11 @@ fresh Plotly DOM each time. Profiled in Chromium while the Playground played, We
 alone took ~17% of the page's main thread, and the browser showed ~4 of the server's ~6 frames a second.
 (Keeping the id stable instead freezes the picture: that version's frontend keeps the first figure.)
 
-How: a small ``st.components.v2`` component keeps one ``<div>`` per key and hands every new figure to
+How: a small ``st.components.v2`` component keeps one ``<div>`` per view and hands every new figure to
 ``Plotly.react``, which diffs it against the previous one and redraws in place; the user's zoom and pan
-survive updates through ``layout.uirevision``. Plotly.js itself is the copy that the ``plotly`` Python
+survive updates through ``layout.uirevision``. The view's element keeps one key, so Streamlit keeps it
+mounted from run to run; later frames of the same run reach it through zero-height "feed" elements
+(:class:`LiveView`). Plotly.js itself is the copy that the ``plotly`` Python
 package ships (no network), served by Streamlit's static file serving (``.streamlit/config.toml``:
 ``server.enableStaticServing``) from ``static/`` next to app.py, where :func:`ensure_plotly_js` copies it.
 """
