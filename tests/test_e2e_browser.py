@@ -19,6 +19,8 @@ import urllib.request
 
 import pytest
 
+from benchmarks.app_redraw import OBSERVE as OBSERVE_STEP_VALUES
+
 from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -171,19 +173,7 @@ def test_playground_plays_and_measures_redraw_rate(page, app_url, artifacts_dir)
     assert page.evaluate(FIRST_PARTICLE) != first_particle, "the particle picture did not change while playing"
     # redraw rate: count distinct Step values the page shows over a fixed window (a MutationObserver
     # sees every change, however fast)
-    page.evaluate("""() => {
-        window.__stepValues = new Set();
-        const read = () => {
-            for (const m of document.querySelectorAll('[data-testid="stMetric"]')) {
-                const label = m.querySelector('[data-testid="stMetricLabel"]');
-                const value = m.querySelector('[data-testid="stMetricValue"]');
-                if (label && value && label.innerText.trim() === 'Step') window.__stepValues.add(value.innerText.trim());
-            }
-        };
-        window.__stepObserver = new MutationObserver(read);
-        window.__stepObserver.observe(document.body, {subtree: true, childList: true, characterData: true});
-        read();
-    }""")
+    page.evaluate(OBSERVE_STEP_VALUES)
     # and it stays on the page between frames (a detached moment shows as a blank flash)
     page.evaluate("""() => { window.__detached = 0;
         window.__detachProbe = setInterval(() => { if (!window.__liveView.isConnected) window.__detached++; }, 5); }""")
