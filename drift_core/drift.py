@@ -620,9 +620,15 @@ def drifting_field(
     if normalize_drift is None:
         normalize_drift = len(taus) > 1
     problem = _Problem(x, y_pos, y_neg, mask_diagonal, extra_neg, extra_neg_weight, normalize_distance)
+    return _eager_field(problem, taus, normalize_drift, attraction_only, affinity_floor, block_rows)
+
+
+def _eager_field(problem: _Problem, taus, normalize_drift: bool, attraction_only: bool, affinity_floor,
+                 block_rows: int | None) -> DriftField:
+    """The eager (chunked, one-exp) path for a prepared problem: workspace, distance scale, fields."""
     rows = _chunk_rows(problem, block_rows)
     keep = _keep_kernel(problem, block_rows)
-    ws = _Workspace(problem, rows, keep, cache_distance=keep and (len(taus) > 1 or normalize_distance))
+    ws = _Workspace(problem, rows, keep, cache_distance=keep and (len(taus) > 1 or problem.normalize_distance))
     problem.set_distance_scale(ws.raw_distance)
     return _field_from_kernel(problem, taus, normalize_drift, attraction_only,
                               lambda t: _single_temperature(problem, t, affinity_floor, ws))
@@ -680,12 +686,7 @@ def compiled_drifting_field(
         normalize_drift = len(taus) > 1
     problem = _Problem(x, y_pos, y_neg, mask_diagonal, extra_neg, extra_neg_weight, normalize_distance)
     if affinity_floor is not None or extra_neg is not None or problem.n * problem.n_targets > KEEP_ELEMENTS:
-        rows = _chunk_rows(problem, None)
-        keep = _keep_kernel(problem, None)
-        ws = _Workspace(problem, rows, keep, cache_distance=keep and (len(taus) > 1 or normalize_distance))
-        problem.set_distance_scale(ws.raw_distance)
-        return _field_from_kernel(problem, taus, normalize_drift, attraction_only,
-                                  lambda t: _single_temperature(problem, t, affinity_floor, ws))
+        return _eager_field(problem, taus, normalize_drift, attraction_only, affinity_floor, None)
     problem.set_distance_scale()
     if "dense" not in _COMPILED:
         _COMPILED["dense"] = torch.compile(_dense_kernel, dynamic=False)
