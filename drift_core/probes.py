@@ -25,6 +25,7 @@ from .train import Batch, StepRecord, Trainer, make_drift_fn
 
 __all__ = [
     "grid_points", "field_on_grid", "density_on_grid", "StepInspection", "inspect_step", "effective_neighbours",
+    "DataKernelShare", "data_kernel_share",
 ]
 
 
@@ -169,3 +170,47 @@ def inspect_step(trainer: Trainer, batch: Batch | None = None) -> StepInspection
         loss=float((v.astype(np.float64) ** 2).mean()), outputs_after=to_np(after), achieved=to_np(after) - x_np,
         record=record,
     )
+
+
+@dataclass(frozen=True)
+class DataKernelShare:
+    """How much of each particle's kernel weight falls on the data (see :func:`data_kernel_share`).
+
+    Attributes:
+        share: median over particles of s+_i / (s+_i + s-_i), in [0, 1]; s± are the row sums of the
+            normalised affinity A over positives / negatives (Algorithm 2 before cross-weighting).
+        nearest_data: median over particles of the distance to the nearest data point (data units).
+        tau: the temperature used (the largest of the config's).
+    """
+
+    share: float
+    nearest_data: float
+    tau: float
+
+    VANISHED = 1e-6
+    """Below this share V+ and V are numerically ~0: the particles cannot see the data."""
+
+    @property
+    def vanished(self) -> bool:
+        return not self.share >= self.VANISHED
+
+
+def data_kernel_share(x: Tensor, y_pos: Tensor, drift: DriftConfig, *, max_points: int = 256) -> DataKernelShare:
+    """The data's share of the kernel weight of generated points x [N, D] against data y_pos [P, D],
+    with the generated set as negatives (self-pairs masked), as the training field sees them.
+
+    share_i = s+_i / (s+_i + s-_i),  s+_i = sum_{j in pos} A_ij,  s-_i = sum_{k in neg} A_ik,
+    A the doubly-softmaxed affinity of :func:`drift_weights` at the largest temperature. When it is
+    ~0 the attraction V+ (and so V) vanishes: raw distances many temperatures away (the paper's far
+    start at tau = 0.1) or collapsed outputs repel each other's weight away from the data. At most
+    ``max_points`` of each set are used (evenly spaced), so the cost stays small."""
+    x = x[:: max(1, math.ceil(len(x) / max_points))].float()
+    y = y_pos[:: max(1, math.ceil(len(y_pos) / max_points))].float()
+    tau = max(drift.temperatures)
+    weights = drift_weights(x, y, tau=tau, normalize_distance=drift.normalize_distance)
+    s_pos = weights.affinity[:, : len(y)].sum(1)
+    s_neg = weights.affinity[:, len(y):].sum(1)
+    total = s_pos + s_neg
+    share = torch.where(total > 0, s_pos / total.clamp_min(torch.finfo(total.dtype).tiny), torch.zeros_like(total))
+    nearest = torch.cdist(x, y).min(1).values
+    return DataKernelShare(float(share.median()), float(nearest.median()), float(tau))

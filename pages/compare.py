@@ -4,6 +4,7 @@ import streamlit as st
 from ui import classroom, figures, widgets
 from ui.live import CURVES_S, MetricCards, StatusLine, frame_ticks, live_frame
 from ui.live_plot import LiveView
+from ui.runs import kernel_share_warning
 from ui.state import compare_run, needs_points, transport_buttons
 from ui.navigation_fix import ensure_navigation
 
@@ -20,21 +21,13 @@ config = widgets.load_config()
 presenter = classroom.apply_presenter()
 widgets.show_url_notices()
 widgets.data_controls(config)
-if "fairness" not in ss:
-    ss["fairness"] = False
-st.sidebar.toggle("Add a baseline with 2× learning rate (fairness control; restarts)", key="fairness")
+st.sidebar.toggle("Add a baseline with 2× learning rate (fairness control; restarts)", **widgets.bind_view("fairness"))
 widgets.training_controls(config, method=False)
 st.sidebar.markdown("#### :material/palette: Display")
-if "cmp_layers" not in ss:
-    ss["cmp_layers"] = ["V"]
-if "arrow_scale" not in ss:
-    ss["arrow_scale"] = 3
-if "cmp_difference" not in ss:
-    ss["cmp_difference"] = True
-st.sidebar.slider("Arrow length ×", 1, 50, key="arrow_scale")
-config = widgets.config_from_widgets(config)
-fairness = bool(ss["fairness"])
-steps_per_frame = int(ss.get("steps_per_frame", 5))
+st.sidebar.slider("Arrow length ×", 1, 50, **widgets.bind_view("arrow_scale"))
+config = widgets.current_config()
+fairness = bool(widgets.view_setting("fairness"))
+steps_per_frame = int(widgets.view_setting("steps_per_frame"))
 widgets.sync_url(config, {"steps_per_frame": steps_per_frame, "fairness": fairness, **classroom.url_extras()})
 
 if needs_points(config):
@@ -54,8 +47,8 @@ if event.describe():
 if ss.get("cmp_note"):
     st.caption(ss["cmp_note"])
 c1, c2 = st.columns([3, 1])
-c1.pills("Layers", figures.LAYERS[:4], selection_mode="multi", key="cmp_layers")
-c2.toggle("Difference layer", key="cmp_difference",
+c1.pills("Layers", figures.LAYERS[:4], selection_mode="multi", **widgets.bind_view("cmp_layers"))
+c2.toggle("Difference layer", **widgets.bind_view("cmp_difference"),
           help="on the lookahead panel: a line from each particle to the same-noise particle of the baseline")
 
 
@@ -63,7 +56,7 @@ def train_chunk(run) -> tuple[float, int]:
     """A bounded chunk of lock-step training while playing: (training seconds, steps per arm)."""
     if not run.playing:
         return 0.0, 0
-    adv = run.advance(steps_per_frame)
+    adv = run.advance(steps_per_frame, wait=False)  # a frame never queues behind another run's training
     if adv.paused_reason:
         st.rerun()
     return adv.train_s, len(adv.records) // max(1, len(run.trainers))
@@ -73,6 +66,8 @@ def draw_view(run, snaps, replay_step, slots: dict, frame_index: int) -> None:
     """Message, metric cards and one particle view per arm, into the places ``frame`` laid out."""
     if run.message:
         slots["message"].warning(run.message, icon=":material/pause_circle:")
+    elif kernel_share_warning(run.kernel_share, run.base_config):
+        slots["message"].warning(kernel_share_warning(run.kernel_share, run.base_config), icon=":material/visibility_off:")
     else:
         slots["message"].empty()
     names = list(run.trainers)
@@ -83,14 +78,14 @@ def draw_view(run, snaps, replay_step, slots: dict, frame_index: int) -> None:
         wall = run.trainers[name].wall_s
         cards.show(index, f"{name}: energy distance", f"{metrics['energy']:.4f}" if "energy" in metrics else "–",
                    help=f"training time so far: {wall:.1f} s")
-    layers = set(ss.get("cmp_layers") or [])
+    layers = set(widgets.view_setting("cmp_layers") or [])
     for name in names:
         trainer = run.trainers[name]
-        other = snaps["baseline"].generated if (name == "lookahead" and ss.get("cmp_difference")) else None
+        other = snaps["baseline"].generated if (name == "lookahead" and widgets.view_setting("cmp_difference")) else None
         title = f"{trainer.config.drift.label()} · lr {trainer.config.train.lr:g} · {trainer.wall_s:.1f} s of training"
         if replay_step is not None:
             title = f"step {snaps[name].step} (replay) · " + title
-        figure = figures.particle_figure(snaps[name], run.bounds, layers, arrow_scale=float(ss.get("arrow_scale", 3)),
+        figure = figures.particle_figure(snaps[name], run.bounds, layers, arrow_scale=float(widgets.view_setting("arrow_scale")),
                                          title=title, height=classroom.plot_height(430), other=other,
                                          other_name="baseline", uirevision="compare")
         slots["views"][name].draw(figures.fast_figure(figure), frame_index)

@@ -36,16 +36,15 @@ config = widgets.load_config()
 widgets.show_url_notices()
 widgets.data_controls(config, upload=True)
 widgets.training_controls(config, batch=False, speed=False)
-if "inspect_n" not in ss:
-    ss["inspect_n"] = 48
-st.sidebar.select_slider("Particles (batch size for this page)", [16, 32, 48, 64, 96, 128], key="inspect_n")
-config = widgets.config_from_widgets(config)
-widgets.sync_url(config, {"steps_per_frame": int(ss.get("steps_per_frame", 5))})
+st.sidebar.select_slider("Particles (batch size for this page)", [16, 32, 48, 64, 96, 128],
+                         **widgets.bind_view("inspect_n"))
+config = widgets.current_config()
+widgets.sync_url(config, {"steps_per_frame": int(widgets.view_setting("steps_per_frame"))})
 if needs_points(config):
     st.info("Upload a CSV of x,y points in the sidebar ('Your own points') to inspect a step on your own data.", icon=":material/upload_file:")
     st.stop()
 
-inspect_config = config.with_values({"batch_size": int(ss["inspect_n"]), "steps": 10**6})
+inspect_config = config.with_values({"batch_size": int(widgets.view_setting("inspect_n")), "steps": 10**6})
 run, event = playground_run(RUN_KEY, inspect_config)
 ss["ins_run_key"] = RUN_KEY
 
@@ -131,7 +130,7 @@ def body() -> None:
             st.plotly_chart(figures.fast_figure(figures.kernel_matrix_figure(ins.w_pos, ins.w_neg)), key="ins_kernel",
                             config={"displaylogo": False})
     with left:
-        fig = figures.stage_figure(ins, stage, run.bounds, arrow_scale=float(ss.get("arrow_scale", 3)))
+        fig = figures.stage_figure(ins, stage, run.bounds, arrow_scale=float(widgets.view_setting("arrow_scale")))
         if stage != "noise":
             st.plotly_chart(figures.fast_figure(fig), key="ins_stage_chart", on_select=_pick_particle, selection_mode="points",
                             config={"displaylogo": False})

@@ -6,6 +6,7 @@ from drift_core.probes import density_on_grid, field_on_grid, grid_points
 from ui import classroom, figures, safety, widgets
 from ui.live_plot import LiveView
 from ui.live import CURVES_S, FrameClock, MetricCards, StatusLine, frame_ticks, live_frame
+from ui.runs import kernel_share_warning
 from ui.state import needs_points, playground_run, transport_buttons
 from ui.navigation_fix import ensure_navigation
 
@@ -26,13 +27,10 @@ widgets.data_controls(config)
 widgets.training_controls(config)
 safety.checkpoint_controls(RUN_KEY)
 st.sidebar.markdown("#### :material/palette: Display")
-if "layers" not in ss:
-    ss["layers"] = ["V"]
-if "arrow_scale" not in ss:
-    ss["arrow_scale"] = 3
-st.sidebar.slider("Arrow length ×", 1, 50, key="arrow_scale", help="arrows are drawn this many times their true length")
-config = widgets.config_from_widgets(config)
-steps_per_frame = int(ss.get("steps_per_frame", 5))
+st.sidebar.slider("Arrow length ×", 1, 50, **widgets.bind_view("arrow_scale"),
+                  help="arrows are drawn this many times their true length")
+config = widgets.current_config()
+steps_per_frame = int(widgets.view_setting("steps_per_frame"))
 widgets.sync_url(config, {"steps_per_frame": steps_per_frame, **classroom.url_extras()})
 
 if needs_points(config):
@@ -55,7 +53,7 @@ if ss.get("pg_note"):
     st.caption(ss["pg_note"])
 safety.divergence_controls(RUN_KEY, "pg_")
 classroom.scenario_buttons(RUN_KEY)
-st.pills("Layers", figures.LAYERS, selection_mode="multi", key="layers",
+st.pills("Layers", figures.LAYERS, selection_mode="multi", **widgets.bind_view("layers"),
          help="V: the drift used for training; V⁺/V⁻: attraction to data / repulsion from generated; "
               "lookahead terms V₀..V_K (one colour each) drawn from the points z⁰..z^K they act on")
 st.toggle("Estimator noise (redraw the batch 8× and show how much V changes)", key="pg_noise",
@@ -67,7 +65,7 @@ def train_chunk(run) -> tuple[float, int]:
     """A bounded chunk of training steps while playing: (training seconds, steps)."""
     if not run.playing:
         return 0.0, 0
-    adv = run.advance(steps_per_frame)
+    adv = run.advance(steps_per_frame, wait=False)  # a frame never queues behind another run's training
     if adv.paused_reason:
         st.rerun()  # redraw the page paused, with the reason
     return adv.train_s, len(adv.records)
@@ -77,9 +75,11 @@ def draw_view(run, snap, replay, slots: dict, frame_index: int) -> str:
     """The run's message, the metric cards and the particle view, into their placeholders. Returns the title."""
     if run.message:
         slots["message"].warning(run.message, icon=":material/pause_circle:")
+    elif kernel_share_warning(run.kernel_share, run.config):
+        slots["message"].warning(kernel_share_warning(run.kernel_share, run.config), icon=":material/visibility_off:")
     else:
         slots["message"].empty()
-    layers = set(ss.get("layers") or [])
+    layers = set(widgets.view_setting("layers") or [])
     grid = grid_field = density = None
     if "field on a grid" in layers:
         grid = grid_points(run.bounds, 21)
@@ -106,12 +106,12 @@ def draw_view(run, snap, replay, slots: dict, frame_index: int) -> str:
     title = f"{run.config.drift.label()} · τ = {run.config.drift.tau:g} · N = {run.config.train.batch_size}"
     if replay is not None:
         title = f"replay of step {snap.step} · " + title
-    figure = figures.particle_figure(snap, run.bounds, layers, arrow_scale=float(ss.get("arrow_scale", 3)),
+    figure = figures.particle_figure(snap, run.bounds, layers, arrow_scale=float(widgets.view_setting("arrow_scale")),
                                      grid=grid, grid_field=grid_field, density=density, title=title,
                                      height=classroom.plot_height(540))
     noise = None
     if ss.get("pg_noise") and replay is None:
-        noise = classroom.noise_layer(run, figure, float(ss.get("arrow_scale", 3)))
+        noise = classroom.noise_layer(run, figure, float(widgets.view_setting("arrow_scale")))
     slots["chart"].draw(figures.fast_figure(figure), frame_index)
     if noise is not None:
         slots["noise"].caption(classroom.noise_caption(noise))
@@ -156,7 +156,7 @@ def frame() -> None:
             classroom.make_branch(RUN_KEY, run, snap.step, fork)
     slots["status"] = StatusLine()
     draw_status(run, slots["status"], train_s, trained, clock)
-    classroom.branches_panel(RUN_KEY, run, steps_per_frame, arrow_scale=float(ss.get("arrow_scale", 3)))
+    classroom.branches_panel(RUN_KEY, run, steps_per_frame, arrow_scale=float(widgets.view_setting("arrow_scale")))
     with st.expander("Export this run: GIF / MP4, metrics CSV, config JSON", icon=":material/download:"):
         classroom.export_buttons("pg_", run.config, run.history, title=title)
     if replay is not None:

@@ -88,10 +88,33 @@ def test_playground_layers_and_scenario_buttons():
     at = open_page("playground", SMALL_URL)
     at.button_group(key="layers").set_value(["V", "V⁺", "V⁻", "lookahead terms", "field on a grid", "density"]).run()
     assert not at.exception
-    at.button_group(key="scenario").set_value("bimodal_far").run()
+    at.button_group(key="start_case").set_value("start_far").run()
     assert not at.exception
-    cfg = at.session_state["playground_run"].config
+    run = at.session_state["playground_run"]
+    cfg = run.config
     assert (cfg.data.dataset, cfg.model.init, cfg.drift.tau, cfg.train.steps) == ("bimodal", "far", 0.1, 300)
+    assert cfg.drift.normalize_distance  # the far start case moves only with normalised distances
+    assert not any("cannot see the data" in w.value for w in at.warning)
+
+
+def test_far_start_moves_and_a_vanished_kernel_says_why():
+    """The sidebar's "Far away" start case trains (its outputs travel towards the data); with raw
+    distances it cannot, and the page says why instead of sitting still silently."""
+    at = open_page("playground", SMALL_URL)
+    at.button_group(key="start_case").set_value("start_far").run()
+    run = at.session_state["playground_run"]
+    before = run.frame(evaluate=True).generated.mean(0)
+    run.advance(40)
+    after = run.frame(evaluate=True).generated.mean(0)
+    assert float(((after - before) ** 2).sum()) > 0.5, (before, after)  # ~4 units away: it travels
+    at.sidebar.toggle(key="normalize_distance").set_value(False).run()
+    at.button(key="pg_reset").click().run()
+    warnings = " ".join(w.value for w in at.warning)
+    assert "cannot see the data" in warnings and "Normalise distances" in warnings
+    run = at.session_state["playground_run"]
+    start = run.frame(evaluate=True).generated.copy()
+    run.advance(40)
+    assert abs(run.frame(evaluate=True).generated - start).max() < 1e-3  # the reason shown is the real one
 
 
 def test_url_sets_config_and_reports_bad_values():

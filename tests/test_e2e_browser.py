@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -50,15 +51,25 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+class AppServer(str):
+    """The app's base URL (a str), with the path of the server's log (``log_path``)."""
+
+    log_path: Path
+
+
 @pytest.fixture(scope="module")
-def app_url():
+def app_url(request, artifacts_dir):
+    """A `streamlit run app.py` server of the test module's own, logging to
+    test-artifacts/streamlit-<module>.log."""
     port = _free_port()
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
            "--server.address", "127.0.0.1", "--server.port", str(port), "--server.fileWatcherType", "none",
            "--browser.gatherUsageStats", "false"]
-    log = open(ROOT / "test-artifacts" / "streamlit-e2e.log", "w") if (ROOT / "test-artifacts").is_dir() else subprocess.DEVNULL
+    log_path = artifacts_dir / f"streamlit-{request.module.__name__.rsplit('.', 1)[-1]}.log"
+    log = open(log_path, "w")
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    url = f"http://127.0.0.1:{port}"
+    url = AppServer(f"http://127.0.0.1:{port}")
+    url.log_path = log_path
     try:
         deadline = time.time() + 120
         while True:
@@ -80,8 +91,7 @@ def app_url():
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
-        if log is not subprocess.DEVNULL:
-            log.close()
+        log.close()
 
 
 @pytest.fixture(scope="module")

@@ -170,29 +170,41 @@ def record_compare(run_key: str, run) -> None:
 
 
 def timeline(prefix: str, snapshots, *, disabled: bool = False):
-    """A slider over the kept snapshots plus "live". Returns the chosen snapshot index, or None for live."""
+    """A slider over the kept snapshots plus "live". Returns the chosen snapshot index, or None for live.
+
+    The chosen step lives in ``{prefix}replay`` (None = live), not only in the widget: the options grow
+    with every kept snapshot and a run cut short by a click may drop the widget's state, which must
+    never turn into a replay nobody asked for. Play returns to live (:func:`go_live`)."""
     steps = [s.step for s in snapshots]
     if len(steps) < 2:
         return None
-    options = steps + ["live"]
-    key = prefix + "timeline"
-    if st.session_state.get(key) not in options:
-        st.session_state[key] = "live"
-    choice = st.select_slider("Timeline (scrub back through training; 'live' follows the run)", options,
-                              key=key, disabled=disabled, format_func=lambda v: v if v == "live" else f"step {v}",
-                              on_change=_pause_for_replay, args=(prefix,))
-    if choice == "live":
-        return None
-    return steps.index(choice)
-
-
-def _pause_for_replay(prefix: str) -> None:
     ss = st.session_state
-    if ss.get(prefix + "timeline") != "live":
+    chosen = ss.get(prefix + "replay")
+    if chosen not in steps:
+        chosen = ss[prefix + "replay"] = None
+    key = prefix + "timeline"
+    ss[key] = "live" if chosen is None else chosen
+    st.select_slider("Timeline (scrub back through training; 'live' follows the run)", steps + ["live"],
+                     key=key, disabled=disabled, format_func=lambda v: v if v == "live" else f"step {v}",
+                     on_change=_choose_replay, args=(prefix,))
+    return None if chosen is None else steps.index(chosen)
+
+
+def _choose_replay(prefix: str) -> None:
+    """on_change of the timeline: remember the chosen step; a replay pauses the run."""
+    ss = st.session_state
+    value = ss.get(prefix + "timeline")
+    ss[prefix + "replay"] = None if value == "live" else value
+    if value != "live":
         target = ss.get(prefix + "run_key")
         run = ss.get(target) if target else None
         if run is not None:
             run.playing = False
+
+
+def go_live(prefix: str) -> None:
+    """Leave a replay: the timeline follows the run again (Play, Step, Reset, fork)."""
+    st.session_state[prefix + "replay"] = None
 
 
 def fork_controls(prefix: str, config: ExperimentConfig, step: int, can_fork: bool) -> ExperimentConfig | None:
@@ -338,7 +350,7 @@ def _fork_compare(run_key: str, prefix: str, step: int) -> None:
     current = ss.get("config")
     live = {n: config.to_flat()[n] for n in ("K", "tau", "batch_size")}
     ss["config"] = current.with_values(live) if isinstance(current, ExperimentConfig) else config
-    ss[prefix + "timeline"] = "live"
+    go_live(prefix)
     ss[prefix + "fork_error"] = ""
     ss["cmp_note"] = f"Forked from step {step}: K = {config.drift.K}, τ = {config.drift.tau:g}, N = {config.train.batch_size}."
 

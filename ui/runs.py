@@ -8,6 +8,7 @@ at the step budget, evaluate, snapshot).
 from __future__ import annotations
 
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -18,6 +19,7 @@ from drift_core.config import RESET_FIELDS, ConfigError, ExperimentConfig
 from drift_core.data.toy2d import MIXTURE_SIGMA, mixture_modes
 from drift_core.history import History
 from drift_core.metrics import energy_distance, mode_coverage, sliced_wasserstein
+from drift_core.probes import DataKernelShare, data_kernel_share
 from drift_core.runtime import make_generator
 from drift_core.train import Lockstep, Snapshot, StepRecord, Trainer
 
@@ -88,17 +90,57 @@ class Evaluator:
         return out
 
 
+def _kernel_share(snap: Snapshot, config: ExperimentConfig) -> DataKernelShare | None:
+    g = torch.as_tensor(snap.generated, dtype=torch.float32)
+    if not torch.isfinite(g).all():
+        return None
+    return data_kernel_share(g, torch.as_tensor(snap.positives, dtype=torch.float32), config.drift)
+
+
+def kernel_share_warning(share: DataKernelShare | None, config: ExperimentConfig) -> str:
+    """Why nothing moves, in words, when the data's kernel weight has vanished (else "")."""
+    if share is None or not share.vanished:
+        return ""
+    how = ("distances are normalised by the batch's mean distance" if config.drift.normalize_distance
+           else "distances are raw (turn on 'Normalise distances' under 'More drift settings')")
+    return (f"The particles cannot see the data: the data gets {share.share:.0e} of each particle's kernel "
+            f"weight, so V ≈ 0 and nothing moves. The nearest data point is {share.nearest_data:.2g} away, "
+            f"{share.nearest_data / share.tau:.0f} temperatures at τ = {share.tau:g}, and {how}. "
+            "Raise τ or normalise distances.")
+
+
 @dataclass
 class Advance:
-    """What one frame of training did: records, and why it paused (empty if it did not)."""
+    """What one frame of training did: records, why it paused (empty if it did not), and whether it was
+    skipped because another script run was training this run at that moment (``busy``)."""
 
     records: list[StepRecord] = field(default_factory=list)
     paused_reason: str = ""
     train_s: float = 0.0
+    busy: bool = False
+
+
+class _Guarded:
+    """One training step at a time per run, whatever script runs overlap.
+
+    Streamlit can start a new script thread for a session before the previous one has stopped (a click
+    arriving mid-frame): two threads would then step one model and its Adam state at once. Every
+    method that reads or changes the trainers holds ``lock``; an animation frame that finds it held
+    skips its training (``advance(..., wait=False)``) instead of queueing behind it."""
+
+    lock: threading.RLock
+
+    def _advance_guarded(self, steps: int, wait: bool) -> Advance:
+        if not self.lock.acquire(blocking=wait):
+            return Advance(busy=True)
+        try:
+            return self._advance(steps)
+        finally:
+            self.lock.release()
 
 
 @dataclass
-class PlaygroundRun:
+class PlaygroundRun(_Guarded):
     """One live trainer with its history (Playground and Inspector)."""
 
     trainer: Trainer
@@ -109,6 +151,8 @@ class PlaygroundRun:
     message: str = ""
     last_metric_time: float = 0.0
     frames: int = 0
+    kernel_share: DataKernelShare | None = None
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     @classmethod
     def create(cls, config: ExperimentConfig, points: torch.Tensor | None = None) -> "PlaygroundRun":
@@ -133,11 +177,16 @@ class PlaygroundRun:
 
     def apply(self, config: ExperimentConfig) -> list[str]:
         """Apply live changes; returns the changed field names. Raises ConfigError for reset fields."""
-        return self.trainer.update(config)
+        with self.lock:
+            return self.trainer.update(config)
 
-    def advance(self, steps: int) -> Advance:
+    def advance(self, steps: int, *, wait: bool = True) -> Advance:
         """Up to ``steps`` training steps; stops at divergence (pauses with the reason) or when the step
-        budget is used up (pauses)."""
+        budget is used up (pauses). With ``wait=False`` it returns at once (``busy``) while another
+        thread trains this run."""
+        return self._advance_guarded(steps, wait)
+
+    def _advance(self, steps: int) -> Advance:
         out = Advance()
         start = time.perf_counter()
         if self.trainer.diverged:
@@ -164,11 +213,16 @@ class PlaygroundRun:
         return out
 
     def resume_after_divergence(self) -> None:
-        self.trainer.recover()
-        self.message = ""
+        with self.lock:
+            self.trainer.recover()
+            self.message = ""
 
     def frame(self, n: int = DISPLAY_N, *, evaluate: bool | None = None) -> Snapshot:
         """The current snapshot (kept in the history every few steps) and, when due, metrics."""
+        with self.lock:
+            return self._frame(n, evaluate)
+
+    def _frame(self, n: int, evaluate: bool | None) -> Snapshot:
         snap = self.trainer.snapshot(n)
         self.history.add_snapshot(snap)
         now = time.perf_counter()
@@ -178,14 +232,13 @@ class PlaygroundRun:
         return snap
 
     def evaluate(self, snap: Snapshot) -> dict[str, float]:
+        self.kernel_share = _kernel_share(snap, self.config)
         values = self.evaluator(snap.generated)
         self.last_metric_time = time.perf_counter()
         if values and (not self.history.metrics or self.history.metrics[-1].step != snap.step):
             self.history.add_metrics(snap.step, self.trainer.wall_s, values)
         return values
 
-
-COMPARE_ARMS = ("baseline", "lookahead", "baseline 2×lr")
 
 
 def compare_configs(config: ExperimentConfig, fairness: bool) -> dict[str, ExperimentConfig]:
@@ -202,7 +255,7 @@ def compare_configs(config: ExperimentConfig, fairness: bool) -> dict[str, Exper
 
 
 @dataclass
-class CompareRun:
+class CompareRun(_Guarded):
     """Lock-step trainers (same seed, same batches) with one history per arm."""
 
     lockstep: Lockstep
@@ -214,6 +267,8 @@ class CompareRun:
     playing: bool = False
     message: str = ""
     last_metric_time: float = 0.0
+    kernel_share: DataKernelShare | None = None
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     @classmethod
     def create(cls, config: ExperimentConfig, fairness: bool, points: torch.Tensor | None = None) -> "CompareRun":
@@ -244,12 +299,17 @@ class CompareRun:
         if reset_changes(self.base_config, config):
             raise ConfigError("changing " + ", ".join(reset_changes(self.base_config, config)) + " needs a reset")
         changed: set[str] = set()
-        for name, cfg in compare_configs(config, self.fairness).items():
-            changed.update(self.lockstep.update(name, cfg))
-        self.base_config = config
+        with self.lock:
+            for name, cfg in compare_configs(config, self.fairness).items():
+                changed.update(self.lockstep.update(name, cfg))
+            self.base_config = config
         return sorted(changed)
 
-    def advance(self, steps: int) -> Advance:
+    def advance(self, steps: int, *, wait: bool = True) -> Advance:
+        """Every arm up to ``steps`` lock-step steps (see :meth:`PlaygroundRun.advance`)."""
+        return self._advance_guarded(steps, wait)
+
+    def _advance(self, steps: int) -> Advance:
         out = Advance()
         start = time.perf_counter()
         if any(t.diverged for t in self.trainers.values()):
@@ -277,14 +337,17 @@ class CompareRun:
         return out
 
     def frame(self, n: int = DISPLAY_N, *, evaluate: bool | None = None) -> dict[str, Snapshot]:
-        snaps = {name: t.snapshot(n) for name, t in self.trainers.items()}
-        for name, snap in snaps.items():
-            self.histories[name].add_snapshot(snap)
-        if evaluate or (evaluate is None and time.perf_counter() - self.last_metric_time >= METRIC_EVERY_S):
-            self.evaluate(snaps)
+        with self.lock:
+            snaps = {name: t.snapshot(n) for name, t in self.trainers.items()}
+            for name, snap in snaps.items():
+                self.histories[name].add_snapshot(snap)
+            if evaluate or (evaluate is None and time.perf_counter() - self.last_metric_time >= METRIC_EVERY_S):
+                self.evaluate(snaps)
         return snaps
 
     def evaluate(self, snaps: dict[str, Snapshot]) -> None:
+        first = next(iter(snaps))
+        self.kernel_share = _kernel_share(snaps[first], self.trainers[first].config)
         for name, snap in snaps.items():
             values = self.evaluator(snap.generated)
             hist = self.histories[name]

@@ -90,6 +90,7 @@ def transport_buttons(prefix: str, run, *, step_label: str = "Step") -> dict[str
     flag in their callbacks (before the page body runs); Step and Reset are returned as clicked flags."""
 
     def play():
+        st.session_state[prefix + "replay"] = None  # Play returns to the live view
         target = st.session_state.get(prefix + "run_key")
         current = st.session_state.get(target) if target else None
         if current is not None:
@@ -111,4 +112,6 @@ def transport_buttons(prefix: str, run, *, step_label: str = "Step") -> dict[str
     cols[1].button("Pause", icon=":material/pause:", key=prefix + "pause", on_click=pause, width="stretch", disabled=not run.playing)
     step = cols[2].button(step_label, icon=":material/skip_next:", key=prefix + "step", width="stretch")
     reset = cols[3].button("Reset", icon=":material/replay:", key=prefix + "reset", width="stretch")
+    if step or reset:
+        st.session_state[prefix + "replay"] = None
     return {"step": step, "reset": reset}
