@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .runtime import make_generator
+from .runtime import stream
 
 __all__ = ["EstimatorNoise", "estimator_noise"]
 
@@ -68,7 +68,7 @@ def estimator_noise(trainer, *, resamples: int = 8, probes: int = 64, batch_size
         m = max(1, min(probes, trainer.display_noise.shape[0]))
         q = model(trainer.display_noise[:m].to(device)).float()
         chunk = max(1, n // 8)
-        generator = make_generator(10_007 + seed)
+        generator = stream(seed, "estimator_noise")
         samples = torch.empty(resamples, m, 2, dtype=torch.float64)
         noise_dim = trainer.config.model.noise_dim
         for r in range(resamples):

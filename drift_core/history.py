@@ -52,6 +52,20 @@ class History:
     def last_step(self) -> int:
         return self.records[-1].step if self.records else 0
 
+    def truncate(self, step: int) -> None:
+        """Drop every record, metric and snapshot after ``step`` (the ring buffers keep their sizes)."""
+        self.records = deque((r for r in self.records if r.step <= step), maxlen=self.records.maxlen)
+        self.metrics = deque((m for m in self.metrics if m.step <= step), maxlen=self.metrics.maxlen)
+        self.snapshots = deque((s for s in self.snapshots if s.step <= step), maxlen=self.snapshots.maxlen)
+
+    def until(self, step: int) -> "History":
+        """A new history with this one's records, metrics and snapshots up to ``step`` (a fork's past)."""
+        out = History(self.records.maxlen, self.metrics.maxlen, self.snapshots.maxlen, self.snapshot_every)
+        out.records.extend(r for r in self.records if r.step <= step)
+        out.metrics.extend(m for m in self.metrics if m.step <= step)
+        out.snapshots.extend(s for s in self.snapshots if s.step <= step)
+        return out
+
     def add_records(self, records: Iterable[StepRecord]) -> None:
         """Append step records (diverged ones included: they carry the message and no update)."""
         self.records.extend(records)

@@ -3,8 +3,9 @@
 The three start cases are the paper's Figure 3 (bimodal target; outputs start between the modes, far
 away, or collapsed onto one mode: the presets ``bimodal_*``). The others isolate one knob on the eight
 Gaussians ring against the playground defaults; what their text promises was measured (300 steps, seed 0,
-N = 512 unless the scenario changes it): the defaults cover all 8 modes; attraction only collapses every
-particle onto one mode (spread ~0.006); tau = 0.01 leaves the start blob frozen (no mode reached); tau = 1
+N = 512 unless the scenario changes it): the defaults cover all 8 modes; attraction only, from its seed 2
+start, collapses every particle onto one mode (from seeds 0 and 1 the cloud spreads over 5-6 modes in 300
+steps: the column softmax shares each data point among the particles); tau = 0.01 leaves the start blob frozen (no mode reached); tau = 1
 gives a smooth blur with no mode covered; N = 8 still covers no mode after 300 steps. The far start
 uses distance normalisation: with raw distances at tau = 0.1 the preset ``bimodal_far`` does not move at
 all (energy distance unchanged from step 0 to 300), while normalised it covers both modes within 50 steps.
@@ -47,9 +48,10 @@ SCENARIOS: dict[str, Scenario] = {s.key: s for s in (
         "the crowd apart until part of it is captured by the empty right mode.",
     ),
     Scenario(
-        "attraction_only", "Attraction only (no repulsion)", _RING.with_values({"attraction_only": True}),
+        "attraction_only", "Attraction only (no repulsion)", _RING.with_values({"attraction_only": True, "seed": 2}),
         "The field keeps only V+, the pull towards the data, and drops the push away from the other particles. "
-        "Watch all particles pile onto a single mode: repulsion is what spreads them over the distribution.",
+        "Watch the particles pile onto a single mode and shrink to a dot: repulsion is what spreads them over "
+        "the distribution. (From some other seeds' starts the cloud reaches a few modes instead.)",
     ),
     Scenario(
         "tau_too_small", "Temperature too small", _RING.with_values({"tau": 0.01}),

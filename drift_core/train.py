@@ -21,7 +21,7 @@ from .data.toy2d import SAMPLERS, PointSet, mixture_modes
 from .lookahead import LookaheadField, lookahead_field
 from .loss import drifting_loss
 from .models import build_generator
-from .runtime import make_generator, select_device
+from .runtime import select_device, stream, stream_seed
 
 __all__ = [
     "Batch", "StepRecord", "Snapshot", "Trainer", "Lockstep", "make_drift_fn", "DivergedError",
@@ -170,11 +170,11 @@ class Trainer:
         self.config = config
         self.device = select_device(device or config.train.device)
         seed = config.train.seed
-        center = start_center(config.data.dataset, config.model.init, self.sampler, make_generator(seed + 7))
-        self.model = build_generator(config.model, seed=seed, center=center).to(self.device)
+        center = start_center(config.data.dataset, config.model.init, self.sampler, stream(seed, "start"))
+        self.model = build_generator(config.model, seed=stream_seed(seed, "init"), center=center).to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.train.lr)
-        self.data_generator = make_generator(seed + 1)
-        display_generator = make_generator(seed + 2)
+        self.data_generator = stream(seed, "data")
+        display_generator = stream(seed, "display")
         self.display_noise = torch.randn(512, config.model.noise_dim, generator=display_generator)
         self.display_positives = self.sampler(512, generator=display_generator)
         self.step_count = 0
@@ -408,7 +408,7 @@ class Trainer:
     @torch.no_grad()
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> Tensor:
         """n generated points [n, 2] (CPU)."""
-        g = generator if generator is not None else make_generator(self.config.train.seed + 3)
+        g = generator if generator is not None else stream(self.config.train.seed, "sample")
         self.model.eval()
         noise = torch.randn(n, self.config.model.noise_dim, generator=g)
         return self.model(noise.to(self.device)).float().cpu()
@@ -533,7 +533,14 @@ class Lockstep:
             if (cfg.data, cfg.model, cfg.train.seed) != (first.data, first.model, first.train.seed):
                 raise ConfigError(f"configuration {name!r} differs in dataset, model or seed; lock-step needs them equal")
         self.trainers = {name: Trainer(cfg, points=points, device=device) for name, cfg in configs.items()}
-        self.batch_generator = make_generator(first.train.seed + 1)
+        self.batch_generator = stream(first.train.seed, "data")
+
+    @classmethod
+    def of(cls, trainers: dict[str, Trainer], batch_generator: torch.Generator) -> "Lockstep":
+        """Lock-step over existing trainers (a fork) drawing from ``batch_generator``."""
+        lockstep = cls.__new__(cls)
+        lockstep.trainers, lockstep.batch_generator = trainers, batch_generator
+        return lockstep
 
     def step(self) -> dict[str, StepRecord]:
         """One step of every trainer on one shared batch (sized for the largest batch_size; a trainer

@@ -19,7 +19,8 @@ st.caption("Baseline and lookahead drifting start from the **same weights** and 
            "*training time* curves and the optional 2× learning-rate baseline keep the comparison fair.")
 config = widgets.load_config()
 presenter = classroom.apply_presenter()
-widgets.show_url_notices()
+with st.container():
+    widgets.show_url_notices()
 widgets.data_controls(config)
 st.sidebar.toggle("Add a baseline with 2× learning rate (fairness control; restarts)", **widgets.bind_view("fairness"))
 widgets.training_controls(config, method=False)
@@ -44,8 +45,9 @@ if clicked["step"]:
     run.advance(1)
 if event.describe():
     ss["cmp_note"] = event.describe()
-if ss.get("cmp_note"):
-    st.caption(ss["cmp_note"])
+with st.container():  # a note that comes and goes must not shift the live elements below it
+    if ss.get("cmp_note"):
+        st.caption(ss["cmp_note"])
 c1, c2 = st.columns([3, 1])
 c1.pills("Layers", figures.LAYERS[:4], selection_mode="multi", **widgets.bind_view("cmp_layers"))
 c2.toggle("Difference layer", **widgets.bind_view("cmp_difference"),
@@ -104,8 +106,7 @@ def frame() -> None:
     next(ticks)
     train_s, trained = train_chunk(run)
     slots = {"message": st.empty()}
-    snaps = run.frame()
-    classroom.record_compare(RUN_KEY, run)
+    snaps = run.frames()
     first = next(iter(run.histories.values()))
     with st.empty():  # a fixed place, so the views below keep theirs when the timeline appears
         replay = classroom.timeline("cmp_", first.snapshots)
@@ -130,8 +131,7 @@ def frame() -> None:
         return
     for index in ticks:
         train_s, trained = train_chunk(run)
-        snaps = run.frame()
-        classroom.record_compare(RUN_KEY, run)
+        snaps = run.frames()
         draw_view(run, snaps, None, slots, index)
         draw_status(run, slots["status"], train_s, trained)
 

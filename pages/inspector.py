@@ -53,7 +53,8 @@ def new_step() -> None:
     """Take one inspected training step (a real step of the page's own trainer)."""
     current = ss[RUN_KEY]
     try:
-        ss["inspection"] = inspect_step(current.trainer)
+        with current.lock:  # one step at a time per run, whatever script runs overlap
+            ss["inspection"] = inspect_step(current.trainer)
         ss["inspection_error"] = ""
     except DivergedError as err:
         ss["inspection_error"] = str(err)

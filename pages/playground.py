@@ -22,7 +22,8 @@ st.caption("A small generator (noise → MLP → point) learns a 2D distribution
 safety.sync_after_fallback(RUN_KEY)
 config = widgets.load_config()
 presenter = classroom.apply_presenter()
-widgets.show_url_notices()
+with st.container():
+    widgets.show_url_notices()
 widgets.data_controls(config)
 widgets.training_controls(config)
 safety.checkpoint_controls(RUN_KEY)
@@ -49,10 +50,13 @@ if clicked["step"]:
     run.advance(1)
 if event.describe():
     ss["pg_note"] = event.describe()
-if ss.get("pg_note"):
-    st.caption(ss["pg_note"])
-safety.divergence_controls(RUN_KEY, "pg_")
-classroom.scenario_buttons(RUN_KEY)
+with st.container():  # notes that come and go sit in containers: the elements below keep their places
+    if ss.get("pg_note"):
+        st.caption(ss["pg_note"])
+with st.container():
+    safety.divergence_controls(RUN_KEY, "pg_")
+with st.container():
+    classroom.scenario_buttons(RUN_KEY)
 st.pills("Layers", figures.LAYERS, selection_mode="multi", **widgets.bind_view("layers"),
          help="V: the drift used for training; V⁺/V⁻: attraction to data / repulsion from generated; "
               "lookahead terms V₀..V_K (one colour each) drawn from the points z⁰..z^K they act on")
@@ -122,7 +126,7 @@ def draw_view(run, snap, replay, slots: dict, frame_index: int) -> str:
 
 def draw_status(run, status: StatusLine, train_s: float, trained: int, clock: FrameClock) -> None:
     status.show(f"Budget: {run.step} / {run.config.train.steps} steps · {steps_per_frame} step(s) per frame · "
-                f"{run.frames} frames drawn · this frame: training {train_s * 1000:.0f} ms, "
+                f"{run.frames_drawn} frames drawn · this frame: training {train_s * 1000:.0f} ms, "
                 f"total {clock.elapsed() * 1000:.0f} ms", train_s, trained)
 
 
@@ -131,7 +135,7 @@ def frame() -> None:
     the particle view. The first frame also draws the widgets (timeline, fork, branches, export); in a
     timer run (see ui.live.frame_ticks) the following frames redraw only the placeholders."""
     run = ss[RUN_KEY]
-    ticks = frame_ticks(lambda: run.playing and not classroom.branches(RUN_KEY, run))
+    ticks = frame_ticks(lambda: run.playing and not run.branches)
     next(ticks)
     clock = FrameClock()
     train_s, trained = train_chunk(run)
@@ -142,7 +146,6 @@ def frame() -> None:
         safety.show_fallback_notice(RUN_KEY)
     slots["cards"] = MetricCards([3, 3])
     snap = run.frame()
-    classroom.record(RUN_KEY, run)
     with st.empty():  # the timeline appears once two snapshots are kept
         replay = classroom.timeline("pg_", run.history.snapshots)
     if replay is not None:
@@ -151,9 +154,9 @@ def frame() -> None:
     title = draw_view(run, snap, replay, slots, 0)
     if replay is not None:
         fork = classroom.fork_controls("pg_", run.config, snap.step,
-                                       classroom.kept_state(RUN_KEY, run, snap.step))
+                                       run.can_fork(snap.step))
         if fork is not None:
-            classroom.make_branch(RUN_KEY, run, snap.step, fork)
+            classroom.make_branch(run, snap.step, fork)
     slots["status"] = StatusLine()
     draw_status(run, slots["status"], train_s, trained, clock)
     classroom.branches_panel(RUN_KEY, run, steps_per_frame, arrow_scale=float(widgets.view_setting("arrow_scale")))
@@ -165,7 +168,6 @@ def frame() -> None:
         clock = FrameClock()
         train_s, trained = train_chunk(run)
         snap = run.frame()
-        classroom.record(RUN_KEY, run)
         draw_view(run, snap, None, slots, index)
         draw_status(run, slots["status"], train_s, trained, clock)
 

@@ -90,9 +90,9 @@ def test_replay_timeline_and_fork_from_here_make_a_branch():
     at.select_slider(key="pg_fork_batch").set_value(128)
     at.button(key="pg_fork").click().run()
     assert not at.exception, at.exception
-    branches = at.session_state["playground_run:tape"].branches
+    branches = at.session_state["playground_run"].branches
     assert len(branches) == 1
-    branch = branches[0].run
+    branch = branches[0][1]
     assert branch.step == 10 and branch.config.drift.lookahead_terms == 2 and branch.config.train.batch_size == 128
     assert run.step >= 30  # the original is untouched
     at.button(key="playground_run_branch_step").click().run()

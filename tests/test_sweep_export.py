@@ -19,7 +19,7 @@ from drift_core.estimator_noise import estimator_noise
 from drift_core.export import config_json, config_query, gif_bytes, mp4_bytes, mp4_encoder, records_csv
 from drift_core.metrics import energy_distance
 from drift_core.render import heatmap_image
-from drift_core.runtime import make_generator
+from drift_core.runtime import make_generator, stream
 from drift_core.scenarios import SCENARIOS
 from drift_core import sweep as sweep_mod
 from drift_core.sweep import SweepJob, SweepSpec, run_sweep
@@ -275,7 +275,7 @@ def test_estimator_noise_matches_direct_drift_computation():
     trainer = Trainer(TINY)
     trainer.run(3)
     noise = estimator_noise(trainer, resamples=2, probes=4, batch_size=32)
-    g = make_generator(10_007)
+    g = stream(0, "estimator_noise")
     with torch.no_grad():
         trainer.model.eval()
         q = trainer.model(trainer.display_noise[:4])

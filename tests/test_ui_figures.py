@@ -11,7 +11,8 @@ from drift_core.config import ExperimentConfig
 from drift_core.probes import density_on_grid, field_on_grid, grid_points, inspect_step
 from drift_core.train import Trainer
 from ui import figures
-from ui.runs import CompareRun, PlaygroundRun, compare_configs, configure_torch_threads, reset_changes, view_bounds
+from drift_core.run import view_bounds
+from ui.runs import configure_torch_threads
 
 SMALL = ExperimentConfig().with_values({"batch_size": 32, "width": 16, "depth": 1, "method": "lookahead", "K": 2,
                                         "dataset": "8gaussians"})
@@ -62,22 +63,6 @@ def test_view_bounds_are_square_and_hold_the_points():
     assert x1 - x0 == pytest.approx(y1 - y0) and x0 < 0 < 2 < x1 and y0 < 0 < 0.5 < y1
 
 
-def test_compare_arms_and_reset_changes():
-    arms = compare_configs(SMALL.with_values({"K": 0, "lr": 0.004}), fairness=True)
-    assert arms["baseline"].drift.lookahead_terms == 0 and arms["lookahead"].drift.lookahead_terms == 1
-    assert arms["baseline 2×lr"].train.lr == pytest.approx(0.008)
-    assert reset_changes(SMALL, SMALL.with_values({"K": 5, "lr": 0.01})) == []
-    assert reset_changes(SMALL, SMALL.with_values({"seed": 2, "width": 8})) == ["width", "seed"]
-
-
-def test_playground_run_budget_and_history():
-    run = PlaygroundRun.create(SMALL.with_values({"steps": 3}))
-    out = run.advance(5)
-    assert len(out.records) == 3 and "budget" in out.paused_reason and not run.playing
-    assert [r.step for r in run.history.records] == [1, 2, 3]
-    assert run.frame(evaluate=True).step == 3 and run.history.metrics[-1].step == 3
-
-
 def test_configure_torch_threads_reads_the_environment():
     before = torch.get_num_threads()
     try:
@@ -85,25 +70,3 @@ def test_configure_torch_threads_reads_the_environment():
         assert configure_torch_threads({"DRIFT_TORCH_THREADS": "bad"}) == 1
     finally:
         torch.set_num_threads(before)
-
-
-def test_runs_pause_on_divergence_and_stay_paused():
-    import math
-
-    run = CompareRun.create(SMALL.with_values({"method": "baseline"}), fairness=True)
-    run.playing = True
-    with torch.no_grad():
-        run.trainers["lookahead"].model.head.weight.fill_(math.nan)
-    out = run.advance(3)
-    assert "lookahead" in out.paused_reason and not run.playing
-    assert run.step == 0 and all(len(h.records) == 1 for h in run.histories.values())
-    run.playing = True  # pressing Play again on a diverged comparison pauses at once (no rerun loop)
-    again = run.advance(3)
-    assert again.paused_reason and not again.records and not run.playing
-    single = PlaygroundRun.create(SMALL)
-    with torch.no_grad():
-        single.trainer.model.head.weight.fill_(math.nan)
-    single.playing = True
-    assert single.advance(2).paused_reason and not single.playing and single.trainer.diverged
-    single.playing = True
-    assert single.advance(2).paused_reason and not single.playing

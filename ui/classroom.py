@@ -8,7 +8,6 @@ derived from the page's run key, so two tabs never share anything.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 
 import numpy as np
 import streamlit as st
@@ -18,19 +17,12 @@ from drift_core.estimator_noise import EstimatorNoise, estimator_noise
 from drift_core.export import (
     config_json, frames_mp4, gif_bytes, mp4_bytes, mp4_encoder, record_rows, records_csv, rows_csv, side_by_side_frames, side_by_side_gif,
 )
-from drift_core.history import History
-from drift_core.replay import StateTape, fork_at
+from drift_core.run import TAPE_STATES, Run
 from drift_core.scenarios import SCENARIOS
 
 from .widgets import BATCH_OPTIONS, TAU_OPTIONS, limits
 
 TRUTHY = ("1", "true", "yes", "on")
-TAPE_STATES = 60
-"""Trainer states kept per run for "fork from here" (at most; see TAPE_BYTES)."""
-TAPE_BYTES = 32 << 20
-"""Memory of those states per run (per arm on Compare): 32 MB, ~18 states of the default 3x256 MLP with
-its Adam moments (1.7 MB each), 60 of a small one. Without it 8 live sessions grew the server by ~800 MB."""
-MAX_BRANCHES = 4
 PRESENTER_SCALE = 1.5
 """Plots are this much taller in presenter mode."""
 
@@ -118,57 +110,6 @@ def scenario_buttons(run_key: str, *, expanded: bool = False) -> None:
 
 
 # ---- replay and fork ----------------------------------------------------------------------------------
-@dataclass
-class Branch:
-    """A run forked from a past step with new settings, trained alongside the original."""
-
-    name: str
-    run: object  # ui.runs.PlaygroundRun
-    forked_at: int
-
-
-@dataclass
-class Tape:
-    """The state tape of one run (reset when the page builds a new run)."""
-
-    owner: int
-    tape: StateTape = field(default_factory=lambda: StateTape(TAPE_STATES, TAPE_BYTES))
-    branches: list[Branch] = field(default_factory=list)
-
-
-def _tape(run_key: str, run) -> Tape:
-    ss = st.session_state
-    key = run_key + ":tape"
-    current = ss.get(key)
-    if current is None or current.owner != id(run):
-        current = Tape(owner=id(run))
-        ss[key] = current
-    return current
-
-
-def record(run_key: str, run) -> None:
-    """Keep the trainer state of every snapshot the run's history keeps (call after ``run.frame()``)."""
-    tape = _tape(run_key, run)
-    snaps = run.history.snapshots
-    if snaps and snaps[-1].step == run.trainer.step_count:
-        tape.tape.record(run.trainer)
-
-
-def record_compare(run_key: str, run) -> None:
-    """Like :func:`record` for every arm of a lock-step comparison (one tape per arm)."""
-    for name, trainer in run.trainers.items():
-        tape = _tape(f"{run_key}:{name}", run)
-        snaps = run.histories[name].snapshots
-        if snaps and snaps[-1].step == trainer.step_count:
-            tape.tape.record(trainer)
-    gen_key = run_key + ":batch_rng"
-    states = st.session_state.setdefault(gen_key, {})
-    if states.get("owner") != id(run):
-        states.clear()
-        states["owner"] = id(run)
-    states[run.step] = run.lockstep.batch_generator.get_state()
-
-
 def timeline(prefix: str, snapshots, *, disabled: bool = False):
     """A slider over the kept snapshots plus "live". Returns the chosen snapshot index, or None for live.
 
@@ -207,8 +148,8 @@ def go_live(prefix: str) -> None:
     st.session_state[prefix + "replay"] = None
 
 
-def fork_controls(prefix: str, config: ExperimentConfig, step: int, can_fork: bool) -> ExperimentConfig | None:
-    """New K / tau / batch size for a fork, and the button. Returns the fork's config when clicked."""
+def fork_controls(prefix: str, config: ExperimentConfig, step: int, can_fork: bool) -> dict | None:
+    """New K / tau / batch size for a fork, and the button. Returns the fork's changes when clicked."""
     lim = limits()
     with st.container(border=True):
         st.markdown(f"**Fork from step {step}** with new settings; the branch trains next to this run.")
@@ -224,70 +165,48 @@ def fork_controls(prefix: str, config: ExperimentConfig, step: int, can_fork: bo
                                                        f"{TAPE_STATES} are); pick a later step")
     if not clicked:
         return None
+    return {"K": max(k, 0), "method": "lookahead" if k > 0 else "baseline", "tau": tau, "batch_size": n}
+
+
+def make_branch(run: Run, step: int, changes: dict) -> Run | None:
+    """:meth:`Run.branch` from the Playground's fork controls; a refusal is shown, not raised."""
     try:
-        return config.with_values({"K": max(k, 0), "method": "lookahead" if k > 0 else "baseline", "tau": tau,
-                                   "batch_size": n})
-    except ConfigError as err:
-        st.error(f"Cannot fork with these settings: {err}")
+        return run.branch(step, **changes)
+    except (ConfigError, KeyError) as err:
+        st.error(f"Cannot fork from step {step}: {err}")
         return None
 
 
-def make_branch(run_key: str, run, step: int, config: ExperimentConfig) -> Branch:
-    """Fork ``run`` at ``step`` with ``config`` into a new branch (a PlaygroundRun sharing the original's
-    evaluation reference and axes)."""
-    from .runs import PlaygroundRun
-
-    tape = _tape(run_key, run)
-    trainer = fork_at(tape.tape, step, config, points=run.trainer.points)
-    branch_run = PlaygroundRun(trainer, History(), run.evaluator, run.bounds)
-    snap = trainer.snapshot()
-    branch_run.history.add_snapshot(snap, force=True)
-    branch_run.evaluate(snap)
-    name = f"fork @{step}: {config.drift.label()}, τ={config.drift.tau:g}, N={config.train.batch_size}"
-    branch = Branch(name, branch_run, step)
-    tape.branches.append(branch)
-    del tape.branches[:-MAX_BRANCHES]
-    return branch
-
-
-def branches(run_key: str, run) -> list[Branch]:
-    return _tape(run_key, run).branches
-
-
-def kept_state(run_key: str, run, step: int) -> bool:
-    return step in _tape(run_key, run).tape
-
-
-def branches_panel(run_key: str, run, steps_per_frame: int, *, arrow_scale: float = 10.0, height: int = 360) -> None:
+def branches_panel(run_key: str, run: Run, steps_per_frame: int, *, arrow_scale: float = 10.0, height: int = 360) -> None:
     """Train every branch of ``run`` along with it (while it plays) and draw each branch's particles and
     the energy-vs-step curves of the original and its branches."""
     from . import figures
 
-    items = branches(run_key, run)
+    items = run.branches
     if not items:
         return
     c1, c2 = st.columns([3, 1])
     c1.markdown(f"##### Branches ({len(items)})")
     extra = c2.button("+50 steps", key=run_key + "_branch_step", icon=":material/fast_forward:",
                       width="stretch", help="50 more steps for every branch (they also train while the run plays)")
-    for branch in items:
+    for _, branch in items:
         if run.playing:
-            branch.run.advance(steps_per_frame)
+            branch.advance(steps_per_frame)
         if extra:
-            branch.run.advance(50)
+            branch.advance(50)
     cols = st.columns(min(len(items), 2))
-    for k, branch in enumerate(items):
-        snap = branch.run.frame()
+    for k, (name, branch) in enumerate(items):
+        snap = branch.frame()
         col = cols[k % len(cols)]
-        col.plotly_chart(figures.particle_figure(snap, branch.run.bounds, {"V"}, arrow_scale=arrow_scale,
-                                                 title=f"{branch.name} · step {snap.step}", height=plot_height(height),
+        col.plotly_chart(figures.particle_figure(snap, branch.bounds, {"V"}, arrow_scale=arrow_scale,
+                                                 title=f"{name} · step {snap.step}", height=plot_height(height),
                                                  uirevision=f"branch{k}"),
                          key=f"{run_key}_branch_fig_{k}", config={"displaylogo": False})
-        if branch.run.message:
-            col.caption(branch.run.message)
+        if branch.message:
+            col.caption(branch.message)
     series = {"original": run.history.metric_rows(300)}
-    for branch in items:
-        series[branch.name] = branch.run.history.metric_rows(300)
+    for name, branch in items:
+        series[name] = branch.history.metric_rows(300)
     st.altair_chart(figures.curves_chart(figures.long_rows(series, "step", "energy"), "step", "energy",
                                          title="energy distance vs step: original and branches", height=220),
                     width="stretch")
@@ -307,11 +226,7 @@ def snapshot_at(history, step: int):
 
 def _fork_compare(run_key: str, prefix: str, step: int) -> None:
     """on_click of the Compare page's "Fork from here": continue the lock-step comparison from ``step``
-    with the fork's K / tau / N (written into the sidebar's widgets too, so they agree)."""
-    from drift_core.train import Lockstep
-
-    from .runs import CompareRun, compare_configs
-
+    with the fork's K / tau / N (written into the session's config too, so the sidebar agrees)."""
     ss = st.session_state
     run = ss.get(run_key)
     if run is None:
@@ -320,33 +235,12 @@ def _fork_compare(run_key: str, prefix: str, step: int) -> None:
     values = {"K": max(1, k), "tau": ss.get(prefix + "fork_tau", run.base_config.drift.tau),
               "batch_size": ss.get(prefix + "fork_batch", run.base_config.train.batch_size)}
     try:
-        config = run.base_config.with_values(values)
-        arms = compare_configs(config, run.fairness)
-        points = next(iter(run.trainers.values())).points
-        lockstep = Lockstep(arms, points=points)
-        for name, cfg in arms.items():
-            tape = _tape(f"{run_key}:{name}", run).tape
-            lockstep.trainers[name] = fork_at(tape, step, cfg, points=points)
-        rng = ss.get(run_key + ":batch_rng", {}).get(step)
-        if rng is not None:
-            lockstep.batch_generator.set_state(rng)
+        forked = run.fork(step, **values)
     except (ConfigError, KeyError) as err:
         ss[prefix + "fork_error"] = f"Cannot fork from step {step}: {err}"
         return
-    histories = {}
-    for name in arms:
-        old, new = run.histories[name], History()
-        new.add_records(r for r in old.records if r.step <= step)
-        for m in old.metrics:
-            if m.step <= step:
-                new.add_metrics(m.step, m.wall_s, m.values)
-        for snap in old.snapshots:
-            if snap.step <= step:
-                new.add_snapshot(snap, force=True)
-        histories[name] = new
-    ss[run_key] = CompareRun(lockstep, histories, run.evaluator, run.bounds, config, run.fairness)
-    for name in ("K", "tau", "batch_size"):
-        ss[name] = config.to_flat()[name]
+    ss[run_key] = forked
+    config = forked.base_config
     current = ss.get("config")
     live = {n: config.to_flat()[n] for n in ("K", "tau", "batch_size")}
     ss["config"] = current.with_values(live) if isinstance(current, ExperimentConfig) else config
@@ -358,8 +252,7 @@ def _fork_compare(run_key: str, prefix: str, step: int) -> None:
 def compare_fork_controls(run_key: str, prefix: str, config: ExperimentConfig, step: int) -> None:
     """Fork controls for the Compare page (the comparison itself continues from ``step``)."""
     lim = limits()
-    ok = all(step in _tape(f"{run_key}:{name}", st.session_state[run_key]).tape
-             for name in st.session_state[run_key].trainers)
+    ok = st.session_state[run_key].can_fork(step)
     with st.container(border=True):
         st.markdown(f"**Fork from step {step}**: every arm continues from there with new settings.")
         c1, c2, c3, c4 = st.columns(4)

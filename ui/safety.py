@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections import deque
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from drift_core.checkpoint import CheckpointError, checkpoint_bytes
 from drift_core.config import ConfigError, ExperimentConfig, Limits
-from drift_core.history import History
+from drift_core.run import Run
 from drift_core.sessions import SessionLimitError, SessionRegistry
 from drift_core.train import Trainer
 
@@ -100,14 +99,8 @@ def trainer_checkpoint(trainer: Trainer) -> bytes:
 
 
 def run_from_trainer(trainer: Trainer):
-    """A Playground run around an existing (e.g. loaded) trainer, as ``PlaygroundRun.create`` builds one."""
-    from .runs import DISPLAY_N, Evaluator, PlaygroundRun, view_bounds
-
-    snap = trainer.snapshot(DISPLAY_N)
-    run = PlaygroundRun(trainer, History(), Evaluator.for_trainer(trainer), view_bounds(snap.positives, snap.generated))
-    run.history.add_snapshot(snap, force=True)
-    run.evaluate(snap)
-    return run
+    """A Playground run around an existing (e.g. loaded) trainer, as ``Run.single`` builds one."""
+    return Run.around(trainer)
 
 
 def _set_widgets(config: ExperimentConfig) -> None:
@@ -177,19 +170,9 @@ def checkpoint_controls(run_key: str, container=None) -> None:
 
 
 # ---- divergence: step back -------------------------------------------------------------------------
-def truncate_history(history: History, step: int) -> None:
-    """Drop every record, metric and snapshot after ``step`` (the ring buffers keep their sizes)."""
-    history.records = deque((r for r in history.records if r.step <= step), maxlen=history.records.maxlen)
-    history.metrics = deque((m for m in history.metrics if m.step <= step), maxlen=history.metrics.maxlen)
-    history.snapshots = deque((s for s in history.snapshots if s.step <= step), maxlen=history.snapshots.maxlen)
-
-
-def step_back(run) -> int:
-    """Return the run to its newest kept state before the current step; pauses it. Returns that step."""
-    step = run.trainer.step_back()
-    truncate_history(run.history, step)
-    run.playing = False
-    run.message = ""
+def step_back(run: Run) -> int:
+    """:meth:`Run.step_back`, with a note for the page. Returns the step the run went back to."""
+    step = run.step_back()
     st.session_state["step_back_note"] = (f"Stepped back to step {step}. Lower the learning rate before pressing "
                                           "Play, or it will diverge again.")
     return step

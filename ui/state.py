@@ -10,7 +10,7 @@ import streamlit as st
 
 from drift_core.config import ConfigError, ExperimentConfig
 
-from .runs import CompareRun, PlaygroundRun, reset_changes
+from drift_core.run import Run, reset_changes
 
 
 @dataclass
@@ -40,45 +40,45 @@ def needs_points(config: ExperimentConfig) -> bool:
     return config.data.dataset == "custom" and custom_points() is None
 
 
-def playground_run(key: str, config: ExperimentConfig, *, force_reset: bool = False) -> tuple[PlaygroundRun, RunEvent]:
+def playground_run(key: str, config: ExperimentConfig, *, force_reset: bool = False) -> tuple[Run, RunEvent]:
     """The session's run under ``key`` for ``config``: created, reset, or updated live."""
     ss = st.session_state
-    run: PlaygroundRun | None = ss.get(key)
+    run: Run | None = ss.get(key)
     version = _points_version() if config.data.dataset == "custom" else 0
     points = custom_points() if config.data.dataset == "custom" else None
     if run is None:
-        ss[key] = PlaygroundRun.create(config, points)
+        ss[key] = Run.single(config, points)
         ss[key + ":points"] = version
         return ss[key], RunEvent("created")
     changed = reset_changes(run.config, config)
     if version != ss.get(key + ":points", 0):
         changed.append("uploaded points")
     if changed or force_reset:
-        ss[key] = PlaygroundRun.create(config, points)
+        ss[key] = Run.single(config, points)
         ss[key + ":points"] = version
         return ss[key], RunEvent("reset", tuple(changed))
     try:
         live = run.apply(config)
     except ConfigError:  # should not happen (reset fields handled above); rebuild to be safe
-        ss[key] = PlaygroundRun.create(config, points)
+        ss[key] = Run.single(config, points)
         return ss[key], RunEvent("reset")
     return run, RunEvent("live", tuple(live)) if live else RunEvent()
 
 
-def compare_run(key: str, config: ExperimentConfig, fairness: bool, *, force_reset: bool = False) -> tuple[CompareRun, RunEvent]:
+def compare_run(key: str, config: ExperimentConfig, fairness: bool, *, force_reset: bool = False) -> tuple[Run, RunEvent]:
     ss = st.session_state
-    run: CompareRun | None = ss.get(key)
+    run: Run | None = ss.get(key)
     version = _points_version() if config.data.dataset == "custom" else 0
     points = custom_points() if config.data.dataset == "custom" else None
     if run is None:
-        ss[key] = CompareRun.create(config, fairness, points)
+        ss[key] = Run.compare(config, fairness, points)
         ss[key + ":points"] = version
         return ss[key], RunEvent("created")
     changed = run.needs_reset(config, fairness)
     if version != ss.get(key + ":points", 0):
         changed.append("uploaded points")
     if changed or force_reset:
-        ss[key] = CompareRun.create(config, fairness, points)
+        ss[key] = Run.compare(config, fairness, points)
         ss[key + ":points"] = version
         return ss[key], RunEvent("reset", tuple(changed))
     live = run.apply(config)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from drift_core.config import PRESETS, ConfigError, ExperimentConfig, Limits
+from drift_core.config import ConfigError, ExperimentConfig, Limits
 from drift_core.data.points import PointSetError, load_points
 from drift_core.data.toy2d import SAMPLERS
 from drift_core.lookahead import NEGATIVES, SCALINGS, WEIGHTINGS

@@ -13,10 +13,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..config import ConfigError, ExperimentConfig
-from ..train import Lockstep
+from ..run import EVAL_SAMPLES, Evaluator, Run
 from . import UsageError
 from .common import add_config_arguments, config_from_args, points_from_args
-from .train2d import evaluate_trainer
 
 
 def add_parser(sub) -> None:
@@ -28,7 +27,7 @@ def add_parser(sub) -> None:
     p.add_argument("--wall-times", default=None, help="comma-separated wall-clock seconds to report at (default: derived)")
     p.add_argument("--no-doubled-lr", action="store_true", help="skip the baseline with 2x learning rate")
     p.add_argument("--exact-w2", action="store_true", help="report exact W2 (POT) too")
-    p.add_argument("--eval-samples", type=int, default=2048)
+    p.add_argument("--eval-samples", type=int, default=EVAL_SAMPLES, help="samples per evaluation (as in the app)")
     p.add_argument("--out", type=Path, default=None, help="CSV file for the raw per-seed rows")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(run=run)
@@ -72,13 +71,15 @@ def run(args: argparse.Namespace) -> int:
     rows = []
     bar = tqdm(total=len(seeds) * steps, disable=args.quiet, desc="compare", unit="step")
     for seed in seeds:
-        runner = Lockstep({name: cfg.with_values({"seed": seed}) for name, cfg in methods.items()}, points=points)
+        run = Run.lockstep_arms({name: cfg.with_values({"seed": seed}) for name, cfg in methods.items()},
+                                base.with_values({"seed": seed}), points=points)
+        evaluator = run.evaluator if args.eval_samples == EVAL_SAMPLES else Evaluator.for_trainer(run.trainer, args.eval_samples)
         for step in range(1, steps + 1):
-            records = runner.step()
+            records = run.lockstep.step()  # a diverged arm keeps its last finite state; the others train on
             bar.update(1)
             if step in eval_at:
-                for name, trainer in runner.trainers.items():
-                    m = evaluate_trainer(trainer, args.eval_samples, exact_w2=args.exact_w2)
+                for name, trainer in run.trainers.items():
+                    m = evaluator(trainer, exact_w2=args.exact_w2) or {"energy": float("nan"), "sliced_w2": float("nan")}
                     rows.append({"method": name, "seed": seed, "step": step, "wall_s": trainer.wall_s,
                                  "diverged": records[name].diverged, **m})
     bar.close()

@@ -13,10 +13,9 @@ from tqdm import tqdm
 
 from ..checkpoint import CheckpointError
 from ..config import RESET_FIELDS, ConfigError, ExperimentConfig, Limits
-from ..data.toy2d import MIXTURE_SIGMA, mixture_modes
-from ..metrics import evaluate
 from ..render import scatter_image
-from ..runtime import make_generator
+from ..run import EVAL_SAMPLES, Evaluator, Run
+from ..runtime import stream
 from ..train import Trainer
 from . import UsageError
 from .common import add_config_arguments, config_from_args, points_from_args
@@ -28,21 +27,18 @@ def add_parser(sub) -> None:
     p.add_argument("--out", type=Path, default=Path("runs/train"), help="output folder")
     p.add_argument("--resume", type=Path, help="continue from a checkpoint.pt (its config is used)")
     p.add_argument("--eval-every", type=int, default=250, help="steps between metric evaluations")
-    p.add_argument("--eval-samples", type=int, default=2048, help="samples per evaluation")
+    p.add_argument("--eval-samples", type=int, default=EVAL_SAMPLES,
+                   help="samples per evaluation (the app uses the default, so their numbers agree)")
     p.add_argument("--exact-w2", action="store_true", help="also compute exact W2 (POT) at each evaluation")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
 
-def reference_sample(trainer: Trainer, n: int):
-    """A fixed held-out reference sample for metrics (same for every run of a dataset and seed)."""
-    return trainer.sampler(n, generator=make_generator(10_000 + trainer.config.train.seed))
-
-
-def evaluate_trainer(trainer: Trainer, n: int, *, exact_w2: bool = False) -> dict[str, float]:
-    name = trainer.config.data.dataset
-    return evaluate(trainer.sample(n), reference_sample(trainer, n), modes=mixture_modes(name),
-                    sigma=MIXTURE_SIGMA.get(name), exact_w2=exact_w2)
+def evaluate_trainer(trainer: Trainer, n: int = EVAL_SAMPLES, *, exact_w2: bool = False) -> dict[str, float]:
+    """The run's metrics by the one convention of :class:`drift_core.run.Evaluator` (NaN when the
+    outputs are not finite)."""
+    values = Evaluator.for_trainer(trainer, n)(trainer, exact_w2=exact_w2)
+    return values or {"energy": float("nan"), "mmd2": float("nan"), "sliced_w2": float("nan")}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
     metrics_path = out / "metrics.csv"
     append = args.resume is not None and metrics_path.exists()
     remaining = max(0, cfg.train.steps - trainer.step_count)
+    run = Run({"run": trainer}, trainer.config)
+    evaluator = run.evaluator if args.eval_samples == EVAL_SAMPLES else Evaluator.for_trainer(trainer, args.eval_samples)
     diverged = None
     out_of_memory = ""
     with open(metrics_path, "a" if append else "w", newline="") as fh:
@@ -70,10 +68,13 @@ def run(args: argparse.Namespace) -> int:
         bar = tqdm(total=remaining, disable=args.quiet, desc=cfg.drift.label(), unit="step")
         for _ in range(remaining):
             try:
-                record = trainer.step()
+                advance = run.advance(1)
             except torch.OutOfMemoryError as err:
                 out_of_memory = str(err)
                 break
+            if not advance.records:
+                break
+            record = advance.records[-1]
             if record.diverged:
                 diverged = record
                 break
@@ -81,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
                 tqdm.write(f"warning: step {record.step}: {record.message}", file=sys.stderr)
             row = record.as_row()
             if record.step % args.eval_every == 0 or record.step == cfg.train.steps:
-                row.update(evaluate_trainer(trainer, args.eval_samples, exact_w2=args.exact_w2))
+                row.update(evaluator(trainer, exact_w2=args.exact_w2) or {"energy": float("nan")})
                 bar.set_postfix(energy=f"{row['energy']:.4f}", loss=f"{record.loss:.2e}")
             if writer is None:
                 fields = list(row) + [k for k in ("energy", "mmd2", "sliced_w2", "w2", "modes_covered", "high_quality") if k not in row]
@@ -93,10 +94,10 @@ def run(args: argparse.Namespace) -> int:
         bar.close()
     trainer.save(out / "checkpoint.pt")
     generated = trainer.sample(4096).numpy()
-    reference = reference_sample(trainer, 4096).numpy()
+    reference = trainer.sampler(4096, generator=stream(cfg.train.seed, "reference")).numpy()
     scatter_image([(reference, (190, 190, 190)), (generated, (31, 119, 180))],
                   title=f"{cfg.data.dataset} | {cfg.drift.label()} | step {trainer.step_count}").save(out / "scatter.png")
-    summary = {"step": trainer.step_count, "wall_s": round(trainer.wall_s, 3), **evaluate_trainer(trainer, args.eval_samples)}
+    summary = {"step": trainer.step_count, "wall_s": round(trainer.wall_s, 3), **(evaluator(trainer) or {"energy": float("nan")})}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     if diverged is not None:
         print(f"error: training diverged at step {diverged.step + 1}: {diverged.message}. "

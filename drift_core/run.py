@@ -1,0 +1,384 @@
+"""One run of 2D drifting training, for every front end (the app's pages, the CLI, the sweep).
+
+A :class:`Run` is one trainer, or several *arms* trained in lock-step (baseline, lookahead, the 2× lr
+control: same initial weights, same noise and data batches), with what every front end needs around
+them:
+
+* ``advance(n)`` trains up to n steps and returns what happened (:class:`Advance`): the step records,
+  and why it paused (divergence, the step budget). One advance at a time: ``lock`` is held while the
+  trainers are read or changed, so overlapping callers (two Streamlit script runs of one session)
+  never step one model at once.
+* ``frame()`` / ``frames()`` snapshot the arms for drawing (kept in each arm's history for replay)
+  and evaluate on a cadence; ``evaluate()`` evaluates now.
+* one :class:`Evaluator` convention for every front end: the same config and seed give the same
+  metrics in the app, on the CLI and in a sweep.
+
+Nothing here draws or prints.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .config import RESET_FIELDS, ConfigError, ExperimentConfig
+from .data.toy2d import MIXTURE_SIGMA, mixture_modes
+from .history import History
+from .metrics import evaluate as evaluate_metrics
+from .probes import DataKernelShare, data_kernel_share
+from .replay import StateTape, fork_at
+from .runtime import make_generator, stream
+from .train import Lockstep, Snapshot, StepRecord, Trainer
+
+__all__ = ["Run", "Advance", "Evaluator", "EVAL_SAMPLES", "DISPLAY_N", "compare_arms", "reset_changes",
+           "view_bounds"]
+
+DISPLAY_N = 512
+"""Particles drawn per view (the trainers' fixed display noise holds 512)."""
+EVAL_SAMPLES = 1024
+"""Generated and reference points per evaluation, in every front end."""
+METRIC_EVERY_S = 0.5
+"""While playing, evaluate at most this often (an evaluation costs more than a training step)."""
+TAPE_STATES = 60
+"""Trainer states kept per arm for forking (at most; see TAPE_BYTES): one per kept snapshot."""
+TAPE_BYTES = 32 << 20
+"""Bytes of trainer state kept per arm, whatever the model size: without a bound, 8 live app sessions
+grew the server by ~800 MB (benchmarks/RESULTS.md)."""
+MAX_BRANCHES = 4
+"""Forks trained beside a single run (the oldest is dropped)."""
+
+
+@dataclass(frozen=True)
+class Evaluator:
+    """The one evaluation convention: the generator's outputs on a fixed evaluation noise
+    (``stream(seed, "evaluation")``) against a fixed reference sample of the data
+    (``stream(seed, "reference")``), ``EVAL_SAMPLES`` of each; energy distance, MMD², sliced W₂ and,
+    on a mixture, mode coverage (:func:`drift_core.metrics.evaluate`)."""
+
+    noise: Tensor  # [n, noise_dim]
+    reference: Tensor  # [n, 2]
+    modes: Tensor | None
+    sigma: float | None
+
+    @classmethod
+    def for_trainer(cls, trainer: Trainer, n: int = EVAL_SAMPLES) -> "Evaluator":
+        seed, name = trainer.config.train.seed, trainer.config.data.dataset
+        noise = torch.randn(n, trainer.config.model.noise_dim, generator=stream(seed, "evaluation"))
+        reference = trainer.sampler(n, generator=stream(seed, "reference"))
+        return cls(noise, reference, mixture_modes(name), MIXTURE_SIGMA.get(name))
+
+    @torch.no_grad()
+    def generated(self, trainer: Trainer) -> Tensor:
+        """The trainer's outputs on the evaluation noise [n, 2] (CPU)."""
+        trainer.model.eval()
+        return trainer.model(self.noise.to(trainer.device)).float().cpu()
+
+    def __call__(self, trainer: Trainer, *, exact_w2: bool = False) -> dict[str, float]:
+        """The metrics of the trainer's current model; {} when its outputs are not finite."""
+        g = self.generated(trainer)
+        if not torch.isfinite(g).all():
+            return {}
+        return evaluate_metrics(g, self.reference, modes=self.modes, sigma=self.sigma, exact_w2=exact_w2)
+
+
+def reset_changes(old: ExperimentConfig, new: ExperimentConfig) -> list[str]:
+    """Names of the fields that differ between two configs and need a new run."""
+    a, b = old.to_flat(), new.to_flat()
+    return [k for k in b if k in RESET_FIELDS and a[k] != b[k]]
+
+
+def view_bounds(*samples: np.ndarray, margin: float = 0.15, min_span: float = 0.5) -> tuple[float, float, float, float]:
+    """A square box (xmin, xmax, ymin, ymax) holding every finite point of ``samples`` with a margin;
+    fixed for a run so the axes never jump."""
+    pts = np.concatenate([np.asarray(s, dtype=np.float64).reshape(-1, 2) for s in samples])
+    pts = pts[np.isfinite(pts).all(1)]
+    if len(pts) == 0:
+        return (-1.5, 1.5, -1.5, 1.5)
+    lo, hi = np.percentile(pts, 0.5, axis=0), np.percentile(pts, 99.5, axis=0)
+    span = max(float((hi - lo).max()) * (1 + 2 * margin), min_span)
+    mid = (lo + hi) / 2
+    return (mid[0] - span / 2, mid[0] + span / 2, mid[1] - span / 2, mid[1] + span / 2)
+
+
+def compare_arms(config: ExperimentConfig, fairness: bool) -> dict[str, ExperimentConfig]:
+    """The arms of a comparison: baseline (K = 0), lookahead (the config's K, at least 1) and optionally a
+    baseline with doubled learning rate (the fairness control: lookahead also takes a bigger step)."""
+    k = max(1, config.drift.K)
+    arms = {
+        "baseline": config.with_values({"method": "baseline"}),
+        "lookahead": config.with_values({"method": "lookahead", "K": k}),
+    }
+    if fairness:
+        arms["baseline 2×lr"] = config.with_values({"method": "baseline", "lr": min(1.0, 2 * config.train.lr)})
+    return arms
+
+
+@dataclass
+class Advance:
+    """What one call of :meth:`Run.advance` did: the step records (all arms), why it paused ("" if it
+    did not), the training seconds, and ``busy`` when it trained nothing because another caller was
+    training this run at that moment (only with ``wait=False``)."""
+
+    records: list[StepRecord] = field(default_factory=list)
+    paused_reason: str = ""
+    train_s: float = 0.0
+    busy: bool = False
+
+
+class Run:
+    """A trainer, or lock-step arms, with one history per arm, the evaluator, fixed drawing bounds and
+    the play state. Build one with :meth:`single` or :meth:`compare`."""
+
+    def __init__(self, trainers: dict[str, Trainer], base_config: ExperimentConfig, *, fairness: bool = False,
+                 lockstep: Lockstep | None = None, evaluator: Evaluator | None = None,
+                 bounds: tuple[float, float, float, float] | None = None):
+        self.trainers = trainers
+        self.lockstep = lockstep
+        self.base_config = base_config
+        self.fairness = fairness
+        self.histories = {name: History() for name in trainers}
+        first = next(iter(trainers.values()))
+        self.evaluator = evaluator or Evaluator.for_trainer(first)
+        if bounds is None:
+            snap = first.snapshot(DISPLAY_N)
+            bounds = view_bounds(snap.positives, snap.generated)
+        self.bounds = bounds
+        self.playing = False
+        self.message = ""
+        self.frames_drawn = 0
+        self.kernel_share: DataKernelShare | None = None
+        self.last_metric_time = 0.0
+        self.lock = threading.RLock()
+        # the state tape: weights, Adam state and data stream of every kept snapshot, per arm, and the
+        # shared batch stream of a lock-step run, so that any kept step can be forked
+        self.tapes = {name: StateTape(TAPE_STATES, TAPE_BYTES) for name in trainers}
+        self.batch_states: dict[int, torch.Tensor] = {}
+        self.branches: list[tuple[str, Run]] = []
+
+    # ---- construction ---------------------------------------------------------------------------
+    @classmethod
+    def single(cls, config: ExperimentConfig, points: Tensor | None = None, *, device: str | None = None) -> "Run":
+        """One trainer (the Playground, the Inspector, ``drift-lab train``); its first frame is kept."""
+        run = cls({"run": Trainer(config, points=points, device=device)}, config)
+        run.frames(evaluate=True, force_snapshot=True)
+        return run
+
+    @classmethod
+    def around(cls, trainer: Trainer) -> "Run":
+        """A single run around an existing trainer (a loaded checkpoint, a fork)."""
+        run = cls({"run": trainer}, trainer.config)
+        run.frames(evaluate=True, force_snapshot=True)
+        return run
+
+    @classmethod
+    def compare(cls, config: ExperimentConfig, fairness: bool = False, points: Tensor | None = None, *,
+                device: str | None = None) -> "Run":
+        """Lock-step arms from :func:`compare_arms` (the Compare page)."""
+        return cls.lockstep_arms(compare_arms(config, fairness), config, fairness=fairness, points=points, device=device)
+
+    @classmethod
+    def lockstep_arms(cls, arms: dict[str, ExperimentConfig], base_config: ExperimentConfig, *,
+                      fairness: bool = False, points: Tensor | None = None, device: str | None = None) -> "Run":
+        """Any named arms in lock-step (``drift-lab compare`` with several K); they must share the
+        dataset, network and seed."""
+        lockstep = Lockstep(arms, points=points, device=device)
+        run = cls(lockstep.trainers, base_config, fairness=fairness, lockstep=lockstep)
+        run.frames(evaluate=True, force_snapshot=True)
+        return run
+
+    # ---- state ----------------------------------------------------------------------------------
+    @property
+    def trainer(self) -> Trainer:
+        """The first arm's trainer (the only one of a single run)."""
+        return next(iter(self.trainers.values()))
+
+    @property
+    def history(self) -> History:
+        return next(iter(self.histories.values()))
+
+    @property
+    def config(self) -> ExperimentConfig:
+        return self.trainer.config
+
+    @property
+    def step(self) -> int:
+        return min(t.step_count for t in self.trainers.values())
+
+    @property
+    def budget_left(self) -> int:
+        return max(0, self.base_config.train.steps - self.step)
+
+    @property
+    def diverged(self) -> bool:
+        return any(t.diverged for t in self.trainers.values())
+
+    def needs_reset(self, config: ExperimentConfig, fairness: bool | None = None) -> list[str]:
+        """The fields (and "fairness control") whose change needs a new run."""
+        changed = reset_changes(self.base_config, config)
+        if fairness is not None and self.lockstep is not None and fairness != self.fairness:
+            changed.append("fairness control")
+        return changed
+
+    def apply(self, config: ExperimentConfig) -> list[str]:
+        """Apply live changes to every arm (K to the lookahead arm, 2× lr to the control); returns the
+        changed field names. Raises ConfigError when a field that needs a new run changed."""
+        if reset_changes(self.base_config, config):
+            raise ConfigError("changing " + ", ".join(reset_changes(self.base_config, config)) + " needs a reset")
+        changed: set[str] = set()
+        arms = compare_arms(config, self.fairness) if self.lockstep is not None else {"run": config}
+        with self.lock:
+            for name, cfg in arms.items():
+                changed.update(self.trainers[name].update(cfg))
+            self.base_config = config
+        return sorted(changed)
+
+    # ---- training -------------------------------------------------------------------------------
+    def advance(self, steps: int, *, wait: bool = True) -> Advance:
+        """Up to ``steps`` steps of every arm; pauses (``playing = False``, ``message``) when an arm
+        diverges (the model keeps its last finite state) or the step budget is used up. With
+        ``wait=False`` it returns at once, ``busy``, while another caller trains this run."""
+        if not self.lock.acquire(blocking=wait):
+            return Advance(busy=True)
+        try:
+            return self._advance(steps)
+        finally:
+            self.lock.release()
+
+    def _advance(self, steps: int) -> Advance:
+        out = Advance()
+        start = time.perf_counter()
+        if self.diverged:
+            out.paused_reason = self.message or "this run diverged; lower the learning rate and press Reset"
+            self.playing = False
+            return out
+        budget = self.base_config.train.steps
+        for _ in range(steps):
+            if self.step >= budget:
+                out.paused_reason = (f"reached the step budget of {budget} steps; raise 'Step budget' to train "
+                                     "on, or press Reset")
+                break
+            if self.lockstep is not None:
+                records = self.lockstep.step()
+            else:
+                records = {"run": self.trainer.step()}
+            for name, record in records.items():
+                self.histories[name].add_records([record])
+            out.records.extend(records.values())
+            bad = [name for name, r in records.items() if r.diverged]
+            if bad:
+                who = "the run" if self.lockstep is None else ", ".join(bad)
+                out.paused_reason = (f"{who} diverged at step {self.step + 1}: {records[bad[0]].message}. The model "
+                                     "was kept at its last finite state. Lower the learning rate, then press "
+                                     "Reset (or Resume to try again).")
+                break
+        out.train_s = time.perf_counter() - start
+        if out.paused_reason:
+            self.playing = False
+            self.message = out.paused_reason
+        return out
+
+    def resume_after_divergence(self) -> None:
+        """Back to the last finite state of every diverged arm, ready to train on."""
+        with self.lock:
+            for trainer in self.trainers.values():
+                if trainer.diverged:
+                    trainer.recover()
+            self.message = ""
+
+    def step_back(self) -> int:
+        """Return a single run to its newest kept state before the current step, drop the history after
+        it and pause. Returns that step; ValueError when no earlier state is kept."""
+        with self.lock:
+            step = self.trainer.step_back()
+            self.history.truncate(step)
+            self.playing = False
+            self.message = ""
+        return step
+
+    # ---- forking ----------------------------------------------------------------------------------
+    def can_fork(self, step: int) -> bool:
+        """Whether the state of ``step`` is still kept for every arm."""
+        kept = all(step in tape for tape in self.tapes.values())
+        return kept and (self.lockstep is None or step in self.batch_states)
+
+    def fork(self, step: int, **changes) -> "Run":
+        """A new run continuing from the kept state of ``step`` with live settings changed (``K``,
+        ``tau``, ``batch_size``, ``lr``...), with this run's history up to ``step``, its evaluator and
+        axes. A Playground branch and a Compare fork are both this call. Raises KeyError when that
+        step's state is no longer kept and ConfigError for a change that needs a new run."""
+        with self.lock:
+            if not self.can_fork(step):
+                raise KeyError(f"the state of step {step} is no longer kept")
+            config = self.base_config.with_values(changes)
+            arms = compare_arms(config, self.fairness) if self.lockstep is not None else {"run": self.config.with_values(changes)}
+            points = self.trainer.points
+            trainers = {name: fork_at(self.tapes[name], step, cfg, points=points) for name, cfg in arms.items()}
+            lockstep = None
+            if self.lockstep is not None:
+                generator = make_generator(0)
+                generator.set_state(self.batch_states[step])
+                lockstep = Lockstep.of(trainers, generator)
+            forked = Run(trainers, config, fairness=self.fairness, lockstep=lockstep, evaluator=self.evaluator,
+                         bounds=self.bounds)
+            forked.histories = {name: self.histories[name].until(step) for name in trainers}
+            forked.frames(evaluate=True, force_snapshot=not forked.history.snapshots
+                          or forked.history.snapshots[-1].step != step)
+        return forked
+
+    def branch(self, step: int, **changes) -> "Run":
+        """:meth:`fork`, kept in ``branches`` (named by its settings) to train beside this run."""
+        forked = self.fork(step, **changes)
+        cfg = forked.config
+        name = f"fork @{step}: {cfg.drift.label()}, τ={cfg.drift.tau:g}, N={cfg.train.batch_size}"
+        self.branches.append((name, forked))
+        del self.branches[:-MAX_BRANCHES]
+        return forked
+
+    # ---- drawing and evaluation ---------------------------------------------------------------------
+    def frames(self, n: int = DISPLAY_N, *, evaluate: bool | None = None,
+               force_snapshot: bool = False) -> dict[str, Snapshot]:
+        """Each arm's current snapshot (kept in its history every few steps) and, when due (or
+        ``evaluate``), metrics."""
+        with self.lock:
+            snaps = {name: t.snapshot(n) for name, t in self.trainers.items()}
+            for name, snap in snaps.items():
+                if self.histories[name].add_snapshot(snap, force=force_snapshot):
+                    self.tapes[name].record(self.trainers[name])
+            if self.lockstep is not None and all(self.step in tape for tape in self.tapes.values()):
+                self.batch_states[self.step] = self.lockstep.batch_generator.get_state()
+                for old in [s for s in self.batch_states if not all(s in t for t in self.tapes.values())]:
+                    del self.batch_states[old]
+            if evaluate or (evaluate is None and time.perf_counter() - self.last_metric_time >= METRIC_EVERY_S):
+                self._evaluate(snaps)
+            self.frames_drawn += 1
+        return snaps
+
+    def frame(self, n: int = DISPLAY_N, *, evaluate: bool | None = None) -> Snapshot:
+        """The first (or only) arm's snapshot; see :meth:`frames`."""
+        return next(iter(self.frames(n, evaluate=evaluate).values()))
+
+    def evaluate(self) -> dict[str, dict[str, float]]:
+        """Evaluate every arm now (kept in the histories); returns the metrics per arm."""
+        with self.lock:
+            return self._evaluate({name: t.snapshot(DISPLAY_N) for name, t in self.trainers.items()})
+
+    def _evaluate(self, snaps: dict[str, Snapshot]) -> dict[str, dict[str, float]]:
+        first = next(iter(snaps))
+        generated = torch.as_tensor(snaps[first].generated, dtype=torch.float32)
+        self.kernel_share = None
+        if torch.isfinite(generated).all():
+            positives = torch.as_tensor(snaps[first].positives, dtype=torch.float32)
+            self.kernel_share = data_kernel_share(generated, positives, self.trainers[first].config.drift)
+        out = {}
+        for name, trainer in self.trainers.items():
+            values = self.evaluator(trainer)
+            out[name] = values
+            history = self.histories[name]
+            if values and (not history.metrics or history.metrics[-1].step != trainer.step_count):
+                history.add_metrics(trainer.step_count, trainer.wall_s, values)
+        self.last_metric_time = time.perf_counter()
+        return out
