@@ -77,6 +77,12 @@ class StateTape:
         before = [s for s in self.states if s <= step]
         return max(before) if before else min(self.states)
 
+    def drop_after(self, step: int) -> None:
+        """Forget the states after ``step`` (the run went back to it)."""
+        for later in [s for s in self.states if s > step]:
+            del self.states[later]
+            self.nbytes -= self._sizes.pop(later)
+
     def clear(self) -> None:
         self.states.clear()
         self._sizes.clear()

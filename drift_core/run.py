@@ -17,6 +17,7 @@ Nothing here draws or prints.
 """
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from dataclasses import dataclass, field
@@ -48,6 +49,9 @@ TAPE_STATES = 60
 TAPE_BYTES = 32 << 20
 """Bytes of trainer state kept per arm, whatever the model size: without a bound, 8 live app sessions
 grew the server by ~800 MB (benchmarks/RESULTS.md)."""
+TAPE_EVERY = 10
+"""Besides each kept snapshot, the tape keeps the state every this many steps (also headless, for
+divergence)."""
 MAX_BRANCHES = 4
 """Forks trained beside a single run (the oldest is dropped)."""
 
@@ -271,15 +275,52 @@ class Run:
             bad = [name for name, r in records.items() if r.diverged]
             if bad:
                 who = "the run" if self.lockstep is None else ", ".join(bad)
-                out.paused_reason = (f"{who} diverged at step {self.step + 1}: {records[bad[0]].message}. The model "
-                                     "was kept at its last finite state. Lower the learning rate, then press "
-                                     "Reset (or Resume to try again).")
+                failed_at = self.step + 1
+                kept = self._restore(failed_at)
+                where = (f"The model went back to step {kept}, its newest kept state." if kept is not None
+                         else "No earlier state was kept.")
+                out.paused_reason = (f"{who} diverged at step {failed_at}: {records[bad[0]].message}. {where} "
+                                     "Lower the learning rate, then press Play (or Reset).")
                 break
+            if self.step % TAPE_EVERY == 0:
+                self._record_tape()
         out.train_s = time.perf_counter() - start
         if out.paused_reason:
             self.playing = False
             self.message = out.paused_reason
         return out
+
+    def _record_tape(self) -> None:
+        """Keep every arm's state (and the shared batch stream) under the current step."""
+        for name, trainer in self.trainers.items():
+            self.tapes[name].record(trainer)
+        if self.lockstep is not None and all(self.step in tape for tape in self.tapes.values()):
+            self.batch_states[self.step] = self.lockstep.batch_generator.get_state()
+            for old in [s for s in self.batch_states if not all(s in t for t in self.tapes.values())]:
+                del self.batch_states[old]
+
+    def kept_steps(self) -> list[int]:
+        """The steps whose state every arm still keeps (fork, step back), oldest first."""
+        return sorted(s for s in next(iter(self.tapes.values())).steps if self.can_fork(s))
+
+    def _restore(self, before: int) -> int | None:
+        """Load every arm's newest kept state before step ``before`` (the batch stream too), drop
+        the history after it and return its step; None when nothing earlier is kept. Arms stay
+        marked diverged if they were, so the run stays paused until resumed."""
+        earlier = [s for s in self.kept_steps() if s < before]
+        if not earlier:
+            return None
+        step = earlier[-1]
+        for name, trainer in self.trainers.items():
+            diverged = trainer.diverged
+            trainer.load_state_dict(copy.deepcopy(self.tapes[name].states[step]))  # the tape stays intact
+            trainer.update(trainer.config)  # the current (perhaps lowered) learning rate, not the kept one
+            trainer.diverged = diverged
+            self.tapes[name].drop_after(step)
+            self.histories[name].truncate(step)
+        if self.lockstep is not None:
+            self.lockstep.batch_generator.set_state(self.batch_states[step])
+        return step
 
     def resume_after_divergence(self) -> None:
         """Back to the last finite state of every diverged arm, ready to train on."""
@@ -290,11 +331,15 @@ class Run:
             self.message = ""
 
     def step_back(self) -> int:
-        """Return a single run to its newest kept state before the current step, drop the history after
-        it and pause. Returns that step; ValueError when no earlier state is kept."""
+        """Return the run to its newest kept state before the current step, drop the history after it
+        and pause (a diverged run is resumed there). Returns that step; ValueError when no earlier
+        state is kept."""
         with self.lock:
-            step = self.trainer.step_back()
-            self.history.truncate(step)
+            step = self._restore(self.step)
+            if step is None:
+                raise ValueError("there is no earlier state to step back to; reset the run instead")
+            for trainer in self.trainers.values():
+                trainer.recover()
             self.playing = False
             self.message = ""
         return step
@@ -349,9 +394,7 @@ class Run:
                 if self.histories[name].add_snapshot(snap, force=force_snapshot):
                     self.tapes[name].record(self.trainers[name])
             if self.lockstep is not None and all(self.step in tape for tape in self.tapes.values()):
-                self.batch_states[self.step] = self.lockstep.batch_generator.get_state()
-                for old in [s for s in self.batch_states if not all(s in t for t in self.tapes.values())]:
-                    del self.batch_states[old]
+                self._record_tape()
             if evaluate or (evaluate is None and time.perf_counter() - self.last_metric_time >= METRIC_EVERY_S):
                 self._evaluate(snaps)
             self.frames_drawn += 1

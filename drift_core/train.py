@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import time
-from collections import deque
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Callable
@@ -25,23 +24,12 @@ from .runtime import select_device, stream, stream_seed
 
 __all__ = [
     "Batch", "StepRecord", "Snapshot", "Trainer", "Lockstep", "make_drift_fn", "DivergedError",
-    "start_center", "RewindPoint",
+    "start_center",
 ]
 
 
 class DivergedError(RuntimeError):
     """Raised by ``Trainer.step`` after the run has diverged, until it is reset or stepped back."""
-
-
-@dataclass(frozen=True)
-class RewindPoint:
-    """A finite copy of a run's state (on the CPU) that :meth:`Trainer.step_back` can return to."""
-
-    step: int
-    wall_s: float
-    model: dict  # parameter name -> tensor
-    optimizer: dict  # torch optimizer state dict
-    data_rng: Tensor  # the data generator's state
 
 
 def _tree_to(obj, device: torch.device | str, *, clone: bool = False):
@@ -154,11 +142,9 @@ class Trainer:
 
     OOM_MIN_BATCH = 64
     """After a GPU out-of-memory error the batch is halved down to this size, then the run moves to the CPU."""
-    REWIND_BUDGET_BYTES = 64 * 2**20
-    """Most memory the rewind points of one trainer may take (fewer points are kept for big models)."""
 
     def __init__(self, config: ExperimentConfig, *, points: Tensor | None = None, device: str | None = None,
-                 rewind_every: int = 25, rewind_keep: int = 8):
+                 ):
         config.validate()
         if config.data.dataset == "custom":
             if points is None:
@@ -183,14 +169,9 @@ class Trainer:
         self.last_record: StepRecord | None = None
         self._drift_fn = make_drift_fn(config.drift)
         self._previous_state: dict | None = None
+        self.undo_updates: bool | None = None  # None: only off the CPU (see _save_previous)
         self._saved_this_attempt = False
         self.fallback_notices: list[str] = []  # one per out-of-memory fallback (smaller batch, CPU), oldest first
-        if rewind_every < 1 or rewind_keep < 1:
-            raise ValueError("rewind_every and rewind_keep must be positive")
-        self.rewind_every = rewind_every
-        state_bytes = 3 * sum(p.numel() * p.element_size() for p in self.model.parameters())  # weights + Adam moments
-        self.rewind_points: deque[RewindPoint] = deque(maxlen=max(1, min(rewind_keep, self.REWIND_BUDGET_BYTES // max(1, state_bytes))))
-        self._keep_rewind_point()
 
     # ---- configuration ------------------------------------------------------------------------
     def update(self, config: ExperimentConfig) -> list[str]:
@@ -217,6 +198,11 @@ class Trainer:
         return Batch(noise=noise, positives=self.sampler(n, generator=g))
 
     def _save_previous(self) -> None:
+        """Copy the state before an update when ``undo_updates`` (default: off the CPU), so an
+        out-of-memory error inside the update can be undone. On the CPU the copy would cost every
+        step while the models here do not run out of memory mid-update."""
+        if not (self.undo_updates if self.undo_updates is not None else self.device.type != "cpu"):
+            return
         self._previous_state = {
             "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
             "optimizer": copy.deepcopy(self.optimizer.state_dict()),
@@ -226,9 +212,9 @@ class Trainer:
     def step(self, batch: Batch | None = None) -> StepRecord:
         """One training step. Returns its record; never prints.
 
-        On NaN/inf (in the outputs, the drift or the loss) the model is left at (or rolled back to)
-        its last finite state, the record says ``diverged=True`` and later calls raise
-        :class:`DivergedError` until :meth:`recover`, :meth:`step_back` or a new trainer.
+        On NaN/inf (in the outputs, the drift, the loss or the gradients) no update is applied, the
+        record says ``diverged=True`` and later calls raise :class:`DivergedError` until
+        :meth:`recover`, :meth:`load_state_dict` or a new trainer.
 
         On an out-of-memory error (``torch.OutOfMemoryError``) the step is undone and retried with
         half the batch (down to :attr:`OOM_MIN_BATCH`), then on the CPU; the record's ``message``
@@ -254,8 +240,6 @@ class Trainer:
             record = replace(record, message="; ".join(notices + ([record.message] if record.message else [])))
             if not record.diverged:
                 self.last_record = record
-        if not record.diverged and self.step_count % self.rewind_every == 0:
-            self._keep_rewind_point()
         return record
 
     def _step_once(self, batch: Batch) -> StepRecord:
@@ -276,6 +260,8 @@ class Trainer:
         self._save_previous()
         self.optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
+        if not all(bool(torch.isfinite(p.grad).all()) for p in self.model.parameters() if p.grad is not None):
+            return self._diverge("the gradients became NaN/inf", start)  # before the update: weights stay finite
         self.optimizer.step()
         if self.device.type == "cuda":
             torch.cuda.synchronize()
@@ -297,10 +283,9 @@ class Trainer:
         return record
 
     def _diverge(self, message: str, start: float) -> StepRecord:
-        if self._previous_state is not None:
-            # The update before this step produced the bad state: roll it back.
-            self.model.load_state_dict(self._previous_state["model"])
-            self.optimizer.load_state_dict(self._previous_state["optimizer"])
+        """Mark the run diverged (no update was applied). Going back to a kept finite state is the
+        run's: :meth:`drift_core.run.Run.advance` restores the newest state on its tape."""
+        self.optimizer.zero_grad(set_to_none=True)
         self.diverged = True
         last = self.last_record
         return StepRecord(
@@ -311,11 +296,11 @@ class Trainer:
         )
 
     def recover(self) -> None:
-        """Leave the diverged state (the model already holds its last finite weights). Lower the
-        learning rate before training on, or the same thing will happen again."""
+        """Leave the diverged state. Lower the learning rate before training on, or the same thing
+        will happen again."""
         self.diverged = False
 
-    # ---- faults: out of memory, stepping back ---------------------------------------------------
+    # ---- faults: out of memory ---------------------------------------------------
     def _after_out_of_memory(self, batch: Batch, failure: str) -> tuple[str, Batch]:
         """Undo a failed attempt and pick a smaller setting: half the batch, or the CPU.
         Returns (notice for the user, the batch to retry with)."""
@@ -350,50 +335,6 @@ class Trainer:
         self.optimizer.load_state_dict(_tree_to(self.optimizer.state_dict(), "cpu"))
         if self._previous_state is not None:
             self._previous_state = _tree_to(self._previous_state, self.device)
-
-    def _keep_rewind_point(self) -> bool:
-        """Copy the current state to the rewind ring buffer (only if every weight is finite)."""
-        params = [p.detach() for p in self.model.parameters()]
-        if not all(bool(torch.isfinite(p).all()) for p in params):
-            return False
-        if self.rewind_points and self.rewind_points[-1].step == self.step_count:
-            self.rewind_points.pop()
-        self.rewind_points.append(RewindPoint(
-            step=self.step_count, wall_s=self.wall_s,
-            model=_tree_to(self.model.state_dict(), "cpu", clone=True),
-            optimizer=_tree_to(self.optimizer.state_dict(), "cpu", clone=True),
-            data_rng=self.data_generator.get_state(),
-        ))
-        return True
-
-    def rewind_steps(self) -> list[int]:
-        """The steps :meth:`step_back` can return to, oldest first."""
-        return [point.step for point in self.rewind_points if point.step < self.step_count]
-
-    def step_back(self) -> int:
-        """Return to the newest kept state before the current step (kept every ``rewind_every``
-        steps, the last ``rewind_keep`` of them); leaves the diverged state. Returns the step now
-        shown. Raises ValueError when there is nothing earlier to return to (reset instead).
-
-        The configuration (learning rate included) stays as it is now: lower the learning rate
-        after a divergence, or it will diverge again."""
-        earlier = [point for point in self.rewind_points if point.step < self.step_count]
-        if not earlier:
-            raise ValueError("there is no earlier state to step back to; reset the run instead")
-        target = earlier[-1]
-        while self.rewind_points and self.rewind_points[-1].step > target.step:
-            self.rewind_points.pop()
-        self.model.load_state_dict(target.model)
-        self.optimizer.load_state_dict(copy.deepcopy(target.optimizer))
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.config.train.lr
-        self.data_generator.set_state(target.data_rng)
-        self.step_count = target.step
-        self.wall_s = target.wall_s
-        self.diverged = False
-        self.last_record = None
-        self._previous_state = None
-        return target.step
 
     def run(self, steps: int) -> list[StepRecord]:
         """Up to ``steps`` steps, stopping early on divergence."""
@@ -457,8 +398,6 @@ class Trainer:
         self.diverged = False
         self.last_record = None
         self._previous_state = None
-        self.rewind_points.clear()
-        self._keep_rewind_point()
 
     def save(self, path) -> None:
         """Write a checkpoint (see :mod:`drift_core.checkpoint`)."""

@@ -17,6 +17,7 @@ from drift_core.config import ConfigError, ExperimentConfig, Limits, ModelConfig
 from drift_core.data.points import MAX_BYTES, PointSetError, load_points
 from drift_core.models import build_generator
 from drift_core.sessions import SessionLimitError, SessionRegistry
+from drift_core.run import Run
 from drift_core.train import Batch, DivergedError, Trainer
 from tests.conftest import ROOT
 
@@ -197,48 +198,50 @@ def test_checkpoints_with_malformed_or_oversized_contents_are_refused(tmp_path):
 
 
 # ---- divergence and stepping back ------------------------------------------------------------
-def test_divergence_pauses_and_step_back_returns_to_an_earlier_finite_state():
-    t = Trainer(SMALL, rewind_every=5, rewind_keep=3)
-    t.run(12)
-    assert t.rewind_steps() == [0, 5, 10]
-    kept = {k: v.clone() for k, v in t.rewind_points[-1].model.items()}
-    t.update(t.config.with_values({"lr": 1.0}))
-    t.optimizer.param_groups[0]["lr"] = 1e30  # beyond any config: force the blow-up
-    records = t.run(20)
-    assert records[-1].diverged and "NaN" in records[-1].message
-    assert all(torch.isfinite(v).all() for v in t.model.state_dict().values())  # last finite weights kept
+def test_divergence_pauses_and_goes_back_to_the_newest_kept_finite_state():
+    """A blow-up never applies a non-finite update; the run goes back to its newest kept state (the
+    one tape of states, kept every TAPE_EVERY steps), pauses, and steps further back on request."""
+    run = Run.single(SMALL.with_values({"steps": 1000}))
+    run.advance(12)
+    assert run.kept_steps() == [0, 10]
+    kept = {k: v.clone() for k, v in run.tapes["run"].states[10]["model"].items()}
+    with torch.no_grad():  # what a far too large learning rate does to the weights
+        for param in run.trainer.model.parameters():
+            param.mul_(1e30)
+    out = run.advance(5)
+    assert out.paused_reason and "diverged at step 13" in out.paused_reason and "back to step 10" in out.paused_reason
+    assert run.step == 10 and run.trainer.diverged and not run.playing
+    assert all(torch.equal(run.trainer.model.state_dict()[k], v) for k, v in kept.items())
+    assert run.history.records[-1].step <= 10
     with pytest.raises(DivergedError):
-        t.step()
-    t.update(t.config.with_values({"lr": 1e-3}))
-    back_to = t.step_back()
-    assert back_to == 10 and t.step_count == 10 and not t.diverged
-    assert all(torch.equal(t.model.state_dict()[k], v) for k, v in kept.items())
-    assert t.optimizer.param_groups[0]["lr"] == 1e-3  # the current (lowered) learning rate stays
-    r = t.step()
-    assert not r.diverged and r.step == 11
-    assert t.step_back() == 10 and t.step_back() == 5 and t.step_back() == 0
+        run.trainer.step()
+    assert run.step_back() == 0 and not run.trainer.diverged and run.step == 0
     with pytest.raises(ValueError, match="reset"):
-        t.step_back()
+        run.step_back()
+
+
+def test_gradients_that_blow_up_are_never_applied():
+    t = Trainer(SMALL)
+    t.run(2)
+    before = {k: v.clone() for k, v in t.model.state_dict().items()}
+    t.optimizer.param_groups[0]["lr"] = 1e-3
+    original = t.model.forward
+
+    def huge(noise):  # finite outputs whose gradient overflows
+        return original(noise) * 1e38
+
+    t.model.forward = huge
+    record = t.step()
+    assert record.diverged and all(torch.equal(t.model.state_dict()[k], v) for k, v in before.items())
 
 
 def test_step_back_replays_the_same_batches():
-    a = Trainer(SMALL, rewind_every=4)
-    first = [r.loss for r in a.run(8)]
-    a.step_back()
-    assert a.step_count == 4
-    assert [r.loss for r in a.run(4)] == first[4:]
-
-
-def test_rewind_buffer_is_bounded_and_skips_non_finite_states():
-    t = Trainer(SMALL, rewind_every=1, rewind_keep=4)
-    t.run(10)
-    assert [p.step for p in t.rewind_points] == [7, 8, 9, 10] and t.rewind_steps() == [7, 8, 9]
-    with torch.no_grad():
-        t.model.head.weight.fill_(float("inf"))
-    assert not t._keep_rewind_point()
-    big = Trainer(SMALL.with_values({"width": 512}), rewind_keep=1000)
-    state_bytes = 3 * sum(p.numel() * 4 for p in big.model.parameters())
-    assert big.rewind_points.maxlen == Trainer.REWIND_BUDGET_BYTES // state_bytes < 1000
+    run = Run.single(SMALL.with_values({"steps": 1000}))
+    run.advance(20)
+    first = [r.loss for r in run.history.records]
+    assert run.step_back() == 10
+    run.advance(10)
+    assert [r.loss for r in run.history.records] == first
 
 
 # ---- out of memory ---------------------------------------------------------------------------
@@ -272,6 +275,7 @@ def test_out_of_memory_halves_the_batch_and_continues(monkeypatch):
 
 def test_out_of_memory_during_the_update_undoes_the_partial_update(monkeypatch):
     a = Trainer(SMALL.with_values({"batch_size": 256}))
+    a.undo_updates = True  # what a GPU run does (on the CPU the per-step copy is skipped)
     real_step = a.optimizer.step
     failures = []
 

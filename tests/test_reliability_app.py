@@ -172,7 +172,7 @@ def test_divergence_pauses_keeps_the_last_finite_picture_and_steps_back():
     at.run()
     at.run()
     run = at.session_state[RUN]
-    assert run.step >= 30 and 25 in run.trainer.rewind_steps()
+    assert run.step >= 30 and 20 in run.kept_steps()
     with torch.no_grad():  # what a far too large learning rate does to the weights (the page re-applies lr each run)
         for param in run.trainer.model.parameters():
             param.mul_(1e30)
@@ -192,7 +192,7 @@ def test_divergence_pauses_keeps_the_last_finite_picture_and_steps_back():
     assert "Step back to step" in back.label
     back.click().run()
     assert not at.exception, at.exception
-    assert not run.trainer.diverged and run.step in (25, 50) and step_counter(at) == run.step
+    assert not run.trainer.diverged and run.step % 10 == 0 and step_counter(at) == run.step
     assert all(r.step <= run.step for r in run.history.records)
     assert "Stepped back" in texts(at.info)
     at.select_slider(key="lr").set_value(1e-3).run()

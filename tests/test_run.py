@@ -44,7 +44,9 @@ def test_runs_pause_on_divergence_and_stay_paused():
         run.trainers["lookahead"].model.head.weight.fill_(math.nan)
     out = run.advance(3)
     assert "lookahead" in out.paused_reason and not run.playing
-    assert run.step == 0 and all(len(h.records) == 1 for h in run.histories.values())
+    # every arm went back to the newest kept state (step 0), the shared batch stream too
+    assert run.step == 0 and all(t.step_count == 0 for t in run.trainers.values())
+    assert all(r.step == 0 for h in run.histories.values() for r in h.records)
     run.playing = True  # pressing Play again on a diverged comparison pauses at once (no rerun loop)
     again = run.advance(3)
     assert again.paused_reason and not again.records and not run.playing

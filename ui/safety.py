@@ -1,6 +1,6 @@
 """Reliability in the app: a bound on live sessions, checkpoint save/load, divergence recovery and
 out-of-memory notices. Pages call these with a line each; the logic lives in ``drift_core``
-(:mod:`~drift_core.sessions`, :mod:`~drift_core.checkpoint`, ``Trainer.step_back``, the trainer's
+(:mod:`~drift_core.sessions`, :mod:`~drift_core.checkpoint`, ``Run.step_back``, the trainer's
 out-of-memory fallback).
 
 Nothing a user uploads is executed: checkpoints are read with ``torch.load(weights_only=True)``
@@ -16,7 +16,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from drift_core.checkpoint import CheckpointError, checkpoint_bytes
 from drift_core.config import ConfigError, ExperimentConfig, Limits
-from drift_core.run import Run
+from drift_core.run import TAPE_EVERY, Run
 from drift_core.sessions import SessionLimitError, SessionRegistry
 from drift_core.train import Trainer
 
@@ -196,12 +196,12 @@ def divergence_controls(run_key: str, prefix: str) -> None:
         st.info(note, icon=":material/undo:")
     if run is None or not run.trainer.diverged:
         return
-    earlier = run.trainer.rewind_steps()
+    earlier = [s for s in run.kept_steps() if s < run.step]
     cols = st.columns([2, 3])
     cols[0].button(f"Step back to step {earlier[-1]}" if earlier else "Step back", key=prefix + "step_back",
                    icon=":material/undo:", on_click=_step_back_clicked, args=(run_key,), disabled=not earlier,
-                   help="return to the newest kept state before the divergence (states are kept every "
-                        f"{run.trainer.rewind_every} steps)")
+                   help="return to the newest kept state before this one (states are kept every "
+                        f"{TAPE_EVERY} steps and with every kept snapshot)")
     cols[1].caption("The picture shows the last finite state. Step back, lower the learning rate, then Play; "
                     "or press Reset to start over.")
 
