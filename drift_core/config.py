@@ -47,8 +47,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class DriftConfig:
-    method: str = "baseline"  # baseline | lookahead
-    K: int = 1  # lookahead terms after the base term (used when method == "lookahead")
+    K: int = 0  # lookahead terms after the base term; K = 0 is the baseline
     tau: float = 0.05  # kernel temperature, data units
     multi_temperature: bool = False  # use tau x {0.4, 1, 4} (= {0.02, 0.05, 0.2} at 0.05), per-tau RMS-normalised
     alpha: float = 1.0  # lookahead step between terms
@@ -61,9 +60,9 @@ class DriftConfig:
     attraction_only: bool = False  # V = V+ only (ablation: why repulsion matters)
 
     @property
-    def lookahead_terms(self) -> int:
-        """Effective K: 0 for the baseline."""
-        return self.K if self.method == "lookahead" else 0
+    def method(self) -> str:
+        """"baseline" (K = 0) or "lookahead" (K >= 1): a name for K, not a setting of its own."""
+        return "baseline" if self.K == 0 else "lookahead"
 
     @property
     def temperatures(self) -> tuple[float, ...]:
@@ -72,14 +71,12 @@ class DriftConfig:
     def label(self) -> str:
         if self.attraction_only:
             return "attraction only"
-        return "baseline" if self.lookahead_terms == 0 else f"lookahead K={self.K}"
+        return "baseline" if self.K == 0 else f"lookahead K={self.K}"
 
     def problems(self, max_k: int) -> list[str]:
         """What is wrong with these drift settings (empty when valid), for K up to ``max_k`` (the 2D and
         image experiments allow different K)."""
         problems = []
-        if self.method not in METHODS:
-            problems.append(f"method must be one of {METHODS}")
         if not 0 <= self.K <= max_k:
             problems.append(f"K must be between 0 and {max_k}")
         for name in ("tau", "alpha", "gamma", "lam"):
@@ -147,8 +144,12 @@ class SectionedConfig:
         return cls.from_dict(data)
 
     def with_values(self, values: Mapping[str, Any]):
-        """Replace flat fields by name, with type coercion; raises ConfigError on any bad value."""
+        """Replace flat fields by name, with type coercion; raises ConfigError on any bad value.
+
+        ``method`` is accepted as another way to say K (links, configs and checkpoints written before
+        K alone said it): "baseline" sets K = 0; "lookahead" keeps a K given with it, else K >= 1."""
         leaves = _leaf_fields(type(self))
+        values = _method_as_k(values, self.drift.K)
         updates: dict[str, dict[str, Any]] = {}
         for name, raw in values.items():
             if name not in leaves:
@@ -161,6 +162,21 @@ class SectionedConfig:
 
     def validate(self) -> None:  # pragma: no cover - every subclass defines it
         raise NotImplementedError
+
+
+def _method_as_k(values: Mapping[str, Any], current_k: int) -> Mapping[str, Any]:
+    """``values`` with a ``method`` entry turned into the K it means (see ``with_values``)."""
+    if "method" not in values:
+        return values
+    values = dict(values)
+    method = str(values.pop("method")).strip().lower()
+    if method not in METHODS:
+        raise ConfigError(f"method must be one of {', '.join(METHODS)} (K = 0 is the baseline), got {method!r}")
+    if method == "baseline":
+        values["K"] = 0
+    elif "K" not in values:
+        values["K"] = max(1, current_k)
+    return values
 
 
 @functools.cache
@@ -184,6 +200,14 @@ class ExperimentConfig(SectionedConfig):
         current value and out-of-range ones are clamped; each such case adds a notice."""
         limits = limits or Limits.from_env()
         cfg, notices = self, []
+        params = dict(params)
+        method = params.pop("method", None)
+        if method is not None:  # an older link's way to say K
+            given = {"method": method, **({"K": params["K"]} if "K" in params else {})}
+            try:
+                params["K"] = str(_method_as_k(given, self.drift.K)["K"])
+            except ConfigError as err:
+                notices.append(f"ignored method={method!r}: {err}")
         for name, raw in params.items():
             if name not in _FIELD_SECTION:
                 continue
@@ -313,7 +337,7 @@ def _fit_limits(cfg: "ExperimentConfig", start: "ExperimentConfig", params: Mapp
     if cfg.train.batch_size > limits.max_batch:
         notices.append(f"batch size {cfg.train.batch_size} is above this server's limit; using {limits.max_batch}")
         cfg = cfg.with_values({"batch_size": limits.max_batch})
-    if cfg.drift.K > limits.max_k and cfg.drift.lookahead_terms:
+    if cfg.drift.K > limits.max_k:
         notices.append(f"K = {cfg.drift.K} is above this server's limit; using {limits.max_k}")
         cfg = cfg.with_values({"K": limits.max_k})
     def halve_width(cfg):
@@ -384,7 +408,7 @@ class Limits:
         problems = []
         if config.train.batch_size > self.max_batch:
             problems.append(f"batch size {config.train.batch_size} is above this server's limit of {self.max_batch}")
-        if config.drift.lookahead_terms > self.max_k:
+        if config.drift.K > self.max_k:
             problems.append(f"K = {config.drift.K} is above this server's limit of {self.max_k}")
         params = model_parameter_count(config.model)
         if params > self.max_model_params:

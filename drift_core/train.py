@@ -99,10 +99,10 @@ class Snapshot:
 
 
 def make_drift_fn(drift: DriftConfig) -> Callable[[Tensor, Tensor], LookaheadField]:
-    """The drift callable for a config: lookahead with K = drift.lookahead_terms (K = 0 is the baseline)."""
+    """The drift callable for a config: lookahead with K = drift.K (K = 0 is the baseline)."""
     return partial(
         lookahead_field,
-        K=drift.lookahead_terms,
+        K=drift.K,
         tau=drift.temperatures,
         alpha=drift.alpha,
         scaling=drift.scaling,
@@ -275,7 +275,7 @@ class Trainer:
             wall_s=self.wall_s,
             step_s=step_s,
             lr=self.config.train.lr,
-            K=drift.lookahead_terms,
+            K=drift.K,
             tau=drift.tau,
             batch_size=self.config.train.batch_size,
         )
@@ -291,7 +291,7 @@ class Trainer:
         return StepRecord(
             step=self.step_count, loss=float("nan"), drift_rms=last.drift_rms if last else (),
             wall_s=self.wall_s, step_s=time.perf_counter() - start, lr=self.config.train.lr,
-            K=self.config.drift.lookahead_terms, tau=self.config.drift.tau,
+            K=self.config.drift.K, tau=self.config.drift.tau,
             batch_size=self.config.train.batch_size, diverged=True, message=message,
         )
 

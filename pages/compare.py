@@ -23,7 +23,7 @@ with st.container():
     widgets.show_url_notices()
 widgets.data_controls(config)
 st.sidebar.toggle("Add a baseline with 2× learning rate (fairness control; restarts)", **widgets.bind_view("fairness"))
-widgets.training_controls(config, method=False)
+widgets.training_controls(config, lookahead_arm=True)
 st.sidebar.markdown("#### :material/palette: Display")
 st.sidebar.slider("Arrow length ×", 1, 50, **widgets.bind_view("arrow_scale"))
 config = widgets.current_config()

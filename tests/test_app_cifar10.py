@@ -55,8 +55,8 @@ def test_images_page_trains_both_runs_and_evaluates(monkeypatch):
     assert not at.exception, at.exception
     pair = at.session_state["img_run"]
     assert {a: t.step_count for a, t in pair.trainers.items()} == {"baseline": 1, "lookahead": 1}
-    assert pair.trainers["lookahead"].config.drift.lookahead_terms == 1
-    assert pair.trainers["baseline"].config.drift.lookahead_terms == 0
+    assert pair.trainers["lookahead"].config.drift.K == 1
+    assert pair.trainers["baseline"].config.drift.K == 0
     assert len(at.get("image")) == 2  # one sample grid per run, side by side
     assert any("baseline" in m.value for m in at.markdown) and any("lookahead K=1" in m.value for m in at.markdown)
     at.button(key="img_step").click().run()
@@ -70,7 +70,7 @@ def test_images_page_trains_both_runs_and_evaluates(monkeypatch):
     # Checkpoint bytes from the page load back; a bad file is refused with a message.
     data = pair.checkpoint_bytes("lookahead")
     restored = pair.load_checkpoint("lookahead", data)
-    assert restored.step_count == 2 and restored.config.drift.lookahead_terms == 1
+    assert restored.step_count == 2 and restored.config.drift.K == 1
     with pytest.raises(CheckpointError):
         pair.load_checkpoint("lookahead", b"garbage")
     # K change restarts both runs with a note.

@@ -93,7 +93,7 @@ def test_replay_timeline_and_fork_from_here_make_a_branch():
     branches = at.session_state["playground_run"].branches
     assert len(branches) == 1
     branch = branches[0][1]
-    assert branch.step == 10 and branch.config.drift.lookahead_terms == 2 and branch.config.train.batch_size == 128
+    assert branch.step == 10 and branch.config.drift.K == 2 and branch.config.train.batch_size == 128
     assert run.step >= 30  # the original is untouched
     at.button(key="playground_run_branch_step").click().run()
     assert not at.exception, at.exception
@@ -151,8 +151,8 @@ def test_compare_replay_fork_and_export():
     assert not at.exception, at.exception
     forked = at.session_state["compare_run"]
     assert forked is not run and forked.step == 10
-    assert forked.trainers["lookahead"].config.drift.lookahead_terms == 3
-    assert at.slider(key="K").value == 3  # the sidebar agrees with the fork
+    assert forked.trainers["lookahead"].config.drift.K == 3
+    assert at.slider(key="lookahead_K").value == 3  # the sidebar agrees with the fork
     assert [r.step for r in forked.histories["baseline"].records][-1] == 10
     at.button(key="cmp_play").click().run()
     tick(at, 1)

@@ -61,11 +61,10 @@ def test_playground_plays_applies_live_changes_and_resets():
     after_play = step_counter(at)
     assert after_play >= 4  # 2 steps per frame, one frame per run
     run = at.session_state["playground_run"]
-    # live change: K and method apply to the same trainer, the counter keeps going
-    at.radio(key="method").set_value("lookahead").run()
+    # live change: K (K > 0 is lookahead) applies to the same trainer, the counter keeps going
     at.slider(key="K").set_value(3).run()
     assert at.session_state["playground_run"] is run
-    assert run.trainer.config.drift.lookahead_terms == 3
+    assert run.trainer.config.drift.K == 3
     tick(at)
     assert step_counter(at) > after_play
     assert len(run.trainer.last_record.drift_rms) == 4  # the step used K = 3 (4 terms)
@@ -165,11 +164,11 @@ def test_compare_lockstep_live_k_and_fairness_reset():
     assert set(run.trainers) == {"baseline", "lookahead"}
     assert all(t.step_count == run.step for t in run.trainers.values())  # lock-step
     before = step_counter(at)
-    at.slider(key="K").set_value(2).run()
+    at.slider(key="lookahead_K").set_value(2).run()
     tick(at)
     assert at.session_state["compare_run"] is run and step_counter(at) > before
-    assert run.trainers["lookahead"].config.drift.lookahead_terms == 2
-    assert run.trainers["baseline"].config.drift.lookahead_terms == 0
+    assert run.trainers["lookahead"].config.drift.K == 2
+    assert run.trainers["baseline"].config.drift.K == 0
     at.toggle(key="fairness").set_value(True).run()
     new = at.session_state["compare_run"]
     assert new is not run and set(new.trainers) == {"baseline", "lookahead", "baseline 2×lr"}
@@ -195,7 +194,6 @@ def test_inspector_walks_stages_steps_and_lens():
     assert step_counter(at) == 3
     # live K change keeps the trainer; a seed change resets it
     run = at.session_state["inspector_run"]
-    at.radio(key="method").set_value("lookahead").run()
     at.slider(key="K").set_value(2).run()
     assert at.session_state["inspector_run"] is run
     at.button(key="ins_step").click().run()

@@ -109,7 +109,7 @@ def test_sweep_cell_opens_in_playground_with_its_config():
     assert not at.exception, at.exception
     config = at.session_state["config"]
     assert config == result.spec.cell_config(1, 1)
-    assert config.drift.tau == 0.2 and config.drift.lookahead_terms == 1 and config.data.dataset == "8gaussians"
+    assert config.drift.tau == 0.2 and config.drift.K == 1 and config.data.dataset == "8gaussians"
     # we are on the Playground now, with the cell's settings in its widgets and the URL
     assert at.session_state["playground_run"].config == config
     assert at.slider(key="K").value == 1

@@ -117,7 +117,7 @@ def test_drift_settings_are_checked_once_for_2d_and_images():
     from drift_core.config import DriftConfig, ExperimentConfig
     from drift_core.images.config import ImageExperimentConfig
 
-    bad = DriftConfig(method="lookahead", K=12, tau=float("nan"), scaling="sideways")
+    bad = DriftConfig(K=12, tau=float("nan"), scaling="sideways")
     found = bad.problems(max_k=8)
     assert any("K must be between 0 and 8" in p for p in found)
     assert any("tau must be finite" in p for p in found) and any("scaling" in p for p in found)
@@ -127,3 +127,27 @@ def test_drift_settings_are_checked_once_for_2d_and_images():
         with pytest.raises(ConfigError, match=f"K must be between 0 and {allowed_k}"):
             replace(config, drift=replace(config.drift, K=allowed_k + 1)).validate()
         replace(config, drift=replace(config.drift, K=allowed_k)).validate()
+
+
+def test_k_alone_says_baseline_or_lookahead_and_method_is_still_understood():
+    """K = 0 is the baseline; K is the one field. ``method`` in links, config files, checkpoints and
+    the CLI still means what it meant."""
+    from drift_core.config import ExperimentConfig, flat_field_names
+
+    assert "method" not in flat_field_names() and ExperimentConfig().drift.K == 0
+    cfg = ExperimentConfig()
+    assert cfg.with_values({"method": "lookahead"}).drift.K == 1
+    assert cfg.with_values({"method": "lookahead", "K": 3}).drift.K == 3
+    assert cfg.with_values({"K": 3}).with_values({"method": "baseline"}).drift.K == 0
+    assert cfg.with_values({"K": 2}).drift.method == "lookahead" and cfg.drift.method == "baseline"
+    assert cfg.with_values({"K": 2}).drift.label() == "lookahead K=2"
+    old = {"drift": {"method": "baseline", "K": 1, "tau": 0.1}}  # a config JSON written before
+    assert ExperimentConfig.from_dict(old).drift.K == 0
+    linked, notes = cfg.from_query({"method": "lookahead", "tau": "0.1"})
+    assert linked.drift.K == 1 and not notes
+    linked, notes = cfg.from_query({"method": "baseline", "K": "4"})
+    assert linked.drift.K == 0
+    _, notes = cfg.from_query({"method": "sideways"})
+    assert any("method" in n for n in notes)
+    with pytest.raises(ConfigError, match="method"):
+        cfg.with_values({"method": "sideways"})

@@ -330,9 +330,9 @@ def test_checkpoint_refuses_bad_files(tmp_path):
 
 def test_presets_validate():
     paper = image_preset("cifar10_ldm_paper")
-    assert paper.drift.lookahead_terms == 1 and paper.train.steps == 50_000 and paper.data.dataset == "cifar10"
+    assert paper.drift.K == 1 and paper.train.steps == 50_000 and paper.data.dataset == "cifar10"
     assert paper.drift.temperatures == pytest.approx((0.02, 0.05, 0.2))
-    assert paper.with_values({"method": "baseline"}).drift.lookahead_terms == 0
+    assert paper.with_values({"method": "baseline"}).drift.K == 0
 
 
 # ---- CLI --------------------------------------------------------------------------------------

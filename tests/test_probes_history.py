@@ -79,9 +79,9 @@ def test_inspect_step_agrees_with_the_trainer_and_the_fields(method):
     assert np.allclose(ins.achieved, ins.outputs_after - ins.outputs)
     # the field is the lookahead field of the outputs
     x = torch.as_tensor(ins.outputs)
-    la = lookahead_field(x, torch.as_tensor(ins.positives), K=cfg.drift.lookahead_terms, tau=cfg.drift.tau)
+    la = lookahead_field(x, torch.as_tensor(ins.positives), K=cfg.drift.K, tau=cfg.drift.tau)
     assert np.allclose(ins.v, la.v.numpy(), atol=1e-6)
-    assert len(ins.points) == cfg.drift.lookahead_terms + 1 and np.allclose(ins.points[0], ins.outputs)
+    assert len(ins.points) == cfg.drift.K + 1 and np.allclose(ins.points[0], ins.outputs)
     assert np.allclose(ins.targets, ins.outputs + ins.v)
     # the kernel weights reproduce the base term: V0 = W+ y - W- x  (rows of W+ and W- sum equally)
     assert np.allclose(ins.w_pos.sum(1), ins.w_neg.sum(1), rtol=1e-4)

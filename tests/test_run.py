@@ -21,7 +21,7 @@ SMALL = ExperimentConfig().with_values({"batch_size": 32, "width": 16, "depth": 
 
 def test_compare_arms_and_reset_changes():
     arms = compare_arms(SMALL.with_values({"K": 0, "lr": 0.004}), fairness=True)
-    assert arms["baseline"].drift.lookahead_terms == 0 and arms["lookahead"].drift.lookahead_terms == 1
+    assert arms["baseline"].drift.K == 0 and arms["lookahead"].drift.K == 1
     assert arms["baseline 2×lr"].train.lr == pytest.approx(0.008)
     assert reset_changes(SMALL, SMALL.with_values({"K": 5, "lr": 0.01})) == []
     assert reset_changes(SMALL, SMALL.with_values({"seed": 2, "width": 8})) == ["width", "seed"]

@@ -52,7 +52,7 @@ def test_sweep_grid_matches_independent_runs_and_cache_is_reused(cache, monkeypa
     assert energy.shape == (2, 2) and np.isfinite(energy).all()
     assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
     # cells: rows = tau, cols = K; K = 0 is the baseline
-    assert spec.cell_config(0, 0).drift.method == "baseline" and spec.cell_config(1, 1).drift.lookahead_terms == 1
+    assert spec.cell_config(0, 0).drift.method == "baseline" and spec.cell_config(1, 1).drift.K == 1
     assert spec.cell_config(1, 0).drift.tau == 0.2 and spec.cell_config(1, 0).train.steps == 4
     # one cell recomputed independently: same seed, same steps, metric from scratch
     cfg = spec.cell_config(1, 1)

@@ -45,7 +45,7 @@ def test_live_update_keeps_weights_and_reset_fields_refuse():
     t.run(3)
     w = t.model.head.weight.clone()
     changed = t.update(SMALL.with_values({"method": "lookahead", "K": 2, "lr": 5e-3, "batch_size": 64}))
-    assert set(changed) == {"method", "K", "lr", "batch_size"}
+    assert set(changed) == {"K", "lr", "batch_size"}
     assert torch.equal(t.model.head.weight, w) and t.step_count == 3
     r = t.step()
     assert r.K == 2 and r.batch_size == 64 and t.optimizer.param_groups[0]["lr"] == 5e-3

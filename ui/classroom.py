@@ -154,7 +154,7 @@ def fork_controls(prefix: str, config: ExperimentConfig, step: int, can_fork: bo
     with st.container(border=True):
         st.markdown(f"**Fork from step {step}** with new settings; the branch trains next to this run.")
         c1, c2, c3, c4 = st.columns([1, 1, 1, 1.2])
-        k = c1.slider("K", 0, min(8, lim.max_k), value=config.drift.lookahead_terms, key=prefix + "fork_K")
+        k = c1.slider("K", 0, min(8, lim.max_k), value=config.drift.K, key=prefix + "fork_K")
         taus = sorted(set(TAU_OPTIONS) | {config.drift.tau})
         tau = c2.select_slider("τ", taus, value=config.drift.tau, key=prefix + "fork_tau", format_func=lambda v: f"{v:g}")
         batches = sorted({b for b in BATCH_OPTIONS if b <= lim.max_batch} | {config.train.batch_size})

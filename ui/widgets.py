@@ -87,12 +87,12 @@ def _bind(config: ExperimentConfig, names) -> None:
         st.session_state[name] = flat[name]
 
 
-def _commit(name: str) -> None:
-    """on_change of a config widget: the config with this field set to the widget's value. A value the
-    engine refuses keeps the previous config and says why."""
+def _commit(name: str, key: str | None = None) -> None:
+    """on_change of a config widget (key ``key``, default the field's name): the config with this field
+    set to the widget's value. A value the engine refuses keeps the previous config and says why."""
     ss = st.session_state
     try:
-        cfg = ss["config"].with_values({name: ss[name]})
+        cfg = ss["config"].with_values({name: ss[key or name]})
         limits().check(cfg)
     except ConfigError as err:
         ss["setting_error"] = f"Setting not applied: {err}"
@@ -185,21 +185,25 @@ def data_controls(config: ExperimentConfig, *, upload: bool = True) -> None:
     sb.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, **_field("seed"))
 
 
-def training_controls(config: ExperimentConfig, *, method: bool = True, batch: bool = True, speed: bool = True) -> None:
-    """Live controls: method, K, temperature, batch size, learning rate, budget, steps per frame."""
+def training_controls(config: ExperimentConfig, *, lookahead_arm: bool = False, batch: bool = True,
+                      speed: bool = True) -> None:
+    """Live controls: K, temperature, batch size, learning rate, budget, steps per frame. With
+    ``lookahead_arm`` (Compare), K is that of the lookahead arm (at least 1)."""
     lim = limits()
     sb = st.sidebar
     sb.markdown("#### :material/bolt: Applies live")
     sb.caption("These change the running trainer without a reset.")
-    names = ["method", "K", "tau", "multi_temperature", "batch_size", "lr", "steps",
+    names = ["K", "tau", "multi_temperature", "batch_size", "lr", "steps",
              "alpha", "scaling", "weighting", "negatives", "attraction_only", "normalize_distance"]
     _bind(config, names)
     st.session_state["K"] = min(st.session_state["K"], lim.max_k)
-    if method:
-        sb.radio("Method", ["baseline", "lookahead"], **_field("method"), horizontal=True,
-                 help="lookahead computes K further drifting terms per step (K = 0 is the baseline)")
-    sb.slider("K (lookahead terms)", 0, min(8, lim.max_k), **_field("K"),
-              help="Used when the method is lookahead" if method else "K of the lookahead arm")
+    if lookahead_arm:
+        st.session_state["lookahead_K"] = max(1, st.session_state["K"])
+        sb.slider("K of the lookahead arm", 1, max(1, min(8, lim.max_k)), key="lookahead_K", on_change=_commit,
+                  args=("K", "lookahead_K"), help="lookahead terms after the base term; the baseline arm has K = 0")
+    else:
+        sb.slider("K (lookahead terms; 0 = baseline)", 0, min(8, lim.max_k), **_field("K"),
+                  help="K further drifting terms per step, each on the points moved by the ones before it")
     sb.select_slider("Temperature τ (log scale)", _options(TAU_OPTIONS, "tau"), **_field("tau"),
                      format_func=lambda v: f"{v:g}", help="kernel exp(−‖x−y‖/τ): the distance at which points still see each other")
     sb.toggle("Multi-temperature (τ × {0.4, 1, 4})", **_field("multi_temperature"))

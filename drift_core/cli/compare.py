@@ -44,7 +44,7 @@ def _int_list(text: str, what: str) -> list[int]:
 
 
 def methods_for(base: ExperimentConfig, ks: list[int], doubled_lr: bool) -> dict[str, ExperimentConfig]:
-    methods = {"baseline": replace(base, drift=replace(base.drift, method="baseline"))}
+    methods = {"baseline": replace(base, drift=replace(base.drift, K=0))}
     if doubled_lr:
         methods["baseline 2x lr"] = base.with_values({"method": "baseline", "lr": base.train.lr * 2})
     for k in ks:

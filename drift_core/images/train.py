@@ -226,7 +226,7 @@ class ImageTrainer:
             step=self.step_count, loss=float(result.loss.detach()), drift_rms=sum(rms.values()) / max(1, len(rms)),
             term_rms=result.term_rms, group_rms=dict(rms), grad_norm=grad_norm, lr=lr, wall_s=self.wall_s,
             step_s=step_s, images_per_s=self.config.train.batch_size / max(step_s, 1e-9),
-            K=self.config.drift.lookahead_terms, diverged=diverged, message=message)
+            K=self.config.drift.K, diverged=diverged, message=message)
         if not diverged:
             self.history.append(record.as_row())
         return record
