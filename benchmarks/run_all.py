@@ -5,14 +5,15 @@
 
 What it measures, side by side in one run (timings interleaved round-robin, medians of repeats):
 
-* ``drifting_field`` (the fast path) against ``benchmarks/naive.py`` (the literal Algorithm 2) and
+* ``drifting_field`` (the fast path) against ``drifting_field_reference`` (the literal Algorithm 2) and
   against the floor, one ``torch.exp`` over a tensor of the same N x (N+M) shape (N = M, D = 2 and
   512; at D = 512 also against the two FLOP-bound matmuls the algorithm needs, [N,D]x[D,N+M] and
   [N,N+M]x[N+M,D]).
 * peak memory of each call (process VmHWM reset before each call; on CUDA max_memory_allocated).
 * ``lookahead_field`` with K = 0, 1, 2, 4 against (K+1) x one ``drifting_field`` call.
 * N = 16384, D = 2 in a fresh subprocess: its max RSS (the memory target) and time.
-* optionally (``--compile``) the torch.compile path: its first-call (compile) cost and steady state.
+* optionally (``--compile``) the torch.compile path (``drifting_field(..., compile=True)``): its
+  first-call (compile) cost and steady state.
 * playground training speed: steps per second of the default model at N = 512 and of the paper's
   3x256 preset at N = 512 and 2048 (on a GPU: N = 4096).
 """
@@ -31,8 +32,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from benchmarks.naive import naive_drift
-from drift_core.drift import compiled_drifting_field, drifting_field
+from drift_core.drift import compiled_drifting_field, drifting_field, drifting_field_reference
 from drift_core.lookahead import lookahead_field
 
 FULL_N = (256, 512, 1024, 2048, 4096, 16384)
@@ -112,15 +112,14 @@ _PEAK_CHILD = r"""
 import json, sys, torch
 sys.path.insert(0, sys.argv[2])
 from benchmarks.run_all import _exact_malloc, _points, peak_extra_mb, TAU
-from benchmarks.naive import naive_drift
-from drift_core.drift import drifting_field
+from drift_core.drift import drifting_field, drifting_field_reference
 _exact_malloc()
 torch.set_num_threads(int(sys.argv[3]))
 out = {}
 dev = torch.device("cpu")
 for method, n, d in json.loads(sys.argv[1]):
     x, y = _points(n, d, dev)
-    fn = (lambda: drifting_field(x, y, tau=TAU[d])) if method == "fast" else (lambda: naive_drift(x, y, tau=TAU[d]))
+    fn = (lambda: drifting_field(x, y, tau=TAU[d])) if method == "fast" else (lambda: drifting_field_reference(x, y, tau=TAU[d]))
     with torch.no_grad():
         out[f"{method},{n},{d}"] = peak_extra_mb(fn, dev)
 print(json.dumps(out))
@@ -221,7 +220,7 @@ def bench_kernel(ns, ds, repeats, device) -> Table:
             fns = {"fast": lambda: drifting_field(x, y, tau=tau)}
             run_naive = n * 2 * n <= NAIVE_MAX_ENTRIES
             if run_naive:
-                fns["naive"] = lambda: naive_drift(x, y, tau=tau)
+                fns["naive"] = lambda: drifting_field_reference(x, y, tau=tau)
             logits = torch.randn(n, 2 * n, device=device)
             exp_out = torch.empty_like(logits)
             # into a preallocated tensor: a fresh 32 MB result would add ~8 ms of first-touch page
@@ -234,12 +233,12 @@ def bench_kernel(ns, ds, repeats, device) -> Table:
             with torch.no_grad():
                 t = interleaved_medians(fns, repeats, device)
                 if run_naive:
-                    v_naive = naive_drift(x, y, tau=tau)
+                    v_naive = drifting_field_reference(x, y, tau=tau).v
                 v_fast = drifting_field(x, y, tau=tau).v
                 if device.type == "cuda":
                     cuda_peaks[("fast", n, d)] = peak_extra_mb(lambda: drifting_field(x, y, tau=tau), device)
                     if run_naive:
-                        cuda_peaks[("naive", n, d)] = peak_extra_mb(lambda: naive_drift(x, y, tau=tau), device)
+                        cuda_peaks[("naive", n, d)] = peak_extra_mb(lambda: drifting_field_reference(x, y, tau=tau), device)
             if run_naive:
                 rel = float((v_fast - v_naive).norm() / v_naive.norm())
                 assert rel < 1e-3, f"fast and naive disagree at D={d} N={n}: {rel}"
@@ -322,7 +321,7 @@ def bench_memory(n: int, threads: int, tmpdir: str) -> Table:
 
 
 def bench_compile(n: int, repeats: int, device) -> Table:
-    table = Table(f"torch.compile path (optional; DRIFT_COMPILE=1), N = M = {n}, D = 2",
+    table = Table(f"torch.compile path (optional; drifting_field(..., compile=True)), N = M = {n}, D = 2",
                   ["first call s (compile)", "compiled ms", "eager ms", "eager / compiled", "rel. diff"])
     print(table.title + "\n  " + " | ".join(table.columns), flush=True)
     x, y = _points(n, 2, device)

@@ -6,15 +6,14 @@ import os as _os
 
 # PyTorch's CPU allocator backs large tensors with transparent huge pages when THP_MEM_ALLOC_ENABLE=1
 # (read once, at the process's first large allocation, so it is set here, before any). The drift
-# kernel's N x (N+M) buffers then take far fewer TLB misses: at N = M = 2048 on the 2-core container
-# 20.3 ms per call, against 21-35 ms from run to run without (benchmarks/RESULTS.md). An explicit
-# THP_MEM_ALLOC_ENABLE=0 in the environment keeps it off.
+# kernel's N x (N+M) buffers then take far fewer TLB misses, and its time varies less from run to run
+# (benchmarks/RESULTS.md). An explicit THP_MEM_ALLOC_ENABLE=0 in the environment keeps it off.
 _os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 from .config import (
     PRESETS, ConfigError, DataConfig, DriftConfig, ExperimentConfig, Limits, ModelConfig, TrainConfig, preset,
 )
-from .drift import DriftField, drift_weights, drifting_field
+from .drift import DriftField, drift_weights, drifting_field, drifting_field_reference
 from .lookahead import LookaheadField, lookahead_field, lookahead_weights
 from .loss import DriftLoss, drifting_loss
 from .train import Batch, DivergedError, Lockstep, Snapshot, StepRecord, Trainer, make_drift_fn
@@ -22,7 +21,7 @@ from .train import Batch, DivergedError, Lockstep, Snapshot, StepRecord, Trainer
 __all__ = [
     "PRESETS", "ConfigError", "DataConfig", "DriftConfig", "ExperimentConfig", "Limits", "ModelConfig",
     "TrainConfig", "preset",
-    "DriftField", "drift_weights", "drifting_field",
+    "DriftField", "drift_weights", "drifting_field", "drifting_field_reference",
     "LookaheadField", "lookahead_field", "lookahead_weights",
     "DriftLoss", "drifting_loss",
     "Batch", "DivergedError", "Lockstep", "Snapshot", "StepRecord", "Trainer", "make_drift_fn",

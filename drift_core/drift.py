@@ -7,51 +7,43 @@ Notation (paper Sec. 3.2-3.3 and Appendix A.1):
 * ``y_neg``  negatives, shape [M, D]; ``None`` means "the generated set itself" (M = N) with the
   self-pairs i == i masked, as in Algorithm 1.
 
-For one temperature tau the estimator is
+For one temperature tau the estimator is (t runs over the P + M targets y_pos ++ y_neg)
 
-    l_it   = -||x_i - y_t|| / tau                     (L2 distance, *not* squared; t over pos ++ neg)
-    A_it   = sqrt(softmax_t(l)_it * softmax_i(l)_it)  (row softmax over targets, column softmax over x)
-           = k_it / sqrt(r_i c_j)                     (closed form; computed here in the log domain)
-    s+_i   = sum_{j in pos} A_ij,   s-_i = sum_{k in neg} A_ik
-    W+     = A+ * s-[:, None],      W- = A- * s+[:, None]    (cross-weighting)
-    V      = W+ y_pos - W- y_neg  =  V+ - V-                 (paper eqs. 8-11)
+    d_it   = ||x_i - y_t||  (+ a large constant on the masked self-pairs)   [N, P+M]  L2, *not* squared
+    l_it   = -d_it / tau                                                    [N, P+M]  logits
+    A_it   = sqrt(softmax_t(l)_it * softmax_i(l)_it)                        [N, P+M]  row and column softmax
+           = k_it / sqrt(r_i c_t),  k = exp(l), r_i = sum_t k_it, c_t = sum_i k_it
+    s+_i   = sum_{j in pos} A_ij,   s-_i = sum_{k in neg} A_ik               [N]
+    W+     = A+ * s-[:, None],      W- = A- * s+[:, None]                    [N, P], [N, M]  cross-weighting
+    V+     = W+ y_pos - s+ s- x,    V- = W- y_neg - s+ s- x                  [N, D]  (paper eqs. 8-9)
+    V      = V+ - V-  =  W+ y_pos - W- y_neg                                 [N, D]  (paper eqs. 10-11)
 
-The row sums of W+ and W- are equal, so the "-x" terms of eq. 8-9 cancel and V is exactly
+The row sums of W+ and W- are equal (s+ s-), so the "-x" terms cancel in V and V is exactly
 anti-symmetric: swapping positives and negatives negates V, and V = 0 when they are the same set.
+Several temperatures give one field each, RMS-normalised and summed (paper A.6, eqs. 23-26).
 
-How it is computed (fast path; the equations above are the specification):
-
-* q = d / tau >= 0 (the negated logits), one row chunk of queries at a time (``CHUNK_ELEMENTS``).
-  For D <= 3 the distance is the exact difference form, for larger D the matmul form on centred
-  points.
-* Row normalisers with **one** exp per entry: E_ij = exp(m_i - q_ij), m_i = min_j q_ij (so E <= 1 and
-  every row has an entry 1); r_i = sum_j E_ij; row log-sum-exp lr_i = log r_i - m_i. The negated
-  logits, their exp and the kernel share one buffer (in place).
-* Column normalisers without a second exp: sum_i exp(-q_ij) = exp(-mu) * (E^T w)_j with
-  w_i = exp(mu - m_i), mu = min_i m_i over the chunk (a matrix-vector product), merged over chunks
-  with logaddexp. Columns whose sum could have lost mass to fp underflow (lc_j far below the
-  largest logit) are recomputed exactly with a column logsumexp; this is rare (far-away points at
-  small tau) and keeps the result exact in the log domain.
-* A_ij = E_ij * alpha_i * beta_j with log alpha_i = -(m_i + log r_i)/2, log beta_j = -lc_j/2, so the
-  weights never need to be materialised: A+ y_pos = alpha * (E+ @ (beta+ y_pos)) and the row sums
-  s+/s- are E @ beta. When the factor range could overflow or lose mass (extreme tau and spread) or
-  an ``affinity_floor`` is set, A is formed explicitly as exp(-q - lr/2 - lc/2) instead.
-* When the N x (P+M) matrix E fits ``KEEP_ELEMENTS`` it is kept between the passes (one distance and
-  one exp per entry in all); otherwise (or with ``block_rows``) the second pass recomputes each chunk,
-  so peak memory is O(chunk_rows * (P + M)) and N is bounded only by time.
+This module is the specification: :func:`drifting_field_reference` is Algorithm 2 written literally
+(several N x (P+M) matrices), :func:`drift_weights` its weights for inspection, and
+:func:`drifting_field` the same function computed by the fast kernel (:mod:`drift_core._drift_kernel`:
+one exp per kernel entry, chunked, memory-bounded; equal to the reference to fp tolerance). Compiling
+the kernel is the caller's choice: ``drifting_field(..., compile=True)`` or
+:func:`compiled_drifting_field`.
 """
 from __future__ import annotations
 
 import math
-import os
-import threading
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import NamedTuple, Sequence
 
 import torch
 from torch import Tensor
 
-__all__ = ["DriftField", "drifting_field", "drift_weights", "compiled_drifting_field", "SELF_MASK_DISTANCE"]
+from . import _drift_kernel
+
+__all__ = [
+    "DriftField", "DriftWeights", "drifting_field", "drifting_field_reference", "drift_weights",
+    "compiled_drifting_field", "SELF_MASK_DISTANCE", "NORMALIZED_MASK_DISTANCE",
+]
 
 SELF_MASK_DISTANCE = 1e6
 """Distance added to masked self-pairs (Algorithm 2 uses 1e6 in raw units)."""
@@ -59,27 +51,10 @@ SELF_MASK_DISTANCE = 1e6
 NORMALIZED_MASK_DISTANCE = 100.0
 """Distance added to masked self-pairs when distances are normalised by their batch mean."""
 
-DEFAULT_BLOCK_ELEMENTS = 1 << 24
-"""Kernel entries per block when the kernel is not kept (and for the mean-distance pass): 16 Mi
-floats = 64 MB per buffer in fp32."""
-
-KEEP_ELEMENTS = 1 << 25
-"""Largest N x (P+M) (32 Mi entries = 128 MB in fp32) for which the exp'd kernel is kept between the
-two passes; above it (or when ``block_rows`` is given) the second pass recomputes each chunk."""
-
-CHUNK_ELEMENTS = 1 << 20
-"""Kernel entries per row chunk (1 Mi = 4 MB in fp32): the distance, min, exp and sums run chunk by
-chunk, so a chunk and its scratch (8 MB) stay in a 16 MB last-level cache across the ~10 passes, while
-each op is still large enough that per-op overheads stay small (2^20 measured fastest of 2^18..2^22 at
-N = M = 2048 on the 2-core container). On a GPU one chunk is the whole kept matrix."""
-
-COMPILE_ENV = "DRIFT_COMPILE"
-"""Set to 1 to route :func:`drifting_field` through :func:`compiled_drifting_field` (off by default)."""
-
 
 @dataclass(frozen=True)
 class DriftField:
-    """Result of :func:`drifting_field`.
+    """Result of :func:`drifting_field` (and :func:`drifting_field_reference`).
 
     Attributes:
         v: the drifting field V = V+ - V-, shape [N, D].
@@ -111,6 +86,45 @@ class DriftWeights:
     distance: Tensor
 
 
+# ---- step 0: defaults and casting (shared by the reference and the fast kernel) -----------------
+
+class _Batch(NamedTuple):
+    x: Tensor                  # [N, D], fp32 or fp64
+    y_pos: Tensor              # [P, D]
+    y_neg: Tensor              # [M, D]: the negatives (x itself when None was given), then any extra negatives
+    neg_weight: Tensor | None  # [M] weight of each negative column (1, or extra_neg_weight), None if all 1
+    mask_diagonal: bool        # mask the pairs (x_i, y_neg_i)
+
+
+def _prepare(x: Tensor, y_pos: Tensor, y_neg: Tensor | None, extra_neg: Tensor | None, extra_neg_weight: float,
+             mask_diagonal: bool | None) -> _Batch:
+    """Check shapes, cast to x's float dtype and device (half precision computes in fp32), append the
+    extra negatives with their weight, and resolve the self-mask default (on iff ``y_neg`` is None)."""
+    if x.ndim != 2 or y_pos.ndim != 2:
+        raise ValueError(f"x and y_pos must be [N, D] and [P, D], got {tuple(x.shape)} and {tuple(y_pos.shape)}")
+    if y_pos.shape[1] != x.shape[1]:
+        raise ValueError(f"dimension mismatch: x has D={x.shape[1]}, y_pos has D={y_pos.shape[1]}")
+    if y_pos.shape[0] == 0 or x.shape[0] == 0:
+        raise ValueError("x and y_pos must each hold at least one sample")
+    if y_neg is not None and (y_neg.ndim != 2 or y_neg.shape[1] != x.shape[1]):
+        raise ValueError(f"y_neg must be [M, {x.shape[1]}], got {tuple(y_neg.shape)}")
+    if extra_neg is not None and (extra_neg.ndim != 2 or extra_neg.shape[1] != x.shape[1]):
+        raise ValueError(f"extra_neg must be [E, {x.shape[1]}], got {tuple(extra_neg.shape)}")
+    dtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
+    cast = lambda t: t.to(dtype=dtype, device=x.device)  # noqa: E731
+    x = cast(x)
+    mask = (y_neg is None) if mask_diagonal is None else bool(mask_diagonal)
+    negatives = x if y_neg is None else cast(y_neg)
+    if mask and negatives.shape[0] != x.shape[0]:
+        raise ValueError("mask_diagonal needs as many negatives as queries (row i of x pairs with row i of y_neg)")
+    neg_weight = None
+    if extra_neg is not None:
+        neg_weight = torch.ones(negatives.shape[0] + extra_neg.shape[0], dtype=dtype, device=x.device)
+        neg_weight[negatives.shape[0]:] = float(extra_neg_weight)
+        negatives = torch.cat([negatives, cast(extra_neg)])
+    return _Batch(x, cast(y_pos), negatives, neg_weight, mask)
+
+
 def _as_temperatures(tau: float | Sequence[float]) -> tuple[float, ...]:
     taus = (float(tau),) if isinstance(tau, (int, float)) else tuple(float(t) for t in tau)
     if not taus:
@@ -121,453 +135,104 @@ def _as_temperatures(tau: float | Sequence[float]) -> tuple[float, ...]:
     return taus
 
 
-def _pairwise_distance(a: Tensor, b: Tensor) -> Tensor:
-    """Euclidean distances [A, B]. For D <= 3 the exact difference form (no cancellation for
-    points far from the origin); otherwise the matmul form, clamped before the sqrt."""
-    if a.shape[1] <= 3:
-        return torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")
-    sq = (a * a).sum(1, keepdim=True) + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T)
-    return sq.clamp_min_(1e-12).sqrt_()
-
-
-def _check_inputs(x: Tensor, y_pos: Tensor, y_neg: Tensor | None) -> None:
-    if x.ndim != 2 or y_pos.ndim != 2:
-        raise ValueError(f"x and y_pos must be [N, D] and [P, D], got {tuple(x.shape)} and {tuple(y_pos.shape)}")
-    if y_pos.shape[1] != x.shape[1]:
-        raise ValueError(f"dimension mismatch: x has D={x.shape[1]}, y_pos has D={y_pos.shape[1]}")
-    if y_pos.shape[0] == 0 or x.shape[0] == 0:
-        raise ValueError("x and y_pos must each hold at least one sample")
-    if y_neg is not None and (y_neg.ndim != 2 or y_neg.shape[1] != x.shape[1]):
-        raise ValueError(f"y_neg must be [M, {x.shape[1]}], got {tuple(y_neg.shape)}")
-
-
-class _Problem:
-    """The inputs of one drift computation, with negatives (and extra negatives) concatenated."""
-
-    def __init__(self, x, y_pos, y_neg, mask_diagonal, extra_neg, extra_neg_weight, normalize_distance):
-        _check_inputs(x, y_pos, y_neg)
-        dtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
-        self.x = x.to(dtype)
-        self.y_pos = y_pos.to(dtype=dtype, device=x.device)
-        negs = [self.x if y_neg is None else y_neg.to(dtype=dtype, device=x.device)]
-        self.n_own_neg = negs[0].shape[0]
-        self.mask_diagonal = (y_neg is None) if mask_diagonal is None else bool(mask_diagonal)
-        if self.mask_diagonal and self.n_own_neg != self.x.shape[0]:
-            raise ValueError("mask_diagonal needs as many negatives as queries (row i of x pairs with row i of y_neg)")
-        self.neg_weight = None
-        if extra_neg is not None:
-            if extra_neg.ndim != 2 or extra_neg.shape[1] != x.shape[1]:
-                raise ValueError(f"extra_neg must be [E, {x.shape[1]}], got {tuple(extra_neg.shape)}")
-            negs.append(extra_neg.to(dtype=dtype, device=x.device))
-            w = torch.ones(self.n_own_neg + extra_neg.shape[0], dtype=dtype, device=x.device)
-            w[self.n_own_neg:] = float(extra_neg_weight)
-            self.neg_weight = w
-        self.y_neg = torch.cat(negs) if len(negs) > 1 else negs[0]
-        self.targets = torch.cat([self.y_pos, self.y_neg])
-        self.n_pos = self.y_pos.shape[0]
-        self.normalize_distance = bool(normalize_distance)
-        self.mask_distance = NORMALIZED_MASK_DISTANCE if normalize_distance else SELF_MASK_DISTANCE
-        self.distance_scale = 1.0  # set by set_distance_scale() when normalize_distance
-        self.difference_form = x.shape[1] <= 3
-        if not self.difference_form:
-            # matmul form on centred points: distances are translation invariant, cancellation is not
-            centre = self.targets.mean(0, keepdim=True)
-            self._xc, self._tc = self.x - centre, self.targets - centre
-
-    @property
-    def n(self) -> int:
-        return self.x.shape[0]
-
-    @property
-    def n_targets(self) -> int:
-        return self.targets.shape[0]
-
-    def column_weights(self) -> Tensor:
-        """Weight of every target column [P+M] (1, or ``extra_neg_weight`` on the extra negatives)."""
-        w = torch.ones(self.n_targets, dtype=self.x.dtype, device=self.x.device)
-        if self.neg_weight is not None:
-            w[self.n_pos:] = self.neg_weight
-        return w
-
-    def _mean_distance(self) -> float:
-        """Weighted mean of all x-to-target distances (self-pairs included), as the official code."""
-        n, total, weight = self.x.shape[0], 0.0, 0.0
-        rows = max(1, DEFAULT_BLOCK_ELEMENTS // max(1, self.targets.shape[0]))
-        w = self.column_weights()
-        for start in range(0, n, rows):
-            d = _pairwise_distance(self.x[start:start + rows], self.targets)
-            total += float((d * w).sum())
-            weight += float(w.sum()) * d.shape[0]
-        return max(total / weight, 1e-3)
-
-    def set_distance_scale(self, raw_distance: Tensor | None = None) -> None:
-        """Batch-mean distance normalisation (from an already computed unmasked [N, P+M] distance
-        matrix when given, else by a blocked pass)."""
-        if not self.normalize_distance:
-            return
-        if raw_distance is None:
-            self.distance_scale = self._mean_distance()
-        else:
-            w = self.column_weights()
-            total = float(torch.mv(raw_distance, w).sum())
-            self.distance_scale = max(total / (float(w.sum()) * self.n), 1e-3)
-
-    def distance(self, start: int, stop: int) -> Tensor:
-        """Distances [stop-start, P+M] of query rows start..stop, self-pairs masked (reference form,
-        used by :func:`drift_weights`)."""
-        d = _pairwise_distance(self.x[start:stop], self.targets)
-        if self.distance_scale != 1.0:
-            d = d / self.distance_scale
-        if self.mask_diagonal:
-            rows = torch.arange(start, stop, device=d.device)
-            d[rows - start, self.n_pos + rows] += self.mask_distance
-        return d
-
-
-class _Geometry:
-    """Scaled points for one temperature: q = s * ||x - t|| with s = 1 / (tau * distance_scale)."""
-
-    def __init__(self, problem: _Problem, tau: float):
-        self.problem = problem
-        self.scale = 1.0 / (tau * problem.distance_scale)
-        self.mask_q = problem.mask_distance / tau
-        self.cols: Tensor | None = None
-        s = self.scale
-        if problem.difference_form:
-            self.xs = problem.x * s
-            self.ts_t = (problem.targets * s).T.contiguous()  # [D, P+M]
-        else:
-            self.xs = problem._xc * s
-            ts = problem._tc * s
-            self.ts_t = ts.T.contiguous()
-            self.x_sq = self.xs.square().sum(1)
-            self.t_sq = ts.square().sum(1)
-
-    def _apply_mask(self, q: Tensor, start: int, stop: int) -> None:
-        p = self.problem
-        if not p.mask_diagonal:
-            return
-        if self.cols is None:
-            # entries (i - start, n_pos + i) lie on one diagonal of the chunk
-            q.diagonal(offset=p.n_pos + start).add_(self.mask_q)
-        else:
-            # entries (i, c) with c == n_pos + i among the selected columns
-            rows = torch.arange(start, stop, device=q.device)
-            hit = self.cols[None, :] == (p.n_pos + rows)[:, None]
-            q.add_(hit.to(q.dtype), alpha=self.mask_q)
-
-    def columns(self, cols: Tensor) -> "_Geometry":
-        """The same geometry restricted to the target columns ``cols``."""
-        sub = object.__new__(_Geometry)
-        sub.__dict__.update(self.__dict__)
-        sub.cols = cols
-        sub.ts_t = self.ts_t[:, cols].contiguous()
-        if not self.problem.difference_form:
-            sub.t_sq = self.t_sq[cols]
-        return sub
-
-    def q(self, start: int, stop: int, out: Tensor, tmp: Tensor | None, mask: bool = True) -> Tensor:
-        """Write q = d / tau (self-pairs masked unless ``mask=False``) of rows start..stop against all
-        targets (or this geometry's columns) into ``out`` [rows, P+M or len(cols)]."""
-        xs, ts_t = self.xs[start:stop], self.ts_t
-        if self.problem.difference_form:
-            torch.sub(xs[:, 0:1], ts_t[0], out=out)
-            out.square_()
-            for k in range(1, xs.shape[1]):
-                torch.sub(xs[:, k:k + 1], ts_t[k], out=tmp)
-                out.addcmul_(tmp, tmp)
-        else:
-            torch.addmm(self.t_sq[None, :], xs, ts_t, beta=1.0, alpha=-2.0, out=out)
-            out.add_(self.x_sq[start:stop, None]).clamp_min_(0.0)
-        out.sqrt_()
-        if mask:
-            self._apply_mask(out, start, stop)
-        return out
-
-
-def _log_tiny(dtype: torch.dtype) -> float:
-    return math.log(torch.finfo(dtype).tiny)
-
-
-def _chunk_rows(problem: _Problem, block_rows: int | None) -> int:
-    if block_rows is not None:
-        if block_rows < 1:
-            raise ValueError("block_rows must be positive")
-        return min(block_rows, problem.n)
-    if problem.x.device.type != "cpu":
-        # one launch per op over the whole (kept) matrix; bounded like the blocked path otherwise
-        return max(1, min(problem.n, DEFAULT_BLOCK_ELEMENTS // max(1, problem.n_targets)))
-    # kept kernel: chunks of CHUNK_ELEMENTS; recomputed (large N): bigger blocks of DEFAULT_BLOCK_ELEMENTS
-    # (fewer per-chunk column merges; measured 2x faster at N = 16384, still ~200 MB in all)
-    per_chunk = CHUNK_ELEMENTS if _keep_kernel(problem, None) else DEFAULT_BLOCK_ELEMENTS
-    return max(1, min(problem.n, max(16, per_chunk // max(1, problem.n_targets))))
-
-
-def _keep_kernel(problem: _Problem, block_rows: int | None) -> bool:
-    return block_rows is None and problem.n * problem.n_targets <= KEEP_ELEMENTS
-
-
-SCRATCH_MAX_BYTES = 1 << 28
-"""Scratch memory (256 MB) each thread may keep between CPU calls (see :class:`_ScratchPool`)."""
-
-
-class _ScratchPool(threading.local):
-    """Per-thread CPU scratch buffers kept between calls.
-
-    A fresh 32 MB buffer comes from mmap and every one of its pages faults on first write: at
-    N = M = 2048 that cost about as much as the whole exp pass, on every call. Reusing the buffers
-    of the previous call (same thread, so concurrent sessions never share one) removes it. Results
-    never alias a scratch buffer. CUDA has its own caching allocator and is not pooled."""
-
-    def __init__(self):
-        self.buffers: dict[tuple[str, torch.dtype], Tensor] = {}
-
-    def take(self, name: str, rows: int, cols: int, dtype: torch.dtype, device: torch.device) -> Tensor:
-        """An uninitialised [rows, cols] tensor; the same memory as the last ``take`` of ``name``."""
-        numel = rows * cols
-        if device.type != "cpu":
-            return torch.empty(rows, cols, dtype=dtype, device=device)
-        key = (name, dtype)
-        flat = self.buffers.get(key)
-        if flat is None or flat.numel() < numel:
-            self.buffers.pop(key, None)
-            flat = torch.empty(numel, dtype=dtype)
-            held = sum(b.numel() * b.element_size() for b in self.buffers.values())
-            if held + flat.numel() * flat.element_size() <= SCRATCH_MAX_BYTES:
-                self.buffers[key] = flat
-        return flat[:numel].view(rows, cols)
-
-
-_SCRATCH = _ScratchPool()
-
-
-class _Workspace:
-    """Buffers reused across temperatures (and, on the CPU, across calls of the same thread): the
-    kept kernel (or one chunk) and a scratch chunk."""
-
-    def __init__(self, problem: _Problem, chunk_rows: int, keep: bool, cache_distance: bool):
-        n, t = problem.n, problem.n_targets
-        dtype, device = problem.x.dtype, problem.x.device
-        self.chunk_rows, self.keep = chunk_rows, keep
-        self.kernel = _SCRATCH.take("kernel", n if keep else chunk_rows, t, dtype, device)
-        self.tmp = _SCRATCH.take("tmp", chunk_rows, t, dtype, device) if problem.difference_form else None
-        self.raw_distance = None
-        if cache_distance:
-            # unscaled, unmasked distances [N, P+M], shared by all temperatures and the mean distance
-            self.raw_distance = _SCRATCH.take("raw_distance", n, t, dtype, device)
-            unit = _Geometry(problem, 1.0 / problem.distance_scale)  # scale 1
-            for start in range(0, n, chunk_rows):
-                stop = min(n, start + chunk_rows)
-                unit.q(start, stop, self.raw_distance[start:stop], self.tmp_rows(stop - start), mask=False)
-
-    def kernel_rows(self, start: int, stop: int) -> Tensor:
-        return self.kernel[start:stop] if self.keep else self.kernel[: stop - start]
-
-    def tmp_rows(self, rows: int) -> Tensor | None:
-        return None if self.tmp is None else self.tmp[:rows]
-
-
-def _fill_q(geometry: _Geometry, ws: _Workspace, start: int, stop: int, out: Tensor,
-            tmp: Tensor | None = None) -> Tensor:
-    """q for rows start..stop into ``out``: from the cached raw distances when there are, else computed."""
-    if ws.raw_distance is not None:
-        raw = ws.raw_distance[start:stop]
-        torch.mul(raw if geometry.cols is None else raw[:, geometry.cols], geometry.scale, out=out)
-        geometry._apply_mask(out, start, stop)
-        return out
-    return geometry.q(start, stop, out, ws.tmp_rows(stop - start) if tmp is None else tmp)
-
-
-def _exp_rows(q: Tensor) -> tuple[Tensor, Tensor]:
-    """In place: q -> E = exp(m - q) with m = row min of q. Returns (E, m).
-
-    The exponent is clamped at log(tiny) + 1 first, so E >= e * tiny stays a normal float instead of
-    underflowing: ``torch.exp`` on CPU takes a slow path (measured 6-35x slower) for results below
-    tiny, which far-away points at small tau produce by the million. The change to E is below 3 tiny
-    per entry, inside the error bound the column sums allow for (see :func:`_normalisers`)."""
-    m = q.amin(1)
-    torch.sub(m[:, None], q, out=q)
-    return q.clamp_min_(_exp_floor_arg(q.dtype)).exp_(), m
-
-
-def _exp_floor_arg(dtype: torch.dtype) -> float:
-    """Smallest exponent passed to exp: log(tiny) + 1 (exp(log(tiny)) itself rounds below tiny)."""
-    return _log_tiny(dtype) + 1.0
-
-
-def _exact_column_lse(geometry: _Geometry, ws: _Workspace, cols: Tensor) -> Tensor:
-    """Column log-sum-exp of the logits -q over all queries, for the selected columns only."""
-    problem = geometry.problem
-    sub = geometry.columns(cols)
-    kw = dict(dtype=problem.x.dtype, device=problem.x.device)
-    rows = max(ws.chunk_rows, min(problem.n, CHUNK_ELEMENTS // max(1, cols.numel())))
-    out = torch.empty(rows, cols.numel(), **kw)
-    tmp = torch.empty(rows, cols.numel(), **kw) if problem.difference_form else None
-    parts = []
-    for start in range(0, problem.n, rows):
-        stop = min(problem.n, start + rows)
-        r = stop - start
-        q = _fill_q(sub, ws, start, stop, out[:r], None if tmp is None else tmp[:r])
-        parts.append(torch.logsumexp(q.neg_(), dim=0))
-    return torch.logsumexp(torch.stack(parts), dim=0)
-
-
-def _normalisers(geometry: _Geometry, ws: _Workspace) -> tuple[Tensor, Tensor, Tensor]:
-    """Pass 1. Returns (m [N] row min of q, log r [N] with r = sum_j exp(m - q), lc [P+M] column
-    log-sum-exp of the logits -q). With ``ws.keep`` the kernel buffer holds E = exp(m - q) after."""
-    problem = geometry.problem
-    n, dtype = problem.n, problem.x.dtype
-    row_min = torch.empty(n, dtype=dtype, device=problem.x.device)
-    log_row = torch.empty_like(row_min)
-    col_lse = None
-    for start in range(0, n, ws.chunk_rows):
-        stop = min(n, start + ws.chunk_rows)
-        e, m = _exp_rows(_fill_q(geometry, ws, start, stop, ws.kernel_rows(start, stop)))
-        row_min[start:stop] = m
-        log_row[start:stop] = e.sum(1).log_()
-        # log sum_i exp(-q_ij) over this chunk's rows, shifted by its largest logit, while the chunk
-        # is still in cache; chunks merge with logaddexp
-        shift = m.min()
-        col = torch.mv(e.T, torch.exp(shift - m)).log_().sub_(shift)
-        col_lse = col if col_lse is None else torch.logaddexp(col_lse, col)
-    # Each product E_ij w_i carries an absolute error below ~3 tiny (relative to its chunk's largest
-    # logit); columns whose sum is not far above that bound are recomputed exactly.
-    threshold = float(-row_min.min()) + _log_tiny(dtype) + math.log(2.0 * n) + 14.0
-    bad = (col_lse < threshold).nonzero().flatten()
-    if bad.numel():
-        col_lse[bad] = _exact_column_lse(geometry, ws, bad)
-    return row_min, log_row, col_lse
-
-
-def _skinny_matmul(e: Tensor, rhs_t: Tensor) -> Tensor:
-    """e [R, C] @ rhs_t.T [C, K] -> [R, K] for a contiguous ``rhs_t`` [K, C].
-
-    The right-hand side is passed as the transposed view on purpose: for small K on the CPU, MKL's
-    GEMM with a transposed B ran 1.4x faster than K matrix-vector products and 3x faster than the same
-    GEMM with a contiguous [C, K] operand (benchmarks/RESULTS.md, "Drift kernel performance")."""
-    return e @ rhs_t.T
-
-
-def _combine(problem: _Problem, rows: slice, g_pos: Tensor, g_neg: Tensor, alpha: Tensor | None):
-    """(V+, V-) of the rows from G = A @ [y beta, beta] (times alpha when the factored form is used)."""
-    d = problem.x.shape[1]
-    if alpha is not None:
-        g_pos = g_pos * alpha[:, None]
-        g_neg = g_neg * alpha[:, None]
-    s_pos, s_neg = g_pos[:, d:], g_neg[:, d:]
-    x = problem.x[rows]
-    # W+ = A+ * s-, W- = A- * s+ ; both rows sum to s+ s-, so the x terms are s+ s- x.
-    v_pos = s_neg * (g_pos[:, :d] - s_pos * x)
-    v_neg = s_pos * (g_neg[:, :d] - s_neg * x)
-    return v_pos, v_neg
-
-
-def _factored_form_is_safe(log_alpha: Tensor, log_beta: Tensor, affinity_floor) -> bool:
-    """A = E alpha beta is exact to ~exp(-30) when max(alpha) max(beta) stays 30 nats inside the
-    dtype's range (E's underflow error, below tiny, is then scaled by at most exp(-30)); a floor
-    on A cannot be applied to the factored form."""
-    bound = -_log_tiny(log_alpha.dtype) - 30.0
-    return affinity_floor is None and float(log_alpha.max() + log_beta.max()) <= bound
-
-
-def _single_temperature(problem: _Problem, tau: float, affinity_floor, ws: _Workspace) -> tuple[Tensor, Tensor]:
-    """Un-normalised (V+, V-) for one temperature, each [N, D]."""
-    geometry = _Geometry(problem, tau)
-    row_min, log_row, col_lse = _normalisers(geometry, ws)
-    n, p, dtype = problem.n, problem.n_pos, problem.x.dtype
-    col_w = problem.column_weights()
-    v_pos = torch.empty_like(problem.x)
-    v_neg = torch.empty_like(problem.x)
-
-    log_alpha = -0.5 * (row_min + log_row)  # <= 0
-    log_beta = -0.5 * col_lse
-    if _factored_form_is_safe(log_alpha, log_beta, affinity_floor):
-        # A_ij = E_ij alpha_i beta_j, balanced so that both factors stay in range
-        c = 0.5 * float(log_beta.max() - log_alpha.max())
-        alpha = (log_alpha + c).exp_()
-        beta = (log_beta - c).exp_() * col_w
-        rhs = torch.cat([problem.targets * beta[:, None], beta[:, None]], 1).T  # [D+1, P+M]
-        rhs_pos, rhs_neg = rhs[:, :p].contiguous(), rhs[:, p:].contiguous()
-        starts = range(0, n, ws.chunk_rows)
-        # kept: E of these rows as pass 1 left it, last chunk first (pass 1 left the last chunks in
-        # cache); otherwise recomputed chunk by chunk
-        for start in (reversed(starts) if ws.keep else starts):
-            stop = min(n, start + ws.chunk_rows)
-            e = ws.kernel_rows(start, stop) if ws.keep else \
-                _exp_rows(_fill_q(geometry, ws, start, stop, ws.kernel_rows(start, stop)))[0]
-            v_pos[start:stop], v_neg[start:stop] = _combine(
-                problem, slice(start, stop), _skinny_matmul(e[:, :p], rhs_pos), _skinny_matmul(e[:, p:], rhs_neg), alpha[start:stop])
-        return v_pos, v_neg
-
-    # explicit form A = exp(-q - lr/2 - lc/2) (with the floor), recomputing q per chunk
-    row_lse = log_row - row_min
-    rhs = torch.cat([problem.targets, torch.ones_like(problem.targets[:, :1])], 1).T * col_w  # [D+1, P+M]
-    rhs_pos, rhs_neg = rhs[:, :p].contiguous(), rhs[:, p:].contiguous()
-    buf = _SCRATCH.take("explicit", ws.chunk_rows, problem.n_targets, dtype, problem.x.device)
-    for start in range(0, n, ws.chunk_rows):
-        stop = min(n, start + ws.chunk_rows)
-        q = _fill_q(geometry, ws, start, stop, buf[: stop - start])
-        a = q.neg_().sub_(0.5 * row_lse[start:stop, None]).sub_(0.5 * col_lse[None, :])
-        a = a.clamp_min_(_exp_floor_arg(dtype)).exp_()  # A >= e * tiny: avoids exp's slow underflow path
-        if affinity_floor is not None:
-            a.clamp_min_(math.sqrt(affinity_floor))
-        v_pos[start:stop], v_neg[start:stop] = _combine(
-            problem, slice(start, stop), _skinny_matmul(a[:, :p], rhs_pos), _skinny_matmul(a[:, p:], rhs_neg), None)
-    return v_pos, v_neg
-
-
-def _log_normalisers(problem: _Problem, tau: float, block_rows: int) -> tuple[Tensor, Tensor]:
-    """Reference form (for :func:`drift_weights`): row log-sum-exp [N] over targets and column
-    log-sum-exp [P+M] over queries, by torch.logsumexp on the materialised logits."""
-    n = problem.x.shape[0]
-    row_lse = torch.empty(n, dtype=problem.x.dtype, device=problem.x.device)
-    col_lse = None
-    for start in range(0, n, block_rows):
-        stop = min(n, start + block_rows)
-        logits = problem.distance(start, stop).div_(-tau)
-        row_lse[start:stop] = torch.logsumexp(logits, dim=1)
-        block_col = torch.logsumexp(logits, dim=0)
-        col_lse = block_col if col_lse is None else torch.logaddexp(col_lse, block_col)
-    return row_lse, col_lse
-
-
-def _affinity(problem, tau, start, stop, row_lse, col_lse, affinity_floor) -> Tensor:
-    """A = sqrt(row softmax * column softmax) for query rows start..stop, [rows, P+M]."""
-    logits = problem.distance(start, stop).div_(-tau)
-    log_a = logits.sub_(0.5 * row_lse[start:stop, None]).sub_(0.5 * col_lse[None, :])
-    a = log_a.exp_()
-    if affinity_floor is not None:
-        a.clamp_min_(math.sqrt(affinity_floor))
-    if problem.neg_weight is not None:
-        a[:, problem.n_pos:] *= problem.neg_weight
-    return a
-
-
-def _field_from_kernel(problem: _Problem, taus, normalize_drift, attraction_only,
-                       kernel: Callable[[float], tuple[Tensor, Tensor]]) -> DriftField:
-    """Sum the per-temperature fields (RMS-normalised when asked) into a :class:`DriftField`."""
-    v_pos_total = torch.zeros_like(problem.x)
-    v_neg_total = torch.zeros_like(problem.x)
-    raw_rms = []
-    for t in taus:
-        v_pos, v_neg = kernel(t)
-        v_raw = v_pos if attraction_only else v_pos - v_neg
-        rms = v_raw.square().mean().sqrt()
+def _sum_temperatures(terms: list[tuple[Tensor, Tensor]], normalize_drift: bool, attraction_only: bool) -> DriftField:
+    """Sum the per-temperature (V+, V-) pairs, each divided by its field's RMS when ``normalize_drift``."""
+    v_pos_total, v_neg_total, raw_rms = 0.0, 0.0, []
+    for v_pos, v_neg in terms:
+        rms = (v_pos if attraction_only else v_pos - v_neg).square().mean().sqrt()
         raw_rms.append(rms)
-        if normalize_drift:
-            scale = 1.0 / rms.clamp_min(1e-8)
-            v_pos, v_neg = v_pos * scale, v_neg * scale
-        v_pos_total += v_pos
-        v_neg_total += v_neg
+        scale = 1.0 / rms.clamp_min(1e-8) if normalize_drift else 1.0
+        v_pos_total = v_pos_total + v_pos * scale
+        v_neg_total = v_neg_total + v_neg * scale
     if attraction_only:
-        v_neg_total.zero_()
-    return DriftField(
-        v=v_pos_total - v_neg_total,
-        v_pos=v_pos_total,
-        v_neg=v_neg_total,
-        raw_rms=torch.stack(raw_rms),
-    )
+        v_neg_total = torch.zeros_like(v_pos_total)
+    return DriftField(v=v_pos_total - v_neg_total, v_pos=v_pos_total, v_neg=v_neg_total, raw_rms=torch.stack(raw_rms))
 
+
+# ---- Algorithm 2, literally ----------------------------------------------------------------------
+
+def _weights(b: _Batch, tau: float, normalize_distance: bool, affinity_floor: float | None) -> DriftWeights:
+    """Steps 1-6 of Algorithm 2 for one temperature, on full [N, P+M] matrices."""
+    n, p = b.x.shape[0], b.y_pos.shape[0]
+    col_weight = torch.ones(p + b.y_neg.shape[0], dtype=b.x.dtype, device=b.x.device)  # [P+M]
+    if b.neg_weight is not None:
+        col_weight[p:] = b.neg_weight
+    # 1. distances to every target, positives then negatives (cdist; its exact difference form for
+    #    D <= 3, where 2-D points far from the origin would lose digits in the matmul form)
+    mode = "donot_use_mm_for_euclid_dist" if b.x.shape[1] <= 3 else "use_mm_for_euclid_dist_if_necessary"
+    dist = torch.cdist(b.x, torch.cat([b.y_pos, b.y_neg]), compute_mode=mode)            # [N, P+M]
+    #    optionally divided by their (weighted) batch mean, self-pairs included, stop-gradient
+    scale = max(float((dist @ col_weight).sum()) / (float(col_weight.sum()) * n), 1e-3) if normalize_distance else 1.0
+    dist = dist / scale
+    # 2. mask the self-pairs (x_i, y_neg_i)
+    if b.mask_diagonal:
+        mask = NORMALIZED_MASK_DISTANCE if normalize_distance else SELF_MASK_DISTANCE
+        dist[:, p:p + n] += mask * torch.eye(n, dtype=dist.dtype, device=dist.device)
+    # 3. logits
+    logit = -dist / tau
+    # 4. A = sqrt(row softmax * column softmax), the product taken in the log domain (it underflows fp32
+    #    for far-apart points); the official code's floor is A = sqrt(max(row * col, floor))
+    a = (0.5 * (logit.log_softmax(dim=-1) + logit.log_softmax(dim=-2))).exp()
+    if affinity_floor is not None:
+        a = a.clamp_min(math.sqrt(affinity_floor))
+    a = a * col_weight  # extra negatives weighted after the softmaxes
+    # 5. split into positives and negatives
+    a_pos, a_neg = a[:, :p], a[:, p:]
+    # 6. cross-weighting
+    w_pos = a_pos * a_neg.sum(1, keepdim=True)
+    w_neg = a_neg * a_pos.sum(1, keepdim=True)
+    return DriftWeights(w_pos=w_pos, w_neg=w_neg, affinity=a, distance=dist * scale)
+
+
+def drifting_field_reference(
+    x: Tensor,
+    y_pos: Tensor,
+    y_neg: Tensor | None = None,
+    *,
+    tau: float | Sequence[float],
+    normalize_drift: bool | None = None,
+    normalize_distance: bool = False,
+    affinity_floor: float | None = None,
+    extra_neg: Tensor | None = None,
+    extra_neg_weight: float = 1.0,
+    mask_diagonal: bool | None = None,
+    attraction_only: bool = False,
+) -> DriftField:
+    """:func:`drifting_field` by Algorithm 2 written literally: the same arguments and result, on full
+    N x (P+M) matrices (memory O(N (P+M)); for small batches, tests and benchmarks). Steps 1-6 (the
+    weights) are :func:`_weights` just above; step 7 and the sum over temperatures are here."""
+    taus = _as_temperatures(tau)
+    b = _prepare(x, y_pos, y_neg, extra_neg, extra_neg_weight, mask_diagonal)
+    terms = []
+    for t in taus:
+        w = _weights(b, t, normalize_distance, affinity_floor)                       # steps 1-6
+        # 7. V+ = W+ y_pos - rowsum(W+) x,  V- = W- y_neg - rowsum(W-) x
+        v_pos = w.w_pos @ b.y_pos - w.w_pos.sum(1, keepdim=True) * b.x
+        v_neg = w.w_neg @ b.y_neg - w.w_neg.sum(1, keepdim=True) * b.x
+        terms.append((v_pos, v_neg))
+    return _sum_temperatures(terms, len(taus) > 1 if normalize_drift is None else normalize_drift, attraction_only)
+
+
+def drift_weights(
+    x: Tensor,
+    y_pos: Tensor,
+    y_neg: Tensor | None = None,
+    *,
+    tau: float,
+    normalize_distance: bool = False,
+    affinity_floor: float | None = None,
+    extra_neg: Tensor | None = None,
+    extra_neg_weight: float = 1.0,
+    mask_diagonal: bool | None = None,
+) -> DriftWeights:
+    """Full weight matrices W+ [N, P] and W- [N, M] of one temperature, for inspecting small batches
+    (the Inspector's kernel lens): steps 1-6 of :func:`drifting_field_reference`."""
+    (t,) = _as_temperatures(tau)
+    return _weights(_prepare(x, y_pos, y_neg, extra_neg, extra_neg_weight, mask_diagonal), t,
+                    normalize_distance, affinity_floor)
+
+
+# ---- the same function, fast ---------------------------------------------------------------------
 
 def drifting_field(
     x: Tensor,
@@ -583,8 +248,10 @@ def drifting_field(
     mask_diagonal: bool | None = None,
     attraction_only: bool = False,
     block_rows: int | None = None,
+    compile: bool = False,
 ) -> DriftField:
-    """Drifting field V_{p,q}(x) = V+_p(x) - V-_q(x) by Algorithm 2 of Deng et al. (2026).
+    """Drifting field V_{p,q}(x) = V+_p(x) - V-_q(x) by Algorithm 2 of Deng et al. (2026), computed by
+    the fast kernel; equal to :func:`drifting_field_reference` to fp tolerance.
 
     Args:
         x: generated samples (queries), shape [N, D]. Not differentiated: call under no_grad.
@@ -605,130 +272,26 @@ def drifting_field(
         attraction_only: return V = V+ alone (the paper's Table 1 ablation; breaks anti-symmetry).
         block_rows: queries per block for the memory-bounded path (the N x (P+M) kernel is never
             kept; peak extra memory ~ 2 * block_rows * (P+M) floats). Default: automatic (the kernel
-            is kept when N * (P+M) <= KEEP_ELEMENTS, else cache-sized blocks are recomputed).
+            is kept when it fits ``_drift_kernel.KEEP_ELEMENTS``, else cache-sized blocks are recomputed).
+        compile: run a dense kernel through ``torch.compile`` (compiled on the first call per shape).
+            Cases it does not cover (``block_rows``, affinity floor, extra negatives, very large
+            batches) run the eager kernel.
 
     Returns:
         :class:`DriftField` with v, v_pos, v_neg of shape [N, D] in the dtype of ``x`` (fp32 or
         fp64; half precision inputs are computed in fp32) and ``raw_rms`` of shape [T].
     """
-    if _COMPILE_DEFAULT and block_rows is None:
-        return compiled_drifting_field(
-            x, y_pos, y_neg, tau=tau, normalize_drift=normalize_drift, normalize_distance=normalize_distance,
-            affinity_floor=affinity_floor, extra_neg=extra_neg, extra_neg_weight=extra_neg_weight,
-            mask_diagonal=mask_diagonal, attraction_only=attraction_only)
     taus = _as_temperatures(tau)
-    if normalize_drift is None:
-        normalize_drift = len(taus) > 1
-    problem = _Problem(x, y_pos, y_neg, mask_diagonal, extra_neg, extra_neg_weight, normalize_distance)
-    return _eager_field(problem, taus, normalize_drift, attraction_only, affinity_floor, block_rows)
-
-
-def _eager_field(problem: _Problem, taus, normalize_drift: bool, attraction_only: bool, affinity_floor,
-                 block_rows: int | None) -> DriftField:
-    """The eager (chunked, one-exp) path for a prepared problem: workspace, distance scale, fields."""
-    rows = _chunk_rows(problem, block_rows)
-    keep = _keep_kernel(problem, block_rows)
-    ws = _Workspace(problem, rows, keep, cache_distance=keep and (len(taus) > 1 or problem.normalize_distance))
-    problem.set_distance_scale(ws.raw_distance)
-    return _field_from_kernel(problem, taus, normalize_drift, attraction_only,
-                              lambda t: _single_temperature(problem, t, affinity_floor, ws))
-
-
-# ---- optional torch.compile path ---------------------------------------------------------------
-
-def _dense_kernel(x: Tensor, targets: Tensor, n_pos: int, inv_tau: float, mask_q: float, mask_diagonal: bool):
-    """Unblocked (V+, V-) of one temperature in plain tensor ops, for torch.compile to fuse:
-    q = ||x - t|| / tau, row/column log-sum-exp, A = exp(-q - lr/2 - lc/2), cross-weighting."""
-    if x.shape[1] <= 3:
-        q = (x[:, None, :] - targets[None, :, :]).square().sum(-1).sqrt() * inv_tau
+    b = _prepare(x, y_pos, y_neg, extra_neg, extra_neg_weight, mask_diagonal)
+    options = dict(taus=taus, normalize_distance=bool(normalize_distance), affinity_floor=affinity_floor,
+                   mask_distance=NORMALIZED_MASK_DISTANCE if normalize_distance else SELF_MASK_DISTANCE)
+    if compile and block_rows is None:
+        terms = _drift_kernel.compiled_field_terms(*b, **options)
     else:
-        q = torch.cdist(x, targets) * inv_tau
-    if mask_diagonal:
-        n = x.shape[0]
-        eye = torch.eye(n, dtype=x.dtype, device=x.device) * mask_q
-        q = torch.cat([q[:, :n_pos], q[:, n_pos:n_pos + n] + eye, q[:, n_pos + n:]], 1)
-    logits = -q
-    row_lse = torch.logsumexp(logits, 1, keepdim=True)
-    col_lse = torch.logsumexp(logits, 0, keepdim=True)
-    a = torch.exp(logits - 0.5 * row_lse - 0.5 * col_lse)
-    a_pos, a_neg = a[:, :n_pos], a[:, n_pos:]
-    s_pos = a_pos.sum(1, keepdim=True)
-    s_neg = a_neg.sum(1, keepdim=True)
-    v_pos = s_neg * (a_pos @ targets[:n_pos] - s_pos * x)
-    v_neg = s_pos * (a_neg @ targets[n_pos:] - s_neg * x)
-    return v_pos, v_neg
+        terms = _drift_kernel.field_terms(*b, block_rows=block_rows, **options)
+    return _sum_temperatures(terms, len(taus) > 1 if normalize_drift is None else normalize_drift, attraction_only)
 
 
-_COMPILED: dict[str, Callable] = {}
-
-
-def compiled_drifting_field(
-    x: Tensor,
-    y_pos: Tensor,
-    y_neg: Tensor | None = None,
-    *,
-    tau: float | Sequence[float],
-    normalize_drift: bool | None = None,
-    normalize_distance: bool = False,
-    affinity_floor: float | None = None,
-    extra_neg: Tensor | None = None,
-    extra_neg_weight: float = 1.0,
-    mask_diagonal: bool | None = None,
-    attraction_only: bool = False,
-) -> DriftField:
-    """:func:`drifting_field` through ``torch.compile`` (optional; off by default, or on for every
-    call with the environment variable ``DRIFT_COMPILE=1``). Same arguments and results (to fp
-    tolerance). The first call per shape pays the compilation (seconds; see benchmarks/RESULTS.md).
-    Cases the dense compiled kernel does not cover (affinity floor, extra negatives, more than
-    ``KEEP_ELEMENTS`` kernel entries) run the eager path."""
-    taus = _as_temperatures(tau)
-    if normalize_drift is None:
-        normalize_drift = len(taus) > 1
-    problem = _Problem(x, y_pos, y_neg, mask_diagonal, extra_neg, extra_neg_weight, normalize_distance)
-    if affinity_floor is not None or extra_neg is not None or problem.n * problem.n_targets > KEEP_ELEMENTS:
-        return _eager_field(problem, taus, normalize_drift, attraction_only, affinity_floor, None)
-    problem.set_distance_scale()
-    if "dense" not in _COMPILED:
-        _COMPILED["dense"] = torch.compile(_dense_kernel, dynamic=False)
-    fn = _COMPILED["dense"]
-    xs, ts = problem.x / problem.distance_scale, problem.targets / problem.distance_scale
-    return _field_from_kernel(
-        problem, taus, normalize_drift, attraction_only,
-        lambda t: fn(xs, ts, problem.n_pos, 1.0 / t, problem.mask_distance / t, problem.mask_diagonal)
-        if problem.distance_scale == 1.0 else _rescale(fn(xs, ts, problem.n_pos, 1.0 / t, problem.mask_distance / t,
-                                                          problem.mask_diagonal), problem.distance_scale))
-
-
-def _rescale(pair: tuple[Tensor, Tensor], scale: float) -> tuple[Tensor, Tensor]:
-    """V computed on points divided by ``scale`` is V / scale: undo it."""
-    return pair[0] * scale, pair[1] * scale
-
-
-_COMPILE_DEFAULT = os.environ.get(COMPILE_ENV, "").strip() in ("1", "true", "yes")
-
-
-def drift_weights(
-    x: Tensor,
-    y_pos: Tensor,
-    y_neg: Tensor | None = None,
-    *,
-    tau: float,
-    normalize_distance: bool = False,
-    affinity_floor: float | None = None,
-) -> DriftWeights:
-    """Full weight matrices W+ [N, P] and W- [N, M] of one temperature, for inspecting small batches
-    (the Inspector's kernel lens). Same equations as :func:`drifting_field`; materialises N x (P+M)."""
-    (t,) = _as_temperatures(tau)
-    problem = _Problem(x, y_pos, y_neg, None, None, 1.0, normalize_distance)
-    problem.set_distance_scale()
-    n = problem.x.shape[0]
-    row_lse, col_lse = _log_normalisers(problem, t, n)
-    a = _affinity(problem, t, 0, n, row_lse, col_lse, affinity_floor)
-    p = problem.n_pos
-    a_pos, a_neg = a[:, :p], a[:, p:]
-    return DriftWeights(
-        w_pos=a_pos * a_neg.sum(1, keepdim=True),
-        w_neg=a_neg * a_pos.sum(1, keepdim=True),
-        affinity=a,
-        distance=problem.distance(0, n) * problem.distance_scale,
-    )
+def compiled_drifting_field(x: Tensor, y_pos: Tensor, y_neg: Tensor | None = None, **options) -> DriftField:
+    """``drifting_field(x, y_pos, y_neg, compile=True, **options)``: the same arguments and result."""
+    return drifting_field(x, y_pos, y_neg, compile=True, **options)

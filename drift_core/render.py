@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-__all__ = ["scatter_image", "save_gif", "heatmap_image", "image_grid"]
+__all__ = ["scatter_image", "heatmap_image", "image_grid"]
 
 
 def scatter_image(
@@ -37,13 +37,6 @@ def scatter_image(
     if title:
         draw.text((6, 4), title, fill=(0, 0, 0))
     return img
-
-
-def save_gif(frames: list[Image.Image], path, *, duration_ms: int = 120) -> None:
-    """An animated GIF that loops forever."""
-    if not frames:
-        raise ValueError("no frames to save")
-    frames[0].save(path, save_all=True, append_images=frames[1:], duration=duration_ms, loop=0)
 
 
 # viridis at 5 anchors (0, .25, .5, .75, 1), interpolated linearly

@@ -5,7 +5,7 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from drift_core.drift import drift_weights, drifting_field
+from drift_core.drift import drift_weights, drifting_field, drifting_field_reference
 from tests.reference_drift import reference_drift
 
 
@@ -19,6 +19,22 @@ def test_matches_loop_reference_self_negatives(gen, n, p, d, tau):
     ours = drifting_field(x, y, tau=tau).v
     ref = torch.tensor(reference_drift(x.tolist(), y.tolist(), None, tau), dtype=torch.float64)
     torch.testing.assert_close(ours, ref, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("y_neg", [None, "explicit"])
+def test_literal_reference_matches_loop_reference(gen, y_neg):
+    """drifting_field_reference (Algorithm 2 on tensors) against the plain-loop oracle."""
+    x, y, z = _rand(gen, 9, 2), _rand(gen, 8, 2, shift=1.0), _rand(gen, 6, 2, shift=-0.5)
+    neg = None if y_neg is None else z
+    ref = torch.tensor(reference_drift(x.tolist(), y.tolist(), None if neg is None else neg.tolist(), 0.4), dtype=torch.float64)
+    torch.testing.assert_close(drifting_field_reference(x, y, neg, tau=0.4).v, ref, rtol=1e-9, atol=1e-12)
+
+
+def test_drift_weights_give_the_field(gen):
+    """V = W+ y_pos - W- y_neg with the weights of drift_weights (the x terms cancel)."""
+    x, y = _rand(gen, 12, 2), _rand(gen, 10, 2, shift=0.5)
+    w = drift_weights(x, y, tau=0.3, normalize_distance=True)
+    torch.testing.assert_close(w.w_pos @ y - w.w_neg @ x, drifting_field(x, y, tau=0.3, normalize_distance=True).v)
 
 
 def test_matches_loop_reference_explicit_negatives(gen):

@@ -1,20 +1,26 @@
-"""The fast, chunked and blocked drift paths agree with the literal Algorithm 2 (benchmarks/naive.py)
-and with the independent loop reference; correctness only (speed lives in benchmarks/)."""
+"""The fast, chunked and blocked drift paths (drift_core/_drift_kernel.py) agree with the literal
+Algorithm 2 (drifting_field_reference) and with the independent loop reference; correctness only
+(speed lives in benchmarks/)."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-import drift_core.drift as drift_module
+import drift_core._drift_kernel as kernel
 import drift_core.lookahead as lookahead_module
-from benchmarks.naive import naive_drift
-from drift_core.drift import _dense_kernel, drifting_field
+from drift_core._drift_kernel import _dense_kernel
+from drift_core.drift import SELF_MASK_DISTANCE, compiled_drifting_field, drifting_field, drifting_field_reference
 from drift_core.lookahead import lookahead_field
 from tests.reference_drift import reference_drift
 
 
 def _rand(g, n, d, shift=0.0, scale=1.0, dtype=torch.float64):
     return (torch.randn(n, d, generator=g, dtype=torch.float64) * scale + shift).to(dtype)
+
+
+def literal_v(x, y_pos, y_neg=None, **options):
+    """V [N, D] of the literal Algorithm 2."""
+    return drifting_field_reference(x, y_pos, y_neg, **options).v
 
 
 def _rel(a, b):
@@ -24,24 +30,24 @@ def _rel(a, b):
 @pytest.fixture
 def small_chunks(monkeypatch):
     """Force several chunks and the recompute (not kept) second pass on small problems."""
-    monkeypatch.setattr(drift_module, "CHUNK_ELEMENTS", 64)
-    monkeypatch.setattr(drift_module, "DEFAULT_BLOCK_ELEMENTS", 200)
-    monkeypatch.setattr(drift_module, "KEEP_ELEMENTS", 16)
+    monkeypatch.setattr(kernel, "CHUNK_ELEMENTS", 64)
+    monkeypatch.setattr(kernel, "DEFAULT_BLOCK_ELEMENTS", 200)
+    monkeypatch.setattr(kernel, "KEEP_ELEMENTS", 16)
 
 
 @pytest.mark.parametrize("d", [1, 2, 3, 8])
 @pytest.mark.parametrize("block_rows", [None, 1, 7, 64, 1000])
-def test_fast_and_blocked_match_naive_fp64(gen, d, block_rows):
+def test_fast_and_blocked_match_literal_fp64(gen, d, block_rows):
     x, y = _rand(gen, 45, d, scale=0.4), _rand(gen, 38, d, shift=0.3, scale=0.4)
-    naive = naive_drift(x, y, tau=0.1)
+    literal = literal_v(x, y, tau=0.1)
     fast = drifting_field(x, y, tau=0.1, block_rows=block_rows)
-    torch.testing.assert_close(fast.v, naive, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(fast.v, literal, rtol=1e-9, atol=1e-12)
 
 
 def test_recompute_path_matches_kept_path(gen, small_chunks):
     x, y, z = _rand(gen, 50, 2), _rand(gen, 41, 2, shift=0.5), _rand(gen, 33, 2, shift=-0.5)
-    problem = drift_module._Problem(x, y, z, None, None, 1.0, False)
-    assert not drift_module._keep_kernel(problem, None) and drift_module._chunk_rows(problem, None) < 50
+    problem = kernel._Problem(x, y, z, None, False, False, SELF_MASK_DISTANCE)
+    assert not kernel._keep_kernel(problem, None) and kernel._chunk_rows(problem, None) < 50
     ref = torch.tensor(reference_drift(x.tolist(), y.tolist(), z.tolist(), 0.3), dtype=torch.float64)
     torch.testing.assert_close(drifting_field(x, y, z, tau=0.3).v, ref, rtol=1e-9, atol=1e-12)
     ref_self = torch.tensor(reference_drift(x.tolist(), y.tolist(), None, 0.3), dtype=torch.float64)
@@ -59,25 +65,42 @@ def test_options_agree_between_kept_and_blocked(gen, block_rows):
     torch.testing.assert_close(other.raw_rms, unblocked.raw_rms, rtol=1e-9, atol=1e-12)
     # independent check of the extra-negative weighting: weight 1 == negatives [x; e], pairs i masked
     one = drifting_field(x, y, tau=0.3, extra_neg=e, extra_neg_weight=1.0, block_rows=block_rows).v
-    naive = naive_drift(x, y, torch.cat([x, e]), tau=0.3, mask_diagonal=True)
-    torch.testing.assert_close(one, naive, rtol=1e-9, atol=1e-12)
+    loop = torch.tensor(reference_drift(x.tolist(), y.tolist(), x.tolist() + e.tolist(), 0.3, mask_diagonal=True),
+                        dtype=torch.float64)
+    torch.testing.assert_close(one, loop, rtol=1e-9, atol=1e-12)
 
 
-def test_normalize_distance_equals_naive_with_scaled_tau(gen, small_chunks):
+@pytest.mark.parametrize("block_rows", [None, 7])
+def test_every_option_matches_the_reference(gen, block_rows):
+    """drifting_field == drifting_field_reference, field by field, for each option of the signature."""
+    x, y, z, e = _rand(gen, 30, 2), _rand(gen, 27, 2, shift=0.4), _rand(gen, 30, 2, shift=-0.3), _rand(gen, 6, 2, shift=2.0)
+    for args, opts in (((x, y), dict(tau=(0.05, 0.2, 0.8), normalize_distance=True, extra_neg=e, extra_neg_weight=0.5)),
+                       ((x, y), dict(tau=(0.1, 0.4), normalize_drift=False)),
+                       ((x, y, z), dict(tau=0.3, mask_diagonal=True)),
+                       ((x, y, z), dict(tau=0.3, attraction_only=True)),
+                       ((x, y), dict(tau=0.2, affinity_floor=1e-6, normalize_distance=True))):
+        fast = drifting_field(*args, block_rows=block_rows, **opts)
+        ref = drifting_field_reference(*args, **opts)
+        for name in ("v", "v_pos", "v_neg", "raw_rms"):
+            torch.testing.assert_close(getattr(fast, name), getattr(ref, name), rtol=1e-9, atol=1e-12, msg=f"{name} {opts}")
+
+
+def test_normalize_distance_equals_literal_with_scaled_tau(gen, small_chunks):
     """Distances divided by their mean (self-pairs included, unmasked) == tau multiplied by it."""
     x, y = _rand(gen, 30, 2, scale=2.0), _rand(gen, 25, 2, shift=1.0, scale=2.0)
     mean = torch.cdist(x, torch.cat([y, x])).mean()
     ours = drifting_field(x, y, tau=0.2, normalize_distance=True).v
-    naive = naive_drift(x / mean, y / mean, tau=0.2) * mean  # V scales with the points
-    # naive masks self-pairs with 1e6 (raw units) and the normalised path with 100: both give exp(...) = 0
-    torch.testing.assert_close(ours, naive, rtol=1e-9, atol=1e-12)
+    literal = literal_v(x / mean, y / mean, tau=0.2) * mean  # V scales with the points
+    # the reference without normalisation masks self-pairs with 1e6 (raw units), the normalised path with 100:
+    # both give exp(...) = 0
+    torch.testing.assert_close(ours, literal, rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.parametrize("block_rows", [None, 16])
 def test_fp32_matches_fp64_reference_to_1e4(gen, block_rows):
     for tau, spread in ((0.05, 0.5), (0.2, 1.0), (0.01, 0.3)):
         x, y = _rand(gen, 512, 2, scale=spread), _rand(gen, 512, 2, shift=0.3, scale=spread)
-        v64 = naive_drift(x, y, tau=tau)
+        v64 = literal_v(x, y, tau=tau)
         v32 = drifting_field(x.float(), y.float(), tau=tau, block_rows=block_rows).v
         assert v32.dtype == torch.float32
         assert _rel(v32, v64) < 1e-4, (tau, _rel(v32, v64))
@@ -85,15 +108,15 @@ def test_fp32_matches_fp64_reference_to_1e4(gen, block_rows):
 
 def test_underflowing_columns_are_recomputed_exactly(gen, monkeypatch):
     """Columns far from every query (tiny tau) have sums below fp32's range relative to the largest
-    logit: they take the exact column logsumexp, and the result matches the fp64 naive form."""
+    logit: they take the exact column logsumexp, and the result matches the fp64 literal form."""
     calls = []
-    original = drift_module._exact_column_lse
-    monkeypatch.setattr(drift_module, "_exact_column_lse", lambda g, ws, cols: calls.append(cols.numel()) or original(g, ws, cols))
+    original = kernel._exact_column_lse
+    monkeypatch.setattr(kernel, "_exact_column_lse", lambda g, ws, cols: calls.append(cols.numel()) or original(g, ws, cols))
     x = _rand(gen, 64, 2, scale=0.05)
     y = torch.cat([_rand(gen, 40, 2, scale=0.05), _rand(gen, 24, 2, shift=1.5, scale=0.05)])
     for block_rows in (None, 10):
         v32 = drifting_field(x.float(), y.float(), tau=0.02, block_rows=block_rows).v
-        v64 = naive_drift(x, y, tau=0.02)
+        v64 = literal_v(x, y, tau=0.02)
         assert torch.isfinite(v32).all()
         assert _rel(v32, v64) < 1e-4
         torch.testing.assert_close(drifting_field(x, y, tau=0.02, block_rows=block_rows).v, v64, rtol=1e-9, atol=1e-12)
@@ -110,7 +133,7 @@ def test_far_away_points_and_small_tau_give_finite_correct_fields(gen, tau):
     y_neg = _rand(gen, 70, 2, scale=0.3) + torch.tensor([8.0, 0.4], dtype=torch.float64)
     targets = torch.cat([y_pos, y_neg])
     assert float(torch.exp(-torch.cdist(x.float(), targets.float()) / tau).max()) == 0.0
-    v64 = naive_drift(x, y_pos, y_neg, tau=tau)
+    v64 = literal_v(x, y_pos, y_neg, tau=tau)
     assert torch.isfinite(v64).all()
     for block_rows in (None, 9):
         ours64 = drifting_field(x, y_pos, y_neg, tau=tau, block_rows=block_rows).v
@@ -126,13 +149,13 @@ def test_far_away_points_and_small_tau_give_finite_correct_fields(gen, tau):
 
 def test_wide_factor_range_uses_the_explicit_form(gen, monkeypatch):
     """Far-apart clusters at small tau: the factored alpha*beta form would overflow, so A is formed
-    explicitly; still equal to the naive form."""
+    explicitly; still equal to the literal form."""
     decisions = []
-    original = drift_module._factored_form_is_safe
-    monkeypatch.setattr(drift_module, "_factored_form_is_safe", lambda *a: decisions.append(original(*a)) or decisions[-1])
+    original = kernel._factored_form_is_safe
+    monkeypatch.setattr(kernel, "_factored_form_is_safe", lambda *a: decisions.append(original(*a)) or decisions[-1])
     x = torch.cat([_rand(gen, 20, 2, scale=0.1), _rand(gen, 20, 2, shift=6.0, scale=0.1)])
     y = torch.cat([_rand(gen, 20, 2, shift=0.2, scale=0.1), _rand(gen, 20, 2, shift=-6.0, scale=0.1)])
-    v64 = naive_drift(x, y, tau=0.01)
+    v64 = literal_v(x, y, tau=0.01)
     for block_rows in (None, 6):
         torch.testing.assert_close(drifting_field(x, y, tau=0.01, block_rows=block_rows).v, v64, rtol=1e-9, atol=1e-12)
         decisions.clear()
@@ -154,7 +177,7 @@ def test_affinity_floor_agrees_between_paths(gen):
 def test_high_dimension_matmul_distance_form(gen):
     """D = 64 uses the matmul form on centred points; far from the origin it stays accurate."""
     x, y = _rand(gen, 40, 64, shift=30.0), _rand(gen, 44, 64, shift=30.2)
-    v64 = naive_drift(x, y, tau=5.0)
+    v64 = literal_v(x, y, tau=5.0)
     torch.testing.assert_close(drifting_field(x, y, tau=5.0).v, v64, rtol=1e-8, atol=1e-10)
     torch.testing.assert_close(drifting_field(x, y, tau=5.0, block_rows=7).v, v64, rtol=1e-8, atol=1e-10)
     assert _rel(drifting_field(x.float(), y.float(), tau=5.0).v, v64) < 1e-4
@@ -185,13 +208,14 @@ def test_lookahead_costs_exactly_k_plus_1_drift_passes(gen, monkeypatch):
 def test_compiled_entry_point_matches_eager_with_options(gen, monkeypatch):
     """compiled_drifting_field's plumbing (distance normalisation, temperatures, masks, fallbacks),
     with the dense kernel run eagerly in place of its torch.compile'd version."""
-    monkeypatch.setitem(drift_module._COMPILED, "dense", _dense_kernel)
+    monkeypatch.setitem(kernel._COMPILED, "dense", _dense_kernel)
     x, y, e = _rand(gen, 28, 2), _rand(gen, 31, 2, shift=0.3), _rand(gen, 5, 2, shift=1.0)
     for opts in (dict(tau=0.2), dict(tau=(0.05, 0.2, 0.8), normalize_distance=True),
                  dict(tau=0.3, attraction_only=True), dict(tau=0.3, extra_neg=e, extra_neg_weight=2.0),
                  dict(tau=0.3, affinity_floor=1e-6)):
-        ours = drift_module.compiled_drifting_field(x, y, **opts)
+        ours = compiled_drifting_field(x, y, **opts)
         ref = drifting_field(x, y, **opts)
+        torch.testing.assert_close(drifting_field(x, y, compile=True, **opts).v, ours.v, rtol=0, atol=0)
         torch.testing.assert_close(ours.v, ref.v, rtol=1e-9, atol=1e-12)
         torch.testing.assert_close(ours.raw_rms, ref.raw_rms, rtol=1e-9, atol=1e-12)
 
@@ -203,7 +227,7 @@ def test_rows_with_underflowing_entries_match_fp64(gen):
     offset = torch.tensor([6.0, 0.0], dtype=torch.float64)
     x = torch.cat([_rand(gen, 60, 2, scale=0.5), _rand(gen, 60, 2, scale=0.5) + offset])
     y = torch.cat([_rand(gen, 50, 2, scale=0.5, shift=0.1), _rand(gen, 70, 2, scale=0.5, shift=0.1) + offset])
-    v64 = naive_drift(x, y, tau=0.02)
+    v64 = literal_v(x, y, tau=0.02)
     for block_rows in (None, 16):
         v32 = drifting_field(x.float(), y.float(), tau=0.02, block_rows=block_rows).v
         assert _rel(v32, v64) < 1e-4
@@ -216,7 +240,7 @@ def test_scratch_buffers_are_never_shared_with_results_or_threads(gen):
 
     problems = [(_rand(gen, 300, 2, dtype=torch.float32), _rand(gen, 280, 2, shift=0.5, dtype=torch.float32))
                 for _ in range(4)]
-    expected = [naive_drift(x.double(), y.double(), tau=0.1) for x, y in problems]
+    expected = [literal_v(x.double(), y.double(), tau=0.1) for x, y in problems]
     first = drifting_field(*problems[0], tau=0.1).v
     kept = first.clone()
     drifting_field(*problems[1], tau=0.1)

@@ -24,6 +24,7 @@ from drift_core.images.data import DatasetUnavailable, demo_digits, demo_photos,
 from drift_core.images.drift_loss import feature_drift_loss, feature_scale
 from drift_core.images.features import PixelEncoder, RandomConvEncoder, build_encoder
 from drift_core.images.fid import FIDWeightsUnavailable, InceptionFeatures, frechet_distance, inception_weights_path, kid, trace_sqrt_product
+from drift_core.images.render import image_grid
 from drift_core.images.train import ImageTrainer
 from drift_core.train import make_drift_fn
 
@@ -419,3 +420,14 @@ def test_cli_periodic_fid_is_written_with_its_n(tmp_path, monkeypatch):
     assert list((tmp_path / "data" / "fid_stats").glob("demo-digits-n60-cli-test.npz"))  # reference stats cached
     summary = json.loads((out / "summary.json").read_text())
     assert summary["fid_n"] == 40 and summary["fid"] == pytest.approx(float(with_fid[-1]["fid"]))
+
+
+def test_image_grid_tiles_rows_of_nrow_on_the_pad_colour():
+    images = torch.arange(10, dtype=torch.uint8).view(10, 1, 1, 1).expand(10, 3, 4, 5).contiguous()
+    grid = image_grid(images, nrow=4, pad=2, scale=2)
+    assert grid.shape == (2 * (3 * (4 + 2) + 2), 2 * (4 * (5 + 2) + 2), 3) and grid.dtype == np.uint8
+    assert grid[0, 0].tolist() == [255, 255, 255]                           # padding
+    r, c = divmod(6, 4)                                                     # image 6: row 1, column 2
+    y, x = 2 * (2 + r * 6), 2 * (2 + c * 7)
+    assert (grid[y:y + 8, x:x + 10] == 6).all()
+    assert (grid[2 * 14:, 2 * (2 + 2 * 7):] == 255).all()                    # the two missing tiles of row 2

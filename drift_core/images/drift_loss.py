@@ -30,7 +30,7 @@ from torch import Tensor
 
 from ..loss import drifting_loss
 
-__all__ = ["Gather", "LocalGather", "FeatureDriftLoss", "feature_scale", "feature_drift_loss"]
+__all__ = ["Gather", "FeatureDriftLoss", "feature_scale", "feature_drift_loss"]
 
 
 class Gather:
@@ -46,9 +46,6 @@ class Gather:
     def local_rows(self, n: int) -> slice:
         """The rows of a gathered [world * n, ...] tensor that belong to this process."""
         return slice(self.rank * n, (self.rank + 1) * n)
-
-
-LocalGather = Gather
 
 
 @dataclass(frozen=True)
