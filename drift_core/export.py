@@ -18,7 +18,7 @@ from PIL import Image
 
 from .config import ExperimentConfig
 from .render import scatter_image
-from .train import StepRecord
+from .records import StepRecord
 
 __all__ = [
     "snapshot_frames", "frame_bounds", "gif_bytes", "side_by_side_frames", "side_by_side_gif", "mp4_bytes", "frames_mp4", "mp4_encoder", "records_csv", "record_rows", "rows_csv", "config_json",

@@ -11,7 +11,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from .train import Snapshot, StepRecord
+from .records import Snapshot, StepRecord
 
 __all__ = ["History", "MetricPoint"]
 

@@ -21,7 +21,8 @@ from torch import Tensor
 from .config import DriftConfig
 from .drift import drift_weights, drifting_field
 from .loss import drifting_loss
-from .train import Batch, StepRecord, Trainer, make_drift_fn
+from .records import Batch, StepRecord
+from .train import Trainer, make_drift_fn
 
 __all__ = [
     "grid_points", "field_on_grid", "density_on_grid", "StepInspection", "inspect_step", "effective_neighbours",

@@ -33,7 +33,8 @@ from .metrics import evaluate as evaluate_metrics
 from .probes import DataKernelShare, data_kernel_share
 from .replay import StateTape, fork_at
 from .runtime import make_generator, stream
-from .train import Lockstep, Snapshot, StepRecord, Trainer
+from .records import Snapshot, StepRecord
+from .train import Lockstep, Trainer
 
 __all__ = ["Run", "Advance", "Evaluator", "EVAL_SAMPLES", "DISPLAY_N", "compare_arms", "reset_changes",
            "view_bounds"]

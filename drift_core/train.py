@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import partial
 from typing import Callable
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -20,6 +19,7 @@ from .data.toy2d import SAMPLERS, PointSet, mixture_modes
 from .lookahead import LookaheadField, lookahead_field
 from .loss import drifting_loss
 from .models import build_generator
+from .records import Batch, Snapshot, StepRecord
 from .runtime import select_device, stream, stream_seed
 
 __all__ = [
@@ -42,60 +42,6 @@ def _tree_to(obj, device: torch.device | str, *, clone: bool = False):
     if isinstance(obj, (list, tuple)):
         return type(obj)(_tree_to(v, device, clone=clone) for v in obj)
     return copy.deepcopy(obj) if clone else obj
-
-
-@dataclass(frozen=True)
-class Batch:
-    noise: Tensor  # [N, noise_dim]
-    positives: Tensor  # [P, 2]
-
-
-@dataclass(frozen=True)
-class StepRecord:
-    """What one training step reports.
-
-    ``drift_rms`` holds the RMS of each raw term U_0..U_K (the convergence signal); ``loss`` is
-    mean(V^2) of the combined target displacement; ``wall_s`` is cumulative training time.
-    ``diverged`` is True when the step found NaN/inf and did not update the model.
-    """
-
-    step: int
-    loss: float
-    drift_rms: tuple[float, ...]
-    wall_s: float
-    step_s: float
-    lr: float
-    K: int
-    tau: float
-    batch_size: int
-    diverged: bool = False
-    message: str = ""
-
-    def as_row(self) -> dict:
-        row = {k: getattr(self, k) for k in ("step", "loss", "wall_s", "step_s", "lr", "K", "tau", "batch_size", "diverged")}
-        for k, value in enumerate(self.drift_rms):
-            row[f"drift_rms_{k}"] = value
-        return row
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """Numpy arrays for drawing one frame (all [n, 2] unless noted).
-
-    generated: model outputs on the fixed display noise; positives: display data; v, v_pos, v_neg:
-    the combined field and the base term's attraction/repulsion parts; terms: V_0..V_K; points:
-    z^0..z^K; step: the training step this frame shows.
-    """
-
-    step: int
-    generated: np.ndarray
-    positives: np.ndarray
-    v: np.ndarray
-    v_pos: np.ndarray
-    v_neg: np.ndarray
-    terms: list[np.ndarray]
-    points: list[np.ndarray]
-    weights: tuple[float, ...]
 
 
 def make_drift_fn(drift: DriftConfig) -> Callable[[Tensor, Tensor], LookaheadField]:

@@ -16,7 +16,7 @@ from drift_core.checkpoint import CheckpointError, checkpoint_bytes, save_checkp
 from drift_core.config import ConfigError, ExperimentConfig, Limits, ModelConfig, model_parameter_count
 from drift_core.data.points import MAX_BYTES, PointSetError, load_points
 from drift_core.models import build_generator
-from drift_core.sessions import SessionLimitError, SessionRegistry
+from ui.sessions import SessionLimitError, SessionRegistry
 from drift_core.run import Run
 from drift_core.train import Batch, DivergedError, Trainer
 from tests.conftest import ROOT

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from drift_core.checkpoint import checkpoint_bytes
 from drift_core.config import ExperimentConfig
-from drift_core.sessions import SessionRegistry
+from ui.sessions import SessionRegistry
 from drift_core.train import Trainer
 from tests.conftest import ROOT
 from ui import safety

@@ -1,6 +1,6 @@
 """Reliability in the app: a bound on live sessions, checkpoint save/load, divergence recovery and
 out-of-memory notices. Pages call these with a line each; the logic lives in ``drift_core``
-(:mod:`~drift_core.sessions`, :mod:`~drift_core.checkpoint`, ``Run.step_back``, the trainer's
+(:mod:`ui.sessions`, :mod:`~drift_core.checkpoint`, ``Run.step_back``, the trainer's
 out-of-memory fallback).
 
 Nothing a user uploads is executed: checkpoints are read with ``torch.load(weights_only=True)``
@@ -17,7 +17,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from drift_core.checkpoint import CheckpointError, checkpoint_bytes
 from drift_core.config import ConfigError, ExperimentConfig, Limits
 from drift_core.run import TAPE_EVERY, Run
-from drift_core.sessions import SessionLimitError, SessionRegistry
+from .sessions import SessionLimitError, SessionRegistry
 from drift_core.train import Trainer
 
 EVICTED_NOTICE = ("This session was idle while the server was full, so its run was released to make room for "
