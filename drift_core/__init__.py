@@ -11,12 +11,16 @@ import os as _os
 _os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 from .config import (
-    PRESETS, ConfigError, DataConfig, DriftConfig, ExperimentConfig, Limits, ModelConfig, TrainConfig, preset,
+    PRESETS, ConfigError, DataConfig, DriftConfig, ExperimentConfig, ModelConfig, TrainConfig, preset,
 )
 from .drift import DriftField, drift_weights, drifting_field, drifting_field_reference
 from .lookahead import LookaheadField, lookahead_field, lookahead_weights
 from .loss import DriftLoss, drifting_loss
-from .train import Batch, DivergedError, Lockstep, Snapshot, StepRecord, Trainer, make_drift_fn
+from .limits import Limits
+from .records import Batch, Snapshot, StepRecord
+from .run import Advance, Evaluator, Run
+from .runtime import stream
+from .train import DivergedError, Lockstep, Trainer, make_drift_fn
 
 __all__ = [
     "PRESETS", "ConfigError", "DataConfig", "DriftConfig", "ExperimentConfig", "Limits", "ModelConfig",
@@ -25,4 +29,5 @@ __all__ = [
     "LookaheadField", "lookahead_field", "lookahead_weights",
     "DriftLoss", "drifting_loss",
     "Batch", "DivergedError", "Lockstep", "Snapshot", "StepRecord", "Trainer", "make_drift_fn",
+    "Run", "Advance", "Evaluator", "stream",
 ]

@@ -186,5 +186,5 @@ def config_json(config: ExperimentConfig) -> str:
 
 def config_query(config: ExperimentConfig) -> str:
     """The config as a URL query string (only fields that differ from the defaults), e.g.
-    ``dataset=8gaussians&tau=0.1``; the app's pages apply it with ``ExperimentConfig.from_query``."""
+    ``dataset=8gaussians&tau=0.1``; the app's pages apply it with ``drift_core.limits.config_from_query``."""
     return urlencode(config.to_query())

@@ -32,7 +32,8 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .config import ConfigError, ExperimentConfig, Limits
+from .config import ConfigError, ExperimentConfig
+from .limits import Limits
 from .data.toy2d import MIXTURE_SIGMA, mixture_modes
 from .metrics import energy_distance, mode_coverage, wasserstein2
 from .runtime import make_generator

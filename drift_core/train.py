@@ -355,7 +355,7 @@ class Trainer:
     def load(cls, source, *, device: str | None = None, limits=None) -> "Trainer":
         """A trainer restored from a checkpoint file or bytes; every problem is a CheckpointError.
 
-        With ``limits`` (a :class:`~drift_core.config.Limits`), a checkpoint whose configuration is
+        With ``limits`` (a :class:`~drift_core.limits.Limits`), a checkpoint whose configuration is
         beyond this server's limits is refused before anything is built."""
         from .checkpoint import CheckpointError, load_checkpoint
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from drift_core.config import PRESETS, ConfigError, ExperimentConfig, Limits
+from drift_core.config import PRESETS, ConfigError, ExperimentConfig
+from drift_core.limits import Limits, config_from_query
 from drift_core.data.points import PointSetError, load_points
 from drift_core.data.toy2d import SAMPLERS, mixture_modes, sample
 from drift_core.metrics import energy_distance, mmd2, mode_coverage, sliced_wasserstein, wasserstein2
@@ -28,7 +29,7 @@ def test_bad_values_raise(bad):
 
 
 def test_query_params_are_clamped_or_defaulted_with_notices():
-    cfg, notices = ExperimentConfig().from_query({"K": "99", "tau": "abc", "batch_size": "100000", "unknown": "1", "lr": "0.01"})
+    cfg, notices = config_from_query(ExperimentConfig(), {"K": "99", "tau": "abc", "batch_size": "100000", "unknown": "1", "lr": "0.01"})
     assert cfg.drift.K == 8 and cfg.drift.tau == 0.05 and cfg.train.batch_size == Limits().max_batch and cfg.train.lr == 0.01
     assert len(notices) == 3
 
@@ -143,11 +144,11 @@ def test_k_alone_says_baseline_or_lookahead_and_method_is_still_understood():
     assert cfg.with_values({"K": 2}).drift.label() == "lookahead K=2"
     old = {"drift": {"method": "baseline", "K": 1, "tau": 0.1}}  # a config JSON written before
     assert ExperimentConfig.from_dict(old).drift.K == 0
-    linked, notes = cfg.from_query({"method": "lookahead", "tau": "0.1"})
+    linked, notes = config_from_query(cfg, {"method": "lookahead", "tau": "0.1"})
     assert linked.drift.K == 1 and not notes
-    linked, notes = cfg.from_query({"method": "baseline", "K": "4"})
+    linked, notes = config_from_query(cfg, {"method": "baseline", "K": "4"})
     assert linked.drift.K == 0
-    _, notes = cfg.from_query({"method": "sideways"})
+    _, notes = config_from_query(cfg, {"method": "sideways"})
     assert any("method" in n for n in notes)
     with pytest.raises(ConfigError, match="method"):
         cfg.with_values({"method": "sideways"})

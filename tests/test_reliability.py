@@ -13,7 +13,8 @@ import torch
 
 from drift_core import cli
 from drift_core.checkpoint import CheckpointError, checkpoint_bytes, save_checkpoint
-from drift_core.config import ConfigError, ExperimentConfig, Limits, ModelConfig, model_parameter_count
+from drift_core.config import ConfigError, ExperimentConfig, ModelConfig, model_parameter_count
+from drift_core.limits import Limits, config_from_query
 from drift_core.data.points import MAX_BYTES, PointSetError, load_points
 from drift_core.models import build_generator
 from ui.sessions import SessionLimitError, SessionRegistry
@@ -25,15 +26,19 @@ SMALL = ExperimentConfig().with_values({"batch_size": 128, "width": 32, "depth":
 
 
 # ---- uploaded point sets ---------------------------------------------------------------------
-def test_upload_row_limit_comes_from_the_environment(monkeypatch):
+def test_upload_row_limit_comes_from_the_environment(monkeypatch, tmp_path, capsys):
     rows = "\n".join(f"{i},{i % 3}" for i in range(50))
     assert load_points(rows).shape == (50, 2)
     monkeypatch.setenv("DRIFT_MAX_UPLOAD_POINTS", "40")
+    limit = Limits.from_env().max_upload_points
     with pytest.raises(PointSetError, match="more than 40 rows"):
-        load_points(rows)
+        load_points(rows, max_points=limit)
     with pytest.raises(PointSetError, match="limit 40"):
-        load_points(torch.zeros(41, 2))
-    assert load_points(rows, max_points=50).shape == (50, 2)  # an explicit limit wins
+        load_points(torch.zeros(41, 2), max_points=limit)
+    (tmp_path / "p.csv").write_text(rows)  # the CLI applies the server's limit
+    assert cli.main(["train", "--points", str(tmp_path / "p.csv"), "--set", "dataset=custom", "--steps", "1",
+                     "--quiet", "--out", str(tmp_path / "run")]) == 2
+    assert "more than 40 rows" in capsys.readouterr().err
 
 
 def test_huge_file_is_refused_before_reading(tmp_path):
@@ -83,16 +88,16 @@ def test_limits_refuse_oversized_models_and_clamp_steps_per_frame():
 def test_query_params_beyond_the_model_limit_keep_the_current_value():
     limits = Limits(max_model_params=100_000)
     base = ExperimentConfig().with_values({"width": 128})  # 3 x 128: fits this limit
-    cfg, notices = base.from_query({"width": "4096", "depth": "16", "K": "-3", "lr": "1e9"}, limits)
+    cfg, notices = config_from_query(base, {"width": "4096", "depth": "16", "K": "-3", "lr": "1e9"}, limits)
     assert cfg.model.width == 128 and cfg.model.depth == 3  # refused: no clamp fits the limit
     assert cfg.drift.K == 0 and cfg.train.lr == 1.0  # clamped into range
     assert len(notices) == 4 and all(("ignored" in n) or ("using" in n) for n in notices), notices
     limits.check(cfg)
     tight = Limits(max_batch=128, max_model_params=20_000)  # even the defaults are too big for this server
-    cfg, notices = base.from_query({"depth": "2"}, tight)
+    cfg, notices = config_from_query(base, {"depth": "2"}, tight)
     assert cfg.train.batch_size == 128 and cfg.model.depth == 2 and len(notices) == 2
     tight.check(cfg)
-    cfg, notices = base.from_query({}, tight)
+    cfg, notices = config_from_query(base, {}, tight)
     assert cfg.model.width == 64 and "using 64" in notices[-1]
     tight.check(cfg)
 

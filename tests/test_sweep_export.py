@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from drift_core.cli import main as cli_main
+from drift_core.limits import config_from_query
 from drift_core.config import ConfigError, ExperimentConfig
 from drift_core.drift import drifting_field
 from drift_core.estimator_noise import estimator_noise
@@ -212,7 +213,7 @@ def test_config_json_round_trips_through_cli_and_url(tmp_path):
     assert ExperimentConfig.from_json((tmp_path / "run" / "config.json").read_text()) == cfg
     from urllib.parse import parse_qsl
 
-    restored, notices = ExperimentConfig().from_query(dict(parse_qsl(config_query(cfg))))
+    restored, notices = config_from_query(ExperimentConfig(), dict(parse_qsl(config_query(cfg))))
     assert restored == cfg and notices == []
 
 

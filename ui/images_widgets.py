@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from drift_core.config import Limits
+from drift_core.limits import Limits
 from drift_core.images.config import ImageExperimentConfig
 from drift_core.images.data import DATASET_LABELS, DATASETS
 from drift_core.images.features import resnet18_weights_path

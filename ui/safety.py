@@ -15,7 +15,8 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from drift_core.checkpoint import CheckpointError, checkpoint_bytes
-from drift_core.config import ConfigError, ExperimentConfig, Limits
+from drift_core.config import ConfigError, ExperimentConfig
+from drift_core.limits import Limits
 from drift_core.run import TAPE_EVERY, Run
 from .sessions import SessionLimitError, SessionRegistry
 from drift_core.train import Trainer

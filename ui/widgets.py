@@ -1,7 +1,7 @@
 """Sidebar controls keyed by config field names, and the URL (st.query_params) round trip.
 
 One configuration per browser session lives in ``st.session_state["config"]``; it is read from the URL
-on the session's first run (``ExperimentConfig.from_query``: unknown keys ignored, bad values kept,
+on the session's first run (``drift_core.limits.config_from_query``: unknown keys ignored, bad values kept,
 out-of-range values clamped, each with a notice) and written back to the URL after every change, so a
 shared link reproduces the view. Widget keys are the config's flat field names (``K``, ``tau``,
 ``batch_size``...), which are also the URL parameter names.
@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from drift_core.config import ConfigError, ExperimentConfig, Limits
+from drift_core.config import ConfigError, ExperimentConfig
+from drift_core.limits import Limits, config_from_query
 from drift_core.data.points import PointSetError, load_points
 from drift_core.data.toy2d import SAMPLERS
 from drift_core.lookahead import NEGATIVES, SCALINGS, WEIGHTINGS
@@ -41,7 +42,7 @@ def load_config() -> ExperimentConfig:
     ss = st.session_state
     if "config" not in ss:
         params = st.query_params.to_dict()
-        cfg, notices = ExperimentConfig().from_query(params, limits())
+        cfg, notices = config_from_query(ExperimentConfig(), params, limits())
         if cfg.data.dataset == "custom":
             notices.append("the link uses uploaded points, which are not part of a link: upload the CSV again")
         ss["config"] = cfg
@@ -145,7 +146,7 @@ def _take_upload() -> None:
     if file is None:
         return
     try:
-        points = load_points(file.getvalue())
+        points = load_points(file.getvalue(), max_points=limits().max_upload_points)
     except PointSetError as err:
         ss["upload_error"] = f"Could not use {file.name}: {err}. Your previous data is unchanged."
         return

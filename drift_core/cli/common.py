@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..config import ConfigError, ExperimentConfig, Limits, flat_field_names, preset, PRESETS
+from ..config import ConfigError, ExperimentConfig, flat_field_names, preset, PRESETS
+from ..limits import Limits
 from ..data.points import PointSetError, load_points
 from . import UsageError
 
@@ -74,6 +75,6 @@ def points_from_args(args: argparse.Namespace, cfg: ExperimentConfig):
     if args.points is None:
         raise UsageError("dataset 'custom' needs --points FILE.csv")
     try:
-        return load_points(args.points)
+        return load_points(args.points, max_points=Limits.from_env().max_upload_points)
     except PointSetError as err:
         raise UsageError(f"{args.points}: {err}") from None

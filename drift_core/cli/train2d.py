@@ -12,7 +12,8 @@ import torch
 from tqdm import tqdm
 
 from ..checkpoint import CheckpointError
-from ..config import RESET_FIELDS, ConfigError, ExperimentConfig, Limits
+from ..config import RESET_FIELDS, ConfigError, ExperimentConfig
+from ..limits import Limits
 from ..render import scatter_image
 from ..run import EVAL_SAMPLES, Evaluator, Run
 from ..runtime import stream

@@ -59,13 +59,6 @@ def _max_bytes(max_points: int) -> int:
     return max(MAX_BYTES, 100 * max_points)
 
 
-def _upload_limit() -> int:
-    """The operator's row limit (``DRIFT_MAX_UPLOAD_POINTS``, see :class:`drift_core.config.Limits`)."""
-    from ..config import Limits
-
-    return Limits.from_env().max_upload_points
-
-
 def _decode(data: bytes, max_bytes: int = MAX_BYTES) -> str:
     if len(data) > max_bytes:
         raise PointSetError(f"file too large: {len(data) / 1e6:.1f} MB (limit {max_bytes / 1e6:.0f} MB)")
@@ -84,8 +77,9 @@ def load_points(source: bytes | str | Path | np.ndarray | Tensor, *, min_points:
     Args:
         source: CSV bytes or text, a :class:`~pathlib.Path` to a CSV file, or an array [M, 2].
         min_points: the fewest points accepted (a distribution needs at least two).
-        max_points: the most rows accepted; default: the server's ``DRIFT_MAX_UPLOAD_POINTS``
-            (200,000 unless the operator sets it). The byte limit scales with it.
+        max_points: the most rows accepted (default ``MAX_POINTS``); the app and the CLI pass the
+            server's ``DRIFT_MAX_UPLOAD_POINTS`` (:class:`drift_core.limits.Limits`). The byte limit
+            scales with it.
 
     Returns:
         float32 tensor [M, 2].
@@ -94,7 +88,7 @@ def load_points(source: bytes | str | Path | np.ndarray | Tensor, *, min_points:
         PointSetError: empty, wrong columns, non-numeric, NaN/inf, too few or too many points,
             too large, or binary.
     """
-    max_points = _upload_limit() if max_points is None else int(max_points)
+    max_points = MAX_POINTS if max_points is None else int(max_points)
     max_bytes = _max_bytes(max_points)
     if isinstance(source, Path):
         path = source
