@@ -390,14 +390,13 @@ def _worker_init(cancel, progress, threads: int = 1) -> None:
     global _WORKER_CANCEL, _WORKER_PROGRESS
     torch.set_num_threads(max(1, int(threads)))
     _WORKER_CANCEL, _WORKER_PROGRESS = cancel, progress
-    parent = os.getppid()
+    parent = multiprocessing.parent_process()  # the process that made the pool (not the fork server)
+    if parent is not None:
+        def watch() -> None:
+            parent.join()  # returns when the parent's end of the sentinel pipe closes: it has gone
+            os._exit(0)
 
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="drift-lab-sweep-watchdog", daemon=True).start()
+        threading.Thread(target=watch, name="drift-lab-sweep-watchdog", daemon=True).start()
 
 
 def sweep_cell_task(spec: SweepSpec, n: int, use_cache: bool = True, directory: str | None = None) -> CellResult | None:
