@@ -14,17 +14,22 @@ heatmap can switch metric without re-running.
 Results are cached per cell on disk (``DRIFT_CACHE_DIR``, default ``~/.cache/drift_lab/sweeps``) as
 ``.npz`` files read with ``allow_pickle=False``; the key is a SHA-256 of the cell's config JSON and the
 evaluation settings, so a repeated (or overlapping, or cancelled-then-restarted) sweep is instant for
-the cells already done. Nothing here prints or draws; :class:`SweepJob` runs a sweep in a background
-thread with progress and cancel for the app.
+the cells already done (cache files are written atomically, so several processes can share the folder).
+Nothing here prints or draws; :class:`SweepJob` runs a sweep's cells in a worker process (or any
+``concurrent.futures`` executor) with progress and cancel for the app.
 """
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import math
+import multiprocessing
 import os
 import threading
 import time
+import weakref
+from concurrent.futures import BrokenExecutor, Executor, Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -41,7 +46,7 @@ from .train import Trainer
 
 __all__ = [
     "AXES", "METRICS", "SweepSpec", "CellResult", "SweepResult", "run_sweep", "SweepJob", "cache_dir",
-    "parse_axis_values", "CACHE_VERSION",
+    "parse_axis_values", "CACHE_VERSION", "compute_cell", "sweep_cell_task", "prepare_workers",
 ]
 
 AXES: dict[str, str] = {"K": "lookahead terms K", "tau": "temperature tau", "batch_size": "batch size N",
@@ -278,9 +283,10 @@ def _save_cell(path: Path, cell: CellResult) -> None:
 
 
 def run_cell(config: ExperimentConfig, *, eval_samples: int, particles: int,
-             cancel: threading.Event | None = None, on_step: Callable[[int], None] | None = None) -> CellResult | None:
+             cancel: "threading.Event | None" = None, on_step: Callable[[int], None] | None = None) -> CellResult | None:
     """Train one configuration for ``config.train.steps`` steps and measure it. Returns None if
-    cancelled before the end."""
+    cancelled before the end. ``cancel`` is anything with ``is_set()`` (a threading or multiprocessing
+    Event)."""
     trainer = Trainer(config)
     diverged = False
     for step in range(config.train.steps):
@@ -299,9 +305,34 @@ def run_cell(config: ExperimentConfig, *, eval_samples: int, particles: int,
                       train_s=trainer.wall_s, diverged=diverged, steps_done=trainer.step_count)
 
 
+def compute_cell(spec: SweepSpec, i: int, j: int, *, use_cache: bool = True, directory: Path | None = None,
+                 cancel=None, on_step: Callable[[int], None] | None = None) -> CellResult | None:
+    """Cell (i, j) of ``spec``: from the cache when it is there, else trained (and then cached).
+    Returns None if cancelled first. Both :func:`run_sweep` and the worker processes of
+    :class:`SweepJob` compute cells with this one function, so they give the same numbers."""
+    directory = cache_dir() if directory is None else Path(directory)
+    path = directory / f"{spec.cell_key(i, j)}.npz"
+    cell = _load_cell(path) if use_cache and path.is_file() else None
+    if cell is not None:
+        return cell
+    cell = run_cell(spec.cell_config(i, j), eval_samples=spec.eval_samples, particles=spec.particles,
+                    cancel=cancel, on_step=on_step)
+    if cell is not None and use_cache:
+        try:
+            _save_cell(path, cell)
+        except OSError:
+            pass  # a read-only cache folder only costs speed
+    return cell
+
+
+def _cell_label(spec: SweepSpec, n: int) -> str:
+    i, j = spec.cells()[n]
+    return f"cell {n + 1}/{spec.shape[0] * spec.shape[1]}: {spec.y_axis}={spec.y_values[i]}, {spec.x_axis}={spec.x_values[j]}"
+
+
 def run_sweep(spec: SweepSpec, *, progress: ProgressFn | None = None, cancel: threading.Event | None = None,
               use_cache: bool = True, directory: Path | None = None) -> SweepResult:
-    """Run (or load from the cache) every cell of ``spec``, row by row.
+    """Run (or load from the cache) every cell of ``spec``, row by row, in the calling thread.
 
     ``progress(fraction in [0, 1], message)`` is called as cells and steps finish; setting ``cancel``
     stops after the current step and returns the partial result (``cancelled=True``; the finished
@@ -319,35 +350,25 @@ def run_sweep(spec: SweepSpec, *, progress: ProgressFn | None = None, cancel: th
         if progress is not None:
             progress(min(1.0, (done_steps + extra) / total_steps), message)
 
+    every = max(1, spec.steps // 20)
     for n, (i, j) in enumerate(spec.cells()):
-        label = f"cell {n + 1}/{rows * cols}: {spec.y_axis}={spec.y_values[i]}, {spec.x_axis}={spec.x_values[j]}"
+        label = _cell_label(spec, n)
         if cancel is not None and cancel.is_set():
             cancelled = True
             break
-        path = directory / f"{spec.cell_key(i, j)}.npz"
-        cell = _load_cell(path) if use_cache and path.is_file() else None
+
+        def on_step(step: int, label=label) -> None:
+            if step % every == 0 or step == spec.steps:
+                report(label, step)
+
+        cell = compute_cell(spec, i, j, use_cache=use_cache, directory=directory, cancel=cancel, on_step=on_step)
         if cell is None:
-            every = max(1, spec.steps // 20)
-
-            def on_step(step: int, label=label) -> None:
-                if step % every == 0 or step == spec.steps:
-                    report(label, step)
-
-            cell = run_cell(spec.cell_config(i, j), eval_samples=spec.eval_samples, particles=spec.particles,
-                            cancel=cancel, on_step=on_step)
-            if cell is None:
-                cancelled = True
-                break
-            if use_cache:
-                try:
-                    _save_cell(path, cell)
-                except OSError:
-                    pass  # a read-only cache folder only costs speed
+            cancelled = True
+            break
         cells[i][j] = cell
         done_steps += spec.steps
         report(label + (" (cached)" if cell.from_cache else ""))
-    base_trainer_ref = _reference_points(spec)
-    return SweepResult(spec=spec, cells=cells, reference=base_trainer_ref, cancelled=cancelled,
+    return SweepResult(spec=spec, cells=cells, reference=_reference_points(spec), cancelled=cancelled,
                        seconds=time.perf_counter() - start)
 
 
@@ -358,45 +379,211 @@ def _reference_points(spec: SweepSpec) -> np.ndarray:
     return sampler(spec.particles, generator=make_generator(10_000 + spec.base.train.seed)).numpy()
 
 
-@dataclass
+# ---- sweeps in worker processes ------------------------------------------------------------------
+_WORKER_CANCEL = None  # set in a worker process of SweepJob's own pool (see _worker_init)
+_WORKER_PROGRESS = None
+
+
+def _worker_init(cancel, progress, threads: int = 1) -> None:
+    """Initializer of a :class:`SweepJob` worker process: one torch thread (the worker must not fight
+    the app server for the cores), the job's cancel flag and progress counters (shared memory), and a
+    watchdog that ends the worker if its parent goes away (a killed server leaves no orphan)."""
+    global _WORKER_CANCEL, _WORKER_PROGRESS
+    torch.set_num_threads(max(1, int(threads)))
+    _WORKER_CANCEL, _WORKER_PROGRESS = cancel, progress
+    parent = multiprocessing.parent_process()  # the process that made the pool (not the fork server)
+    if parent is not None:
+        def watch() -> None:
+            parent.join()  # returns when the parent's end of the sentinel pipe closes: it has gone
+            os._exit(0)
+
+        threading.Thread(target=watch, name="drift-lab-sweep-watchdog", daemon=True).start()
+
+
+def sweep_cell_task(spec: SweepSpec, n: int, use_cache: bool = True, directory: str | None = None) -> CellResult | None:
+    """Cell number ``n`` (grid order) of ``spec``: the unit of work a :class:`SweepJob` submits to its
+    executor. A plain picklable function of picklable arguments, so any ``concurrent.futures``-style
+    executor can run it (a process pool here; a Dask distributed client for a cluster). In the job's
+    own pool it also reports its steps and honours cancel between steps; elsewhere it simply runs."""
+    cancel, progress = _WORKER_CANCEL, _WORKER_PROGRESS
+    if cancel is not None and cancel.is_set():
+        return None
+    i, j = spec.cells()[n]
+    on_step = None
+    if progress is not None:
+        def on_step(step: int) -> None:
+            progress[n] = step
+    cell = compute_cell(spec, i, j, use_cache=use_cache, directory=None if directory is None else Path(directory),
+                        cancel=cancel, on_step=on_step)
+    if cell is not None and progress is not None:
+        progress[n] = spec.steps
+    return cell
+
+
+def reference_task(spec: SweepSpec) -> np.ndarray:
+    """The thumbnails' reference points of ``spec`` (submitted to the executor like the cells)."""
+    return _reference_points(spec)
+
+
+def _mp_context():
+    """"forkserver" where there is one (POSIX), with this module preloaded: torch is imported once in
+    the fork server and every worker starts from it in a fraction of a second; "spawn" elsewhere."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload([__name__])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+def prepare_workers() -> None:
+    """Start the fork server (it imports torch in the background) so the first sweep's worker starts
+    quickly. Cheap when it is already running; a no-op where there is no fork server."""
+    ctx = _mp_context()
+    if ctx.get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
+_LIVE_JOBS: "weakref.WeakSet[SweepJob]" = weakref.WeakSet()
+
+
+def _cancel_live_jobs() -> None:
+    """At interpreter exit: cancel the running sweeps, so their worker processes stop at the next
+    step instead of holding the exit until their cell is done."""
+    for job in list(_LIVE_JOBS):
+        job.cancel()
+
+
+# threading's exit hooks run before concurrent.futures joins its workers (atexit runs after)
+getattr(threading, "_register_atexit", atexit.register)(_cancel_live_jobs)
+
+
+def _describe_error(err: BaseException) -> str:
+    if isinstance(err, BrokenExecutor):
+        return "the sweep's worker process stopped unexpectedly (out of memory?); finished cells are cached"
+    return f"{type(err).__name__}: {err}"
+
+
+@dataclass(eq=False)
 class SweepJob:
-    """A sweep in a background thread: poll ``fraction``/``message``/``done``, read ``result`` or
-    ``error`` when done, ``cancel()`` to stop early (the partial result is kept)."""
+    """A sweep whose cells run in a worker process: poll ``fraction``/``message``/``done``, read
+    ``result`` or ``error`` when done, ``cancel()`` to stop early (the finished cells are kept).
+
+    :meth:`start` submits the cells, one :func:`sweep_cell_task` each, to ``executor`` (any
+    ``concurrent.futures.Executor``: e.g. a Dask ``distributed.Client(...).get_executor()``; the job
+    does not shut it down) or, by default, to a process pool of its own with ``workers`` processes
+    ("forkserver"/"spawn", one torch thread each), which reports per-step progress through shared
+    memory and stops a running cell at its next step on cancel. Polling the job reads a few numbers:
+    no torch, no pickling. A small thread in the calling process waits on the futures (it does no work)
+    and assembles the result. :meth:`run_here` runs the same sweep in the calling thread instead.
+    """
 
     spec: SweepSpec
     use_cache: bool = True
     directory: Path | None = None
-    fraction: float = 0.0
-    message: str = "starting"
+    executor: Executor | None = None
+    workers: int = 1
     result: SweepResult | None = None
     error: str | None = None
+    _fraction: float = 0.0
+    _message: str = "starting"
     _cancel: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    _futures: list = field(default_factory=list)
+    _finished: list = field(default_factory=list)  # per cell: True once its future has a result
+    _progress: object = None  # shared per-cell step counters (own pool only)
+    _worker_cancel: object = None  # multiprocessing Event (own pool only)
 
+    # -- running ------------------------------------------------------------------------------------
     def start(self) -> "SweepJob":
-        self._thread = threading.Thread(target=self._run, name="drift-lab-sweep", daemon=True)
+        cells = len(self.spec.cells())
+        self._finished = [False] * cells
+        directory = str(cache_dir() if self.directory is None else Path(self.directory))
+        executor, own = self.executor, self.executor is None
+        started = time.perf_counter()
+        try:
+            if own:
+                ctx = _mp_context()
+                self._worker_cancel = ctx.Event()
+                self._progress = ctx.RawArray("q", cells)
+                executor = ProcessPoolExecutor(max_workers=max(1, int(self.workers)), mp_context=ctx,
+                                               initializer=_worker_init, initargs=(self._worker_cancel, self._progress))
+            reference = executor.submit(reference_task, self.spec)
+            self._futures = [executor.submit(sweep_cell_task, self.spec, n, self.use_cache, directory)
+                             for n in range(cells)]
+        except Exception as err:  # e.g. no processes allowed: a message, never a traceback
+            self.error = _describe_error(err)
+            if own and executor is not None:
+                executor.shutdown(wait=False, cancel_futures=True)
+            return self
+        _LIVE_JOBS.add(self)
+        if self._cancel.is_set():
+            self.cancel()
+        self._thread = threading.Thread(target=self._collect, args=(executor if own else None, reference, started),
+                                        name="drift-lab-sweep", daemon=True)
         self._thread.start()
         return self
 
-    def run_here(self) -> "SweepJob":
-        """Run in the calling thread (tests, or a server without background threads)."""
-        self._run()
-        return self
+    def _collect(self, own_executor: Executor | None, reference: Future, started: float) -> None:
+        rows, cols = self.spec.shape
+        cells: list[list[CellResult | None]] = [[None] * cols for _ in range(rows)]
+        grid = self.spec.cells()
+        index = {id(f): n for n, f in enumerate(self._futures)}
+        error = None
+        try:
+            for future in as_completed(self._futures):
+                if future.cancelled():
+                    continue
+                err = future.exception()
+                if err is not None:
+                    if error is None:
+                        error = _describe_error(err)
+                        self.cancel()  # the rest would only be thrown away
+                    continue
+                cell = future.result()
+                if cell is not None:
+                    n = index[id(future)]
+                    i, j = grid[n]
+                    cells[i][j] = cell
+                    self._finished[n] = True
+            if error is None:
+                points = reference.result()
+                result = SweepResult(spec=self.spec, cells=cells, reference=points,
+                                     seconds=time.perf_counter() - started)
+                result.cancelled = self._cancel.is_set() and not result.complete
+                self.result = result
+            else:
+                self.error = error
+        except Exception as err:  # the reference failed, or the pool broke: a message
+            self.error = _describe_error(err)
+        finally:
+            _LIVE_JOBS.discard(self)
+            if own_executor is not None:
+                own_executor.shutdown(wait=True, cancel_futures=True)
 
-    def _run(self) -> None:
+    def run_here(self) -> "SweepJob":
+        """Run in the calling thread (tests, or a server without worker processes)."""
         def progress(fraction: float, message: str) -> None:
-            self.fraction, self.message = fraction, message
+            self._fraction, self._message = fraction, message
 
         try:
             self.result = run_sweep(self.spec, progress=progress, cancel=self._cancel,
                                     use_cache=self.use_cache, directory=self.directory)
-            self.message = "cancelled" if self.result.cancelled else "done"
         except Exception as err:  # surfaced to the user as a message, never lost silently
             self.error = f"{type(err).__name__}: {err}"
+        return self
 
     def cancel(self) -> None:
+        """Stop: queued cells are dropped, a running cell stops at its next step (own pool) or is let
+        finish (another executor); the finished cells make a partial result."""
         self._cancel.set()
+        if self._worker_cancel is not None:
+            self._worker_cancel.set()
+        for future in self._futures:
+            future.cancel()
 
+    # -- polling (cheap: a few numbers, no torch) ------------------------------------------------------
     @property
     def cancelled(self) -> bool:
         return self._cancel.is_set()
@@ -405,7 +592,33 @@ class SweepJob:
     def done(self) -> bool:
         return self.result is not None or self.error is not None
 
+    @property
+    def fraction(self) -> float:
+        if not self._finished:  # run_here, or not started
+            return self._fraction
+        steps = self.spec.steps
+        progress = self._progress
+        total = sum(steps if finished else (progress[n] if progress is not None else 0)
+                    for n, finished in enumerate(self._finished))
+        return min(1.0, total / (steps * len(self._finished)))
+
+    @property
+    def message(self) -> str:
+        if self.result is not None:
+            return "cancelled" if self.result.cancelled else "done"
+        if self.error is not None:
+            return "failed"
+        if not self._finished:
+            return self._message
+        progress = self._progress
+        pending = [n for n, finished in enumerate(self._finished) if not finished]
+        if not pending:
+            return "finishing"
+        running = [n for n in pending if progress is not None and progress[n] > 0]
+        return _cell_label(self.spec, (running or pending)[0])
+
     def wait(self, timeout: float | None = None) -> bool:
+        """Block until the sweep is done (or ``timeout`` seconds pass); True if done."""
         if self._thread is not None:
             self._thread.join(timeout)
         return self.done

@@ -20,6 +20,7 @@ st.caption("Pick two settings and a few values of each: Drift Lab trains one sma
 widgets.load_config()  # on a session's first page, the URL's settings become the sweep's base
 classroom.apply_presenter()
 base = sv.sweep_base_config()
+sv.prepare()
 sb = st.sidebar
 sb.markdown("#### :material/grid_on: Grid")
 if "sw_dataset" not in ss:

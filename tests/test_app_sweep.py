@@ -1,4 +1,4 @@
-"""AppTest of the Sweep page: a 2×2 grid runs in the background thread (polled by repeated ``at.run()``),
+"""AppTest of the Sweep page: a 2×2 grid runs in the sweep's worker process (polled by repeated ``at.run()``),
 the heatmap and thumbnails appear, a repeated sweep comes from the cache, cancel stops a long sweep,
 bad input is refused with a message, and a cell opens in the Playground with its configuration."""
 from __future__ import annotations

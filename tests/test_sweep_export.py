@@ -4,8 +4,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
+import os
 import re
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -103,6 +106,95 @@ def test_sweep_job_runs_in_background_and_cancels(cache):
     assert job.error is None and job.result.cancelled and job.message == "cancelled"
     done = SweepJob(tiny_spec()).start()
     assert done.wait(timeout=120) and done.result.complete and done.fraction == pytest.approx(1.0)
+
+
+def assert_same_cells(a, b) -> None:
+    """Two sweep results hold the same numbers, cell by cell, exactly (not the wall times)."""
+    assert a.spec == b.spec
+    np.testing.assert_array_equal(a.reference, b.reference)
+    for i, j in a.spec.cells():
+        x, y = a.cells[i][j], b.cells[i][j]
+        assert (x is None) == (y is None), (i, j)
+        if x is None:
+            continue
+        assert x.metrics.keys() == y.metrics.keys()
+        for key in x.metrics:
+            assert x.metrics[key] == y.metrics[key] or (math.isnan(x.metrics[key]) and math.isnan(y.metrics[key])), key
+        np.testing.assert_array_equal(x.particles, y.particles)
+        assert (x.diverged, x.steps_done) == (y.diverged, y.steps_done)
+
+
+def test_sweep_job_in_a_worker_process_equals_run_sweep_here(cache, tmp_path):
+    """The app's job (cells in a worker process, one torch thread) gives exactly the numbers of
+    run_sweep in this process (the CLI's path), cell by cell; the worker writes the cache."""
+    spec = tiny_spec(steps=12, base=TINY.with_values({"batch_size": 64}))
+    job = SweepJob(spec, directory=tmp_path / "job").start()
+    fractions = []
+    while not job.done and len(fractions) < 100_000:
+        fractions.append(job.fraction)
+        assert isinstance(job.message, str)
+        job.wait(timeout=0.05)
+    assert job.wait(timeout=120) and job.error is None, job.error
+    assert job.result.complete and not job.result.cancelled and job.result.cached_cells == 0
+    assert job.fraction == pytest.approx(1.0) and job.message == "done"
+    assert fractions == sorted(fractions)
+    assert len(list((tmp_path / "job").glob("*.npz"))) == 4
+    assert not list((tmp_path / "job").glob("*.tmp*"))  # temp files were renamed into place
+    here = run_sweep(spec, directory=tmp_path / "here")
+    assert_same_cells(job.result, here)
+    # and the job reads the cells it cached, without training
+    again = SweepJob(spec, directory=tmp_path / "job").start()
+    assert again.wait(timeout=120) and again.result.cached_cells == 4
+    assert_same_cells(again.result, here)
+
+
+def test_sweep_worker_is_another_process_with_one_torch_thread():
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=sweep_mod._mp_context(), initializer=sweep_mod._worker_init,
+                             initargs=(None, None)) as pool:
+        assert pool.submit(os.getpid).result(timeout=120) != os.getpid()
+        assert pool.submit(torch.get_num_threads).result(timeout=60) == 1
+
+
+def test_sweep_job_cancel_mid_sweep_keeps_finished_cells(cache):
+    job = SweepJob(tiny_spec(steps=1500)).start()
+    deadline = time.monotonic() + 240
+    while job.fraction < 0.3 and not job.done and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not job.done, "the sweep finished before it could be cancelled"
+    assert job.message.startswith("cell 2/4")
+    stop = time.monotonic()
+    job.cancel()
+    assert job.wait(timeout=60) and job.error is None
+    assert time.monotonic() - stop < 30  # the running cell stopped at a step, not at its end
+    result = job.result
+    assert result.cancelled and not result.complete and job.message == "cancelled"
+    assert result.cells[0][0] is not None and result.cells[1][1] is None
+    assert len(list(cache.glob("*.npz"))) == 1
+
+
+def test_sweep_job_on_another_executor_and_errors_as_messages(cache, monkeypatch):
+    """Any concurrent.futures executor runs the job's cells (a thread pool here; a Dask client's
+    executor for clusters); an error in a cell reaches the job as a message."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    spec = tiny_spec()
+    # one thread: models are initialised from torch's global RNG (drift_core.models), so two cells
+    # initialised at once in one process would not reproduce; worker processes each have their own
+    with ThreadPoolExecutor(1) as pool:
+        job = SweepJob(spec, executor=pool).start()
+        assert job.wait(timeout=120) and job.error is None and job.result.complete
+        assert_same_cells(job.result, run_sweep(spec, use_cache=False))
+
+        def boom(*args, **kwargs):
+            raise RuntimeError("the cell exploded")
+
+        monkeypatch.setattr(sweep_mod, "sweep_cell_task", boom)
+        failed = SweepJob(spec, executor=pool, use_cache=False).start()
+        assert failed.wait(timeout=60)
+        assert failed.result is None and failed.error == "RuntimeError: the cell exploded"
+        assert failed.done and failed.message == "failed"
 
 
 def test_sweep_spec_rejects_bad_input():

@@ -1,8 +1,9 @@
 """Streamlit helpers of the Sweep page: axis pickers, the background job (progress, cancel), the heatmap
 figure, per-cell thumbnails and "open this cell in the Playground".
 
-The sweep itself (training, metrics, cache) is :mod:`drift_core.sweep`; it runs in a background thread
-(:class:`drift_core.sweep.SweepJob`) kept in ``st.session_state`` and polled by a ``run_every`` fragment.
+The sweep itself (training, metrics, cache) is :mod:`drift_core.sweep`; it runs in a worker process
+(:class:`drift_core.sweep.SweepJob`, kept in ``st.session_state``), and a ``run_every`` fragment polls
+its progress, which reads a few shared numbers: the server's script runs never compete with the training.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import numpy as np
 import streamlit as st
 
 from drift_core.config import ConfigError, ExperimentConfig, flat_field_names
-from drift_core.sweep import AXES, METRICS, SweepJob, SweepResult, SweepSpec
+from drift_core.sweep import AXES, METRICS, SweepJob, SweepResult, SweepSpec, prepare_workers
 
 from .widgets import BATCH_OPTIONS, LR_OPTIONS, TAU_OPTIONS, limits
 
@@ -77,8 +78,18 @@ def sweep_base_config() -> ExperimentConfig:
     return cfg
 
 
+def prepare() -> None:
+    """Get the sweep worker's process server going (it imports torch in the background while the user
+    picks the grid), so pressing Run does not wait for that. Cheap after the first call."""
+    if os.environ.get("DRIFT_SWEEP_SYNC") != "1":
+        try:
+            prepare_workers()
+        except OSError:
+            pass  # the job reports it if worker processes cannot start
+
+
 def start(spec: SweepSpec) -> SweepJob:
-    """Start a sweep in a background thread (or in this thread when ``DRIFT_SWEEP_SYNC=1``)."""
+    """Start a sweep in a worker process (or in this thread when ``DRIFT_SWEEP_SYNC=1``)."""
     old = st.session_state.get(JOB_KEY)
     if old is not None and not old.done:
         old.cancel()
