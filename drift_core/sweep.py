@@ -41,7 +41,8 @@ from .config import ConfigError, ExperimentConfig
 from .limits import Limits
 from .data.toy2d import MIXTURE_SIGMA, mixture_modes
 from .metrics import energy_distance, mode_coverage, wasserstein2
-from .runtime import make_generator
+from .run import EVAL_SAMPLES, Evaluator, Run
+from .runtime import stream
 from .train import Trainer
 
 __all__ = [
@@ -60,7 +61,7 @@ METRICS: dict[str, tuple[str, bool]] = {
 }
 """metric key -> (readable name, lower is better)."""
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 """Bumped when what a cell computes changes, so old cache files are not reused."""
 
 _AXIS_TYPES = {"K": int, "tau": float, "batch_size": int, "lr": float}
@@ -242,11 +243,6 @@ class SweepResult:
 ProgressFn = Callable[[float, str], None]
 
 
-def _reference(config: ExperimentConfig, trainer: Trainer, n: int) -> torch.Tensor:
-    """The held-out reference sample (the CLI's convention: seed 10_000 + seed)."""
-    return trainer.sampler(n, generator=make_generator(10_000 + config.train.seed))
-
-
 def _cell_metrics(generated: torch.Tensor, reference: torch.Tensor, dataset: str) -> dict[str, float]:
     finite = torch.isfinite(generated).all(1)
     g = generated[finite]
@@ -288,19 +284,20 @@ def run_cell(config: ExperimentConfig, *, eval_samples: int, particles: int,
     cancelled before the end. ``cancel`` is anything with ``is_set()`` (a threading or multiprocessing
     Event)."""
     trainer = Trainer(config)
+    run = Run({"run": trainer}, config)
+    evaluator = run.evaluator if eval_samples == EVAL_SAMPLES else Evaluator.for_trainer(trainer, eval_samples)
     diverged = False
-    for step in range(config.train.steps):
+    while run.step < config.train.steps:
         if cancel is not None and cancel.is_set():
             return None
-        record = trainer.step()
+        advance = run.advance(1)  # the cancel flag is looked at before every step
         if on_step is not None:
-            on_step(step + 1)
-        if record.diverged:
+            on_step(run.step)
+        if advance.paused_reason and any(r.diverged for r in advance.records):
             diverged = True
             break
-    reference = _reference(config, trainer, eval_samples)
-    generated = trainer.sample(eval_samples)
-    metrics = _cell_metrics(generated, reference, config.data.dataset)
+    generated = evaluator.generated(trainer)  # the one evaluation convention (drift_core.run.Evaluator)
+    metrics = _cell_metrics(generated, evaluator.reference, config.data.dataset)
     return CellResult(metrics=metrics, particles=generated[:particles].numpy().astype(np.float32),
                       train_s=trainer.wall_s, diverged=diverged, steps_done=trainer.step_count)
 
@@ -376,7 +373,7 @@ def _reference_points(spec: SweepSpec) -> np.ndarray:
     from .data.toy2d import SAMPLERS
 
     sampler = SAMPLERS[spec.base.data.dataset]
-    return sampler(spec.particles, generator=make_generator(10_000 + spec.base.train.seed)).numpy()
+    return sampler(spec.particles, generator=stream(spec.base.train.seed, "reference")).numpy()
 
 
 # ---- sweeps in worker processes ------------------------------------------------------------------

@@ -11,18 +11,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from benchmarks.app_redraw import OBSERVE as OBSERVE_STEP_VALUES
 
-from tests.conftest import ROOT
+from tests.e2e_support import serve_app
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -45,12 +41,6 @@ FIRST_PARTICLE = """() => {
 EXCEPTION = '[data-testid="stException"]'
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class AppServer(str):
     """The app's base URL (a str), with the path of the server's log (``log_path``)."""
 
@@ -61,37 +51,11 @@ class AppServer(str):
 def app_url(request, artifacts_dir):
     """A `streamlit run app.py` server of the test module's own, logging to
     test-artifacts/streamlit-<module>.log."""
-    port = _free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-           "--server.address", "127.0.0.1", "--server.port", str(port), "--server.fileWatcherType", "none",
-           "--browser.gatherUsageStats", "false"]
     log_path = artifacts_dir / f"streamlit-{request.module.__name__.rsplit('.', 1)[-1]}.log"
-    log = open(log_path, "w")
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    url = AppServer(f"http://127.0.0.1:{port}")
-    url.log_path = log_path
-    try:
-        deadline = time.time() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"streamlit exited with status {proc.returncode} before becoming healthy")
-            try:
-                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                    if r.read().decode().strip() == "ok":
-                        break
-            except OSError:
-                pass
-            if time.time() > deadline:
-                pytest.fail("streamlit did not answer /_stcore/health within 120 s")
-            time.sleep(0.5)
+    with serve_app(log_path) as base:
+        url = AppServer(base)
+        url.log_path = log_path
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import io
 import json
 import os
 import pickle
-import socket
 import subprocess
 import sys
 import tarfile
@@ -17,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.e2e_support import free_port
 from drift_core.checkpoint import CheckpointError, save_checkpoint
 from drift_core.drift import drifting_field
 from drift_core.images.config import ImageExperimentConfig, image_preset
@@ -356,16 +356,10 @@ def test_cli_train_images_on_demo_set_and_resume(tmp_path, capsys):
 
 
 # ---- DDP on two CPU processes (gloo) ----------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_ddp_two_cpu_processes_gathered_drift(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",
            str(ROOT / "tests" / "ddp_images_worker.py"), str(tmp_path)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -379,7 +373,7 @@ def test_ddp_two_cpu_processes_gathered_drift(tmp_path):
     assert all(torch.equal(w0[k], w1[k]) for k in w0)  # both ranks agree on the weights after training
     assert reports[0]["changed"] and reports[0]["noise_differs_across_ranks"]
     # The CLI itself under torchrun: rank 0 writes the outputs, the run reports world_size 2.
-    cli = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
+    cli = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",
            "-m", "drift_core", "train-images", "--device", "cpu", "--steps", "2", "--batch-size", "6", "--positives", "6",
            "--out", str(tmp_path / "cli"), "--quiet"]
     proc = subprocess.run(cli, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
