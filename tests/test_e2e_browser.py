@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -285,4 +286,5 @@ def test_sweep_page_runs_a_tiny_grid_and_opens_a_cell(page, app_url, artifacts_d
     page.wait_for_url("**/playground**", timeout=60_000)
     page.wait_for_selector('[data-testid="stMetric"]', timeout=90_000)
     _no_errors(page)
-    assert "tau=0.2" in page.url and "method=lookahead" in page.url
+    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(page.url).query))
+    assert query.get("tau") == "0.2" and query.get("K") == "1"
