@@ -1,6 +1,8 @@
 """One-step generators for 2D toys: an MLP noise -> point."""
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
@@ -38,10 +40,18 @@ class MLPGenerator(nn.Module):
 
 
 def build_generator(config: ModelConfig, *, seed: int, center: Tensor | None = None, spread: float = 0.05) -> MLPGenerator:
-    """Build the MLP with weights initialised from ``seed`` (reproducible, independent of the global RNG)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = MLPGenerator(config.noise_dim, config.width, config.depth)
+    """Build the MLP with weights initialised from ``seed`` alone: each Linear gets PyTorch's default
+    initialisation (Kaiming-uniform weights, uniform biases in +-1/sqrt(fan_in)) drawn from its own
+    generator, never from torch's global one, so two sessions building models at once in threads of
+    one server each get exactly their seed's weights."""
+    model = MLPGenerator(config.noise_dim, config.width, config.depth)
+    generator = torch.Generator().manual_seed(int(seed))
+    with torch.no_grad():
+        for layer in model.modules():
+            if isinstance(layer, nn.Linear):
+                nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
+                bound = 1 / math.sqrt(layer.in_features) if layer.in_features > 0 else 0.0
+                nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
     if center is not None:
         model.start_at(center, spread)
     return model

@@ -71,7 +71,7 @@ def test_load_points_good_and_bad():
     pts = load_points(b"x,y\n0,0\n1,1\n2,0.5\n")
     assert pts.shape == (3, 2)
     bad = {
-        b"": "empty", b"1,2,3\n4,5,6\n": "2 columns", b"a,b\nc,d\n1,2\n": "not a pair",
+        b"": "empty", b"1,2\n4\n": "at least 2 columns", b"a,b\nc,d\n1,2\n": "two numeric columns",
         b"1,2\nnan,3\n": "NaN", b"1,2\n": "at least", b"\x00\x01\x02binary": "binary",
         b"\xff\xfe\xfa": "UTF-8",
     }
@@ -152,3 +152,40 @@ def test_k_alone_says_baseline_or_lookahead_and_method_is_still_understood():
     assert any("method" in n for n in notes)
     with pytest.raises(ConfigError, match="method"):
         cfg.with_values({"method": "sideways"})
+
+
+# ---- point files as real tools write them ---------------------------------------------------------
+@pytest.mark.parametrize("text", [
+    "x,y\r0.5,1\r-1,2\r3,4\r",  # classic Mac line endings
+    "x\ty\n0.5\t1\n-1\t2\n3\t4\n",  # tab-separated
+    "x;y\r\n0.5;1\r\n-1;2\r\n3;4\r\n",  # semicolons, Windows line endings
+    "0.5 1\n-1   2\n3 4\n",  # whitespace, no header
+    '"x","y"\n"0.5","1"\n"-1","2"\n"3","4"\n',  # quoted
+    "# exported\nx,y,\n0.5,1,\n-1,2,\n3,4,\n",  # a comment and trailing delimiters
+])
+def test_point_files_in_any_common_dialect_load(text):
+    points = load_points(text)
+    assert points.tolist() == [[0.5, 1.0], [-1.0, 2.0], [3.0, 4.0]]
+
+
+def test_point_files_with_a_bom_or_label_columns_say_which_columns_were_used():
+    rows = "label,y,x,weight\na,1,0.5,9\nb,2,-1,9\nc,4,3,9\n"
+    notes: list[str] = []
+    assert load_points(rows, notes=notes).tolist() == [[0.5, 1.0], [-1.0, 2.0], [3.0, 4.0]]
+    assert notes == ["used columns 'x' and 'y' of 4 as x and y"]
+    notes.clear()
+    assert load_points("id,a,b\n7,0.5,1\n8,-1,2\n", notes=notes).tolist() == [[7.0, 0.5], [8.0, -1.0]]
+    notes.clear()
+    assert load_points("name;p;q\nu;0.5;1\nv;-1;2\n", notes=notes).tolist() == [[0.5, 1.0], [-1.0, 2.0]]
+    assert notes == ["used columns 'p' and 'q' of 3 as x and y"]
+    for encoded in ("x,y\n1,2\n3,4\n".encode("utf-16"), "\ufeffx,y\n1,2\n3,4\n".encode("utf-8")):
+        assert load_points(encoded).tolist() == [[1.0, 2.0], [3.0, 4.0]]
+
+
+def test_bad_point_files_are_refused_with_the_line():
+    with pytest.raises(PointSetError, match="line 3"):
+        load_points("x,y\n1,2\n3,oops\n")
+    with pytest.raises(PointSetError, match="line 2"):
+        load_points("x,y\n" + "1" * 200_000 + ",2\n")  # one field beyond the csv module's limit
+    with pytest.raises(PointSetError, match="two numeric columns"):
+        load_points("a,b\nx,y\n")

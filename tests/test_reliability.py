@@ -52,7 +52,7 @@ def test_huge_file_is_refused_before_reading(tmp_path):
 
 
 @pytest.mark.parametrize("content, words", [
-    (b"", "empty"), (b"# only a comment\n", "empty"), (b"1,2,3\n", "2 columns"), (b"hello,world\nfoo,bar\n", "not a pair"),
+    (b"", "empty"), (b"# only a comment\n", "empty"), (b"1,2\n3\n", "at least 2 columns"), (b"hello,world\nfoo,bar\n", "two numeric columns"),
     (b"1,2\ninf,3\n", "NaN or infinite"), (b"1,2\n", "at least 2"), (b"\x89PNG\r\n\x1a\n\x00\x00", "binary"),
     (b"1e300,1\n2,3\n", "too large"),
 ])

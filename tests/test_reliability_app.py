@@ -64,8 +64,8 @@ def test_bad_csv_uploads_get_a_message_and_keep_the_previous_data(monkeypatch):
     assert points.shape == (40, 2) and at.session_state["dataset"] == "custom" and run.config.data.dataset == "custom"
     monkeypatch.setenv("DRIFT_MAX_UPLOAD_POINTS", "50")
     bad = {
-        "empty.csv": (b"", "empty"), "three.csv": (b"1,2,3\n4,5,6\n", "2 columns"),
-        "words.csv": (b"hello,world\nfoo,bar\n", "not a pair"), "nan.csv": (b"1,2\nnan,3\n", "NaN"),
+        "empty.csv": (b"", "empty"), "short.csv": (b"1,2\n4\n", "at least 2 columns"),
+        "words.csv": (b"hello,world\nfoo,bar\n", "two numeric columns"), "nan.csv": (b"1,2\nnan,3\n", "NaN"),
         "one.csv": (b"1,2\n", "at least 2"), "many.csv": (b"1,2\n" * 51, "more than 50 rows"),
         "image.csv": (b"\x89PNG\r\n\x1a\n\x00\x00\x00", "binary"), "latin1.csv": (b"1,2\n\xe9,3\n", "UTF-8"),
         "huge.csv": (b"1,2\n" * (5 * 2**20 + 1), "too large"),

@@ -178,3 +178,30 @@ def test_paper_start_cases_all_reach_the_target(name):
     before = energy_distance(t.sample(1024), ref)
     t.run(200)
     assert energy_distance(t.sample(1024), ref) < 0.2 * before
+
+
+def test_models_built_at_once_in_threads_get_their_own_seeds_weights():
+    """Initialisation draws from the seed's own generator, not torch's global one (app sessions build
+    models in threads of one server at the same time)."""
+    import threading
+
+    from drift_core.config import ModelConfig
+    from drift_core.models import build_generator
+
+    config = ModelConfig(width=64, depth=2)
+    alone = {seed: build_generator(config, seed=seed).state_dict() for seed in range(6)}
+    built: dict[int, dict] = {}
+
+    def build(seed):
+        for _ in range(20):
+            torch.rand(1000)  # other threads using the global generator meanwhile
+            built[seed] = build_generator(config, seed=seed).state_dict()
+
+    threads = [threading.Thread(target=build, args=(s,)) for s in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for seed, state in alone.items():
+        assert all(torch.equal(state[k], built[seed][k]) for k in state), seed
+    assert not torch.equal(alone[0]["body.0.weight"], alone[1]["body.0.weight"])

@@ -146,12 +146,13 @@ def _take_upload() -> None:
     if file is None:
         return
     try:
-        points = load_points(file.getvalue(), max_points=limits().max_upload_points)
+        notes: list[str] = []
+        points = load_points(file.getvalue(), max_points=limits().max_upload_points, notes=notes)
     except PointSetError as err:
         ss["upload_error"] = f"Could not use {file.name}: {err}. Your previous data is unchanged."
         return
     ss["custom_points"] = points
-    ss["custom_points_name"] = file.name
+    ss["custom_points_name"] = file.name + (f" ({'; '.join(notes)})" if notes else "")
     ss["custom_points_version"] = ss.get("custom_points_version", 0) + 1
     ss["upload_error"] = ""
     ss["config"] = ss["config"].with_values({"dataset": "custom"})

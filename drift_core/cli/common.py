@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..config import ConfigError, ExperimentConfig, flat_field_names, preset, PRESETS
@@ -74,7 +75,11 @@ def points_from_args(args: argparse.Namespace, cfg: ExperimentConfig):
         return None
     if args.points is None:
         raise UsageError("dataset 'custom' needs --points FILE.csv")
+    notes: list[str] = []
     try:
-        return load_points(args.points, max_points=Limits.from_env().max_upload_points)
+        points = load_points(args.points, max_points=Limits.from_env().max_upload_points, notes=notes)
     except PointSetError as err:
         raise UsageError(f"{args.points}: {err}") from None
+    for note in notes:
+        print(f"{args.points}: {note}", file=sys.stderr)
+    return points

@@ -5,8 +5,8 @@ file; nothing is half-loaded. Coordinates are kept as given (the temperature is 
 """
 from __future__ import annotations
 
+import codecs
 import csv
-import io
 import math
 from pathlib import Path
 
@@ -24,26 +24,80 @@ class PointSetError(ValueError):
     """A point set that cannot be used, with the reason in plain words."""
 
 
-def _parse_csv(text: str, max_points: int = MAX_POINTS) -> np.ndarray:
-    rows: list[tuple[float, float]] = []
-    reader = csv.reader(io.StringIO(text))
-    seen_content = False
-    for line_no, row in enumerate(reader, start=1):
-        cells = [c.strip() for c in row if c.strip() != ""]
-        if not cells or cells[0].startswith("#"):
-            continue
-        first_line, seen_content = not seen_content, True
-        if len(cells) != 2:
-            raise PointSetError(f"line {line_no}: expected 2 columns (x, y), found {len(cells)}")
+DELIMITERS = ",;\t|"
+"""Delimiters tried by the reader (besides runs of whitespace)."""
+
+
+def _parse_csv(text: str, max_points: int = MAX_POINTS, notes: list[str] | None = None) -> np.ndarray:
+    """Rows of a delimited text file as an [M, 2] array of (x, y).
+
+    Any line ending (\\n, \\r\\n, classic-Mac \\r); comma, semicolon, tab, pipe or whitespace
+    delimiters (sniffed from the first lines by :class:`csv.Sniffer`, quoting included); lines starting
+    with ``#`` are comments; an optional header line. With more than two columns, the columns named x
+    and y in the header are used, else the first two numeric ones, and ``notes`` says which."""
+    lines = [(no, line) for no, line in enumerate(text.splitlines(), start=1)
+             if line.strip() and not line.lstrip().startswith("#")]
+    if not lines:
+        return np.zeros((0, 2))
+    sample = "\n".join(line for _, line in lines[:50])
+    try:
+        delimiter = csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        delimiter = next((d for d in DELIMITERS if d in sample), None)  # None: runs of whitespace
+    rows = _split_rows(lines, delimiter)
+    header: list[str] | None = None
+    if rows and not any(_is_number(c) for c in rows[0][1]):
+        header = [c.lower() for c in rows[0][1]]
+        rows = rows[1:]
+    if not rows:
+        return np.zeros((0, 2))
+    width = len(rows[0][1])
+    if header is not None and "x" in header and "y" in header:
+        cols = (header.index("x"), header.index("y"))
+    else:
+        numeric = [k for k, c in enumerate(rows[0][1]) if _is_number(c)]
+        if len(numeric) < 2:
+            no, cells = rows[0]
+            raise PointSetError(f"line {no}: expected two numeric columns (x, y), found {len(numeric)} in "
+                                f"{_show(cells)}")
+        cols = (numeric[0], numeric[1])
+    if notes is not None and width > 2:
+        names = f"'{header[cols[0]]}' and '{header[cols[1]]}'" if header is not None else f"{cols[0] + 1} and {cols[1] + 1}"
+        notes.append(f"used columns {names} of {width} as x and y")
+    out: list[tuple[float, float]] = []
+    for no, cells in rows:
+        if len(cells) <= max(cols):
+            raise PointSetError(f"line {no}: expected at least {max(cols) + 1} columns, found {len(cells)} in {_show(cells)}")
         try:
-            rows.append((float(cells[0]), float(cells[1])))
+            out.append((float(cells[cols[0]]), float(cells[cols[1]])))
         except ValueError:
-            if first_line and all(not _is_number(c) for c in cells):
-                continue  # a header line such as "x,y"
-            raise PointSetError(f"line {line_no}: {','.join(cells)!r} is not a pair of numbers") from None
-        if len(rows) > max_points:
+            raise PointSetError(f"line {no}: {_show([cells[cols[0]], cells[cols[1]]])} is not a pair of numbers") from None
+        if len(out) > max_points:
             raise PointSetError(f"too many points: more than {max_points:,} rows (this server's limit)")
-    return np.asarray(rows, dtype=np.float64).reshape(-1, 2)
+    return np.asarray(out, dtype=np.float64).reshape(-1, 2)
+
+
+def _split_rows(lines: list[tuple[int, str]], delimiter: str | None) -> list[tuple[int, list[str]]]:
+    """(line number, stripped cells) of each line; a malformed line is refused with its number."""
+    rows = []
+    for no, line in lines:
+        if delimiter is None:
+            cells = line.split()
+        else:
+            try:
+                cells = next(csv.reader([line], delimiter=delimiter, skipinitialspace=True), [])
+            except csv.Error as err:
+                raise PointSetError(f"line {no}: {err}") from None
+        cells = [c.strip() for c in cells]
+        while cells and cells[-1] == "":  # a trailing delimiter
+            cells.pop()
+        rows.append((no, cells))
+    return rows
+
+
+def _show(cells: list[str]) -> str:
+    text = ", ".join(cells)
+    return repr(text if len(text) <= 60 else text[:57] + "...")
 
 
 def _is_number(cell: str) -> bool:
@@ -62,16 +116,18 @@ def _max_bytes(max_points: int) -> int:
 def _decode(data: bytes, max_bytes: int = MAX_BYTES) -> str:
     if len(data) > max_bytes:
         raise PointSetError(f"file too large: {len(data) / 1e6:.1f} MB (limit {max_bytes / 1e6:.0f} MB)")
-    if b"\x00" in data[:4096]:
-        raise PointSetError("this is a binary file, not a CSV text file of x,y rows")
     try:
+        if data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+            return data.decode("utf-16")
+        if b"\x00" in data[:4096]:
+            raise PointSetError("this is a binary file, not a CSV text file of x,y rows")
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise PointSetError("the file is not UTF-8 text; save it as a plain CSV of x,y rows") from None
+        raise PointSetError("the file is neither UTF-8 nor UTF-16 text; save it as a plain CSV of x,y rows") from None
 
 
 def load_points(source: bytes | str | Path | np.ndarray | Tensor, *, min_points: int = 2,
-                max_points: int | None = None) -> Tensor:
+                max_points: int | None = None, notes: list[str] | None = None) -> Tensor:
     """Load and validate a point set.
 
     Args:
@@ -80,6 +136,7 @@ def load_points(source: bytes | str | Path | np.ndarray | Tensor, *, min_points:
         max_points: the most rows accepted (default ``MAX_POINTS``); the app and the CLI pass the
             server's ``DRIFT_MAX_UPLOAD_POINTS`` (:class:`drift_core.limits.Limits`). The byte limit
             scales with it.
+        notes: when given, what the reader chose is appended (e.g. which columns became x and y).
 
     Returns:
         float32 tensor [M, 2].
@@ -100,11 +157,11 @@ def load_points(source: bytes | str | Path | np.ndarray | Tensor, *, min_points:
     if isinstance(source, (bytearray, memoryview)):
         source = bytes(source)
     if isinstance(source, bytes):
-        array = _parse_csv(_decode(source, max_bytes), max_points)
+        array = _parse_csv(_decode(source, max_bytes), max_points, notes)
     elif isinstance(source, str):
         if len(source) > max_bytes:
             raise PointSetError(f"text too large: {len(source) / 1e6:.1f} MB (limit {max_bytes / 1e6:.0f} MB)")
-        array = _parse_csv(source, max_points)
+        array = _parse_csv(source, max_points, notes)
     else:
         try:
             array = np.asarray(source.detach().cpu() if isinstance(source, Tensor) else source, dtype=np.float64)
