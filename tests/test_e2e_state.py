@@ -3,7 +3,7 @@
 * Sidebar navigation between every pair of Playground, Compare and Inspector with non-default
   settings: the settings survive each switch (URL and widgets), and a Playground run survives a visit
   to another page.
-* Moving the τ slider by mouse and by keyboard every couple of seconds while a run plays, for 30 s on
+* Moving the τ slider by mouse and by keyboard every few seconds while a run plays, for 30 s on
   the Playground and on Compare: no error element, no traceback in the server log, the Step counter
   never goes back, and the picture never shows a replay nobody asked for.
 
@@ -150,7 +150,7 @@ def _play_and_tweak(page, server, url: str, prefix: str, seconds: float = 30.0) 
         _move_tau(page, "tau", by_keyboard=moves % 2 == 1, direction=1 if (moves // 2) % 2 == 0 else -1)
         move_s.append(time.time() - began)
         moves += 1
-        time.sleep(2.0)
+        time.sleep(3.0)  # a user's pace; a full page run must fit between two moves on a busy machine
         _no_errors(page)
     print(f"{moves} τ moves, each taking {min(move_s):.2f}-{max(move_s):.2f} s to land")
     seen = page.evaluate(STOP_WATCH)
