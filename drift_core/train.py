@@ -441,8 +441,3 @@ class Lockstep:
 
     def update(self, name: str, config: ExperimentConfig) -> list[str]:
         return self.trainers[name].update(config)
-
-
-def with_drift(config: ExperimentConfig, **changes) -> ExperimentConfig:
-    """Shorthand: the config with some drift fields replaced."""
-    return replace(config, drift=replace(config.drift, **changes))

@@ -18,7 +18,7 @@ st.caption("Baseline and lookahead drifting start from the **same weights** and 
            "batches**, so any difference comes from the drift alone. Lookahead does more work per step: the "
            "*training time* curves and the optional 2× learning-rate baseline keep the comparison fair.")
 config = widgets.load_config()
-presenter = classroom.apply_presenter()
+classroom.apply_presenter()
 with st.container():
     widgets.show_url_notices()
 widgets.data_controls(config)

@@ -21,7 +21,7 @@ st.caption("A small generator (noise → MLP → point) learns a 2D distribution
            "each particle is pushed along (drawn longer than true size).")
 safety.sync_after_fallback(RUN_KEY)
 config = widgets.load_config()
-presenter = classroom.apply_presenter()
+classroom.apply_presenter()
 with st.container():
     widgets.show_url_notices()
 widgets.data_controls(config)

@@ -54,9 +54,9 @@ def test_cli_bad_arguments_exit_nonzero_with_message(tmp_path):
         assert r.returncode == 2, (args, r.stderr)
         assert r.stderr.startswith("error:") and "Traceback" not in r.stderr, r.stderr
     bad_csv = tmp_path / "bad.csv"
-    bad_csv.write_text("1,2,3\n")
+    bad_csv.write_text("1,2\n3\n")
     r = _cli("train", "--points", str(bad_csv), "--out", str(tmp_path / "o"))
-    assert r.returncode == 2 and "2 columns" in r.stderr
+    assert r.returncode == 2 and "at least 2 columns" in r.stderr
 
 
 def test_cli_custom_points(tmp_path):

@@ -57,6 +57,8 @@ def app_url(request, artifacts_dir):
         url = AppServer(base)
         url.log_path = log_path
         yield url
+    log = log_path.read_text(encoding="utf-8", errors="replace")
+    assert "Traceback" not in log, f"the server logged a traceback during {request.module.__name__}:\n{log[-3000:]}"
 
 
 @pytest.fixture(scope="module")
