@@ -35,13 +35,6 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def evaluate_trainer(trainer: Trainer, n: int = EVAL_SAMPLES, *, exact_w2: bool = False) -> dict[str, float]:
-    """The run's metrics by the one convention of :class:`drift_core.run.Evaluator` (NaN when the
-    outputs are not finite)."""
-    values = Evaluator.for_trainer(trainer, n)(trainer, exact_w2=exact_w2)
-    return values or {"energy": float("nan"), "mmd2": float("nan"), "sliced_w2": float("nan")}
-
-
 def run(args: argparse.Namespace) -> int:
     if args.eval_every < 1 or args.eval_samples < 2:
         raise UsageError("--eval-every must be >= 1 and --eval-samples >= 2")
@@ -83,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
                 tqdm.write(f"warning: step {record.step}: {record.message}", file=sys.stderr)
             row = record.as_row()
             if record.step % args.eval_every == 0 or record.step == cfg.train.steps:
-                row.update(evaluator(trainer, exact_w2=args.exact_w2) or {"energy": float("nan")})
+                row.update(evaluator(trainer, mmd=True, exact_w2=args.exact_w2) or {"energy": float("nan")})
                 bar.set_postfix(energy=f"{row['energy']:.4f}", loss=f"{record.loss:.2e}")
             if writer is None:
                 fields = list(row) + [k for k in ("energy", "mmd2", "sliced_w2", "w2", "modes_covered", "high_quality") if k not in row]
@@ -98,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     reference = trainer.sampler(4096, generator=stream(cfg.train.seed, "reference")).numpy()
     scatter_image([(reference, (190, 190, 190)), (generated, (31, 119, 180))],
                   title=f"{cfg.data.dataset} | {cfg.drift.label()} | step {trainer.step_count}").save(out / "scatter.png")
-    summary = {"step": trainer.step_count, "wall_s": round(trainer.wall_s, 3), **(evaluator(trainer) or {"energy": float("nan")})}
+    summary = {"step": trainer.step_count, "wall_s": round(trainer.wall_s, 3), **(evaluator(trainer, mmd=True) or {"energy": float("nan")})}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     if diverged is not None:
         print(f"error: training diverged at step {diverged.step + 1}: {diverged.message}. "
