@@ -1,0 +1,99 @@
+"""Everything one browser session keeps between script runs, in one object.
+
+Streamlit runs a page's script again on every interaction, so what must survive a run lives in one
+:class:`LabSession`, kept under the single session-state key :data:`KEY`: the experiment
+configuration (the only copy of the settings), the display settings, the uploaded points, each page's
+:class:`~drift_core.run.Run`, the notices waiting to be shown and any page's own state. Pages and
+``ui`` helpers reach it through :func:`lab`; nothing else in the app stores state under a name of
+its own.
+
+Widget keys are not state. Streamlit drops the state of a widget that a page does not draw (a sidebar
+page switch, a run cut short by a click), so each widget's key is seeded from the session on every run
+and its ``on_change`` writes the new value back here (:mod:`ui.controls`).
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, TypeVar
+
+import streamlit as st
+from torch import Tensor
+
+from drift_core.config import ExperimentConfig
+
+__all__ = ["KEY", "LabSession", "UserPoints", "ViewSettings", "lab"]
+
+KEY = "lab"
+"""The one session-state key the app stores its state under."""
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ViewSettings:
+    """How runs are shown (not what is trained); shared by the pages of one session."""
+
+    steps_per_frame: int = 5  # training steps between two redraws while playing
+    fairness: bool = False  # Compare: add a baseline with 2x learning rate (restarts the comparison)
+    layers: tuple[str, ...] = ("V",)  # Playground arrow and density layers (ui.figures.LAYERS)
+    compare_layers: tuple[str, ...] = ("V",)  # Compare arrow layers
+    difference: bool = False  # Compare: segments from each lookahead particle to its baseline twin
+    arrow_scale: int = 3  # arrows are drawn this many times their true length
+    estimator_noise: bool = False  # Playground: V from several fresh batches at a few particles
+    inspect_n: int = 48  # Inspector: particles (its own batch size)
+    presenter: bool = False  # large text and pictures, no sidebar (?presenter=1)
+
+
+@dataclass(frozen=True)
+class UserPoints:
+    """An uploaded (or checkpointed) point set [M, 2], its description, and a version that grows
+    with every new upload, so a run knows when its data changed."""
+
+    points: Tensor
+    description: str
+    version: int
+
+
+@dataclass
+class LabSession:
+    """One browser session's state. ``runs`` and ``replay`` are keyed by page name
+    ("playground", "compare", "inspector", "images"); ``notices`` by topic ("link", "setting",
+    "upload", "checkpoint", or a page name for what happened to its run); ``pages`` holds any
+    page's own state object (see :meth:`page`)."""
+
+    config: ExperimentConfig = field(default_factory=ExperimentConfig)
+    view: ViewSettings = field(default_factory=ViewSettings)
+    points: UserPoints | None = None
+    runs: dict[str, Any] = field(default_factory=dict)
+    replay: dict[str, int | None] = field(default_factory=dict)
+    notices: dict[str, str] = field(default_factory=dict)
+    scenario: str | None = None  # the guided scenario whose "what to watch" is shown
+    pages: dict[str, Any] = field(default_factory=dict)
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)  # this session in the server's registry
+    from_link: bool = False  # the settings were read from the URL (first run of the session)
+
+    def set_view(self, **changes) -> None:
+        self.view = replace(self.view, **changes)
+
+    def page(self, name: str, factory: Callable[[], T]) -> T:
+        """Page ``name``'s own state object, created by ``factory`` on first use."""
+        if name not in self.pages:
+            self.pages[name] = factory()
+        return self.pages[name]
+
+    def take_notice(self, topic: str) -> str:
+        """The notice waiting under ``topic`` ("" if none), removed."""
+        return self.notices.pop(topic, "")
+
+    def add_points(self, points: Tensor, description: str) -> None:
+        version = self.points.version + 1 if self.points is not None else 1
+        self.points = UserPoints(points, description, version)
+
+
+def lab() -> LabSession:
+    """This browser session's :class:`LabSession` (created on its first script run)."""
+    session = st.session_state.get(KEY)
+    if not isinstance(session, LabSession):
+        session = st.session_state[KEY] = LabSession()
+    return session
