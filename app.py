@@ -1,8 +1,7 @@
 """Drift Lab: the Streamlit entry point (`streamlit run app.py`). Pages are listed explicitly."""
 import streamlit as st
 
-from ui.runs import configure_torch_threads
-from ui.safety import guard_session, show_session_notice
+from ui.safety import configure_torch_threads, guard_session, show_session_notice
 
 configure_torch_threads()
 st.set_page_config(page_title="Drift Lab", page_icon="🌀", layout="wide")

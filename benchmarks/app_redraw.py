@@ -90,7 +90,7 @@ def main() -> None:
                 page = browser.new_page(viewport={"width": 1500, "height": 1100})
                 page.goto(f"{url}/{name}?batch_size=512&steps=1000000&steps_per_frame={spf}")
                 page.wait_for_selector('[data-testid="stMetric"]', timeout=120_000)
-                page.locator(".st-key-" + ("pg" if name == "playground" else "cmp") + "_play button").click()
+                page.locator(".st-key-play button").click()
                 time.sleep(3)  # warm up
                 page.evaluate(OBSERVE)
                 frames0, t0 = _frames_drawn(page), time.time()

@@ -6,7 +6,7 @@ their fixed-noise sample grids next to each other.
     .venv/bin/python -m benchmarks.images_throughput                       # table only
     .venv/bin/python -m benchmarks.images_throughput --grid-steps 300      # + benchmarks/img/images_*.png
 
-Threads: torch uses DRIFT_TORCH_THREADS (default 1, as the app does; see ui.runs.configure_torch_threads).
+Threads: torch uses DRIFT_TORCH_THREADS (default 1, as the app does; see ui.safety.configure_torch_threads).
 """
 from __future__ import annotations
 

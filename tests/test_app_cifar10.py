@@ -51,15 +51,15 @@ def test_images_page_trains_both_runs_and_evaluates(monkeypatch):
     at = open_page()
     assert any("Offline demo" in i.value for i in at.info)
     at.select_slider(key="img_batch").set_value(8).run()
-    at.button(key="img_step").click().run()
+    at.button(key="step").click().run()
     assert not at.exception, at.exception
-    pair = at.session_state["img_run"]
+    pair = at.session_state["lab"].runs["images"]
     assert {a: t.step_count for a, t in pair.trainers.items()} == {"baseline": 1, "lookahead": 1}
     assert pair.trainers["lookahead"].config.drift.K == 1
     assert pair.trainers["baseline"].config.drift.K == 0
     assert len(at.get("image")) == 2  # one sample grid per run, side by side
     assert any("baseline" in m.value for m in at.markdown) and any("lookahead K=1" in m.value for m in at.markdown)
-    at.button(key="img_step").click().run()
+    at.button(key="step").click().run()
     assert pair.trainers["baseline"].step_count == 2 and len(pair.rms_rows()) == 4
     # FID/KID on demand fills the table with N and the reference named.
     at.selectbox(key="img_fid_n").set_value(50).run()
@@ -75,7 +75,7 @@ def test_images_page_trains_both_runs_and_evaluates(monkeypatch):
         pair.load_checkpoint("lookahead", b"garbage")
     # K change restarts both runs with a note.
     at.slider(key="img_K").set_value(2).run()
-    assert at.session_state["img_run"].trainers["lookahead"].step_count == 0
+    assert at.session_state["lab"].runs["images"].trainers["lookahead"].step_count == 0
     assert any("restarted" in c.value for c in at.caption)
 
 

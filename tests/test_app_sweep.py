@@ -107,11 +107,11 @@ def test_sweep_cell_opens_in_playground_with_its_config():
     result = wait_for_result(at)
     at.button(key="sw_open_1_1").click().run()
     assert not at.exception, at.exception
-    config = at.session_state["config"]
+    config = at.session_state["lab"].config
     assert config == result.spec.cell_config(1, 1)
     assert config.drift.tau == 0.2 and config.drift.K == 1 and config.data.dataset == "8gaussians"
     # we are on the Playground now, with the cell's settings in its widgets and the URL
-    assert at.session_state["playground_run"].config == config
+    assert at.session_state["lab"].runs["playground"].config == config
     assert at.slider(key="K").value == 1
     tau = at.query_params["tau"]
     assert (tau[0] if isinstance(tau, list) else tau) == "0.2"

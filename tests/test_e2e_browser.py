@@ -142,7 +142,7 @@ def test_playground_plays_and_measures_redraw_rate(page, app_url, artifacts_dir)
     page.evaluate("() => { window.__liveView = document.querySelector('div.drift-live-plot'); }")
     first_particle = page.evaluate(FIRST_PARTICLE)
     start = _step(page)
-    _click(page, "pg_play")
+    _click(page, "play")
     _wait_for_step_above(page, start + 4)
     _wait_idle_frame = time.time() + 30
     while page.evaluate(FIRST_PARTICLE) == first_particle and time.time() < _wait_idle_frame:
@@ -169,7 +169,7 @@ def test_playground_plays_and_measures_redraw_rate(page, app_url, artifacts_dir)
         "the particle view was rebuilt instead of updated in place"
     assert detached == 0, f"the particle view left the page {detached} times while playing"
     _no_errors(page)
-    _click(page, "pg_pause")
+    _click(page, "pause")
     _wait_idle(page)
     page.screenshot(path=str(artifacts_dir / "app-playground.png"), full_page=True)
 
@@ -192,10 +192,10 @@ def test_playground_upload_bad_then_good_csv(page, app_url, artifacts_dir):
 def test_compare_plays_in_lockstep(page, app_url, artifacts_dir):
     _open(page, app_url + "/compare?batch_size=256&fairness=true&method=lookahead&K=2")
     start = _step(page)
-    _click(page, "cmp_play")
+    _click(page, "play")
     _wait_for_step_above(page, start + 4)
     _no_errors(page)
-    _click(page, "cmp_pause")
+    _click(page, "pause")
     _wait_idle(page)
     assert page.locator(".js-plotly-plot").count() >= 3  # three arms side by side
     page.screenshot(path=str(artifacts_dir / "app-compare.png"), full_page=True)
@@ -229,7 +229,7 @@ def _lens_title(page, timeout_s: float = 30.0) -> str:
 def test_inspector_plays_through_a_step(page, app_url, artifacts_dir):
     _open(page, app_url + "/inspector?tau=0.2&method=lookahead&K=2")
     # click a particle (the one farthest from particle 0): the kernel lens follows the click
-    _click(page, "ins_next_stage")
+    _click(page, "next_stage")
     _wait_idle(page)
     assert "particle 0:" in _lens_title(page)
     deadline = time.time() + 30
@@ -242,10 +242,10 @@ def test_inspector_plays_through_a_step(page, app_url, artifacts_dir):
         time.sleep(0.25)
     assert "particle 0:" not in _lens_title(page), "clicking a particle did not open its kernel lens"
     start = _step(page)
-    _click(page, "ins_play")
+    _click(page, "play")
     _wait_for_step_above(page, start)
     _no_errors(page)
-    _click(page, "ins_pause")
+    _click(page, "pause")
     _wait_idle(page)
     time.sleep(1.5)  # let the last fragment delta land before the picture
     page.screenshot(path=str(artifacts_dir / "app-inspector.png"), full_page=True)

@@ -12,7 +12,8 @@ from drift_core.probes import density_on_grid, field_on_grid, grid_points, inspe
 from drift_core.train import Trainer
 from ui import figures
 from drift_core.run import view_bounds
-from ui.runs import configure_torch_threads
+from ui.safety import configure_torch_threads
+from ui.inspector_view import STAGES
 
 SMALL = ExperimentConfig().with_values({"batch_size": 32, "width": 16, "depth": 1, "method": "lookahead", "K": 2,
                                         "dataset": "8gaussians"})
@@ -38,9 +39,8 @@ def test_every_figure_builder_output_validates():
     ins = inspect_step(trainer)
     go.Figure(figures.kernel_matrix_figure(ins.w_pos, ins.w_neg))
     go.Figure(figures.lens_figure(ins, 3, bounds))
-    for stage in ("noise", "outputs", "batch", "kernel", "V⁺ V⁻ V", "lookahead", "targets", "loss",
-                  "optimiser step", "moved"):
-        go.Figure(figures.stage_figure(ins, stage, bounds))
+    for stage in STAGES:
+        go.Figure(figures.stage_figure(ins, stage.draws, bounds))
     fast = figures.fast_figure(fig)
     assert fast.layout.xaxis.range == tuple(bounds[:2])  # fixed axes
     chart = figures.curves_chart([{"step": 1, "loss": 0.1, "series": "a"}, {"step": 2, "loss": 0.05, "series": "a"}],

@@ -74,7 +74,7 @@ def test_static_serving_is_on_and_the_url_follows_the_base_path(monkeypatch):
 
 
 def test_without_static_serving_the_pages_fall_back_to_st_plotly_chart(monkeypatch):
-    from tests.test_app_classroom import SMALL_URL, open_page
+    from tests.app_support import SMALL_URL, open_page
 
     real = live_plot.st.get_option
     monkeypatch.setattr(live_plot.st, "get_option",
@@ -101,7 +101,7 @@ def test_a_read_only_app_folder_falls_back_to_st_plotly_chart(monkeypatch, caplo
     monkeypatch.setattr(live_plot, "_PLOTLY_JS_READY", [])
     assert not live_plot.plotly_js_ready()
     assert "fall back to st.plotly_chart" in caplog.text
-    from tests.test_app_classroom import SMALL_URL, open_page
+    from tests.app_support import SMALL_URL, open_page
 
     at = open_page("playground", SMALL_URL)
     assert not at.exception

@@ -20,6 +20,7 @@ V_COLOUR = "#24292f"
 V_POS_COLOUR = "#1a7f37"
 V_NEG_COLOUR = "#cf222e"
 FIELD_COLOUR = "rgba(110, 84, 148, 0.65)"
+NOISE_COLOUR = "rgba(227, 98, 9, 0.7)"
 TERM_COLOURS = ("#e36209", "#8250df", "#0a7ea4", "#bf3989", "#6e7781", "#9a6700", "#1b7c83", "#d1242f", "#4d2d00")
 ARM_COLOURS = {"baseline": "#1f6feb", "lookahead": "#e36209", "baseline 2×lr": "#6e7781"}
 
@@ -55,12 +56,12 @@ def grid_arrows(grid: np.ndarray, field: np.ndarray) -> np.ndarray:
     return field * (0.9 * spacing / longest) if longest > 0 else field
 
 
-def _scatter(points: np.ndarray, name: str, colour: str, size: float = 4.0, **extra) -> dict:
+def scatter_trace(points: np.ndarray, name: str, colour: str, size: float = 4.0, **extra) -> dict:
     return {"type": "scattergl", "mode": "markers", "x": points[:, 0], "y": points[:, 1], "name": name,
             "marker": {"color": colour, "size": size}, **extra}
 
 
-def _arrows(starts: np.ndarray, vectors: np.ndarray, scale: float, name: str, colour: str, width: float = 1.2) -> dict:
+def arrow_trace(starts: np.ndarray, vectors: np.ndarray, scale: float, name: str, colour: str, width: float = 1.2) -> dict:
     x, y = segments(starts, vectors, scale)
     return {"type": "scattergl", "mode": "lines", "x": x, "y": y, "name": name, "hoverinfo": "skip",
             "line": {"color": colour, "width": width}, "connectgaps": False}
@@ -103,23 +104,23 @@ def particle_figure(snap, bounds: Sequence[float], layers: Iterable[str] = ("V",
         traces.append({"type": "heatmap", "z": density, "x": np.linspace(x0, x1, r), "y": np.linspace(y0, y1, r),
                        "colorscale": [[0, "rgba(255,255,255,0)"], [1, "rgba(31,111,235,0.55)"]],
                        "showscale": False, "hoverinfo": "skip", "name": "density"})
-    traces.append(_scatter(snap.positives, "data", DATA_COLOUR, 4))
+    traces.append(scatter_trace(snap.positives, "data", DATA_COLOUR, 4))
     if "field on a grid" in layers and grid is not None and grid_field is not None:
-        traces.append(_arrows(grid, grid_arrows(grid, grid_field), 1.0, "V on a grid (longest = one cell)",
+        traces.append(arrow_trace(grid, grid_arrows(grid, grid_field), 1.0, "V on a grid (longest = one cell)",
                               FIELD_COLOUR, 1.0))
     g = snap.generated
     if other is not None:
-        traces.append(_arrows(g, other - g, 1.0, f"difference to {other_name}", "rgba(207, 34, 46, 0.55)", 1.0))
+        traces.append(arrow_trace(g, other - g, 1.0, f"difference to {other_name}", "rgba(207, 34, 46, 0.55)", 1.0))
     if "lookahead terms" in layers:
         for k, term in enumerate(snap.terms):
-            traces.append(_arrows(snap.points[k], term, arrow_scale, f"V_{k}", TERM_COLOURS[k % len(TERM_COLOURS)]))
+            traces.append(arrow_trace(snap.points[k], term, arrow_scale, f"V_{k}", TERM_COLOURS[k % len(TERM_COLOURS)]))
     if "V⁺" in layers:
-        traces.append(_arrows(g, snap.v_pos, arrow_scale, "V⁺ attraction", V_POS_COLOUR))
+        traces.append(arrow_trace(g, snap.v_pos, arrow_scale, "V⁺ attraction", V_POS_COLOUR))
     if "V⁻" in layers:
-        traces.append(_arrows(g, -snap.v_neg, arrow_scale, "−V⁻ repulsion", V_NEG_COLOUR))
+        traces.append(arrow_trace(g, -snap.v_neg, arrow_scale, "−V⁻ repulsion", V_NEG_COLOUR))
     if "V" in layers:
-        traces.append(_arrows(g, snap.v, arrow_scale, "V", V_COLOUR))
-    traces.append(_scatter(g, "generated", PARTICLE_COLOUR, 5))
+        traces.append(arrow_trace(g, snap.v, arrow_scale, "V", V_COLOUR))
+    traces.append(scatter_trace(g, "generated", PARTICLE_COLOUR, 5))
     return {"data": traces, "layout": base_layout(bounds, title=title, height=height, uirevision=uirevision)}
 
 
@@ -201,7 +202,7 @@ def lens_figure(ins, index: int, bounds: Sequence[float], *, height: int = 460) 
         {"type": "scatter", "mode": "markers", "x": [centre[0]], "y": [centre[1]], "name": f"particle {i}",
          "marker": {"color": "black", "size": 14, "symbol": "x"}, "hoverinfo": "skip"},
     ]
-    traces.append(_arrows(centre[None, :], ins.v[i:i + 1], 1.0, "V (true length)", V_COLOUR, 2.5))
+    traces.append(arrow_trace(centre[None, :], ins.v[i:i + 1], 1.0, "V (true length)", V_COLOUR, 2.5))
     layout = base_layout(bounds, title=f"kernel lens of particle {i}: circle at distance τ = {tau:g}",
                          height=height, uirevision="lens")
     layout["shapes"] = [{"type": "circle", "xref": "x", "yref": "y", "x0": centre[0] - tau, "x1": centre[0] + tau,
@@ -210,37 +211,38 @@ def lens_figure(ins, index: int, bounds: Sequence[float], *, height: int = 460) 
     return {"data": traces, "layout": layout}
 
 
-def stage_figure(ins, stage: str, bounds: Sequence[float], *, arrow_scale: float = 10.0, height: int = 460) -> dict:
-    """The particle picture of one Inspector stage (see ``ui.inspector_stages``)."""
+def stage_figure(ins, draws: frozenset[str], bounds: Sequence[float], *, arrow_scale: float = 10.0,
+                 height: int = 460) -> dict:
+    """The particle picture of one Inspector stage: the generated particles plus what ``draws`` names
+    ("noise", "data", "attraction", "lookahead", "targets", "moved"; see ``ui.inspector_view.STAGES``)."""
     x, pos = ins.outputs, ins.positives
+    if "noise" in draws:
+        trace = scatter_trace(ins.noise[:, :2], "noise ε (first two of its dimensions)", "#6e7781", 6)
+        return {"data": [trace], "layout": base_layout((-3.5, 3.5, -3.5, 3.5), title="noise ε ~ N(0, I)",
+                                                       height=height, uirevision="stage-noise")}
     traces: list[dict] = []
-    show_data = stage not in ("noise", "outputs")
-    if show_data:
-        traces.append(_scatter(pos, "positives (data batch)", "rgba(26,127,55,0.45)", 6))
-    if stage == "noise":
-        z = ins.noise[:, :2]
-        traces.append(_scatter(z, "noise ε (first two of its dimensions)", "#6e7781", 6))
-        return {"data": traces, "layout": base_layout((-3.5, 3.5, -3.5, 3.5), title="noise ε ~ N(0, I)",
-                                                      height=height, uirevision="stage-noise")}
-    if stage in ("V⁺ V⁻ V",):
-        traces.append(_arrows(x, ins.v_pos, arrow_scale, "V⁺ attraction", V_POS_COLOUR))
-        traces.append(_arrows(x, -ins.v_neg, arrow_scale, "−V⁻ repulsion", V_NEG_COLOUR))
-        traces.append(_arrows(x, ins.terms[0], arrow_scale, "V₀ = V⁺ − V⁻", V_COLOUR, 1.8))
-    if stage == "lookahead":
+    if "data" in draws:
+        traces.append(scatter_trace(pos, "positives (data batch)", "rgba(26,127,55,0.45)", 6))
+    if "attraction" in draws:
+        traces.append(arrow_trace(x, ins.v_pos, arrow_scale, "V⁺ attraction", V_POS_COLOUR))
+        traces.append(arrow_trace(x, -ins.v_neg, arrow_scale, "−V⁻ repulsion", V_NEG_COLOUR))
+        traces.append(arrow_trace(x, ins.terms[0], arrow_scale, "V₀ = V⁺ − V⁻", V_COLOUR, 1.8))
+    if "lookahead" in draws:
         for k, (z, t) in enumerate(zip(ins.points, ins.terms)):
             colour = TERM_COLOURS[k % len(TERM_COLOURS)]
             if k > 0:
-                traces.append(_scatter(z, f"z^{k}", colour, 4, opacity=0.7))
-            traces.append(_arrows(z, t, 1.0, f"V_{k} (true length)", colour, 1.5))
-    if stage in ("targets", "loss"):
-        traces.append(_arrows(x, ins.v, 1.0, "x → x + V", V_COLOUR))
-        traces.append(_scatter(ins.targets, "drifted targets x + V", "#e36209", 5, opacity=0.8))
-    if stage in ("optimiser step", "moved"):
-        traces.append(_arrows(x, ins.v, 1.0, "target move V", "rgba(227,98,9,0.8)", 2.0))
-        traces.append(_arrows(x, ins.achieved, 1.0, "achieved move", V_COLOUR, 1.2))
-        traces.append(_scatter(ins.outputs_after, "outputs after the step", "#8250df", 5))
-    traces.append(_scatter(x, "generated x = f(ε)", PARTICLE_COLOUR, 6,
-                           customdata=np.arange(len(x)), hovertemplate="particle %{customdata}<extra></extra>"))
+                traces.append(scatter_trace(z, f"z^{k}", colour, 4, opacity=0.7))
+            traces.append(arrow_trace(z, t, 1.0, f"V_{k} (true length)", colour, 1.5))
+    if "targets" in draws:
+        traces.append(arrow_trace(x, ins.v, 1.0, "x → x + V", V_COLOUR))
+        traces.append(scatter_trace(ins.targets, "drifted targets x + V", "#e36209", 5, opacity=0.8))
+    if "moved" in draws:
+        traces.append(arrow_trace(x, ins.v, 1.0, "target move V", "rgba(227,98,9,0.8)", 2.0))
+        traces.append(arrow_trace(x, ins.achieved, 1.0, "achieved move", V_COLOUR, 1.2))
+        traces.append(scatter_trace(ins.outputs_after, "outputs after the step", "#8250df", 5))
+    traces.append(scatter_trace(x, "generated x = f(ε)", PARTICLE_COLOUR, 6, customdata=np.arange(len(x)),
+                                hovertemplate="particle %{customdata}<extra></extra>",
+                                unselected={"marker": {"opacity": 1.0}}))  # a click must not fade the others
     layout = base_layout(bounds, height=height, uirevision="stage")
     layout.update(clickmode="event+select", hovermode="closest")  # a click selects a particle (kernel lens)
     return {"data": traces, "layout": layout}

@@ -26,11 +26,11 @@ def drift_picture() -> dict:
     data, gen, v_pos, v_neg = _example()
     scale = 0.25 / max(float(np.sqrt(((v_pos - v_neg) ** 2).sum(1)).mean()), 1e-9)
     traces = [
-        figures._scatter(data, "data", "rgba(120,130,145,0.45)", 5),
-        figures._arrows(gen, v_pos, scale, "V⁺ attraction to data", figures.V_POS_COLOUR, 1.2),
-        figures._arrows(gen, -v_neg, scale, "−V⁻ repulsion from generated", figures.V_NEG_COLOUR, 1.2),
-        figures._arrows(gen, v_pos - v_neg, scale, "V = V⁺ − V⁻", figures.V_COLOUR, 2.0),
-        figures._scatter(gen, "generated x = f(ε)", figures.PARTICLE_COLOUR, 7),
+        figures.scatter_trace(data, "data", "rgba(120,130,145,0.45)", 5),
+        figures.arrow_trace(gen, v_pos, scale, "V⁺ attraction to data", figures.V_POS_COLOUR, 1.2),
+        figures.arrow_trace(gen, -v_neg, scale, "−V⁻ repulsion from generated", figures.V_NEG_COLOUR, 1.2),
+        figures.arrow_trace(gen, v_pos - v_neg, scale, "V = V⁺ − V⁻", figures.V_COLOUR, 2.0),
+        figures.scatter_trace(gen, "generated x = f(ε)", figures.PARTICLE_COLOUR, 7),
     ]
     layout = figures.base_layout((-1.3, 1.3, -0.9, 0.9), title="The drifting field on generated points (τ = 0.1)",
                                  height=420, uirevision="home")

@@ -8,6 +8,7 @@ from drift_core.images.config import ImageExperimentConfig
 from drift_core.images.data import DATASET_LABELS, DATASETS
 from drift_core.images.features import resnet18_weights_path
 from ui.images_state import ImagePair
+from ui.session import lab
 
 TAUS = (0.02, 0.03, 0.05, 0.1, 0.2)
 BATCHES = (8, 16, 32, 64, 128, 256)
@@ -55,8 +56,8 @@ def image_config_from_widgets() -> tuple[ImageExperimentConfig, int]:
 
 def image_pair(key: str, config: ImageExperimentConfig, *, force_reset: bool = False) -> tuple[ImagePair, str]:
     """The session's pair; rebuilt (with a note) when the settings change or on Reset."""
-    ss = st.session_state
-    pair = ss.get(key)
+    runs = lab().runs
+    pair = runs.get(key)
     if pair is not None and not force_reset and pair.config != config and pair.config.with_values({"steps": config.train.steps}) == config:
         pair.config = config  # only the step budget changed: keep training
         for arm, trainer in pair.trainers.items():
@@ -64,6 +65,6 @@ def image_pair(key: str, config: ImageExperimentConfig, *, force_reset: bool = F
         return pair, ""
     if pair is None or force_reset or pair.config != config:
         note = "" if pair is None else ("restarted" if force_reset else "settings changed: both runs restarted from step 0")
-        ss[key] = ImagePair.create(config)
-        return ss[key], note
+        runs[key] = ImagePair.create(config)
+        return runs[key], note
     return pair, ""

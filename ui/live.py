@@ -18,6 +18,9 @@ import time
 from typing import Callable, Iterator, Sequence
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+from .safety import guard_session
 
 FRAME_S = 0.15
 """Target frame interval of the particle view: up to ~6.7 frames a second, so that the round trips
@@ -31,8 +34,6 @@ FRAMES_PER_RUN = 8
 def timer_run() -> bool:
     """True when the current script run re-runs fragments only (the run_every timer or a widget
     inside a fragment), False in a full page run (page load, a sidebar change, AppTest's run())."""
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-
     ctx = get_script_run_ctx()
     return bool(ctx is not None and getattr(ctx, "fragment_ids_this_run", None))
 
@@ -58,11 +59,13 @@ def frame_ticks(keep_going: Callable[[], bool], frames: int | None = None, inter
         yield index
 
 
-def live_frame(body: Callable[[], None], playing: bool, interval: float = FRAME_S) -> None:
-    from .safety import guard_session
+def live_fragment(body: Callable[[], None], playing: bool, interval: float = FRAME_S) -> None:
+    """Run ``body`` as a fragment that Streamlit re-runs every ``interval`` seconds while ``playing``
+    (and once per full page run otherwise); every tick also keeps the session live in the server's
+    registry (``DRIFT_MAX_SESSIONS``: a session that animates is in use)."""
 
     def tick() -> None:
-        guard_session()  # a session that animates is in use: keep it live (DRIFT_MAX_SESSIONS)
+        guard_session()
         body()
 
     st.fragment(run_every=interval if playing else None)(tick)()

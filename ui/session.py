@@ -66,6 +66,8 @@ class LabSession:
     view: ViewSettings = field(default_factory=ViewSettings)
     points: UserPoints | None = None
     runs: dict[str, Any] = field(default_factory=dict)
+    run_points: dict[str, int] = field(default_factory=dict)  # the points version each page's run trains on
+    fallbacks_seen: dict[str, int] = field(default_factory=dict)  # out-of-memory fallbacks taken into the config
     replay: dict[str, int | None] = field(default_factory=dict)
     notices: dict[str, str] = field(default_factory=dict)
     scenario: str | None = None  # the guided scenario whose "what to watch" is shown
@@ -85,6 +87,18 @@ class LabSession:
     def take_notice(self, topic: str) -> str:
         """The notice waiting under ``topic`` ("" if none), removed."""
         return self.notices.pop(topic, "")
+
+    def adopt_fallbacks(self) -> None:
+        """After a run fell back to a smaller batch (out of memory), make that batch the session's, so
+        the next script run does not ask for the batch that did not fit."""
+        for page, run in self.runs.items():
+            trainers = list(getattr(run, "trainers", {}).values())
+            taken = sum(len(getattr(t, "fallback_notices", ())) for t in trainers)
+            if taken > self.fallbacks_seen.get(page, 0):
+                self.fallbacks_seen[page] = taken
+                smallest = min(t.config.train.batch_size for t in trainers)
+                if page != "inspector" and smallest < self.config.train.batch_size:
+                    self.config = self.config.with_values({"batch_size": smallest})
 
     def add_points(self, points: Tensor, description: str) -> None:
         version = self.points.version + 1 if self.points is not None else 1

@@ -13,10 +13,11 @@ import os
 import numpy as np
 import streamlit as st
 
-from drift_core.config import ConfigError, ExperimentConfig, flat_field_names
+from drift_core.config import ConfigError, ExperimentConfig
 from drift_core.sweep import AXES, METRICS, SweepJob, SweepResult, SweepSpec, prepare_workers
 
-from .widgets import BATCH_OPTIONS, LR_OPTIONS, TAU_OPTIONS, limits
+from .controls import BATCH_OPTIONS, LR_OPTIONS, TAU_OPTIONS, limits
+from .session import lab
 
 JOB_KEY = "sweep_job"
 RESULT_KEY = "sweep_result"
@@ -72,8 +73,8 @@ def build_spec(base: ExperimentConfig, dataset: str, x_axis: str, x_values: list
 
 def sweep_base_config() -> ExperimentConfig:
     """The session's current configuration (network, seed, unswept settings), or the defaults."""
-    cfg = st.session_state.get("config")
-    if not isinstance(cfg, ExperimentConfig) or cfg.data.dataset == "custom":
+    cfg = lab().config
+    if cfg.data.dataset == "custom":
         cfg = ExperimentConfig()
     return cfg
 
@@ -183,13 +184,10 @@ def request_open(i: int, j: int) -> None:
 def open_in_playground(config: ExperimentConfig) -> None:
     """Make ``config`` the session's configuration (widget keys included) and go to the Playground with
     it in the URL. Stops the script (st.switch_page)."""
-    ss = st.session_state
-    ss["config"] = config
-    flat = config.to_flat()
-    for name in flat_field_names():
-        ss[name] = flat[name]
-    ss.pop("playground_run", None)  # the Playground builds a fresh run for this configuration
-    ss["pg_note"] = "Opened from the Sweep page: this is the configuration of the cell you picked."
+    session = lab()
+    session.config = config
+    session.runs.pop("playground", None)  # the Playground builds a fresh run for this configuration
+    session.notices["playground"] = "Opened from the Sweep page: this is the configuration of the cell you picked."
     st.switch_page("pages/playground.py", query_params=config.to_query())
 
 

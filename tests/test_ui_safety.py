@@ -1,4 +1,4 @@
-"""Reliability and security through the app (AppTest): bad uploads keep the previous data, checkpoints
+"""Reliability and security through the app (AppTest of ui.safety, ui.controls and ui.run_view): bad uploads keep the previous data, checkpoints
 are saved and loaded safely (a malicious pickle is never executed), link settings are clamped with a
 notice, limits are refused up front, divergence pauses with Step back, out-of-memory falls back with a
 message, and the number of live sessions is bounded."""
@@ -12,13 +12,13 @@ from streamlit.testing.v1 import AppTest
 
 from drift_core.checkpoint import checkpoint_bytes
 from drift_core.config import ExperimentConfig
-from ui.sessions import SessionRegistry
 from drift_core.train import Trainer
+from tests.app_support import lab_of, open_page, step_counter, texts, upload
 from tests.conftest import ROOT
 from ui import safety
+from ui.sessions import SessionRegistry
 
 SMALL_URL = {"dataset": "moons", "batch_size": "64", "width": "32", "depth": "2", "steps_per_frame": "10"}
-RUN = "playground_run"
 
 
 @pytest.fixture(autouse=True)
@@ -32,27 +32,11 @@ def _fresh_state():
 
 
 def open_playground(query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    at.query_params.update(query if query is not None else SMALL_URL)
-    at.run()
-    assert not at.exception, at.exception
-    at.switch_page("pages/playground.py").run()
-    assert not at.exception, at.exception
-    return at
+    return open_page("playground", query if query is not None else SMALL_URL)
 
 
-def step_counter(at: AppTest) -> int:
-    return int(next(m.value for m in at.metric if m.label == "Step"))
-
-
-def texts(elements) -> str:
-    return " | ".join(str(e.value) for e in elements)
-
-
-def upload(at: AppTest, key: str, name: str, content: bytes) -> AppTest:
-    at.file_uploader(key=key).set_value((name, content, "application/octet-stream")).run()
-    assert not at.exception, at.exception
-    return at
+def run_of(at: AppTest):
+    return lab_of(at).runs.get("playground")
 
 
 # ---- uploaded point sets --------------------------------------------------------------------------------
@@ -60,8 +44,8 @@ def test_bad_csv_uploads_get_a_message_and_keep_the_previous_data(monkeypatch):
     at = open_playground()
     good = "x,y\n" + "\n".join(f"{i / 20 - 1},{(i % 5) / 5}" for i in range(40))
     upload(at, "upload_csv", "good.csv", good.encode())
-    points, run = at.session_state["custom_points"], at.session_state[RUN]
-    assert points.shape == (40, 2) and at.session_state["dataset"] == "custom" and run.config.data.dataset == "custom"
+    points, run = lab_of(at).points.points, run_of(at)
+    assert points.shape == (40, 2) and lab_of(at).config.data.dataset == "custom" and run.config.data.dataset == "custom"
     monkeypatch.setenv("DRIFT_MAX_UPLOAD_POINTS", "50")
     bad = {
         "empty.csv": (b"", "empty"), "short.csv": (b"1,2\n4\n", "at least 2 columns"),
@@ -74,28 +58,28 @@ def test_bad_csv_uploads_get_a_message_and_keep_the_previous_data(monkeypatch):
         upload(at, "upload_csv", name, content)
         errors = texts(at.sidebar.error)
         assert name in errors and words in errors and "previous data is unchanged" in errors, (name, errors)
-        assert at.session_state["custom_points"] is points  # the previous data is kept
-        assert at.session_state[RUN] is run and run.config.data.dataset == "custom"
+        assert lab_of(at).points.points is points  # the previous data is kept
+        assert run_of(at) is run and run.config.data.dataset == "custom"
 
 
 # ---- checkpoints ----------------------------------------------------------------------------------------
 def test_checkpoint_saved_in_one_session_loads_in_another():
     a = open_playground()
-    a.button(key="pg_play").click().run()
+    a.button(key="play").click().run()
     a.run()
-    trainer = a.session_state[RUN].trainer
+    trainer = run_of(a).trainer
     assert trainer.step_count >= 10
     data = safety.trainer_checkpoint(trainer)  # what the "Save checkpoint" button downloads
     assert any(b.label == "Save checkpoint" for b in a.get("download_button"))
     b = open_playground({"dataset": "checkerboard", "width": "32", "depth": "2"})
-    upload(b, f"{RUN}:load", "mine.pt", data)
-    loaded = b.session_state[RUN].trainer
+    upload(b, "checkpoint_upload", "mine.pt", data)
+    loaded = run_of(b).trainer
     assert loaded.step_count == trainer.step_count and loaded.config.data.dataset == "moons"
     assert all(torch.equal(loaded.model.state_dict()[k], v) for k, v in trainer.model.state_dict().items())
     assert b.selectbox(key="dataset").value == "moons" and step_counter(b) == trainer.step_count
     assert "Loaded mine.pt" in texts(b.sidebar.success)
     b.run()  # the loaded run is kept (its settings became the session's), not reset
-    assert b.session_state[RUN].trainer is loaded
+    assert run_of(b).trainer is loaded
 
 
 class _Exploit:
@@ -126,12 +110,12 @@ def test_bad_and_malicious_checkpoints_are_refused_in_the_ui(tmp_path):
         "huge.pt": (checkpoint_bytes(huge, kind="toy2d"), "beyond this server's limits"),
     }
     at = open_playground()
-    run = at.session_state[RUN]
+    run = run_of(at)
     for name, (content, words) in cases.items():
-        upload(at, f"{RUN}:load", name, content)
+        upload(at, "checkpoint_upload", name, content)
         errors = texts(at.sidebar.error)
         assert name in errors and words in errors and "current run is unchanged" in errors, (name, errors)
-        assert at.session_state[RUN] is run
+        assert run_of(at) is run
         assert not marker.exists()
     pickle.loads(pickle.dumps(_Exploit(str(marker))))  # the payload is real: unpickled naively, it writes
     assert marker.exists()
@@ -142,9 +126,9 @@ def test_link_settings_out_of_range_are_clamped_with_a_notice(monkeypatch):
     monkeypatch.setenv("DRIFT_MAX_MODEL_PARAMS", "100000")
     at = open_playground({"K": "99", "method": "lookahead", "lr": "1e9", "tau": "abc", "width": "4096",
                           "batch_size": "100000", "steps_per_frame": "1000", "seed": "-5"})
-    cfg = at.session_state["config"]
+    cfg = lab_of(at).config
     assert cfg.drift.K == 8 and cfg.train.lr == 1.0 and cfg.drift.tau == 0.05 and cfg.model.width == 128
-    assert cfg.train.batch_size == 4096 and cfg.train.seed == 0 and at.session_state["steps_per_frame"] == 50
+    assert cfg.train.batch_size == 4096 and cfg.train.seed == 0 and lab_of(at).view.steps_per_frame == 50
     notices = texts(at.info)
     for words in ("K='99'", "lr='1e9'", "tau='abc'", "width='4096'", "batch_size='100000'", "seed='-5'"):
         assert words in notices, (words, notices)
@@ -158,20 +142,20 @@ def test_settings_beyond_the_server_limits_are_refused_with_the_reason(monkeypat
     at = open_playground({"width": "32", "depth": "2", "batch_size": "64"})
     assert max(at.select_slider(key="batch_size").options, key=float) == "128"
     assert at.slider(key="K").max == 2 and at.slider(key="steps_per_frame").max == 4
-    run = at.session_state[RUN]
+    run = run_of(at)
     at.select_slider(key="width").set_value(512).run()
     errors = texts(at.sidebar.error)
     assert "Setting not applied" in errors and "above this server's limit of 20,000" in errors
-    assert at.session_state[RUN] is run and run.config.model.width == 32
+    assert run_of(at) is run and run.config.model.width == 32
 
 
 # ---- faults ---------------------------------------------------------------------------------------------
 def test_divergence_pauses_keeps_the_last_finite_picture_and_steps_back():
     at = open_playground()
-    at.button(key="pg_play").click().run()
+    at.button(key="play").click().run()
     at.run()
     at.run()
-    run = at.session_state[RUN]
+    run = run_of(at)
     assert run.step >= 30 and 20 in run.kept_steps()
     with torch.no_grad():  # what a far too large learning rate does to the weights (the page re-applies lr each run)
         for param in run.trainer.model.parameters():
@@ -188,15 +172,15 @@ def test_divergence_pauses_keeps_the_last_finite_picture_and_steps_back():
     assert torch.isfinite(torch.as_tensor(snap.generated)).all()  # the picture is the last finite state
     at.run()  # paused: nothing trains, the counter stays
     assert step_counter(at) == shown and run.trainer.diverged
-    back = at.button(key="pg_step_back")
+    back = at.button(key="step_back")
     assert "Step back to step" in back.label
     back.click().run()
     assert not at.exception, at.exception
     assert not run.trainer.diverged and run.step % 10 == 0 and step_counter(at) == run.step
     assert all(r.step <= run.step for r in run.history.records)
-    assert "Stepped back" in texts(at.info)
+    assert "Stepped back" in texts(at.caption)
     at.select_slider(key="lr").set_value(1e-3).run()
-    at.button(key="pg_play").click().run()
+    at.button(key="play").click().run()
     at.run()
     assert step_counter(at) > run.step - 1 and not run.trainer.diverged
 
@@ -213,27 +197,27 @@ def test_out_of_memory_lowers_the_batch_with_a_message(monkeypatch):
 
     monkeypatch.setattr(train_module, "drifting_loss", small_gpu)
     at = open_playground({**SMALL_URL, "batch_size": "512"})
-    run = at.session_state[RUN]
-    at.button(key="pg_play").click().run()
+    run = run_of(at)
+    at.button(key="play").click().run()
     at.run()
     assert not at.exception, at.exception
     assert run.trainer.config.train.batch_size == 64 and run.step > 0
     warnings = texts(at.warning)
     assert "Out of memory" in warnings and "smaller batch size" in warnings and "batch size 64" in warnings
-    assert at.session_state["batch_size"] == 64 and at.session_state["config"].train.batch_size == 64
+    assert at.select_slider(key="batch_size").value == 64 and lab_of(at).config.train.batch_size == 64
     at.run()
-    assert at.session_state[RUN] is run and run.trainer.config.train.batch_size == 64  # no reset, no retry at 512
+    assert run_of(at) is run and run.trainer.config.train.batch_size == 64  # no reset, no retry at 512
 
 
 # ---- many users -----------------------------------------------------------------------------------------
 def test_idle_sessions_are_evicted_and_newcomers_refused_when_all_are_active():
     safety.set_registry(SessionRegistry(1, min_idle_s=0))
     a = open_playground()
-    a.button(key="pg_play").click().run()
-    assert a.session_state[RUN].step > 0
+    a.button(key="play").click().run()
+    assert run_of(a).step > 0
     b = open_playground()  # the server holds one live session: a (idle) is evicted for b
-    assert a.session_state["config"].data.dataset == "moons"  # a's settings are kept
-    assert RUN not in a.session_state  # a's run was released
+    assert lab_of(a).config.data.dataset == "moons"  # a's settings are kept
+    assert not lab_of(a).runs  # a's run was released
     a.run()
     assert not a.exception, a.exception
     assert safety.EVICTED_NOTICE in texts(a.warning) and step_counter(a) == 0

@@ -1,0 +1,35 @@
+"""AppTest of the Inspector (pages/inspector.py with ui.inspector_view): the stages, Next step, Play
+walking the stages, the kernel lens, live and reset changes."""
+from __future__ import annotations
+
+import pytest
+
+from tests.app_support import lab_of, open_page, step_counter, texts, tick
+from ui.inspector_view import STAGES
+
+
+@pytest.mark.slow
+def test_inspector_walks_stages_steps_and_lens():
+    at = open_page("inspector", {"width": "32", "depth": "2"})
+    assert step_counter(at) == 1
+    for index in range(len(STAGES)):
+        at.select_slider(key="stage").set_value(index).run()
+        assert not at.exception, STAGES[index].title
+        assert STAGES[index].title in texts(at.markdown)
+    at.number_input(key="lens_particle").set_value(5).run()
+    assert "Particle **5**" in texts(at.markdown)
+    at.button(key="step").click().run()
+    assert step_counter(at) == 2 and at.select_slider(key="stage").value == 0
+    # Play walks the stages; after the last one a new step starts
+    at.button(key="play").click().run()
+    tick(at, len(STAGES))
+    assert step_counter(at) == 3
+    # a live K change keeps the trainer; a seed change resets it
+    run = lab_of(at).runs["inspector"]
+    at.button(key="pause").click().run()
+    at.slider(key="K").set_value(2).run()
+    assert lab_of(at).runs["inspector"] is run
+    at.button(key="step").click().run()
+    assert len(lab_of(at).pages["inspector"].inspection.terms) == 3
+    at.number_input(key="seed").set_value(3).run()
+    assert lab_of(at).runs["inspector"] is not run and step_counter(at) == 1

@@ -1,0 +1,299 @@
+"""Sidebar controls bound to the session's settings, and the URL round trip.
+
+The session's :class:`~drift_core.config.ExperimentConfig` (``lab().config``) is the only copy of the
+settings. Each config widget's key is the field's flat name (``K``, ``tau``, ``batch_size``...), which
+is also its URL parameter and CLI ``--set`` name. Streamlit drops the state of widgets a page does not
+draw, so every run seeds each widget key from the session (:func:`_seed`) and a change reaches the
+session through the widget's ``on_change`` (:func:`_commit`), which runs before the script. Display
+settings (:class:`~ui.session.ViewSettings`) work the same way through :func:`view_widget`.
+
+A shared link is read on the session's first run (:func:`open_session`): unknown keys are ignored,
+bad values kept, out-of-range ones clamped, each with a notice; after every run the URL is rewritten
+with what differs from the defaults (:func:`sync_url`), so a copied link reproduces the view.
+"""
+from __future__ import annotations
+
+from dataclasses import fields
+
+import streamlit as st
+
+from drift_core.config import ConfigError, ExperimentConfig
+from drift_core.data.points import PointSetError, load_points
+from drift_core.data.toy2d import SAMPLERS
+from drift_core.limits import Limits, config_from_query
+from drift_core.lookahead import NEGATIVES, SCALINGS, WEIGHTINGS
+from drift_core.scenarios import SCENARIOS
+
+from .figures import LAYERS
+from .session import LabSession, ViewSettings, lab
+
+TAU_OPTIONS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.3, 0.5, 0.7, 1.0, 2.0)
+LR_OPTIONS = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 1e-1, 0.2, 0.5, 1.0)
+BATCH_OPTIONS = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)
+WIDTH_OPTIONS = (16, 32, 64, 128, 256, 512)
+START_LABELS = {"default": "default (network init)", "between": "between the modes", "far": "far away",
+                "collapsed": "collapsed onto one mode"}
+START_CASES = {"start_between": "Between", "start_far": "Far away", "start_collapsed": "Collapsed"}
+"""The paper's three start cases as sidebar pills: keys of :data:`drift_core.scenarios.SCENARIOS`."""
+VIEW_PARAMS = ("steps_per_frame", "fairness", "layers", "compare_layers", "difference", "arrow_scale", "presenter")
+"""Display settings that are part of a shared link (when they differ from the defaults)."""
+TRUTHY = ("1", "true", "yes", "on")
+
+
+def limits() -> Limits:
+    return Limits.from_env()
+
+
+# ---- the session and the URL ----------------------------------------------------------------------
+def open_session() -> LabSession:
+    """This session's :class:`LabSession`; on its first run the URL's settings become its own. A
+    ``presenter`` parameter is honoured on every run (a link opened in an existing tab)."""
+    session = lab()
+    params = st.query_params.to_dict()
+    if not session.from_link:
+        session.from_link = True
+        config, notices = config_from_query(ExperimentConfig(), params, limits())
+        if config.data.dataset == "custom":
+            notices.append("the link uses uploaded points, which are not part of a link: upload the CSV again")
+        session.config = config
+        session.view, view_notices = _view_from_query(params)
+        notices += view_notices
+        if notices:
+            session.notices["link"] = "Link settings adjusted: " + "; ".join(notices)
+    elif "presenter" in params:
+        session.set_view(presenter=str(params["presenter"]).strip().lower() in TRUTHY)
+    session.adopt_fallbacks()
+    return session
+
+
+def _view_from_query(params: dict) -> tuple[ViewSettings, list[str]]:
+    """Display settings from a link: each readable value is used, the rest ignored with a notice."""
+    view, notices = ViewSettings(), []
+    types = {f.name: f.type for f in fields(ViewSettings)}
+    values = {}
+    for name in VIEW_PARAMS:
+        raw = params.get(name)
+        if raw is None:
+            continue
+        text = str(raw).strip()
+        kind = types[name]
+        if kind == "bool":
+            values[name] = text.lower() in TRUTHY
+        elif kind == "int":
+            try:
+                number = int(text)
+            except ValueError:
+                notices.append(f"ignored {name}={text[:40]!r}: not a whole number")
+                continue
+            high = limits().max_steps_per_frame if name == "steps_per_frame" else 50
+            values[name] = min(max(1, number), high)
+            if values[name] != number:
+                notices.append(f"{name}={number} is out of range; using {values[name]}")
+        else:
+            chosen = tuple(dict.fromkeys(part for part in text.split(",") if part in LAYERS))
+            if len(chosen) != len([p for p in text.split(",") if p]):
+                notices.append(f"ignored unknown layers in {name}={text[:60]!r}")
+            values[name] = chosen
+    return ViewSettings(**{**view.__dict__, **values}), notices
+
+
+def sync_url(session: LabSession, *, view_names: tuple[str, ...] = VIEW_PARAMS) -> None:
+    """Write the configuration and the display settings ``view_names`` that differ from the defaults
+    into the URL (not the uploaded points)."""
+    wanted = dict(session.config.to_query())
+    default = ViewSettings()
+    for name in view_names:
+        value = getattr(session.view, name)
+        if value != getattr(default, name):
+            wanted[name] = (",".join(value) if isinstance(value, tuple)
+                            else ("true" if value else "false") if isinstance(value, bool) else str(value))
+    if st.query_params.to_dict() != wanted:
+        st.query_params.from_dict(wanted)
+
+
+def show_notices(session: LabSession, *topics: str) -> None:
+    """The link notice (dismissable) and any notices waiting under ``topics``."""
+    link = session.notices.get("link")
+    if link:
+        cols = st.columns([8, 1])
+        cols[0].info(link, icon=":material/link:")
+        cols[1].button("Dismiss", key="dismiss", on_click=session.notices.pop, args=("link", None))
+    for topic in topics:
+        text = session.take_notice(topic)
+        if text:
+            st.info(text, icon=":material/info:")
+
+
+# ---- binding widgets to the session -------------------------------------------------------------------
+def _seed(config: ExperimentConfig, names) -> None:
+    """Give each config widget its value from the session, on every run (see the module docstring)."""
+    flat = config.to_flat()
+    for name in names:
+        st.session_state[name] = flat[name]
+
+
+def _commit(name: str) -> None:
+    """on_change of a config widget: the session's config with this field set to the widget's value;
+    a value the engine or the server's limits refuse keeps the previous config and says why."""
+    session = lab()
+    try:
+        config = session.config.with_values({name: st.session_state[name]})
+        limits().check(config)
+    except ConfigError as err:
+        session.notices["setting"] = f"Setting not applied: {err}"
+        return
+    session.config = config
+    session.notices.pop("setting", None)
+
+
+def _field(name: str) -> dict:
+    return {"key": name, "on_change": _commit, "args": (name,)}
+
+
+def view_widget(name: str) -> dict:
+    """Widget kwargs for the display setting ``name``: its key seeded from the session, and an
+    on_change that stores the widget's value back (lists become tuples)."""
+    session = lab()
+    value = getattr(session.view, name)
+    st.session_state[name] = list(value) if isinstance(value, tuple) else value
+
+    def store() -> None:
+        new = st.session_state[name]
+        lab().set_view(**{name: tuple(new or ()) if isinstance(value, tuple) else new})
+
+    return {"key": name, "on_change": store}
+
+
+def _options(base, key) -> list:
+    return sorted(set(base) | {st.session_state[key]})
+
+
+# ---- callbacks ----------------------------------------------------------------------------------------
+def apply_scenario(key: str) -> None:
+    """The guided scenario's configuration becomes the session's; the page starts a fresh run with it."""
+    session = lab()
+    session.config = SCENARIOS[key].config
+    session.scenario = key
+    for page in ("playground", "compare", "inspector"):
+        session.runs.pop(page, None)
+
+
+def _apply_start_case() -> None:
+    name = st.session_state.get("start_case")
+    if name in SCENARIOS:
+        apply_scenario(name)
+
+
+def _take_upload() -> None:
+    """on_change of the CSV uploader: on success the uploaded points become the data; on failure
+    everything stays as it was and the notice says why."""
+    session = lab()
+    file = st.session_state.get("upload_csv")
+    if file is None:
+        return
+    notes: list[str] = []
+    try:
+        points = load_points(file.getvalue(), max_points=limits().max_upload_points, notes=notes)
+    except PointSetError as err:
+        session.notices["upload"] = f"Could not use {file.name}: {err}. Your previous data is unchanged."
+        return
+    session.add_points(points, file.name + (f" ({'; '.join(notes)})" if notes else ""))
+    session.notices.pop("upload", None)
+    session.config = session.config.with_values({"dataset": "custom"})
+
+
+# ---- the sidebar ----------------------------------------------------------------------------------------
+def run_controls(session: LabSession, *, upload: bool = True) -> None:
+    """Settings that define a run (changing one restarts it): data, start, network, seed."""
+    sb = st.sidebar
+    sb.markdown("#### :material/restart_alt: Restart the run when changed")
+    _seed(session.config, ("dataset", "init", "width", "depth", "seed"))
+    st.session_state["start_case"] = None
+    sb.pills("The paper's start cases (bimodal data)", list(START_CASES), key="start_case",
+             format_func=START_CASES.get, on_change=_apply_start_case,
+             help="Fig. 3 of the drifting paper: outputs start between the two modes, far away, or collapsed onto "
+                  "one mode (dataset bimodal, τ = 0.1, 300 steps)")
+    if upload:
+        with sb.expander("Your own points (CSV of x,y rows)", expanded=False):
+            st.file_uploader("CSV file", type=["csv", "txt", "tsv"], key="upload_csv", on_change=_take_upload)
+            if session.points is not None:
+                st.caption(f"Loaded {len(session.points.points):,} points from {session.points.description}.")
+    error = session.notices.get("upload")
+    if error:
+        sb.error(error, icon=":material/upload_file:")
+    sb.selectbox("Dataset", list(SAMPLERS) + ["custom"], **_field("dataset"),
+                 format_func=lambda d: "your uploaded points" if d == "custom" else d)
+    sb.selectbox("Start", list(START_LABELS), **_field("init"), format_func=START_LABELS.get,
+                 help="Where the generator's outputs start (the paper's three start cases use the bimodal data)")
+    c1, c2 = sb.columns(2)
+    c1.select_slider("Width", _options(WIDTH_OPTIONS, "width"), **_field("width"))
+    c2.select_slider("Depth", _options(range(1, 7), "depth"), **_field("depth"))
+    sb.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, **_field("seed"))
+
+
+def live_controls(session: LabSession, *, lookahead_arm: bool = False, batch: bool = True,
+                  speed: bool = True) -> None:
+    """Settings the running trainer takes without a reset. With ``lookahead_arm`` (Compare) K is the
+    lookahead arm's, at least 1 (the baseline arm has K = 0)."""
+    lim = limits()
+    sb = st.sidebar
+    sb.markdown("#### :material/bolt: Applies live")
+    _seed(session.config, ("K", "tau", "multi_temperature", "batch_size", "lr", "steps", "alpha", "scaling",
+                           "weighting", "negatives", "attraction_only", "normalize_distance"))
+    top_k = max(1, min(8, lim.max_k))
+    if lookahead_arm:
+        st.session_state["K"] = min(max(1, session.config.drift.K), top_k)
+        sb.slider("K of the lookahead arm", 1, top_k, **_field("K"),
+                  help="lookahead terms after the base term; the baseline arm has K = 0")
+    else:
+        st.session_state["K"] = min(session.config.drift.K, lim.max_k)
+        sb.slider("K (lookahead terms; 0 = baseline)", 0, min(8, lim.max_k), **_field("K"),
+                  help="K further drifting terms per step, each on the points moved by the ones before it")
+    sb.select_slider("Temperature τ (log scale)", _options(TAU_OPTIONS, "tau"), **_field("tau"),
+                     format_func=lambda v: f"{v:g}",
+                     help="kernel exp(−‖x−y‖/τ): the distance at which points still see each other")
+    sb.toggle("Multi-temperature (τ × {0.4, 1, 4})", **_field("multi_temperature"))
+    if batch:
+        sizes = [b for b in _options(BATCH_OPTIONS, "batch_size") if b <= lim.max_batch]
+        sb.select_slider("Batch size N", sizes or [st.session_state["batch_size"]], **_field("batch_size"))
+    sb.select_slider("Learning rate (log scale)", _options(LR_OPTIONS, "lr"), **_field("lr"),
+                     format_func=lambda v: f"{v:g}")
+    if speed:
+        session.set_view(steps_per_frame=min(session.view.steps_per_frame, lim.max_steps_per_frame))
+        sb.slider("Steps per frame", 1, lim.max_steps_per_frame, **view_widget("steps_per_frame"),
+                  help="training steps between two redraws")
+    st.session_state["steps"] = min(session.config.train.steps, 1_000_000)
+    sb.number_input("Step budget", min_value=0, max_value=1_000_000, step=100, **_field("steps"),
+                    help="training pauses by itself after this many steps")
+    with sb.expander("More drift settings (live)"):
+        st.session_state["alpha"] = min(max(session.config.drift.alpha, 0.0), 3.0)
+        st.slider("α (step between lookahead terms)", 0.0, 3.0, step=0.1, **_field("alpha"),
+                  help="z^(k+1) = z^k + α·V_k: how far the set moves before the next lookahead term is computed")
+        st.selectbox("Term scaling", list(SCALINGS), **_field("scaling"),
+                     help="how each lookahead term is rescaled before the sum: none; unit_rms (each term to RMS 1); "
+                          "relative (each term to the base term's RMS)")
+        st.selectbox("Term weighting", list(WEIGHTINGS), **_field("weighting"),
+                     help="weights w_k of the terms in the training target x + Σ w_k V_k: uniform (1, 1, ...), heun "
+                          "(½, ½), geometric (γ^k), extrapolation (−λ, 1+λ)")
+        st.selectbox("Lookahead negatives", list(NEGATIVES), **_field("negatives"),
+                     help="what the later terms are repelled from: the moved set z^k (moved) or the original "
+                          "outputs (fixed)")
+        st.toggle("Attraction only (ablation)", **_field("attraction_only"),
+                  help="V = V⁺: no repulsion from the other generated points")
+        st.toggle("Normalise distances", **_field("normalize_distance"),
+                  help="measure distances in units of the batch's mean distance, as the official code does")
+
+
+def display_controls(*, arrows: bool = True) -> None:
+    """Display settings in the sidebar."""
+    if arrows:
+        st.sidebar.markdown("#### :material/palette: Display")
+        st.sidebar.slider("Arrow length ×", 1, 50, **view_widget("arrow_scale"),
+                          help="arrows are drawn this many times their true length")
+
+
+def setting_error(session: LabSession) -> None:
+    """The message of a setting the engine refused (shown until a setting is accepted)."""
+    message = session.notices.get("setting")
+    if message:
+        st.sidebar.error(message)

@@ -1,0 +1,487 @@
+"""The live view of a :class:`~drift_core.run.Run`, shared by the Playground (one arm) and Compare
+(lock-step arms): transport buttons, metric cards, one particle view per arm, the timeline with
+"fork from here", exports and curves.
+
+All training, evaluation, rewinding and forking is the run's; this module decides what is drawn
+where and turns clicks into calls on the run. A page's run lives in ``lab().runs[page]``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import streamlit as st
+import torch
+
+from drift_core.config import ConfigError, ExperimentConfig
+from drift_core.probes import DataKernelShare, density_on_grid, field_on_grid, grid_points
+from drift_core.records import Snapshot
+from drift_core.run import TAPE_EVERY, TAPE_STATES, Run
+
+from . import classroom, figures
+from .controls import BATCH_OPTIONS, TAU_OPTIONS, limits, view_widget
+from .live import CURVES_S, FrameClock, MetricCards, StatusLine, frame_ticks, live_fragment
+from .live_plot import LiveView
+from .session import LabSession, lab
+
+
+# ---- the page's run ---------------------------------------------------------------------------------
+def page_run(session: LabSession, page: str, config: ExperimentConfig, *, fairness: bool = False) -> Run:
+    """The page's run for ``config``: created on first use, rebuilt when a field that defines the run
+    changed (data, start, network, seed, uploaded points, the fairness arm), else given the live
+    changes. What happened is left in ``session.notices[page]`` for :func:`run_note`."""
+    custom = config.data.dataset == "custom" and session.points is not None
+    points = session.points.points if custom else None
+    version = session.points.version if custom else 0
+    run = session.runs.get(page)
+    if run is not None:
+        changed = run.needs_reset(config, fairness if page == "compare" else None)
+        if session.run_points.get(page, 0) != version:
+            changed.append("uploaded points")
+        if not changed:
+            live = run.apply(config)
+            if live:
+                session.notices[page] = f":material/bolt: Applied live (no reset): {', '.join(live)}."
+            return run
+        session.notices[page] = f":material/restart_alt: Restarted the run: {', '.join(changed)} changed."
+    run = Run.compare(config, fairness, points) if page == "compare" else Run.single(config, points)
+    session.runs[page] = run
+    session.run_points[page] = version
+    session.replay[page] = None
+    return run
+
+
+def run_note(session: LabSession, page: str) -> None:
+    """One line on what happened to the page's run (restarted, applied live, forked, stepped back).
+    In its own container, so the elements below keep their places when it comes and goes."""
+    with st.container():
+        note = session.notices.get(page)
+        if note:
+            st.caption(note)
+
+
+# ---- transport: Play / Pause, Step, Reset, Step back ------------------------------------------------------
+def _play(page: str) -> None:
+    session = lab()
+    run = session.runs.get(page)
+    if run is None:
+        return
+    session.replay[page] = None  # Play returns to the live view
+    if getattr(run, "diverged", False):
+        run.resume_after_divergence()
+    run.playing = True
+
+
+def _pause(page: str) -> None:
+    run = lab().runs.get(page)
+    if run is not None:
+        run.playing = False
+
+
+def _step(page: str) -> None:
+    session = lab()
+    run = session.runs.get(page)
+    if run is None:
+        return
+    session.replay[page] = None
+    run.playing = False
+    if getattr(run, "diverged", False):
+        run.resume_after_divergence()
+    run.advance(1)
+
+
+def _reset(page: str) -> None:
+    session = lab()
+    session.runs.pop(page, None)
+    session.replay[page] = None
+    session.notices[page] = ":material/restart_alt: Restarted the run."
+
+
+def _step_back(page: str) -> None:
+    session = lab()
+    run = session.runs.get(page)
+    if run is None:
+        return
+    try:
+        step = run.step_back()
+    except ValueError as err:
+        session.notices[page] = str(err)
+        return
+    session.replay[page] = None
+    session.notices[page] = (f":material/undo: Stepped back to step {step}. Lower the learning rate before "
+                             "pressing Play, or it will diverge again.")
+
+
+def transport(page: str, run, *, on_step: Callable[[str], None] = _step, step_label: str = "Step") -> None:
+    """Play (Pause while playing), Step and Reset; Step back while the run is diverged. The buttons'
+    callbacks change the run before the page is drawn, so what the page shows is their result."""
+    cols = st.columns([1.2, 1.2, 1.2, 4.4])
+    if run.playing:
+        cols[0].button("Pause", icon=":material/pause:", key="pause", on_click=_pause, args=(page,),
+                       width="stretch")
+    else:
+        cols[0].button("Play", icon=":material/play_arrow:", key="play", on_click=_play, args=(page,),
+                       type="primary", width="stretch")
+    cols[1].button(step_label, icon=":material/skip_next:", key="step", on_click=on_step, args=(page,),
+                   width="stretch")
+    cols[2].button("Reset", icon=":material/replay:", key="reset", on_click=_reset, args=(page,), width="stretch")
+    if getattr(run, "diverged", False):
+        earlier = [s for s in run.kept_steps() if s < run.step]
+        cols[3].button(f"Step back to step {earlier[-1]}" if earlier else "Step back", key="step_back",
+                       icon=":material/undo:", on_click=_step_back, args=(page,), disabled=not earlier,
+                       help=f"return to the newest kept state before this one (kept every {TAPE_EVERY} steps)")
+
+
+# ---- what the page says about the run ------------------------------------------------------------------
+def kernel_share_warning(share: DataKernelShare | None, config: ExperimentConfig) -> str:
+    """Why nothing moves, in words, when the data's kernel weight has vanished (else "")."""
+    if share is None or not share.vanished:
+        return ""
+    how = ("distances are normalised by the batch's mean distance" if config.drift.normalize_distance
+           else "distances are raw (turn on 'Normalise distances' under 'More drift settings')")
+    return (f"The particles cannot see the data: the data gets {share.share:.0e} of each particle's kernel "
+            f"weight, so V ≈ 0 and nothing moves. The nearest data point is {share.nearest_data:.2g} away, "
+            f"{share.nearest_data / share.tau:.0f} temperatures at τ = {share.tau:g}, and {how}. "
+            "Raise τ or normalise distances.")
+
+
+def run_message(slot, run: Run) -> None:
+    """Why the run paused (divergence, budget), why nothing moves, or an out-of-memory fallback."""
+    fallback = [n for t in run.trainers.values() for n in t.fallback_notices]
+    if run.message:
+        slot.warning(run.message, icon=":material/pause_circle:")
+    elif kernel_share_warning(run.kernel_share, run.base_config):
+        slot.warning(kernel_share_warning(run.kernel_share, run.base_config), icon=":material/visibility_off:")
+    elif fallback:
+        trainer = run.trainer
+        where = "the CPU" if trainer.device.type == "cpu" else str(trainer.device)
+        slot.warning(f"Out of memory: {fallback[-1]}. This run now uses batch size "
+                     f"{trainer.config.train.batch_size} on {where}.", icon=":material/memory:")
+    else:
+        slot.empty()
+
+
+def fmt(value: float | None, spec: str = ".4f") -> str:
+    return "–" if value is None or value != value else format(value, spec)
+
+
+# ---- the live view ---------------------------------------------------------------------------------------
+@dataclass
+class Frame:
+    """What one drawn frame shows: each arm's snapshot, and the replayed step (None when live)."""
+
+    snaps: dict[str, Snapshot]
+    replay_step: int | None
+
+
+class LiveRunView:
+    """Lays out and draws a page's live run. ``page`` is "playground" or "compare"; each frame trains
+    a bounded chunk (while playing, in a timer run), then redraws the cards, views and status in place."""
+
+    def __init__(self, session: LabSession, page: str, run: Run):
+        self.session, self.page, self.run = session, page, run
+        self.compare = page == "compare"
+
+    # -- drawing one frame
+    def frame(self) -> Frame:
+        replay = self.session.replay.get(self.page)
+        if replay is not None and not self.run.playing:
+            snaps = {name: _snapshot_at(h, replay) for name, h in self.run.histories.items()}
+            if all(s is not None for s in snaps.values()):
+                return Frame(snaps, replay)
+        self.session.replay[self.page] = None
+        return Frame(self.run.frames(), None)
+
+    def draw_cards(self, cards: MetricCards, frame: Frame) -> None:
+        run = self.run
+        step = frame.replay_step if frame.replay_step is not None else run.step
+        cards.show(0, "Step", f"{step}", help="the replayed step (the run itself is further on)"
+                   if frame.replay_step is not None else None)
+        if self.compare:
+            for index, name in enumerate(run.trainers, start=1):
+                metrics = _metrics_at(run.histories[name], step)
+                cards.show(index, f"{name}: energy distance", fmt(metrics.get("energy")),
+                           help=f"training time so far: {run.trainers[name].wall_s:.1f} s")
+            return
+        history = run.history
+        record = _record_at(history, step)
+        metrics = _metrics_at(history, step)
+        cards.show(1, "Loss ‖V‖²", fmt(record.loss if record else None, ".2e"))
+        cards.show(2, "Drift RMS", fmt(record.drift_rms[0] if record and record.drift_rms else None, ".2e"),
+                   help="RMS of the base drift term: falls towards the noise floor as the model matches the data")
+        cards.show(3, "Energy distance", fmt(metrics.get("energy")),
+                   help="to a fixed data sample; 0 when the distributions match")
+        cards.show(4, "Sliced W₂", fmt(metrics.get("sliced_w2")))
+        if "modes_covered" in metrics:
+            cards.show(5, "Modes covered", f"{metrics['modes_covered']:.0f}/{len(run.evaluator.modes)}")
+        else:
+            rate = run.step / run.trainer.wall_s if run.trainer.wall_s > 0 else 0.0
+            cards.show(5, "Steps / s", f"{rate:.0f}", help="training steps per second of training time")
+
+    def figures(self, frame: Frame) -> dict[str, dict]:
+        """One particle figure per arm."""
+        run, view = self.run, self.session.view
+        height = classroom.plot_height(430 if self.compare else 540)
+        out = {}
+        for name, snap in frame.snaps.items():
+            trainer = run.trainers[name]
+            config = trainer.config
+            if self.compare:
+                title = f"{config.drift.label()} · lr {config.train.lr:g} · {trainer.wall_s:.1f} s of training"
+                layers = set(view.compare_layers)
+                baseline = frame.snaps.get("baseline")
+                other = baseline.generated if (name == "lookahead" and view.difference and baseline) else None
+                extra = {"other": other, "other_name": "baseline", "uirevision": "compare"}
+            else:
+                title = f"{config.drift.label()} · τ = {config.drift.tau:g} · N = {config.train.batch_size}"
+                layers = set(view.layers)
+                extra = self._field_layers(snap, layers)
+            if frame.replay_step is not None:
+                title = f"replay of step {snap.step} · {title}"
+            out[name] = figures.particle_figure(snap, run.bounds, layers, arrow_scale=float(view.arrow_scale),
+                                                title=title, height=height, **extra)
+        return out
+
+    def _field_layers(self, snap: Snapshot, layers: set[str]) -> dict:
+        extra: dict = {}
+        if "field on a grid" in layers:
+            grid = grid_points(self.run.bounds, 21)
+            extra["grid_field"] = field_on_grid(grid, torch.as_tensor(snap.generated), torch.as_tensor(snap.positives),
+                                                self.run.config.drift).numpy()
+            extra["grid"] = grid.numpy()
+        if "density" in layers:
+            extra["density"] = density_on_grid(snap.generated, self.run.bounds, 60)
+        return extra
+
+    # -- the frame loop
+    def show(self) -> None:
+        """The animated part of the page, in one fragment that Streamlit re-runs while playing."""
+        live_fragment(self._frames, self.run.playing)
+
+    def _frames(self) -> None:
+        run = self.run
+        ticks = frame_ticks(lambda: run.playing and not run.branches)  # branches train once per timer run
+        next(ticks)
+        clock = FrameClock()
+        train_s, trained = self._train_chunk()
+        message = st.empty()
+        cards = MetricCards([1 + len(run.trainers)] if self.compare else [3, 3])
+        frame = self.frame()
+        views = {}
+        for col, name in zip(st.columns(len(run.trainers)), run.trainers):  # arms side by side
+            with col:
+                views[name] = LiveView(f"view_{name}")
+        noise_slot = st.empty()
+        status = StatusLine()
+        self._draw(frame, message, cards, views, noise_slot, 0)
+        self._status(status, train_s, trained, clock)
+        branches(run)
+        if frame.replay_step is not None or not run.playing:
+            return
+        for index in ticks:
+            clock = FrameClock()
+            train_s, trained = self._train_chunk()
+            frame = self.frame()
+            self._draw(frame, message, cards, views, noise_slot, index)
+            self._status(status, train_s, trained, clock)
+
+    def _train_chunk(self) -> tuple[float, int]:
+        """A bounded chunk of training while playing. Returns (training seconds, steps per arm)."""
+        run = self.run
+        if not run.playing:
+            return 0.0, 0
+        advance = run.advance(int(self.session.view.steps_per_frame), wait=False)  # never queue behind another
+        if advance.paused_reason:
+            st.rerun()  # redraw the whole page paused, with the reason
+        return advance.train_s, len(advance.records) // max(1, len(run.trainers))
+
+    def _draw(self, frame: Frame, message, cards: MetricCards, views: dict, noise_slot, index: int) -> None:
+        run_message(message, self.run)
+        self.draw_cards(cards, frame)
+        built = self.figures(frame)
+        noise = None
+        if not self.compare and self.session.view.estimator_noise and frame.replay_step is None:
+            noise = classroom.noise_layer(self.run, built["run"], float(self.session.view.arrow_scale))
+        for name, figure in built.items():
+            views[name].draw(figures.fast_figure(figure), index)
+        if noise is not None:
+            noise_slot.caption(classroom.noise_caption(noise))
+        else:
+            noise_slot.empty()
+
+    def _status(self, status: StatusLine, train_s: float, trained: int, clock: FrameClock) -> None:
+        run = self.run
+        status.show(f"Budget: {run.step} / {run.base_config.train.steps} steps · "
+                    f"{self.session.view.steps_per_frame} step(s) per frame · this frame: training "
+                    f"{train_s * 1000:.0f} ms, total {clock.elapsed() * 1000:.0f} ms", train_s, trained)
+
+
+def _snapshot_at(history, step: int) -> Snapshot | None:
+    """The newest kept snapshot at or before ``step``."""
+    best = None
+    for snap in history.snapshots:
+        if snap.step <= step:
+            best = snap
+    return best
+
+
+def _record_at(history, step: int):
+    for record in reversed(history.records):
+        if record.step <= step:
+            return record
+    return None
+
+
+def _metrics_at(history, step: int) -> dict[str, float]:
+    for point in reversed(history.metrics):
+        if point.step <= step:
+            return point.values
+    return {}
+
+
+# ---- timeline, fork, branches ------------------------------------------------------------------------------
+def _choose_replay(page: str) -> None:
+    session = lab()
+    value = st.session_state.get("timeline")
+    session.replay[page] = None if value == "live" else value
+    run = session.runs.get(page)
+    if run is not None and value != "live":
+        run.playing = False
+
+
+def timeline(session: LabSession, page: str, run: Run) -> int | None:
+    """While paused, a slider over the kept snapshots and "live" (while playing it says how to scrub,
+    so its value never lags behind the run). Returns the replayed step, or None."""
+    steps = [s.step for s in run.history.snapshots]
+    chosen = session.replay.get(page)
+    if run.playing or len(steps) < 2:
+        st.caption(":material/history: Pause to scrub back through the kept frames and fork from one."
+                   if run.playing else "")
+        return None
+    if chosen not in steps:
+        chosen = session.replay[page] = None
+    st.session_state["timeline"] = "live" if chosen is None else chosen
+    st.select_slider("Timeline (scrub back through training; 'live' is the run now)", steps + ["live"],
+                     key="timeline", format_func=lambda v: f"live (step {run.step})" if v == "live" else f"step {v}",
+                     on_change=_choose_replay, args=(page,))
+    return chosen
+
+
+def _fork(page: str, step: int) -> None:
+    """on_click of "Fork": a Playground branch trains beside the run; on Compare the comparison itself
+    continues from ``step`` with the new settings (and the sidebar takes them)."""
+    session = lab()
+    run = session.runs.get(page)
+    if run is None:
+        return
+    state = st.session_state
+    changes = {"K": int(state.get("fork_K", run.base_config.drift.K)), "tau": state.get("fork_tau"),
+               "batch_size": state.get("fork_batch")}
+    try:
+        if page == "compare":
+            forked = run.fork(step, **changes)
+            session.runs[page] = forked
+            session.config = session.config.with_values({k: forked.base_config.to_flat()[k] for k in changes})
+            session.replay[page] = None
+            cfg = forked.base_config
+            session.notices[page] = (f":material/call_split: Forked from step {step}: K = {cfg.drift.K}, "
+                                     f"τ = {cfg.drift.tau:g}, N = {cfg.train.batch_size}.")
+        else:
+            run.branch(step, **changes)
+    except (ConfigError, KeyError) as err:
+        session.notices[page] = f"Cannot fork from step {step}: {err}"
+
+
+def fork_controls(page: str, run: Run, step: int) -> None:
+    """New K / τ / N for a fork from the replayed step, and the button."""
+    lim = limits()
+    config = run.base_config
+    ok = run.can_fork(step)
+    low = 1 if page == "compare" else 0
+    with st.container(border=True):
+        st.markdown(f"**Fork from step {step}**: "
+                    + ("every arm continues from there with new settings." if page == "compare"
+                       else "a branch trains next to this run with new settings."))
+        c1, c2, c3, c4 = st.columns([1, 1, 1, 1.2])
+        c1.slider("K", low, max(low, min(8, lim.max_k)), value=min(max(low, config.drift.K), max(low, lim.max_k)),
+                  key="fork_K")
+        c2.select_slider("τ", sorted(set(TAU_OPTIONS) | {config.drift.tau}), value=config.drift.tau, key="fork_tau",
+                         format_func=lambda v: f"{v:g}")
+        c3.select_slider("N", sorted({b for b in BATCH_OPTIONS if b <= lim.max_batch} | {config.train.batch_size}),
+                         value=config.train.batch_size, key="fork_batch")
+        c4.button("Fork", key="fork", type="primary", icon=":material/call_split:", disabled=not ok,
+                  on_click=_fork, args=(page, step), width="stretch",
+                  help=None if ok else f"this step's state is no longer kept (only the latest {TAPE_STATES}); "
+                                       "pick a later step")
+
+
+def branches(run: Run) -> None:
+    """The Playground's branches: trained along with the run, drawn small, with the energy curves of
+    the original and every branch."""
+    if not run.branches:
+        return
+    c1, c2, c3 = st.columns([3, 1, 1])
+    c1.markdown(f"##### Branches ({len(run.branches)})")
+    extra = c2.button("+50 steps", key="branch_steps", icon=":material/fast_forward:", width="stretch",
+                      help="50 more steps for every branch (they also train while the run plays)")
+    if c3.button("Remove", key="branch_clear", icon=":material/delete:", type="tertiary", width="stretch"):
+        run.branches.clear()
+        return
+    cols = st.columns(min(len(run.branches), 2))
+    for index, (name, branch) in enumerate(run.branches):
+        if run.playing or extra:
+            branch.advance(50 if extra else lab().view.steps_per_frame)
+        snap = branch.frame()
+        col = cols[index % len(cols)]
+        col.plotly_chart(figures.fast_figure(figures.particle_figure(
+            snap, branch.bounds, {"V"}, arrow_scale=float(lab().view.arrow_scale), title=f"{name} · step {snap.step}",
+            height=classroom.plot_height(360), uirevision=f"branch{index}")), config={"displaylogo": False})
+        if branch.message:
+            col.caption(branch.message)
+    series = {"original": run.history.metric_rows(300)} | {name: b.history.metric_rows(300) for name, b in run.branches}
+    st.vega_lite_chart(spec=figures.chart_spec(figures.curves_chart(
+        figures.long_rows(series, "step", "energy"), "step", "energy",
+        title="energy distance vs step: original and branches", height=220)), width="stretch")
+
+
+# ---- curves ---------------------------------------------------------------------------------------------------
+def curves(run: Run, *, columns: int = 1) -> None:
+    """Energy distance against step and against training time, and the loss against step, for every
+    arm; refreshed by the page's fragment every ``CURVES_S`` seconds while playing."""
+    metric_rows = {name: h.metric_rows(300) for name, h in run.histories.items()}
+    record_rows = {name: [r for r in h.record_rows(300) if r["loss"] == r["loss"]] for name, h in run.histories.items()}
+    if len(run.histories) == 1:  # one arm: name the curve after what it shows
+        metric_rows = {"energy distance": next(iter(metric_rows.values()))}
+        record_rows = {"loss": next(iter(record_rows.values()))}
+    specs = [
+        figures.curves_chart(figures.long_rows(metric_rows, "step", "energy"), "step", "energy",
+                             title="energy distance vs step"),
+        figures.curves_chart(figures.long_rows(metric_rows, "wall_s", "energy"), "wall_s", "energy",
+                             title="energy distance vs training time"),
+        figures.curves_chart(figures.long_rows(record_rows, "step", "loss"), "step", "loss", title="loss vs step",
+                             log_y=True),
+    ]
+    places = st.columns(columns) if columns > 1 else [st.container() for _ in specs]
+    for index, chart in enumerate(specs):
+        places[index % len(places)].vega_lite_chart(spec=figures.chart_spec(chart), width="stretch", height=220)
+
+
+def curves_fragment(run: Run, *, columns: int = 1) -> None:
+    live_fragment(lambda: curves(run, columns=columns), run.playing, CURVES_S)
+
+
+def layer_pickers(page: str) -> None:
+    """The arrow layers (and, on Compare, the difference layer; on the Playground, estimator noise)."""
+    if page == "compare":
+        c1, c2 = st.columns([3, 1])
+        c1.pills("Layers", figures.LAYERS[:4], selection_mode="multi", **view_widget("compare_layers"))
+        c2.toggle("Difference layer", **view_widget("difference"),
+                  help="on the lookahead panel: a line from each particle to the same-noise particle of the baseline")
+        return
+    st.pills("Layers", figures.LAYERS, selection_mode="multi", **view_widget("layers"),
+             help="V: the drift used for training; V⁺/V⁻: attraction to data / repulsion from generated; "
+                  "lookahead terms V₀..V_K (one colour each) drawn from the points z⁰..z^K they act on")
+    st.toggle("Estimator noise (redraw the batch 8× and show how much V changes)", **view_widget("estimator_noise"),
+              help="the drift is estimated from one mini-batch; this shows its spread at 48 particles. "
+                   "Move the batch-size slider and watch the spread change.")
+
