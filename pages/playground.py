@@ -28,7 +28,7 @@ if session.config.data.dataset == "custom" and session.points is None:
 run = run_view.page_run(session, PAGE, session.config)
 run_view.transport(PAGE, run)
 run_view.run_note(session, PAGE)
-classroom.scenario_buttons()
+classroom.scenario_picker()
 run_view.layer_pickers(PAGE)
 left, right = st.columns([3, 2])
 with left:

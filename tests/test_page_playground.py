@@ -147,7 +147,7 @@ def test_guided_scenario_sets_config_restarts_and_explains_while_it_applies():
     old = lab_of(at).runs["playground"]
     assert old.step > 0
     for key in ("attraction_only", "start_far"):
-        at.button(key=f"scenario_{key}").click().run()
+        at.button_group(key="scenario").set_value(key).run()
         run = lab_of(at).runs["playground"]
         assert run is not old and run.step == 0 and run.config == SCENARIOS[key].config
         assert lab_of(at).config == SCENARIOS[key].config

@@ -59,18 +59,23 @@ def presenter_mode() -> bool:
 
 
 # ---- guided scenarios -----------------------------------------------------------------------------------
-def scenario_buttons(*, expanded: bool = False) -> None:
-    """One button per guided scenario (in an expander) and, while the chosen one's setup is still
-    the session's, its "what to watch"."""
+def _choose_scenario() -> None:
+    key = st.session_state.get("scenario")
+    if key in SCENARIOS:
+        apply_scenario(key)
+
+
+def scenario_picker() -> None:
+    """The guided scenarios as one row of pills and, while the chosen one's setup is still the
+    session's, its "what to watch"."""
     session = lab()
-    with st.expander("Guided scenarios: one click each", expanded=expanded, icon=":material/school:"):
-        items = list(SCENARIOS.values())
-        for start in range(0, len(items), 4):
-            for col, scenario in zip(st.columns(4), items[start:start + 4]):
-                col.button(scenario.title, key=f"scenario_{scenario.key}", on_click=apply_scenario,
-                           args=(scenario.key,), width="stretch", help=scenario.watch)
     active = SCENARIOS.get(session.scenario or "")
-    if active is not None and active.config == session.config:
+    applies = active is not None and active.config == session.config
+    st.session_state["scenario"] = active.key if applies else None
+    st.pills("Guided scenarios: one click each", list(SCENARIOS), key="scenario", on_change=_choose_scenario,
+             format_func=lambda key: SCENARIOS[key].title,
+             help="each sets up one classic situation and says what to watch; it restarts the run")
+    if applies:
         st.info(f"**{active.title}.** {active.watch} Press **Play**.", icon=":material/visibility:")
 
 
@@ -99,18 +104,17 @@ def export_buttons(run: Run, *, title: str = "") -> None:
         return mp4_bytes(only, title=title) if single else frames_mp4(side_by_side_frames(snaps))
 
     cols = st.columns(4)
-    cols[0].download_button("GIF", gif, file_name="drift_lab_run.gif", mime="image/gif", key="dl_gif",
+    cols[0].download_button("GIF", gif, file_name="drift_lab_run.gif", mime="image/gif",
                             disabled=frames < 2, on_click="ignore", icon=":material/gif_box:", width="stretch",
                             help=f"animated GIF of the {frames} kept frames")
     encoder = mp4_encoder()
-    cols[1].download_button("MP4", mp4, file_name="drift_lab_run.mp4", mime="video/mp4", key="dl_mp4",
+    cols[1].download_button("MP4", mp4, file_name="drift_lab_run.mp4", mime="video/mp4",
                             disabled=frames < 2 or encoder is None, on_click="ignore", icon=":material/movie:",
                             width="stretch", help="MP4 needs an encoder: pip install imageio-ffmpeg" if encoder is None
                             else f"H.264 video of the {frames} kept frames")
-    cols[2].download_button("Metrics CSV", csv_text, file_name="drift_lab_metrics.csv", mime="text/csv", key="dl_csv",
-                            on_click="ignore", icon=":material/table:", width="stretch")
+    cols[2].download_button("Metrics CSV", csv_text, file_name="drift_lab_metrics.csv", mime="text/csv", on_click="ignore", icon=":material/table:", width="stretch")
     cols[3].download_button("Config JSON", config_json(run.base_config), file_name="drift_lab_config.json",
-                            mime="application/json", key="dl_json", on_click="ignore", icon=":material/data_object:",
+                            mime="application/json", on_click="ignore", icon=":material/data_object:",
                             width="stretch",
                             help="python -m drift_core train --config drift_lab_config.json reproduces this run")
     if frames < 2:

@@ -208,7 +208,7 @@ def run_controls(session: LabSession, *, upload: bool = True) -> None:
     sb = st.sidebar
     sb.markdown("#### :material/restart_alt: Restart the run when changed")
     _seed(session.config, ("dataset", "init", "width", "depth", "seed"))
-    st.session_state["start_case"] = None
+    st.session_state["start_case"] = session.scenario if session.scenario in START_CASES else None
     sb.pills("The paper's start cases (bimodal data)", list(START_CASES), key="start_case",
              format_func=START_CASES.get, on_change=_apply_start_case,
              help="Fig. 3 of the drifting paper: outputs start between the two modes, far away, or collapsed onto "

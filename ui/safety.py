@@ -115,7 +115,7 @@ def checkpoint_controls(session: LabSession, page: str) -> None:
         if run is not None:
             trainer = run.trainer
             st.download_button(
-                "Save checkpoint", data=lambda: trainer_checkpoint(trainer), key="checkpoint_save",
+                "Save checkpoint", data=lambda: trainer_checkpoint(trainer),
                 file_name=f"drift-lab-{trainer.config.data.dataset}.pt", mime="application/octet-stream",
                 on_click="ignore", icon=":material/download:",
                 help="the weights, optimizer state, data stream and settings: load it here or with "
