@@ -33,6 +33,5 @@ run_view.LiveRunView(session, PAGE, run).show()
 replay = run_view.timeline(session, PAGE, run)
 if replay is not None:
     run_view.fork_controls(PAGE, run, replay)
-run_view.curves_fragment(run, columns=3)
 with st.expander("Export this comparison: side-by-side GIF / MP4, metrics CSV, config JSON", icon=":material/download:"):
     classroom.export_buttons(run)

@@ -30,13 +30,9 @@ run_view.transport(PAGE, run)
 run_view.run_note(session, PAGE)
 classroom.scenario_picker()
 run_view.layer_pickers(PAGE)
-left, right = st.columns([3, 2])
-with left:
-    run_view.LiveRunView(session, PAGE, run).show()
-    replay = run_view.timeline(session, PAGE, run)
-    if replay is not None:
-        run_view.fork_controls(PAGE, run, replay)
-    with st.expander("Export this run: GIF / MP4, metrics CSV, config JSON", icon=":material/download:"):
-        classroom.export_buttons(run, title=f"{run.config.drift.label()} · τ = {run.config.drift.tau:g}")
-with right:
-    run_view.curves_fragment(run)
+run_view.LiveRunView(session, PAGE, run).show()
+replay = run_view.timeline(session, PAGE, run)
+if replay is not None:
+    run_view.fork_controls(PAGE, run, replay)
+with st.expander("Export this run: GIF / MP4, metrics CSV, config JSON", icon=":material/download:"):
+    classroom.export_buttons(run, title=f"{run.config.drift.label()} · τ = {run.config.drift.tau:g}")

@@ -81,12 +81,12 @@ def _view_from_query(params: dict) -> tuple[ViewSettings, list[str]]:
             values[name] = text.lower() in TRUTHY
         elif kind == "int":
             try:
-                number = int(text)
+                number = 0 if (name == "steps_per_frame" and text.lower() == "auto") else int(text)
             except ValueError:
                 notices.append(f"ignored {name}={text[:40]!r}: not a whole number")
                 continue
             high = limits().max_steps_per_frame if name == "steps_per_frame" else 50
-            values[name] = min(max(1, number), high)
+            values[name] = min(max(0 if name == "steps_per_frame" else 1, number), high)
             if values[name] != number:
                 notices.append(f"{name}={number} is out of range; using {values[name]}")
         else:
@@ -259,9 +259,12 @@ def live_controls(session: LabSession, *, lookahead_arm: bool = False, batch: bo
     sb.select_slider("Learning rate (log scale)", _options(LR_OPTIONS, "lr"), **_field("lr"),
                      format_func=lambda v: f"{v:g}")
     if speed:
+        choices = [0] + [n for n in (1, 2, 3, 5, 10, 20, 50, 100) if n <= lim.max_steps_per_frame]
         session.set_view(steps_per_frame=min(session.view.steps_per_frame, lim.max_steps_per_frame))
-        sb.slider("Steps per frame", 1, lim.max_steps_per_frame, **view_widget("steps_per_frame"),
-                  help="training steps between two redraws")
+        sb.select_slider("Steps per frame", sorted(set(choices) | {session.view.steps_per_frame}),
+                         **view_widget("steps_per_frame"), format_func=lambda n: "auto" if n == 0 else str(n),
+                         help="training steps between two redraws; auto: as many as keep the animation "
+                              "smooth while training gets most of the time")
     st.session_state["steps"] = min(session.config.train.steps, 1_000_000)
     sb.number_input("Step budget", min_value=0, max_value=1_000_000, step=100, **_field("steps"),
                     help="training pauses by itself after this many steps")

@@ -124,6 +124,26 @@ def particle_figure(snap, bounds: Sequence[float], layers: Iterable[str] = ("V",
     return {"data": traces, "layout": base_layout(bounds, title=title, height=height, uirevision=uirevision)}
 
 
+def curves_figure(series: dict[str, tuple[Sequence[float], Sequence[float]]], *, title: str, x_title: str,
+                  y_title: str, log_y: bool = False, height: int = 220, uirevision: str = "curves") -> dict:
+    """A line chart, one line per series ({name: (xs, ys)}); on a log axis only positive values are
+    drawn (a log axis has no place for 0). Drawn in place by :class:`ui.live_plot.LiveView`."""
+    traces = []
+    for index, (name, (xs, ys)) in enumerate(series.items()):
+        x, y = np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)
+        keep = np.isfinite(y) & ((y > 0) if log_y else True)
+        traces.append({"type": "scatter", "mode": "lines+markers" if keep.sum() < 3 else "lines", "name": name,
+                       "x": x[keep], "y": y[keep], "line": {"color": ARM_COLOURS.get(name, TERM_COLOURS[index % len(TERM_COLOURS)]),
+                                                            "width": 2}})
+    return {"data": traces, "layout": {
+        "title": {"text": title, "x": 0.02, "font": {"size": 14}}, "height": height, "uirevision": uirevision,
+        "margin": {"l": 50, "r": 10, "t": 36, "b": 40}, "showlegend": len(series) > 1,
+        "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"},
+        "xaxis": {"title": {"text": x_title}, "rangemode": "tozero"},
+        "yaxis": {"title": {"text": y_title}, "type": "log" if log_y else "linear", "exponentformat": "power"},
+    }}
+
+
 def curves_chart(rows: list[dict], x: str, y: str, *, series: str = "series", title: str = "",
                  log_y: bool = False, height: int = 170) -> alt.Chart:
     """A line chart of long-form rows [{x, y, series}] (one line per series)."""

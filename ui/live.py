@@ -1,6 +1,6 @@
 """The live frame loop shared by the Playground and Compare pages.
 
-``live_frame(body, playing)`` runs ``body`` as an ``st.fragment`` that Streamlit re-runs every
+``live_fragment(body, playing)`` runs ``body`` as an ``st.fragment`` that Streamlit re-runs every
 ``FRAME_S`` seconds while playing (and not at all while paused: the page's full run draws it once).
 Each tick trains a bounded chunk of steps, then redraws; training never runs in an open loop.
 
@@ -15,6 +15,8 @@ preempt it at the next element, so controls answer within a frame.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
 
 import streamlit as st
@@ -71,14 +73,42 @@ def live_fragment(body: Callable[[], None], playing: bool, interval: float = FRA
     st.fragment(run_every=interval if playing else None)(tick)()
 
 
-class FrameClock:
-    """Measures one frame (training + drawing) for the slow-frame warning."""
+@dataclass
+class FrameBudget:
+    """Where one frame's time went, phase by phase (seconds): training, the run's snapshots (and the
+    evaluation, when one was due), building the figures, and handing them to Streamlit. Shown in the
+    status line and read by ``benchmarks/app_redraw.py``."""
 
-    def __init__(self):
-        self.start = time.perf_counter()
+    train: float = 0.0
+    steps: int = 0
+    snapshot: float = 0.0
+    figures: float = 0.0
+    send: float = 0.0
+    started: float = field(default_factory=time.perf_counter)
 
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.start
+    @contextmanager
+    def phase(self, name: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            setattr(self, name, getattr(self, name) + time.perf_counter() - start)
+
+    @property
+    def drawing(self) -> float:
+        return self.snapshot + self.figures + self.send
+
+    def describe(self) -> str:
+        ms = lambda s: f"{s * 1000:.0f}"  # noqa: E731
+        return (f"frame: training {ms(self.train)} ms ({self.steps} steps) · snapshot {ms(self.snapshot)} · "
+                f"figures {ms(self.figures)} · send {ms(self.send)} ms")
+
+
+def training_budget(drawing_s: float, interval: float = FRAME_S) -> float:
+    """Seconds of training for the next frame when steps per frame is "auto": what the frame interval
+    leaves after drawing, and at least 1.5x the drawing time, so that training gets at least 60 % of
+    the wall time however slow drawing is (the frame rate drops instead)."""
+    return max(interval - drawing_s, 1.5 * drawing_s)
 
 
 def slow_frame_warning(train_s: float, steps: int, interval: float = FRAME_S) -> None:
@@ -86,8 +116,8 @@ def slow_frame_warning(train_s: float, steps: int, interval: float = FRAME_S) ->
     if steps and train_s > interval:
         st.warning(
             f"Training {steps} step(s) took {train_s * 1000:.0f} ms, longer than the {interval * 1000:.0f} ms "
-            "frame interval: the animation will stutter. Lower 'Steps per frame', the batch size or K.",
-            icon=":material/slow_motion_video:",
+            "frame interval: the animation will stutter. Choose 'auto' or fewer steps per frame, a smaller "
+            "batch size or K.", icon=":material/slow_motion_video:",
         )
 
 
@@ -115,7 +145,7 @@ class StatusLine:
         self._warning = st.empty()
         self._caption = None
 
-    def show(self, text: str, train_s: float, steps: int) -> None:
+    def show(self, text: str, train_s: float = 0.0, steps: int = 0) -> None:
         with self._warning:
             slow_frame_warning(train_s, steps)
         self._caption = (self._caption or st).caption(text)

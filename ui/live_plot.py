@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import plotly
+import plotly.graph_objects as go
 import plotly.io as pio
 import streamlit as st
 
@@ -83,7 +84,13 @@ export default function (component) {
     const layout = figure.layout;
     if (layout.paper_bgcolor === undefined) layout.paper_bgcolor = "rgba(0,0,0,0)";
     layout.font = Object.assign({}, text ? {color: text} : {}, font ? {family: font} : {}, layout.font || {});
-    return Plotly.react(div, figure.data, layout, data.config);
+    const start = performance.now();
+    return Plotly.react(div, figure.data, layout, data.config).then(() => {
+      // paint times per view, for the frame-budget benchmark (benchmarks/app_redraw.py)
+      const paints = window.__driftPaints || (window.__driftPaints = {});
+      (paints[data.view] || (paints[data.view] = [])).push(performance.now() - start);
+      if (paints[data.view].length > 500) paints[data.view].shift();
+    });
   }).catch((err) => {
     div.textContent = "The particle view could not start Plotly.js (" + err.message + ").";
   });
@@ -138,7 +145,10 @@ def _component():
 
 def figure_json(figure) -> str:
     """The figure (a ``go.Figure`` or one of ui.figures' dicts) as Plotly JSON; numpy arrays travel as
-    typed binary."""
+    typed binary (a dict goes through an unvalidated ``go.Figure``: serialising that is faster than
+    serialising the dict itself, benchmarks/RESULTS.md)."""
+    if isinstance(figure, dict):
+        figure = go.Figure(figure, _validate=False)
     return pio.to_json(figure, validate=False)
 
 
@@ -177,8 +187,7 @@ class LiveView:
         if not self.live:
             self.chart.plotly_chart(figure, key=f"{self.name}_{frame_index}", config=options)
             return
-        layout = figure.get("layout", {}) if isinstance(figure, dict) else figure.layout.to_plotly_json()
-        height = layout.get("height")
+        height = (figure.get("layout", {}) if isinstance(figure, dict) else figure.layout.to_plotly_json()).get("height")
         data = {"view": self.name, "figure": figure_json(figure), "config": {"responsive": True, **options},
                 "plotly_url": plotly_url(), "seq": time.monotonic_ns(), "feed": frame_index > 0}
         if frame_index == 0:

@@ -7,6 +7,7 @@ where and turns clicks into calls on the run. A page's run lives in ``lab().runs
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -20,7 +21,7 @@ from drift_core.run import TAPE_EVERY, TAPE_STATES, Run
 
 from . import classroom, figures
 from .controls import BATCH_OPTIONS, TAU_OPTIONS, limits, view_widget
-from .live import CURVES_S, FrameClock, MetricCards, StatusLine, frame_ticks, live_fragment
+from .live import CURVES_S, FrameBudget, MetricCards, StatusLine, frame_ticks, live_fragment, training_budget
 from .live_plot import LiveView
 from .session import LabSession, lab
 
@@ -255,65 +256,105 @@ class LiveRunView:
 
     # -- the frame loop
     def show(self) -> None:
-        """The animated part of the page, in one fragment that Streamlit re-runs while playing."""
+        """The animated part of the page (cards, particle views, curves), in one fragment that Streamlit
+        re-runs while playing; each run lays it out once and then redraws it in place, frame by frame."""
         live_fragment(self._frames, self.run.playing)
+
+    def _layout(self) -> dict:
+        """Placeholders for one fragment run: the message, the cards, one view per arm, the curves."""
+        run, slots = self.run, {"message": st.empty()}
+        if self.compare:
+            slots["cards"] = MetricCards([1 + len(run.trainers)])
+            arms = st.columns(len(run.trainers))  # the arms side by side
+            slots["views"] = {name: _in(col, LiveView, f"view_{name}") for col, name in zip(arms, run.trainers)}
+            slots["noise"], slots["status"] = st.empty(), StatusLine()
+            curves = st.columns(3)
+        else:
+            left, right = st.columns([3, 2])
+            with left:
+                slots["views"] = {"run": LiveView("view_run")}
+                slots["noise"], slots["status"] = st.empty(), StatusLine()
+            with right:
+                slots["cards"] = MetricCards([3, 3])
+                curves = [st.container() for _ in range(3)]
+        slots["curves"] = [_in(col, LiveView, f"curve_{i}") for i, col in enumerate(curves)]
+        return slots
 
     def _frames(self) -> None:
         run = self.run
         ticks = frame_ticks(lambda: run.playing and not run.branches)  # branches train once per timer run
-        next(ticks)
-        clock = FrameClock()
-        train_s, trained = self._train_chunk()
-        message = st.empty()
-        cards = MetricCards([1 + len(run.trainers)] if self.compare else [3, 3])
-        frame = self.frame()
-        views = {}
-        for col, name in zip(st.columns(len(run.trainers)), run.trainers):  # arms side by side
-            with col:
-                views[name] = LiveView(f"view_{name}")
-        noise_slot = st.empty()
-        status = StatusLine()
-        self._draw(frame, message, cards, views, noise_slot, 0)
-        self._status(status, train_s, trained, clock)
-        branches(run)
-        if frame.replay_step is not None or not run.playing:
-            return
+        last = self.session.page(f"{self.page}:frame", FrameBudget)
+        curves_at = 0.0
         for index in ticks:
-            clock = FrameClock()
-            train_s, trained = self._train_chunk()
-            frame = self.frame()
-            self._draw(frame, message, cards, views, noise_slot, index)
-            self._status(status, train_s, trained, clock)
+            budget = FrameBudget()
+            self._train_chunk(budget, last)
+            if index == 0:
+                slots = self._layout()
+            with budget.phase("snapshot"):
+                frame = self.frame()
+            self._draw(frame, slots, budget, index)
+            if index == 0 or time.perf_counter() - curves_at >= CURVES_S:
+                curves_at = time.perf_counter()
+                self._draw_curves(slots["curves"], budget, index)
+            slots["status"].show(f"Budget: {run.step} / {run.base_config.train.steps} steps · "
+                                 f"{budget.describe()}", budget.train, budget.steps if self._fixed_steps else 0)
+            self.session.pages[f"{self.page}:frame"] = budget
+            last = budget
+            if index == 0:
+                branches(run)
+                if frame.replay_step is not None or not run.playing:
+                    return
 
-    def _train_chunk(self) -> tuple[float, int]:
-        """A bounded chunk of training while playing. Returns (training seconds, steps per arm)."""
+    @property
+    def _fixed_steps(self) -> int:
+        """Steps per frame, or 0 for "auto" (as many as fit the frame's training budget)."""
+        return int(self.session.view.steps_per_frame)
+
+    def _train_chunk(self, budget: FrameBudget, last: FrameBudget) -> None:
+        """A bounded chunk of training while playing: the fixed steps per frame, or on "auto" as many
+        steps as fit :func:`ui.live.training_budget` at the run's recent seconds per step."""
         run = self.run
         if not run.playing:
-            return 0.0, 0
-        advance = run.advance(int(self.session.view.steps_per_frame), wait=False)  # never queue behind another
+            return
+        steps = self._fixed_steps
+        if not steps:
+            recent = [r.step_s for h in run.histories.values() for r in list(h.records)[-3:] if not r.diverged]
+            per_step = len(run.trainers) * sum(recent) / len(recent) if recent else 0.01
+            steps = int(min(limits().max_steps_per_frame, max(1, training_budget(last.drawing) / max(per_step, 1e-4))))
+        with budget.phase("train"):
+            advance = run.advance(steps, wait=False)  # never queue behind another caller's training
+        budget.steps = len(advance.records) // max(1, len(run.trainers))
         if advance.paused_reason:
             st.rerun()  # redraw the whole page paused, with the reason
-        return advance.train_s, len(advance.records) // max(1, len(run.trainers))
 
-    def _draw(self, frame: Frame, message, cards: MetricCards, views: dict, noise_slot, index: int) -> None:
-        run_message(message, self.run)
-        self.draw_cards(cards, frame)
-        built = self.figures(frame)
-        noise = None
-        if not self.compare and self.session.view.estimator_noise and frame.replay_step is None:
-            noise = classroom.noise_layer(self.run, built["run"], float(self.session.view.arrow_scale))
-        for name, figure in built.items():
-            views[name].draw(figures.fast_figure(figure), index)
+    def _draw(self, frame: Frame, slots: dict, budget: FrameBudget, index: int) -> None:
+        run_message(slots["message"], self.run)
+        self.draw_cards(slots["cards"], frame)
+        with budget.phase("figures"):
+            built = self.figures(frame)
+            noise = None
+            if not self.compare and self.session.view.estimator_noise and frame.replay_step is None:
+                noise = classroom.noise_layer(self.run, built["run"], float(self.session.view.arrow_scale))
+        with budget.phase("send"):
+            for name, figure in built.items():
+                slots["views"][name].draw(figure, index)
         if noise is not None:
-            noise_slot.caption(classroom.noise_caption(noise))
+            slots["noise"].caption(classroom.noise_caption(noise))
         else:
-            noise_slot.empty()
+            slots["noise"].empty()
 
-    def _status(self, status: StatusLine, train_s: float, trained: int, clock: FrameClock) -> None:
-        run = self.run
-        status.show(f"Budget: {run.step} / {run.base_config.train.steps} steps · "
-                    f"{self.session.view.steps_per_frame} step(s) per frame · this frame: training "
-                    f"{train_s * 1000:.0f} ms, total {clock.elapsed() * 1000:.0f} ms", train_s, trained)
+    def _draw_curves(self, views: list, budget: FrameBudget, index: int) -> None:
+        with budget.phase("figures"):
+            charts = curve_figures(self.run)
+        with budget.phase("send"):
+            for view, chart in zip(views, charts):
+                view.draw(chart, index)
+
+
+def _in(container, factory, *args):
+    """``factory(*args)`` created inside ``container``."""
+    with container:
+        return factory(*args)
 
 
 def _snapshot_at(history, step: int) -> Snapshot | None:
@@ -438,36 +479,35 @@ def branches(run: Run) -> None:
             height=classroom.plot_height(360), uirevision=f"branch{index}")), config={"displaylogo": False})
         if branch.message:
             col.caption(branch.message)
-    series = {"original": run.history.metric_rows(300)} | {name: b.history.metric_rows(300) for name, b in run.branches}
-    st.vega_lite_chart(spec=figures.chart_spec(figures.curves_chart(
-        figures.long_rows(series, "step", "energy"), "step", "energy",
-        title="energy distance vs step: original and branches", height=220)), width="stretch")
+    rows = {"original": run.history.metric_rows(300)} | {name: b.history.metric_rows(300) for name, b in run.branches}
+    st.plotly_chart(figures.fast_figure(figures.curves_figure(
+        {name: ([r["step"] for r in arm if "energy" in r], [r["energy"] for r in arm if "energy" in r])
+         for name, arm in rows.items()}, title="energy distance vs step: original and branches", x_title="step",
+        y_title="energy distance", log_y=True)), config={"displaylogo": False})
 
 
 # ---- curves ---------------------------------------------------------------------------------------------------
-def curves(run: Run, *, columns: int = 1) -> None:
-    """Energy distance against step and against training time, and the loss against step, for every
-    arm; refreshed by the page's fragment every ``CURVES_S`` seconds while playing."""
-    metric_rows = {name: h.metric_rows(300) for name, h in run.histories.items()}
-    record_rows = {name: [r for r in h.record_rows(300) if r["loss"] == r["loss"]] for name, h in run.histories.items()}
-    if len(run.histories) == 1:  # one arm: name the curve after what it shows
-        metric_rows = {"energy distance": next(iter(metric_rows.values()))}
-        record_rows = {"loss": next(iter(record_rows.values()))}
-    specs = [
-        figures.curves_chart(figures.long_rows(metric_rows, "step", "energy"), "step", "energy",
-                             title="energy distance vs step"),
-        figures.curves_chart(figures.long_rows(metric_rows, "wall_s", "energy"), "wall_s", "energy",
-                             title="energy distance vs training time"),
-        figures.curves_chart(figures.long_rows(record_rows, "step", "loss"), "step", "loss", title="loss vs step",
-                             log_y=True),
+def curve_figures(run: Run) -> list[dict]:
+    """Energy distance against step and against training time, and the loss against step, one line per
+    arm (log axes: the values span decades)."""
+    metrics = {name: h.metric_rows(300) for name, h in run.histories.items()}
+    records = {name: h.record_rows(300) for name, h in run.histories.items()}
+    single = len(run.histories) == 1
+
+    def series(rows, x, y, label):
+        return {(label if single else name): ([r[x] for r in arm if y in r], [r[y] for r in arm if y in r])
+                for name, arm in rows.items()}
+
+    height = classroom.plot_height(200)
+    return [
+        figures.curves_figure(series(metrics, "step", "energy", "energy distance"), title="energy distance vs step",
+                              x_title="step", y_title="energy distance", log_y=True, height=height),
+        figures.curves_figure(series(metrics, "wall_s", "energy", "energy distance"),
+                              title="energy distance vs training time", x_title="training time (s)",
+                              y_title="energy distance", log_y=True, height=height),
+        figures.curves_figure(series(records, "step", "loss", "loss"), title="loss ‖V‖² vs step", x_title="step",
+                              y_title="loss", log_y=True, height=height),
     ]
-    places = st.columns(columns) if columns > 1 else [st.container() for _ in specs]
-    for index, chart in enumerate(specs):
-        places[index % len(places)].vega_lite_chart(spec=figures.chart_spec(chart), width="stretch", height=220)
-
-
-def curves_fragment(run: Run, *, columns: int = 1) -> None:
-    live_fragment(lambda: curves(run, columns=columns), run.playing, CURVES_S)
 
 
 def layer_pickers(page: str) -> None:

@@ -34,7 +34,7 @@ T = TypeVar("T")
 class ViewSettings:
     """How runs are shown (not what is trained); shared by the pages of one session."""
 
-    steps_per_frame: int = 5  # training steps between two redraws while playing
+    steps_per_frame: int = 0  # training steps between two redraws while playing; 0: auto (a time budget)
     fairness: bool = False  # Compare: add a baseline with 2x learning rate (restarts the comparison)
     layers: tuple[str, ...] = ("V",)  # Playground arrow and density layers (ui.figures.LAYERS)
     compare_layers: tuple[str, ...] = ("V",)  # Compare arrow layers
