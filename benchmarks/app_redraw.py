@@ -106,7 +106,7 @@ def measure(page_obj, url: str, page: str, batch: int, spf: str, seconds: float)
     step1 = page_obj.evaluate(READ_STEP)
     distinct = page_obj.evaluate("() => { window.__stepObserver.disconnect(); return window.__stepValues.size; }")
     paints = page_obj.evaluate("() => window.__driftPaints")
-    page_obj.locator(".st-key-pause button").click()
+    page_obj.locator(".st-key-play button").click()
     view_paints = [ms for name, values in paints.items() if name.startswith("view_") for ms in values]
     curve_paints = [ms for name, values in paints.items() if name.startswith("curve_") for ms in values]
     med = (lambda xs: statistics.median(xs) if xs else float("nan"))  # noqa: E731

@@ -11,14 +11,13 @@ from ui.images_state import ARMS, compute_fid
 from ui.images_widgets import FID_SIZES, image_config_from_widgets, image_pair
 from ui.live import CURVES_S, live_fragment
 from ui.navigation_fix import ensure_navigation
-from ui.run_view import transport
+from ui.run_view import header
 from ui.session import lab
 
 ensure_navigation()
 ss = st.session_state
 RUN_KEY = "images"
 
-st.title("Images")
 st.caption("Two small one-step generators (noise → conv net → 32×32 image) learn an image set by drifting in "
            "the feature space of a frozen encoder: the **baseline** (K = 0) and **lookahead** with K further "
            "drift terms. Same seed, same data, same network: only the drift differs. Samples use fixed noise "
@@ -41,7 +40,7 @@ if images.is_demo:
             icon=":material/science:")
 else:
     st.caption(f"Data: {images.description}")
-transport("images", pair)
+header("Images", "images", pair)
 if note:
     st.caption(note)
 

@@ -8,11 +8,6 @@ ensure_navigation()
 PAGE = "compare"
 
 session = controls.open_session()
-st.title("Compare")
-st.caption("Baseline and lookahead drifting start from the **same weights** and train on the **same noise and data "
-           "batches**, so any difference comes from the drift alone. Lookahead does more work per step: the "
-           "*training time* curves and the optional 2× learning-rate baseline keep the comparison fair.")
-classroom.presenter_mode()
 controls.show_notices(session)
 controls.run_controls(session)
 st.sidebar.toggle("Add a baseline with 2× learning rate (fairness control; restarts)", **controls.view_widget("fairness"))
@@ -26,10 +21,12 @@ if session.config.data.dataset == "custom" and session.points is None:
     st.stop()
 
 run = run_view.page_run(session, PAGE, session.config, fairness=session.view.fairness)
-run_view.transport(PAGE, run)
+run_view.header("Compare", PAGE, run)
 run_view.run_note(session, PAGE)
-run_view.layer_pickers(PAGE)
 run_view.LiveRunView(session, PAGE, run).show()
+st.caption("Baseline and lookahead drifting start from the **same weights** and train on the **same noise and data "
+           "batches**, so any difference comes from the drift alone. Lookahead does more work per step: the "
+           "*training time* curves and the optional 2× learning-rate baseline keep the comparison fair.")
 replay = run_view.timeline(session, PAGE, run)
 if replay is not None:
     run_view.fork_controls(PAGE, run, replay)

@@ -2,6 +2,7 @@
 import streamlit as st
 
 from ui.home_picture import drift_picture
+from ui.live_plot import LiveView
 from ui.navigation_fix import ensure_navigation
 
 ensure_navigation()
@@ -23,7 +24,7 @@ st.markdown(
 )
 left, right = st.columns([3, 2])
 with left:
-    st.plotly_chart(drift_picture(), key="home_picture", config={"displaylogo": False, "staticPlot": True})
+    LiveView("home_picture").draw(drift_picture(), config={"staticPlot": True})
 with right:
     st.markdown("#### Where to go")
     st.page_link("pages/playground.py", label="Playground — train live, change K and τ while it runs", icon=":material/tune:")

@@ -1,7 +1,7 @@
 """Inspector: one training step in slow motion, and a kernel lens on any particle."""
 import streamlit as st
 
-from ui import controls, run_view
+from ui import controls, figures, run_view
 from ui import inspector_view
 from ui.inspector_view import InspectorState
 from ui.live import live_fragment
@@ -14,10 +14,6 @@ STAGE_S = 0.6
 """Seconds per stage while playing."""
 
 session = controls.open_session()
-st.title("Inspector")
-st.caption("One training step in slow motion, on a small batch so every particle can be seen. Press **Play** to "
-           "walk through the stages (a new step starts after the last), or move the stage slider. Click a "
-           "generated particle (blue) to open its kernel lens below.")
 controls.show_notices(session)
 controls.run_controls(session)
 controls.live_controls(session, batch=False, speed=False)
@@ -42,7 +38,10 @@ def next_step(page: str) -> None:
     lab().page(page, InspectorState).next_step(current)
 
 
-run_view.transport(PAGE, run, on_step=next_step, step_label="Next step")
+run_view.header("Inspector", PAGE, run, on_step=next_step, step_label="Next step")
+st.caption("One training step in slow motion, on a small batch so every particle can be seen. Press **Play** to "
+           "walk through the stages (a new step starts after the last), or move the stage slider. Click a "
+           "generated particle (blue) to open its kernel lens below.")
 if state.run is not run:
     state.next_step(run)
 run_view.run_note(session, PAGE)
@@ -58,7 +57,7 @@ def body() -> None:
     ins = state.inspection
     inspector_view.cards(ins)
     inspector_view.stage_picker(state)
-    inspector_view.stage_view(state, run, float(session.view.arrow_scale))
+    inspector_view.stage_view(state, run, figures.Style.of(session.view))
     inspector_view.kernel_lens(state, run)
 
 

@@ -8,11 +8,6 @@ ensure_navigation()
 PAGE = "playground"
 
 session = controls.open_session()
-st.title("Playground")
-st.caption("A small generator (noise → MLP → point) learns a 2D distribution by drifting. Press **Play**, then "
-           "change K or τ while it runs. Faint grey: data; blue: generated particles; arrows: the drift "
-           "each particle is pushed along (drawn longer than true size).")
-classroom.presenter_mode()
 controls.show_notices(session)
 controls.run_controls(session)
 controls.live_controls(session)
@@ -26,11 +21,12 @@ if session.config.data.dataset == "custom" and session.points is None:
     st.stop()
 
 run = run_view.page_run(session, PAGE, session.config)
-run_view.transport(PAGE, run)
+run_view.header("Playground", PAGE, run)
 run_view.run_note(session, PAGE)
-classroom.scenario_picker()
-run_view.layer_pickers(PAGE)
 run_view.LiveRunView(session, PAGE, run).show()
+st.caption("A small generator (noise → MLP → point) learns a 2D distribution by drifting. Press **Play**, then "
+           "change K or τ while it runs. Faint grey: data; blue: generated particles; arrows: the drift "
+           "each particle is pushed along (drawn longer than true size).")
 replay = run_view.timeline(session, PAGE, run)
 if replay is not None:
     run_view.fork_controls(PAGE, run, replay)

@@ -17,8 +17,8 @@ st.caption("Pick two settings and a few values of each: Drift Lab trains one sma
            "Click a cell, or its **Open** button, to continue with that configuration in the Playground. "
            "Finished cells are cached, so running the same sweep again is instant.")
 
-controls.open_session()  # on a session's first page, the URL's settings become the sweep's base
-classroom.presenter_mode()
+if controls.open_session().view.presenter:
+    classroom.exit_presenter_button()
 base = sv.sweep_base_config()
 sv.prepare()
 sb = st.sidebar

@@ -169,7 +169,7 @@ def test_playground_plays_and_measures_redraw_rate(page, app_url, artifacts_dir)
         "the particle view was rebuilt instead of updated in place"
     assert detached == 0, f"the particle view left the page {detached} times while playing"
     _no_errors(page)
-    _click(page, "pause")
+    _click(page, "play")
     _wait_idle(page)
     page.screenshot(path=str(artifacts_dir / "app-playground.png"), full_page=True)
 
@@ -195,7 +195,7 @@ def test_compare_plays_in_lockstep(page, app_url, artifacts_dir):
     _click(page, "play")
     _wait_for_step_above(page, start + 4)
     _no_errors(page)
-    _click(page, "pause")
+    _click(page, "play")
     _wait_idle(page)
     assert page.locator(".js-plotly-plot").count() >= 3  # three arms side by side
     page.screenshot(path=str(artifacts_dir / "app-compare.png"), full_page=True)
@@ -245,7 +245,7 @@ def test_inspector_plays_through_a_step(page, app_url, artifacts_dir):
     _click(page, "play")
     _wait_for_step_above(page, start)
     _no_errors(page)
-    _click(page, "pause")
+    _click(page, "play")
     _wait_idle(page)
     time.sleep(1.5)  # let the last fragment delta land before the picture
     page.screenshot(path=str(artifacts_dir / "app-inspector.png"), full_page=True)

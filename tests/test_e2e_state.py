@@ -108,7 +108,7 @@ def test_sidebar_navigation_keeps_settings_and_the_run(page, app_url, artifacts_
     _assert_settings(page, "playground (opened)")
     _click(page, "play")
     before = _wait_for_step_above(page, 6)
-    _click(page, "pause")
+    _click(page, "play")  # Pause (the same button)
     _wait_idle(page)
     before = _step(page)
     # every ordered pair of the three pages, through the sidebar's own links
@@ -139,9 +139,9 @@ def _pause(page, tries: int = 3) -> None:
     """Press Pause until the page shows the run paused (Play in its place), as a user would press it
     again; then wait for the page to be idle. Fails if three presses do not pause it."""
     for _ in range(tries):
-        _click(page, "pause")
+        _click(page, "play")
         try:
-            page.wait_for_selector(".st-key-play button:not([disabled])", timeout=30_000)
+            page.locator(".st-key-play button", has_text="Play").first.wait_for(timeout=30_000)
             break
         except Exception:  # noqa: BLE001 - playwright's TimeoutError: press again
             continue

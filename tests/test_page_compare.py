@@ -37,7 +37,7 @@ def test_compare_replay_fork_and_export():
     tick(at, 3)
     run = lab_of(at).runs["compare"]
     assert run.step >= 30
-    at.button(key="pause").click().run()
+    at.button(key="play").click().run()
     at.select_slider(key="timeline").set_value(10).run()
     assert sum("replay of step 10" in t for t in titles(at)) == 2
     at.slider(key="fork_K").set_value(3)

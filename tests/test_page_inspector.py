@@ -26,7 +26,7 @@ def test_inspector_walks_stages_steps_and_lens():
     assert step_counter(at) == 3
     # a live K change keeps the trainer; a seed change resets it
     run = lab_of(at).runs["inspector"]
-    at.button(key="pause").click().run()
+    at.button(key="play").click().run()
     at.slider(key="K").set_value(2).run()
     assert lab_of(at).runs["inspector"] is run
     at.button(key="step").click().run()

@@ -56,8 +56,8 @@ def test_playground_plays_applies_live_changes_and_resets():
     assert "Restarted" in texts(at.caption) and "seed" in texts(at.caption)
     # Pause replaces Play while playing; Step and Reset
     at.button(key="play").click().run()
-    assert not [b for b in at.button if b.key == "play"]
-    at.button(key="pause").click().run()
+    assert at.button(key="play").label == "Pause"  # one button: Play while paused, Pause while playing
+    at.button(key="play").click().run()
     assert not lab_of(at).runs["playground"].playing
     paused_at = step_counter(at)
     at.button(key="step").click().run()
@@ -165,7 +165,7 @@ def test_replay_timeline_and_fork_from_here_make_a_branch():
     run = lab_of(at).runs["playground"]
     assert 10 in [s.step for s in run.history.snapshots] and run.step >= 30
     assert not [s for s in at.select_slider if s.key == "timeline"]  # while playing it cannot lag behind the run
-    at.button(key="pause").click().run()
+    at.button(key="play").click().run()
     at.select_slider(key="timeline").set_value(10).run()
     assert not run.playing
     assert any("replay of step 10" in t for t in titles(at))
@@ -190,7 +190,7 @@ def test_play_returns_from_a_replay_to_the_live_run():
     at = open_page("playground", {**SMALL_URL, "steps_per_frame": "10"})
     at.button(key="play").click().run()
     tick(at, 2)
-    at.button(key="pause").click().run()
+    at.button(key="play").click().run()
     at.select_slider(key="timeline").set_value(10).run()
     assert any("replay of step 10" in t for t in titles(at))
     at.button(key="play").click().run()

@@ -2,6 +2,8 @@
 time for speed, so it is done here), and the run helpers behave."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import plotly.graph_objects as go
 import pytest
@@ -10,7 +12,9 @@ import torch
 from drift_core.config import ExperimentConfig
 from drift_core.probes import density_on_grid, field_on_grid, grid_points, inspect_step
 from drift_core.train import Trainer
+from drift_core import palette
 from ui import figures
+from ui.live_plot import resolve_theme
 from drift_core.run import view_bounds
 from ui.safety import configure_torch_threads
 from ui.inspector_view import STAGES
@@ -26,6 +30,8 @@ def test_segments_are_start_end_gap_triples():
 
 
 def test_every_figure_builder_output_validates():
+    """Plotly validates every builder's figure once its theme tokens are resolved (the app skips
+    validation at run time for speed); the particle figure draws each layer with its palette stroke."""
     trainer = Trainer(SMALL)
     snap = trainer.snapshot(32)
     bounds = view_bounds(snap.positives, snap.generated)
@@ -34,18 +40,46 @@ def test_every_figure_builder_output_validates():
     density = density_on_grid(snap.generated, bounds, 10)
     fig = figures.particle_figure(snap, bounds, figures.LAYERS, grid=grid.numpy(), grid_field=field.numpy(),
                                   density=density, other=snap.generated + 0.01, other_name="baseline")
-    names = [t["name"] for t in go.Figure(fig).data]
-    assert {"V", "V⁺ attraction", "−V⁻ repulsion", "V_0", "V_1", "V_2", "V on a grid (longest = one cell)", "density"} <= set(names)
+    traces = {t["name"]: t for t in fig["data"]}
+    assert {"V", "V⁺ attraction", "−V⁻ repulsion", "V₀", "V₁", "V₂", "V on a grid (longest = one cell)",
+            "density"} <= set(traces)
+    assert traces["V⁺ attraction"]["line"]["dash"] != traces["−V⁻ repulsion"]["line"]["dash"] != "solid"
+    assert traces["V"]["line"]["color"] == figures.TEXT and traces["generated"]["marker"]["color"] == palette.GENERATED.colour
     ins = inspect_step(trainer)
-    go.Figure(figures.kernel_matrix_figure(ins.w_pos, ins.w_neg))
-    go.Figure(figures.lens_figure(ins, 3, bounds))
-    for stage in STAGES:
-        go.Figure(figures.stage_figure(ins, stage.draws, bounds))
-    fast = figures.fast_figure(fig)
-    assert fast.layout.xaxis.range == tuple(bounds[:2])  # fixed axes
+    built = [fig, figures.kernel_matrix_figure(ins.w_pos, ins.w_neg), figures.lens_figure(ins, 3, bounds),
+             figures.curves_figure({"a": ([1, 2, 3], [1.0, 0.1, 0.01]), "b": ([1, 2], [0.5, 0.0])}, title="t",
+                                   x_title="step", y_title="loss", log_y=True, style=figures.Style(text=19))]
+    built += [figures.stage_figure(ins, stage.draws, bounds) for stage in STAGES]
+    for figure in built:
+        resolved = resolve_theme(figure)
+        assert "theme:" not in json.dumps(resolved, default=str)
+        go.Figure(resolved)  # validates
+    assert figures.fast_figure(fig).layout.xaxis.range == tuple(bounds[:2])  # fixed axes
     chart = figures.curves_chart([{"step": 1, "loss": 0.1, "series": "a"}, {"step": 2, "loss": 0.05, "series": "a"}],
                                  "step", "loss", log_y=True)
     chart.to_dict()  # Altair validates the spec
+
+
+def test_presenter_style_makes_text_projector_sized():
+    snap = Trainer(SMALL).snapshot(32)
+    bounds = view_bounds(snap.positives, snap.generated)
+    big = figures.particle_figure(snap, bounds, title="t", style=figures.Style(text=19))["layout"]
+    assert big["title"]["font"]["size"] >= 18 and big["xaxis"]["tickfont"]["size"] >= 18
+    assert big["legend"]["font"]["size"] >= 18
+
+
+def test_log_axes_only_where_values_span_decades_and_never_for_zero():
+    flat = figures.curves_figure({"a": ([0, 1, 2], [0.5, 0.4, 0.3])}, title="", x_title="step", y_title="e", log_y=True)
+    wide = figures.curves_figure({"a": ([0, 1, 2], [1.0, 0.01, 0.0])}, title="", x_title="step", y_title="e", log_y=True)
+    assert flat["layout"]["yaxis"]["type"] == "linear" and wide["layout"]["yaxis"]["type"] == "log"
+    assert list(wide["data"][0]["y"]) == [1.0, 0.01]  # the 0 is left out of the log axis
+
+
+def test_inspector_arrows_are_scaled_to_be_seen():
+    bounds = (-1.0, 1.0, -1.0, 1.0)
+    tiny = np.full((10, 2), 1e-6)
+    scale = figures.visible_scale(tiny, bounds)
+    assert np.sqrt(2) * 1e-6 * scale == pytest.approx(0.05 * 2)  # the median arrow is 5 % of the view
 
 
 def test_grid_arrows_keep_directions_and_fit_a_cell():

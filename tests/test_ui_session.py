@@ -35,7 +35,7 @@ def test_a_tour_of_every_page_keeps_all_state_in_one_object():
     tick(at, 2)
     at.select_slider(key="tau").set_value(0.1).run()
     look()
-    at.button(key="pause").click().run()
+    at.button(key="play").click().run()
     at.select_slider(key="timeline").set_value(0).run()
     look()
     for page in ("compare", "inspector", "sweep", "cifar10", "home", "playground"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from drift_core import palette
 from drift_core.estimator_noise import EstimatorNoise, estimator_noise
 from drift_core.export import (
     config_json, frames_mp4, gif_bytes, mp4_bytes, mp4_encoder, record_rows, rows_csv, side_by_side_frames,
@@ -15,11 +16,20 @@ from drift_core.run import Run
 from drift_core.scenarios import SCENARIOS
 
 from .controls import apply_scenario
-from .figures import NOISE_COLOUR, arrow_trace
+from .figures import arrow_trace
 from .session import lab
 
 PRESENTER_SCALE = 1.5
 """Plots are this much taller in presenter mode."""
+
+PAGE_CSS = """
+<style>
+[data-testid="stMainBlockContainer"] { padding-top: 3.2rem !important; padding-bottom: 3rem !important; }
+[data-testid="stMainBlockContainer"] h3 { padding: 0 !important; }
+[data-testid="stMetricValue"] { font-size: 1.6rem !important; }
+</style>
+"""
+"""Every page: the picture starts right under the header (Streamlit's default leaves a tall empty band)."""
 
 PRESENTER_CSS = """
 <style>
@@ -46,16 +56,16 @@ def _exit_presenter() -> None:
         del st.query_params["presenter"]
 
 
-def presenter_mode() -> bool:
-    """In presenter mode (``?presenter=1``): hide the sidebar, the header, the toolbar, layer pickers,
-    timeline, expanders and captions (the transport buttons stay), enlarge text, metrics and plots,
-    and offer one small "exit" button. Returns whether presenter mode is on."""
-    if not lab().view.presenter:
-        return False
-    st.markdown(PRESENTER_CSS, unsafe_allow_html=True)
+def page_style() -> None:
+    """The app's page style, and in presenter mode (``?presenter=1``) the presenter's: no sidebar,
+    header, toolbar, layer pickers, timeline, expanders or captions (the transport buttons stay),
+    larger text, metrics and pictures. The pages put the "exit" button in their header row."""
+    st.markdown(PAGE_CSS + (PRESENTER_CSS if lab().view.presenter else ""), unsafe_allow_html=True)
+
+
+def exit_presenter_button() -> None:
     st.button("Exit presenter mode", key="presenter_exit", on_click=_exit_presenter, type="tertiary",
               icon=":material/close_fullscreen:")
-    return True
 
 
 # ---- guided scenarios -----------------------------------------------------------------------------------
@@ -72,7 +82,7 @@ def scenario_picker() -> None:
     active = SCENARIOS.get(session.scenario or "")
     applies = active is not None and active.config == session.config
     st.session_state["scenario"] = active.key if applies else None
-    st.pills("Guided scenarios: one click each", list(SCENARIOS), key="scenario", on_change=_choose_scenario,
+    st.pills("Guided scenarios: one click each", list(SCENARIOS), key="scenario", on_change=_choose_scenario, width="stretch",
              format_func=lambda key: SCENARIOS[key].title,
              help="each sets up one classic situation and says what to watch; it restarts the run")
     if applies:
@@ -136,14 +146,14 @@ def noise_layer(run: Run, figure: dict, arrow_scale: float) -> EstimatorNoise | 
         return None
     starts = np.repeat(noise.probes[None], noise.samples.shape[0], 0).reshape(-1, 2)
     figure["data"].append(arrow_trace(starts, noise.samples.reshape(-1, 2), arrow_scale,
-                                      f"V from {noise.samples.shape[0]} fresh batches", NOISE_COLOUR, 1.0))
+                                      f"V from {noise.samples.shape[0]} fresh batches", palette.NOISE))
     tips = noise.probes + arrow_scale * noise.mean
     layout = figure.get("layout", {})
     x0, x1 = layout.get("xaxis", {}).get("range", [-1.5, 1.5])
     px_per_unit = 0.8 * float(layout.get("height", 480)) / max(float(x1 - x0), 1e-9)
     figure["data"].append({"type": "scatter", "mode": "markers", "x": tips[:, 0], "y": tips[:, 1],
                            "name": "spread of V (circle radius)", "hoverinfo": "skip",
-                           "marker": {"symbol": "circle-open", "color": NOISE_COLOUR,
+                           "marker": {"symbol": "circle-open", "color": palette.NOISE.colour,
                                       "size": np.clip(2 * arrow_scale * noise.spread * px_per_unit, 4, 80)}})
     return noise
 

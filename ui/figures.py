@@ -1,12 +1,16 @@
 """Figure builders: Plotly figures (as plain dicts) from Snapshot / StepInspection numpy arrays, and
-Altair charts for metric curves. No Streamlit calls and no mathematics beyond drawing: fields,
-densities and inspections come from ``drift_core``.
+the metric curves. No Streamlit calls and no mathematics beyond drawing: fields, densities and
+inspections come from ``drift_core``; colours and line styles from :mod:`drift_core.palette`.
 
 Particles use Scattergl (WebGL); each arrow layer is ONE trace of line segments separated by gaps;
-axes are fixed to the run's bounds and ``uirevision`` keeps a user's zoom across redraws.
+axes are fixed to the run's bounds and ``uirevision`` keeps a user's zoom across redraws. Colours that
+must follow the app's theme are the tokens :data:`TEXT` and :data:`GRID`, which the in-place view
+(:mod:`ui.live_plot`) replaces with the theme's colours in the browser; the plot area is transparent,
+so a dark theme gives a dark picture.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import altair as alt
@@ -14,18 +18,39 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-DATA_COLOUR = "rgba(120, 130, 145, 0.35)"
-PARTICLE_COLOUR = "#1f6feb"
-V_COLOUR = "#24292f"
-V_POS_COLOUR = "#1a7f37"
-V_NEG_COLOUR = "#cf222e"
-FIELD_COLOUR = "rgba(110, 84, 148, 0.65)"
-NOISE_COLOUR = "rgba(227, 98, 9, 0.7)"
-TERM_COLOURS = ("#e36209", "#8250df", "#0a7ea4", "#bf3989", "#6e7781", "#9a6700", "#1b7c83", "#d1242f", "#4d2d00")
-ARM_COLOURS = {"baseline": "#1f6feb", "lookahead": "#e36209", "baseline 2×lr": "#6e7781"}
+from drift_core import palette
+from drift_core.palette import Stroke
+
+TEXT = "theme:text"
+"""Drawn in the theme's text colour (black on light, light on dark): the drift V, outlines."""
+GRID = "theme:grid"
+"""The theme's text colour, faint: grid lines."""
+V = Stroke(TEXT, palette.V.dash, palette.V.width)
+TERM_COLOURS = tuple(stroke.colour for stroke in palette.TERMS)
 
 LAYERS = ("V", "V⁺", "V⁻", "lookahead terms", "field on a grid", "density")
 """Toggleable layers of the particle view (data and particles are always drawn)."""
+SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+
+
+@dataclass(frozen=True)
+class Style:
+    """Text size (px) and contrast of a figure: presenter mode raises the text to a projector's size
+    (ticks and legends at least 18 px) and high contrast makes points larger and lines thicker."""
+
+    text: int = 13
+    contrast: bool = False
+
+    @classmethod
+    def of(cls, view) -> "Style":
+        """The style for a :class:`ui.session.ViewSettings`."""
+        return cls(text=19 if view.presenter else 13, contrast=bool(getattr(view, "contrast", False)))
+
+    def width(self, stroke: Stroke) -> float:
+        return stroke.width * (1.8 if self.contrast else 1.0)
+
+    def size(self, size: float) -> float:
+        return size * (1.6 if self.contrast else 1.0) * (1.25 if self.text > 15 else 1.0)
 
 
 def fast_figure(figure: dict) -> go.Figure:
@@ -61,23 +86,30 @@ def scatter_trace(points: np.ndarray, name: str, colour: str, size: float = 4.0,
             "marker": {"color": colour, "size": size}, **extra}
 
 
-def arrow_trace(starts: np.ndarray, vectors: np.ndarray, scale: float, name: str, colour: str, width: float = 1.2) -> dict:
+def arrow_trace(starts: np.ndarray, vectors: np.ndarray, scale: float, name: str, stroke: Stroke,
+                style: Style = Style()) -> dict:
+    """One layer of arrows, start -> start + scale * vector, drawn with ``stroke``."""
     x, y = segments(starts, vectors, scale)
     return {"type": "scattergl", "mode": "lines", "x": x, "y": y, "name": name, "hoverinfo": "skip",
-            "line": {"color": colour, "width": width}, "connectgaps": False}
+            "line": {"color": stroke.colour, "width": style.width(stroke), "dash": stroke.dash}, "connectgaps": False}
 
 
-def base_layout(bounds: Sequence[float], *, title: str = "", height: int = 480, uirevision: str = "drift") -> dict:
+def _axis(style: Style, **extra) -> dict:
+    return {"zeroline": False, "gridcolor": GRID, "linecolor": GRID, "tickfont": {"size": style.text - 1}, **extra}
+
+
+def base_layout(bounds: Sequence[float], *, title: str = "", height: int = 480, uirevision: str = "drift",
+                style: Style = Style()) -> dict:
     x0, x1, y0, y1 = bounds
     return {
-        "title": {"text": title, "x": 0.02, "font": {"size": 14}},
+        "title": {"text": title, "x": 0.02, "font": {"size": style.text + 2}},
         "height": height,
-        "margin": {"l": 30, "r": 10, "t": 36 if title else 10, "b": 30},
-        "xaxis": {"range": [x0, x1], "autorange": False, "zeroline": False, "constrain": "domain"},
-        "yaxis": {"range": [y0, y1], "autorange": False, "zeroline": False, "scaleanchor": "x", "scaleratio": 1},
-        "legend": {"orientation": "h", "y": -0.08, "font": {"size": 11}},
+        "margin": {"l": 30 + 2 * style.text, "r": 10, "t": 2 * style.text + 16 if title else 10, "b": 2 * style.text + 8},
+        "xaxis": _axis(style, range=[x0, x1], autorange=False, constrain="domain"),
+        "yaxis": _axis(style, range=[y0, y1], autorange=False, scaleanchor="x", scaleratio=1),
+        "legend": {"orientation": "h", "y": -0.1, "font": {"size": style.text - 1}},
         "uirevision": uirevision,
-        "plot_bgcolor": "white",
+        "plot_bgcolor": "rgba(0,0,0,0)",
         "dragmode": "pan",
     }
 
@@ -85,11 +117,12 @@ def base_layout(bounds: Sequence[float], *, title: str = "", height: int = 480, 
 def particle_figure(snap, bounds: Sequence[float], layers: Iterable[str] = ("V",), *, arrow_scale: float = 10.0,
                     grid: np.ndarray | None = None, grid_field: np.ndarray | None = None,
                     density: np.ndarray | None = None, title: str = "", height: int = 480,
-                    other: np.ndarray | None = None, other_name: str = "", uirevision: str = "drift") -> dict:
+                    other: np.ndarray | None = None, other_name: str = "", uirevision: str = "drift",
+                    style: Style = Style()) -> dict:
     """Data (faint), generated particles and the chosen arrow layers for one Snapshot.
 
     Args:
-        snap: a :class:`drift_core.train.Snapshot`.
+        snap: a :class:`drift_core.records.Snapshot`.
         layers: names from :data:`LAYERS`.
         arrow_scale: arrows are drawn ``arrow_scale`` times their true length (V is a small step).
         grid, grid_field: points [G, 2] and the field there [G, 2] (for "field on a grid").
@@ -101,46 +134,60 @@ def particle_figure(snap, bounds: Sequence[float], layers: Iterable[str] = ("V",
     x0, x1, y0, y1 = bounds
     if "density" in layers and density is not None:
         r = density.shape[0]
+        blue = ",".join(str(c) for c in palette.rgb(palette.GENERATED.colour))
         traces.append({"type": "heatmap", "z": density, "x": np.linspace(x0, x1, r), "y": np.linspace(y0, y1, r),
-                       "colorscale": [[0, "rgba(255,255,255,0)"], [1, "rgba(31,111,235,0.55)"]],
+                       "colorscale": [[0, f"rgba({blue},0)"], [1, f"rgba({blue},0.5)"]],
                        "showscale": False, "hoverinfo": "skip", "name": "density"})
-    traces.append(scatter_trace(snap.positives, "data", DATA_COLOUR, 4))
+    traces.append(scatter_trace(snap.positives, "data", palette.DATA.colour, style.size(4),
+                                opacity=0.8 if style.contrast else 0.45))
     if "field on a grid" in layers and grid is not None and grid_field is not None:
         traces.append(arrow_trace(grid, grid_arrows(grid, grid_field), 1.0, "V on a grid (longest = one cell)",
-                              FIELD_COLOUR, 1.0))
+                                  palette.FIELD, style))
     g = snap.generated
     if other is not None:
-        traces.append(arrow_trace(g, other - g, 1.0, f"difference to {other_name}", "rgba(207, 34, 46, 0.55)", 1.0))
+        traces.append(arrow_trace(g, other - g, 1.0, f"difference to {other_name}", palette.DIFFERENCE, style))
     if "lookahead terms" in layers:
         for k, term in enumerate(snap.terms):
-            traces.append(arrow_trace(snap.points[k], term, arrow_scale, f"V_{k}", TERM_COLOURS[k % len(TERM_COLOURS)]))
+            traces.append(arrow_trace(snap.points[k], term, arrow_scale, f"V{str(k).translate(SUBSCRIPTS)}",
+                                      palette.TERMS[k % len(palette.TERMS)], style))
     if "V⁺" in layers:
-        traces.append(arrow_trace(g, snap.v_pos, arrow_scale, "V⁺ attraction", V_POS_COLOUR))
+        traces.append(arrow_trace(g, snap.v_pos, arrow_scale, "V⁺ attraction", palette.V_POS, style))
     if "V⁻" in layers:
-        traces.append(arrow_trace(g, -snap.v_neg, arrow_scale, "−V⁻ repulsion", V_NEG_COLOUR))
+        traces.append(arrow_trace(g, -snap.v_neg, arrow_scale, "−V⁻ repulsion", palette.V_NEG, style))
     if "V" in layers:
-        traces.append(arrow_trace(g, snap.v, arrow_scale, "V", V_COLOUR))
-    traces.append(scatter_trace(g, "generated", PARTICLE_COLOUR, 5))
-    return {"data": traces, "layout": base_layout(bounds, title=title, height=height, uirevision=uirevision)}
+        traces.append(arrow_trace(g, snap.v, arrow_scale, "V", V, style))
+    traces.append(scatter_trace(g, "generated", palette.GENERATED.colour, style.size(5)))
+    return {"data": traces, "layout": base_layout(bounds, title=title, height=height, uirevision=uirevision,
+                                                  style=style)}
 
 
 def curves_figure(series: dict[str, tuple[Sequence[float], Sequence[float]]], *, title: str, x_title: str,
-                  y_title: str, log_y: bool = False, height: int = 220, uirevision: str = "curves") -> dict:
-    """A line chart, one line per series ({name: (xs, ys)}); on a log axis only positive values are
-    drawn (a log axis has no place for 0). Drawn in place by :class:`ui.live_plot.LiveView`."""
-    traces = []
+                  y_title: str, log_y: bool = False, height: int = 220, uirevision: str = "curves",
+                  style: Style = Style()) -> dict:
+    """A line chart, one line per series ({name: (xs, ys)}). With ``log_y`` the y axis is logarithmic
+    once the values span more than a decade (and only positive values are drawn: a log axis has no
+    place for 0). Drawn in place by :class:`ui.live_plot.LiveView`."""
+    traces, positive = [], []
     for index, (name, (xs, ys)) in enumerate(series.items()):
         x, y = np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)
-        keep = np.isfinite(y) & ((y > 0) if log_y else True)
+        keep = np.isfinite(x) & np.isfinite(y) & ((y > 0) if log_y else True)
+        positive.extend(y[keep])
         traces.append({"type": "scatter", "mode": "lines+markers" if keep.sum() < 3 else "lines", "name": name,
-                       "x": x[keep], "y": y[keep], "line": {"color": ARM_COLOURS.get(name, TERM_COLOURS[index % len(TERM_COLOURS)]),
-                                                            "width": 2}})
+                       "x": x[keep], "y": y[keep],
+                       "line": {"color": palette.arm_colour(name, index), "width": 2.5 if style.contrast else 2,
+                                "dash": ("solid", "dash", "dot", "dashdot")[index % 4]}})
+    log = log_y and len(positive) > 1 and max(positive) > 10 * min(positive)
     return {"data": traces, "layout": {
-        "title": {"text": title, "x": 0.02, "font": {"size": 14}}, "height": height, "uirevision": uirevision,
-        "margin": {"l": 50, "r": 10, "t": 36, "b": 40}, "showlegend": len(series) > 1,
-        "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"},
-        "xaxis": {"title": {"text": x_title}, "rangemode": "tozero"},
-        "yaxis": {"title": {"text": y_title}, "type": "log" if log_y else "linear", "exponentformat": "power"},
+        "title": {"text": title, "x": 0.02, "font": {"size": style.text + 1}}, "height": height,
+        "uirevision": uirevision, "plot_bgcolor": "rgba(0,0,0,0)",
+        "margin": {"l": 30 + 2 * style.text, "r": 10, "t": 2 * style.text + 12, "b": 2 * style.text + 14},
+        "showlegend": len(series) > 1,
+        "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right",
+                   "font": {"size": style.text - 1}},
+        "xaxis": _axis(style, title={"text": x_title, "font": {"size": style.text - 1}}, rangemode="tozero",
+                       tickformat=",d" if x_title == "step" else ".3~g"),
+        "yaxis": _axis(style, title={"text": y_title, "font": {"size": style.text - 1}}, type="log" if log else "linear",
+                       tickformat=".1~e" if log else ".3~g", rangemode="normal" if log else "tozero"),
     }}
 
 
@@ -152,7 +199,7 @@ def curves_chart(rows: list[dict], x: str, y: str, *, series: str = "series", ti
     x_title = {"step": "step", "wall_s": "training time (s)"}.get(x, x)
     scale = alt.Scale(type="log") if log_y else alt.Scale(zero=False)
     domain = list(dict.fromkeys(frame[series])) or [""]
-    colours = [ARM_COLOURS.get(s, TERM_COLOURS[i % len(TERM_COLOURS)]) for i, s in enumerate(domain)]
+    colours = [palette.arm_colour(s, i) for i, s in enumerate(domain)]
     return (
         alt.Chart(frame, title=title, height=height)
         .mark_line(point=len(frame) < 3)
@@ -190,12 +237,12 @@ def kernel_matrix_figure(w_pos: np.ndarray, w_neg: np.ndarray, *, height: int = 
     return {
         "data": [{"type": "heatmap", "z": z, "colorscale": "Blues", "colorbar": {"title": {"text": "weight"}}}],
         "layout": {
-            "height": height, "margin": {"l": 40, "r": 10, "t": 30, "b": 40},
+            "height": height, "margin": {"l": 40, "r": 10, "t": 30, "b": 40}, "plot_bgcolor": "rgba(0,0,0,0)",
             "title": {"text": "kernel weights: W⁺ (positives) | W⁻ (negatives = generated)", "font": {"size": 13}},
             "xaxis": {"title": {"text": "target index"}},
             "yaxis": {"title": {"text": "particle i"}, "autorange": "reversed"},
             "shapes": [{"type": "line", "x0": p - 0.5, "x1": p - 0.5, "y0": -0.5, "y1": w_pos.shape[0] - 0.5,
-                        "line": {"color": "#cf222e", "width": 2}}],
+                        "line": {"color": TEXT, "width": 2}}],
         },
     }
 
@@ -212,57 +259,71 @@ def lens_figure(ins, index: int, bounds: Sequence[float], *, height: int = 460) 
     tau = ins.tau
     traces = [
         {"type": "scatter", "mode": "markers", "x": ins.positives[:, 0], "y": ins.positives[:, 1],
-         "name": "positives (size = W⁺ weight)", "marker": {"color": V_POS_COLOUR, "size": size(w_pos), "opacity": 0.7},
+         "name": "positives (size = W⁺ weight)", "marker": {"color": palette.V_POS.colour, "size": size(w_pos), "opacity": 0.7},
          "customdata": w_pos, "hovertemplate": "W⁺ = %{customdata:.3g}<extra></extra>"},
         {"type": "scatter", "mode": "markers", "x": x[:, 0], "y": x[:, 1],
          "name": "negatives = generated (size = W⁻ weight)",
-         "marker": {"color": V_NEG_COLOUR, "size": size(w_neg), "opacity": 0.6, "symbol": "diamond"},
+         "marker": {"color": palette.V_NEG.colour, "size": size(w_neg), "opacity": 0.6, "symbol": "diamond"},
          "customdata": np.stack([np.arange(len(x)), w_neg], 1),
          "hovertemplate": "particle %{customdata[0]:.0f}, W⁻ = %{customdata[1]:.3g}<extra></extra>"},
         {"type": "scatter", "mode": "markers", "x": [centre[0]], "y": [centre[1]], "name": f"particle {i}",
-         "marker": {"color": "black", "size": 14, "symbol": "x"}, "hoverinfo": "skip"},
+         "marker": {"color": TEXT, "size": 14, "symbol": "x"}, "hoverinfo": "skip"},
     ]
-    traces.append(arrow_trace(centre[None, :], ins.v[i:i + 1], 1.0, "V (true length)", V_COLOUR, 2.5))
+    traces.append(arrow_trace(centre[None, :], ins.v[i:i + 1], 1.0, "V (true length)", Stroke(TEXT, width=2.5)))
     layout = base_layout(bounds, title=f"kernel lens of particle {i}: circle at distance τ = {tau:g}",
                          height=height, uirevision="lens")
     layout["shapes"] = [{"type": "circle", "xref": "x", "yref": "y", "x0": centre[0] - tau, "x1": centre[0] + tau,
-                         "y0": centre[1] - tau, "y1": centre[1] + tau, "line": {"color": "black", "dash": "dot"}}]
+                         "y0": centre[1] - tau, "y1": centre[1] + tau, "line": {"color": TEXT, "dash": "dot"}}]
     layout["clickmode"] = "event+select"
     return {"data": traces, "layout": layout}
 
 
-def stage_figure(ins, draws: frozenset[str], bounds: Sequence[float], *, arrow_scale: float = 10.0,
-                 height: int = 460) -> dict:
+def visible_scale(vectors: np.ndarray, bounds: Sequence[float], share: float = 0.05) -> float:
+    """A drawing scale at which the median arrow of ``vectors`` [n, 2] is ``share`` of the view's width
+    (an untrained network's drift can be far too short to see at its true length)."""
+    lengths = np.sqrt((np.asarray(vectors, dtype=np.float64) ** 2).sum(1))
+    median = float(np.median(lengths)) if len(lengths) else 0.0
+    return share * (bounds[1] - bounds[0]) / median if median > 0 else 1.0
+
+
+def stage_figure(ins, draws: frozenset[str], bounds: Sequence[float], *, height: int = 460,
+                 style: Style = Style()) -> dict:
     """The particle picture of one Inspector stage: the generated particles plus what ``draws`` names
-    ("noise", "data", "attraction", "lookahead", "targets", "moved"; see ``ui.inspector_view.STAGES``)."""
+    ("noise", "data", "attraction", "lookahead", "targets", "moved"; see ``ui.inspector_view.STAGES``).
+    Arrows are drawn at one scale per step, chosen so they can be seen; the legend says which."""
     x, pos = ins.outputs, ins.positives
     if "noise" in draws:
-        trace = scatter_trace(ins.noise[:, :2], "noise ε (first two of its dimensions)", "#6e7781", 6)
+        trace = scatter_trace(ins.noise[:, :2], "noise ε (first two of its dimensions)", palette.DATA.colour, 6)
         return {"data": [trace], "layout": base_layout((-3.5, 3.5, -3.5, 3.5), title="noise ε ~ N(0, I)",
-                                                       height=height, uirevision="stage-noise")}
+                                                       height=height, uirevision="stage-noise", style=style)}
+    scale = visible_scale(ins.v, bounds)
+    times = "" if abs(scale - 1) < 1e-9 else f" (drawn ×{scale:.2g})"
     traces: list[dict] = []
     if "data" in draws:
-        traces.append(scatter_trace(pos, "positives (data batch)", "rgba(26,127,55,0.45)", 6))
+        traces.append(scatter_trace(pos, "positives (data batch)", palette.V_POS.colour, style.size(6), opacity=0.45))
     if "attraction" in draws:
-        traces.append(arrow_trace(x, ins.v_pos, arrow_scale, "V⁺ attraction", V_POS_COLOUR))
-        traces.append(arrow_trace(x, -ins.v_neg, arrow_scale, "−V⁻ repulsion", V_NEG_COLOUR))
-        traces.append(arrow_trace(x, ins.terms[0], arrow_scale, "V₀ = V⁺ − V⁻", V_COLOUR, 1.8))
+        traces.append(arrow_trace(x, ins.v_pos, scale, "V⁺ attraction" + times, palette.V_POS, style))
+        traces.append(arrow_trace(x, -ins.v_neg, scale, "−V⁻ repulsion", palette.V_NEG, style))
+        traces.append(arrow_trace(x, ins.terms[0], scale, "V₀ = V⁺ − V⁻", V, style))
     if "lookahead" in draws:
         for k, (z, t) in enumerate(zip(ins.points, ins.terms)):
-            colour = TERM_COLOURS[k % len(TERM_COLOURS)]
+            stroke = palette.TERMS[k % len(palette.TERMS)]
+            name = str(k).translate(SUBSCRIPTS)
             if k > 0:
-                traces.append(scatter_trace(z, f"z^{k}", colour, 4, opacity=0.7))
-            traces.append(arrow_trace(z, t, 1.0, f"V_{k} (true length)", colour, 1.5))
+                traces.append(scatter_trace(z, f"z{name}", stroke.colour, style.size(4), opacity=0.7))
+            traces.append(arrow_trace(z, t, scale, f"V{name}" + (times if k == 0 else ""), stroke, style))
     if "targets" in draws:
-        traces.append(arrow_trace(x, ins.v, 1.0, "x → x + V", V_COLOUR))
-        traces.append(scatter_trace(ins.targets, "drifted targets x + V", "#e36209", 5, opacity=0.8))
+        traces.append(arrow_trace(x, ins.v, scale, "x → x + V" + times, V, style))
+        traces.append(scatter_trace(x + scale * ins.v, "drifted targets x + V", palette.OKABE_ITO["orange"],
+                                    style.size(5), opacity=0.8))
     if "moved" in draws:
-        traces.append(arrow_trace(x, ins.v, 1.0, "target move V", "rgba(227,98,9,0.8)", 2.0))
-        traces.append(arrow_trace(x, ins.achieved, 1.0, "achieved move", V_COLOUR, 1.2))
-        traces.append(scatter_trace(ins.outputs_after, "outputs after the step", "#8250df", 5))
-    traces.append(scatter_trace(x, "generated x = f(ε)", PARTICLE_COLOUR, 6, customdata=np.arange(len(x)),
-                                hovertemplate="particle %{customdata}<extra></extra>",
-                                unselected={"marker": {"opacity": 1.0}}))  # a click must not fade the others
-    layout = base_layout(bounds, height=height, uirevision="stage")
-    layout.update(clickmode="event+select", hovermode="closest")  # a click selects a particle (kernel lens)
+        traces.append(arrow_trace(x, ins.v, scale, "target move V" + times, Stroke(palette.OKABE_ITO["orange"], width=2),
+                                  style))
+        traces.append(arrow_trace(x, ins.achieved, scale, "achieved move", V, style))
+        traces.append(scatter_trace(x + scale * ins.achieved, "outputs after the step",
+                                    palette.OKABE_ITO["reddish purple"], style.size(5)))
+    traces.append(scatter_trace(x, "generated x = f(ε)", palette.GENERATED.colour, style.size(6),
+                                customdata=np.arange(len(x)), hovertemplate="particle %{customdata}<extra></extra>"))
+    layout = base_layout(bounds, height=height, uirevision="stage", style=style)
+    layout["hovermode"] = "closest"  # a click on a particle opens its kernel lens
     return {"data": traces, "layout": layout}

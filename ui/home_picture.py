@@ -6,7 +6,9 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from drift_core import palette
 from drift_core.drift import drifting_field
+from drift_core.palette import Stroke
 from drift_core.data.toy2d import bimodal
 from drift_core.runtime import make_generator
 
@@ -27,10 +29,10 @@ def drift_picture() -> dict:
     scale = 0.25 / max(float(np.sqrt(((v_pos - v_neg) ** 2).sum(1)).mean()), 1e-9)
     traces = [
         figures.scatter_trace(data, "data", "rgba(120,130,145,0.45)", 5),
-        figures.arrow_trace(gen, v_pos, scale, "V⁺ attraction to data", figures.V_POS_COLOUR, 1.2),
-        figures.arrow_trace(gen, -v_neg, scale, "−V⁻ repulsion from generated", figures.V_NEG_COLOUR, 1.2),
-        figures.arrow_trace(gen, v_pos - v_neg, scale, "V = V⁺ − V⁻", figures.V_COLOUR, 2.0),
-        figures.scatter_trace(gen, "generated x = f(ε)", figures.PARTICLE_COLOUR, 7),
+        figures.arrow_trace(gen, v_pos, scale, "V⁺ attraction to data", palette.V_POS),
+        figures.arrow_trace(gen, -v_neg, scale, "−V⁻ repulsion from generated", palette.V_NEG),
+        figures.arrow_trace(gen, v_pos - v_neg, scale, "V = V⁺ − V⁻", Stroke(figures.TEXT, width=2.0)),
+        figures.scatter_trace(gen, "generated x = f(ε)", palette.GENERATED.colour, 7),
     ]
     layout = figures.base_layout((-1.3, 1.3, -0.9, 0.9), title="The drifting field on generated points (τ = 0.1)",
                                  height=420, uirevision="home")

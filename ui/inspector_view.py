@@ -14,6 +14,7 @@ from drift_core.run import Run
 from drift_core.train import DivergedError
 
 from . import figures
+from .live_plot import LiveView
 from .session import lab
 
 
@@ -141,32 +142,20 @@ def stage_picker(state: InspectorState) -> None:
                   help="next stage")
 
 
-def _pick_particle() -> None:
-    """on_select of the stage picture: the clicked generated particle (its customdata is its index)."""
-    event = st.session_state.get("stage_chart") or {}
-    for point in (event.get("selection") or {}).get("points", []):
-        custom = point.get("customdata")
-        if isinstance(custom, (int, float)):
-            lab().page("inspector", InspectorState).particle = int(custom)
-            return
-
-
-def stage_view(state: InspectorState, run: Run, arrow_scale: float) -> None:
+def stage_view(state: InspectorState, run: Run, style: figures.Style) -> None:
+    """The stage's picture (a click on it picks the particle for the kernel lens) and its explanation."""
     ins, stage = state.inspection, STAGES[state.stage]
-    st.markdown(f"### {stage.title}")
+    st.markdown(f"#### {stage.title}")
     left, right = st.columns([3, 2])
+    with left:
+        click = LiveView("view_stage").draw(figures.stage_figure(ins, stage.draws, run.bounds, style=style),
+                                            clickable="noise" not in stage.draws)
+        if click:
+            state.particle = int(np.argmin(((ins.outputs - [click["x"], click["y"]]) ** 2).sum(1)))
     with right:
         st.markdown(stage.explain(ins))
         if "kernel" in stage.draws:
-            st.plotly_chart(figures.fast_figure(figures.kernel_matrix_figure(ins.w_pos, ins.w_neg)),
-                            config={"displaylogo": False})
-    with left:
-        figure = figures.fast_figure(figures.stage_figure(ins, stage.draws, run.bounds, arrow_scale=arrow_scale))
-        if "noise" in stage.draws:
-            st.plotly_chart(figure, config={"displaylogo": False})
-        else:
-            st.plotly_chart(figure, key="stage_chart", on_select=_pick_particle, selection_mode="points",
-                            config={"displaylogo": False})
+            LiveView("view_kernel").draw(figures.kernel_matrix_figure(ins.w_pos, ins.w_neg))
 
 
 def _pick_lens() -> None:
@@ -183,7 +172,7 @@ def kernel_lens(state: InspectorState, run: Run) -> None:
     with right:
         st.session_state["lens_particle"] = i
         st.number_input("Particle", min_value=0, max_value=n - 1, step=1, key="lens_particle", on_change=_pick_lens,
-                        help="or click a blue particle in the picture above")
+                        help="or click a particle in the picture above")
         w_pos, w_neg = ins.w_pos[i], ins.w_neg[i]
         p = ins.positives.shape[0]
         st.markdown(
@@ -196,4 +185,4 @@ def kernel_lens(state: InspectorState, run: Run) -> None:
             "Marker size shows each neighbour's weight. A larger τ widens the lens; a smaller τ makes "
             "each particle see only its nearest neighbours.")
     with left:
-        st.plotly_chart(figures.fast_figure(figures.lens_figure(ins, i, run.bounds)), config={"displaylogo": False})
+        LiveView("view_lens").draw(figures.lens_figure(ins, i, run.bounds))

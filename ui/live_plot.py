@@ -56,6 +56,31 @@ function loadPlotly(url) {
 // view. Sequence numbers keep an element that is re-rendered with older data from drawing it.
 const views = window.__driftLiveViews || (window.__driftLiveViews = new Map());
 
+// Colours that follow the app's theme: ui/figures.py writes these tokens, this replaces them.
+function resolveTheme(value, colours) {
+  if (typeof value === "string") return colours[value] || value;
+  if (Array.isArray(value)) return value.map((v) => resolveTheme(v, colours));
+  if (value && typeof value === "object" && !ArrayBuffer.isView(value) && !value.bdata) {
+    for (const key of Object.keys(value)) value[key] = resolveTheme(value[key], colours);
+  }
+  return value;
+}
+
+// A click on the plot area sends its data coordinates to Python (the Inspector picks the particle
+// nearest to it).
+function bindClicks(div) {
+  if (div.__clickBound) return;
+  div.__clickBound = true;
+  div.addEventListener("click", (event) => {
+    const fl = div._fullLayout;
+    if (!div.__clicks || !div.__setTrigger || !fl || !fl.xaxis || !fl.yaxis) return;
+    const box = div.getBoundingClientRect();
+    const px = event.clientX - box.left - fl.xaxis._offset, py = event.clientY - box.top - fl.yaxis._offset;
+    if (px < 0 || py < 0 || px > fl.xaxis._length || py > fl.yaxis._length) return;
+    div.__setTrigger("click", {x: fl.xaxis.p2l(px), y: fl.yaxis.p2l(py), at: Date.now()});
+  });
+}
+
 export default function (component) {
   const { data, parentElement } = component;
   let div = views.get(data.view);
@@ -68,6 +93,9 @@ export default function (component) {
       views.set(data.view, div);
     }
     if (div.parentNode !== parentElement) parentElement.appendChild(div);  // (re)mounted: take the view along
+    div.__setTrigger = component.setTriggerValue;
+    div.__clicks = !!data.clicks;
+    bindClicks(div);
   } else if (!div || !div.isConnected) {
     return;  // no view on the page to feed
   }
@@ -76,14 +104,16 @@ export default function (component) {
   loadPlotly(data.plotly_url).then((Plotly) => {
     if (div.__seq !== data.seq) return;  // a newer frame arrived meanwhile: that one is drawn instead
     const figure = JSON.parse(data.figure);
-    // follow the app's theme (light or dark) as st.plotly_chart does: its text colour and font on a
-    // transparent paper; the plot area keeps the figure's own background
+    // follow the app's theme (light or dark): its text colour and font on a transparent paper, and
+    // the figure's theme tokens in the text colour (faint for the grid)
     const style = getComputedStyle(div);
-    const text = style.getPropertyValue("--st-text-color").trim();
+    const text = style.getPropertyValue("--st-text-color").trim() || "#31333F";
     const font = style.getPropertyValue("--st-font").trim();
+    const grid = "color-mix(in srgb, " + text + " 14%, transparent)";
+    resolveTheme(figure, {"theme:text": text, "theme:grid": grid});
     const layout = figure.layout;
     if (layout.paper_bgcolor === undefined) layout.paper_bgcolor = "rgba(0,0,0,0)";
-    layout.font = Object.assign({}, text ? {color: text} : {}, font ? {family: font} : {}, layout.font || {});
+    layout.font = Object.assign({color: text}, font ? {family: font} : {}, layout.font || {});
     const start = performance.now();
     return Plotly.react(div, figure.data, layout, data.config).then(() => {
       // paint times per view, for the frame-budget benchmark (benchmarks/app_redraw.py)
@@ -92,7 +122,7 @@ export default function (component) {
       if (paints[data.view].length > 500) paints[data.view].shift();
     });
   }).catch((err) => {
-    div.textContent = "The particle view could not start Plotly.js (" + err.message + ").";
+    div.textContent = "The view could not start Plotly.js (" + err.message + ").";
   });
 }
 """
@@ -182,17 +212,40 @@ class LiveView:
         self.chart = st.container() if self.live else st.empty()
         self.feed = st.empty()
 
-    def draw(self, figure, frame_index: int, config: dict | None = None) -> None:
+    def draw(self, figure, frame_index: int = 0, config: dict | None = None, *, clickable: bool = False):
+        """Draw ``figure`` (frame ``frame_index`` of this script run). With ``clickable``, returns the
+        data coordinates {x, y} of a click on the plot area when this run was caused by one (else None)."""
         options = {"displaylogo": False, **(config or {})}
         if not self.live:
-            self.chart.plotly_chart(figure, key=f"{self.name}_{frame_index}", config=options)
-            return
+            self.chart.plotly_chart(resolve_theme(figure), key=f"{self.name}_{frame_index}", config=options)
+            return None
         height = (figure.get("layout", {}) if isinstance(figure, dict) else figure.layout.to_plotly_json()).get("height")
         data = {"view": self.name, "figure": figure_json(figure), "config": {"responsive": True, **options},
-                "plotly_url": plotly_url(), "seq": time.monotonic_ns(), "feed": frame_index > 0}
+                "plotly_url": plotly_url(), "seq": time.monotonic_ns(), "feed": frame_index > 0, "clicks": clickable}
         if frame_index == 0:
             with self.chart:
-                _component()(key=self.name, data=data, height=int(height) if height else "content")
-        else:
-            with self.feed.container():
-                _component()(key=f"{self.name}_feed_{frame_index}", data=data, height="content")
+                events = {"on_click_change": _ignore} if clickable else {}
+                result = _component()(key=self.name, data=data, height=int(height) if height else "content", **events)
+            return result.get("click") if clickable else None
+        with self.feed.container():
+            _component()(key=f"{self.name}_feed_{frame_index}", data=data, height="content")
+        return None
+
+
+def _ignore() -> None:
+    """A click is read from the component's result in the same run; the callback only registers it."""
+
+
+LIGHT_THEME = {"theme:text": "#31333F", "theme:grid": "rgba(49, 51, 63, 0.14)"}
+
+
+def resolve_theme(figure, colours: dict[str, str] = LIGHT_THEME):
+    """``figure`` (a dict) with the theme tokens of :mod:`ui.figures` replaced by ``colours``, for
+    drawing without the in-place view (``st.plotly_chart``, which cannot know the browser's theme)."""
+    if isinstance(figure, str):
+        return colours.get(figure, figure)
+    if isinstance(figure, dict):
+        return {key: resolve_theme(value, colours) for key, value in figure.items()}
+    if isinstance(figure, (list, tuple)):
+        return type(figure)(resolve_theme(value, colours) for value in figure)
+    return figure

@@ -62,21 +62,18 @@ def run_note(session: LabSession, page: str) -> None:
 
 
 # ---- transport: Play / Pause, Step, Reset, Step back ------------------------------------------------------
-def _play(page: str) -> None:
+def _play_pause(page: str) -> None:
     session = lab()
     run = session.runs.get(page)
     if run is None:
+        return
+    if run.playing:
+        run.playing = False
         return
     session.replay[page] = None  # Play returns to the live view
     if getattr(run, "diverged", False):
         run.resume_after_divergence()
     run.playing = True
-
-
-def _pause(page: str) -> None:
-    run = lab().runs.get(page)
-    if run is not None:
-        run.playing = False
 
 
 def _step(page: str) -> None:
@@ -113,24 +110,31 @@ def _step_back(page: str) -> None:
                              "pressing Play, or it will diverge again.")
 
 
-def transport(page: str, run, *, on_step: Callable[[str], None] = _step, step_label: str = "Step") -> None:
-    """Play (Pause while playing), Step and Reset; Step back while the run is diverged. The buttons'
-    callbacks change the run before the page is drawn, so what the page shows is their result."""
-    cols = st.columns([1.2, 1.2, 1.2, 4.4])
-    if run.playing:
-        cols[0].button("Pause", icon=":material/pause:", key="pause", on_click=_pause, args=(page,),
-                       width="stretch")
-    else:
-        cols[0].button("Play", icon=":material/play_arrow:", key="play", on_click=_play, args=(page,),
-                       type="primary", width="stretch")
-    cols[1].button(step_label, icon=":material/skip_next:", key="step", on_click=on_step, args=(page,),
-                   width="stretch")
-    cols[2].button("Reset", icon=":material/replay:", key="reset", on_click=_reset, args=(page,), width="stretch")
+def header(title: str, page: str, run, *, on_step: Callable[[str], None] = _step, step_label: str = "Step") -> None:
+    """The page's title and its transport in one row: Play/Pause (Space), Step (→), Reset (Backspace),
+    and Step back while the run is diverged. The buttons' callbacks change the run before the page is
+    drawn, so what the page shows is their result; a button is enabled exactly when it can act."""
+    cols = st.columns([1.7, 1.5, 1.5, 1.6, 2.6], vertical_alignment="center")
+    cols[0].markdown(f"### {title}")
+    budget = getattr(getattr(run, "base_config", None), "train", None)
+    spent = budget is not None and not run.playing and run.step >= budget.steps
+    cols[1].button("Pause" if run.playing else "Play", icon=":material/pause:" if run.playing else ":material/play_arrow:",
+                   key="play", on_click=_play_pause, args=(page,), type="secondary" if run.playing else "primary",
+                   width="stretch", shortcut="Space", disabled=spent,
+                   help=f"the step budget ({budget.steps} steps) is used up: raise 'Step budget' or press Reset"
+                   if spent else "play or pause (Space)")
+    cols[2].button(step_label, icon=":material/skip_next:", key="step", on_click=on_step, args=(page,), width="stretch",
+                   shortcut="Right", help="one training step (→)")
+    cols[3].button("Reset", icon=":material/replay:", key="reset", on_click=_reset, args=(page,), width="stretch",
+                   shortcut="Backspace", help="start this run again from step 0 (Backspace)")
     if getattr(run, "diverged", False):
         earlier = [s for s in run.kept_steps() if s < run.step]
-        cols[3].button(f"Step back to step {earlier[-1]}" if earlier else "Step back", key="step_back",
+        cols[4].button(f"Step back to step {earlier[-1]}" if earlier else "Step back", key="step_back",
                        icon=":material/undo:", on_click=_step_back, args=(page,), disabled=not earlier,
                        help=f"return to the newest kept state before this one (kept every {TAPE_EVERY} steps)")
+    elif lab().view.presenter:
+        with cols[4]:
+            classroom.exit_presenter_button()
 
 
 # ---- what the page says about the run ------------------------------------------------------------------
@@ -223,12 +227,16 @@ class LiveRunView:
         """One particle figure per arm."""
         run, view = self.run, self.session.view
         height = classroom.plot_height(430 if self.compare else 540)
+        style = figures.Style.of(view)
+        step = frame.replay_step if frame.replay_step is not None else run.step
         out = {}
         for name, snap in frame.snaps.items():
             trainer = run.trainers[name]
             config = trainer.config
             if self.compare:
-                title = f"{config.drift.label()} · lr {config.train.lr:g} · {trainer.wall_s:.1f} s of training"
+                energy = _metrics_at(run.histories[name], step).get("energy")
+                title = (f"<b>{name if name == 'baseline 2×lr' else config.drift.label()}</b> · energy {fmt(energy)}"
+                         f" · lr {config.train.lr:g} · {trainer.wall_s:.1f} s")
                 layers = set(view.compare_layers)
                 baseline = frame.snaps.get("baseline")
                 other = baseline.generated if (name == "lookahead" and view.difference and baseline) else None
@@ -240,7 +248,7 @@ class LiveRunView:
             if frame.replay_step is not None:
                 title = f"replay of step {snap.step} · {title}"
             out[name] = figures.particle_figure(snap, run.bounds, layers, arrow_scale=float(view.arrow_scale),
-                                                title=title, height=height, **extra)
+                                                title=title, height=height, style=style, **extra)
         return out
 
     def _field_layers(self, snap: Snapshot, layers: set[str]) -> dict:
@@ -261,13 +269,15 @@ class LiveRunView:
         live_fragment(self._frames, self.run.playing)
 
     def _layout(self) -> dict:
-        """Placeholders for one fragment run: the message, the cards, one view per arm, the curves."""
+        """Placeholders for one fragment run, the picture first: the message, one view per arm, the
+        cards, the display widgets and the curves."""
         run, slots = self.run, {"message": st.empty()}
         if self.compare:
             slots["cards"] = MetricCards([1 + len(run.trainers)])
             arms = st.columns(len(run.trainers))  # the arms side by side
             slots["views"] = {name: _in(col, LiveView, f"view_{name}") for col, name in zip(arms, run.trainers)}
             slots["noise"], slots["status"] = st.empty(), StatusLine()
+            layer_pickers(self.page)
             curves = st.columns(3)
         else:
             left, right = st.columns([3, 2])
@@ -276,12 +286,16 @@ class LiveRunView:
                 slots["noise"], slots["status"] = st.empty(), StatusLine()
             with right:
                 slots["cards"] = MetricCards([3, 3])
+                layer_pickers(self.page)
+                classroom.scenario_picker()
                 curves = [st.container() for _ in range(3)]
         slots["curves"] = [_in(col, LiveView, f"curve_{i}") for i, col in enumerate(curves)]
         return slots
 
     def _frames(self) -> None:
         run = self.run
+        if self.session.runs.get(self.page) is not run:  # a widget in here replaced the run (a scenario)
+            st.rerun()
         ticks = frame_ticks(lambda: run.playing and not run.branches)  # branches train once per timer run
         last = self.session.page(f"{self.page}:frame", FrameBudget)
         curves_at = 0.0
@@ -469,21 +483,22 @@ def branches(run: Run) -> None:
         run.branches.clear()
         return
     cols = st.columns(min(len(run.branches), 2))
+    style = figures.Style.of(lab().view)
     for index, (name, branch) in enumerate(run.branches):
         if run.playing or extra:
-            branch.advance(50 if extra else lab().view.steps_per_frame)
+            branch.advance(50 if extra else max(1, lab().view.steps_per_frame))
         snap = branch.frame()
-        col = cols[index % len(cols)]
-        col.plotly_chart(figures.fast_figure(figures.particle_figure(
-            snap, branch.bounds, {"V"}, arrow_scale=float(lab().view.arrow_scale), title=f"{name} · step {snap.step}",
-            height=classroom.plot_height(360), uirevision=f"branch{index}")), config={"displaylogo": False})
-        if branch.message:
-            col.caption(branch.message)
+        with cols[index % len(cols)]:
+            LiveView(f"branch_{index}").draw(figures.particle_figure(
+                snap, branch.bounds, {"V"}, arrow_scale=float(lab().view.arrow_scale), title=f"{name} · step {snap.step}",
+                height=classroom.plot_height(360), uirevision=f"branch{index}", style=style))
+            if branch.message:
+                st.caption(branch.message)
     rows = {"original": run.history.metric_rows(300)} | {name: b.history.metric_rows(300) for name, b in run.branches}
-    st.plotly_chart(figures.fast_figure(figures.curves_figure(
+    LiveView("branch_curves").draw(figures.curves_figure(
         {name: ([r["step"] for r in arm if "energy" in r], [r["energy"] for r in arm if "energy" in r])
          for name, arm in rows.items()}, title="energy distance vs step: original and branches", x_title="step",
-        y_title="energy distance", log_y=True)), config={"displaylogo": False})
+        y_title="energy distance", log_y=True, style=style))
 
 
 # ---- curves ---------------------------------------------------------------------------------------------------
@@ -499,14 +514,16 @@ def curve_figures(run: Run) -> list[dict]:
                 for name, arm in rows.items()}
 
     height = classroom.plot_height(200)
+    style = figures.Style.of(lab().view)
     return [
         figures.curves_figure(series(metrics, "step", "energy", "energy distance"), title="energy distance vs step",
-                              x_title="step", y_title="energy distance", log_y=True, height=height),
+                              x_title="step", y_title="energy distance", log_y=True, height=height,
+                              style=style),
         figures.curves_figure(series(metrics, "wall_s", "energy", "energy distance"),
                               title="energy distance vs training time", x_title="training time (s)",
-                              y_title="energy distance", log_y=True, height=height),
+                              y_title="energy distance", log_y=True, height=height, style=style),
         figures.curves_figure(series(records, "step", "loss", "loss"), title="loss ‖V‖² vs step", x_title="step",
-                              y_title="loss", log_y=True, height=height),
+                              y_title="loss", log_y=True, height=height, style=style),
     ]
 
 
@@ -514,14 +531,14 @@ def layer_pickers(page: str) -> None:
     """The arrow layers (and, on Compare, the difference layer; on the Playground, estimator noise)."""
     if page == "compare":
         c1, c2 = st.columns([3, 1])
-        c1.pills("Layers", figures.LAYERS[:4], selection_mode="multi", **view_widget("compare_layers"))
+        c1.pills("Layers", figures.LAYERS[:4], selection_mode="multi", width="stretch", **view_widget("compare_layers"))
         c2.toggle("Difference layer", **view_widget("difference"),
                   help="on the lookahead panel: a line from each particle to the same-noise particle of the baseline")
         return
-    st.pills("Layers", figures.LAYERS, selection_mode="multi", **view_widget("layers"),
+    st.pills("Layers", figures.LAYERS, selection_mode="multi", width="stretch", **view_widget("layers"),
              help="V: the drift used for training; V⁺/V⁻: attraction to data / repulsion from generated; "
                   "lookahead terms V₀..V_K (one colour each) drawn from the points z⁰..z^K they act on")
-    st.toggle("Estimator noise (redraw the batch 8× and show how much V changes)", **view_widget("estimator_noise"),
-              help="the drift is estimated from one mini-batch; this shows its spread at 48 particles. "
-                   "Move the batch-size slider and watch the spread change.")
+    st.toggle("Estimator noise", **view_widget("estimator_noise"),
+              help="the drift is estimated from one mini-batch: this redraws the batch 8 times and shows how much V "
+                   "changes at 48 particles. Move the batch-size slider and watch the spread change.")
 
