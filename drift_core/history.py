@@ -4,8 +4,8 @@ A live app must not grow without bound, so every series is a ring buffer
 (``collections.deque(maxlen=...)``): the oldest entries drop off when a buffer is full. The same object
 backs the metric curves and the replay view (``snapshots`` keeps every ``snapshot_every``-th frame's
 snapshot with the step it shows). A 2D run keeps :class:`~drift_core.records.StepRecord` and
-:class:`~drift_core.records.Snapshot`; an image run its own record and snapshot types, which have the
-same ``step`` and ``as_row()``.
+:class:`~drift_core.records.Snapshot`, an image run its own types (any record with ``step`` and
+``as_row()``, any snapshot with ``step``).
 """
 from __future__ import annotations
 

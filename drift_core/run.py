@@ -40,7 +40,6 @@ from .metrics import energy_distance, mmd2, mode_coverage, sliced_wasserstein, w
 from .probes import DataKernelShare, data_kernel_share
 from .replay import StateTape, fork_at
 from .runtime import make_generator, stream
-from .records import Snapshot, StepRecord
 from .train import Lockstep, Trainer
 
 __all__ = ["Run", "Arm", "Advance", "Evaluator", "EVAL_SAMPLES", "DISPLAY_N", "DOUBLED_LR_ARM", "compare_arms",
@@ -183,7 +182,7 @@ class Advance:
     did not), the training seconds, and ``busy`` when it trained nothing because another caller was
     training this run at that moment (only with ``wait=False``)."""
 
-    records: list[StepRecord] = field(default_factory=list)
+    records: list = field(default_factory=list)  # StepRecord (2D arms) or ImageStepRecord, arm after arm
     paused_reason: str = ""
     train_s: float = 0.0
     busy: bool = False
@@ -301,14 +300,20 @@ class Run:
         return changed
 
     def apply(self, config) -> list[str]:
-        """Apply live changes to every arm (K to the lookahead arm, 2× lr to the control); returns the
-        changed field names. Raises ConfigError when a field that needs a new run changed."""
+        """Apply live changes to every arm (K to the lookahead arm, 2× lr to the control): each arm's
+        trainer takes the fields its arm config changes, and keeps the rest of its own (an arm loaded
+        from a checkpoint, a batch halved after running out of memory). Returns the changed field
+        names. Raises ConfigError when a field that needs a new run changed."""
         if self.needs_reset(config):
             raise ConfigError("changing " + ", ".join(self.needs_reset(config)) + " needs a reset")
         changed: set[str] = set()
+        old_arms, new_arms = self.arms(self.base_config), self.arms(config)
         with self.lock:
-            for name, cfg in self.arms(config).items():
-                changed.update(self.trainers[name].update(cfg))
+            for name, cfg in new_arms.items():
+                before, after = old_arms[name].to_flat(), cfg.to_flat()
+                delta = {k: v for k, v in after.items() if before[k] != v}
+                trainer = self.trainers[name]
+                changed.update(trainer.update(trainer.config.with_values(delta)))
             self.base_config = config
         return sorted(changed)
 
@@ -473,8 +478,9 @@ class Run:
 
     # ---- drawing and evaluation ---------------------------------------------------------------------
     def frames(self, n: int = DISPLAY_N, *, evaluate: bool | None = None, force_snapshot: bool = False) -> dict:
-        """Each arm's current snapshot (kept in its history every few steps) and, when due (or
-        ``evaluate``), metrics."""
+        """Each arm's current snapshot (a :class:`~drift_core.records.Snapshot` of ``n`` particles, or an
+        image arm's :class:`~drift_core.images.train.ImageSnapshot`), kept in its history every few
+        steps, and, when due (or ``evaluate``), metrics."""
         with self.lock:
             snaps = {name: t.snapshot(n) for name, t in self.trainers.items()}
             for name, snap in snaps.items():

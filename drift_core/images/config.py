@@ -54,9 +54,9 @@ class ImageTrainConfig:
 IMAGE_DRIFT = DriftConfig(K=0, tau=0.05, multi_temperature=True, normalize_distance=True, alpha=0.1)
 """The images' drift defaults. alpha = 0.1 (not 2D's 1.0): in normalised feature space each
 per-temperature RMS-normalised term is O(1) per coordinate, about the whole spread of the data, so
-alpha = 1 throws the lookahead points far past the data. Measured on the offline digits set (tiny
-generator, 300 steps, batch 32): K=1 with alpha = 1 gave colour-cast blobs, alpha = 0.1 gave digit-like
-samples like the baseline's (benchmarks/RESULTS.md, "Images throughput")."""
+alpha = 1 throws the lookahead points far past the data: on the offline digits K=1 then gave
+colour-cast blobs where alpha = 0.1 gave digit-like samples like the baseline's (benchmarks/RESULTS.md,
+"Images throughput")."""
 
 
 @dataclass(frozen=True)
