@@ -281,10 +281,6 @@ class Run:
         return min(t.step_count for t in self.trainers.values())
 
     @property
-    def budget_left(self) -> int:
-        return max(0, self.base_config.train.steps - self.step)
-
-    @property
     def diverged(self) -> bool:
         return any(t.diverged for t in self.trainers.values())
 

@@ -171,3 +171,19 @@ def test_step_back_returns_to_a_kept_state_and_trims_the_history():
     run.advance(30)
     back = run.step_back()
     assert back < 30 and run.step == back and run.history.records[-1].step == back and not run.playing
+
+
+def test_apply_gives_each_arm_only_the_fields_its_config_changes():
+    """A live change reaches every arm through its arm config (K to the lookahead arm, 2x lr to the
+    control) and leaves what an arm changed on its own (a batch halved after running out of memory)."""
+    run = Run.compare(SMALL, fairness=True)
+    halved = run.trainers["lookahead"].config.with_values({"batch_size": 16})
+    run.trainers["lookahead"].update(halved)  # what the out-of-memory fallback does
+    changed = run.apply(SMALL.with_values({"tau": 0.2, "K": 3, "lr": 0.004}))
+    assert changed == ["K", "lr", "tau"]
+    cfgs = {name: t.config for name, t in run.trainers.items()}
+    assert all(c.drift.tau == 0.2 for c in cfgs.values())
+    assert [cfgs[n].drift.K for n in ("baseline", "lookahead", DOUBLED_LR_ARM)] == [0, 3, 0]
+    assert cfgs[DOUBLED_LR_ARM].train.lr == pytest.approx(0.008) and cfgs["baseline"].train.lr == pytest.approx(0.004)
+    assert cfgs["lookahead"].train.batch_size == 16 and cfgs["baseline"].train.batch_size == 32
+    assert run.base_config.drift.K == 3

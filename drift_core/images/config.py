@@ -16,7 +16,7 @@ from .data import DATASETS
 
 __all__ = [
     "ImageDataConfig", "ImageModelConfig", "ImageTrainConfig", "ImageExperimentConfig", "IMAGE_PRESETS",
-    "image_preset", "GENERATORS", "ENCODERS", "image_field_names",
+    "image_preset", "GENERATORS", "ENCODERS",
 ]
 
 GENERATORS = ("tiny", "base")
@@ -94,23 +94,15 @@ class ImageExperimentConfig(SectionedConfig):
             raise ConfigError("; ".join(problems))
 
 
-
-
-def image_field_names() -> tuple[str, ...]:
-    return tuple(ImageExperimentConfig().to_flat())
-
-
-_IMAGE_DRIFT = IMAGE_DRIFT
-
 IMAGE_PRESETS: dict[str, ImageExperimentConfig] = {
     # A CPU demo: tiny generator on the offline digits, visible learning in a few minutes.
     "demo_cpu": ImageExperimentConfig(),
     # CIFAR10 on a CPU: same tiny generator, random-conv features.
-    "cifar10_cpu": ImageExperimentConfig(ImageDataConfig("cifar10"), ImageModelConfig("tiny"), _IMAGE_DRIFT,
+    "cifar10_cpu": ImageExperimentConfig(ImageDataConfig("cifar10"), ImageModelConfig("tiny"), IMAGE_DRIFT,
                                          ImageTrainConfig(batch_size=64, positives=64, steps=2000)),
     # CIFAR10 on one GPU: the larger generator, pretrained ResNet-18 features when cached (else random-conv).
     "cifar10_gpu": ImageExperimentConfig(ImageDataConfig("cifar10", download=True), ImageModelConfig("base", 128, "auto"),
-                                         _IMAGE_DRIFT,
+                                         IMAGE_DRIFT,
                                          ImageTrainConfig(batch_size=256, positives=256, lr=2e-4, warmup_steps=1000,
                                                           weight_decay=0.01, ema_decay=0.999, steps=50_000)),
     # The LDM paper's CIFAR10 comparison (baseline vs K=1, FID at 30k/40k/50k iterations, one GPU). Run it

@@ -185,6 +185,7 @@ class ImageTrainer:
         self.wall_s = 0.0
         self.diverged = False
         self.last_record: ImageStepRecord | None = None
+        self.force_autocast = False  # bf16 autocast off CUDA too (a test of the GPU path on the CPU)
 
     def spawn(self, config: ImageExperimentConfig) -> "ImageTrainer":
         """A fresh trainer for ``config`` on this one's images, device, processes and (frozen) encoder."""
@@ -208,7 +209,7 @@ class ImageTrainer:
     def autocast_enabled(self) -> bool:
         """bf16 autocast for the generator and encoder: on CUDA (``force_autocast`` lets a test run
         the same path on the CPU, which also supports bf16)."""
-        return self.device.type == "cuda" or getattr(self, "force_autocast", False)
+        return self.device.type == "cuda" or self.force_autocast
 
     def lr_at(self, step: int) -> float:
         t = self.config.train
