@@ -21,7 +21,7 @@ import torch
 
 from drift_core.images.config import ImageExperimentConfig
 from drift_core.images.models import count_parameters
-from drift_core.images.render import image_grid
+from drift_core.images.render import tile_images
 from drift_core.images.train import ImageTrainer
 
 OUT = Path(__file__).resolve().parent / "img"
@@ -52,10 +52,10 @@ def sample_grids(dataset: str, steps: int, batch: int, encoder: str, device: str
                                                    "ema_decay": 0.95, "alpha": alpha})
         trainer = ImageTrainer(cfg)
         start = time.perf_counter()
-        trainer.run(steps)
+        records = trainer.run(steps)
         print(f"  {cfg.drift.label():<14} {steps} steps in {time.perf_counter() - start:.0f} s, "
-              f"final drift RMS {trainer.history[-1]['drift_rms']:.4f}", flush=True)
-        grid = image_grid(trainer.display_grid_images(), nrow=8, scale=2)
+              f"final drift RMS {records[-1].drift_rms:.4f}", flush=True)
+        grid = tile_images(trainer.display_grid_images(), nrow=8, scale=2)
         header = np.full((22, grid.shape[1], 3), 255, np.uint8)
         panel = Image.fromarray(np.concatenate([header, grid]))
         ImageDraw.Draw(panel).text((6, 5), f"{cfg.drift.label()} | {dataset} | {encoder} | alpha {alpha:g} | step {steps}", fill=(0, 0, 0))

@@ -77,7 +77,7 @@ def estimator_noise(trainer, *, resamples: int = 8, probes: int = 64, batch_size
             x = model(noise.to(device)).float()
             for start in range(0, m, chunk):
                 qc = q[start:start + chunk]
-                field = trainer._drift_fn(torch.cat([qc, x]), positives)
+                field = trainer.drift_fn(torch.cat([qc, x]), positives)
                 samples[r, start:start + qc.shape[0]] = field.v[: qc.shape[0]].double().cpu()
     finally:
         model.train(was_training)

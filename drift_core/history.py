@@ -2,8 +2,10 @@
 
 A live app must not grow without bound, so every series is a ring buffer
 (``collections.deque(maxlen=...)``): the oldest entries drop off when a buffer is full. The same object
-backs the metric curves now and can back a replay/scrub view later (``snapshots`` keeps every
-``snapshot_every``-th frame's :class:`~drift_core.train.Snapshot` with the step it shows).
+backs the metric curves and the replay view (``snapshots`` keeps every ``snapshot_every``-th frame's
+snapshot with the step it shows). A 2D run keeps :class:`~drift_core.records.StepRecord` and
+:class:`~drift_core.records.Snapshot`, an image run its own types (any record with ``step`` and
+``as_row()``, any snapshot with ``step``).
 """
 from __future__ import annotations
 
@@ -47,10 +49,6 @@ class History:
 
     def __len__(self) -> int:
         return len(self.records)
-
-    @property
-    def last_step(self) -> int:
-        return self.records[-1].step if self.records else 0
 
     def truncate(self, step: int) -> None:
         """Drop every record, metric and snapshot after ``step`` (the ring buffers keep their sizes)."""

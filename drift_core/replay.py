@@ -6,16 +6,18 @@ too. A :class:`StateTape` keeps them for the steps offered to it (a ring buffer,
 :func:`fork_at` builds an independent trainer from a kept step, optionally with new live settings
 (K, tau, batch size, learning rate...), so a branch can be trained and compared with the original.
 
-A state is the weights plus Adam's two moments: ~1.7 MB for the playground's 32->256x3->2 MLP, a few
-hundred kB for small ones; ``max_bytes`` bounds a tape's memory whatever the model.
+A state is whatever the trainer's ``state_dict()`` holds (a 2D :class:`~drift_core.train.Trainer`'s
+weights, Adam's two moments and data stream; an image trainer's also its EMA weights), copied to the
+CPU; its size grows with the model, so ``max_bytes`` bounds a tape's memory whatever the model.
 """
 from __future__ import annotations
 
 import copy
 from collections import OrderedDict
 
-from .config import ConfigError, ExperimentConfig
-from .train import Trainer
+import torch
+
+from .config import ConfigError
 
 __all__ = ["StateTape", "fork_at"]
 
@@ -49,18 +51,13 @@ class StateTape:
     def steps(self) -> list[int]:
         return list(self.states)
 
-    def record(self, trainer: Trainer) -> bool:
-        """Keep the trainer's current state under its step (once per step). Returns whether it was added."""
+    def record(self, trainer) -> bool:
+        """Keep the trainer's current state (a CPU copy of its ``state_dict()``) under its step, once
+        per step and never while it is diverged. Returns whether it was added."""
         step = trainer.step_count
         if step in self.states or trainer.diverged:
             return False
-        state = trainer.state_dict()
-        state = {
-            **state,
-            "model": {k: v.detach().to("cpu", copy=True) for k, v in state["model"].items()},
-            "optimizer": copy.deepcopy(_to_cpu(state["optimizer"])),
-            "data_rng": state["data_rng"].clone(),
-        }
+        state = _to_cpu(trainer.state_dict())
         self.states[step] = state
         self._sizes[step] = _tensor_bytes(state)
         self.nbytes += self._sizes[step]
@@ -91,8 +88,6 @@ class StateTape:
 
 def _tensor_bytes(obj) -> int:
     """Bytes of all tensors in a nested dict/list state."""
-    import torch
-
     if isinstance(obj, torch.Tensor):
         return obj.numel() * obj.element_size()
     if isinstance(obj, dict):
@@ -103,29 +98,30 @@ def _tensor_bytes(obj) -> int:
 
 
 def _to_cpu(obj):
-    import torch
-
+    """A copy of a nested dict/list/tuple state whose tensors are cloned to the CPU; other values are
+    deep-copied, so nothing in the copy is shared with the trainer."""
     if isinstance(obj, torch.Tensor):
         return obj.detach().to("cpu", copy=True)
     if isinstance(obj, dict):
         return {k: _to_cpu(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_to_cpu(v) for v in obj]
-    return obj
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return copy.deepcopy(obj)
 
 
-def fork_at(tape: StateTape, step: int, config: ExperimentConfig, *, points=None, device: str | None = None) -> Trainer:
+def fork_at(tape: StateTape, step: int, config, *, like):
     """A new trainer continuing from the kept state of ``step`` with ``config``'s live settings.
 
-    ``config`` may change only live fields (drift settings, batch size, lr, step budget) relative to the
-    recorded run; anything else (dataset, network, seed) raises :class:`ConfigError`, because the
-    recorded weights would not fit it.
+    ``like`` is a trainer of the recorded run: the fork is built by its ``spawn`` (same class, data and
+    device) from the recorded configuration, then given the kept state. ``config`` may change only
+    live fields (drift settings, batch size, lr, step budget) relative to the recorded run; anything
+    else (dataset, network, seed) raises :class:`ConfigError`, because the recorded weights would not
+    fit it.
     """
     if step not in tape.states:
         raise KeyError(f"no state kept for step {step}; kept: {tape.steps[:5]}{'...' if len(tape) > 5 else ''}")
     state = tape.states[step]
-    recorded = ExperimentConfig.from_dict(state["config"])
-    trainer = Trainer(recorded, points=state.get("points", points), device=device)
+    trainer = like.spawn(type(like.config).from_dict(state["config"]))
     trainer.load_state_dict(copy.deepcopy(state))
     try:
         trainer.update(config)

@@ -1,8 +1,11 @@
-"""One run of 2D drifting training, for every front end (the app's pages, the CLI, the sweep).
+"""One run of drifting training, for every front end (the app's pages, the CLI, the sweep).
 
 A :class:`Run` is one trainer, or several *arms* trained in lock-step (baseline, lookahead, the 2× lr
 control: same initial weights, same noise and data batches), with what every front end needs around
-them:
+them. An arm is a 2D :class:`~drift_core.train.Trainer` or an image trainer
+(:class:`drift_core.images.train.ImageTrainer`, the images page's pair, built by
+:func:`drift_core.images.pair.image_pair`): both have what :class:`Arm` lists, and the run treats them
+alike:
 
 * ``advance(n)`` trains up to n steps and returns what happened (:class:`Advance`): the step records,
   and why it paused (divergence, the step budget). One advance at a time: ``lock`` is held while the
@@ -10,8 +13,10 @@ them:
   never step one model at once.
 * ``frame()`` / ``frames()`` snapshot the arms for drawing (kept in each arm's history for replay)
   and evaluate on a cadence; ``evaluate()`` evaluates now.
-* one :class:`Evaluator` convention for every front end: the same config and seed give the same
-  metrics in the app, on the CLI and in a sweep.
+* ``step_back()`` and ``fork(step, **changes)`` go back to a state kept on the run's bounded tape.
+* for 2D arms, one :class:`Evaluator` convention for every front end: the same config and seed give
+  the same metrics in the app, on the CLI and in a sweep; and fixed view bounds. Image arms have
+  neither (their FID/KID is measured on request, :mod:`drift_core.images.pair`).
 
 Nothing here draws or prints.
 """
@@ -21,23 +26,24 @@ import copy
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Callable, Protocol
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from .config import RESET_FIELDS, ConfigError, ExperimentConfig
+from .config import LIVE_FIELDS, ConfigError, ExperimentConfig
 from .data.toy2d import MIXTURE_SIGMA, mixture_modes
 from .history import History
 from .metrics import energy_distance, mmd2, mode_coverage, sliced_wasserstein, wasserstein2
 from .probes import DataKernelShare, data_kernel_share
 from .replay import StateTape, fork_at
 from .runtime import make_generator, stream
-from .records import Snapshot, StepRecord
 from .train import Lockstep, Trainer
 
-__all__ = ["Run", "Advance", "Evaluator", "EVAL_SAMPLES", "DISPLAY_N", "compare_arms", "reset_changes",
-           "view_bounds"]
+__all__ = ["Run", "Arm", "Advance", "Evaluator", "EVAL_SAMPLES", "DISPLAY_N", "DOUBLED_LR_ARM", "compare_arms",
+           "reset_changes", "view_bounds"]
 
 DISPLAY_N = 512
 """Particles drawn per view (the trainers' fixed display noise holds 512)."""
@@ -50,13 +56,42 @@ METRIC_EVERY_S = 0.5
 TAPE_STATES = 60
 """Trainer states kept per arm for forking (at most; see TAPE_BYTES): one per kept snapshot."""
 TAPE_BYTES = 32 << 20
-"""Bytes of trainer state kept per arm, whatever the model size: without a bound, 8 live app sessions
-grew the server by ~800 MB (benchmarks/RESULTS.md)."""
+"""Bytes of trainer state kept per arm, whatever the model size (the newest state is always kept):
+without a bound, live app sessions grew the server's memory without limit (benchmarks/RESULTS.md,
+"Load test")."""
 TAPE_EVERY = 10
 """Besides each kept snapshot, the tape keeps the state every this many steps (also headless, for
 divergence)."""
 MAX_BRANCHES = 4
 """Forks trained beside a single run (the oldest is dropped)."""
+SNAPSHOTS_KEPT = 200
+"""Snapshots kept per arm for replay (2D: a few [512, 2] arrays each)."""
+IMAGE_SNAPSHOTS_KEPT = 20
+"""Snapshots kept per image arm (64 images of 32 x 32 each)."""
+DOUBLED_LR_ARM = "baseline 2×lr"
+"""The name of the fairness control arm: the baseline with twice the learning rate."""
+
+
+class Arm(Protocol):
+    """What a :class:`Run` needs of a trainer (2D :class:`~drift_core.train.Trainer` and
+    :class:`drift_core.images.train.ImageTrainer` both have it)."""
+
+    LIVE_FIELDS: frozenset[str]  # config fields update() applies without a new trainer
+    config: Any  # its experiment config (a SectionedConfig with .drift and .train)
+    step_count: int
+    wall_s: float
+    diverged: bool
+
+    def step(self, batch=None): ...  # one step -> a record with .step, .diverged, .message, .as_row()
+    def draw_batch(self, generator=None): ...  # a fresh batch from generator (lock-step: the shared stream)
+    def fit_batch(self, batch): ...  # its rows of a shared lock-step batch
+    def diverge(self, message: str, start: float | None = None): ...  # mark diverged, return its record
+    def recover(self) -> None: ...
+    def update(self, config) -> list[str]: ...
+    def snapshot(self, n: int): ...  # a frame to draw, with .step
+    def state_dict(self) -> dict: ...
+    def load_state_dict(self, state: dict) -> None: ...
+    def spawn(self, config): ...  # a fresh trainer like this one (data, device) for config
 
 
 @dataclass(frozen=True)
@@ -103,10 +138,11 @@ class Evaluator:
         return out
 
 
-def reset_changes(old: ExperimentConfig, new: ExperimentConfig) -> list[str]:
-    """Names of the fields that differ between two configs and need a new run."""
+def reset_changes(old, new, live: frozenset[str] = LIVE_FIELDS) -> list[str]:
+    """Names of the fields that differ between two configs and need a new run (all but ``live``;
+    default: a 2D trainer's live fields)."""
     a, b = old.to_flat(), new.to_flat()
-    return [k for k in b if k in RESET_FIELDS and a[k] != b[k]]
+    return [k for k in b if k not in live and a[k] != b[k]]
 
 
 def view_bounds(*samples: np.ndarray, margin: float = 0.15, min_span: float = 0.5) -> tuple[float, float, float, float]:
@@ -131,8 +167,13 @@ def compare_arms(config: ExperimentConfig, fairness: bool) -> dict[str, Experime
         "lookahead": config.with_values({"method": "lookahead", "K": k}),
     }
     if fairness:
-        arms["baseline 2×lr"] = config.with_values({"method": "baseline", "lr": min(1.0, 2 * config.train.lr)})
+        arms[DOUBLED_LR_ARM] = config.with_values({"method": "baseline", "lr": min(1.0, 2 * config.train.lr)})
     return arms
+
+
+def single_arm(config) -> dict[str, Any]:
+    """The one arm, "run", of a single run."""
+    return {"run": config}
 
 
 @dataclass
@@ -141,27 +182,37 @@ class Advance:
     did not), the training seconds, and ``busy`` when it trained nothing because another caller was
     training this run at that moment (only with ``wait=False``)."""
 
-    records: list[StepRecord] = field(default_factory=list)
+    records: list = field(default_factory=list)  # StepRecord (2D arms) or ImageStepRecord, arm after arm
     paused_reason: str = ""
     train_s: float = 0.0
     busy: bool = False
 
 
 class Run:
-    """A trainer, or lock-step arms, with one history per arm, the evaluator, fixed drawing bounds and
-    the play state. Build one with :meth:`single` or :meth:`compare`."""
+    """Arms (one trainer, or several in lock-step) with one history and one state tape per arm, the
+    play state and, for 2D arms, the evaluator and fixed drawing bounds. Build one with
+    :meth:`single`, :meth:`around`, :meth:`compare`, :meth:`lockstep_arms` or :meth:`of`.
 
-    def __init__(self, trainers: dict[str, Trainer], base_config: ExperimentConfig, *, fairness: bool = False,
+    ``arms`` maps a base config to the arms' configs (used by :meth:`apply` and :meth:`fork`; default:
+    :func:`compare_arms` for lock-step arms, the one arm "run" otherwise)."""
+
+    def __init__(self, trainers: dict[str, Arm], base_config, *, fairness: bool = False,
                  lockstep: Lockstep | None = None, evaluator: Evaluator | None = None,
-                 bounds: tuple[float, float, float, float] | None = None):
+                 bounds: tuple[float, float, float, float] | None = None,
+                 arms: Callable[[Any], dict[str, Any]] | None = None):
         self.trainers = trainers
         self.lockstep = lockstep
         self.base_config = base_config
         self.fairness = fairness
-        self.histories = {name: History() for name in trainers}
+        if arms is None:
+            arms = partial(compare_arms, fairness=fairness) if lockstep is not None else single_arm
+        self.arms = arms
         first = next(iter(trainers.values()))
-        self.evaluator = evaluator or Evaluator.for_trainer(first)
-        if bounds is None:
+        self.planar = isinstance(first, Trainer)  # 2D particles: evaluator, view bounds, kernel share
+        kept = SNAPSHOTS_KEPT if self.planar else IMAGE_SNAPSHOTS_KEPT
+        self.histories = {name: History(max_snapshots=kept) for name in trainers}
+        self.evaluator = evaluator or (Evaluator.for_trainer(first) if self.planar else None)
+        if bounds is None and self.planar:
             snap = first.snapshot(DISPLAY_N)
             bounds = view_bounds(snap.positives, snap.generated)
         self.bounds = bounds
@@ -171,8 +222,8 @@ class Run:
         self.kernel_share: DataKernelShare | None = None
         self.last_metric_time = 0.0
         self.lock = threading.RLock()
-        # the state tape: weights, Adam state and data stream of every kept snapshot, per arm, and the
-        # shared batch stream of a lock-step run, so that any kept step can be forked
+        # the state tape: every arm's whole state (weights, optimizer, data stream) at kept steps, and the
+        # shared batch stream of a lock-step run, so that any kept step can be forked or stepped back to
         self.tapes = {name: StateTape(TAPE_STATES, TAPE_BYTES) for name in trainers}
         self.batch_states: dict[int, torch.Tensor] = {}
         self.branches: list[tuple[str, Run]] = []
@@ -181,16 +232,12 @@ class Run:
     @classmethod
     def single(cls, config: ExperimentConfig, points: Tensor | None = None, *, device: str | None = None) -> "Run":
         """One trainer (the Playground, the Inspector, ``drift-lab train``); its first frame is kept."""
-        run = cls({"run": Trainer(config, points=points, device=device)}, config)
-        run.frames(evaluate=True, force_snapshot=True)
-        return run
+        return cls.of({"run": Trainer(config, points=points, device=device)}, config)
 
     @classmethod
-    def around(cls, trainer: Trainer) -> "Run":
-        """A single run around an existing trainer (a loaded checkpoint, a fork)."""
-        run = cls({"run": trainer}, trainer.config)
-        run.frames(evaluate=True, force_snapshot=True)
-        return run
+    def around(cls, trainer: Arm) -> "Run":
+        """A single run around an existing trainer (a loaded checkpoint, ``drift-lab train-images``)."""
+        return cls.of({"run": trainer}, trainer.config)
 
     @classmethod
     def compare(cls, config: ExperimentConfig, fairness: bool = False, points: Tensor | None = None, *,
@@ -201,16 +248,23 @@ class Run:
     @classmethod
     def lockstep_arms(cls, arms: dict[str, ExperimentConfig], base_config: ExperimentConfig, *,
                       fairness: bool = False, points: Tensor | None = None, device: str | None = None) -> "Run":
-        """Any named arms in lock-step (``drift-lab compare`` with several K); they must share the
+        """Any named 2D arms in lock-step (``drift-lab compare`` with several K); they must share the
         dataset, network and seed."""
         lockstep = Lockstep(arms, points=points, device=device)
-        run = cls(lockstep.trainers, base_config, fairness=fairness, lockstep=lockstep)
+        return cls.of(lockstep.trainers, base_config, fairness=fairness, lockstep=lockstep)
+
+    @classmethod
+    def of(cls, trainers: dict[str, Arm], base_config, *, lockstep: Lockstep | None = None,
+           arms: Callable[[Any], dict[str, Any]] | None = None, fairness: bool = False) -> "Run":
+        """A run over existing trainers of any kind (lock-step when ``lockstep`` steps them; the image
+        pair); its first frame is kept and evaluated."""
+        run = cls(trainers, base_config, fairness=fairness, lockstep=lockstep, arms=arms)
         run.frames(evaluate=True, force_snapshot=True)
         return run
 
     # ---- state ----------------------------------------------------------------------------------
     @property
-    def trainer(self) -> Trainer:
+    def trainer(self) -> Arm:
         """The first arm's trainer (the only one of a single run)."""
         return next(iter(self.trainers.values()))
 
@@ -219,7 +273,7 @@ class Run:
         return next(iter(self.histories.values()))
 
     @property
-    def config(self) -> ExperimentConfig:
+    def config(self):
         return self.trainer.config
 
     @property
@@ -227,37 +281,42 @@ class Run:
         return min(t.step_count for t in self.trainers.values())
 
     @property
-    def budget_left(self) -> int:
-        return max(0, self.base_config.train.steps - self.step)
-
-    @property
     def diverged(self) -> bool:
         return any(t.diverged for t in self.trainers.values())
 
-    def needs_reset(self, config: ExperimentConfig, fairness: bool | None = None) -> list[str]:
+    def label(self, name: str) -> str:
+        """Arm ``name``'s drift, e.g. "baseline" or "lookahead K=1"."""
+        return self.trainers[name].config.drift.label()
+
+    def needs_reset(self, config, fairness: bool | None = None) -> list[str]:
         """The fields (and "fairness control") whose change needs a new run."""
-        changed = reset_changes(self.base_config, config)
+        changed = reset_changes(self.base_config, config, self.trainer.LIVE_FIELDS)
         if fairness is not None and self.lockstep is not None and fairness != self.fairness:
             changed.append("fairness control")
         return changed
 
-    def apply(self, config: ExperimentConfig) -> list[str]:
-        """Apply live changes to every arm (K to the lookahead arm, 2× lr to the control); returns the
-        changed field names. Raises ConfigError when a field that needs a new run changed."""
-        if reset_changes(self.base_config, config):
-            raise ConfigError("changing " + ", ".join(reset_changes(self.base_config, config)) + " needs a reset")
+    def apply(self, config) -> list[str]:
+        """Apply live changes to every arm (K to the lookahead arm, 2× lr to the control): each arm's
+        trainer takes the fields its arm config changes, and keeps the rest of its own (an arm loaded
+        from a checkpoint, a batch halved after running out of memory). Returns the changed field
+        names. Raises ConfigError when a field that needs a new run changed."""
+        if self.needs_reset(config):
+            raise ConfigError("changing " + ", ".join(self.needs_reset(config)) + " needs a reset")
         changed: set[str] = set()
-        arms = compare_arms(config, self.fairness) if self.lockstep is not None else {"run": config}
+        old_arms, new_arms = self.arms(self.base_config), self.arms(config)
         with self.lock:
-            for name, cfg in arms.items():
-                changed.update(self.trainers[name].update(cfg))
+            for name, cfg in new_arms.items():
+                before, after = old_arms[name].to_flat(), cfg.to_flat()
+                delta = {k: v for k, v in after.items() if before[k] != v}
+                trainer = self.trainers[name]
+                changed.update(trainer.update(trainer.config.with_values(delta)))
             self.base_config = config
         return sorted(changed)
 
     # ---- training -------------------------------------------------------------------------------
     def advance(self, steps: int, *, wait: bool = True) -> Advance:
         """Up to ``steps`` steps of every arm; pauses (``playing = False``, ``message``) when an arm
-        diverges (the model keeps its last finite state) or the step budget is used up. With
+        diverges (the model goes back to its newest kept state) or the step budget is used up. With
         ``wait=False`` it returns at once, ``busy``, while another caller trains this run."""
         if not self.lock.acquire(blocking=wait):
             return Advance(busy=True)
@@ -358,6 +417,23 @@ class Run:
             self.message = ""
         return step
 
+    def replace_arm(self, name: str, trainer: Arm) -> None:
+        """Put ``trainer`` (e.g. loaded from a checkpoint) in place of arm ``name``, paused: its history
+        and kept states start afresh at the trainer's step. KeyError for an unknown arm."""
+        if name not in self.trainers:
+            raise KeyError(f"no arm {name!r}; arms: {', '.join(self.trainers)}")
+        with self.lock:
+            self.trainers[name] = trainer
+            if self.lockstep is not None:
+                self.lockstep.trainers[name] = trainer
+            self.histories[name] = History(max_snapshots=self.histories[name].snapshots.maxlen)
+            self.tapes[name] = StateTape(TAPE_STATES, TAPE_BYTES)
+            self.batch_states.clear()
+            self.playing = False
+            self.message = ""
+            self.histories[name].add_snapshot(trainer.snapshot(DISPLAY_N), force=True)
+            self.tapes[name].record(trainer)
+
     # ---- forking ----------------------------------------------------------------------------------
     def can_fork(self, step: int) -> bool:
         """Whether the state of ``step`` is still kept for every arm."""
@@ -373,16 +449,15 @@ class Run:
             if not self.can_fork(step):
                 raise KeyError(f"the state of step {step} is no longer kept")
             config = self.base_config.with_values(changes)
-            arms = compare_arms(config, self.fairness) if self.lockstep is not None else {"run": self.config.with_values(changes)}
-            points = self.trainer.points
-            trainers = {name: fork_at(self.tapes[name], step, cfg, points=points) for name, cfg in arms.items()}
+            arms = self.arms(config) if self.lockstep is not None else {"run": self.config.with_values(changes)}
+            trainers = {name: fork_at(self.tapes[name], step, cfg, like=self.trainers[name]) for name, cfg in arms.items()}
             lockstep = None
             if self.lockstep is not None:
                 generator = make_generator(0)
                 generator.set_state(self.batch_states[step])
                 lockstep = Lockstep.of(trainers, generator)
             forked = Run(trainers, config, fairness=self.fairness, lockstep=lockstep, evaluator=self.evaluator,
-                         bounds=self.bounds)
+                         bounds=self.bounds, arms=self.arms)
             forked.histories = {name: self.histories[name].until(step) for name in trainers}
             forked.frames(evaluate=True, force_snapshot=not forked.history.snapshots
                           or forked.history.snapshots[-1].step != step)
@@ -398,10 +473,10 @@ class Run:
         return forked
 
     # ---- drawing and evaluation ---------------------------------------------------------------------
-    def frames(self, n: int = DISPLAY_N, *, evaluate: bool | None = None,
-               force_snapshot: bool = False) -> dict[str, Snapshot]:
-        """Each arm's current snapshot (kept in its history every few steps) and, when due (or
-        ``evaluate``), metrics."""
+    def frames(self, n: int = DISPLAY_N, *, evaluate: bool | None = None, force_snapshot: bool = False) -> dict:
+        """Each arm's current snapshot (a :class:`~drift_core.records.Snapshot` of ``n`` particles, or an
+        image arm's :class:`~drift_core.images.train.ImageSnapshot`), kept in its history every few
+        steps, and, when due (or ``evaluate``), metrics."""
         with self.lock:
             snaps = {name: t.snapshot(n) for name, t in self.trainers.items()}
             for name, snap in snaps.items():
@@ -414,16 +489,20 @@ class Run:
             self.frames_drawn += 1
         return snaps
 
-    def frame(self, n: int = DISPLAY_N, *, evaluate: bool | None = None) -> Snapshot:
+    def frame(self, n: int = DISPLAY_N, *, evaluate: bool | None = None):
         """The first (or only) arm's snapshot; see :meth:`frames`."""
         return next(iter(self.frames(n, evaluate=evaluate).values()))
 
     def evaluate(self) -> dict[str, dict[str, float]]:
-        """Evaluate every arm now (kept in the histories); returns the metrics per arm."""
+        """Evaluate every arm now (kept in the histories); returns the metrics per arm (2D arms only:
+        an image arm's is empty)."""
         with self.lock:
             return self._evaluate({name: t.snapshot(DISPLAY_N) for name, t in self.trainers.items()})
 
-    def _evaluate(self, snaps: dict[str, Snapshot]) -> dict[str, dict[str, float]]:
+    def _evaluate(self, snaps: dict) -> dict[str, dict[str, float]]:
+        if not self.planar:
+            self.last_metric_time = time.perf_counter()
+            return {name: {} for name in self.trainers}
         first = next(iter(snaps))
         generated = torch.as_tensor(snaps[first].generated, dtype=torch.float32)
         self.kernel_share = None

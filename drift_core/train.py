@@ -14,7 +14,9 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import LIVE_FIELDS, ConfigError, DriftConfig, ExperimentConfig
+from .data.points import PointSetError, load_points
 from .data.toy2d import SAMPLERS, PointSet, mixture_modes
 from .lookahead import LookaheadField, lookahead_field
 from .loss import drifting_loss
@@ -88,6 +90,8 @@ class Trainer:
 
     OOM_MIN_BATCH = 64
     """After a GPU out-of-memory error the batch is halved down to this size, then the run moves to the CPU."""
+    LIVE_FIELDS = LIVE_FIELDS
+    """The fields :meth:`update` applies to a running trainer; any other change needs a new one."""
 
     def __init__(self, config: ExperimentConfig, *, points: Tensor | None = None, device: str | None = None,
                  ):
@@ -113,7 +117,7 @@ class Trainer:
         self.wall_s = 0.0
         self.diverged = False
         self.last_record: StepRecord | None = None
-        self._drift_fn = make_drift_fn(config.drift)
+        self.drift_fn = make_drift_fn(config.drift)
         self._previous_state: dict | None = None
         self.undo_updates: bool | None = None  # None: only off the CPU (see _save_previous)
         self._saved_this_attempt = False
@@ -130,7 +134,7 @@ class Trainer:
         if needs_reset:
             raise ConfigError(f"changing {', '.join(needs_reset)} needs a reset")
         self.config = config
-        self._drift_fn = make_drift_fn(config.drift)
+        self.drift_fn = make_drift_fn(config.drift)
         for group in self.optimizer.param_groups:
             group["lr"] = config.train.lr
         return changed
@@ -142,6 +146,11 @@ class Trainer:
         n = self.config.train.batch_size
         noise = torch.randn(n, self.config.model.noise_dim, generator=g)
         return Batch(noise=noise, positives=self.sampler(n, generator=g))
+
+    def fit_batch(self, batch: Batch) -> Batch:
+        """This trainer's leading rows of a (larger) shared lock-step batch."""
+        n = self.config.train.batch_size
+        return Batch(batch.noise[:n], batch.positives[:n])
 
     def _save_previous(self) -> None:
         """Copy the state before an update when ``undo_updates`` (default: off the CPU), so an
@@ -198,16 +207,16 @@ class Trainer:
         if not torch.isfinite(x).all():
             message = "the generator's outputs became NaN/inf (learning rate too high?)"
         else:
-            out = drifting_loss(x, batch.positives.to(self.device), self._drift_fn)
+            out = drifting_loss(x, batch.positives.to(self.device), self.drift_fn)
             if not torch.isfinite(out.loss):
                 message = "the drift or the loss became NaN/inf"
         if message:
-            return self._diverge(message, start)
+            return self.diverge(message, start)
         self._save_previous()
         self.optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         if not all(bool(torch.isfinite(p.grad).all()) for p in self.model.parameters() if p.grad is not None):
-            return self._diverge("the gradients became NaN/inf", start)  # before the update: weights stay finite
+            return self.diverge("the gradients became NaN/inf", start)  # before the update: weights stay finite
         self.optimizer.step()
         if self.device.type == "cuda":
             torch.cuda.synchronize()
@@ -228,15 +237,16 @@ class Trainer:
         self.last_record = record
         return record
 
-    def _diverge(self, message: str, start: float) -> StepRecord:
-        """Mark the run diverged (no update was applied). Going back to a kept finite state is the
-        run's: :meth:`drift_core.run.Run.advance` restores the newest state on its tape."""
+    def diverge(self, message: str, start: float | None = None) -> StepRecord:
+        """Mark the run diverged and return the record of a step that applied no update (``start``:
+        when the step began, for its duration). Going back to a kept finite state is the run's:
+        :meth:`drift_core.run.Run.advance` restores the newest state on its tape."""
         self.optimizer.zero_grad(set_to_none=True)
         self.diverged = True
         last = self.last_record
         return StepRecord(
             step=self.step_count, loss=float("nan"), drift_rms=last.drift_rms if last else (),
-            wall_s=self.wall_s, step_s=time.perf_counter() - start, lr=self.config.train.lr,
+            wall_s=self.wall_s, step_s=0.0 if start is None else time.perf_counter() - start, lr=self.config.train.lr,
             K=self.config.drift.K, tau=self.config.drift.tau,
             batch_size=self.config.train.batch_size, diverged=True, message=message,
         )
@@ -308,7 +318,7 @@ class Trainer:
         self.model.eval()
         x = self.model(self.display_noise[:n].to(self.device)).float()
         positives = self.display_positives[:n].to(self.device)
-        field = self._drift_fn(x, positives)
+        field = self.drift_fn(x, positives)
         to_np = lambda t: t.detach().float().cpu().numpy()  # noqa: E731
         return Snapshot(
             step=self.step_count,
@@ -323,6 +333,10 @@ class Trainer:
         )
 
     # ---- state ----------------------------------------------------------------------------------
+    def spawn(self, config: ExperimentConfig) -> "Trainer":
+        """A fresh trainer for ``config`` on this one's data and device (to load a kept state into)."""
+        return Trainer(config, points=self.points, device=str(self.device))
+
     def state_dict(self) -> dict:
         """Everything needed to continue this run exactly (tensors and plain values only)."""
         return {
@@ -347,8 +361,6 @@ class Trainer:
 
     def save(self, path) -> None:
         """Write a checkpoint (see :mod:`drift_core.checkpoint`)."""
-        from .checkpoint import save_checkpoint
-
         save_checkpoint(path, self.state_dict(), kind="toy2d")
 
     @classmethod
@@ -357,10 +369,6 @@ class Trainer:
 
         With ``limits`` (a :class:`~drift_core.limits.Limits`), a checkpoint whose configuration is
         beyond this server's limits is refused before anything is built."""
-        from .checkpoint import CheckpointError, load_checkpoint
-
-        from .data.points import PointSetError, load_points
-
         if device is not None:
             select_device(device)  # an unavailable device is the caller's problem, not the file's (ValueError)
         data = load_checkpoint(source, kind="toy2d")
@@ -393,21 +401,14 @@ class Trainer:
             raise CheckpointError(f"the weights do not fit the model described in the checkpoint: {str(err)[:200]}") from None
         return trainer
 
-    def fork(self, config: ExperimentConfig | None = None) -> "Trainer":
-        """An independent copy of this run (same weights, optimizer and data stream), optionally with
-        new live settings: "fork from here"."""
-        twin = Trainer(self.config, points=self.points, device=str(self.device))
-        twin.load_state_dict(copy.deepcopy(self.state_dict()))
-        if config is not None:
-            twin.update(config)
-        return twin
-
 
 class Lockstep:
-    """Trains several configurations from the same seed on the same noise and data batches, so that
-    they differ only in what their configs differ in (the drift, or the learning rate).
+    """Trains several arms from the same seed on the same noise and data batches, so that they differ
+    only in what their configs differ in (the drift, or the learning rate).
 
-    All configs must share the dataset, model and seed (so the initial weights are identical).
+    The arms are 2D :class:`Trainer` s built from ``configs`` (which must share the dataset, model and
+    seed, so the initial weights are identical), or any trainers with ``draw_batch``, ``fit_batch``,
+    ``step(batch)`` and ``diverge`` (the image pair) through :meth:`of`.
     """
 
     def __init__(self, configs: dict[str, ExperimentConfig], *, points: Tensor | None = None, device: str | None = None):
@@ -421,23 +422,17 @@ class Lockstep:
         self.batch_generator = stream(first.train.seed, "data")
 
     @classmethod
-    def of(cls, trainers: dict[str, Trainer], batch_generator: torch.Generator) -> "Lockstep":
-        """Lock-step over existing trainers (a fork) drawing from ``batch_generator``."""
+    def of(cls, trainers: dict, batch_generator: torch.Generator) -> "Lockstep":
+        """Lock-step over existing trainers (a fork, the image pair) drawing from ``batch_generator``."""
         lockstep = cls.__new__(cls)
         lockstep.trainers, lockstep.batch_generator = trainers, batch_generator
         return lockstep
 
-    def step(self) -> dict[str, StepRecord]:
+    def step(self) -> dict:
         """One step of every trainer on one shared batch (sized for the largest batch_size; a trainer
-        with a smaller batch uses its leading rows)."""
+        with a smaller batch uses its leading rows). An arm that diverged earlier applies no update and
+        reports so; the others train on."""
         biggest = max(self.trainers.values(), key=lambda t: t.config.train.batch_size)
         batch = biggest.draw_batch(self.batch_generator)
-        records = {}
-        for name, trainer in self.trainers.items():
-            n = trainer.config.train.batch_size
-            own = Batch(batch.noise[:n], batch.positives[:n])
-            records[name] = trainer.step(own) if not trainer.diverged else trainer._diverge("diverged earlier", time.perf_counter())
-        return records
-
-    def update(self, name: str, config: ExperimentConfig) -> list[str]:
-        return self.trainers[name].update(config)
+        return {name: trainer.diverge("diverged earlier") if trainer.diverged else trainer.step(trainer.fit_batch(batch))
+                for name, trainer in self.trainers.items()}

@@ -22,7 +22,8 @@ def main(out: Path) -> None:
                                                "dataset": "demo-digits", "device": "cpu"})
     trainer = ImageTrainer(cfg, device=device, dist=ctx)
     initial = [p.detach().clone() for p in trainer.model.parameters()]
-    noise, positives = trainer.draw_batch()
+    batch = trainer.draw_batch()
+    noise, positives = batch.noise, batch.positives
     trainer.compute_loss(noise, positives).loss.backward()
     ddp_grad = torch.cat([p.grad.flatten() for p in trainer.model.parameters()])
     all_noise, all_pos = trainer.gather(noise), trainer.gather(positives)

@@ -1,7 +1,8 @@
 """AppTest of the Images (CIFAR10) page on the offline demo set with tiny steps: the page opens with the
 demo label, Step trains both runs, the grids and curves render, FID/KID fills its table (with a small
-stand-in extractor: the real Inception network is tested in test_images.py), CIFAR10 absent gives a
-message, and a checkpoint saved by the page loads back while a bad file is refused."""
+stand-in extractor: the real Inception network is tested in test_images.py), the settings survive a
+page switch, a checkpoint loads into one arm while a bad file is refused, a K change restarts the
+pair, and CIFAR10 absent gives a message."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +10,6 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from drift_core.checkpoint import CheckpointError
 from tests.conftest import ROOT
 
 
@@ -43,6 +43,11 @@ class _SmallExtractor:
         return feats.double().numpy() + np.random.default_rng(0).normal(0, 1e-3, size=(len(images), feats.shape[1]))
 
 
+def _pair(at: AppTest):
+    """The page's run, where the session keeps it."""
+    return at.session_state["lab"].runs["images"]
+
+
 @pytest.mark.slow
 def test_images_page_trains_both_runs_and_evaluates(monkeypatch):
     import drift_core.images.fid as fid
@@ -53,29 +58,44 @@ def test_images_page_trains_both_runs_and_evaluates(monkeypatch):
     at.select_slider(key="img_batch").set_value(8).run()
     at.button(key="step").click().run()
     assert not at.exception, at.exception
-    pair = at.session_state["lab"].runs["images"]
+    pair = _pair(at)
+    assert pair.base_config.train.batch_size == 8 == pair.base_config.train.positives  # the setting reached the run
     assert {a: t.step_count for a, t in pair.trainers.items()} == {"baseline": 1, "lookahead": 1}
     assert pair.trainers["lookahead"].config.drift.K == 1
     assert pair.trainers["baseline"].config.drift.K == 0
     assert len(at.get("image")) == 2  # one sample grid per run, side by side
     assert any("baseline" in m.value for m in at.markdown) and any("lookahead K=1" in m.value for m in at.markdown)
     at.button(key="step").click().run()
-    assert pair.trainers["baseline"].step_count == 2 and len(pair.rms_rows()) == 4
+    assert pair.trainers["baseline"].step_count == 2 and [len(h.records) for h in pair.histories.values()] == [2, 2]
     # FID/KID on demand fills the table with N and the reference named.
     at.selectbox(key="img_fid_n").set_value(50).run()
     at.button(key="img_fid").click().run()
     assert not at.exception, at.exception
-    assert len(pair.fid_rows) == 2 and all(np.isfinite(r.fid) and r.fid >= 0 for r in pair.fid_rows)
-    assert "FID-50 vs 50 demo images" in pair.fid_rows[0].label
-    # Checkpoint bytes from the page load back; a bad file is refused with a message.
-    data = pair.checkpoint_bytes("lookahead")
-    restored = pair.load_checkpoint("lookahead", data)
-    assert restored.step_count == 2 and restored.config.drift.K == 1
-    with pytest.raises(CheckpointError):
-        pair.load_checkpoint("lookahead", b"garbage")
+    rows = at.session_state["lab"].pages["images"].fid_rows
+    assert len(rows) == 2 and all(np.isfinite(r.fid) and r.fid >= 0 for r in rows)
+    assert "FID-50 vs 50 demo images" in rows[0].label
+    assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 2
+    # A checkpoint saved from one arm loads back into it through the page; a bad file is refused.
+    before = pair.trainers["lookahead"]
+    data = before.checkpoint_bytes()
+    at.radio(key="img_ck_arm").set_value("lookahead").run()
+    at.file_uploader(key="img_ck_load").set_value(("look.pt", data, "application/octet-stream")).run()
+    assert not at.exception, at.exception
+    assert any("Loaded look.pt: lookahead K=1 at step 2" in s.value for s in at.success)
+    loaded = pair.trainers["lookahead"]
+    assert loaded is not before and loaded.step_count == 2 and pair.step == 2 and not pair.playing
+    assert all(torch.equal(a, b) for a, b in zip(loaded.model.parameters(), before.model.parameters()))
+    at.file_uploader(key="img_ck_load").set_value(("bad.pt", b"garbage", "application/octet-stream")).run()
+    assert any(e.value.startswith("Not loaded:") for e in at.error)
+    # A widget's value lives in the session, not in its key: a page switch keeps it.
+    at.switch_page("pages/home.py").run()
+    at.switch_page("pages/cifar10.py").run()
+    assert at.select_slider(key="img_batch").value == 8 and at.selectbox(key="img_fid_n").value == 50
+    assert _pair(at) is pair and pair.step == 2
     # K change restarts both runs with a note.
     at.slider(key="img_K").set_value(2).run()
-    assert at.session_state["lab"].runs["images"].trainers["lookahead"].step_count == 0
+    assert _pair(at) is not pair and _pair(at).trainers["lookahead"].config.drift.K == 2
+    assert _pair(at).trainers["lookahead"].step_count == 0
     assert any("restarted" in c.value for c in at.caption)
 
 

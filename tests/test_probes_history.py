@@ -110,7 +110,7 @@ def _record(step):
 def test_history_is_bounded_and_thins_rows():
     h = History(max_records=50, max_metrics=5, max_snapshots=3, snapshot_every=10)
     h.add_records(_record(s) for s in range(1, 201))
-    assert len(h) == 50 and h.records[0].step == 151 and h.last_step == 200
+    assert len(h) == 50 and h.records[0].step == 151 and h.records[-1].step == 200
     rows = h.record_rows(max_rows=10)
     assert len(rows) == 10 and rows[-1]["step"] == 200 and rows[0]["step"] == 151
     assert [r["step"] for r in rows] == sorted(r["step"] for r in rows)

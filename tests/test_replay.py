@@ -20,13 +20,13 @@ def test_fork_with_same_settings_replays_the_original_exactly():
     assert tape.record(trainer) and not tape.record(trainer)  # once per step
     trainer.run(4)
     original = trainer.sample(64)
-    fork = fork_at(tape, 3, TINY)
+    fork = fork_at(tape, 3, TINY, like=trainer)
     assert fork.step_count == 3
     start = fork.sample(64)
     fork.run(4)
     torch.testing.assert_close(fork.sample(64), original, rtol=0, atol=0)
     # training a fork does not touch the tape: forking again starts from the same state
-    again = fork_at(tape, 3, TINY)
+    again = fork_at(tape, 3, TINY, like=trainer)
     assert again.step_count == 3
     torch.testing.assert_close(again.sample(64), start, rtol=0, atol=0)
 
@@ -37,14 +37,14 @@ def test_fork_with_new_live_settings_branches_off():
     trainer.run(2)
     tape.record(trainer)
     trainer.run(3)
-    branch = fork_at(tape, 2, TINY.with_values({"method": "lookahead", "K": 2, "batch_size": 64}))
+    branch = fork_at(tape, 2, TINY.with_values({"method": "lookahead", "K": 2, "batch_size": 64}), like=trainer)
     record = branch.step()
     assert record.step == 3 and record.K == 2 and record.batch_size == 64 and len(record.drift_rms) == 3
     assert not torch.equal(branch.sample(64), trainer.sample(64))
     with pytest.raises(ConfigError, match="cannot fork"):
-        fork_at(tape, 2, TINY.with_values({"width": 32}))
+        fork_at(tape, 2, TINY.with_values({"width": 32}), like=trainer)
     with pytest.raises(KeyError):
-        fork_at(tape, 99, TINY)
+        fork_at(tape, 99, TINY, like=trainer)
 
 
 def test_tape_is_bounded_and_finds_nearest_step():

@@ -12,7 +12,7 @@ import torch
 
 from drift_core.cli import main
 from drift_core.config import ExperimentConfig
-from drift_core.run import Run, compare_arms, reset_changes
+from drift_core.run import DOUBLED_LR_ARM, Run, compare_arms, reset_changes
 from drift_core.runtime import PURPOSES, stream, stream_seed
 
 SMALL = ExperimentConfig().with_values({"batch_size": 32, "width": 16, "depth": 1, "method": "lookahead", "K": 2,
@@ -22,7 +22,7 @@ SMALL = ExperimentConfig().with_values({"batch_size": 32, "width": 16, "depth": 
 def test_compare_arms_and_reset_changes():
     arms = compare_arms(SMALL.with_values({"K": 0, "lr": 0.004}), fairness=True)
     assert arms["baseline"].drift.K == 0 and arms["lookahead"].drift.K == 1
-    assert arms["baseline 2×lr"].train.lr == pytest.approx(0.008)
+    assert arms[DOUBLED_LR_ARM].train.lr == pytest.approx(0.008)
     assert reset_changes(SMALL, SMALL.with_values({"K": 5, "lr": 0.01})) == []
     assert reset_changes(SMALL, SMALL.with_values({"seed": 2, "width": 8})) == ["width", "seed"]
 
@@ -126,7 +126,7 @@ def test_compare_run_shares_weights_batches_and_evaluator():
     run.advance(4)
     assert run.step == 4 and all(len(h.records) == 4 for h in run.histories.values())
     metrics = run.evaluate()
-    assert set(metrics) == {"baseline", "lookahead", "baseline 2×lr"}
+    assert set(metrics) == {"baseline", "lookahead", DOUBLED_LR_ARM}
     assert all(math.isfinite(m["energy"]) for m in metrics.values())
     # the baseline arm of a comparison is the Playground's baseline run (same streams)
     single = Run.single(SMALL.with_values({"steps": 50, "method": "baseline"}))
@@ -171,3 +171,19 @@ def test_step_back_returns_to_a_kept_state_and_trims_the_history():
     run.advance(30)
     back = run.step_back()
     assert back < 30 and run.step == back and run.history.records[-1].step == back and not run.playing
+
+
+def test_apply_gives_each_arm_only_the_fields_its_config_changes():
+    """A live change reaches every arm through its arm config (K to the lookahead arm, 2x lr to the
+    control) and leaves what an arm changed on its own (a batch halved after running out of memory)."""
+    run = Run.compare(SMALL, fairness=True)
+    halved = run.trainers["lookahead"].config.with_values({"batch_size": 16})
+    run.trainers["lookahead"].update(halved)  # what the out-of-memory fallback does
+    changed = run.apply(SMALL.with_values({"tau": 0.2, "K": 3, "lr": 0.004}))
+    assert changed == ["K", "lr", "tau"]
+    cfgs = {name: t.config for name, t in run.trainers.items()}
+    assert all(c.drift.tau == 0.2 for c in cfgs.values())
+    assert [cfgs[n].drift.K for n in ("baseline", "lookahead", DOUBLED_LR_ARM)] == [0, 3, 0]
+    assert cfgs[DOUBLED_LR_ARM].train.lr == pytest.approx(0.008) and cfgs["baseline"].train.lr == pytest.approx(0.004)
+    assert cfgs["lookahead"].train.batch_size == 16 and cfgs["baseline"].train.batch_size == 32
+    assert run.base_config.drift.K == 3

@@ -13,10 +13,17 @@ import csv
 import json
 from pathlib import Path
 
+import torch.distributed as torch_dist
 from tqdm import tqdm
 
 from ..checkpoint import CheckpointError
 from ..config import ConfigError
+from ..images.config import IMAGE_PRESETS, ImageExperimentConfig, image_preset
+from ..images.data import DatasetUnavailable
+from ..images.features import EncoderUnavailable
+from ..images.fid import FIDEvaluator, FIDWeightsUnavailable
+from ..images.train import ImageTrainer, init_distributed
+from ..run import Run
 from . import UsageError
 from .common import add_preset_arguments, config_from_preset_args
 
@@ -30,8 +37,6 @@ _CSV_FIELDS = ["step", "loss", "drift_rms", "grad_norm", "lr", "wall_s", "step_s
 
 
 def add_parser(sub) -> None:
-    from ..images.config import IMAGE_PRESETS
-
     p = sub.add_parser("train-images", help="train a one-step image generator (CIFAR10 or an offline demo set)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_preset_arguments(p, presets=IMAGE_PRESETS, default_preset="demo_cpu", short_flags=_SHORT_FLAGS,
@@ -49,9 +54,7 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def config_from_args(args: argparse.Namespace):
-    from ..images.config import ImageExperimentConfig, image_preset
-
+def config_from_args(args: argparse.Namespace) -> ImageExperimentConfig:
     return config_from_preset_args(args, config_class=ImageExperimentConfig, preset_fn=image_preset,
                                    short_flags=_SHORT_FLAGS, extra_values={"download": True} if args.download else None)
 
@@ -68,31 +71,40 @@ def _fid_steps(args, total: int) -> set[int]:
     return steps
 
 
-class _FID:
-    """Lazily built extractor and cached reference statistics (rank 0 only)."""
+def _open_metrics(path: Path, resumed_at: int | None):
+    """metrics.csv opened for appending rows, with its header. On a resume, the rows after the
+    checkpoint's step are dropped first: they belong to steps the checkpoint does not have (a run
+    stopped between checkpoints, or one that went back to a kept state when it diverged), and the
+    resumed run writes them again."""
+    kept = []
+    if resumed_at is not None and path.exists():
+        with open(path, newline="") as fh:
+            kept = [row for row in csv.DictReader(fh) if row.get("step", "").isdigit() and int(row["step"]) <= resumed_at]
+    fh = open(path, "w", newline="")
+    writer = csv.DictWriter(fh, fieldnames=_CSV_FIELDS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(kept)
+    return fh, writer
 
-    def __init__(self, trainer, args):
-        self.trainer, self.args, self.extractor, self.reference = trainer, args, None, None
 
-    def __call__(self) -> dict:
-        from ..images.fid import InceptionFeatures, evaluate_fid, reference_stats
-        from ..runtime import make_generator
-
-        t = self.trainer
-        if self.extractor is None:
-            self.extractor = InceptionFeatures(t.device)
-            self.reference = reference_stats(t.images.images, t.images.name, self.extractor,
-                                             n=self.args.fid_reference or None)
-        generated = t.sample(self.args.fid_samples, generator=make_generator(2024))
-        return evaluate_fid(generated, self.reference, self.extractor).as_dict()
+def _build_trainer(args, cfg, device, dist_ctx) -> ImageTrainer:
+    try:
+        if args.resume is not None:
+            trainer = ImageTrainer.load(args.resume, device=device, dist=dist_ctx)
+            if args.cfg_steps is not None:
+                trainer.update(trainer.config.with_values({"steps": args.cfg_steps}))
+            return trainer
+        return ImageTrainer(cfg, device=device, dist=dist_ctx)
+    except CheckpointError as err:
+        raise UsageError(f"cannot resume from {args.resume}: {err}") from None
+    except (DatasetUnavailable, EncoderUnavailable, ConfigError) as err:
+        raise UsageError(str(err)) from None
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..images.data import DatasetUnavailable
-    from ..images.features import EncoderUnavailable
-    from ..images.fid import FIDWeightsUnavailable
-    from ..images.render import save_grid
-    from ..images.train import ImageTrainer, init_distributed
+    # torchvision (for the PNG grid) costs seconds to import: only this command needs it, so it is
+    # imported here rather than when the CLI starts
+    from ..images.render import save_tiled_images
 
     if args.fid_samples < 2 or args.checkpoint_every < 0 or args.fid_every < 0:
         raise UsageError("--fid-samples must be >= 2; --checkpoint-every and --fid-every must be >= 0")
@@ -101,58 +113,41 @@ def run(args: argparse.Namespace) -> int:
         dist_ctx, device = init_distributed((cfg.train.device if cfg else args.cfg_device) or "auto")
     except ValueError as err:
         raise UsageError(str(err)) from None
-    try:
-        if args.resume is not None:
-            trainer = ImageTrainer.load(args.resume, device=device, dist=dist_ctx)
-            if args.cfg_steps is not None:
-                trainer.config = trainer.config.with_values({"steps": args.cfg_steps})
-        else:
-            trainer = ImageTrainer(cfg, device=device, dist=dist_ctx)
-    except CheckpointError as err:
-        raise UsageError(f"cannot resume from {args.resume}: {err}") from None
-    except (DatasetUnavailable, EncoderUnavailable, ConfigError) as err:
-        raise UsageError(str(err)) from None
+    trainer = _build_trainer(args, cfg, device, dist_ctx)
+    training = Run.around(trainer)  # advancing, the step budget and divergence as in the app
     cfg = trainer.config
     main = dist_ctx.is_main
     out: Path = args.out
     total = cfg.train.steps
     fid_steps = _fid_steps(args, total)
-    fid = _FID(trainer, args) if main else None
+    fid = FIDEvaluator(trainer.images, trainer.device, n_reference=args.fid_reference or None) if main else None
     if main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(cfg.to_json())
-    metrics_path = out / "metrics.csv"
-    append = args.resume is not None and metrics_path.exists()
-    remaining = max(0, total - trainer.step_count)
     last_fid: dict = {}
     diverged = None
-    fh = open(metrics_path, "a" if append else "w", newline="") if main else None
+    fh, writer = _open_metrics(out / "metrics.csv", trainer.step_count if args.resume is not None else None) if main else (None, None)
     try:
-        writer = None
-        if main:
-            writer = csv.DictWriter(fh, fieldnames=_CSV_FIELDS, extrasaction="ignore")
-            if not append:
-                writer.writeheader()
-        bar = tqdm(total=remaining, disable=args.quiet or not main, desc=f"{cfg.data.dataset} {cfg.drift.label()}", unit="step")
-        for _ in range(remaining):
-            record = trainer.step()
-            if record.diverged:
-                diverged = record
+        bar = tqdm(total=max(0, total - training.step), disable=args.quiet or not main,
+                   desc=f"{cfg.data.dataset} {cfg.drift.label()}", unit="step")
+        while training.step < total:
+            advance = training.advance(1)
+            if advance.paused_reason:
+                diverged = advance
                 break
+            record = advance.records[-1]
             row = record.as_row()
-            step = record.step
-            if step in fid_steps:
+            if record.step in fid_steps:
                 if main:
                     try:
-                        last_fid = fid()
+                        last_fid = fid(trainer.fid_samples(args.fid_samples)).as_dict()
                     except FIDWeightsUnavailable as err:
                         raise UsageError(str(err)) from None
                     row.update(last_fid)
-                    bar.set_postfix(fid=f"{last_fid['fid']:.2f}")
                 _barrier(dist_ctx)
             if main:
                 writer.writerow(row)
-                if args.checkpoint_every and step % args.checkpoint_every == 0:
+                if args.checkpoint_every and record.step % args.checkpoint_every == 0:
                     trainer.save(out / "checkpoint.pt")
             bar.set_postfix(loss=f"{record.loss:.3f}", rms=f"{record.drift_rms:.3g}", **({"fid": f"{last_fid['fid']:.2f}"} if last_fid else {}))
             bar.update(1)
@@ -162,11 +157,12 @@ def run(args: argparse.Namespace) -> int:
             fh.close()
     if main:
         trainer.save(out / "checkpoint.pt")
-        save_grid(trainer.display_grid_images(), out / "samples.png", nrow=8, scale=2)
+        save_tiled_images(trainer.display_grid_images(), out / "samples.png", nrow=8, scale=2)
         summary = {"step": trainer.step_count, "wall_s": round(trainer.wall_s, 3), "dataset": cfg.data.dataset,
                    "method": cfg.drift.label(), "encoder": trainer.encoder.name, "world_size": dist_ctx.world_size, **last_fid}
-        if trainer.history:
-            summary.update(loss=trainer.history[-1]["loss"], drift_rms=trainer.history[-1]["drift_rms"])
+        if training.history.records:
+            last = training.history.records[-1]
+            summary.update(loss=last.loss, drift_rms=last.drift_rms)
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
         if not args.quiet:
             print(json.dumps(summary))
@@ -174,22 +170,19 @@ def run(args: argparse.Namespace) -> int:
     _shutdown(dist_ctx)
     if diverged is not None:
         if main:
-            print(f"error: training diverged at step {diverged.step + 1}: {diverged.message}. "
-                  f"The last finite state was saved to {out / 'checkpoint.pt'}.", flush=True)
+            failed = diverged.records[-1]
+            print(f"error: training diverged at step {failed.step + 1}: {failed.message}. It went back to step "
+                  f"{trainer.step_count}, its newest kept state, which was saved to {out / 'checkpoint.pt'}; "
+                  "resume from it with a lower --lr.", flush=True)
         return 3
     return 0
 
 
 def _barrier(dist_ctx) -> None:
     if dist_ctx.world_size > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
+        torch_dist.barrier()
 
 
 def _shutdown(dist_ctx) -> None:
-    if dist_ctx.world_size > 1:
-        import torch.distributed as dist
-
-        if dist.is_initialized():
-            dist.destroy_process_group()
+    if dist_ctx.world_size > 1 and torch_dist.is_initialized():
+        torch_dist.destroy_process_group()

@@ -16,7 +16,7 @@ from .data import DATASETS
 
 __all__ = [
     "ImageDataConfig", "ImageModelConfig", "ImageTrainConfig", "ImageExperimentConfig", "IMAGE_PRESETS",
-    "image_preset", "GENERATORS", "ENCODERS", "image_field_names",
+    "image_preset", "GENERATORS", "ENCODERS",
 ]
 
 GENERATORS = ("tiny", "base")
@@ -54,9 +54,9 @@ class ImageTrainConfig:
 IMAGE_DRIFT = DriftConfig(K=0, tau=0.05, multi_temperature=True, normalize_distance=True, alpha=0.1)
 """The images' drift defaults. alpha = 0.1 (not 2D's 1.0): in normalised feature space each
 per-temperature RMS-normalised term is O(1) per coordinate, about the whole spread of the data, so
-alpha = 1 throws the lookahead points far past the data. Measured on the offline digits set (tiny
-generator, 300 steps, batch 32): K=1 with alpha = 1 gave colour-cast blobs, alpha = 0.1 gave digit-like
-samples like the baseline's (benchmarks/RESULTS.md, "Images throughput")."""
+alpha = 1 throws the lookahead points far past the data: on the offline digits K=1 then gave
+colour-cast blobs where alpha = 0.1 gave digit-like samples like the baseline's (benchmarks/RESULTS.md,
+"Images throughput")."""
 
 
 @dataclass(frozen=True)
@@ -94,23 +94,15 @@ class ImageExperimentConfig(SectionedConfig):
             raise ConfigError("; ".join(problems))
 
 
-
-
-def image_field_names() -> tuple[str, ...]:
-    return tuple(ImageExperimentConfig().to_flat())
-
-
-_IMAGE_DRIFT = IMAGE_DRIFT
-
 IMAGE_PRESETS: dict[str, ImageExperimentConfig] = {
     # A CPU demo: tiny generator on the offline digits, visible learning in a few minutes.
     "demo_cpu": ImageExperimentConfig(),
     # CIFAR10 on a CPU: same tiny generator, random-conv features.
-    "cifar10_cpu": ImageExperimentConfig(ImageDataConfig("cifar10"), ImageModelConfig("tiny"), _IMAGE_DRIFT,
+    "cifar10_cpu": ImageExperimentConfig(ImageDataConfig("cifar10"), ImageModelConfig("tiny"), IMAGE_DRIFT,
                                          ImageTrainConfig(batch_size=64, positives=64, steps=2000)),
     # CIFAR10 on one GPU: the larger generator, pretrained ResNet-18 features when cached (else random-conv).
     "cifar10_gpu": ImageExperimentConfig(ImageDataConfig("cifar10", download=True), ImageModelConfig("base", 128, "auto"),
-                                         _IMAGE_DRIFT,
+                                         IMAGE_DRIFT,
                                          ImageTrainConfig(batch_size=256, positives=256, lr=2e-4, warmup_steps=1000,
                                                           weight_decay=0.01, ema_decay=0.999, steps=50_000)),
     # The LDM paper's CIFAR10 comparison (baseline vs K=1, FID at 30k/40k/50k iterations, one GPU). Run it

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.datasets import load_digits, load_sample_images
 from torch import Tensor
 
 __all__ = [
@@ -80,7 +81,7 @@ def load_cifar10(root: str | os.PathLike | None = None, *, train: bool = True, d
     network access (torchvision skips the download when the file's md5 matches). Raises
     :class:`DatasetUnavailable` with a message (never a bare traceback) when it cannot be loaded.
     """
-    from torchvision.datasets import CIFAR10
+    from torchvision.datasets import CIFAR10  # torchvision costs seconds to import: only CIFAR10 needs it here
 
     root = Path(root) if root is not None else data_dir()
     archive = root / CIFAR10.filename
@@ -116,7 +117,7 @@ def load_cifar10(root: str | os.PathLike | None = None, *, train: bool = True, d
 def _set_aside_if_corrupt(archive: Path, md5: str) -> str:
     """If ``archive`` exists but fails its MD5 checksum (an interrupted or corrupt download), rename it to
     ``*.corrupt`` so it is never used (nor mistaken for a good one later); returns what happened, or ""."""
-    from torchvision.datasets.utils import check_integrity
+    from torchvision.datasets.utils import check_integrity  # seconds to import; only CIFAR10 needs it
 
     if not archive.is_file() or check_integrity(str(archive), md5):
         return ""
@@ -128,7 +129,7 @@ def _set_aside_if_corrupt(archive: Path, md5: str) -> str:
 
 def _corrupt_members(folder: Path, members) -> list[str]:
     """Names of the expected ``(name, md5)`` files in ``folder`` that are missing or fail their checksum."""
-    from torchvision.datasets.utils import check_integrity
+    from torchvision.datasets.utils import check_integrity  # seconds to import; only CIFAR10 needs it
 
     return [name for name, md5 in members if not check_integrity(str(folder / name), md5)]
 
@@ -136,8 +137,6 @@ def _corrupt_members(folder: Path, members) -> list[str]:
 def demo_digits() -> ImageSet:
     """scikit-learn's 1797 handwritten digits (8x8, 0..16), upscaled to 32x32 (nearest) and repeated
     over the RGB channels; white strokes on black. Offline."""
-    from sklearn.datasets import load_digits
-
     digits = load_digits()
     x = torch.from_numpy(digits.images.astype(np.float32) / 16.0)  # [N, 8, 8] in [0, 1]
     x = torch.nn.functional.interpolate(x[:, None], size=(32, 32), mode="bilinear", align_corners=False)
@@ -148,8 +147,6 @@ def demo_digits() -> ImageSet:
 def demo_photos(n: int = 4096, *, seed: int = 0) -> ImageSet:
     """``n`` random 32x32 crops of scikit-learn's two sample photos (china.jpg, flower.jpg), each
     downscaled 4x first so a crop holds recognisable structure; label = which photo. Offline."""
-    from sklearn.datasets import load_sample_images
-
     photos = load_sample_images().images
     gen = torch.Generator().manual_seed(seed)
     crops, labels = [], []

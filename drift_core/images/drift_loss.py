@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Callable, Mapping
 
 import torch
 from torch import Tensor
 
+from ..lookahead import LookaheadField
 from ..loss import drifting_loss
 
 __all__ = ["Gather", "FeatureDriftLoss", "feature_scale", "feature_drift_loss"]
@@ -71,11 +72,12 @@ def feature_scale(x: Tensor, y: Tensor) -> Tensor:
 
 @dataclass(frozen=True)
 class _LocalField:
-    v: Tensor
-    field: Any
+    v: Tensor  # this process's rows of the gathered field's V
+    field: LookaheadField  # the field of the gathered batch
 
 
-def _gathered_drift(drift_fn: Callable, gather: Gather, n_local: int) -> Callable[[Tensor, Tensor], _LocalField]:
+def _gathered_drift(drift_fn: Callable[[Tensor, Tensor], LookaheadField], gather: Gather,
+                    n_local: int) -> Callable[[Tensor, Tensor], _LocalField]:
     def fn(x_local: Tensor, y_local: Tensor) -> _LocalField:
         field = drift_fn(gather(x_local), gather(y_local))
         return _LocalField(v=field.v[gather.local_rows(n_local)], field=field)
@@ -86,7 +88,7 @@ def _gathered_drift(drift_fn: Callable, gather: Gather, n_local: int) -> Callabl
 def feature_drift_loss(
     gen_features: Mapping[str, Tensor],
     pos_features: Mapping[str, Tensor],
-    drift_fn: Callable[[Tensor, Tensor], Any],
+    drift_fn: Callable[[Tensor, Tensor], LookaheadField],
     *,
     gather: Gather | None = None,
 ) -> FeatureDriftLoss:
@@ -95,7 +97,8 @@ def feature_drift_loss(
     Args:
         gen_features: {group: [N, D_j]} features of the generated images, with gradient.
         pos_features: {group: [P, D_j]} features of real images (treated as constants).
-        drift_fn: ``drift_fn(x [N', D], y [P', D]) -> field with .v [N', D]`` (e.g. make_drift_fn(cfg)).
+        drift_fn: ``drift_fn(x [N', D], y [P', D]) -> LookaheadField`` (:func:`drift_core.train.make_drift_fn`;
+            K = 0 is the baseline).
         gather: all-gather over processes (default: one process).
     """
     gather = gather or Gather()
@@ -108,12 +111,11 @@ def feature_drift_loss(
             scale = feature_scale(gather(fx.detach()), gather(fy))
         result = drifting_loss(fx / scale, fy / scale, _gathered_drift(drift_fn, gather, fx.shape[0]))
         total = result.loss if total is None else total + result.loss
-        field = result.field.field
-        base = field.base if hasattr(field, "base") else field
+        field = result.field.field  # the LookaheadField of the gathered batch
         group_loss[name] = float(result.loss.detach())
-        group_rms[name] = float(base.raw_rms.mean())
+        group_rms[name] = float(field.base.raw_rms.mean())
         scales[name] = float(scale)
-        term_rms.append(field.raw_rms.reshape(-1) if hasattr(field, "base") else base.raw_rms.mean().reshape(1))
+        term_rms.append(field.raw_rms.reshape(-1))
     terms = torch.stack(term_rms).mean(0)
     return FeatureDriftLoss(loss=total, group_loss=group_loss, group_rms=group_rms,
                             term_rms=tuple(float(t) for t in terms), scales=scales)

@@ -97,7 +97,7 @@ class RandomConvEncoder(FeatureEncoder):
 
 def resnet18_weights_path() -> Path:
     """Where torchvision keeps the ImageNet ResNet-18 weights in the torch hub cache."""
-    from torchvision.models import ResNet18_Weights
+    from torchvision.models import ResNet18_Weights  # torchvision costs seconds to import: only ResNet-18 needs it
 
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(ResNet18_Weights.IMAGENET1K_V1.url).name
 
@@ -110,7 +110,7 @@ class ResNet18Encoder(FeatureEncoder):
 
     def __init__(self, weights_path: Path | None = None):
         super().__init__()
-        from torchvision.models import resnet18
+        from torchvision.models import resnet18  # seconds to import; only this encoder needs it
 
         path = Path(weights_path) if weights_path is not None else resnet18_weights_path()
         if not path.is_file():

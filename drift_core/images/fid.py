@@ -30,10 +30,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .data import ImageSet, data_dir
+
 __all__ = [
     "FIDWeightsUnavailable", "InceptionFeatures", "inception_weights_path", "feature_stats", "frechet_distance",
     "trace_sqrt_product", "kid", "ReferenceStats", "reference_stats", "FIDResult", "evaluate_fid", "metric_label",
-    "EXTRACTOR_NAME", "PREPROCESS",
+    "FIDEvaluator", "EXTRACTOR_NAME", "PREPROCESS",
 ]
 
 EXTRACTOR_NAME = "Inception fid-helper default_1"
@@ -174,8 +176,6 @@ class ReferenceStats:
 
 
 def _cache_dir() -> Path:
-    from .data import data_dir
-
     return data_dir() / "fid_stats"
 
 
@@ -235,3 +235,42 @@ def evaluate_fid(generated: Tensor, reference: ReferenceStats, extractor: Incept
     value = frechet_distance(mu, sigma, reference.mu, reference.sigma)
     kid_mean, kid_std = kid(features, reference.features, subsets=kid_subsets, subset_size=1000)
     return FIDResult(value, kid_mean, kid_std, int(generated.shape[0]), reference.n, EXTRACTOR_NAME, reference.dataset)
+
+
+class FIDEvaluator:
+    """FID/KID of generated images against one image set, every evaluation alike (the CLI's periodic
+    FID and the images page's button): the Inception extractor is loaded on first use (on the GPU when
+    ``device`` is one, else the CPU; :class:`FIDWeightsUnavailable` if its weights are missing) and the
+    statistics of the first ``n_reference`` images of the set (default: all) are computed once, and
+    cached on disk by :func:`reference_stats`.
+
+    Args:
+        images: the training set the generated images are compared with.
+        device: where the generator runs.
+        n_reference: reference images (at most the set's size); None: the whole set.
+        kid_subsets: random subsets KID averages over.
+    """
+
+    def __init__(self, images: ImageSet, device: torch.device | str = "cpu", *, n_reference: int | None = None,
+                 kid_subsets: int = 20):
+        self.images = images
+        device = torch.device(device)
+        self.device = device if device.type == "cuda" else torch.device("cpu")
+        self.n_reference = len(images) if n_reference is None else min(n_reference, len(images))
+        self.kid_subsets = kid_subsets
+        self.extractor: InceptionFeatures | None = None
+        self._reference: ReferenceStats | None = None
+
+    def reference(self, progress: Progress | None = None) -> ReferenceStats:
+        """The reference statistics (computed, or read from the cache, on first use)."""
+        if self._reference is None:
+            if self.extractor is None:
+                self.extractor = InceptionFeatures(self.device)
+            self._reference = reference_stats(self.images.images, self.images.name, self.extractor,
+                                              n=self.n_reference, progress=progress)
+        return self._reference
+
+    def __call__(self, generated: Tensor, progress: Progress | None = None) -> FIDResult:
+        """FID and KID of uint8 images [N, 3, 32, 32] against the reference statistics."""
+        reference = self.reference()
+        return evaluate_fid(generated, reference, self.extractor, progress=progress, kid_subsets=self.kid_subsets)

@@ -7,6 +7,11 @@ One step (per process):
     L = feature_drift_loss(E(x), E(y), drift_fn)   (drift in fp32; E frozen; sum over feature groups)
     AdamW step on clip_grad_norm(grad L); warmup from 1e-6; EMA of the weights.
 
+An :class:`ImageTrainer` is an arm of a :class:`drift_core.run.Run` like the 2D trainer: it draws a
+batch (``draw_batch``), takes its rows of a shared lock-step batch (``fit_batch``), steps on it, marks
+itself diverged on a non-finite loss (no update is applied), and saves and loads its whole state. The
+images page's baseline/lookahead pair is built in :mod:`drift_core.images.pair`.
+
 Multi-GPU (torchrun): each rank draws its own noise and positives; the drift of every feature group is
 computed over the **all-gathered** batch (world x B generated, world x P positives; gathered without
 gradient), each rank keeps its own rows of V for its local gradient, and DDP averages the gradients.
@@ -18,25 +23,32 @@ import copy
 import math
 import os
 import time
-from dataclasses import dataclass, field
-from typing import Callable
+from dataclasses import dataclass
 
 import torch
-from torch import Tensor, nn
+import torch.distributed as torch_dist
+from torch import Tensor
+from torch.nn.parallel import DistributedDataParallel
 
-from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ..checkpoint import CheckpointError, checkpoint_bytes, load_checkpoint, save_checkpoint
 from ..config import ConfigError
+from ..records import Batch
 from ..runtime import make_generator, select_device
-from ..train import make_drift_fn
+from ..train import DivergedError, make_drift_fn
 from .config import ImageExperimentConfig
 from .data import ImageSet, load_images, to_model_space, to_uint8
 from .drift_loss import FeatureDriftLoss, Gather, feature_drift_loss
 from .features import FeatureEncoder, build_encoder
 from .models import build_image_generator
 
-__all__ = ["ImageStepRecord", "ImageTrainer", "AllGather", "DistContext", "init_distributed", "cached_images"]
+__all__ = ["ImageStepRecord", "ImageSnapshot", "ImageTrainer", "AllGather", "DistContext", "init_distributed",
+           "cached_images", "data_stream", "DISPLAY_SAMPLES"]
 
 DISPLAY_SAMPLES = 64
+"""Images in a snapshot: the generator's outputs on a fixed display noise, drawn as an 8 x 8 grid."""
+FID_NOISE_SEED = 2024
+"""Seeds the noise of the images an FID evaluation generates: the same noise at every evaluation, so two
+evaluations differ only by the model."""
 _IMAGE_CACHE: dict[str, ImageSet] = {}
 
 
@@ -47,20 +59,22 @@ def cached_images(name: str, *, download: bool = False) -> ImageSet:
     return _IMAGE_CACHE[name]
 
 
+def data_stream(seed: int, rank: int = 0) -> torch.Generator:
+    """The batch stream of a run with ``seed`` on process ``rank``: a lone trainer's own stream, and the
+    stream a lock-step pair shares (so each arm of the pair trains exactly like a lone trainer)."""
+    return make_generator(1_000_003 * (seed + 1) + rank)
+
+
 class AllGather(Gather):
     """torch.distributed all_gather (no gradient): [n, ...] on each rank -> [world * n, ...] in rank order."""
 
     def __init__(self):
-        import torch.distributed as dist
-
-        self.rank = dist.get_rank()
-        self.world_size = dist.get_world_size()
+        self.rank = torch_dist.get_rank()
+        self.world_size = torch_dist.get_world_size()
 
     def __call__(self, t: Tensor) -> Tensor:
-        import torch.distributed as dist
-
         parts = [torch.empty_like(t) for _ in range(self.world_size)]
-        dist.all_gather(parts, t.contiguous())
+        torch_dist.all_gather(parts, t.contiguous())
         return torch.cat(parts)
 
 
@@ -81,8 +95,6 @@ def init_distributed(device_name: str = "auto") -> tuple[DistContext, torch.devi
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistContext(), select_device(device_name)
-    import torch.distributed as dist
-
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     use_cuda = device_name != "cpu" and torch.cuda.is_available()
     if use_cuda:
@@ -90,16 +102,17 @@ def init_distributed(device_name: str = "auto") -> tuple[DistContext, torch.devi
         device = torch.device("cuda", local_rank)
     else:
         device = torch.device("cpu")
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-    return DistContext(dist.get_rank(), dist.get_world_size(), local_rank), device
+    if not torch_dist.is_initialized():
+        torch_dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    return DistContext(torch_dist.get_rank(), torch_dist.get_world_size(), local_rank), device
 
 
 @dataclass(frozen=True)
 class ImageStepRecord:
     """One step's numbers. ``drift_rms``: base-term raw drift RMS averaged over feature groups (the
     convergence signal); ``group_rms``: the same per group; ``term_rms``: RMS of U_0..U_K;
-    ``images_per_s``: generated images per second of this step (this process)."""
+    ``images_per_s``: generated images per second of this step (this process). ``diverged``: the
+    step found a non-finite loss and did not update the model (``message`` says so)."""
 
     step: int
     loss: float
@@ -125,8 +138,21 @@ class ImageStepRecord:
         return row
 
 
+@dataclass(frozen=True)
+class ImageSnapshot:
+    """One frame of an image run: uint8 images [n, 3, 32, 32] from the fixed display noise and the EMA
+    weights (the same noise every frame, so a grid shows learning, not resampling)."""
+
+    step: int
+    images: Tensor
+
+
 class ImageTrainer:
     """A one-step image generator trained by (lookahead) drifting in an encoder's feature space."""
+
+    LIVE_FIELDS = frozenset({"steps"})
+    """The fields :meth:`update` applies to a running trainer (the step budget); any other change
+    needs a new one."""
 
     def __init__(self, config: ImageExperimentConfig, *, images: ImageSet | None = None,
                  device: torch.device | str | None = None, dist: DistContext | None = None,
@@ -145,28 +171,45 @@ class ImageTrainer:
         self.encoder = (encoder or build_encoder(m.encoder)).to(self.device)
         self.gather: Gather = AllGather() if self.dist.world_size > 1 else Gather()
         if self.dist.world_size > 1:
-            from torch.nn.parallel import DistributedDataParallel
-
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.trained = DistributedDataParallel(self.model, device_ids=ids)
         else:
             self.trained = self.model
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=t.lr, betas=(0.9, 0.95), weight_decay=t.weight_decay)
-        self.data_generator = make_generator(1_000_003 * (t.seed + 1) + self.dist.rank)
+        self.data_generator = data_stream(t.seed, self.dist.rank)
         self.display_noise = torch.randn(DISPLAY_SAMPLES, m.noise_dim, generator=make_generator(t.seed + 12_345))
         self.drift_fn = make_drift_fn(config.drift)
-        # On a GPU the uint8 image set lives on the device (CIFAR10: 150 MB), so a batch is one gather.
+        # On a GPU the uint8 image set lives on the device, so a batch is one gather.
         self._pool = self.images.images.to(self.device) if self.device.type == "cuda" else self.images.images
         self.step_count = 0
         self.wall_s = 0.0
-        self.history: list[dict] = []
+        self.diverged = False
+        self.last_record: ImageStepRecord | None = None
+        self.force_autocast = False  # bf16 autocast off CUDA too (a test of the GPU path on the CPU)
+
+    def spawn(self, config: ImageExperimentConfig) -> "ImageTrainer":
+        """A fresh trainer for ``config`` on this one's images, device, processes and (frozen) encoder."""
+        return ImageTrainer(config, images=self.images, device=self.device, dist=self.dist, encoder=self.encoder)
+
+    # ---- configuration ----------------------------------------------------------------------
+    def update(self, config: ImageExperimentConfig) -> list[str]:
+        """Apply live changes (:attr:`LIVE_FIELDS`); returns the changed field names. Raises
+        ConfigError when another field changed (that needs a new trainer)."""
+        config.validate()
+        old, new = self.config.to_flat(), config.to_flat()
+        changed = [k for k in new if new[k] != old[k]]
+        needs_reset = [k for k in changed if k not in self.LIVE_FIELDS]
+        if needs_reset:
+            raise ConfigError(f"changing {', '.join(needs_reset)} needs a reset")
+        self.config = config
+        return changed
 
     # ---- training ---------------------------------------------------------------------------
     @property
     def autocast_enabled(self) -> bool:
         """bf16 autocast for the generator and encoder: on CUDA (``force_autocast`` lets a test run
         the same path on the CPU, which also supports bf16)."""
-        return self.device.type == "cuda" or getattr(self, "force_autocast", False)
+        return self.device.type == "cuda" or self.force_autocast
 
     def lr_at(self, step: int) -> float:
         t = self.config.train
@@ -174,13 +217,19 @@ class ImageTrainer:
             return t.lr
         return 1e-6 + (t.lr - 1e-6) * (step + 1) / t.warmup_steps
 
-    def draw_batch(self) -> tuple[Tensor, Tensor]:
-        """(noise [B, noise_dim], positives [P, 3, 32, 32] in [-1, 1]) on the device, from this rank's generator."""
-        t, g = self.config.train, self.data_generator
+    def draw_batch(self, generator: torch.Generator | None = None) -> Batch:
+        """Noise [B, noise_dim] and positives [P, 3, 32, 32] in [-1, 1], on the device, from
+        ``generator`` (default: this rank's own stream)."""
+        t, g = self.config.train, self.data_generator if generator is None else generator
         noise = torch.randn(t.batch_size, self.config.model.noise_dim, generator=g)
         index = torch.randint(0, len(self.images), (t.positives,), generator=g)
         positives = to_model_space(self._pool[index.to(self._pool.device)])
-        return noise.to(self.device, non_blocking=True), positives.to(self.device)
+        return Batch(noise=noise.to(self.device, non_blocking=True), positives=positives.to(self.device))
+
+    def fit_batch(self, batch: Batch) -> Batch:
+        """This trainer's leading rows of a (larger) shared lock-step batch."""
+        t = self.config.train
+        return Batch(batch.noise[:t.batch_size], batch.positives[:t.positives])
 
     def compute_loss(self, noise: Tensor, positives: Tensor) -> FeatureDriftLoss:
         """Generator forward and encoder in bf16 autocast (CUDA only), drift and loss in fp32."""
@@ -192,20 +241,25 @@ class ImageTrainer:
         return feature_drift_loss({k: v.float() for k, v in gen_features.items()},
                                   {k: v.float() for k, v in pos_features.items()}, self.drift_fn, gather=self.gather)
 
-    def step(self) -> ImageStepRecord:
+    def step(self, batch: Batch | None = None) -> ImageStepRecord:
+        """One training step on ``batch`` (default: a fresh one from this trainer's stream). On a
+        non-finite loss (on any process) no update is applied, the record says ``diverged`` and later
+        calls raise :class:`~drift_core.train.DivergedError` until :meth:`recover` or
+        :meth:`load_state_dict`."""
+        if self.diverged:
+            raise DivergedError("this run diverged; reset it or step back before training on")
         start = time.perf_counter()
         lr = self.lr_at(self.step_count)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        noise, positives = self.draw_batch()
-        result = self.compute_loss(noise, positives)
+        batch = batch or self.draw_batch()
+        result = self.compute_loss(batch.noise, batch.positives)
         finite = torch.tensor(1.0 if math.isfinite(float(result.loss.detach())) else 0.0)
         if self.dist.world_size > 1:
-            import torch.distributed as dist
-
             finite = finite.to(self.device)
-            dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+            torch_dist.all_reduce(finite, op=torch_dist.ReduceOp.MIN)
         if float(finite) < 1.0:
+            self.diverged = True
             return self._record(result, start, lr, float("nan"), diverged=True,
                                 message="loss is not finite; the model was not updated (lower lr or check the data)")
         self.optimizer.zero_grad(set_to_none=True)
@@ -228,8 +282,23 @@ class ImageTrainer:
             step_s=step_s, images_per_s=self.config.train.batch_size / max(step_s, 1e-9),
             K=self.config.drift.K, diverged=diverged, message=message)
         if not diverged:
-            self.history.append(record.as_row())
+            self.last_record = record
         return record
+
+    def diverge(self, message: str, start: float | None = None) -> ImageStepRecord:
+        """Mark the run diverged and return the record of a step that applied no update (a lock-step
+        arm that diverged earlier reports this while the other arms train on)."""
+        self.diverged = True
+        last = self.last_record
+        return ImageStepRecord(
+            step=self.step_count, loss=float("nan"), drift_rms=last.drift_rms if last else float("nan"),
+            term_rms=(), group_rms={}, grad_norm=float("nan"), lr=self.lr_at(self.step_count), wall_s=self.wall_s,
+            step_s=0.0 if start is None else time.perf_counter() - start, images_per_s=0.0,
+            K=self.config.drift.K, diverged=True, message=message)
+
+    def recover(self) -> None:
+        """Leave the diverged state (lower the learning rate first, or it will happen again)."""
+        self.diverged = False
 
     @torch.no_grad()
     def _update_ema(self) -> None:
@@ -240,7 +309,13 @@ class ImageTrainer:
             e.copy_(b)
 
     def run(self, steps: int) -> list[ImageStepRecord]:
-        return [self.step() for _ in range(steps)]
+        """Up to ``steps`` steps, stopping early on divergence."""
+        records = []
+        for _ in range(steps):
+            records.append(self.step())
+            if records[-1].diverged:
+                break
+        return records
 
     # ---- sampling ---------------------------------------------------------------------------
     @torch.no_grad()
@@ -258,12 +333,22 @@ class ImageTrainer:
         noise = torch.randn(n, self.config.model.noise_dim, generator=generator or make_generator(777 + self.step_count))
         return to_uint8(self.generate(noise, ema=ema))
 
+    def fid_samples(self, n: int) -> Tensor:
+        """uint8 EMA images [n, 3, 32, 32] for an FID evaluation (noise from :data:`FID_NOISE_SEED`)."""
+        return self.sample(n, generator=make_generator(FID_NOISE_SEED))
+
     def display_grid_images(self, *, ema: bool = True) -> Tensor:
         """uint8 [64, 3, 32, 32] from the fixed display noise (the same noise every frame)."""
         return to_uint8(self.generate(self.display_noise, ema=ema))
 
-    # ---- checkpoints ------------------------------------------------------------------------
+    def snapshot(self, n: int = DISPLAY_SAMPLES) -> ImageSnapshot:
+        """The first ``n`` (at most :data:`DISPLAY_SAMPLES`) display images of the EMA weights."""
+        n = max(1, min(n, DISPLAY_SAMPLES))
+        return ImageSnapshot(self.step_count, to_uint8(self.generate(self.display_noise[:n])))
+
+    # ---- state and checkpoints ----------------------------------------------------------------
     def state_dict(self) -> dict:
+        """Everything needed to continue this run exactly (tensors and plain values only)."""
         return {
             "config": self.config.to_dict(),
             "model": self.model.state_dict(),
@@ -272,11 +357,25 @@ class ImageTrainer:
             "data_generator": self.data_generator.get_state(),
             "step": self.step_count,
             "wall_s": self.wall_s,
-            "history": self.history,
         }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from ``state`` (as :meth:`state_dict` gives it); leaves the diverged state."""
+        self.model.load_state_dict(state["model"])
+        self.ema.load_state_dict(state["ema"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.data_generator.set_state(state["data_generator"])
+        self.step_count = int(state["step"])
+        self.wall_s = float(state.get("wall_s", 0.0))
+        self.diverged = False
+        self.last_record = None
 
     def save(self, path) -> None:
         save_checkpoint(path, self.state_dict(), kind="images")
+
+    def checkpoint_bytes(self) -> bytes:
+        """The checkpoint file's bytes (a download)."""
+        return checkpoint_bytes(self.state_dict(), kind="images")
 
     @classmethod
     def load(cls, source, *, device: torch.device | str | None = None, images: ImageSet | None = None,
@@ -289,13 +388,7 @@ class ImageTrainer:
             raise CheckpointError(f"the checkpoint's config is not usable: {err}") from None
         trainer = cls(config, images=images, device=device, dist=dist)
         try:
-            trainer.model.load_state_dict(data["model"])
-            trainer.ema.load_state_dict(data["ema"])
-            trainer.optimizer.load_state_dict(data["optimizer"])
-            trainer.data_generator.set_state(data["data_generator"])
-            trainer.step_count = int(data["step"])
-            trainer.wall_s = float(data.get("wall_s", 0.0))
-            trainer.history = list(data.get("history", []))
+            trainer.load_state_dict(data)
         except (KeyError, RuntimeError, ValueError, TypeError) as err:
             raise CheckpointError(f"the checkpoint does not match its own config: {str(err)[:200]}") from None
         return trainer
