@@ -1,12 +1,15 @@
 """Drift Lab: the Streamlit entry point (`streamlit run app.py`). Pages are listed explicitly."""
 import streamlit as st
 
-from ui.classroom import page_style
-from ui.controls import open_session
-from ui.safety import configure_torch_threads, guard_session, show_session_notice
+st.set_page_config(page_title="Drift Lab", page_icon="🌀", layout="wide")
+# The first visit after the server starts imports torch and the engine, which takes seconds: say so
+# instead of showing a blank page (later runs find them imported).
+with st.spinner("Starting Drift Lab: loading the engine…"):
+    from ui.classroom import page_style  # noqa: E402
+    from ui.controls import open_session  # noqa: E402
+    from ui.safety import configure_torch_threads, guard_session, show_session_notice  # noqa: E402
 
 configure_torch_threads()
-st.set_page_config(page_title="Drift Lab", page_icon="🌀", layout="wide")
 guard_session()  # DRIFT_MAX_SESSIONS: admit, evict an idle session, or refuse with the reason
 show_session_notice()
 open_session()  # a shared link's settings, whichever page it opens
@@ -19,4 +22,9 @@ pages = [
     st.Page("pages/sweep.py", title="Sweep", icon=":material/grid_on:"),
     st.Page("pages/cifar10.py", title="Images (CIFAR10)", icon=":material/image:"),
 ]
-st.navigation(pages).run()
+navigation = st.navigation(pages, position="hidden")
+with st.sidebar:  # our own links: Streamlit's would list the pages/ folder's raw file names on a first visit
+    for page in pages:
+        st.page_link(page)
+    st.divider()
+navigation.run()

@@ -69,6 +69,8 @@ SNAPSHOTS_KEPT = 200
 IMAGE_SNAPSHOTS_KEPT = 20
 """Snapshots kept per image arm (64 images of 32 x 32 each)."""
 DOUBLED_LR_ARM = "baseline 2×lr"
+RUNAWAY = 100.0
+"""An energy distance this many times the first evaluation's pauses the run (see ``Run._check_runaway``)."""
 """The name of the fairness control arm: the baseline with twice the learning rate."""
 
 
@@ -218,6 +220,7 @@ class Run:
         self.bounds = bounds
         self.playing = False
         self.message = ""
+        self.runaway_flagged: set[str] = set()
         self.frames_drawn = 0
         self.kernel_share: DataKernelShare | None = None
         self.last_metric_time = 0.0
@@ -516,5 +519,23 @@ class Run:
             history = self.histories[name]
             if values and (not history.metrics or history.metrics[-1].step != trainer.step_count):
                 history.add_metrics(trainer.step_count, trainer.wall_s, values)
+            self._check_runaway(name, history)
         self.last_metric_time = time.perf_counter()
         return out
+
+    def _check_runaway(self, name: str, history: History) -> None:
+        """Pause, with the reason, when an arm's outputs have run away from the data: its energy
+        distance has grown to ``RUNAWAY`` times its first evaluation (and past 1, far beyond what a
+        training run on this data passes through). Finite numbers, so no divergence is flagged, but
+        training will not come back from there at this learning rate."""
+        energies = [m.values["energy"] for m in history.metrics if "energy" in m.values]
+        if len(energies) < 2 or not self.playing or name in self.runaway_flagged:
+            return
+        first, last = energies[0], energies[-1]
+        if last > max(1.0, RUNAWAY * first):
+            self.runaway_flagged.add(name)  # said once: Play then trains on (a lowered lr may bring it back)
+            who = "The run's outputs" if self.lockstep is None else f"The outputs of {name}"
+            self.playing = False
+            self.message = (f"{who} ran away from the data: the energy distance grew from {first:.3g} to {last:.3g} "
+                            f"by step {history.metrics[-1].step}. The learning rate is too high for this setup: "
+                            "lower it and press Play, step back, or Reset.")

@@ -39,8 +39,9 @@ SCENARIOS: dict[str, Scenario] = {s.key: s for s in (
         "start_far", "Start far away", preset("bimodal_far").with_values({"normalize_distance": True}),
         "The particles start about four units from the data; distances are measured in units of the batch's "
         "mean distance (as the official code does), so the pull of the data does not vanish and the cloud "
-        "travels towards it as one block before splitting over both modes. Watch that, then turn normalize_distance "
-        "off: the raw kernel at tau = 0.1 gives the data a weight of about e^-40 and the cloud never moves.",
+        "travels towards it as one block before splitting over both modes. Watch that, then turn off 'Normalise "
+        "distances' (sidebar, More drift settings) and press Reset: the raw kernel at τ = 0.1 gives the data a weight "
+        "of about e^-40 and the cloud never moves.",
     ),
     Scenario(
         "start_collapsed", "Start collapsed onto one mode", preset("bimodal_collapsed"),
@@ -55,13 +56,13 @@ SCENARIOS: dict[str, Scenario] = {s.key: s for s in (
     ),
     Scenario(
         "tau_too_small", "Temperature too small", _RING.with_values({"tau": 0.01}),
-        "With tau = 0.01 the kernel exp(-d / tau) only sees points a few hundredths away, so a particle far "
+        "With τ = 0.01 the kernel exp(−d/τ) only sees points a few hundredths away, so a particle far "
         "from every mode feels almost no consistent pull. Watch the starting blob barely move while the "
         "modes stay empty.",
     ),
     Scenario(
         "tau_too_large", "Temperature too large", _RING.with_values({"tau": 1.0}),
-        "With tau = 1 every data point pulls on every particle almost equally, so the field only sees the "
+        "With τ = 1 every data point pulls on every particle almost equally, so the field only sees the "
         "overall blob of the data. Watch the particles cover the ring as a smooth haze that never sharpens "
         "into the eight modes.",
     ),

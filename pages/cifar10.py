@@ -1,5 +1,9 @@
 """CIFAR10 page: baseline vs lookahead one-step image generators trained live, side by side, as one
 lock-step run (:func:`drift_core.images.pair.image_pair`)."""
+from ui.navigation_fix import ensure_navigation
+
+ensure_navigation()  # first: a deep link on a fresh server runs this page alone (see ui.navigation_fix)
+
 import streamlit as st
 
 from drift_core.checkpoint import CheckpointError
@@ -14,10 +18,8 @@ from ui import figures
 from ui.images_state import current_run, drift_rms_rows, page_state, pair_for
 from ui.images_widgets import FID_SIZES, page_widget, sidebar
 from ui.live import CURVES_S, live_fragment
-from ui.navigation_fix import ensure_navigation
 from ui.run_view import header
 
-ensure_navigation()
 page = page_state()
 
 st.caption("Two small one-step generators (noise → conv net → 32×32 image) learn an image set by drifting in "
@@ -46,7 +48,6 @@ header("Images", "images", run)
 if note:
     st.caption(note)
 
-
 def frame() -> None:
     pair = current_run()
     if pair.playing and pair.advance(page.steps_per_frame, wait=False).paused_reason:
@@ -63,15 +64,12 @@ def frame() -> None:
                 st.caption(f"drift RMS {last.drift_rms:.4f} · loss {last.loss:.2f} · "
                            f"{last.images_per_s:.0f} images/s on {trainer.device.type}")
 
-
 live_fragment(frame, run.playing)
-
 
 def curves() -> None:
     st.altair_chart(figures.curves_chart(drift_rms_rows(current_run()), "step", "drift_rms",
                                          title="Raw drift RMS (base term, mean over feature groups)",
                                          log_y=False, height=220), width="stretch")
-
 
 live_fragment(curves, run.playing, CURVES_S)
 

@@ -1,10 +1,12 @@
 """Compare: baseline and lookahead (and optionally baseline with 2× learning rate) in lock-step."""
+from ui.navigation_fix import ensure_navigation
+
+ensure_navigation()  # first: a deep link on a fresh server runs this page alone (see ui.navigation_fix)
+
 import streamlit as st
 
 from ui import classroom, controls, run_view
-from ui.navigation_fix import ensure_navigation
 
-ensure_navigation()
 PAGE = "compare"
 
 session = controls.open_session()

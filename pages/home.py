@@ -1,11 +1,12 @@
 """Home: what drifting and lookahead drifting are, one picture, and where to go."""
+from ui.navigation_fix import ensure_navigation
+
+ensure_navigation()  # first: a deep link on a fresh server runs this page alone (see ui.navigation_fix)
+
 import streamlit as st
 
 from ui.home_picture import drift_picture
 from ui.live_plot import LiveView
-from ui.navigation_fix import ensure_navigation
-
-ensure_navigation()
 
 st.title("Drift Lab")
 st.markdown(

@@ -1,10 +1,12 @@
 """Playground: live training on a 2D dataset with particles, drift arrows and live metrics."""
+from ui.navigation_fix import ensure_navigation
+
+ensure_navigation()  # first: a deep link on a fresh server runs this page alone (see ui.navigation_fix)
+
 import streamlit as st
 
 from ui import classroom, controls, run_view, safety
-from ui.navigation_fix import ensure_navigation
 
-ensure_navigation()
 PAGE = "playground"
 
 session = controls.open_session()

@@ -1,13 +1,14 @@
 """Sweep: train a small grid over two hyperparameters and compare the final distributions."""
+from ui.navigation_fix import ensure_navigation
+
+ensure_navigation()  # first: a deep link on a fresh server runs this page alone (see ui.navigation_fix)
+
 import streamlit as st
 
 from drift_core.data.toy2d import SAMPLERS
 from drift_core.sweep import METRICS
 from ui import classroom, controls
 from ui import sweep_view as sv
-from ui.navigation_fix import ensure_navigation
-
-ensure_navigation()
 
 ss = st.session_state
 
@@ -58,7 +59,6 @@ else:
 if job is not None and job.error:
     st.error(f"The sweep failed: {job.error}")
 
-
 def progress_panel() -> None:
     current = ss.get(sv.JOB_KEY)
     if current is None:
@@ -68,7 +68,6 @@ def progress_panel() -> None:
         st.progress(min(1.0, current.fraction), text=f"{current.fraction:.0%} · {label}")
     elif current.result is not None and ss.get(sv.RESULT_KEY) is not current.result:
         st.rerun()  # draw the finished sweep
-
 
 st.fragment(run_every=sv.POLL_S if running else None)(progress_panel)()
 

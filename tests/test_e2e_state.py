@@ -76,7 +76,7 @@ def _log_size(server) -> int:
 
 
 def _sidebar_go(page, title: str) -> None:
-    page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
+    page.locator('[data-testid="stSidebar"] [data-testid="stPageLink"] a', has_text=title).first.click()
     page.wait_for_url(f"**/{title.lower()}**", timeout=60_000)
     _wait_idle(page)
     page.wait_for_selector('[data-testid="stMetric"]', timeout=90_000)

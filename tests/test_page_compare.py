@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.app_support import SMALL_URL, lab_of, open_page, step_counter, tick, titles
+from tests.app_support import SMALL_URL, lab_of, open_page, step_counter, texts, tick, titles
 
 
 @pytest.mark.slow
@@ -17,6 +17,11 @@ def test_compare_lockstep_live_k_and_fairness_reset():
     assert step_counter(at) >= 4
     assert set(run.trainers) == {"baseline", "lookahead"}
     assert all(t.step_count == run.step for t in run.trainers.values())  # lock-step
+    for _ in range(3):  # the page evaluates every half second: evaluate at a few steps to have a comparison
+        run.evaluate()
+        tick(at)
+    sentence = next((m.value for m in at.markdown if m.value.startswith("At step")), "")
+    assert "at equal training time" in sentence, sentence
     before = step_counter(at)
     at.slider(key="K").set_value(2).run()
     tick(at)

@@ -33,3 +33,19 @@ def test_inspector_walks_stages_steps_and_lens():
     assert len(lab_of(at).pages["inspector"].inspection.terms) == 3
     at.number_input(key="seed").set_value(3).run()
     assert lab_of(at).runs["inspector"] is not run and step_counter(at) == 1
+
+
+def test_the_inspector_continues_from_a_copy_of_the_playground_run():
+    at = open_page("playground", {"width": "32", "depth": "2", "batch_size": "64", "steps_per_frame": "10"})
+    at.button(key="play").click().run()
+    tick(at, 2)
+    at.button(key="play").click().run()  # pause
+    playground = lab_of(at).runs["playground"]
+    trained = playground.step
+    at.switch_page("pages/inspector.py").run()
+    at.button(key="inspect_playground").click().run()
+    assert not at.exception, at.exception
+    inspector = lab_of(at).runs["inspector"]
+    assert inspector.step == trained + 1 and step_counter(at) == trained + 1  # its first inspected step
+    assert inspector.trainer is not playground.trainer and playground.step == trained  # a copy: untouched
+    assert inspector.trainer.config.train.batch_size == 48  # the Inspector's own batch

@@ -187,3 +187,18 @@ def test_apply_gives_each_arm_only_the_fields_its_config_changes():
     assert cfgs[DOUBLED_LR_ARM].train.lr == pytest.approx(0.008) and cfgs["baseline"].train.lr == pytest.approx(0.004)
     assert cfgs["lookahead"].train.batch_size == 16 and cfgs["baseline"].train.batch_size == 32
     assert run.base_config.drift.K == 3
+
+
+def test_a_run_whose_outputs_run_away_pauses_once_with_the_reason():
+    config = ExperimentConfig().with_values({"batch_size": 64, "width": 16, "depth": 1, "lr": 1.0, "dataset": "moons"})
+    run = Run.single(config)
+    run.advance(1)
+    run.playing = True
+    with torch.no_grad():  # what lr = 1 does within a few steps: finite, but far from the data
+        run.trainer.model.head.bias.add_(1e4)
+    run.evaluate()
+    assert not run.playing and "ran away from the data" in run.message and "learning rate" in run.message
+    run.playing, run.message = True, ""  # Play: told once, it trains on
+    run.advance(1)
+    run.evaluate()
+    assert run.playing

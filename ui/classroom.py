@@ -27,6 +27,8 @@ PAGE_CSS = """
 [data-testid="stMainBlockContainer"] { padding-top: 3.2rem !important; padding-bottom: 3rem !important; }
 [data-testid="stMainBlockContainer"] h3 { padding: 0 !important; }
 [data-testid="stMetricValue"] { font-size: 1.6rem !important; }
+[data-testid="stButtonGroup"] > div { flex-wrap: wrap !important; overflow-x: visible !important; }
+[data-testid="stMainBlockContainer"] button kbd { font-size: 0.72em; padding: 0 0.25em; }
 </style>
 """
 """Every page: the picture starts right under the header (Streamlit's default leaves a tall empty band)."""
@@ -82,7 +84,7 @@ def scenario_picker() -> None:
     active = SCENARIOS.get(session.scenario or "")
     applies = active is not None and active.config == session.config
     st.session_state["scenario"] = active.key if applies else None
-    st.pills("Guided scenarios: one click each", list(SCENARIOS), key="scenario", on_change=_choose_scenario, width="stretch",
+    st.pills("Guided scenarios: one click each", list(SCENARIOS), key="scenario", on_change=_choose_scenario,
              format_func=lambda key: SCENARIOS[key].title,
              help="each sets up one classic situation and says what to watch; it restarts the run")
     if applies:

@@ -35,7 +35,8 @@ START_LABELS = {"default": "default (network init)", "between": "between the mod
                 "collapsed": "collapsed onto one mode"}
 START_CASES = {"start_between": "Between", "start_far": "Far away", "start_collapsed": "Collapsed"}
 """The paper's three start cases as sidebar pills: keys of :data:`drift_core.scenarios.SCENARIOS`."""
-VIEW_PARAMS = ("steps_per_frame", "fairness", "layers", "compare_layers", "difference", "arrow_scale", "presenter")
+VIEW_PARAMS = ("steps_per_frame", "fairness", "layers", "compare_layers", "difference", "arrow_scale", "presenter",
+               "contrast")
 """Display settings that are part of a shared link (when they differ from the defaults)."""
 TRUTHY = ("1", "true", "yes", "on")
 
@@ -289,10 +290,12 @@ def live_controls(session: LabSession, *, lookahead_arm: bool = False, batch: bo
 
 def display_controls(*, arrows: bool = True) -> None:
     """Display settings in the sidebar."""
+    st.sidebar.markdown("#### :material/palette: Display")
     if arrows:
-        st.sidebar.markdown("#### :material/palette: Display")
         st.sidebar.slider("Arrow length ×", 1, 50, **view_widget("arrow_scale"),
                           help="arrows are drawn this many times their true length")
+    st.sidebar.toggle("High contrast", **view_widget("contrast"),
+                      help="larger points, darker data and thicker lines: for a projector or a bright room")
 
 
 def setting_error(session: LabSession) -> None:

@@ -44,7 +44,7 @@ class Style:
     @classmethod
     def of(cls, view) -> "Style":
         """The style for a :class:`ui.session.ViewSettings`."""
-        return cls(text=19 if view.presenter else 13, contrast=bool(getattr(view, "contrast", False)))
+        return cls(text=19 if view.presenter else 13, contrast=bool(view.contrast))
 
     def width(self, stroke: Stroke) -> float:
         return stroke.width * (1.8 if self.contrast else 1.0)
@@ -139,7 +139,7 @@ def particle_figure(snap, bounds: Sequence[float], layers: Iterable[str] = ("V",
                        "colorscale": [[0, f"rgba({blue},0)"], [1, f"rgba({blue},0.5)"]],
                        "showscale": False, "hoverinfo": "skip", "name": "density"})
     traces.append(scatter_trace(snap.positives, "data", palette.DATA.colour, style.size(4),
-                                opacity=0.8 if style.contrast else 0.45))
+                                opacity=0.85 if style.contrast else 0.6 if style.text > 15 else 0.45))
     if "field on a grid" in layers and grid is not None and grid_field is not None:
         traces.append(arrow_trace(grid, grid_arrows(grid, grid_field), 1.0, "V on a grid (longest = one cell)",
                                   palette.FIELD, style))
@@ -177,6 +177,8 @@ def curves_figure(series: dict[str, tuple[Sequence[float], Sequence[float]]], *,
                        "line": {"color": palette.arm_colour(name, index), "width": 2.5 if style.contrast else 2,
                                 "dash": ("solid", "dash", "dot", "dashdot")[index % 4]}})
     log = log_y and len(positive) > 1 and max(positive) > 10 * min(positive)
+    xs_all = [x for xs, _ in series.values() for x in xs]
+    short = x_title == "step" and (not xs_all or max(xs_all) < 10)  # a few steps: no ticks at half steps
     return {"data": traces, "layout": {
         "title": {"text": title, "x": 0.02, "font": {"size": style.text + 1}}, "height": height,
         "uirevision": uirevision, "plot_bgcolor": "rgba(0,0,0,0)",
@@ -185,7 +187,7 @@ def curves_figure(series: dict[str, tuple[Sequence[float], Sequence[float]]], *,
         "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right",
                    "font": {"size": style.text - 1}},
         "xaxis": _axis(style, title={"text": x_title, "font": {"size": style.text - 1}}, rangemode="tozero",
-                       tickformat=",d" if x_title == "step" else ".3~g"),
+                       tickformat=",d" if x_title == "step" else ".3~g", **({"range": [0, 10]} if short else {})),
         "yaxis": _axis(style, title={"text": y_title, "font": {"size": style.text - 1}}, type="log" if log else "linear",
                        tickformat=".1~e" if log else ".3~g", rangemode="normal" if log else "tozero"),
     }}

@@ -3,6 +3,7 @@ picture draws and a few sentences computed from the step (:class:`~drift_core.pr
 and the page's own state (the inspected step, the stage, the particle under the kernel lens)."""
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Callable
 
@@ -104,6 +105,23 @@ class InspectorState:
             run.playing = False
         self.run, self.stage = run, 0
 
+    @staticmethod
+    def from_playground(config) -> None:
+        """on_click: the Inspector continues from a copy of the Playground's run as it is now (its
+        weights, optimizer and data stream), with this page's batch size."""
+        session = lab()
+        source = session.runs.get("playground")
+        if source is None:
+            return
+        with source.lock:
+            trainer = source.trainer.spawn(source.config)
+            trainer.load_state_dict(copy.deepcopy(source.trainer.state_dict()))
+        trainer.update(trainer.config.with_values({"batch_size": config.train.batch_size, "steps": config.train.steps}))
+        session.runs["inspector"] = Run.around(trainer)
+        session.run_points["inspector"] = session.run_points.get("playground", 0)
+        session.notices["inspector"] = (f":material/content_copy: Inspecting a copy of the Playground's run at step "
+                                        f"{trainer.step_count}; the Playground's own run is untouched.")
+
     def advance_stage(self, run: Run) -> None:
         """Play: the next stage, or a new step after the last one."""
         if self.stage + 1 < len(STAGES):
@@ -117,8 +135,10 @@ def cards(ins: StepInspection) -> None:
     top = st.columns(4)
     top[0].metric("Step", f"{ins.step}")
     top[1].metric("Loss", f"{ins.loss:.1e}")
-    top[2].metric("Achieved / target", f"{ins.achieved_fraction:.2f}",
-                  help="mean projection of the actual move on the target move V (1 = exactly as intended)")
+    top[2].metric("Moved ÷ asked", f"{ins.achieved_fraction:.3g}",
+                  help="how far the outputs really moved along V after the optimiser step, relative to ‖V‖ (1 = exactly "
+                       "as far as the drift asked). Adam's step size, not the size of V, sets how far they move: far "
+                       "more than 1 when V is tiny, as at the start")
     top[3].metric("Lookahead terms", f"{len(ins.terms) - 1}")
 
 

@@ -17,7 +17,8 @@ import torch
 from drift_core.config import ConfigError, ExperimentConfig
 from drift_core.probes import DataKernelShare, density_on_grid, field_on_grid, grid_points
 from drift_core.records import Snapshot
-from drift_core.run import TAPE_EVERY, TAPE_STATES, Run
+from drift_core.comparison import compare_arms_now
+from drift_core.run import DOUBLED_LR_ARM, TAPE_EVERY, TAPE_STATES, Run
 
 from . import classroom, figures
 from .controls import BATCH_OPTIONS, TAU_OPTIONS, limits, view_widget
@@ -73,6 +74,7 @@ def _play_pause(page: str) -> None:
     session.replay[page] = None  # Play returns to the live view
     if getattr(run, "diverged", False):
         run.resume_after_divergence()
+    run.message = ""
     run.playing = True
 
 
@@ -114,7 +116,7 @@ def header(title: str, page: str, run, *, on_step: Callable[[str], None] = _step
     """The page's title and its transport in one row: Play/Pause (Space), Step (→), Reset (Backspace),
     and Step back while the run is diverged. The buttons' callbacks change the run before the page is
     drawn, so what the page shows is their result; a button is enabled exactly when it can act."""
-    cols = st.columns([1.7, 1.5, 1.5, 1.6, 2.6], vertical_alignment="center")
+    cols = st.columns([1.5, 1.6, 1.6, 1.8, 2.5], vertical_alignment="center")
     cols[0].markdown(f"### {title}")
     budget = getattr(getattr(run, "base_config", None), "train", None)
     spent = budget is not None and not run.playing and run.step >= budget.steps
@@ -166,7 +168,7 @@ def run_message(slot, run: Run) -> None:
         slot.empty()
 
 
-def fmt(value: float | None, spec: str = ".4f") -> str:
+def fmt(value: float | None, spec: str = ".4g") -> str:
     return "–" if value is None or value != value else format(value, spec)
 
 
@@ -220,8 +222,21 @@ class LiveRunView:
         if "modes_covered" in metrics:
             cards.show(5, "Modes covered", f"{metrics['modes_covered']:.0f}/{len(run.evaluator.modes)}")
         else:
-            rate = run.step / run.trainer.wall_s if run.trainer.wall_s > 0 else 0.0
-            cards.show(5, "Steps / s", f"{rate:.0f}", help="training steps per second of training time")
+            cards.show(5, "Steps / s", self._counter_rate(), help="how fast the step counter advances while playing "
+                       "(training and drawing together); 'auto' steps per frame gives training most of the time")
+
+    def _counter_rate(self) -> str:
+        """Steps per second of wall-clock time over the last few seconds of playing ("–" while paused)."""
+        samples = self.session.pages.setdefault(f"{self.page}:rate", [])
+        if not self.run.playing:
+            samples.clear()
+            return "–"
+        now = time.monotonic()
+        samples.append((now, self.run.step))
+        while len(samples) > 2 and now - samples[0][0] > 3.0:
+            samples.pop(0)
+        (t0, s0), (t1, s1) = samples[0], samples[-1]
+        return f"{(s1 - s0) / (t1 - t0):.0f}" if t1 - t0 > 0.5 else "–"
 
     def figures(self, frame: Frame) -> dict[str, dict]:
         """One particle figure per arm."""
@@ -276,6 +291,7 @@ class LiveRunView:
             slots["cards"] = MetricCards([1 + len(run.trainers)])
             arms = st.columns(len(run.trainers))  # the arms side by side
             slots["views"] = {name: _in(col, LiveView, f"view_{name}") for col, name in zip(arms, run.trainers)}
+            slots["difference"] = st.empty()
             slots["noise"], slots["status"] = st.empty(), StatusLine()
             layer_pickers(self.page)
             curves = st.columns(3)
@@ -306,6 +322,8 @@ class LiveRunView:
                 slots = self._layout()
             with budget.phase("snapshot"):
                 frame = self.frame()
+            if index and not run.playing:
+                st.rerun()  # the evaluation paused the run (its outputs ran away): draw the page paused
             self._draw(frame, slots, budget, index)
             if index == 0 or time.perf_counter() - curves_at >= CURVES_S:
                 curves_at = time.perf_counter()
@@ -356,6 +374,8 @@ class LiveRunView:
             slots["noise"].caption(classroom.noise_caption(noise))
         else:
             slots["noise"].empty()
+        if "difference" in slots:
+            slots["difference"].markdown(difference_sentence(self.run))
 
     def _draw_curves(self, views: list, budget: FrameBudget, index: int) -> None:
         with budget.phase("figures"):
@@ -392,6 +412,33 @@ def _metrics_at(history, step: int) -> dict[str, float]:
         if point.step <= step:
             return point.values
     return {}
+
+
+def difference_sentence(run: Run) -> str:
+    """What the comparison shows now, in plain words: which arm is ahead at equal steps and at equal
+    training time, and whether the gap is larger than the recent spread of the evaluations."""
+    result = compare_arms_now(run.histories)
+    if result is None or result.at_step.at == 0:
+        return "The arms start from the same weights: press Play to see them part."
+
+    def label(name: str) -> str:
+        return name if name == DOUBLED_LR_ARM else run.trainers[name].config.drift.label()
+
+    def part(standing, where: str) -> str:
+        first, second = standing.ranking[:2]
+        values = f"energy distance {fmt(standing.levels[first], '.3g')} vs {fmt(standing.levels[second], '.3g')}"
+        if not standing.noise:
+            return f"{where} {label(first)} leads {label(second)} ({values}; too few evaluations yet to judge the noise)"
+        if not standing.clear:
+            return (f"{where} no clear difference between {label(first)} and {label(second)} ({values}: the gap is "
+                    f"only {standing.gap / standing.noise:.1f}× the recent spread of the evaluations)")
+        return (f"{where} **{label(first)}** is ahead of {label(second)}: {values} (a gap of "
+                f"{standing.gap / standing.noise:.0f}× the recent spread)")
+
+    text = part(result.at_step, f"At step {result.at_step.at:.0f},")
+    if result.at_time is not None:
+        text += "; " + part(result.at_time, f"at equal training time ({result.at_time.at:.1f} s),")
+    return text + "."
 
 
 # ---- timeline, fork, branches ------------------------------------------------------------------------------
@@ -531,11 +578,11 @@ def layer_pickers(page: str) -> None:
     """The arrow layers (and, on Compare, the difference layer; on the Playground, estimator noise)."""
     if page == "compare":
         c1, c2 = st.columns([3, 1])
-        c1.pills("Layers", figures.LAYERS[:4], selection_mode="multi", width="stretch", **view_widget("compare_layers"))
+        c1.pills("Layers", figures.LAYERS[:4], selection_mode="multi", **view_widget("compare_layers"))
         c2.toggle("Difference layer", **view_widget("difference"),
                   help="on the lookahead panel: a line from each particle to the same-noise particle of the baseline")
         return
-    st.pills("Layers", figures.LAYERS, selection_mode="multi", width="stretch", **view_widget("layers"),
+    st.pills("Layers", figures.LAYERS, selection_mode="multi", **view_widget("layers"),
              help="V: the drift used for training; V⁺/V⁻: attraction to data / repulsion from generated; "
                   "lookahead terms V₀..V_K (one colour each) drawn from the points z⁰..z^K they act on")
     st.toggle("Estimator noise", **view_widget("estimator_noise"),

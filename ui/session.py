@@ -43,6 +43,7 @@ class ViewSettings:
     estimator_noise: bool = False  # Playground: V from several fresh batches at a few particles
     inspect_n: int = 48  # Inspector: particles (its own batch size)
     presenter: bool = False  # large text and pictures, no sidebar (?presenter=1)
+    contrast: bool = False  # larger points and thicker lines (a projector, a bright room)
 
 
 @dataclass(frozen=True)
