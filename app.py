@@ -20,7 +20,7 @@ pages = [
     st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
     st.Page("pages/inspector.py", title="Inspector", icon=":material/biotech:"),
     st.Page("pages/sweep.py", title="Sweep", icon=":material/grid_on:"),
-    st.Page("pages/cifar10.py", title="Images (CIFAR10)", icon=":material/image:"),
+    st.Page("pages/cifar10.py", title="Images", icon=":material/image:"),
 ]
 navigation = st.navigation(pages, position="hidden")
 with st.sidebar:  # our own links: Streamlit's would list the pages/ folder's raw file names on a first visit

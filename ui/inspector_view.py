@@ -169,6 +169,7 @@ def stage_view(state: InspectorState, run: Run, style: figures.Style) -> None:
     left, right = st.columns([3, 2])
     with left:
         click = LiveView("view_stage").draw(figures.stage_figure(ins, stage.draws, run.bounds, style=style),
+                                            config={"displayModeBar": False},  # a click picks a particle
                                             clickable="noise" not in stage.draws)
         if click:
             state.particle = int(np.argmin(((ins.outputs - [click["x"], click["y"]]) ** 2).sum(1)))

@@ -32,7 +32,7 @@ STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 """Streamlit serves this folder (next to app.py) at ``app/static/`` when static serving is on."""
 PLOTLY_JS = "plotly.min.js"
 
-_JS = """
+_JS = r"""
 let loading = null;
 
 function loadPlotly(url) {
@@ -64,6 +64,16 @@ function resolveTheme(value, colours) {
     for (const key of Object.keys(value)) value[key] = resolveTheme(value[key], colours);
   }
   return value;
+}
+
+// The text colour (hex or rgb()) at a given opacity, as rgba() (Plotly does not read color-mix()).
+function faint(colour, alpha) {
+  let rgb = (colour.match(/[\d.]+/g) || []).slice(0, 3).map(Number);
+  if (colour.startsWith("#")) {
+    const hex = colour.length === 4 ? colour.slice(1).split("").map((c) => c + c).join("") : colour.slice(1, 7);
+    rgb = [0, 2, 4].map((i) => parseInt(hex.slice(i, i + 2), 16));
+  }
+  return rgb.length === 3 ? "rgba(" + rgb.join(",") + "," + alpha + ")" : "rgba(128,128,128," + alpha + ")";
 }
 
 // A click on the plot area sends its data coordinates to Python (the Inspector picks the particle
@@ -109,7 +119,7 @@ export default function (component) {
     const style = getComputedStyle(div);
     const text = style.getPropertyValue("--st-text-color").trim() || "#31333F";
     const font = style.getPropertyValue("--st-font").trim();
-    const grid = "color-mix(in srgb, " + text + " 14%, transparent)";
+    const grid = faint(text, 0.14);
     resolveTheme(figure, {"theme:text": text, "theme:grid": grid});
     const layout = figure.layout;
     if (layout.paper_bgcolor === undefined) layout.paper_bgcolor = "rgba(0,0,0,0)";

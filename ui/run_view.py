@@ -213,14 +213,15 @@ class LiveRunView:
         history = run.history
         record = _record_at(history, step)
         metrics = _metrics_at(history, step)
-        cards.show(1, "Loss ‖V‖²", fmt(record.loss if record else None, ".2e"))
+        cards.show(1, "Loss", fmt(record.loss if record else None, ".2e"), help="‖V‖²: the drifting loss of the last step")
         cards.show(2, "Drift RMS", fmt(record.drift_rms[0] if record and record.drift_rms else None, ".2e"),
                    help="RMS of the base drift term: falls towards the noise floor as the model matches the data")
-        cards.show(3, "Energy distance", fmt(metrics.get("energy")),
-                   help="to a fixed data sample; 0 when the distributions match")
-        cards.show(4, "Sliced W₂", fmt(metrics.get("sliced_w2")))
+        cards.show(3, "Energy", fmt(metrics.get("energy")),
+                   help="energy distance to a fixed data sample: 0 when the distributions match")
+        cards.show(4, "Sliced W₂", fmt(metrics.get("sliced_w2")), help="sliced Wasserstein-2 distance to the same sample")
         if "modes_covered" in metrics:
-            cards.show(5, "Modes covered", f"{metrics['modes_covered']:.0f}/{len(run.evaluator.modes)}")
+            cards.show(5, "Modes", f"{metrics['modes_covered']:.0f}/{len(run.evaluator.modes)}",
+                       help="modes of the mixture that hold their share of the generated points")
         else:
             cards.show(5, "Steps / s", self._counter_rate(), help="how fast the step counter advances while playing "
                        "(training and drawing together); 'auto' steps per frame gives training most of the time")
