@@ -13,8 +13,6 @@ with what differs from the defaults (:func:`sync_url`), so a copied link reprodu
 """
 from __future__ import annotations
 
-from dataclasses import fields
-
 import streamlit as st
 
 from drift_core.config import ConfigError, ExperimentConfig
@@ -24,8 +22,7 @@ from drift_core.limits import Limits, config_from_query
 from drift_core.lookahead import NEGATIVES, SCALINGS, WEIGHTINGS
 from drift_core.scenarios import SCENARIOS
 
-from .figures import LAYERS
-from .session import LabSession, ViewSettings, lab
+from .session import TRUTHY, VIEW_PARAMS, LabSession, ViewSettings, lab
 
 TAU_OPTIONS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.3, 0.5, 0.7, 1.0, 2.0)
 LR_OPTIONS = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 1e-1, 0.2, 0.5, 1.0)
@@ -35,10 +32,7 @@ START_LABELS = {"default": "default (network init)", "between": "between the mod
                 "collapsed": "collapsed onto one mode"}
 START_CASES = {"start_between": "Between", "start_far": "Far away", "start_collapsed": "Collapsed"}
 """The paper's three start cases as sidebar pills: keys of :data:`drift_core.scenarios.SCENARIOS`."""
-VIEW_PARAMS = ("steps_per_frame", "fairness", "layers", "compare_layers", "difference", "arrow_scale", "presenter",
-               "contrast")
-"""Display settings that are part of a shared link (when they differ from the defaults)."""
-TRUTHY = ("1", "true", "yes", "on")
+
 
 
 def limits() -> Limits:
@@ -57,7 +51,7 @@ def open_session() -> LabSession:
         if config.data.dataset == "custom":
             notices.append("the link uses uploaded points, which are not part of a link: upload the CSV again")
         session.config = config
-        session.view, view_notices = _view_from_query(params)
+        session.view, view_notices = ViewSettings.from_query(params, limits().max_steps_per_frame)
         notices += view_notices
         if notices:
             session.notices["link"] = "Link settings adjusted: " + "; ".join(notices)
@@ -65,37 +59,6 @@ def open_session() -> LabSession:
         session.set_view(presenter=str(params["presenter"]).strip().lower() in TRUTHY)
     session.adopt_fallbacks()
     return session
-
-
-def _view_from_query(params: dict) -> tuple[ViewSettings, list[str]]:
-    """Display settings from a link: each readable value is used, the rest ignored with a notice."""
-    view, notices = ViewSettings(), []
-    types = {f.name: f.type for f in fields(ViewSettings)}
-    values = {}
-    for name in VIEW_PARAMS:
-        raw = params.get(name)
-        if raw is None:
-            continue
-        text = str(raw).strip()
-        kind = types[name]
-        if kind == "bool":
-            values[name] = text.lower() in TRUTHY
-        elif kind == "int":
-            try:
-                number = 0 if (name == "steps_per_frame" and text.lower() == "auto") else int(text)
-            except ValueError:
-                notices.append(f"ignored {name}={text[:40]!r}: not a whole number")
-                continue
-            high = limits().max_steps_per_frame if name == "steps_per_frame" else 50
-            values[name] = min(max(0 if name == "steps_per_frame" else 1, number), high)
-            if values[name] != number:
-                notices.append(f"{name}={number} is out of range; using {values[name]}")
-        else:
-            chosen = tuple(dict.fromkeys(part for part in text.split(",") if part in LAYERS))
-            if len(chosen) != len([p for p in text.split(",") if p]):
-                notices.append(f"ignored unknown layers in {name}={text[:60]!r}")
-            values[name] = chosen
-    return ViewSettings(**{**view.__dict__, **values}), notices
 
 
 def sync_url(session: LabSession, *, view_names: tuple[str, ...] = VIEW_PARAMS) -> None:

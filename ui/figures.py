@@ -21,6 +21,8 @@ import plotly.graph_objects as go
 from drift_core import palette
 from drift_core.palette import Stroke
 
+from .session import LAYER_NAMES
+
 TEXT = "theme:text"
 """Drawn in the theme's text colour (black on light, light on dark): the drift V, outlines."""
 GRID = "theme:grid"
@@ -28,7 +30,7 @@ GRID = "theme:grid"
 V = Stroke(TEXT, palette.V.dash, palette.V.width)
 TERM_COLOURS = tuple(stroke.colour for stroke in palette.TERMS)
 
-LAYERS = ("V", "V⁺", "V⁻", "lookahead terms", "field on a grid", "density")
+LAYERS = LAYER_NAMES
 """Toggleable layers of the particle view (data and particles are always drawn)."""
 SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 

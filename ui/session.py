@@ -15,19 +15,25 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Mapping, TypeVar
 
 import streamlit as st
 from torch import Tensor
 
 from drift_core.config import ExperimentConfig
 
-__all__ = ["KEY", "LabSession", "UserPoints", "ViewSettings", "lab"]
+__all__ = ["KEY", "LabSession", "UserPoints", "ViewSettings", "VIEW_PARAMS", "LAYER_NAMES", "lab"]
 
 KEY = "lab"
 """The one session-state key the app stores its state under."""
 
 T = TypeVar("T")
+LAYER_NAMES = ("V", "V⁺", "V⁻", "lookahead terms", "field on a grid", "density")
+"""The particle view's layers (the first four are offered on Compare)."""
+VIEW_PARAMS = ("steps_per_frame", "fairness", "layers", "compare_layers", "difference", "arrow_scale", "presenter",
+               "contrast")
+"""Display settings that are part of a shared link (when they differ from the defaults)."""
+TRUTHY = ("1", "true", "yes", "on")
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,37 @@ class ViewSettings:
     inspect_n: int = 48  # Inspector: particles (its own batch size)
     presenter: bool = False  # large text and pictures, no sidebar (?presenter=1)
     contrast: bool = False  # larger points and thicker lines (a projector, a bright room)
+
+    @classmethod
+    def from_query(cls, params: Mapping[str, object], max_steps_per_frame: int) -> tuple["ViewSettings", list[str]]:
+        """The display settings a shared link asks for: each readable value is used (clamped to its
+        range), anything else ignored with a notice. Never raises, whatever the link says."""
+        values: dict[str, object] = {}
+        notices: list[str] = []
+        for name in VIEW_PARAMS:
+            if name not in params:
+                continue
+            text = str(params[name]).strip()
+            shown = repr(text[:40] + ("…" if len(text) > 40 else ""))
+            if name in ("layers", "compare_layers"):
+                allowed = LAYER_NAMES if name == "layers" else LAYER_NAMES[:4]
+                parts = [part for part in text.split(",") if part]
+                values[name] = tuple(dict.fromkeys(part for part in parts if part in allowed))
+                if len(values[name]) != len(set(parts)):
+                    notices.append(f"ignored unknown layers in {name}={shown}")
+            elif name in ("steps_per_frame", "arrow_scale"):
+                low, high = (0, max_steps_per_frame) if name == "steps_per_frame" else (1, 50)
+                auto = name == "steps_per_frame" and text.lower() == "auto"
+                if not (auto or (text.isascii() and text.isdigit() and len(text) < 10)):
+                    notices.append(f"ignored {name}={shown}: not a whole number from {low} to {high}")
+                    continue
+                number = 0 if auto else int(text)
+                values[name] = min(max(low, number), high)
+                if values[name] != number:
+                    notices.append(f"{name}={number} is out of range; using {values[name]}")
+            else:
+                values[name] = text.lower() in TRUTHY
+        return replace(cls(), **values), notices
 
 
 @dataclass(frozen=True)
