@@ -212,7 +212,7 @@ def _ratio(a: float | None, b: float | None) -> str:
 
 def bench_kernel(ns, ds, repeats, device) -> Table:
     table = Table(
-        "drifting_field vs naive Algorithm 2 vs floor (N = M, ms, medians)",
+        "drifting_field vs naive Algorithm 2 vs floor (N = M, ms, medians; all at the configured threads)",
         ["D", "N", "fast ms", "naive ms", "floor ms (exp)", "matmul ms", "naive / fast", "fast / floor",
          "fast / matmul", "fast peak MB", "naive peak MB"],
     )
@@ -228,14 +228,16 @@ def bench_kernel(ns, ds, repeats, device) -> Table:
                 continue
             x, y = _points(n, d, device)
             tau = TAU[d]
-            fns = {"fast": lambda: drifting_field(x, y, tau=tau)}
+            # every column at the configured thread count (like for like; the per-call choice under
+            # contention has its own table, bench_contention)
+            fns = {"fast": _fixed(lambda: drifting_field(x, y, tau=tau))}
             run_naive = n * 2 * n <= NAIVE_MAX_ENTRIES
             if run_naive:
                 fns["naive"] = lambda: drifting_field_reference(x, y, tau=tau)
             logits = torch.randn(n, 2 * n, device=device)
             exp_out = torch.empty_like(logits)
-            # into a preallocated tensor: a fresh 32 MB result would add ~8 ms of first-touch page
-            # faults on the CPU, a cost of the allocator, not of the exp
+            # into a preallocated tensor: a fresh result would add the first-touch page faults of
+            # its memory on the CPU, a cost of the allocator, not of the exp
             fns["floor"] = lambda: torch.exp(logits, out=exp_out)
             if d > 3:
                 targets = torch.cat([y, x])
@@ -545,7 +547,7 @@ def main(argv: list[str] | None = None) -> int:
     if want("playground") and not args.no_playground:
         tables.append(bench_playground(device, 60 if args.quick else 150))
     if want("contention") and not args.no_contention and device.type == "cpu":
-        tables.append(bench_contention(2048, 3 if args.quick else 5))
+        tables.append(bench_contention(2048, 3 if args.quick else args.repeats))
     total = time.perf_counter() - started
     print(f"\ntotal {total:.0f} s", flush=True)
     if args.markdown:
