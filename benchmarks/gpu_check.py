@@ -1,7 +1,8 @@
 """GPU check of the captured training step (issue 14, item 3), prepared to run in one call (< 5 minutes).
 
     python -m benchmarks.gpu_check --out $OUT/gpu_check.md                  # on a lent GPU (N = 4096)
-    python -m benchmarks.gpu_check --also-compile --out $OUT/gpu_check.md   # + torch.compile(mode="reduce-overhead")
+    python -m benchmarks.gpu_check --also-compile --out $OUT/gpu_check.md   # + torch.compile(mode="reduce-overhead"),
+                                                                            #   whose first call compiles (longer)
     python -m benchmarks.gpu_check --device cpu --n 128 --steps 12          # the same script on the CPU, tiny sizes
 
 Checks, each PASS or FAIL (the exit status is 1 if any fails):
@@ -138,9 +139,10 @@ def run_checks(n: int, device: str, capture, checks: Checks) -> None:
 
     plain, forced = _trainer(config, False, capture), _trainer(config, True, failing)
     a, b = plain.run(3), forced.run(3)
-    checks.add("a failed capture falls back to the plain step",
-               forced._captured.disabled_reason.startswith("RuntimeError") and [r.loss for r in a] == [r.loss for r in b],
-               forced._captured.disabled_reason)
+    loss_rel = max(abs(x.loss - y.loss) / max(abs(x.loss), 1e-30) for x, y in zip(a, b))
+    checks.add("a failed capture falls back to the plain step",  # the same plain step (GPU kernels need not be bitwise repeatable)
+               forced._captured.disabled_reason.startswith("RuntimeError") and loss_rel < 1e-5 and forced._captured.captures == 0,
+               f"{forced._captured.disabled_reason}; max loss rel. diff {loss_rel:.1e}")
 
 
 def _sync(device: str) -> None:

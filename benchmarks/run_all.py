@@ -489,6 +489,25 @@ def bench_contention(n: int, repeats: int, busy_counts=(0, 1, 2)) -> Table:
     return table
 
 
+def bench_thread_policy_cost(calls: int = 20000) -> Table:
+    """What the per-call thread choice adds to every call: entering and leaving the policy (the
+    estimate cached, as between readings) and one reading of /proc/stat (once per window)."""
+    table = Table("cost of the per-call thread choice (the fast path's only addition on a quiet machine)",
+                  ["enter + leave, us per call", "one /proc/stat reading, us (once per window)", "window s"])
+    policy = runtime.CPU_THREADS
+    start = time.perf_counter()
+    for _ in range(calls):
+        with policy.applied():
+            pass
+    per_call = (time.perf_counter() - start) / calls
+    start = time.perf_counter()
+    for _ in range(calls // 10):
+        runtime.read_cpu_sample()
+    per_read = (time.perf_counter() - start) / (calls // 10)
+    table.add(f"{per_call * 1e6:.1f}", f"{per_read * 1e6:.1f}", policy.window_s)
+    return table
+
+
 def _model_name(m) -> str:
     return f"MLP {m.noise_dim}->{m.width}x{m.depth}->2"
 
@@ -548,6 +567,7 @@ def main(argv: list[str] | None = None) -> int:
         tables.append(bench_playground(device, 60 if args.quick else 150))
     if want("contention") and not args.no_contention and device.type == "cpu":
         tables.append(bench_contention(2048, 3 if args.quick else args.repeats))
+        tables.append(bench_thread_policy_cost())
     total = time.perf_counter() - started
     print(f"\ntotal {total:.0f} s", flush=True)
     if args.markdown:
