@@ -33,6 +33,8 @@ test: $(STAMP) browser
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow and not e2e"
 
+# The drift kernel suite (benchmarks/RESULTS.md): kernel vs naive, lookahead, memory, training speed, and
+# the shared-CPU cases (1 and 2 busy processes beside the kernel, started and killed by the benchmark).
 bench: $(STAMP)
 	$(PY) -m benchmarks.run_all
 

@@ -1,7 +1,8 @@
 """Drift kernel benchmark suite: one command, one table (``make bench``).
 
     python -m benchmarks.run_all [--quick] [--device auto|cpu|cuda] [--repeats 7] [--threads T]
-                                 [--compile] [--no-memory] [--no-playground] [--markdown FILE]
+                                 [--compile] [--no-memory] [--no-playground] [--no-contention]
+                                 [--only NAME] [--markdown FILE]
 
 What it measures, side by side in one run (timings interleaved round-robin, medians of repeats):
 
@@ -16,6 +17,9 @@ What it measures, side by side in one run (timings interleaved round-robin, medi
   first-call (compile) cost and steady state.
 * playground training speed: steps per second of the default model at N = 512 and of the paper's
   3x256 preset at N = 512 and 2048 (on a GPU: N = 4096).
+* a shared CPU (issue 14): ``drifting_field``, ``lookahead_field`` (K = 1) and a training step at
+  N = 2048 against the naive form, with 0, 1 and 2 busy processes (``while True: pass``) beside them,
+  started and killed by the benchmark; each case times all its variants interleaved, in one run.
 """
 from __future__ import annotations
 
@@ -27,13 +31,20 @@ import random
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from unittest import mock
 
 import torch
 
+import drift_core.lookahead as lookahead_module
+from drift_core import runtime
+from drift_core.config import ExperimentConfig, ModelConfig
 from drift_core.drift import compiled_drifting_field, drifting_field, drifting_field_reference
 from drift_core.lookahead import lookahead_field
+from drift_core.train import Trainer
 
 FULL_N = (256, 512, 1024, 2048, 4096, 16384)
 QUICK_N = (256, 512, 1024, 2048)
@@ -201,7 +212,7 @@ def _ratio(a: float | None, b: float | None) -> str:
 
 def bench_kernel(ns, ds, repeats, device) -> Table:
     table = Table(
-        "drifting_field vs naive Algorithm 2 vs floor (N = M, ms, medians)",
+        "drifting_field vs naive Algorithm 2 vs floor (N = M, ms, medians; all at the configured threads)",
         ["D", "N", "fast ms", "naive ms", "floor ms (exp)", "matmul ms", "naive / fast", "fast / floor",
          "fast / matmul", "fast peak MB", "naive peak MB"],
     )
@@ -217,14 +228,16 @@ def bench_kernel(ns, ds, repeats, device) -> Table:
                 continue
             x, y = _points(n, d, device)
             tau = TAU[d]
-            fns = {"fast": lambda: drifting_field(x, y, tau=tau)}
+            # every column at the configured thread count (like for like; the per-call choice under
+            # contention has its own table, bench_contention)
+            fns = {"fast": _fixed(lambda: drifting_field(x, y, tau=tau))}
             run_naive = n * 2 * n <= NAIVE_MAX_ENTRIES
             if run_naive:
                 fns["naive"] = lambda: drifting_field_reference(x, y, tau=tau)
             logits = torch.randn(n, 2 * n, device=device)
             exp_out = torch.empty_like(logits)
-            # into a preallocated tensor: a fresh 32 MB result would add ~8 ms of first-touch page
-            # faults on the CPU, a cost of the allocator, not of the exp
+            # into a preallocated tensor: a fresh result would add the first-touch page faults of
+            # its memory on the CPU, a cost of the allocator, not of the exp
             fns["floor"] = lambda: torch.exp(logits, out=exp_out)
             if d > 3:
                 targets = torch.cat([y, x])
@@ -344,13 +357,9 @@ def bench_compile(n: int, repeats: int, device) -> Table:
 
 
 def bench_playground(device, steps: int) -> Table:
-    from drift_core.config import ExperimentConfig, ModelConfig
-
     table = Table("playground training speed (checkerboard, tau = 0.05, baseline drift, Adam)",
                   ["model", "N", "steps/s (median of 5 chunks)", "ms/step"])
     print(table.title + "\n  " + " | ".join(table.columns), flush=True)
-    from drift_core.train import Trainer
-
     default = ExperimentConfig().model
     paper = ModelConfig(noise_dim=32, width=256, depth=3)
     cases = [("default " + _model_name(default), default, 512), ("paper " + _model_name(paper), paper, 512),
@@ -370,6 +379,132 @@ def bench_playground(device, steps: int) -> Table:
             rates.append(per_chunk / (time.perf_counter() - t))
         rate = statistics.median(rates)
         table.add(name, n, f"{rate:.1f}", f"{1e3 / rate:.1f}")
+    return table
+
+
+# ---- a shared CPU: busy processes beside the kernel (issue 14) ------------------------------
+
+BUSY_LOOP = "import os, sys\nparent = int(sys.argv[1])\nwhile os.getppid() == parent:\n    pass\n"
+"""A process that keeps one core busy until it is killed (or its parent is gone: no orphan is left
+spinning if the benchmark itself is killed)."""
+
+CONTENTION_SETTLE_S = 1.0
+"""Seconds between starting the busy processes and the first timed call (the thread policy's window
+then sees them, as it would in a long-running program)."""
+
+
+@contextmanager
+def busy_processes(count: int):
+    """``count`` busy processes beside this one for the length of the block; always killed after."""
+    procs = []
+    try:
+        for _ in range(count):
+            procs.append(subprocess.Popen([sys.executable, "-c", BUSY_LOOP, str(os.getpid())]))
+        time.sleep(CONTENTION_SETTLE_S)
+        yield procs
+    finally:
+        for proc in procs:
+            proc.kill()
+        for proc in procs:
+            proc.wait()
+
+
+def _loadavg() -> str:
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:4])
+    except OSError:
+        return "—"
+
+
+def _with_threads(count: int, fn):
+    """``fn`` run with ``count`` intra-op threads configured (restored after)."""
+    def run():
+        before = torch.get_num_threads()
+        torch.set_num_threads(count)
+        try:
+            return fn()
+        finally:
+            torch.set_num_threads(before)
+    return run
+
+
+def _naive(fn):
+    """``fn`` with the literal Algorithm 2 in place of the fast kernel wherever lookahead_field (and so
+    the trainer's drift) calls drifting_field."""
+    def run():
+        with mock.patch.object(lookahead_module, "drifting_field", drifting_field_reference):
+            return fn()
+    return run
+
+
+def _fixed(fn):
+    """``fn`` with the configured thread count on every call (the behaviour before the thread policy)."""
+    def run():
+        with runtime.fixed_cpu_threads():
+            return fn()
+    return run
+
+
+def bench_contention(n: int, repeats: int, busy_counts=(0, 1, 2)) -> Table:
+    """Fast vs naive at N = M = ``n``, D = 2, with 0, 1, 2 busy processes beside them (CPU only).
+
+    Per case, interleaved: the fast path as shipped (threads chosen per call); the naive form as it is
+    called (the configured threads); the naive form with one thread (its best under load); and, for
+    the field and the step, the fast path with the configured threads on every call (before the
+    policy). The training step is the paper's MLP 32->256x3->2 on the checkerboard, baseline drift."""
+    table = Table(f"shared CPU: fast vs naive with busy processes beside them (N = {n}, D = 2, tau = 0.05; ms, medians)",
+                  ["busy processes", "what", "fast ms", "naive ms", "naive / fast", "naive 1 thread ms",
+                   "naive 1 thread / fast", "fast, configured threads ms (before)", "threads chosen",
+                   "others' CPU (cores)", "loadavg (start -> end)"])
+    print(table.title + "\n  " + " | ".join(table.columns), flush=True)
+    device = torch.device("cpu")
+    x, y = _points(n, 2, device)
+    config = ExperimentConfig(model=ModelConfig(noise_dim=32, width=256, depth=3)).with_values(
+        {"batch_size": n, "device": "cpu", "dataset": "checkerboard"})
+    fast_trainer, naive_trainer = Trainer(config), Trainer(config)
+    subjects = {
+        "drifting_field": (lambda: drifting_field(x, y, tau=0.05), lambda: drifting_field_reference(x, y, tau=0.05), True),
+        "lookahead_field K=1": (lambda: lookahead_field(x, y, K=1, tau=0.05), _naive(lambda: lookahead_field(x, y, K=1, tau=0.05)), False),
+        "training step": (fast_trainer.step, _naive(naive_trainer.step), True),
+    }
+    configured = torch.get_num_threads()
+    for busy in busy_counts:
+        with busy_processes(busy):
+            load_start = _loadavg()
+            rows = []
+            for what, (fast, naive, before) in subjects.items():
+                fns = {"fast": fast, "naive": naive, "naive1": _with_threads(1, naive)}
+                if before:
+                    fns["fixed"] = _fixed(fast)
+                with torch.no_grad() if what != "training step" else nullcontext():
+                    t = interleaved_medians(fns, repeats, device)
+                chosen = runtime.CPU_THREADS.choose(configured)
+                rows.append((what, t, chosen, runtime.CPU_THREADS.others_cores))
+            load_end = _loadavg()
+        for what, t, chosen, others in rows:
+            table.add(busy, what, _ms(t["fast"]), _ms(t["naive"]), _ratio(t["naive"], t["fast"]), _ms(t["naive1"]),
+                      _ratio(t["naive1"], t["fast"]), _ms(t.get("fixed")), f"{chosen} of {configured}", f"{others:.2f}",
+                      f"{load_start} -> {load_end}")
+    return table
+
+
+def bench_thread_policy_cost(calls: int = 20000) -> Table:
+    """What the per-call thread choice adds to every call: entering and leaving the policy (the
+    estimate cached, as between readings) and one reading of /proc/stat (once per window)."""
+    table = Table("cost of the per-call thread choice (the fast path's only addition on a quiet machine)",
+                  ["enter + leave, us per call", "one /proc/stat reading, us (once per window)", "window s"])
+    policy = runtime.CPU_THREADS
+    start = time.perf_counter()
+    for _ in range(calls):
+        with policy.applied():
+            pass
+    per_call = (time.perf_counter() - start) / calls
+    start = time.perf_counter()
+    for _ in range(calls // 10):
+        runtime.read_cpu_sample()
+    per_read = (time.perf_counter() - start) / (calls // 10)
+    table.add(f"{per_call * 1e6:.1f}", f"{per_read * 1e6:.1f}", policy.window_s)
     return table
 
 
@@ -404,14 +539,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compile", action="store_true", help="also benchmark the optional torch.compile path")
     parser.add_argument("--no-memory", action="store_true", help="skip the N = 16384 subprocess")
     parser.add_argument("--no-playground", action="store_true", help="skip the training-speed table")
-    parser.add_argument("--only", choices=("kernel", "lookahead", "memory", "compile", "playground"), default=None)
+    parser.add_argument("--no-contention", action="store_true", help="skip the shared-CPU table (busy processes beside the kernel)")
+    parser.add_argument("--only", choices=("kernel", "lookahead", "memory", "compile", "playground", "contention"), default=None)
     parser.add_argument("--markdown", default=None, help="also write the tables as Markdown to this file")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    from drift_core.runtime import select_device
-
-    device = select_device(args.device)
+    device = runtime.select_device(args.device)
     ns = QUICK_N if args.quick else FULL_N
     command = "python -m benchmarks.run_all " + " ".join(argv if argv is not None else sys.argv[1:])
     print(f"# {command.strip()}\n{machine_description(device)}\n", flush=True)
@@ -425,14 +559,15 @@ def main(argv: list[str] | None = None) -> int:
     if want("lookahead"):
         tables.append(bench_lookahead((512, 2048), (0, 1, 2, 4), args.repeats, device))
     if want("memory") and not args.no_memory and device.type == "cpu":
-        import tempfile
-
         with tempfile.TemporaryDirectory() as tmp:
             tables.append(bench_memory(8192 if args.quick else 16384, torch.get_num_threads(), tmp))
     if (want("compile") and args.compile) or args.only == "compile":
         tables.append(bench_compile(2048 if not args.quick else 1024, args.repeats, device))
     if want("playground") and not args.no_playground:
         tables.append(bench_playground(device, 60 if args.quick else 150))
+    if want("contention") and not args.no_contention and device.type == "cpu":
+        tables.append(bench_contention(2048, 3 if args.quick else args.repeats))
+        tables.append(bench_thread_policy_cost())
     total = time.perf_counter() - started
     print(f"\ntotal {total:.0f} s", flush=True)
     if args.markdown:

@@ -24,6 +24,8 @@ temperature the pair (V+, V-), each [N, D], equal to the literal form to fp tole
   one exp per entry in all); otherwise (or with ``block_rows``) the second pass recomputes each chunk,
   so peak memory is O(chunk_rows * (P + M)) and N is bounded only by time.
 * :func:`compiled_field_terms`: the same result through ``torch.compile`` of a dense kernel.
+* :func:`graph_safe_field_terms`: the same result by dense tensor ops without any host
+  synchronisation, for capture in a CUDA graph (used while capturing, or inside :func:`graph_safe`).
 
 Measured effects of these choices: benchmarks/RESULTS.md, "What the fast path does".
 """
@@ -31,7 +33,8 @@ from __future__ import annotations
 
 import math
 import threading
-from typing import Callable, Sequence
+from contextlib import contextmanager
+from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import Tensor
@@ -476,3 +479,72 @@ def compiled_field_terms(x: Tensor, y_pos: Tensor, y_neg: Tensor, neg_weight: Te
     # V computed on points divided by ``scale`` is V / scale: multiply back
     return [tuple(v * scale for v in fn(xs, ts, problem.n_pos, 1.0 / t, problem.mask_distance / t, mask_diagonal))
             for t in taus]
+
+
+
+# ---- the graph-safe path (CUDA graph capture) ---------------------------------------------------
+
+_GRAPH_SAFE = threading.local()
+
+
+@contextmanager
+def graph_safe() -> Iterator[None]:
+    """Within (in this thread), :func:`drift_core.drift.drifting_field` runs
+    :func:`graph_safe_field_terms`: used by the captured training step for its warm-up and capture."""
+    before = getattr(_GRAPH_SAFE, "on", False)
+    _GRAPH_SAFE.on = True
+    try:
+        yield
+    finally:
+        _GRAPH_SAFE.on = before
+
+
+def graph_safe_wanted(x: Tensor) -> bool:
+    """Inside :func:`graph_safe`, or while the current CUDA stream is being captured into a graph
+    (the eager kernel's data-dependent choices read values back to the host, which capture forbids)."""
+    return bool(getattr(_GRAPH_SAFE, "on", False)) or (x.is_cuda and torch.cuda.is_current_stream_capturing())
+
+
+def graph_safe_field_terms(x: Tensor, y_pos: Tensor, y_neg: Tensor, neg_weight: Tensor | None, mask_diagonal: bool, *,
+                           taus: Sequence[float], normalize_distance: bool, mask_distance: float,
+                           affinity_floor: float | None) -> list[Pair]:
+    """(V+, V-) per temperature for a prepared batch by dense tensor ops with no host synchronisation:
+    no value is read back, no branch or shape depends on the data, so the whole computation can be
+    captured in a CUDA graph and replayed.
+
+    With d [N, P+M] the distances (divided by their weighted batch mean when ``normalize_distance``,
+    self-pairs masked), l = -d / tau, lr = logsumexp over each row, lc = logsumexp over each column:
+    A = max(exp(l - lr/2 - lc/2), sqrt(affinity_floor)) times the column weights, then the
+    cross-weighting of Algorithm 2. This is the literal algorithm in the log domain (exact where
+    the probabilities underflow), on the whole N x (P+M) matrix: memory O(N (P+M)), so it is meant
+    for batches whose kernel fits the device, as in the toy training step."""
+    n, p = x.shape[0], y_pos.shape[0]
+    targets = torch.cat([y_pos, y_neg])
+    col_weight = torch.ones(targets.shape[0], dtype=x.dtype, device=x.device)  # [P+M]
+    if neg_weight is not None:
+        col_weight[p:] = neg_weight
+    if x.shape[1] <= 3:
+        dist = _pairwise_distance(x, targets)
+    else:  # the matmul form on centred points, clamped at 0 (not above), as the eager path
+        centre = targets.mean(0, keepdim=True)
+        xc, tc = x - centre, targets - centre
+        dist = torch.addmm(tc.square().sum(1)[None, :], xc, tc.T, alpha=-2.0)
+        dist = dist.add_(xc.square().sum(1, keepdim=True)).clamp_min_(0.0).sqrt_()
+    if normalize_distance:
+        scale = ((dist @ col_weight).sum() / (col_weight.sum() * n)).clamp_min(1e-3)  # a tensor, never read back
+        dist = dist / scale
+    if mask_diagonal:
+        dist[:, p:p + n].diagonal().add_(mask_distance)
+    terms = []
+    for tau in taus:
+        logits = dist * (-1.0 / tau)
+        half_row = logits.logsumexp(1, keepdim=True).mul_(0.5)
+        half_col = logits.logsumexp(0, keepdim=True).mul_(0.5)
+        a = logits.sub_(half_row).sub_(half_col).exp_()
+        if affinity_floor is not None:
+            a.clamp_min_(math.sqrt(affinity_floor))
+        a.mul_(col_weight)
+        a_pos, a_neg = a[:, :p], a[:, p:]
+        s_pos, s_neg = a_pos.sum(1, keepdim=True), a_neg.sum(1, keepdim=True)
+        terms.append((s_neg * (a_pos @ y_pos - s_pos * x), s_pos * (a_neg @ y_neg - s_neg * x)))
+    return terms

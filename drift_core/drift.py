@@ -27,11 +27,15 @@ This module is the specification: :func:`drifting_field_reference` is Algorithm 
 :func:`drifting_field` the same function computed by the fast kernel (:mod:`drift_core._drift_kernel`:
 one exp per kernel entry, chunked, memory-bounded; equal to the reference to fp tolerance). Compiling
 the kernel is the caller's choice: ``drifting_field(..., compile=True)`` or
-:func:`compiled_drifting_field`.
+:func:`compiled_drifting_field`. On the CPU the kernel's thread count is chosen per call (it gives
+up threads while other processes keep the cores busy; :mod:`drift_core.runtime`); while a CUDA graph
+is being captured (or inside :func:`drift_core._drift_kernel.graph_safe`) it runs a dense kernel
+without host synchronisation.
 """
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import NamedTuple, Sequence
 
@@ -39,6 +43,7 @@ import torch
 from torch import Tensor
 
 from . import _drift_kernel
+from .runtime import adaptive_cpu_threads
 
 __all__ = [
     "DriftField", "DriftWeights", "drifting_field", "drifting_field_reference", "drift_weights",
@@ -285,11 +290,22 @@ def drifting_field(
     b = _prepare(x, y_pos, y_neg, extra_neg, extra_neg_weight, mask_diagonal)
     options = dict(taus=taus, normalize_distance=bool(normalize_distance), affinity_floor=affinity_floor,
                    mask_distance=NORMALIZED_MASK_DISTANCE if normalize_distance else SELF_MASK_DISTANCE)
-    if compile and block_rows is None:
-        terms = _drift_kernel.compiled_field_terms(*b, **options)
-    else:
-        terms = _drift_kernel.field_terms(*b, block_rows=block_rows, **options)
+    with _thread_choice(b.x):
+        if _drift_kernel.graph_safe_wanted(b.x):
+            terms = _drift_kernel.graph_safe_field_terms(*b, **options)
+        elif compile and block_rows is None:
+            terms = _drift_kernel.compiled_field_terms(*b, **options)
+        else:
+            terms = _drift_kernel.field_terms(*b, block_rows=block_rows, **options)
     return _sum_temperatures(terms, len(taus) > 1 if normalize_drift is None else normalize_drift, attraction_only)
+
+
+def _thread_choice(x: Tensor):
+    """The CPU thread count for one kernel call: chosen per call from the other processes' CPU use
+    (:func:`drift_core.runtime.adaptive_cpu_threads`) for D <= 3, whose result does not depend on the
+    thread count (tested); for larger D the matmul distance form may round differently with it, so
+    the configured count is kept and such runs stay bitwise reproducible."""
+    return adaptive_cpu_threads(x.device) if x.shape[1] <= 3 else nullcontext()
 
 
 def compiled_drifting_field(x: Tensor, y_pos: Tensor, y_neg: Tensor | None = None, **options) -> DriftField:

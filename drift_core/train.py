@@ -14,6 +14,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from ._graph_step import CapturedStep
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import LIVE_FIELDS, ConfigError, DriftConfig, ExperimentConfig
 from .data.points import PointSetError, load_points
@@ -22,7 +23,7 @@ from .lookahead import LookaheadField, lookahead_field
 from .loss import drifting_loss
 from .models import build_generator
 from .records import Batch, Snapshot, StepRecord
-from .runtime import select_device, stream, stream_seed
+from .runtime import adaptive_cpu_threads, select_device, stream, stream_seed
 
 __all__ = [
     "Batch", "StepRecord", "Snapshot", "Trainer", "Lockstep", "make_drift_fn", "DivergedError",
@@ -122,6 +123,8 @@ class Trainer:
         self.undo_updates: bool | None = None  # None: only off the CPU (see _save_previous)
         self._saved_this_attempt = False
         self.fallback_notices: list[str] = []  # one per out-of-memory fallback (smaller batch, CPU), oldest first
+        self.capture_cuda_graph: bool | None = None  # replay the step from a CUDA graph; None: on CUDA (_graph_step)
+        self._captured = CapturedStep()
 
     # ---- configuration ------------------------------------------------------------------------
     def update(self, config: ExperimentConfig) -> list[str]:
@@ -183,7 +186,8 @@ class Trainer:
         while True:
             failure = ""
             try:
-                record = self._step_once(batch)
+                with adaptive_cpu_threads(self.device):  # fewer CPU threads while other processes hold the cores
+                    record = self._captured.step_once(self, batch) or self._step_once(batch)  # CUDA graph replay where it applies
                 break
             except torch.OutOfMemoryError as err:
                 failure = (str(err).splitlines() or ["out of memory"])[0].split(". GPU ")[0][:120]  # "... Tried to allocate 256 MiB"

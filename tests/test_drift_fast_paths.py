@@ -263,3 +263,86 @@ def test_scratch_buffers_are_never_shared_with_results_or_threads(gen):
     assert not errors
     for i in range(4):
         assert _rel(results[i], expected[i]) < 1e-4
+
+
+# ---- the graph-safe kernel (captured CUDA step) ------------------------------------------------
+
+@pytest.mark.parametrize("d", [2, 8])
+def test_graph_safe_kernel_matches_the_reference_for_every_option(gen, d):
+    x, y, z, e = _rand(gen, 30, d), _rand(gen, 27, d, shift=0.4), _rand(gen, 30, d, shift=-0.3), _rand(gen, 6, d, shift=2.0)
+    cases = (((x, y), dict(tau=(0.05, 0.2, 0.8), normalize_distance=True, extra_neg=e, extra_neg_weight=0.5)),
+             ((x, y), dict(tau=(0.1, 0.4), normalize_drift=False)),
+             ((x, y, z), dict(tau=0.3, mask_diagonal=True)),
+             ((x, y, z), dict(tau=0.3)),
+             ((x, y), dict(tau=0.3, attraction_only=True)),
+             ((x, y), dict(tau=0.02, affinity_floor=1e-6)))
+    for args, opts in cases:
+        ref = drifting_field_reference(*args, **opts)
+        with kernel.graph_safe():
+            safe = drifting_field(*args, **opts)
+        for name in ("v", "v_pos", "v_neg", "raw_rms"):
+            torch.testing.assert_close(getattr(safe, name), getattr(ref, name), rtol=1e-9, atol=1e-12)
+
+
+def test_graph_safe_kernel_is_exact_where_probabilities_underflow(gen):
+    """Far-apart clusters at a small tau in fp32: the log-domain form stays finite and equals fp64."""
+    offset = torch.tensor([6.0, 0.0], dtype=torch.float64)
+    x = torch.cat([_rand(gen, 40, 2, scale=0.5), _rand(gen, 40, 2, scale=0.5) + offset])
+    y = torch.cat([_rand(gen, 30, 2, scale=0.5, shift=0.1), _rand(gen, 50, 2, scale=0.5, shift=0.1) + offset])
+    with kernel.graph_safe():
+        v32 = drifting_field(x.float(), y.float(), tau=0.02).v
+    assert torch.isfinite(v32).all() and _rel(v32, literal_v(x, y, tau=0.02)) < 1e-4
+
+
+def test_graph_safe_dispatch_only_inside_its_context(gen, monkeypatch):
+    x, y = _rand(gen, 20, 2), _rand(gen, 20, 2)
+    calls = []
+    original = kernel.graph_safe_field_terms
+    monkeypatch.setattr(kernel, "graph_safe_field_terms", lambda *a, **k: calls.append(1) or original(*a, **k))
+    drifting_field(x, y, tau=0.1)
+    assert calls == [] and not kernel.graph_safe_wanted(x)
+    with kernel.graph_safe():
+        assert kernel.graph_safe_wanted(x)
+        lookahead_field(x, y, K=1, tau=0.1)
+    assert calls == [1, 1] and not kernel.graph_safe_wanted(x)
+
+
+# ---- CPU threads chosen per call ---------------------------------------------------------------
+
+@pytest.fixture
+def contended(monkeypatch):
+    """A policy that sees two other processes busy on two CPUs (so it chooses one thread), with two
+    threads configured; records the thread count each kernel call ran with."""
+    from drift_core import runtime
+
+    clock = iter(runtime.CpuSample(wall_s=float(i), busy_s=2.0 * i, own_s=0.0) for i in range(10**6))
+    monkeypatch.setattr(runtime, "CPU_THREADS", runtime.CpuThreadPolicy(lambda: next(clock), cpus=2, window_s=0.0))
+    seen = []
+    original = kernel.field_terms
+    monkeypatch.setattr(kernel, "field_terms", lambda *a, **k: seen.append(torch.get_num_threads()) or original(*a, **k))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield seen
+    torch.set_num_threads(before)
+
+
+def test_contention_gives_one_thread_and_the_same_bits_for_low_dimensions(gen, contended):
+    from drift_core import runtime
+
+    x, y = _rand(gen, 700, 2, dtype=torch.float32), _rand(gen, 650, 2, shift=0.3, dtype=torch.float32)
+    adaptive = [drifting_field(x, y, tau=0.05).v, drifting_field(x, y, tau=(0.02, 0.05, 0.2), normalize_distance=True).v,
+                lookahead_field(x, y, K=2, tau=0.05).v]
+    assert contended and set(contended) == {1} and torch.get_num_threads() == 2
+    contended.clear()
+    with runtime.fixed_cpu_threads():
+        fixed = [drifting_field(x, y, tau=0.05).v, drifting_field(x, y, tau=(0.02, 0.05, 0.2), normalize_distance=True).v,
+                 lookahead_field(x, y, K=2, tau=0.05).v]
+    assert set(contended) == {2}
+    for a, b in zip(adaptive, fixed):
+        assert torch.equal(a, b)  # the thread count changes the speed, not a bit of the result
+
+
+def test_high_dimensions_keep_the_configured_threads(gen, contended):
+    x, y = _rand(gen, 50, 16, dtype=torch.float32), _rand(gen, 40, 16, dtype=torch.float32)
+    drifting_field(x, y, tau=1.0)
+    assert contended == [2]
