@@ -144,6 +144,11 @@ class SectionedConfig:
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def field_types(cls) -> dict[str, str]:
+        """{leaf field name: its type's name ("int", "float", "str", "bool")}, in declaration order."""
+        return {name: type_name for name, (_, type_name) in _leaf_fields(cls).items()}
+
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
 
-__all__ = ["atomic_write", "write_bytes", "write_text"]
+__all__ = ["atomic_write", "write_bytes", "write_text", "remove_stale_temporaries"]
 
 
 @contextmanager
@@ -52,3 +52,18 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     with atomic_write(path, "w", newline="") as fh:
         fh.write(text)
     return Path(path)
+
+
+def remove_stale_temporaries(folder: str | os.PathLike, names: list[str]) -> list[Path]:
+    """Delete the temporary files a killed writer of ``folder/NAME`` left behind (``.NAME.*.tmp``), for
+    each of ``names``; returns what was deleted. Call it only where no other process writes those
+    names at the same time."""
+    removed = []
+    for name in names:
+        for stale in Path(folder).glob(f".{name}.*.tmp"):
+            try:
+                stale.unlink()
+                removed.append(stale)
+            except OSError:
+                pass
+    return removed

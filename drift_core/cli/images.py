@@ -9,42 +9,40 @@ the all-gathered batch (see drift_core/images/train.py). Only rank 0 writes file
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 from pathlib import Path
 
+from PIL import Image
 from tqdm import tqdm
 
 from ..checkpoint import CheckpointError
 from ..config import ConfigError
+from ..files import atomic_write, remove_stale_temporaries, write_text
 from . import UsageError
-from .common import add_preset_arguments, config_from_preset_args
+from .common import (COMMON_FIELDS, MetricsLog, add_command, add_preset_arguments, config_from_preset_args, int_in,
+                     int_list, output_folder)
 
-_SHORT_FLAGS = {
-    "dataset": "--dataset", "method": "--method", "K": "--K", "tau": "--tau", "batch_size": "--batch-size",
-    "positives": "--positives", "lr": "--lr", "steps": "--steps", "seed": "--seed", "device": "--device",
-    "generator": "--generator", "encoder": "--encoder",
-}
+_FIELDS = COMMON_FIELDS + ("positives", "generator", "encoder")
 _CSV_FIELDS = ["step", "loss", "drift_rms", "grad_norm", "lr", "wall_s", "step_s", "images_per_s", "K",
                "term_rms_0", "term_rms_1", "fid", "kid", "kid_std", "fid_n", "fid_label"]
 
 
 def add_parser(sub) -> None:
-    from ..images.config import IMAGE_PRESETS
+    from ..images.config import IMAGE_PRESETS, ImageExperimentConfig
 
-    p = sub.add_parser("train-images", help="train a one-step image generator (CIFAR10 or an offline demo set)",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_preset_arguments(p, presets=IMAGE_PRESETS, default_preset="demo_cpu", short_flags=_SHORT_FLAGS,
-                         config_help="a config JSON (as written to --out/config.json)",
-                         set_help="override any image config field; repeatable")
+    p = add_command(sub, "train-images", help="train a one-step image generator (CIFAR10 or an offline demo set)",
+                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_preset_arguments(p, config_class=ImageExperimentConfig, presets=IMAGE_PRESETS, default_preset="demo_cpu",
+                         fields=_FIELDS, config_help="a config JSON (as written to --out/config.json)")
     p.add_argument("--download", action="store_true", help="let torchvision download CIFAR10 if it is absent")
     p.add_argument("--out", type=Path, default=Path("runs/images"), help="output folder")
     p.add_argument("--resume", type=Path, help="continue from a checkpoint.pt (its config is used; --steps may extend it)")
-    p.add_argument("--checkpoint-every", type=int, default=1000, help="steps between checkpoints (0: only at the end)")
-    p.add_argument("--fid-every", type=int, default=0, help="steps between FID/KID evaluations (0: off)")
-    p.add_argument("--fid-at", default="", help="comma-separated steps with an FID evaluation, e.g. 30000,40000,50000")
-    p.add_argument("--fid-samples", type=int, default=2000, help="generated images per FID (FID-N is biased at small N)")
-    p.add_argument("--fid-reference", type=int, default=0, help="reference images for the statistics (0: the whole set)")
+    p.add_argument("--checkpoint-every", type=int_in(0), default=1000,
+                   help="steps between checkpoints, with metrics.csv written alongside (0: only at the end)")
+    p.add_argument("--fid-every", type=int_in(0), default=0, help="steps between FID/KID evaluations (0: off)")
+    p.add_argument("--fid-at", type=int_list, default=[], help="comma-separated steps with an FID evaluation, e.g. 30000,40000,50000")
+    p.add_argument("--fid-samples", type=int_in(2, 1_000_000), default=2000, help="generated images per FID (FID-N is biased at small N)")
+    p.add_argument("--fid-reference", type=int_in(0), default=0, help="reference images for the statistics (0: the whole set)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
@@ -53,16 +51,11 @@ def config_from_args(args: argparse.Namespace):
     from ..images.config import ImageExperimentConfig, image_preset
 
     return config_from_preset_args(args, config_class=ImageExperimentConfig, preset_fn=image_preset,
-                                   short_flags=_SHORT_FLAGS, extra_values={"download": True} if args.download else None)
+                                   extra_values={"download": True} if args.download else None)
 
 
 def _fid_steps(args, total: int) -> set[int]:
-    steps = set()
-    if args.fid_at.strip():
-        try:
-            steps |= {int(s) for s in args.fid_at.split(",") if s.strip()}
-        except ValueError:
-            raise UsageError(f"--fid-at expects comma-separated integers, got {args.fid_at!r}") from None
+    steps = set(args.fid_at)
     if args.fid_every > 0:
         steps |= set(range(args.fid_every, total + 1, args.fid_every))
     return steps
@@ -91,21 +84,19 @@ def run(args: argparse.Namespace) -> int:
     from ..images.data import DatasetUnavailable
     from ..images.features import EncoderUnavailable
     from ..images.fid import FIDWeightsUnavailable
-    from ..images.render import save_grid
+    from ..images.render import image_grid
     from ..images.train import ImageTrainer, init_distributed
 
-    if args.fid_samples < 2 or args.checkpoint_every < 0 or args.fid_every < 0:
-        raise UsageError("--fid-samples must be >= 2; --checkpoint-every and --fid-every must be >= 0")
     cfg = None if args.resume is not None else config_from_args(args)
     try:
-        dist_ctx, device = init_distributed((cfg.train.device if cfg else args.cfg_device) or "auto")
+        dist_ctx, device = init_distributed((cfg.train.device if cfg else args.settings.get("device")) or "auto")
     except ValueError as err:
         raise UsageError(str(err)) from None
     try:
         if args.resume is not None:
             trainer = ImageTrainer.load(args.resume, device=device, dist=dist_ctx)
-            if args.cfg_steps is not None:
-                trainer.config = trainer.config.with_values({"steps": args.cfg_steps})
+            if "steps" in args.settings:
+                trainer.config = trainer.config.with_values({"steps": args.settings["steps"]})
         else:
             trainer = ImageTrainer(cfg, device=device, dist=dist_ctx)
     except CheckpointError as err:
@@ -119,55 +110,52 @@ def run(args: argparse.Namespace) -> int:
     fid_steps = _fid_steps(args, total)
     fid = _FID(trainer, args) if main else None
     if main:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(cfg.to_json())
-    metrics_path = out / "metrics.csv"
-    append = args.resume is not None and metrics_path.exists()
+        output_folder(out)
+        remove_stale_temporaries(out, ["config.json", "metrics.csv", "checkpoint.pt", "samples.png", "summary.json"])  # left by a killed earlier run
+        write_text(out / "config.json", cfg.to_json())
+    metrics = MetricsLog(out / "metrics.csv", resume_step=trainer.step_count if args.resume is not None else None,
+                         columns=_CSV_FIELDS)
+
+    def save() -> None:  # metrics first: a kill between the two leaves metrics ahead, which --resume trims
+        metrics.write()
+        trainer.save(out / "checkpoint.pt")
+
     remaining = max(0, total - trainer.step_count)
     last_fid: dict = {}
     diverged = None
-    fh = open(metrics_path, "a" if append else "w", newline="") if main else None
-    try:
-        writer = None
-        if main:
-            writer = csv.DictWriter(fh, fieldnames=_CSV_FIELDS, extrasaction="ignore")
-            if not append:
-                writer.writeheader()
-        bar = tqdm(total=remaining, disable=args.quiet or not main, desc=f"{cfg.data.dataset} {cfg.drift.label()}", unit="step")
-        for _ in range(remaining):
-            record = trainer.step()
-            if record.diverged:
-                diverged = record
-                break
-            row = record.as_row()
-            step = record.step
-            if step in fid_steps:
-                if main:
-                    try:
-                        last_fid = fid()
-                    except FIDWeightsUnavailable as err:
-                        raise UsageError(str(err)) from None
-                    row.update(last_fid)
-                    bar.set_postfix(fid=f"{last_fid['fid']:.2f}")
-                _barrier(dist_ctx)
+    bar = tqdm(total=remaining, disable=args.quiet or not main, desc=f"{cfg.data.dataset} {cfg.drift.label()}", unit="step")
+    for _ in range(remaining):
+        record = trainer.step()
+        if record.diverged:
+            diverged = record
+            break
+        row = record.as_row()
+        step = record.step
+        if step in fid_steps:
             if main:
-                writer.writerow(row)
-                if args.checkpoint_every and step % args.checkpoint_every == 0:
-                    trainer.save(out / "checkpoint.pt")
-            bar.set_postfix(loss=f"{record.loss:.3f}", rms=f"{record.drift_rms:.3g}", **({"fid": f"{last_fid['fid']:.2f}"} if last_fid else {}))
-            bar.update(1)
-        bar.close()
-    finally:
-        if fh is not None:
-            fh.close()
+                try:
+                    last_fid = fid()
+                except FIDWeightsUnavailable as err:
+                    raise UsageError(str(err)) from None
+                row.update(last_fid)
+                bar.set_postfix(fid=f"{last_fid['fid']:.2f}")
+            _barrier(dist_ctx)
+        if main:
+            metrics.append(row)
+            if args.checkpoint_every and step % args.checkpoint_every == 0:
+                save()
+        bar.set_postfix(loss=f"{record.loss:.3f}", rms=f"{record.drift_rms:.3g}", **({"fid": f"{last_fid['fid']:.2f}"} if last_fid else {}))
+        bar.update(1)
+    bar.close()
     if main:
-        trainer.save(out / "checkpoint.pt")
-        save_grid(trainer.display_grid_images(), out / "samples.png", nrow=8, scale=2)
+        save()
+        with atomic_write(out / "samples.png") as fh:
+            Image.fromarray(image_grid(trainer.display_grid_images(), nrow=8, scale=2)).save(fh, format="PNG")
         summary = {"step": trainer.step_count, "wall_s": round(trainer.wall_s, 3), "dataset": cfg.data.dataset,
                    "method": cfg.drift.label(), "encoder": trainer.encoder.name, "world_size": dist_ctx.world_size, **last_fid}
         if trainer.history:
             summary.update(loss=trainer.history[-1]["loss"], drift_rms=trainer.history[-1]["drift_rms"])
-        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        write_text(out / "summary.json", json.dumps(summary, indent=2))
         if not args.quiet:
             print(json.dumps(summary))
     _barrier(dist_ctx)
