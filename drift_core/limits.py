@@ -174,8 +174,13 @@ class Limits:
 
     def steps_per_frame(self, requested: int) -> tuple[int, str]:
         """``requested`` training steps per animation frame, clamped to [1, max_steps_per_frame];
-        returns (steps, notice) where the notice is "" when nothing was clamped."""
-        steps = min(max(1, int(requested)), self.max_steps_per_frame)
+        returns (steps, notice) where the notice is "" when nothing was clamped. A value that is not a
+        finite number (NaN, text) gives 1 step."""
+        try:
+            whole = int(requested)
+        except (TypeError, ValueError, OverflowError):
+            return 1, f"{_show(requested)} is not a number of steps per frame; using 1"
+        steps = min(max(1, whole), self.max_steps_per_frame)
         if steps != requested:
             return steps, (f"{requested} steps per frame is outside this server's range 1..{self.max_steps_per_frame}; "
                            f"using {steps}")

@@ -63,3 +63,10 @@ def test_limits_below_their_minimum_are_raised_from_the_environment_and_refused_
         Limits(max_batch=1)
     with pytest.raises(ConfigError, match="positive integer"):
         Limits.from_env({"DRIFT_MAX_K": "9" * 10_000})
+
+
+def test_steps_per_frame_of_any_value_is_a_number_in_range():
+    limits = Limits(max_steps_per_frame=5)
+    for value, expected in ((3, 3), (10**30, 5), (-(10**30), 1), (float("nan"), 1), (float("inf"), 1), ("many", 1)):
+        steps, notice = limits.steps_per_frame(value)
+        assert steps == expected and (notice == "") == (value == 3), (value, notice)
