@@ -198,7 +198,7 @@ def test_file_objects_and_bytes_load_alike():
     assert Trainer.load(io.BytesIO(GOOD)).step_count == Trainer.load(bytearray(GOOD)).step_count == 3
 
 
-def test_image_checkpoints_that_would_break_training_are_refused():
+def test_image_checkpoints_that_would_break_training_are_refused(monkeypatch):
     from drift_core.images.config import ImageExperimentConfig
     from drift_core.images.train import ImageTrainer
 
@@ -219,5 +219,13 @@ def test_image_checkpoints_that_would_break_training_are_refused():
         edit(broken)
         with pytest.raises(CheckpointError, match=words):
             ImageTrainer.load(checkpoint_bytes(broken, kind="images"), device="cpu")
+    on_gpu = copy.deepcopy(state)
+    on_gpu["config"]["train"]["device"] = "cuda"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(CheckpointError, match="no CUDA GPU is available"):
+        ImageTrainer.load(checkpoint_bytes(on_gpu, kind="images"))
+    with pytest.raises(ConfigError, match="no CUDA GPU is available"):
+        ImageTrainer.load(checkpoint_bytes(state, kind="images"), device="cuda")
+    assert ImageTrainer.load(checkpoint_bytes(on_gpu, kind="images"), device="cpu").device.type == "cpu"
     resumed = ImageTrainer.load(checkpoint_bytes(state, kind="images"), device="cpu")
     assert resumed.step_count == 1 and not resumed.step().diverged
