@@ -20,7 +20,7 @@ __all__ = [
     "ConfigError", "DataConfig", "ModelConfig", "DriftConfig", "TrainConfig", "ExperimentConfig",
     "PRESETS", "preset", "LIVE_FIELDS", "RESET_FIELDS", "START_SCENARIOS", "METHODS",
     "flat_field_names", "field_section", "SectionedConfig", "model_parameter_count", "INT_RANGES", "MAX_SEED",
-    "MAX_STEPS", "int_range_problems",
+    "MAX_STEPS", "MAX_JSON_CHARS", "int_range_problems",
 ]
 
 METHODS = ("baseline", "lookahead")

@@ -301,14 +301,17 @@ class ImageTrainer:
         try:
             check_weights(trainer.model, data.get("model"))
             check_weights(trainer.ema, data.get("ema"), "EMA weights")
-            optimizer_state = check_optimizer_state(trainer.optimizer, data.get("optimizer"))
-            step, wall_s, history = data.get("step"), data.get("wall_s", 0.0), data.get("history", [])
-            if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= MAX_STEPS:
-                raise CheckpointError(f"the checkpoint's step is not a whole number from 0 to {MAX_STEPS:,}")
-            if isinstance(wall_s, bool) or not isinstance(wall_s, (int, float)) or not 0 <= wall_s < math.inf:
-                raise CheckpointError("the checkpoint's training time (wall_s) is not a finite number >= 0")
-            if not isinstance(history, list) or not all(isinstance(row, dict) for row in history):
-                raise CheckpointError("the checkpoint's history is not a list of rows")
+        except CheckpointError as err:
+            raise CheckpointError(f"the checkpoint does not match its own config: {err}") from None
+        optimizer_state = check_optimizer_state(trainer.optimizer, data.get("optimizer"))
+        step, wall_s, history = data.get("step"), data.get("wall_s", 0.0), data.get("history", [])
+        if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= MAX_STEPS:
+            raise CheckpointError(f"the checkpoint's step is not a whole number from 0 to {MAX_STEPS:,}")
+        if isinstance(wall_s, bool) or not isinstance(wall_s, (int, float)) or not 0 <= wall_s < math.inf:
+            raise CheckpointError("the checkpoint's training time (wall_s) is not a finite number >= 0")
+        if not isinstance(history, list) or not all(isinstance(row, dict) for row in history):
+            raise CheckpointError("the checkpoint's history is not a list of rows")
+        try:
             trainer.model.load_state_dict(data["model"])
             trainer.ema.load_state_dict(data["ema"])
             trainer.optimizer.load_state_dict(optimizer_state)
