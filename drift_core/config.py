@@ -19,16 +19,44 @@ from .lookahead import NEGATIVES, SCALINGS, WEIGHTINGS
 __all__ = [
     "ConfigError", "DataConfig", "ModelConfig", "DriftConfig", "TrainConfig", "ExperimentConfig",
     "PRESETS", "preset", "LIVE_FIELDS", "RESET_FIELDS", "START_SCENARIOS", "METHODS",
-    "flat_field_names", "field_section", "SectionedConfig", "model_parameter_count",
+    "flat_field_names", "field_section", "SectionedConfig", "model_parameter_count", "INT_RANGES", "MAX_SEED",
+    "MAX_STEPS", "MAX_JSON_CHARS", "int_range_problems",
 ]
 
 METHODS = ("baseline", "lookahead")
+MAX_JSON_CHARS = 1_000_000  # a config's JSON is ~1 kB; anything this large is not one
 START_SCENARIOS = ("default", "between", "far", "collapsed")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
+MAX_SEED = 2**31 - 1
+"""Largest seed (2D and images): far more seeds than anyone runs, and every seed-derived number stays
+a machine integer in torch."""
+MAX_STEPS = 2**31 - 1
+"""Largest step budget or step count (2D and images); step counters reach torch's generators."""
+INT_RANGES: dict[str, tuple[int, int]] = {
+    "noise_dim": (1, 65_536), "width": (1, 65_536), "depth": (1, 256),
+    "batch_size": (2, 2**24), "steps": (0, MAX_STEPS), "seed": (0, MAX_SEED),
+}
+"""The integers a 2D experiment can have at all (a server narrows them with
+:class:`drift_core.limits.Limits`): beyond these a tensor size or seed overflows torch's integers, or a
+generator of that depth could not even be built. K has its own range (:meth:`DriftConfig.problems`)."""
+
+
 class ConfigError(ValueError):
     """A configuration that cannot work, with the reason."""
+
+
+def int_range_problems(section: Any, ranges: Mapping[str, tuple[int, int]]) -> list[str]:
+    """"NAME must be between LO and HI" for each field of the dataclass ``section`` named in ``ranges``
+    whose value lies outside its range."""
+    problems = []
+    for f in fields(section):
+        if f.name in ranges:
+            lo, hi = ranges[f.name]
+            if not lo <= getattr(section, f.name) <= hi:
+                problems.append(f"{f.name} must be between {lo:,} and {hi:,}")
+    return problems
 
 
 @dataclass(frozen=True)
@@ -116,13 +144,20 @@ class SectionedConfig:
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def field_types(cls) -> dict[str, str]:
+        """{leaf field name: its type's name ("int", "float", "str", "bool")}, in declaration order."""
+        return {name: type_name for name, (_, type_name) in _leaf_fields(cls).items()}
+
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]):
         """From the nested form of :meth:`to_dict` or the flat form of :meth:`to_flat`. Unknown keys
-        raise; values are type-checked and validated."""
+        raise; values are type-checked and validated (ConfigError)."""
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"a config must be a mapping of settings, got {type(data).__name__}")
         sections = {f.name for f in fields(cls)}
         flat: dict[str, Any] = {}
         for key, value in data.items():
@@ -133,11 +168,22 @@ class SectionedConfig:
         return cls().with_values(flat)
 
     @classmethod
-    def from_json(cls, text: str):
+    def from_json(cls, text: str | bytes):
+        """From JSON text (or UTF-8 bytes) as :meth:`to_json` writes it; any problem is a ConfigError."""
+        if not isinstance(text, (str, bytes, bytearray)):
+            raise ConfigError(f"config JSON must be text, got {type(text).__name__}")
+        if len(text) > MAX_JSON_CHARS:
+            raise ConfigError(f"config JSON too large: {len(text):,} characters (a config is under {MAX_JSON_CHARS:,})")
         try:
+            if isinstance(text, (bytes, bytearray)):
+                text = bytes(text).decode("utf-8-sig")
             data = json.loads(text)
         except json.JSONDecodeError as err:
             raise ConfigError(f"not valid JSON: {err}") from None
+        except UnicodeDecodeError:
+            raise ConfigError("not valid JSON: the file is not UTF-8 text") from None
+        except (ValueError, RecursionError, TypeError) as err:  # e.g. an integer of 5000 digits, nesting 10^5 deep
+            raise ConfigError(f"not valid JSON: {_clip(str(err) or type(err).__name__)}") from None
         if not isinstance(data, Mapping):
             raise ConfigError("config JSON must be an object")
         return cls.from_dict(data)
@@ -147,12 +193,14 @@ class SectionedConfig:
 
         ``method`` is accepted as another way to say K (links, configs and checkpoints written before
         K alone said it): "baseline" sets K = 0; "lookahead" keeps a K given with it, else K >= 1."""
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"settings must be a mapping of names to values, got {type(values).__name__}")
         leaves = _leaf_fields(type(self))
         values = _method_as_k(values, self.drift.K)
         updates: dict[str, dict[str, Any]] = {}
         for name, raw in values.items():
             if name not in leaves:
-                raise ConfigError(f"unknown setting {name!r}; known: {', '.join(leaves)}")
+                raise ConfigError(f"unknown setting {_clip(repr(name))}; known: {', '.join(leaves)}")
             section, type_name = leaves[name]
             updates.setdefault(section, {})[name] = _coerce(name, type_name, raw)
         cfg = replace(self, **{s: replace(getattr(self, s), **u) for s, u in updates.items()})
@@ -170,7 +218,7 @@ def _method_as_k(values: Mapping[str, Any], current_k: int) -> Mapping[str, Any]
     values = dict(values)
     method = str(values.pop("method")).strip().lower()
     if method not in METHODS:
-        raise ConfigError(f"method must be one of {', '.join(METHODS)} (K = 0 is the baseline), got {method!r}")
+        raise ConfigError(f"method must be one of {', '.join(METHODS)} (K = 0 is the baseline), got {_clip(repr(method))}")
     if method == "baseline":
         values["K"] = 0
     elif "K" not in values:
@@ -206,18 +254,14 @@ class ExperimentConfig(SectionedConfig):
         problems = []
         d, m, r, t = self.data, self.model, self.drift, self.train
         if d.dataset not in dataset_names():
-            problems.append(f"dataset must be one of {', '.join(dataset_names())}, got {d.dataset!r}")
-        if m.noise_dim < 1 or m.width < 1 or m.depth < 1:
-            problems.append("noise_dim, width and depth must be positive")
+            problems.append(f"dataset must be one of {', '.join(dataset_names())}, got {_clip(repr(d.dataset))}")
+        problems += int_range_problems(m, INT_RANGES)
         if m.init not in START_SCENARIOS:
             problems.append(f"init must be one of {START_SCENARIOS}")
         problems += r.problems(max_k=64)
-        if t.batch_size < 2:
-            problems.append("batch_size must be at least 2")
+        problems += int_range_problems(t, INT_RANGES)
         if not (t.lr > 0 and math.isfinite(t.lr)):
             problems.append("lr must be a positive number")
-        if t.steps < 0:
-            problems.append("steps must be >= 0")
         if t.device not in DEVICES:
             problems.append(f"device must be one of {DEVICES}")
         if problems:
@@ -268,13 +312,21 @@ def _coerce(name: str, type_name: str, raw: Any) -> Any:
                 raise ValueError
             value = float(raw)
             if not math.isfinite(value):
-                raise ValueError
+                raise ConfigError(f"{name} must be a finite number, got {_clip(repr(raw))}")
             return value
         if not isinstance(raw, str):
             raise ValueError
         return raw.strip()
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be a {type_name}, got {raw!r}") from None
+    except (TypeError, ValueError, OverflowError) as err:
+        if isinstance(err, ConfigError):
+            raise
+        kind = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a text"}.get(type_name, type_name)
+        raise ConfigError(f"{name} must be {kind}, got {_clip(repr(raw))}") from None
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    """``text`` cut to ``limit`` characters, so a message never carries a huge value back to the user."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _to_text(value: Any) -> str:

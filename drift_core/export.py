@@ -2,7 +2,9 @@
 step records and metrics as CSV, and its config as JSON (which ``python -m drift_core train --config``
 reads) or as a URL query string (which the app's pages read).
 
-Pure functions returning bytes/strings; the app offers them as downloads, the CLI writes them to files.
+Pure functions returning bytes/strings; the app offers them as downloads. The one CSV writer is
+:func:`rows_csv` (text) / :func:`write_csv` (a file, written atomically); every CLI command and export
+uses it.
 """
 from __future__ import annotations
 
@@ -17,12 +19,13 @@ import numpy as np
 from PIL import Image
 
 from .config import ExperimentConfig
+from .files import write_text
 from .render import scatter_image
 from .records import StepRecord
 
 __all__ = [
     "snapshot_frames", "frame_bounds", "gif_bytes", "side_by_side_frames", "side_by_side_gif", "mp4_bytes", "frames_mp4", "mp4_encoder", "records_csv", "record_rows", "rows_csv", "config_json",
-    "config_query", "ExportError",
+    "config_query", "ExportError", "write_csv", "read_csv",
 ]
 
 DATA_COLOUR = (190, 190, 190)
@@ -160,17 +163,33 @@ def record_rows(records: Iterable[StepRecord | dict], metric_rows: Iterable[dict
     return rows
 
 
-def rows_csv(rows: Sequence[dict], empty_header: str = "step") -> str:
-    """Dict rows as CSV whose columns are the union of the rows' keys in first-seen order (empty cells
-    where a row lacks a column); ``empty_header`` is the lone column when there are no rows."""
-    fields: list[str] = []
-    for row in rows:
-        fields.extend(k for k in row if k not in fields)
+def rows_csv(rows: Sequence[dict], empty_header: str = "step", *, columns: Sequence[str] | None = None) -> str:
+    """Dict rows as CSV. Columns: ``columns`` when given (a row's other keys are left out), else the
+    union of the rows' keys in first-seen order; empty cells where a row lacks a column;
+    ``empty_header`` is the lone column when there are no rows and no ``columns``."""
+    if columns is None:
+        seen: dict[str, None] = {}
+        for row in rows:
+            seen.update(dict.fromkeys(row))
+        columns = list(seen)
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=fields or [empty_header], lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=list(columns) or [empty_header], lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
+
+
+def write_csv(path: str | os.PathLike, rows: Sequence[dict], *, columns: Sequence[str] | None = None,
+              empty_header: str = "step") -> None:
+    """Write :func:`rows_csv` to ``path`` atomically (a killed process leaves the previous file or
+    none, never a truncated one; see :mod:`drift_core.files`)."""
+    write_text(path, rows_csv(rows, empty_header, columns=columns))
+
+
+def read_csv(path: str | os.PathLike) -> list[dict[str, str]]:
+    """The rows of a CSV written by :func:`write_csv` (values as text; empty cells as "")."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
 
 
 def records_csv(records: Iterable[StepRecord | dict], metric_rows: Iterable[dict] = ()) -> str:

@@ -9,13 +9,16 @@ from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
 from .config import _FIELD_SECTION, _FIELD_TYPES, ConfigError, ExperimentConfig, _method_as_k, model_parameter_count
+from .runtime import select_device
 
 __all__ = ["Limits", "config_from_query"]
 
 
 def config_from_query(start: ExperimentConfig, params: Mapping[str, str], limits: "Limits | None" = None) -> tuple[ExperimentConfig, list[str]]:
     """Apply URL query parameters leniently: unknown keys are ignored, bad values keep the
-    current value and out-of-range ones are clamped; each such case adds a notice."""
+    current value and out-of-range ones are clamped; each such case adds a notice (quoting at most
+    60 characters of the value). A device this server lacks keeps the current one. Never raises on
+    any text in ``params``."""
     limits = limits or Limits.from_env()
     cfg, notices = start, []
     params = dict(params)
@@ -25,7 +28,7 @@ def config_from_query(start: ExperimentConfig, params: Mapping[str, str], limits
         try:
             params["K"] = str(_method_as_k(given, start.drift.K)["K"])
         except ConfigError as err:
-            notices.append(f"ignored method={method!r}: {err}")
+            notices.append(f"ignored method={_show(method)}: {err}")
     for name, raw in params.items():
         if name not in _FIELD_SECTION:
             continue
@@ -36,20 +39,32 @@ def config_from_query(start: ExperimentConfig, params: Mapping[str, str], limits
             if clamped is not None:
                 try:
                     candidate = cfg.with_values({name: clamped})
-                    notices.append(f"{name}={raw!r} is out of range; using {clamped}")
+                    notices.append(f"{name}={_show(raw)} is out of range; using {clamped}")
                     cfg = candidate
                     continue
                 except ConfigError:
                     pass
-            notices.append(f"ignored {name}={raw!r}: {err}")
+            notices.append(f"ignored {name}={_show(raw)}: {err}")
             continue
         clamped = _clamp(name, raw, limits)
         if clamped is not None and clamped != candidate.to_flat()[name]:
             # valid, but outside the range a shared link may ask for (e.g. lr=1e9)
             candidate = cfg.with_values({name: clamped})
-            notices.append(f"{name}={raw!r} is out of range; using {clamped}")
+            notices.append(f"{name}={_show(raw)} is out of range; using {clamped}")
+        if name == "device" and candidate.train.device != cfg.train.device:
+            try:
+                select_device(candidate.train.device)
+            except ValueError as err:
+                notices.append(f"ignored device={_show(raw)}: {str(err).split(';')[0]}")  # without the CLI's advice
+                continue
         cfg = candidate
     return _fit_limits(cfg, start, params, limits, notices)
+
+
+def _show(raw: Any, limit: int = 60) -> str:
+    """``repr(raw)`` cut to ``limit`` characters: a notice never carries a link's huge value."""
+    text = repr(raw)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
 
 
 _RANGES = {
@@ -84,7 +99,7 @@ def _fit_limits(cfg: "ExperimentConfig", start: "ExperimentConfig", params: Mapp
         if model_parameter_count(cfg.model) > limits.max_model_params and name in params:
             params_there = model_parameter_count(cfg.model)
             cfg = cfg.with_values({name: getattr(start.model, name)})
-            notices.append(f"ignored {name}={params[name]!r}: the generator would have {params_there:,} parameters, "
+            notices.append(f"ignored {name}={_show(params[name])}: the generator would have {params_there:,} parameters, "
                            f"above this server's limit of {limits.max_model_params:,}")
     return halve_width(cfg), notices
 
@@ -95,7 +110,7 @@ def _clamp(name: str, raw: Any, limits: "Limits") -> Any | None:
         return None
     try:
         value = float(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     if not math.isfinite(value):
         return None
@@ -106,6 +121,9 @@ def _clamp(name: str, raw: Any, limits: "Limits") -> Any | None:
         hi = min(hi, limits.max_batch)
     value = min(max(value, lo), hi)
     return int(round(value)) if _FIELD_TYPES[name] == "int" else value
+
+
+_LIMIT_MINIMUM = {"max_batch": 2}  # a batch needs two samples; every other limit is at least 1
 
 
 @dataclass(frozen=True)
@@ -120,17 +138,24 @@ class Limits:
     max_model_params: int = 4_000_000  # DRIFT_MAX_MODEL_PARAMS: generator size (width/depth) one session may train
     session_idle_s: int = 30  # DRIFT_SESSION_IDLE_S: a live session idle this long may be evicted for a new one
 
+    def __post_init__(self):
+        for f in fields(self):
+            if getattr(self, f.name) < _LIMIT_MINIMUM.get(f.name, 1):
+                raise ConfigError(f"{f.name} must be at least {_LIMIT_MINIMUM.get(f.name, 1)}")
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Limits":
+        """The limits set by ``DRIFT_*`` variables (the defaults for the others); a value below a
+        limit's minimum (1, or 2 for the batch size) is raised to it."""
         environ = os.environ if environ is None else environ
         values = {}
         for f in fields(cls):
             key = "DRIFT_" + f.name.upper()
             if key in environ:
                 try:
-                    values[f.name] = max(1, int(environ[key]))
+                    values[f.name] = max(_LIMIT_MINIMUM.get(f.name, 1), int(environ[key]))
                 except ValueError:
-                    raise ConfigError(f"environment variable {key} must be a positive integer, got {environ[key]!r}") from None
+                    raise ConfigError(f"environment variable {key} must be a positive integer, got {_show(environ[key])}") from None
         return cls(**values)
 
     def check(self, config: ExperimentConfig) -> None:
@@ -149,8 +174,13 @@ class Limits:
 
     def steps_per_frame(self, requested: int) -> tuple[int, str]:
         """``requested`` training steps per animation frame, clamped to [1, max_steps_per_frame];
-        returns (steps, notice) where the notice is "" when nothing was clamped."""
-        steps = min(max(1, int(requested)), self.max_steps_per_frame)
+        returns (steps, notice) where the notice is "" when nothing was clamped. A value that is not a
+        finite number (NaN, text) gives 1 step."""
+        try:
+            whole = int(requested)
+        except (TypeError, ValueError, OverflowError):
+            return 1, f"{_show(requested)} is not a number of steps per frame; using 1"
+        steps = min(max(1, whole), self.max_steps_per_frame)
         if steps != requested:
             return steps, (f"{requested} steps per frame is outside this server's range 1..{self.max_steps_per_frame}; "
                            f"using {steps}")

@@ -22,13 +22,26 @@ def _dist(a: Tensor, b: Tensor) -> Tensor:
     return torch.cdist(a.double(), b.double(), compute_mode="donot_use_mm_for_euclid_dist")
 
 
+def _need(x: Tensor, y: Tensor, at_least: int, what: str) -> None:
+    """Raise ValueError unless x [N, D] and y [M, D] have at least ``at_least`` rows each and the same D."""
+    if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
+        raise ValueError(f"{what} needs two samples [N, D] and [M, D], got {list(x.shape)} and {list(y.shape)}")
+    if min(x.shape[0], y.shape[0]) < at_least:
+        raise ValueError(f"{what} needs at least {at_least} point(s) in each sample, got {x.shape[0]} and {y.shape[0]}")
+
+
 def energy_distance(x: Tensor, y: Tensor) -> float:
-    """Energy distance between samples x [N, D] and y [M, D] (V-statistic)."""
+    """Energy distance between samples x [N, D] and y [M, D] (V-statistic; N, M >= 1)."""
+    _need(x, y, 1, "energy distance")
     return float(2 * _dist(x, y).mean() - _dist(x, x).mean() - _dist(y, y).mean())
 
 
 def mmd2(x: Tensor, y: Tensor, bandwidths: tuple[float, ...] = (0.1, 0.2, 0.5, 1.0, 2.0)) -> float:
-    """Unbiased MMD^2 with a sum of Gaussian kernels exp(-d^2 / (2 (b * m)^2)), m = median pooled distance."""
+    """Unbiased MMD^2 with a sum of Gaussian kernels exp(-d^2 / (2 (b * m)^2)), m = median pooled distance
+    (N, M >= 2: the unbiased estimate leaves out the diagonal; bandwidths > 0)."""
+    _need(x, y, 2, "MMD^2")
+    if not bandwidths or min(bandwidths) <= 0:
+        raise ValueError(f"MMD^2 needs positive bandwidths, got {bandwidths}")
     dxx, dyy, dxy = _dist(x, x) ** 2, _dist(y, y) ** 2, _dist(x, y) ** 2
     pooled = torch.cat([dxy.flatten(), dxx.flatten()])
     median = float(pooled.median().sqrt()) or 1.0
@@ -45,8 +58,11 @@ def mmd2(x: Tensor, y: Tensor, bandwidths: tuple[float, ...] = (0.1, 0.2, 0.5, 1
 def sliced_wasserstein(x: Tensor, y: Tensor, n_angles: int = 256) -> float:
     """Sliced W2 over ``n_angles`` evenly spaced directions theta_k = pi k / n_angles (2D only).
     Unequal sample sizes are compared through quantiles."""
+    _need(x, y, 1, "sliced W2")
     if x.shape[1] != 2 or y.shape[1] != 2:
         raise ValueError("sliced_wasserstein with deterministic angles is defined for 2D samples")
+    if n_angles < 1:
+        raise ValueError(f"sliced W2 needs at least one angle, got n_angles={n_angles}")
     theta = torch.arange(n_angles, dtype=torch.float64) * (math.pi / n_angles)
     directions = torch.stack([theta.cos(), theta.sin()], 1)
     px = torch.sort(x.double() @ directions.T, dim=0).values
@@ -58,9 +74,10 @@ def sliced_wasserstein(x: Tensor, y: Tensor, n_angles: int = 256) -> float:
 
 
 def wasserstein2(x: Tensor, y: Tensor, num_iter_max: int = 10_000_000) -> float:
-    """Exact W2 between the empirical measures (uniform weights) with POT's ``emd2``."""
-    import ot
+    """Exact W2 between the empirical measures (uniform weights) with POT's ``emd2`` (N, M >= 1)."""
+    import ot  # POT is imported on use: only exact W2 needs it
 
+    _need(x, y, 1, "exact W2")
     a = np.full(x.shape[0], 1.0 / x.shape[0])
     b = np.full(y.shape[0], 1.0 / y.shape[0])
     cost = ot.dist(x.double().numpy(), y.double().numpy())  # squared Euclidean
@@ -77,7 +94,9 @@ class ModeCoverage:
 
 def mode_coverage(x: Tensor, modes: Tensor, sigma: float, min_fraction: float = 0.25) -> ModeCoverage:
     """Assign each sample to its nearest mode; "high quality" = within 3 sigma of it; a mode is covered
-    when it holds at least ``min_fraction`` of its fair share (N / k) of high-quality samples."""
+    when it holds at least ``min_fraction`` of its fair share (N / k) of high-quality samples
+    (N >= 1 samples, k >= 1 modes)."""
+    _need(x, modes, 1, "mode coverage")
     d = _dist(x, modes)
     nearest, index = d.min(1)
     good = nearest <= 3 * sigma

@@ -2,6 +2,8 @@
 GIF frames. The app draws with Plotly; this is for headless output."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from PIL import Image, ImageDraw
 
@@ -17,26 +19,45 @@ def scatter_image(
     radius: float = 1.5,
 ) -> Image.Image:
     """Draw point layers [(points [n, 2], rgb)] in order on a white square. ``bounds`` =
-    (xmin, xmax, ymin, ymax); default: all points with a 5% margin."""
-    finite = [p[np.isfinite(p).all(1)] for p, _ in layers if len(p)]
+    (xmin, xmax, ymin, ymax); default: all points with a 5% margin. Bounds of zero or non-finite width
+    (one point, all points equal) are widened to a finite box around their centre; points that do not
+    land on a finite pixel (NaN, inf, beyond float range) are left out."""
+    layers = [(np.asarray(p, dtype=np.float64).reshape(-1, 2), colour) for p, colour in layers]
+    finite = [p[np.isfinite(p).all(1)] for p, _ in layers]
     if bounds is None:
-        allp = np.concatenate(finite) if finite else np.zeros((1, 2))
+        allp = np.concatenate(finite + [np.zeros((0, 2))])
+        allp = allp if len(allp) else np.zeros((1, 2))
         lo, hi = allp.min(0), allp.max(0)
-        span = max(float((hi - lo).max()), 1e-6) * 1.1
-        mid = (lo + hi) / 2
-        bounds = (mid[0] - span / 2, mid[0] + span / 2, mid[1] - span / 2, mid[1] + span / 2)
-    x0, x1, y0, y1 = bounds
+        bounds = (lo[0], hi[0], lo[1], hi[1])
+        margin = 1.1
+    else:
+        margin = 1.0
+    x0, x1, y0, y1 = _usable_box(bounds, margin)
     img = Image.new("RGB", (size, size), "white")
     draw = ImageDraw.Draw(img)
-    for points, colour in layers:
-        pts = points[np.isfinite(points).all(1)]
-        px = (pts[:, 0] - x0) / (x1 - x0) * (size - 1)
-        py = (1 - (pts[:, 1] - y0) / (y1 - y0)) * (size - 1)
-        for u, v in zip(px, py):
-            draw.ellipse((u - radius, v - radius, u + radius, v + radius), fill=colour)
+    with np.errstate(all="ignore"):  # far-away points overflow to inf and are dropped below
+        for points, colour in layers:
+            px = (points[:, 0] - x0) / (x1 - x0) * (size - 1)
+            py = (1 - (points[:, 1] - y0) / (y1 - y0)) * (size - 1)
+            keep = np.isfinite(px) & np.isfinite(py) & (np.abs(px) < 1e6) & (np.abs(py) < 1e6)
+            for u, v in zip(px[keep], py[keep]):
+                draw.ellipse((u - radius, v - radius, u + radius, v + radius), fill=colour)
     if title:
         draw.text((6, 4), title, fill=(0, 0, 0))
     return img
+
+
+def _usable_box(bounds, margin: float) -> tuple[float, float, float, float]:
+    """A square (xmin, xmax, ymin, ymax) around ``bounds``' centre, ``margin`` times its larger side:
+    at least 1e-6 wide, at most 1e300 (a span beyond float range), centred on 0 when the centre is not
+    finite."""
+    x0, x1, y0, y1 = (float(b) for b in bounds)
+    mid_x, mid_y = x0 / 2 + x1 / 2, y0 / 2 + y1 / 2  # halves first: no overflow
+    if not (math.isfinite(mid_x) and math.isfinite(mid_y)):
+        mid_x = mid_y = 0.0
+    span = max(x1 - x0, y1 - y0) * margin
+    span = 1.0 if math.isnan(span) else min(max(span, 1e-6), 1e300)
+    return (mid_x - span / 2, mid_x + span / 2, mid_y - span / 2, mid_y + span / 2)
 
 
 # viridis at 5 anchors (0, .25, .5, .75, 1), interpolated linearly
@@ -44,7 +65,8 @@ _VIRIDIS = np.array([[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], 
 
 
 def _colour(t: float) -> tuple[int, int, int]:
-    t = min(max(t, 0.0), 1.0) * (len(_VIRIDIS) - 1)
+    t = min(max(t, 0.0), 1.0) if np.isfinite(t) else 0.5  # a span beyond float range gives no position
+    t *= len(_VIRIDIS) - 1
     k = min(int(t), len(_VIRIDIS) - 2)
     c = _VIRIDIS[k] + (t - k) * (_VIRIDIS[k + 1] - _VIRIDIS[k])
     return tuple(int(round(v)) for v in c)

@@ -6,6 +6,7 @@ it in a loop, and the tests call it directly.
 from __future__ import annotations
 
 import copy
+import math
 import time
 from dataclasses import replace
 from functools import partial
@@ -15,8 +16,8 @@ import torch
 from torch import Tensor
 
 from ._graph_step import CapturedStep
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .config import LIVE_FIELDS, ConfigError, DriftConfig, ExperimentConfig
+from .checkpoint import CheckpointError, check_optimizer_state, check_weights, load_checkpoint, save_checkpoint
+from .config import LIVE_FIELDS, MAX_STEPS, ConfigError, DriftConfig, ExperimentConfig
 from .data.points import PointSetError, load_points
 from .data.toy2d import SAMPLERS, PointSet, mixture_modes
 from .lookahead import LookaheadField, lookahead_field
@@ -105,7 +106,10 @@ class Trainer:
             self.sampler = SAMPLERS[config.data.dataset]
         self.points = None if points is None else points.float()
         self.config = config
-        self.device = select_device(device or config.train.device)
+        try:
+            self.device = select_device(device or config.train.device)
+        except ValueError as err:  # a device this machine lacks is a setting it cannot honour
+            raise ConfigError(str(err)) from None
         seed = config.train.seed
         center = start_center(config.data.dataset, config.model.init, self.sampler, stream(seed, "start"))
         self.model = build_generator(config.model, seed=stream_seed(seed, "init"), center=center).to(self.device)
@@ -369,12 +373,18 @@ class Trainer:
 
     @classmethod
     def load(cls, source, *, device: str | None = None, limits=None) -> "Trainer":
-        """A trainer restored from a checkpoint file or bytes; every problem is a CheckpointError.
+        """A trainer restored from a checkpoint file or bytes; every problem of the file is a
+        CheckpointError (its weights and optimiser state are checked against the freshly built model
+        and optimiser, so an accepted checkpoint trains). An unavailable ``device`` is the caller's
+        problem, not the file's: a ConfigError.
 
         With ``limits`` (a :class:`~drift_core.limits.Limits`), a checkpoint whose configuration is
         beyond this server's limits is refused before anything is built."""
         if device is not None:
-            select_device(device)  # an unavailable device is the caller's problem, not the file's (ValueError)
+            try:
+                select_device(device)
+            except ValueError as err:
+                raise ConfigError(str(err)) from None
         data = load_checkpoint(source, kind="toy2d")
         try:
             if not isinstance(data.get("config"), dict):
@@ -394,10 +404,17 @@ class Trainer:
                 except PointSetError as err:
                     raise CheckpointError(f"the checkpoint's point set is not usable: {err}") from None
             trainer = cls(config, points=points, device=device)
+            check_weights(trainer.model, data.get("model"))
+            data = {**data, "optimizer": check_optimizer_state(trainer.optimizer, data.get("optimizer"))}
+            step, wall_s = data.get("step"), data.get("wall_s", 0.0)
+            if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= MAX_STEPS:
+                raise CheckpointError(f"the checkpoint's step is not a whole number from 0 to {MAX_STEPS:,}")
+            if isinstance(wall_s, bool) or not isinstance(wall_s, (int, float)) or not 0 <= wall_s < math.inf:
+                raise CheckpointError("the checkpoint's training time (wall_s) is not a finite number >= 0")
             trainer.load_state_dict(data)
         except ConfigError as err:
             raise CheckpointError(f"the checkpoint's configuration is not valid: {err}") from None
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as err:
             if isinstance(err, CheckpointError):
                 raise
             raise CheckpointError(f"the checkpoint is missing or has malformed entries ({type(err).__name__}: {str(err)[:160]})") from None

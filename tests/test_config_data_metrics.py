@@ -189,3 +189,22 @@ def test_bad_point_files_are_refused_with_the_line():
         load_points("x,y\n" + "1" * 200_000 + ",2\n")  # one field beyond the csv module's limit
     with pytest.raises(PointSetError, match="two numeric columns"):
         load_points("a,b\nx,y\n")
+
+
+def test_metrics_refuse_degenerate_samples_with_a_value_error():
+    """Empty samples, one-point samples for the unbiased MMD, zero angles and no modes were a
+    ZeroDivisionError ("float division by zero" in exact W2, sliced W2), an IndexError or a silent NaN."""
+    from drift_core.metrics import energy_distance, mmd2, mode_coverage, sliced_wasserstein, wasserstein2
+
+    two, none = torch.randn(2, 2), torch.zeros(0, 2)
+    cases = [
+        (lambda: wasserstein2(none, two), "at least 1 point"), (lambda: energy_distance(two, none), "at least 1 point"),
+        (lambda: sliced_wasserstein(none, two), "at least 1 point"), (lambda: sliced_wasserstein(two, two, 0), "at least one angle"),
+        (lambda: mmd2(two[:1], two), "at least 2 point"), (lambda: mmd2(two, two, bandwidths=(0.0,)), "positive bandwidths"),
+        (lambda: mode_coverage(two, none, 0.1), "at least 1 point"), (lambda: energy_distance(two, torch.zeros(2, 3)), "same|\\[N, D\\]"),
+    ]
+    for call, words in cases:
+        with pytest.raises(ValueError, match=words):
+            call()
+    same = torch.zeros(3, 2)  # a zero-width spread is fine: every distance is 0
+    assert energy_distance(same, same) == 0.0 and sliced_wasserstein(same, same) == 0.0 and wasserstein2(same, same) == 0.0

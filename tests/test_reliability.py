@@ -180,7 +180,7 @@ def test_checkpoints_with_malformed_or_oversized_contents_are_refused(tmp_path):
     cases = {
         "no config": ({**base, "config": [1, 2]}, "no configuration"),
         "bad config": ({**base, "config": {"model": {"width": "wide"}}}, "configuration is not valid"),
-        "missing weights": ({k: v for k, v in base.items() if k != "model"}, "malformed"),
+        "missing weights": ({k: v for k, v in base.items() if k != "model"}, "has no weights"),
         "bad rng": ({**base, "data_rng": "seed"}, "malformed"),
         "nan points": ({**base, "config": {**base["config"], "data": {"dataset": "custom"}},
                         "points": torch.tensor([[0.0, float("nan")], [1.0, 1.0]])}, "point set is not usable"),

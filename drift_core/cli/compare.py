@@ -4,7 +4,6 @@ mean +- std table at fixed steps and at fixed wall-clock times, and writes the r
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import statistics
 from dataclasses import replace
@@ -13,34 +12,26 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..config import ConfigError, ExperimentConfig
+from ..export import write_csv
 from ..run import EVAL_SAMPLES, Evaluator, Run
 from . import UsageError
-from .common import add_config_arguments, config_from_args, points_from_args
+from .common import add_command, add_config_arguments, config_from_args, float_list, int_in, int_list, points_from_args
+from .train2d import MAX_EVAL_SAMPLES
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("compare", help="baseline vs lookahead over seeds", description=__doc__)
+    p = add_command(sub, "compare", help="baseline vs lookahead over seeds", description=__doc__)
     add_config_arguments(p)
-    p.add_argument("--lookahead-K", default="1,2", help="comma-separated K values for lookahead runs")
-    p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
-    p.add_argument("--eval-at", default=None, help="comma-separated steps to evaluate at (default: 4 points up to --steps)")
-    p.add_argument("--wall-times", default=None, help="comma-separated wall-clock seconds to report at (default: derived)")
+    p.add_argument("--lookahead-K", type=int_list, default=[1, 2], help="comma-separated K values for lookahead runs")
+    p.add_argument("--seeds", type=int_list, default=[0, 1, 2], help="comma-separated seeds")
+    p.add_argument("--eval-at", type=int_list, default=None, help="comma-separated steps to evaluate at (default: 4 points up to --steps)")
+    p.add_argument("--wall-times", type=float_list, default=None, help="comma-separated wall-clock seconds to report at (default: derived)")
     p.add_argument("--no-doubled-lr", action="store_true", help="skip the baseline with 2x learning rate")
     p.add_argument("--exact-w2", action="store_true", help="report exact W2 (POT) too")
-    p.add_argument("--eval-samples", type=int, default=EVAL_SAMPLES, help="samples per evaluation (as in the app)")
+    p.add_argument("--eval-samples", type=int_in(2, MAX_EVAL_SAMPLES), default=EVAL_SAMPLES, help="samples per evaluation (as in the app)")
     p.add_argument("--out", type=Path, default=None, help="CSV file for the raw per-seed rows")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(run=run)
-
-
-def _int_list(text: str, what: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise UsageError(f"{what} must be comma-separated integers, got {text!r}") from None
-    if not values:
-        raise UsageError(f"{what} is empty")
-    return values
 
 
 def methods_for(base: ExperimentConfig, ks: list[int], doubled_lr: bool) -> dict[str, ExperimentConfig]:
@@ -55,17 +46,20 @@ def methods_for(base: ExperimentConfig, ks: list[int], doubled_lr: bool) -> dict
 def run(args: argparse.Namespace) -> int:
     base = config_from_args(args)
     points = points_from_args(args, base)
-    ks = _int_list(args.lookahead_K, "--lookahead-K")
+    ks = args.lookahead_K
     if any(k < 1 for k in ks):
         raise UsageError("--lookahead-K values must be >= 1 (K = 0 is the baseline, always included)")
-    seeds = _int_list(args.seeds, "--seeds")
+    seeds = list(dict.fromkeys(args.seeds))
     steps = base.train.steps
     if steps < 1:
         raise UsageError("--steps must be >= 1")
-    eval_at = _int_list(args.eval_at, "--eval-at") if args.eval_at else sorted({max(1, steps * i // 4) for i in range(1, 5)})
-    eval_at = sorted(s for s in set(eval_at) if 1 <= s <= steps)
+    eval_at = sorted(s for s in set(args.eval_at or {max(1, steps * i // 4) for i in range(1, 5)}) if 1 <= s <= steps)
+    if not eval_at:
+        raise UsageError(f"--eval-at names no step from 1 to --steps {steps}")
     try:
         methods = methods_for(base, ks, not args.no_doubled_lr)
+        for seed in seeds:  # every seed is checked before any training
+            base.with_values({"seed": seed})
     except ConfigError as err:
         raise UsageError(str(err)) from None
     rows = []
@@ -91,11 +85,10 @@ def run(args: argparse.Namespace) -> int:
         print("\nAt fixed wall-clock time (last evaluation at or before t):")
         print(_wall_table(rows, methods, metric_names, wall, seeds))
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        with open(args.out, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=sorted({k for r in rows for k in r}, key=lambda k: list(rows[0]).index(k) if k in rows[0] else 99))
-            writer.writeheader()
-            writer.writerows(rows)
+        try:
+            write_csv(args.out, rows, empty_header="method")
+        except OSError as err:
+            raise UsageError(f"cannot write {args.out}: {err.strerror or err}") from None
     return 0
 
 
@@ -120,12 +113,9 @@ def _table(rows, methods, metric_names, key, points) -> str:
     return "\n".join(lines)
 
 
-def _wall_times(rows, spec):
-    if spec:
-        try:
-            return [float(v) for v in spec.split(",") if v.strip()]
-        except ValueError:
-            raise UsageError(f"--wall-times must be comma-separated numbers, got {spec!r}") from None
+def _wall_times(rows, given: list[float] | None):
+    if given:
+        return given
     baseline_final = [r["wall_s"] for r in rows if r["method"] == "baseline" and r["step"] == max(x["step"] for x in rows)]
     if not baseline_final:
         return []

@@ -26,6 +26,9 @@ class PointSetError(ValueError):
 
 DELIMITERS = ",;\t|"
 """Delimiters tried by the reader (besides runs of whitespace)."""
+SNIFF_CHARS = 4096
+"""The dialect is sniffed from at most this many characters of the first lines (the sniffer's patterns
+backtrack: its time grows faster than the sample)."""
 
 
 def _parse_csv(text: str, max_points: int = MAX_POINTS, notes: list[str] | None = None) -> np.ndarray:
@@ -39,7 +42,7 @@ def _parse_csv(text: str, max_points: int = MAX_POINTS, notes: list[str] | None 
              if line.strip() and not line.lstrip().startswith("#")]
     if not lines:
         return np.zeros((0, 2))
-    sample = "\n".join(line for _, line in lines[:50])
+    sample = "\n".join(line for _, line in lines[:50])[:SNIFF_CHARS]
     try:
         delimiter = csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
     except csv.Error:
@@ -62,7 +65,8 @@ def _parse_csv(text: str, max_points: int = MAX_POINTS, notes: list[str] | None 
                                 f"{_show(cells)}")
         cols = (numeric[0], numeric[1])
     if notes is not None and width > 2:
-        names = f"'{header[cols[0]]}' and '{header[cols[1]]}'" if header is not None else f"{cols[0] + 1} and {cols[1] + 1}"
+        named = header is not None and max(cols) < len(header)
+        names = f"'{header[cols[0]]}' and '{header[cols[1]]}'" if named else f"{cols[0] + 1} and {cols[1] + 1}"
         notes.append(f"used columns {names} of {width} as x and y")
     out: list[tuple[float, float]] = []
     for no, cells in rows:
@@ -87,6 +91,9 @@ def _split_rows(lines: list[tuple[int, str]], delimiter: str | None) -> list[tup
             try:
                 cells = next(csv.reader([line], delimiter=delimiter, skipinitialspace=True), [])
             except csv.Error as err:
+                if "field larger than field limit" in str(err):
+                    raise PointSetError(f"line {no}: a value is longer than {csv.field_size_limit():,} characters; "
+                                        "expected rows of x,y numbers") from None
                 raise PointSetError(f"line {no}: {err}") from None
         cells = [c.strip() for c in cells]
         while cells and cells[-1] == "":  # a trailing delimiter
@@ -151,9 +158,12 @@ def load_points(source: bytes | str | Path | np.ndarray | Tensor, *, min_points:
         path = source
         if not path.is_file():
             raise PointSetError(f"no such file: {path}")
-        if path.stat().st_size > max_bytes:
-            raise PointSetError(f"file too large: {path.stat().st_size / 1e6:.1f} MB (limit {max_bytes / 1e6:.0f} MB)")
-        source = path.read_bytes()
+        try:
+            if path.stat().st_size > max_bytes:
+                raise PointSetError(f"file too large: {path.stat().st_size / 1e6:.1f} MB (limit {max_bytes / 1e6:.0f} MB)")
+            source = path.read_bytes()
+        except OSError as err:
+            raise PointSetError(f"cannot read {path}: {err.strerror or err}") from None
     if isinstance(source, (bytearray, memoryview)):
         source = bytes(source)
     if isinstance(source, bytes):

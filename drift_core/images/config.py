@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
-from ..config import ConfigError, DriftConfig, SectionedConfig
+from ..config import MAX_SEED, MAX_STEPS, ConfigError, DriftConfig, SectionedConfig, int_range_problems
 from .data import DATASETS
 
 __all__ = [
@@ -22,6 +22,11 @@ __all__ = [
 GENERATORS = ("tiny", "base")
 ENCODERS = ("pixels", "random-conv", "resnet18", "auto")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+IMAGE_INT_RANGES: dict[str, tuple[int, int]] = {
+    "noise_dim": (1, 1024), "batch_size": (2, 2**20), "positives": (1, 2**20),
+    "warmup_steps": (0, MAX_STEPS), "steps": (0, MAX_STEPS), "seed": (0, MAX_SEED),
+}
+"""The integers an image experiment can have at all (see :data:`drift_core.config.INT_RANGES`)."""
 
 
 @dataclass(frozen=True)
@@ -70,26 +75,25 @@ class ImageExperimentConfig(SectionedConfig):
         d, m, r, t = self.data, self.model, self.drift, self.train
         problems = []
         if d.dataset not in DATASETS:
-            problems.append(f"dataset must be one of {', '.join(DATASETS)}, got {d.dataset!r}")
+            problems.append(f"dataset must be one of {', '.join(DATASETS)}, got {d.dataset[:40]!r}")
         if m.generator not in GENERATORS:
             problems.append(f"generator must be one of {', '.join(GENERATORS)}")
         if m.encoder not in ENCODERS:
             problems.append(f"encoder must be one of {', '.join(ENCODERS)}")
-        if not 1 <= m.noise_dim <= 1024:
-            problems.append("noise_dim must be between 1 and 1024")
+        problems += int_range_problems(m, IMAGE_INT_RANGES)
         problems += r.problems(max_k=8)
-        if t.batch_size < 2 or t.positives < 1:
-            problems.append("batch_size must be >= 2 and positives >= 1")
+        problems += int_range_problems(t, IMAGE_INT_RANGES)
         if not (t.lr > 0 and math.isfinite(t.lr)):
             problems.append("lr must be a positive number")
-        if t.warmup_steps < 0 or t.steps < 0:
-            problems.append("warmup_steps and steps must be >= 0")
+        if not (t.weight_decay >= 0 and math.isfinite(t.weight_decay)):
+            problems.append("weight_decay must be a finite number >= 0")
         if not 0.0 <= t.ema_decay < 1.0:
             problems.append("ema_decay must be in [0, 1)")
-        if not t.grad_clip > 0:
-            problems.append("grad_clip must be positive")
-        if t.device not in DEVICES and not t.device.startswith("cuda:"):
-            problems.append(f"device must be one of {DEVICES}")
+        if not (t.grad_clip > 0 and math.isfinite(t.grad_clip)):
+            problems.append("grad_clip must be a finite positive number")
+        index = t.device[5:] if t.device.startswith("cuda:") else ""
+        if t.device not in DEVICES and not (index.isascii() and index.isdigit() and len(index) <= 4):
+            problems.append(f"device must be one of {', '.join(DEVICES)} or cuda:N")
         if problems:
             raise ConfigError("; ".join(problems))
 

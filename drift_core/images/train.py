@@ -30,8 +30,8 @@ import torch.distributed as torch_dist
 from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 
-from ..checkpoint import CheckpointError, checkpoint_bytes, load_checkpoint, save_checkpoint
-from ..config import ConfigError
+from ..checkpoint import CheckpointError, check_optimizer_state, check_weights, checkpoint_bytes, load_checkpoint, save_checkpoint
+from ..config import MAX_STEPS, ConfigError
 from ..records import Batch
 from ..runtime import make_generator, select_device
 from ..train import DivergedError, make_drift_fn
@@ -163,7 +163,10 @@ class ImageTrainer:
         if isinstance(device, torch.device):
             self.device = device
         else:
-            self.device = select_device(device or config.train.device)
+            try:
+                self.device = select_device(device or config.train.device)
+            except ValueError as err:  # a device this machine lacks is a setting it cannot honour
+                raise ConfigError(str(err)) from None
         self.images = images if images is not None else cached_images(config.data.dataset, download=config.data.download)
         m, t = config.model, config.train
         self.model = build_image_generator(m.generator, m.noise_dim, generator=make_generator(t.seed)).to(self.device)
@@ -380,15 +383,33 @@ class ImageTrainer:
     @classmethod
     def load(cls, source, *, device: torch.device | str | None = None, images: ImageSet | None = None,
              dist: DistContext | None = None) -> "ImageTrainer":
-        """Rebuild a trainer from a checkpoint (``weights_only=True``); any mismatch is a CheckpointError."""
+        """Rebuild a trainer from a checkpoint (``weights_only=True``); any mismatch is a CheckpointError
+        (weights, EMA weights and optimiser state are checked against the freshly built ones, so an
+        accepted checkpoint trains). A ``device`` this machine lacks is a ConfigError."""
         data = load_checkpoint(source, kind="images")
         try:
             config = ImageExperimentConfig.from_dict(data["config"])
         except (KeyError, ConfigError, TypeError) as err:
             raise CheckpointError(f"the checkpoint's config is not usable: {err}") from None
+        if device is None:
+            try:
+                select_device(config.train.device)
+            except ValueError as err:
+                raise CheckpointError(f"the checkpoint's config is not usable here: {err}") from None
         trainer = cls(config, images=images, device=device, dist=dist)
         try:
-            trainer.load_state_dict(data)
-        except (KeyError, RuntimeError, ValueError, TypeError) as err:
+            check_weights(trainer.model, data.get("model"))
+            check_weights(trainer.ema, data.get("ema"), "EMA weights")
+        except CheckpointError as err:
+            raise CheckpointError(f"the checkpoint does not match its own config: {err}") from None
+        optimizer_state = check_optimizer_state(trainer.optimizer, data.get("optimizer"))
+        step, wall_s = data.get("step"), data.get("wall_s", 0.0)
+        if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= MAX_STEPS:
+            raise CheckpointError(f"the checkpoint's step is not a whole number from 0 to {MAX_STEPS:,}")
+        if isinstance(wall_s, bool) or not isinstance(wall_s, (int, float)) or not 0 <= wall_s < math.inf:
+            raise CheckpointError("the checkpoint's training time (wall_s) is not a finite number >= 0")
+        try:
+            trainer.load_state_dict({**data, "optimizer": optimizer_state})
+        except (KeyError, RuntimeError, ValueError, TypeError, OverflowError) as err:
             raise CheckpointError(f"the checkpoint does not match its own config: {str(err)[:200]}") from None
         return trainer

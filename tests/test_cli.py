@@ -1,0 +1,149 @@
+"""The command line (drift_core.cli): argparse-typed arguments with one-line errors, atomic outputs,
+and a real ``train`` process killed mid-write that resumes from what it left."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from drift_core import cli
+from drift_core.export import read_csv
+from drift_core.train import Trainer
+from tests.conftest import ROOT
+
+TINY = ["--dataset", "moons", "--batch-size", "32", "--set", "width=16", "--set", "depth=1", "--set", "noise_dim=4"]
+
+
+def _main(argv, capsys) -> tuple[int, str]:
+    """cli.main's exit status and stderr; argparse's own errors exit through SystemExit."""
+    try:
+        code = cli.main(argv)
+    except SystemExit as exit_:
+        code = exit_.code
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["compare", "--seeds", "a,b"], "argument --seeds: expected comma-separated integers, got 'a,b'"),
+    (["compare", "--seeds", ","], "argument --seeds: expected at least one integer"),
+    (["compare", "--wall-times", "1,nan"], "argument --wall-times: expected at least one finite number"),
+    (["compare", "--lookahead-K", "0", "--steps", "4"], "--lookahead-K values must be >= 1"),
+    (["compare", "--seeds", "1" * 30, "--steps", "4"], "seed must be between 0 and 2,147,483,647"),
+    (["compare", "--eval-at", "99", "--steps", "4"], "--eval-at names no step from 1 to --steps 4"),
+    (["train", "--K", "abc"], "argument --K: invalid int value: 'abc'"),
+    (["train", "--tau", "nan"], "tau must be a finite number"),
+    (["train", "--seed", "9" * 25], "seed must be between 0 and 2,147,483,647"),
+    (["train", "--set", "width"], "argument --set: expected NAME=VALUE, got 'width'"),
+    (["train", "--set", "depth=" + "9" * 30], "depth must be between 1 and 256"),
+    (["train", "--method", "fancy"], "argument --method: invalid choice: 'fancy'"),
+    (["train", "--preset", "nope"], "argument --preset: invalid choice: 'nope'"),
+    (["train", "--eval-samples", "1000000000"], "argument --eval-samples: expected an integer from 2 to 16,384"),
+    (["train", "--checkpoint-every", "-1"], "argument --checkpoint-every: expected an integer from 0 up"),
+    (["train", "--steps", "-5"], "steps must be between 0 and"),
+    (["train-images", "--fid-at", "x"], "argument --fid-at: expected comma-separated integers"),
+    (["train-images", "--seed", "1" * 22], "seed must be between 0 and 2,147,483,647"),
+])
+def test_bad_arguments_exit_2_with_one_line(argv, words, capsys, tmp_path):
+    code, err = _main([*argv, "--out", str(tmp_path / "out")], capsys)
+    assert code == 2 and err.startswith("error:") and words in err and err.count("\n") == 1, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_later_flags_win_and_set_reaches_every_field(tmp_path, capsys):
+    code, err = _main(["train", *TINY, "--tau", "0.2", "--set", "tau=0.3", "--steps", "2", "--lr", "0.002",
+                       "--out", str(tmp_path), "--quiet", "--eval-samples", "64"], capsys)
+    assert code == 0, err
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["drift"]["tau"] == 0.3 and saved["train"]["lr"] == 0.002 and saved["model"]["width"] == 16
+
+
+def test_unusable_config_and_output_paths_are_one_line_errors(tmp_path, capsys):
+    binary = tmp_path / "config.json"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00")
+    nested = tmp_path / "nested.json"
+    nested.write_text("[" * 100_000)
+    a_file = tmp_path / "taken"
+    a_file.write_text("not a folder")
+    cases = [
+        (["train", "--config", str(binary), "--out", str(tmp_path / "o")], "not UTF-8"),
+        (["train", "--config", str(nested), "--out", str(tmp_path / "o")], "not valid JSON"),
+        (["train", "--config", str(tmp_path), "--out", str(tmp_path / "o")], "no such config file"),
+        (["train", *TINY, "--steps", "1", "--out", str(a_file)], "is a file, not a folder"),
+        (["train", "--resume", str(binary), "--out", str(tmp_path / "o")], "cannot resume"),
+    ]
+    for argv, words in cases:
+        code, err = _main(argv, capsys)
+        assert code == 2 and err.startswith("error:") and words in err and err.count("\n") == 1, (argv, err)
+
+
+def test_zero_steps_writes_a_complete_run(tmp_path, capsys):
+    code, err = _main(["train", *TINY, "--steps", "0", "--out", str(tmp_path), "--quiet", "--eval-samples", "64"], capsys)
+    assert code == 0, err
+    assert read_csv(tmp_path / "metrics.csv") == [] and json.loads((tmp_path / "summary.json").read_text())["step"] == 0
+    assert Trainer.load(tmp_path / "checkpoint.pt").step_count == 0
+    assert sorted(os.listdir(tmp_path)) == ["checkpoint.pt", "config.json", "metrics.csv", "scatter.png", "summary.json"]
+
+
+# ---- kill -9 mid-write, then resume ----------------------------------------------------------------
+def _start(*args) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "drift_core", *args], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _kill_while_writing(process: subprocess.Popen, out, beyond: int, after_s: float) -> None:
+    """SIGKILL ``process`` ``after_s`` seconds after its checkpoint first shows a step beyond ``beyond``
+    (it writes a checkpoint and metrics.csv every step, so the kill lands in or between writes)."""
+    deadline = time.monotonic() + 120
+    while (_step_or_none(out) or 0) <= beyond:
+        assert process.poll() is None, process.stderr.read()
+        assert time.monotonic() < deadline, "no new checkpoint within 120 s"
+        time.sleep(0.05)
+    time.sleep(after_s)
+    process.send_signal(signal.SIGKILL)
+    process.wait(30)
+
+
+def _step_or_none(out) -> int | None:
+    """The step of the checkpoint under its real name, None while there is none."""
+    return Trainer.load(out / "checkpoint.pt").step_count if (out / "checkpoint.pt").exists() else None
+
+
+def _assert_complete(out) -> int:
+    """Every file under its real name is complete: the checkpoint loads, metrics.csv is whole rows of
+    consecutive steps reaching at least the checkpoint's step, config.json parses. Returns the step."""
+    step = Trainer.load(out / "checkpoint.pt").step_count
+    text = (out / "metrics.csv").read_text()
+    assert text.endswith("\n")
+    rows = list(csv.reader(io.StringIO(text)))
+    assert len({len(row) for row in rows}) == 1, "a row of another width: a torn write"
+    steps = [int(row["step"]) for row in read_csv(out / "metrics.csv")]
+    assert steps == list(range(1, len(steps) + 1)) and len(steps) >= step
+    json.loads((out / "config.json").read_text())
+    return step
+
+
+@pytest.mark.slow
+def test_a_killed_run_leaves_complete_files_and_resumes_exactly(tmp_path):
+    out = tmp_path / "run"
+    common = ["--checkpoint-every", "1", "--eval-every", "7", "--eval-samples", "64", "--quiet", "--out", str(out)]
+    _kill_while_writing(_start("train", *TINY, "--steps", "1000000", *common), out, 0, 1.3)
+    first = _assert_complete(out)
+    resumed = _start("train", "--resume", str(out / "checkpoint.pt"), "--steps", "1000000", *common)
+    _kill_while_writing(resumed, out, first, 0.7)  # killed again while resuming
+    second = _assert_complete(out)
+    assert second > first
+    final = second + 5
+    done = subprocess.run([sys.executable, "-m", "drift_core", "train", "--resume", str(out / "checkpoint.pt"),
+                           "--steps", str(final), *common], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert _assert_complete(out) == final
+    assert [int(r["step"]) for r in read_csv(out / "metrics.csv")] == list(range(1, final + 1))  # no gap, no repeat
+    assert json.loads((out / "summary.json").read_text())["step"] == final
+    assert sorted(os.listdir(out)) == ["checkpoint.pt", "config.json", "metrics.csv", "scatter.png", "summary.json"]

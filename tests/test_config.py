@@ -1,0 +1,99 @@
+"""The config JSON readers (ExperimentConfig.from_json, ImageExperimentConfig.from_json) under fuzzing:
+any text or bytes give a valid config or a ConfigError with a short message, quickly."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, strategies as st
+
+from drift_core.config import ConfigError, ExperimentConfig, INT_RANGES, PRESETS
+from drift_core.images.config import IMAGE_PRESETS, ImageExperimentConfig
+from tests.fuzz_support import fuzz_settings, mutated
+
+CLASSES = [ExperimentConfig, ImageExperimentConfig]
+VALID = [c.to_json().encode() for c in list(PRESETS.values()) + list(IMAGE_PRESETS.values())]
+
+_JSON = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-(10**30), 10**30), st.floats(allow_nan=True, allow_infinity=True),
+              st.text(max_size=20)),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=12), inner, max_size=4)),
+    max_leaves=20,
+)
+
+
+def _flat_edits(config_class):
+    """A dict of some of the config's own field names (nested by section or flat) with fuzzed values."""
+    default = config_class().to_dict()
+    names = [(section, name) for section, values in default.items() for name in values]
+    return st.lists(st.tuples(st.sampled_from(names), _JSON, st.booleans()), max_size=6)
+
+
+def _check(config_class, text) -> None:
+    try:
+        cfg = config_class.from_json(text)
+    except ConfigError as err:
+        assert str(err) and len(str(err)) < 600, err
+        return
+    cfg.validate()
+    assert config_class.from_json(cfg.to_json()) == cfg
+
+
+@pytest.mark.parametrize("config_class", CLASSES)
+@fuzz_settings(max_examples=100)
+@given(data=st.one_of(st.binary(max_size=512), st.text(max_size=256), st.sampled_from(VALID).flatmap(mutated)))
+def test_random_and_mutated_json_is_a_config_or_a_config_error(config_class, data):
+    _check(config_class, data)
+    if isinstance(data, bytes):
+        _check(config_class, data.decode("latin-1"))
+
+
+@pytest.mark.parametrize("config_class", CLASSES)
+@fuzz_settings(max_examples=100)
+@given(data=st.data())
+def test_configs_with_fuzzed_values_are_valid_or_refused(config_class, data):
+    document = config_class().to_dict()
+    for (section, name), value, flat in data.draw(_flat_edits(config_class)):
+        if flat:
+            document[name] = value
+        else:
+            document[section][name] = value
+    _check(config_class, json.dumps(document))
+    _check(config_class, json.dumps(data.draw(_JSON)))
+
+
+@pytest.mark.parametrize("text, words", [
+    ("[" * 100_000 + "]" * 100_000, "not valid JSON"),
+    ('{"train": {"seed": ' + "9" * 5000 + "}}", "not valid JSON"),
+    ('{"train": {"seed": ' + "9" * 25 + "}}", "seed must be between 0 and 2,147,483,647"),
+    ('{"model": {"width": 1e300}}', "width must be between"),
+    ('{"model": {"depth": 100000000000000000000}}', "depth must be between"),
+    ('{"drift": {"tau": NaN}}', "tau must be a finite number"),
+    ('{"train": {"lr": Infinity}}', "lr must be a finite number"),
+    ('{"data": {"dataset": "' + "d" * 100_000 + '"}}', "dataset must be one of"),
+    ("", "not valid JSON"),
+    ("\xff\xfe", "not valid JSON"),
+    ("[]", "must be an object"),
+    (" " * 2_000_000, "too large"),
+])
+def test_hostile_json_is_refused_with_a_short_message(text, words):
+    two_d_only = '"width"' in text or '"depth"' in text  # the image models have no width or depth
+    for config_class in [ExperimentConfig] if two_d_only else CLASSES:
+        with pytest.raises(ConfigError, match=words) as err:
+            config_class.from_json(text)
+        assert len(str(err.value)) < 400
+
+
+def test_binary_config_bytes_are_a_config_error():
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        ExperimentConfig.from_json(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    assert ExperimentConfig.from_json(b"\xef\xbb\xbf" + VALID[0]) == PRESETS["playground"]  # a BOM is fine
+
+
+@pytest.mark.parametrize("name", sorted(INT_RANGES))
+def test_every_integer_has_a_range_that_keeps_torch_safe(name):
+    lo, hi = INT_RANGES[name]
+    with pytest.raises(ConfigError, match=f"{name} must be between"):
+        ExperimentConfig().with_values({name: hi + 1})
+    with pytest.raises(ConfigError, match=f"{name} must be between"):
+        ExperimentConfig().with_values({name: lo - 1})

@@ -1,0 +1,72 @@
+"""Server limits and the lenient reading of a shared link (drift_core.limits.config_from_query), fuzzed:
+any query string gives a valid config within the limits and short notices, never an exception."""
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, strategies as st
+
+from drift_core.config import ConfigError, ExperimentConfig, flat_field_names
+from drift_core.limits import Limits, config_from_query
+from drift_core.train import Trainer
+from tests.fuzz_support import fuzz_settings
+
+_VALUES = st.one_of(
+    st.text(max_size=40),
+    st.integers(-(10**40), 10**40).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.sampled_from(["", "nan", "inf", "-inf", "1e400", "true", "baseline", "lookahead", "cuda", "mps", "cpu", "custom",
+                     "9" * 5000, "x" * 100_000, "0x10", "1_000", " 3 ", "\x00", "٣"]),
+)
+_KEYS = st.one_of(st.sampled_from(flat_field_names() + ("method",)), st.text(max_size=10))
+_LIMITS = st.builds(Limits, max_batch=st.integers(2, 10_000), max_k=st.integers(1, 16),
+                    max_model_params=st.integers(1, 5_000_000))
+
+
+@fuzz_settings(max_examples=300)
+@given(st.dictionaries(_KEYS, _VALUES, max_size=8), _LIMITS)
+def test_any_query_gives_a_valid_config_within_the_limits(params, limits):
+    cfg, notices = config_from_query(ExperimentConfig(), params, limits)
+    cfg.validate()
+    assert cfg.train.batch_size <= limits.max_batch and cfg.drift.K <= limits.max_k
+    assert all(isinstance(n, str) and len(n) < 400 for n in notices), notices
+    assert ExperimentConfig.from_json(cfg.to_json()) == cfg  # what a link gives can be saved and shared
+
+
+@pytest.mark.parametrize("name, value, expected", [
+    ("seed", "1" * 25, 2**31 - 1), ("width", "9" * 30, 256), ("steps", "9" * 40, 10_000_000), ("batch_size", "1" * 22, 4096),
+    ("depth", "9" * 30, 16), ("noise_dim", "1e30", 1024),
+])
+def test_huge_integers_in_a_link_are_clamped_before_torch(name, value, expected):
+    cfg, notices = config_from_query(ExperimentConfig(), {name: value}, Limits())
+    assert cfg.to_flat()[name] == expected and notices and all(len(n) < 200 for n in notices), notices
+    small = {k: v for k, v in {"width": 8, "depth": 1, "batch_size": 8, "noise_dim": 4}.items() if k != name}
+    assert Trainer(cfg.with_values(small)).step().loss >= 0  # the value reaches torch without an OverflowError
+
+
+def test_a_link_asking_for_an_absent_device_keeps_the_current_one(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    cfg, notices = config_from_query(ExperimentConfig(), {"device": "cuda", "tau": "0.1"}, Limits())
+    assert cfg.train.device == "auto" and cfg.drift.tau == 0.1
+    assert notices == ["ignored device='cuda': device 'cuda' was requested but no CUDA GPU is available"]
+
+
+def test_very_long_values_are_quoted_short():
+    cfg, notices = config_from_query(ExperimentConfig(), {"tau": "x" * 100_000, "seed": "9" * 5000,
+                                                          "method": "m" * 1000}, Limits())
+    assert cfg == ExperimentConfig() and len(notices) == 3 and all(len(n) < 300 for n in notices), notices
+
+
+def test_limits_below_their_minimum_are_raised_from_the_environment_and_refused_in_code():
+    assert Limits.from_env({"DRIFT_MAX_BATCH": "1", "DRIFT_MAX_K": "-3"}) == Limits(max_batch=2, max_k=1)
+    with pytest.raises(ConfigError, match="max_batch must be at least 2"):
+        Limits(max_batch=1)
+    with pytest.raises(ConfigError, match="positive integer"):
+        Limits.from_env({"DRIFT_MAX_K": "9" * 10_000})
+
+
+def test_steps_per_frame_of_any_value_is_a_number_in_range():
+    limits = Limits(max_steps_per_frame=5)
+    for value, expected in ((3, 3), (10**30, 5), (-(10**30), 1), (float("nan"), 1), (float("inf"), 1), ("many", 1)):
+        steps, notice = limits.steps_per_frame(value)
+        assert steps == expected and (notice == "") == (value == 3), (value, notice)

@@ -1,0 +1,98 @@
+"""The point-file reader (drift_core.data.points.load_points) under fuzzing: random bytes, random text
+and mutated valid files either load as finite [M, 2] float32 points or raise PointSetError, quickly."""
+from __future__ import annotations
+
+import codecs
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import given, strategies as st
+
+from drift_core.data.points import MAX_POINTS, PointSetError, load_points
+from tests.fuzz_support import fuzz_settings, mutated
+
+
+@st.composite
+def point_files(draw) -> bytes:
+    """A valid point file in one of the dialects real tools write: delimiter, line ending, quoting,
+    header, extra label column, BOM."""
+    rows = draw(st.lists(st.tuples(st.floats(-1e3, 1e3), st.floats(-1e3, 1e3)), min_size=2, max_size=30))
+    delimiter = draw(st.sampled_from([",", ";", "\t", " ", "|"]))
+    newline = draw(st.sampled_from(["\n", "\r\n", "\r"]))
+    quote = draw(st.sampled_from(["", '"']))
+    label = draw(st.booleans())
+    lines = ([delimiter.join(f"{quote}{name}{quote}" for name in (["label"] if label else []) + ["x", "y"])]
+             if draw(st.booleans()) else [])
+    lines += [delimiter.join((["a"] if label else []) + [f"{quote}{x!r}{quote}", f"{quote}{y!r}{quote}"]) for x, y in rows]
+    text = newline.join(lines) + (newline if draw(st.booleans()) else "")
+    encoding = draw(st.sampled_from(["utf-8", "utf-8-sig", "utf-16"]))
+    return text.encode(encoding)
+
+
+def _check(source) -> None:
+    try:
+        points = load_points(source, notes=[])
+    except PointSetError as err:
+        assert str(err) and len(str(err)) < 400, err
+        return
+    assert points.dtype == torch.float32 and points.ndim == 2 and points.shape[1] == 2
+    assert 2 <= len(points) <= MAX_POINTS and bool(torch.isfinite(points).all())
+
+
+@fuzz_settings(max_examples=150)
+@given(st.one_of(st.binary(max_size=2048), st.text(max_size=512)))
+def test_random_bytes_and_text_load_or_are_refused(source):
+    _check(source)
+
+
+@fuzz_settings(max_examples=150)
+@given(point_files().flatmap(lambda data: st.one_of(st.just(data), mutated(data))))
+def test_valid_and_mutated_point_files_load_or_are_refused(data):
+    _check(data)
+
+
+@fuzz_settings(max_examples=50)
+@given(point_files())
+def test_every_dialect_of_a_valid_file_loads(data):
+    points = load_points(data)
+    assert len(points) >= 2
+
+
+def test_header_shorter_than_the_rows_is_read_by_position():
+    notes: list[str] = []
+    assert load_points("a\n1,2,3\n4,5,6\n", notes=notes).tolist() == [[1.0, 2.0], [4.0, 5.0]]
+    assert notes == ["used columns 1 and 2 of 3 as x and y"]
+
+
+@pytest.mark.parametrize("data", [
+    b"1," + b"9" * 300_000 + b"\n3,4\n",  # one very long field (the csv module's limit is 131072)
+    b"x,y\n" + b"\"" + b"a" * 300_000 + b"\n",  # an unterminated quote running to the end
+    (b"\"," * 200_000) + b"\n1,2\n",  # quotes and delimiters the sniffer's patterns backtrack on
+    b"1" * 5_000_000,  # one line of 5 MB
+    b"1,2\n" * 150_000,  # many short lines
+])
+def test_long_fields_and_lines_are_quick(data):
+    start = time.perf_counter()
+    _check(data)
+    assert time.perf_counter() - start < 20
+
+
+def test_unreadable_files_are_refused_with_a_message(tmp_path, monkeypatch):
+    with pytest.raises(PointSetError, match="no such file"):
+        load_points(tmp_path)  # a folder
+    locked = tmp_path / "locked.csv"
+    locked.write_text("1,2\n3,4\n")
+
+    def refused(self):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "read_bytes", refused)  # as for a file of another user (root reads anything)
+    with pytest.raises(PointSetError, match="cannot read .*locked.csv: Permission denied"):
+        load_points(locked)
+
+
+def test_utf16_without_bom_and_odd_lengths_are_refused_not_crashed():
+    for data in (codecs.BOM_UTF16_LE + b"1\x00,\x002", "1,2\n3,4\n".encode("utf-16-le")):
+        _check(data)
