@@ -44,11 +44,11 @@ def main() -> None:
         start = time.perf_counter()
         warm = run_sweep(spec, directory=folder)
         warm_s = time.perf_counter() - start
-    same = all(np.array_equal(cold.grid(m), warm.grid(m), equal_nan=True) for m in ("energy", "w2", "modes"))
+    same = all(np.array_equal(cold.values(m), warm.values(m), equal_nan=True) for m in ("energy", "w2", "modes"))
     print(f"| 3x3 sweep, {args.steps} steps/cell | wall s | cells from cache |")
     print("|---|---|---|")
-    print(f"| cold (empty cache) | {cold_s:.2f} | {cold.cached_cells} |")
-    print(f"| repeated (cache) | {warm_s:.4f} | {warm.cached_cells} |")
+    print(f"| cold (empty cache) | {cold_s:.2f} | {cold.cached_trials} |")
+    print(f"| repeated (cache) | {warm_s:.4f} | {warm.cached_trials} |")
     print(f"| ratio cold / repeated | {cold_s / max(warm_s, 1e-9):.0f}x | identical numbers: {same} |\n")
 
     trainer = Trainer(base)
