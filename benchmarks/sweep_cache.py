@@ -59,7 +59,7 @@ def main() -> None:
         noise = estimator_noise(trainer, resamples=8, probes=48, batch_size=n)
         rows.append((n, float(np.median(noise.spread)), noise.noise_to_signal, time.perf_counter() - start))
     first = rows[0][1]
-    print(f"| N | median spread of V | spread / spread at N=8 | 1/sqrt(N/8) | median spread / median abs(mean V) | s |")
+    print("| N | median spread of V | spread / spread at N=8 | 1/sqrt(N/8) | median spread / median abs(mean V) | s |")
     print("|---|---|---|---|---|---|")
     for n, spread, nts, seconds in rows:
         print(f"| {n} | {spread:.3e} | {spread / first:.3f} | {1 / math.sqrt(n / 8):.3f} | {nts:.2f} | {seconds:.3f} |")

@@ -42,11 +42,12 @@ import time
 import warnings
 import weakref
 import zipfile
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import BrokenExecutor, Executor, Future, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -313,8 +314,8 @@ class SweepResult:
         if np.isnan(values).all():
             return None
         lower = METRICS.get(metric, ("", True))[1]
-        flat = np.nanargmin(values) if lower else np.nanargmax(values)
-        return tuple(int(v) for v in np.unravel_index(flat, values.shape))
+        i, j = np.unravel_index(np.nanargmin(values) if lower else np.nanargmax(values), values.shape)
+        return int(i), int(j)
 
     def not_separated_from_best(self, metric: str) -> list[tuple[int, int]]:
         """The other cells whose mean ± std interval overlaps the best cell's: the seeds do not tell
@@ -458,7 +459,7 @@ def _save_trial(path: Path, trial: TrialResult) -> None:
 
 
 def run_trial(config: ExperimentConfig, *, eval_samples: int, particles: int,
-              cancel: "threading.Event | None" = None, on_step: Callable[[int], None] | None = None) -> TrialResult | None:
+              cancel: threading.Event | None = None, on_step: Callable[[int], None] | None = None) -> TrialResult | None:
     """Train one configuration for ``config.train.steps`` steps and measure it, with
     :data:`TRIAL_TORCH_THREADS` torch threads. Returns None if cancelled before the end. ``cancel`` is
     anything with ``is_set()`` (a threading or multiprocessing Event)."""
@@ -608,11 +609,13 @@ def reference_task(spec: SweepSpec) -> np.ndarray:
 
 
 def _mp_context():
-    """"forkserver" where there is one (POSIX), with this module preloaded: torch is imported once in
-    the fork server and every worker starts from it in a fraction of a second; "spawn" elsewhere."""
+    """"forkserver" where there is one (POSIX), with this module and ``torch._dynamo`` preloaded: torch
+    is imported once in the fork server and every worker starts from it in a fraction of a second
+    (``torch._dynamo`` is what torch's optimizers import on their first use, seconds per fresh process);
+    "spawn" elsewhere."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload([__name__])
+        ctx.set_forkserver_preload([__name__, "torch._dynamo"])
         return ctx
     return multiprocessing.get_context("spawn")
 
@@ -627,7 +630,7 @@ def prepare_workers() -> None:
         forkserver.ensure_running()
 
 
-_LIVE_JOBS: "weakref.WeakSet[SweepJob]" = weakref.WeakSet()
+_LIVE_JOBS: weakref.WeakSet[SweepJob] = weakref.WeakSet()
 
 
 def _cancel_live_jobs() -> None:
@@ -677,11 +680,11 @@ class SweepJob:
     _thread: threading.Thread | None = None
     _futures: dict = field(default_factory=dict)  # future -> trial number
     _finished: list = field(default_factory=list)  # per trial: True once it has a result
-    _progress: object = None  # shared per-trial step counters (own pool only)
-    _worker_cancel: object = None  # multiprocessing Event (own pool only)
+    _progress: Any = None  # shared per-trial step counters, a multiprocessing RawArray (own pool only)
+    _worker_cancel: Any = None  # a multiprocessing Event (own pool only)
 
     # -- running ------------------------------------------------------------------------------------
-    def start(self) -> "SweepJob":
+    def start(self) -> SweepJob:
         started = time.perf_counter()
         trials = self.spec.trials()
         self._finished = [False] * len(trials)
@@ -694,7 +697,7 @@ class SweepJob:
                     done[key], self._finished[n] = trial, True
         pending = [n for n, finished in enumerate(self._finished) if not finished]
         executor, own = self.executor, self.executor is None and bool(pending)
-        reference: Future | np.ndarray = _reference_points(self.spec) if executor is None and not pending else None
+        reference: Future | np.ndarray
         try:
             if own:
                 ctx = _mp_context()
@@ -702,10 +705,12 @@ class SweepJob:
                 self._progress = ctx.RawArray("q", len(trials))
                 executor = ProcessPoolExecutor(max_workers=max(1, min(int(self.workers), len(pending))), mp_context=ctx,
                                                initializer=_worker_init, initargs=(self._worker_cancel, self._progress))
-            if reference is None:
+            if executor is None:  # every trial came from the cache: nothing to run elsewhere
+                reference = _reference_points(self.spec)
+            else:
                 reference = executor.submit(reference_task, self.spec)
-            self._futures = {executor.submit(sweep_trial_task, self.spec, n, self.use_cache, str(folder)): n
-                             for n in pending}
+                self._futures = {executor.submit(sweep_trial_task, self.spec, n, self.use_cache, str(folder)): n
+                                 for n in pending}
         except Exception as err:  # e.g. no processes allowed: a message, never a traceback
             self.error = _describe_error(err)
             if own and executor is not None:
@@ -753,7 +758,7 @@ class SweepJob:
             if own_executor is not None:
                 own_executor.shutdown(wait=True, cancel_futures=True)
 
-    def run_here(self) -> "SweepJob":
+    def run_here(self) -> SweepJob:
         """Run in the calling thread (tests, or a server without worker processes)."""
         def progress(fraction: float, message: str) -> None:
             self._fraction, self._message = fraction, message

@@ -28,7 +28,17 @@ from tqdm import tqdm
 
 from ..config import ConfigError
 from ..render import heatmap_image, image_grid, scatter_image
-from ..sweep import AXES, METRICS, SweepJob, SweepResult, SweepSpec, default_workers, parse_axis_values, parse_seeds, run_sweep
+from ..sweep import (
+    AXES,
+    METRICS,
+    SweepJob,
+    SweepResult,
+    SweepSpec,
+    default_workers,
+    parse_axis_values,
+    parse_seeds,
+    run_sweep,
+)
 from . import UsageError
 from .common import add_config_arguments, config_from_args
 
@@ -86,7 +96,7 @@ def write_csv(rows: list[dict], path: Path) -> None:
         writer.writerows(rows)
 
 
-def _font(size: int) -> ImageFont.ImageFont:
+def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow without FreeType sizing
@@ -116,12 +126,13 @@ def heatmap_for(result: SweepResult, metric: str) -> Image.Image:
     spec = result.spec
     name, lower = METRICS[metric]
     xs, ys = [f"{v:g}" for v in spec.x_values], [f"{v:g}" for v in spec.y_values]
-    axes = {"x_name": AXES[spec.x_axis], "y_name": AXES[spec.y_axis]}
+    x_name, y_name = AXES[spec.x_axis], AXES[spec.y_axis]
     several = len(spec.seeds) > 1
-    panels = [heatmap_image(result.mean(metric), xs, ys, lower_is_better=lower, **axes,
-                            title=f"{name}, {'mean' if several else 'one seed'}")]
+    panels: list[Image.Image | None] = [
+        heatmap_image(result.mean(metric), xs, ys, lower_is_better=lower, x_name=x_name, y_name=y_name,
+                      title=f"{name}, {'mean' if several else 'one seed'}")]
     if several:
-        panels.append(heatmap_image(result.std(metric), xs, ys, lower_is_better=True, **axes,
+        panels.append(heatmap_image(result.std(metric), xs, ys, lower_is_better=True, x_name=x_name, y_name=y_name,
                                     title=f"spread: std over {len(spec.seeds)} seeds"))
     seeds = ", ".join(str(s) for s in spec.seeds)
     about = (f"{spec.base.data.dataset}, {spec.steps} steps per trial, seed{'s' if several else ''} {seeds}; "
@@ -185,8 +196,8 @@ def execute(spec: SweepSpec, *, workers: int, client=None, use_cache: bool = Tru
         job.cancel()
         job.wait(timeout=60)
         raise
-    if job.error is not None:
-        raise RuntimeError(job.error)
+    if job.error is not None or job.result is None:
+        raise RuntimeError(job.error or "the sweep ended without a result")
     return job.result
 
 
