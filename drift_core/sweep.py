@@ -36,9 +36,11 @@ import json
 import math
 import multiprocessing
 import os
+import sys
 import tempfile
 import threading
 import time
+import types
 import warnings
 import weakref
 import zipfile
@@ -608,16 +610,58 @@ def reference_task(spec: SweepSpec) -> np.ndarray:
     return _reference_points(spec)
 
 
-def _mp_context():
+@contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """While a worker process is being started: a bare ``__main__`` module, so the worker does not run
+    the parent's main script again. (multiprocessing re-runs the parent's ``__main__`` file in every
+    spawned or fork-server child; in the app that is the Streamlit page script that started the sweep,
+    whose imports and widget calls would cost each worker seconds and log warnings. The trials need
+    nothing from it: they are functions of this module.) Restored unless another thread replaced it
+    meanwhile (Streamlit's script runner sets ``__main__`` for every script run)."""
+    original = sys.modules.get("__main__")
+    bare = types.ModuleType("__main__")
+    sys.modules["__main__"] = bare
+    try:
+        yield
+    finally:
+        if sys.modules.get("__main__") is bare and original is not None:
+            sys.modules["__main__"] = original
+
+
+def _worker_context(name: str) -> multiprocessing.context.BaseContext:
+    """The multiprocessing context ``name`` ("forkserver" or "spawn") whose processes start under
+    :func:`_main_module_hidden`. (The process class is pickled to the new process, so it is defined at
+    module level: :class:`_ForkServerWorker`, :class:`_SpawnWorker`.)"""
+    base = multiprocessing.get_context(name)
+    process = _ForkServerWorker if name == "forkserver" else _SpawnWorker
+    return type(f"_{name.capitalize()}WorkerContext", (type(base),), {"Process": process})()
+
+
+class _SpawnWorker(multiprocessing.context.SpawnProcess):
+    @staticmethod
+    def _Popen(process_obj):
+        with _main_module_hidden():
+            return multiprocessing.context.SpawnProcess._Popen(process_obj)
+
+
+if hasattr(multiprocessing.context, "ForkServerProcess"):  # POSIX
+    class _ForkServerWorker(multiprocessing.context.ForkServerProcess):
+        @staticmethod
+        def _Popen(process_obj):
+            with _main_module_hidden():
+                return multiprocessing.context.ForkServerProcess._Popen(process_obj)
+
+
+def _mp_context() -> multiprocessing.context.BaseContext:
     """"forkserver" where there is one (POSIX), with this module and ``torch._dynamo`` preloaded: torch
     is imported once in the fork server and every worker starts from it in a fraction of a second
     (``torch._dynamo`` is what torch's optimizers import on their first use, seconds per fresh process);
-    "spawn" elsewhere."""
+    "spawn" elsewhere. Its processes start without the parent's ``__main__`` (:func:`_main_module_hidden`)."""
     if "forkserver" in multiprocessing.get_all_start_methods():
-        ctx = multiprocessing.get_context("forkserver")
+        ctx = _worker_context("forkserver")
         ctx.set_forkserver_preload([__name__, "torch._dynamo"])
         return ctx
-    return multiprocessing.get_context("spawn")
+    return _worker_context("spawn")
 
 
 def prepare_workers() -> None:

@@ -7,8 +7,10 @@ import csv
 import math
 import os
 import statistics
+import sys
 import threading
 import time
+import types
 import warnings
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
@@ -280,6 +282,21 @@ def test_sweep_job_on_two_worker_processes_equals_run_sweep_here(cache, tmp_path
     again = SweepJob(spec, directory=tmp_path / "job", workers=2).start()
     assert again.wait(timeout=60) and again.result.cached_trials == 8
     assert_same_trials(again.result, here)
+
+
+def test_workers_do_not_run_the_parents_main_script(tmp_path, monkeypatch):
+    """In the app, ``__main__`` is the Streamlit page script that started the sweep (Streamlit's script
+    runner puts it there); multiprocessing would run it again in every worker. They must not."""
+    marker = tmp_path / "main-ran"
+    script = tmp_path / "page_script.py"
+    script.write_text(f"open({str(marker)!r}, 'a').write('ran')\n")
+    page = types.ModuleType("__main__")
+    page.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", page)
+    job = SweepJob(tiny_spec(x_values=(0,), y_values=(0.05, 0.2), steps=2), use_cache=False, workers=2).start()
+    assert job.wait(timeout=120) and job.error is None and job.result.complete
+    assert not marker.exists()
+    assert sys.modules["__main__"] is page  # put back after the workers started
 
 
 def test_sweep_worker_is_another_process_with_one_torch_thread():
