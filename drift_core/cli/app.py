@@ -1,13 +1,13 @@
 """``drift-lab app``: start the Streamlit app, from any directory.
 
-The app's files (``app.py``, ``pages/`` and ``.streamlit/config.toml``) are found in the installed
-``drift_lab_app`` package (``pip install``) or in the checkout this ``drift_core`` was imported from
-(a clone, ``pip install -e``). The app's own ``.streamlit/config.toml`` is passed as command-line flags
-(``--server.fileWatcherType none``: Streamlit's file watcher trips over torch; static file serving for
-the live views; ...), so they hold whatever directory the app is started from. Every other argument
-goes to ``streamlit run`` after them, e.g. ``drift-lab app --server.port 8502``. The command then
-becomes ``python -m streamlit run ...`` (``os.execv``; a child process where there is no exec): nothing of
-Streamlit is imported into ``drift_core``.
+The app's files (``app.py``, ``pages/``, ``ui/`` and ``.streamlit/config.toml``) are found in the
+checkout this ``drift_core`` was imported from (a clone, ``pip install -e``) or in the installed
+``drift_lab_app`` package (``pip install``). The app's own ``.streamlit/config.toml`` is passed as
+command-line flags (``--server.fileWatcherType none``: Streamlit's file watcher trips over torch; static
+file serving for the live views; ...), so they hold whatever directory the app is started from. Every
+other argument goes to ``streamlit run`` after them, e.g. ``drift-lab app --server.port 8502``. The
+command then becomes ``python -m streamlit run ...`` (``os.execv``; a child process where there is no
+exec): nothing of Streamlit is imported into ``drift_core``.
 """
 from __future__ import annotations
 
@@ -34,11 +34,13 @@ def add_parser(sub) -> None:
 
 
 def app_folder() -> Path:
-    """The folder with ``app.py``, ``pages/`` and ``.streamlit/``: the installed app package, else the
-    checkout that holds this ``drift_core``. A UsageError when neither has them."""
+    """The folder with ``app.py``, ``pages/`` and ``.streamlit/`` that belongs to this ``drift_core``: the
+    checkout it was imported from (a clone, an editable install), else the installed app package. A
+    UsageError when neither has them."""
+    candidates = [Path(__file__).resolve().parents[2]]
     spec = importlib.util.find_spec(APP_PACKAGE)
-    candidates = [Path(p) for p in (spec.submodule_search_locations or [])] if spec is not None else []
-    candidates.append(Path(__file__).resolve().parents[2])
+    if spec is not None:
+        candidates += [Path(p) for p in spec.submodule_search_locations or []]
     for folder in candidates:
         if (folder / "app.py").is_file() and (folder / "pages").is_dir():
             return folder
