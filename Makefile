@@ -30,8 +30,9 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-liberation >/dev/null; }
 
+# = drift-lab app; `-m` runs the drift_core of this folder (a worktree may share another checkout's venv)
 run: $(STAMP)
-	$(VENV)/bin/drift-lab app --server.port $(PORT) --browser.gatherUsageStats false
+	$(PY) -m drift_core app --server.port $(PORT) --browser.gatherUsageStats false
 
 test: $(STAMP) browser
 	$(PY) -m pytest
