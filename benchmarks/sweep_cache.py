@@ -44,11 +44,11 @@ def main() -> None:
         start = time.perf_counter()
         warm = run_sweep(spec, directory=folder)
         warm_s = time.perf_counter() - start
-    same = all(np.array_equal(cold.grid(m), warm.grid(m), equal_nan=True) for m in ("energy", "w2", "modes"))
+    same = all(np.array_equal(cold.values(m), warm.values(m), equal_nan=True) for m in ("energy", "w2", "modes"))
     print(f"| 3x3 sweep, {args.steps} steps/cell | wall s | cells from cache |")
     print("|---|---|---|")
-    print(f"| cold (empty cache) | {cold_s:.2f} | {cold.cached_cells} |")
-    print(f"| repeated (cache) | {warm_s:.4f} | {warm.cached_cells} |")
+    print(f"| cold (empty cache) | {cold_s:.2f} | {cold.cached_trials} |")
+    print(f"| repeated (cache) | {warm_s:.4f} | {warm.cached_trials} |")
     print(f"| ratio cold / repeated | {cold_s / max(warm_s, 1e-9):.0f}x | identical numbers: {same} |\n")
 
     trainer = Trainer(base)
@@ -59,7 +59,7 @@ def main() -> None:
         noise = estimator_noise(trainer, resamples=8, probes=48, batch_size=n)
         rows.append((n, float(np.median(noise.spread)), noise.noise_to_signal, time.perf_counter() - start))
     first = rows[0][1]
-    print(f"| N | median spread of V | spread / spread at N=8 | 1/sqrt(N/8) | median spread / median abs(mean V) | s |")
+    print("| N | median spread of V | spread / spread at N=8 | 1/sqrt(N/8) | median spread / median abs(mean V) | s |")
     print("|---|---|---|---|---|---|")
     for n, spread, nts, seconds in rows:
         print(f"| {n} | {spread:.3e} | {spread / first:.3f} | {1 / math.sqrt(n / 8):.3f} | {nts:.2f} | {seconds:.3f} |")

@@ -1,124 +1,125 @@
-"""Sweep: train a small grid over two hyperparameters and compare the final distributions."""
+"""Sweep: train a small grid over two hyperparameters, each cell over a few seeds, and compare the
+final distributions."""
 from ui.navigation_fix import ensure_navigation
 
 ensure_navigation()  # first: a deep link on a fresh server runs this page alone (see ui.navigation_fix)
 
 import streamlit as st
 
-from drift_core.data.toy2d import SAMPLERS
+from drift_core.export import rows_csv
 from drift_core.sweep import METRICS
 from ui import classroom, controls
 from ui import sweep_view as sv
 
-ss = st.session_state
-
-st.title("Sweep")
-st.caption("Pick two settings and a few values of each: Drift Lab trains one small run per cell (same seed, same "
-           "network, only the two settings differ) and colours the grid by the final distance to the data. "
-           "Click a cell, or its **Open** button, to continue with that configuration in the Playground. "
-           "Finished cells are cached, so running the same sweep again is instant.")
-
-if controls.open_session().view.presenter:
+session = controls.open_session()
+st.markdown("### Sweep")
+if session.view.presenter:
     classroom.exit_presenter_button()
-base = sv.sweep_base_config()
+st.caption("Pick two settings and a few values of each: Drift Lab trains one small run per cell and seed (the "
+           "same network, only the two settings and the seed differ) and colours the grid by the final distance "
+           "to the data, averaged over the seeds. Select a cell (click it, or pick it below the heatmap) and "
+           "**Open in Playground** to start a new run with its settings there, from step 0. Finished runs are "
+           "cached, so running the same sweep again is instant.")
+
+base = sv.sweep_base_config(session.config)  # on a session's first page, the URL's settings
+presenter = session.view.presenter
+state = sv.page_state(base)
 sv.prepare()
-sb = st.sidebar
-sb.markdown("#### :material/grid_on: Grid")
-if "sw_dataset" not in ss:
-    ss["sw_dataset"] = base.data.dataset if base.data.dataset in SAMPLERS else "8gaussians"
-dataset = sb.selectbox("Dataset", list(SAMPLERS), key="sw_dataset")
-x_axis, x_values = sv.axis_picker("x", "K")
-y_axis, y_values = sv.axis_picker("y", "tau", exclude=x_axis)
-if "sw_steps" not in ss:
-    ss["sw_steps"] = 200
-steps = sb.number_input("Training steps per cell", min_value=1, max_value=5000, step=50, key="sw_steps")
-sb.caption(f"Every cell uses your current settings for everything else: seed {base.train.seed}, network "
-           f"{base.model.width}×{base.model.depth}, N = {base.train.batch_size}, τ = {base.drift.tau:g}, "
-           f"lr = {base.train.lr:g}, {base.drift.label()}.")
-spec, problem = sv.build_spec(base, dataset, x_axis, x_values, y_axis, y_values, int(steps))
+spec, problem = sv.grid_controls(state, base)
 
-job = ss.get(sv.JOB_KEY)
-if job is not None and job.done and job.result is not None and ss.get(sv.RESULT_KEY) is not job.result:
-    ss[sv.RESULT_KEY] = job.result
-result = ss.get(sv.RESULT_KEY)
-opening = ss.pop("sweep_open", None)
-if opening is not None and result is not None:
-    sv.open_in_playground(result.spec.cell_config(*opening))
+sv.take_finished(state)
+result = state.result
+if state.open_requested:
+    state.open_requested = False
+    if result is not None and state.selected is not None:
+        sv.open_in_playground(result.spec.trial_config(*state.selected))
 
+job = state.job
 running = job is not None and not job.done
 cols = st.columns([1.4, 1.1, 4])
-cols[0].button("Run sweep", icon=":material/play_arrow:", key="sw_run", type="primary", disabled=spec is None or running, width="stretch",
-               on_click=sv.start, args=(spec,) if spec is not None else None)
-cols[1].button("Cancel", icon=":material/stop:", key="sw_cancel", disabled=not running, on_click=sv.cancel, width="stretch")
+cols[0].button("Run sweep", icon=":material/play_arrow:", key="sw_run", type="primary", disabled=spec is None or running,
+               width="stretch", on_click=sv.start, args=(state, spec) if spec is not None else None)
+cols[1].button("Cancel", icon=":material/stop:", key="sw_cancel", disabled=not running, on_click=sv.cancel, args=(state,),
+               width="stretch")
 if spec is not None:
-    cells = spec.shape[0] * spec.shape[1]
-    cols[2].caption(f"{spec.shape[0]} × {spec.shape[1]} = {cells} cells × {spec.steps} steps "
-                    f"= {cells * spec.steps:,} training steps")
+    cells, seeds = spec.shape[0] * spec.shape[1], len(spec.seeds)
+    per_seed = f" × {seeds} seeds" if seeds > 1 else ""
+    cols[2].caption(f"{spec.shape[0]} × {spec.shape[1]} = {cells} cells{per_seed} × {spec.steps} steps "
+                    f"= {cells * seeds * spec.steps:,} training steps")
 else:
     cols[2].warning(problem, icon=":material/block:")
 if job is not None and job.error:
     st.error(f"The sweep failed: {job.error}")
 
+
 def progress_panel() -> None:
-    current = ss.get(sv.JOB_KEY)
+    current = state.job
     if current is None:
         return
     if not current.done:
         label = "cancelling…" if current.cancelled else current.message
         st.progress(min(1.0, current.fraction), text=f"{current.fraction:.0%} · {label}")
-    elif current.result is not None and ss.get(sv.RESULT_KEY) is not current.result:
+    elif current.result is not None and state.result is not current.result:
         st.rerun()  # draw the finished sweep
+
 
 st.fragment(run_every=sv.POLL_S if running else None)(progress_panel)()
 
 if result is not None:
+    rspec = result.spec
     if result.cancelled:
-        done = sum(1 for row in result.cells for c in row if c is not None)
-        st.warning(f"Cancelled: {done} of {result.spec.shape[0] * result.spec.shape[1]} cells finished "
-                   "(they are cached; run again to finish the rest).", icon=":material/stop_circle:")
-    st.caption(f"{result.spec.base.data.dataset} · {result.cached_cells} cell(s) from the cache · "
-               f"{result.seconds:.1f} s")
-    if "sw_metric" not in ss:
-        ss["sw_metric"] = "energy"
-    metric = st.segmented_control("Metric", list(METRICS), key="sw_metric", format_func=lambda m: METRICS[m][0])
-    metric = metric or "energy"
-    if metric == "modes" and result.spec.base.data.dataset not in ("8gaussians", "25gaussians", "bimodal"):
+        done = len(result.trials)
+        st.warning(f"Cancelled: {done} of {len(rspec.trials())} runs finished (they are cached; run again to finish "
+                   "the rest).", icon=":material/stop_circle:")
+    st.caption(f"{rspec.base.data.dataset} · {result.cached_trials} run(s) from the cache · {result.seconds:.1f} s")
+    metric = st.segmented_control("Metric", list(METRICS), format_func=lambda m: METRICS[m][0],
+                                  **sv.bound("sw_metric", state.metric,
+                                              lambda m: setattr(state, "metric", m or state.metric)))
+    metric = metric or state.metric
+    if metric == "modes" and rspec.base.data.dataset not in ("8gaussians", "25gaussians", "bimodal"):
         st.info("Mode coverage is defined for the mixture datasets (8gaussians, 25gaussians, bimodal) only.")
-    event = st.plotly_chart(sv.heatmap_figure(result, metric, height=classroom.plot_height(420)), key="sw_heatmap",
-                            on_select="rerun",
-                            selection_mode="points", config={"displaylogo": False})
-    picked = sv.selected_cell(event, result)
-    if picked is not None:
-        i, j = picked
-        c1, c2 = st.columns([3, 1])
-        c1.markdown(f"Selected: **{result.spec.y_axis} = {result.spec.y_values[i]:g}**, "
-                    f"**{result.spec.x_axis} = {result.spec.x_values[j]:g}**")
-        c2.button("Open in Playground", icon=":material/open_in_new:", key="sw_open_selected", type="primary", on_click=sv.request_open,
-                  args=(i, j))
-    best = result.best_cell(metric)
-    if best is not None:
-        st.caption(f"Best {METRICS[metric][0]}: {result.spec.y_axis} = {result.spec.y_values[best[0]]:g}, "
-                   f"{result.spec.x_axis} = {result.spec.x_values[best[1]]:g}.")
-    st.markdown("##### Final particles (blue) over the data (grey)")
-    values = result.grid(metric)
-    for i in range(result.spec.shape[0]):
-        row = st.columns(result.spec.shape[1])
+    st.plotly_chart(sv.heatmap_figure(result, metric, height=classroom.plot_height(420)), key="sw_heatmap",
+                    on_select=lambda: sv.select_from_heatmap(state, "sw_heatmap"), selection_mode="points",
+                    config={"displaylogo": False})
+    st.caption(sv.colour_note(result))
+    verdict = result.verdict(metric)
+    if verdict:
+        separated = len(rspec.seeds) > 1 and not result.not_separated_from_best(metric)
+        (st.success if separated else st.warning)(verdict, icon=":material/insights:")
+
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    with c1:
+        i, j = sv.cell_picker(state, result)
+    c2.button("Open in Playground", icon=":material/open_in_new:", key="sw_open", type="primary",
+              on_click=sv.request_open, args=(state,), width="stretch",
+              help="start a new Playground run with this cell's settings (from step 0, with the first seed); "
+                   "the sweep keeps numbers and final points, not trained networks")
+    st.caption(f"{METRICS[metric][0]} of {rspec.cell_label(i, j)}: {sv.seed_values(result, i, j, metric)}")
+
+    st.markdown("##### Final particles (blue) over the data (grey)" + (", first seed" if len(rspec.seeds) > 1 else ""))
+    mean, std = result.mean(metric), result.std(metric)
+    for i in range(rspec.shape[0]):
+        row = st.columns(rspec.shape[1])
         for j, col in enumerate(row):
             png = sv.thumbnail_png(result, i, j)
             if png is None:
-                col.caption("not run")
+                col.caption(f"{rspec.cell_label(i, j)}: not run")
                 continue
             col.image(png, width=240)
-            note = " · diverged" if result.cells[i][j].diverged else ""
-            col.caption(f"{METRICS[metric][0]}: {values[i, j]:.3g}{note}")
-            col.button("Open", icon=":material/open_in_new:", key=f"sw_open_{i}_{j}", on_click=sv.request_open, args=(i, j),
-                       help="continue with this configuration in the Playground")
-    d1, d2 = st.columns(2)
-    d1.download_button("Results (CSV)", sv.results_csv(result), file_name="sweep.csv", mime="text/csv",
-                       icon=":material/download:",
-                       key="sw_dl_csv", on_click="ignore")
-    d2.download_button("Heatmap (PNG)", sv.heatmap_png(result, metric), file_name=f"sweep_{metric}.png",
-                       icon=":material/download:",
-                       mime="image/png", key="sw_dl_png", on_click="ignore")
+            diverged = sum(t.diverged for t in result.cell_trials(i, j))
+            note = f" · diverged ({diverged})" if diverged else ""
+            col.caption(f"{rspec.cell_label(i, j)} · {METRICS[metric][0]}: {sv.cell_text(mean[i, j], std[i, j])}{note}")
+    d1, d2, d3 = st.columns(3)
+    d1.download_button("Cells: mean and std (CSV)", rows_csv(result.rows()), file_name="sweep.csv", mime="text/csv",
+                       icon=":material/download:", key="sw_dl_csv", on_click="ignore")
+    d2.download_button("Every seed (CSV)", rows_csv(result.trial_rows()), file_name="trials.csv", mime="text/csv",
+                       icon=":material/download:", key="sw_dl_trials", on_click="ignore")
+    d3.download_button("Heatmap (PNG)", sv.heatmap_png(result, metric), file_name=f"sweep_{metric}.png",
+                       icon=":material/download:", mime="image/png", key="sw_dl_png", on_click="ignore")
 elif not running:
-    st.info("Choose the axes and values in the sidebar, then press **Run sweep**.", icon=":material/grid_on:")
+    if presenter:
+        st.info("No sweep to show yet. Presenter mode hides the sidebar, where the grid is chosen: press **Exit "
+                "presenter mode** above, choose the axes and values, run the sweep, then present it.",
+                icon=":material/grid_on:")
+    else:
+        st.info("Choose the axes and values in the sidebar, then press **Run sweep**.", icon=":material/grid_on:")

@@ -1,14 +1,10 @@
-"""Sweeps (engine, cache, cancel, CLI), export (GIF/MP4/CSV/JSON/URL), guided scenarios, estimator noise."""
+"""Export (GIF/MP4/CSV/JSON/URL), the heatmap picture, guided scenarios, estimator noise. (The sweep engine and
+the sweep command are tested in test_sweep.py and test_cli_sweep.py.)"""
 from __future__ import annotations
 
 import csv
 import io
-import json
-import math
-import os
 import re
-import threading
-import time
 
 import numpy as np
 import pytest
@@ -17,231 +13,20 @@ from PIL import Image
 
 from drift_core.cli import main as cli_main
 from drift_core.limits import config_from_query
-from drift_core.config import ConfigError, ExperimentConfig
+from drift_core.config import ExperimentConfig
 from drift_core.drift import drifting_field
 from drift_core.estimator_noise import estimator_noise
 from drift_core.export import config_json, config_query, gif_bytes, mp4_bytes, mp4_encoder, records_csv
-from drift_core.metrics import energy_distance
 from drift_core.render import heatmap_image
-from drift_core.runtime import make_generator, stream
+from drift_core.runtime import stream
 from drift_core.scenarios import SCENARIOS
-from drift_core import sweep as sweep_mod
-from drift_core.sweep import SweepJob, SweepSpec, run_sweep
 from drift_core.train import Trainer
 
 TINY = ExperimentConfig().with_values({"dataset": "8gaussians", "width": 16, "depth": 1, "noise_dim": 4,
                                        "batch_size": 32, "seed": 3})
 
 
-def tiny_spec(**kw) -> SweepSpec:
-    args = dict(base=TINY, x_axis="K", x_values=(0, 1), y_axis="tau", y_values=(0.05, 0.2), steps=4,
-                eval_samples=64, particles=16)
-    args.update(kw)
-    return SweepSpec(**args)
-
-
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("DRIFT_CACHE_DIR", str(tmp_path / "cache"))
-    return tmp_path / "cache"
-
-
-# ---- sweep engine ----------------------------------------------------------------------------------
-def test_sweep_grid_matches_independent_runs_and_cache_is_reused(cache, monkeypatch):
-    spec = tiny_spec()
-    fractions = []
-    result = run_sweep(spec, progress=lambda f, m: fractions.append(f))
-    assert result.complete and not result.cancelled and result.cached_cells == 0
-    energy = result.grid("energy")
-    assert energy.shape == (2, 2) and np.isfinite(energy).all()
-    assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
-    # cells: rows = tau, cols = K; K = 0 is the baseline
-    assert spec.cell_config(0, 0).drift.method == "baseline" and spec.cell_config(1, 1).drift.K == 1
-    assert spec.cell_config(1, 0).drift.tau == 0.2 and spec.cell_config(1, 0).train.steps == 4
-    # one cell recomputed independently: same seed, same steps, metric from scratch
-    cfg = spec.cell_config(1, 1)
-    trainer = Trainer(cfg)
-    trainer.run(4)
-    # the app's and the CLI's evaluation convention: fixed evaluation noise vs a fixed reference sample
-    noise = torch.randn(64, cfg.model.noise_dim, generator=stream(cfg.train.seed, "evaluation"))
-    reference = trainer.sampler(64, generator=stream(cfg.train.seed, "reference"))
-    with torch.no_grad():
-        generated = trainer.model.eval()(noise)
-    assert energy[1, 1] == pytest.approx(energy_distance(generated, reference), rel=1e-6)
-    assert result.cells[1][1].particles.shape == (16, 2)
-    assert len(list(cache.glob("*.npz"))) == 4
-    # a repeated sweep never trains: every cell comes from the cache, with identical numbers
-    monkeypatch.setattr(sweep_mod, "Trainer", lambda *a, **k: pytest.fail("a cached cell was retrained"))
-    again = run_sweep(spec)
-    assert again.cached_cells == 4
-    for metric in ("energy", "w2", "modes"):
-        np.testing.assert_array_equal(again.grid(metric), result.grid(metric))
-    np.testing.assert_array_equal(again.cells[0][1].particles, result.cells[0][1].particles)
-
-
-def test_sweep_keys_depend_on_what_matters():
-    a, b = tiny_spec(), tiny_spec()
-    assert a.key() == b.key() and a.cell_key(0, 1) == b.cell_key(0, 1)
-    assert a.cell_key(0, 0) != a.cell_key(0, 1)
-    assert tiny_spec(steps=5).key() != a.key()
-    assert tiny_spec(base=TINY.with_values({"seed": 4})).key() != a.key()
-
-
-def test_sweep_cancel_keeps_finished_cells(cache):
-    cancel = threading.Event()
-    seen = []
-
-    def progress(fraction, message):
-        seen.append(message)
-        if "cell 2/4" in message:
-            cancel.set()
-
-    result = run_sweep(tiny_spec(), progress=progress, cancel=cancel)
-    assert result.cancelled and not result.complete
-    assert result.cells[0][0] is not None and result.cells[1][1] is None
-    assert np.isnan(result.grid("energy")[1, 1])
-    assert len(list(cache.glob("*.npz"))) == 1  # only the finished cell was cached
-
-
-def test_sweep_job_runs_in_background_and_cancels(cache):
-    job = SweepJob(tiny_spec(steps=2000)).start()
-    job.cancel()
-    assert job.wait(timeout=60)
-    assert job.error is None and job.result.cancelled and job.message == "cancelled"
-    done = SweepJob(tiny_spec()).start()
-    assert done.wait(timeout=120) and done.result.complete and done.fraction == pytest.approx(1.0)
-
-
-def assert_same_cells(a, b) -> None:
-    """Two sweep results hold the same numbers, cell by cell, exactly (not the wall times)."""
-    assert a.spec == b.spec
-    np.testing.assert_array_equal(a.reference, b.reference)
-    for i, j in a.spec.cells():
-        x, y = a.cells[i][j], b.cells[i][j]
-        assert (x is None) == (y is None), (i, j)
-        if x is None:
-            continue
-        assert x.metrics.keys() == y.metrics.keys()
-        for key in x.metrics:
-            assert x.metrics[key] == y.metrics[key] or (math.isnan(x.metrics[key]) and math.isnan(y.metrics[key])), key
-        np.testing.assert_array_equal(x.particles, y.particles)
-        assert (x.diverged, x.steps_done) == (y.diverged, y.steps_done)
-
-
-def test_sweep_job_in_a_worker_process_equals_run_sweep_here(cache, tmp_path):
-    """The app's job (cells in a worker process, one torch thread) gives exactly the numbers of
-    run_sweep in this process (the CLI's path), cell by cell; the worker writes the cache."""
-    spec = tiny_spec(steps=12, base=TINY.with_values({"batch_size": 64}))
-    job = SweepJob(spec, directory=tmp_path / "job").start()
-    fractions = []
-    while not job.done and len(fractions) < 100_000:
-        fractions.append(job.fraction)
-        assert isinstance(job.message, str)
-        job.wait(timeout=0.05)
-    assert job.wait(timeout=120) and job.error is None, job.error
-    assert job.result.complete and not job.result.cancelled and job.result.cached_cells == 0
-    assert job.fraction == pytest.approx(1.0) and job.message == "done"
-    assert fractions == sorted(fractions)
-    assert len(list((tmp_path / "job").glob("*.npz"))) == 4
-    assert not list((tmp_path / "job").glob("*.tmp*"))  # temp files were renamed into place
-    here = run_sweep(spec, directory=tmp_path / "here")
-    assert_same_cells(job.result, here)
-    # and the job reads the cells it cached, without training
-    again = SweepJob(spec, directory=tmp_path / "job").start()
-    assert again.wait(timeout=120) and again.result.cached_cells == 4
-    assert_same_cells(again.result, here)
-
-
-def test_sweep_worker_is_another_process_with_one_torch_thread():
-    from concurrent.futures import ProcessPoolExecutor
-
-    with ProcessPoolExecutor(1, mp_context=sweep_mod._mp_context(), initializer=sweep_mod._worker_init,
-                             initargs=(None, None)) as pool:
-        assert pool.submit(os.getpid).result(timeout=120) != os.getpid()
-        assert pool.submit(torch.get_num_threads).result(timeout=60) == 1
-
-
-def test_sweep_job_cancel_mid_sweep_keeps_finished_cells(cache):
-    job = SweepJob(tiny_spec(steps=1500)).start()
-    deadline = time.monotonic() + 240
-    while job.fraction < 0.3 and not job.done and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not job.done, "the sweep finished before it could be cancelled"
-    assert job.message.startswith("cell 2/4")
-    stop = time.monotonic()
-    job.cancel()
-    assert job.wait(timeout=60) and job.error is None
-    assert time.monotonic() - stop < 30  # the running cell stopped at a step, not at its end
-    result = job.result
-    assert result.cancelled and not result.complete and job.message == "cancelled"
-    assert result.cells[0][0] is not None and result.cells[1][1] is None
-    assert len(list(cache.glob("*.npz"))) == 1
-
-
-def test_sweep_job_on_another_executor_and_errors_as_messages(cache, monkeypatch):
-    """Any concurrent.futures executor runs the job's cells (a thread pool here; a Dask client's
-    executor for clusters); an error in a cell reaches the job as a message."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    spec = tiny_spec()
-    # one thread: models are initialised from torch's global RNG (drift_core.models), so two cells
-    # initialised at once in one process would not reproduce; worker processes each have their own
-    with ThreadPoolExecutor(1) as pool:
-        job = SweepJob(spec, executor=pool).start()
-        assert job.wait(timeout=120) and job.error is None and job.result.complete
-        assert_same_cells(job.result, run_sweep(spec, use_cache=False))
-
-        def boom(*args, **kwargs):
-            raise RuntimeError("the cell exploded")
-
-        monkeypatch.setattr(sweep_mod, "sweep_cell_task", boom)
-        failed = SweepJob(spec, executor=pool, use_cache=False).start()
-        assert failed.wait(timeout=60)
-        assert failed.result is None and failed.error == "RuntimeError: the cell exploded"
-        assert failed.done and failed.message == "failed"
-
-
-def test_sweep_spec_rejects_bad_input():
-    with pytest.raises(ConfigError, match="different axes"):
-        tiny_spec(y_axis="K", y_values=(1, 2))
-    with pytest.raises(ConfigError, match="integers"):
-        tiny_spec(x_values="0,abc")
-    with pytest.raises(ConfigError, match="tau"):
-        tiny_spec(y_values=(0.05, -1.0))
-    with pytest.raises(ConfigError, match="two of K, tau"):
-        tiny_spec(x_axis="width", x_values=(8,))
-    with pytest.raises(ConfigError, match="limit"):
-        tiny_spec(x_axis="batch_size", x_values=(10**6,))
-
-
-# ---- CLI -----------------------------------------------------------------------------------------
-def test_cli_sweep_2x2_writes_csv_and_heatmap(cache, tmp_path, capsys):
-    out = tmp_path / "sweep"
-    argv = ["sweep", "--dataset", "8gaussians", "--set", "width=16", "--set", "depth=1", "--set", "noise_dim=4",
-            "--batch-size", "32", "--x-axis", "batch_size", "--x-values", "16,32", "--y-axis", "lr",
-            "--y-values", "0.001,0.01", "--steps", "3", "--metric", "w2", "--eval-samples", "64",
-            "--out", str(out)]
-    assert cli_main(argv) == 0
-    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert summary["cells"] == 4 and summary["cached"] == 0
-    rows = list(csv.DictReader(open(out / "sweep.csv")))
-    assert len(rows) == 4
-    assert {(r["lr"], r["batch_size"]) for r in rows} == {("0.001", "16"), ("0.001", "32"), ("0.01", "16"), ("0.01", "32")}
-    assert all(float(r["w2"]) > 0 for r in rows)
-    heat = Image.open(out / "heatmap.png")
-    assert heat.format == "PNG" and heat.size[0] > 2 * 96 and heat.size[1] > 2 * 96
-    assert Image.open(out / "thumbnails.png").size[0] > 2 * 160
-    assert json.loads((out / "sweep.json").read_text())["x_values"] == [16, 32]
-    assert cli_main(argv) == 0  # second time: every cell from the cache
-    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["cached"] == 4
-
-
-def test_cli_sweep_bad_axis_values_exit_2(cache, tmp_path, capsys):
-    code = cli_main(["sweep", "--x-axis", "K", "--x-values", "1,x", "--y-axis", "tau", "--y-values", "0.1",
-                     "--steps", "2", "--out", str(tmp_path / "o")])
-    assert code == 2 and "integers" in capsys.readouterr().err
-
-
+# ---- pictures ------------------------------------------------------------------------------------
 def test_heatmap_colours_best_cell_brightest():
     values = np.array([[0.5, 0.1], [0.3, np.nan]])
     img = heatmap_image(values, ["a", "b"], ["c", "d"], lower_is_better=True, cell=40)

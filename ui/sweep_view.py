@@ -1,30 +1,70 @@
-"""Streamlit helpers of the Sweep page: axis pickers, the background job (progress, cancel), the heatmap
-figure, per-cell thumbnails and "open this cell in the Playground".
+"""Streamlit helpers of the Sweep page: its state, the grid controls, the background job (progress,
+cancel), the heatmap figure, per-cell thumbnails and "open this cell in the Playground".
 
-The sweep itself (training, metrics, cache) is :mod:`drift_core.sweep`; it runs in a worker process
-(:class:`drift_core.sweep.SweepJob`, kept in ``st.session_state``), and a ``run_every`` fragment polls
-its progress, which reads a few shared numbers: the server's script runs never compete with the training.
+The sweep itself (training, metrics, seeds, cache) is :mod:`drift_core.sweep`; its trials run in a
+worker process (:class:`drift_core.sweep.SweepJob`), and a ``run_every`` fragment polls its progress,
+which reads a few shared numbers: the server's script runs never compete with the training.
+
+Everything the page keeps between script runs lives in one :class:`SweepPage` object in the session
+(``lab().page("sweep", ...)``). Widget keys are seeded from it on every run and write back to it
+through ``on_change``, so a page switch or a rerun loses nothing.
 """
 from __future__ import annotations
 
 import io
 import os
+from dataclasses import dataclass, field
 
 import numpy as np
 import streamlit as st
 
+from drift_core.cli.sweep import cell_thumbnail, heatmap_for
 from drift_core.config import ConfigError, ExperimentConfig
+from drift_core.data.toy2d import SAMPLERS
 from drift_core.sweep import AXES, METRICS, SweepJob, SweepResult, SweepSpec, prepare_workers
 
+from .session import lab
 from .controls import BATCH_OPTIONS, LR_OPTIONS, TAU_OPTIONS, limits
 from .session import lab
 
-JOB_KEY = "sweep_job"
-RESULT_KEY = "sweep_result"
 POLL_S = 0.5
+MAX_PAGE_SEEDS = 8
+"""Seeds per cell the page offers (the CLI allows more)."""
 
 AXIS_OPTIONS = {"K": tuple(range(0, 9)), "tau": TAU_OPTIONS, "batch_size": BATCH_OPTIONS, "lr": LR_OPTIONS}
 DEFAULT_VALUES = {"K": (0, 1, 2), "tau": (0.02, 0.05, 0.2), "batch_size": (32, 128, 512), "lr": (1e-3, 5e-3, 2e-2)}
+
+
+@dataclass
+class SweepPage:
+    """The Sweep page's state in one browser session: the grid being chosen (the values chosen for
+    every axis are kept when the axes change), the metric shown, the selected cell, the running job
+    and the last result."""
+
+    dataset: str = "8gaussians"
+    x_axis: str = "K"
+    y_axis: str = "tau"
+    values: dict[str, tuple] = field(default_factory=lambda: dict(DEFAULT_VALUES))
+    steps: int = 200
+    seeds: int = 1  # seeds per cell: the base seed and the ones after it
+    metric: str = "energy"
+    selected: tuple[int, int] | None = None  # (row, col) of the result's selected cell
+    open_requested: bool = False  # "Open in Playground" was pressed (the page switch happens in the body)
+    job: SweepJob | None = None
+    result: SweepResult | None = None
+
+
+def page_state(base: ExperimentConfig) -> SweepPage:
+    """This session's :class:`SweepPage`, created with the session's dataset on first use."""
+    return lab().page("sweep", lambda: SweepPage(dataset=base.data.dataset if base.data.dataset in SAMPLERS
+                                                 else "8gaussians"))
+
+
+def bound(key: str, value, write) -> dict:
+    """Widget kwargs: the key seeded with ``value`` on this run, and an on_change that passes the
+    widget's new value to ``write``."""
+    st.session_state[key] = value
+    return {"key": key, "on_change": lambda: write(st.session_state[key])}
 
 
 def axis_label(axis: str) -> str:
@@ -41,42 +81,93 @@ def axis_options(axis: str) -> list:
     return options
 
 
-def axis_picker(slot: str, default_axis: str, exclude: str | None = None) -> tuple[str, list]:
-    """An axis selectbox and a multiselect of its values (keys ``sw_{slot}_axis`` / ``sw_{slot}_values_{axis}``)."""
-    ss = st.session_state
-    choices = [a for a in AXES if a != exclude]
-    key = f"sw_{slot}_axis"
-    if ss.get(key) not in choices:
-        ss[key] = default_axis if default_axis in choices else choices[0]
-    axis = st.sidebar.selectbox(f"{slot.upper()} axis ({'columns' if slot == 'x' else 'rows'})", choices, key=key,
-                                format_func=axis_label)
-    values_key = f"sw_{slot}_values_{axis}"
+def _set_axis(state: SweepPage, slot: str, axis: str) -> None:
+    """Choose ``slot``'s axis; choosing the other slot's axis swaps the two."""
+    other = "y" if slot == "x" else "x"
+    if axis == getattr(state, f"{other}_axis"):
+        setattr(state, f"{other}_axis", getattr(state, f"{slot}_axis"))
+    setattr(state, f"{slot}_axis", axis)
+
+
+def _set_values(state: SweepPage, axis: str, values) -> None:
+    state.values[axis] = tuple(sorted(values))
+
+
+def axis_picker(state: SweepPage, slot: str) -> tuple[str, list]:
+    """The ``slot`` ("x" or "y") axis selectbox and a multiselect of its values (keys ``sw_{slot}_axis``,
+    ``sw_{slot}_values``)."""
+    sb = st.sidebar
+    choices = list(AXES) if slot == "x" else [a for a in AXES if a != state.x_axis]
+    axis = getattr(state, f"{slot}_axis")
+    sb.selectbox(f"{slot.upper()} axis ({'columns' if slot == 'x' else 'rows'})", choices, format_func=axis_label,
+                 **bound(f"sw_{slot}_axis", axis, lambda a: _set_axis(state, slot, a)))
+    axis = getattr(state, f"{slot}_axis")
     options = axis_options(axis)
-    if values_key not in ss:
-        ss[values_key] = [v for v in DEFAULT_VALUES[axis] if v in options]
-    values = st.sidebar.multiselect(f"{axis_label(axis)} values", options, key=values_key,
-                                    format_func=lambda v: f"{v:g}")
+    chosen = [v for v in state.values.get(axis, DEFAULT_VALUES[axis]) if v in options]
+    values = sb.multiselect(f"{axis_label(axis)} values", options, format_func=lambda v: f"{v:g}",
+                            **bound(f"sw_{slot}_values", chosen, lambda v: _set_values(state, axis, v)))
     return axis, sorted(values)
 
 
+def grid_controls(state: SweepPage, base: ExperimentConfig) -> tuple[SweepSpec | None, str]:
+    """The sidebar's grid controls; the spec they describe, or None with the reason (shown to the
+    user; nothing is lost)."""
+    sb = st.sidebar
+    sb.markdown("#### :material/grid_on: Grid")
+    datasets = list(SAMPLERS)
+    sb.selectbox("Dataset", datasets, **bound("sw_dataset", state.dataset if state.dataset in datasets else datasets[0],
+                                               lambda v: setattr(state, "dataset", v)))
+    x_axis, x_values = axis_picker(state, "x")
+    y_axis, y_values = axis_picker(state, "y")
+    sb.number_input("Training steps per cell", min_value=1, max_value=5000, step=50,
+                    **bound("sw_steps", state.steps, lambda v: setattr(state, "steps", int(v))))
+    sb.number_input("Seeds per cell", min_value=1, max_value=MAX_PAGE_SEEDS, step=1,
+                    help="train every cell with this many seeds and show the mean and the spread (std), so "
+                         "a difference can be told from seed noise",
+                    **bound("sw_seeds", state.seeds, lambda v: setattr(state, "seeds", int(v))))
+    seeds = seeds_for(base, state.seeds)
+    sb.caption(fixed_settings(base, x_axis, y_axis, seeds))
+    return build_spec(base, state.dataset, x_axis, x_values, y_axis, y_values, state.steps, seeds)
+
+
+def seeds_for(base: ExperimentConfig, count: int) -> tuple[int, ...]:
+    """The page's seeds: the session's seed and the ``count - 1`` seeds after it."""
+    return tuple(range(base.train.seed, base.train.seed + max(1, int(count))))
+
+
+def fixed_settings(base: ExperimentConfig, x_axis: str, y_axis: str, seeds: tuple[int, ...]) -> str:
+    """What every cell shares (the settings that are not swept) and its seeds, in one sentence."""
+    swept = {x_axis, y_axis}
+    parts = [f"network {base.model.width}×{base.model.depth}"]
+    if "batch_size" not in swept:
+        parts.append(f"N = {base.train.batch_size}")
+    if "tau" not in swept:
+        parts.append(f"τ = {base.drift.tau:g}")
+    if "lr" not in swept:
+        parts.append(f"lr = {base.train.lr:g}")
+    if "K" not in swept:
+        parts.append(base.drift.label())
+    seed_text = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {', '.join(str(s) for s in seeds)}"
+    return (f"Every cell uses your current settings for what is not swept: {', '.join(parts)}; "
+            f"{seed_text}.")
+
+
 def build_spec(base: ExperimentConfig, dataset: str, x_axis: str, x_values: list, y_axis: str, y_values: list,
-               steps: int) -> tuple[SweepSpec | None, str]:
+               steps: int, seeds: tuple[int, ...] = ()) -> tuple[SweepSpec | None, str]:
     """The spec, or None with the reason (shown to the user; nothing is lost)."""
     if not x_values or not y_values:
         return None, "Pick at least one value on each axis."
     try:
         base = base.with_values({"dataset": dataset}) if base.data.dataset != dataset else base
-        return SweepSpec(base, x_axis, tuple(x_values), y_axis, tuple(y_values), steps=int(steps)), ""
+        return SweepSpec(base, x_axis, tuple(x_values), y_axis, tuple(y_values), steps=int(steps), seeds=seeds), ""
     except ConfigError as err:
         return None, str(err)
 
 
-def sweep_base_config() -> ExperimentConfig:
-    """The session's current configuration (network, seed, unswept settings), or the defaults."""
-    cfg = lab().config
-    if cfg.data.dataset == "custom":
-        cfg = ExperimentConfig()
-    return cfg
+def sweep_base_config(config: ExperimentConfig) -> ExperimentConfig:
+    """The session's configuration (network, seed, unswept settings), or the defaults when it uses
+    uploaded points (sweeps run on the built-in datasets)."""
+    return ExperimentConfig() if config.data.dataset == "custom" else config
 
 
 def prepare() -> None:
@@ -89,56 +180,98 @@ def prepare() -> None:
             pass  # the job reports it if worker processes cannot start
 
 
-def start(spec: SweepSpec) -> SweepJob:
-    """Start a sweep in a worker process (or in this thread when ``DRIFT_SWEEP_SYNC=1``)."""
-    old = st.session_state.get(JOB_KEY)
-    if old is not None and not old.done:
-        old.cancel()
+def start(state: SweepPage, spec: SweepSpec) -> None:
+    """on_click of Run: start a sweep in a worker process (or in this thread when ``DRIFT_SWEEP_SYNC=1``)."""
+    if state.job is not None and not state.job.done:
+        state.job.cancel()
     job = SweepJob(spec)
-    st.session_state[JOB_KEY] = job
+    state.job, state.selected = job, None
     if os.environ.get("DRIFT_SWEEP_SYNC") == "1":
         job.run_here()
     else:
         job.start()
-    return job
 
 
-def cancel() -> None:
-    job = st.session_state.get(JOB_KEY)
-    if job is not None:
-        job.cancel()
+def cancel(state: SweepPage) -> None:
+    if state.job is not None:
+        state.job.cancel()
+
+
+def take_finished(state: SweepPage) -> bool:
+    """Make a finished job's result the page's result; True if there was a new one."""
+    job = state.job
+    if job is not None and job.result is not None and state.result is not job.result:
+        state.result = job.result
+        return True
+    return False
+
+
+# ---- the result ------------------------------------------------------------------------------------
+def colour_range(mean: np.ndarray, std: np.ndarray) -> tuple[float, float] | None:
+    """The heatmap's colour range: the means' range, widened to at least ± 2 × the typical spread
+    (root mean square of the cells' std) around its middle, so cells that differ by less than seed
+    noise get nearly the same colour. Without a spread (one seed) the means' range. None when no cell
+    has a value."""
+    finite = mean[np.isfinite(mean)]
+    if not finite.size:
+        return None
+    lo, hi = float(finite.min()), float(finite.max())
+    spreads = std[np.isfinite(std)]
+    if spreads.size:
+        noise = float(np.sqrt(np.mean(spreads ** 2)))
+        middle, half = (lo + hi) / 2, max((hi - lo) / 2, 2 * noise)
+        lo, hi = middle - half, middle + half
+    return lo, hi
+
+
+def cell_text(mean: float, std: float) -> str:
+    if not np.isfinite(mean):
+        return "n/a"
+    return f"{mean:.3g} ± {std:.2g}" if np.isfinite(std) else f"{mean:.3g}"
 
 
 def heatmap_figure(result: SweepResult, metric: str, *, height: int = 420) -> dict:
-    """A Plotly heatmap of one metric (rows: y values, columns: x values; best = bright), the value in
-    each cell, and an invisible marker per cell so a click selects that cell."""
+    """A Plotly heatmap of one metric's mean over the seeds (rows: y values, columns: x values; best =
+    bright) with "mean ± std" in each cell, colours over :func:`colour_range`, every seed's value on
+    hover, and an invisible marker per cell so a click selects that cell."""
     spec = result.spec
-    values = result.grid(metric)
+    mean, std, values = result.mean(metric), result.std(metric), result.values(metric)
     name, lower = METRICS[metric]
     xs = [f"{v:g}" for v in spec.x_values]
     ys = [f"{v:g}" for v in spec.y_values]
-    finite = values[np.isfinite(values)]
-    log = bool(finite.size) and finite.min() > 0 and finite.max() / finite.min() > 10
-    shade = np.where(np.isfinite(values), np.log10(np.where(values > 0, values, 1)) if log else values, np.nan)
-    text = [[("n/a" if not np.isfinite(v) else f"{v:.3g}") for v in row] for row in values]
-    cx = [x for _ in ys for x in xs]
-    cy = [y for y in ys for _ in xs]
+    bounds = colour_range(mean, std)
+    log = bounds is not None and bounds[0] > 0 and bounds[1] / bounds[0] > 10
+    shade = np.where(np.isfinite(mean), np.log10(np.where(mean > 0, mean, 1)) if log else mean, np.nan)
+    heat = {"type": "heatmap", "z": shade.tolist(), "x": xs, "y": ys, "hoverinfo": "skip",
+            "text": [[cell_text(mean[i, j], std[i, j]) for j in range(len(xs))] for i in range(len(ys))],
+            "texttemplate": "%{text}", "colorscale": "Viridis", "reversescale": lower,
+            "colorbar": {"title": {"text": ("log₁₀ " if log else "") + name}}}
+    if bounds is not None:
+        lo, hi = (np.log10(bounds[0]), np.log10(bounds[1])) if log else bounds
+        heat.update(zmin=float(lo), zmax=float(hi) if hi > lo else float(lo) + 1e-12, zauto=False)
+    seeds = spec.seeds
+
+    def hover(i: int, j: int) -> str:
+        per_seed = [f"seed {seeds[s]}: {values[i, j, s]:.4g}" for s in range(len(seeds)) if np.isfinite(values[i, j, s])]
+        return f"{spec.cell_label(i, j)}<br>{'<br>'.join(per_seed) or 'not run'}<br>click to select"
+
     return {
         "data": [
-            {"type": "heatmap", "z": shade.tolist(), "x": xs, "y": ys, "text": text, "texttemplate": "%{text}",
-             "colorscale": "Viridis", "reversescale": lower, "hoverinfo": "skip",
-             "colorbar": {"title": {"text": ("log₁₀ " if log else "") + name}}},
-            {"type": "scatter", "mode": "markers", "x": cx, "y": cy, "name": "cells",
+            heat,
+            {"type": "scatter", "mode": "markers", "x": [x for _ in ys for x in xs], "y": [y for y in ys for _ in xs],
+             "name": "cells",
              # square markers almost as tall as a cell (plotly selects points on click, not heatmap cells)
              "marker": {"size": max(12, int(0.9 * (height - 90) / len(ys))), "symbol": "square", "opacity": 0,
                         "color": "black"},
              "customdata": [[i, j] for i in range(len(ys)) for j in range(len(xs))],
-             "hovertemplate": f"{spec.y_axis}=%{{y}}, {spec.x_axis}=%{{x}}<br>click to select<extra></extra>",
-             "showlegend": False},
+             "text": [hover(i, j) for i in range(len(ys)) for j in range(len(xs))],
+             "hovertemplate": "%{text}<extra></extra>", "showlegend": False},
         ],
         "layout": {
             "height": height, "margin": {"l": 60, "r": 10, "t": 40, "b": 50},
-            "title": {"text": f"{name} after {spec.steps} steps ({'lower' if lower else 'higher'} is better)",
+            "title": {"text": f"{name} after {spec.steps} steps, "
+                              f"{'mean of ' + str(len(seeds)) + ' seeds' if len(seeds) > 1 else 'one seed'} "
+                              f"({'lower' if lower else 'higher'} is better)",
                       "font": {"size": 14}, "x": 0.02},
             # fixed ranges: the big click markers must not pad the axes (row 0 at the top, like the thumbnails)
             "xaxis": {"title": {"text": axis_label(spec.x_axis)}, "type": "category",
@@ -150,8 +283,16 @@ def heatmap_figure(result: SweepResult, metric: str, *, height: int = 420) -> di
     }
 
 
+def colour_note(result: SweepResult) -> str:
+    if len(result.spec.seeds) > 1:
+        return ("Each cell: mean ± std over the seeds. Colours span at least ± 2 × the typical spread, so "
+                "cells that differ by less than seed noise look alike; hover a cell for every seed's value.")
+    return ("One seed per cell: the colours stretch over whatever range that seed gave, so seed noise can look "
+            "like a pattern. Set *Seeds per cell* to 3 or more to see the spread.")
+
+
 def selected_cell(event, result: SweepResult) -> tuple[int, int] | None:
-    """The (row, col) clicked in the heatmap (from ``st.plotly_chart(..., on_select="rerun")``)."""
+    """The (row, col) clicked in the heatmap (a ``st.plotly_chart(..., on_select=...)`` selection)."""
     try:
         points = event.selection.points if hasattr(event, "selection") else event["selection"]["points"]
     except (KeyError, TypeError, AttributeError):
@@ -165,10 +306,35 @@ def selected_cell(event, result: SweepResult) -> tuple[int, int] | None:
     return None
 
 
-def thumbnail_png(result: SweepResult, i: int, j: int, size: int = 180) -> bytes | None:
-    from drift_core.cli.sweep import cell_thumbnail
+def select_from_heatmap(state: SweepPage, key: str) -> None:
+    """on_select of the heatmap: the clicked cell becomes the selected one."""
+    if state.result is not None:
+        picked = selected_cell(st.session_state.get(key), state.result)
+        if picked is not None:
+            state.selected = picked
 
-    image = cell_thumbnail(result, i, j, size=size)
+
+def cell_picker(state: SweepPage, result: SweepResult) -> tuple[int, int]:
+    """One selectbox of every cell (key ``sw_cell``), seeded with the selected cell (the best one
+    until the user picks another); returns the selected cell."""
+    cells = result.spec.cells()
+    if state.selected not in cells:
+        state.selected = result.best_cell(state.metric) or cells[0]
+    st.selectbox("Cell", range(len(cells)), format_func=lambda n: result.spec.cell_label(*cells[n]),
+                 **bound("sw_cell", cells.index(state.selected), lambda n: setattr(state, "selected", cells[n])))
+    return state.selected
+
+
+def seed_values(result: SweepResult, i: int, j: int, metric: str) -> str:
+    """"seed 0: 0.0123 · seed 1: 0.0131" for cell (i, j)."""
+    values, seeds = result.values(metric), result.spec.seeds
+    return " · ".join(f"seed {seeds[s]}: {values[i, j, s]:.4g}" for s in range(len(seeds))
+                      if np.isfinite(values[i, j, s])) or "no finished seed"
+
+
+def thumbnail_png(result: SweepResult, i: int, j: int, size: int = 180) -> bytes | None:
+    """Cell (i, j)'s final particles over the data as PNG, without a label (the page writes it below)."""
+    image = cell_thumbnail(result, i, j, size=size, label=False)
     if image is None:
         return None
     buffer = io.BytesIO()
@@ -176,36 +342,24 @@ def thumbnail_png(result: SweepResult, i: int, j: int, size: int = 180) -> bytes
     return buffer.getvalue()
 
 
-def request_open(i: int, j: int) -> None:
-    """on_click of a cell's "Open in Playground" button (the page switch happens in the page body)."""
-    st.session_state["sweep_open"] = (int(i), int(j))
+def request_open(state: SweepPage) -> None:
+    """on_click of "Open in Playground" (the page switch happens in the page body)."""
+    state.open_requested = True
 
 
 def open_in_playground(config: ExperimentConfig) -> None:
     """Make ``config`` the session's configuration (widget keys included) and go to the Playground with
-    it in the URL. Stops the script (st.switch_page)."""
+    it in the URL, where a new run starts from step 0. Stops the script (st.switch_page)."""
     session = lab()
     session.config = config
     session.runs.pop("playground", None)  # the Playground builds a fresh run for this configuration
-    session.notices["playground"] = "Opened from the Sweep page: this is the configuration of the cell you picked."
+    session.notices["playground"] = (
+        f"Opened from the Sweep page: a new run from step 0 with the settings of the cell you picked (seed "
+        f"{config.train.seed}); the sweep keeps numbers and final points, not trained networks.")
     st.switch_page("pages/playground.py", query_params=config.to_query())
 
 
-def results_csv(result: SweepResult) -> str:
-    import csv
-
-    rows = result.rows()
-    buffer = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    return buffer.getvalue()
-
-
 def heatmap_png(result: SweepResult, metric: str) -> bytes:
-    from drift_core.cli.sweep import heatmap_for
-
     buffer = io.BytesIO()
     heatmap_for(result, metric).save(buffer, format="PNG")
     return buffer.getvalue()

@@ -1,39 +1,58 @@
-"""Command line: ``python -m drift_core COMMAND ...``.
+"""Command line: ``drift-lab COMMAND ...`` (the installed console command) or ``python -m drift_core COMMAND ...``.
 
 Each command lives in its own module with ``add_parser(subparsers)`` and ``run(args) -> int``;
-:data:`COMMAND_MODULES` lists them. Bad arguments exit with status 2 and a one-line message.
+:data:`COMMAND_MODULES` lists them. A command that passes further arguments on (``app`` hands them to
+``streamlit run``) sets ``accepts_extra_arguments`` and finds them in ``args.extra_arguments``. Bad
+arguments exit with status 2 and a one-line message.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
+from importlib.metadata import PackageNotFoundError, version
 
-__all__ = ["main", "COMMAND_MODULES", "UsageError"]
+__all__ = ["main", "console_main", "COMMAND_MODULES", "UsageError", "DISTRIBUTION"]
 
 COMMAND_MODULES = (
     "drift_core.cli.train2d",
     "drift_core.cli.compare",
     "drift_core.cli.sweep",
     "drift_core.cli.images",
+    "drift_core.cli.app",
 )
+
+DISTRIBUTION = "drift-lab"
+"""The name Drift Lab is installed under (pyproject.toml)."""
 
 
 class UsageError(Exception):
     """A bad argument or input file: printed as one line, exit status 2."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m drift_core", description="Drift Lab: train drifting models headless.")
+def installed_version() -> str:
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:
+        return "not installed (running from a checkout)"
+
+
+def build_parser(prog: str = "python -m drift_core") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="Drift Lab: train drifting models headless, run sweeps, "
+                                                            "start the app.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).add_parser(sub)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def main(argv: list[str] | None = None, *, prog: str = "python -m drift_core") -> int:
+    parser = build_parser(prog)
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "accepts_extra_arguments", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra_arguments = extra
     try:
         return int(args.run(args) or 0)
     except UsageError as err:
@@ -42,3 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def console_main() -> int:
+    """The ``drift-lab`` console command (pyproject.toml's ``[project.scripts]``)."""
+    return main(prog="drift-lab")
