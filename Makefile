@@ -34,7 +34,7 @@ browser:
 run: $(STAMP)
 	$(PY) -m drift_core app --server.port $(PORT) --browser.gatherUsageStats false
 
-test: $(STAMP) browser
+test: $(STAMP) browser lint
 	$(PY) -m pytest
 
 test-fast: $(STAMP)
@@ -45,7 +45,7 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks.run_all
 
-# Not part of `test` yet (see pyproject.toml's [tool.ruff]).
+# Lint and format (pyproject.toml's [tool.ruff]); part of `make test`, so CI keeps the code clean.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

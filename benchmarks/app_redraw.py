@@ -15,6 +15,7 @@ One row per case; ``--busy N`` adds N busy processes beside it (a shared classro
 
     .venv/bin/python -m benchmarks.app_redraw [--seconds 15] [--cases playground:512:auto,compare:512:auto]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -82,8 +83,14 @@ def busy_processes(n: int):
 
 def headless_rate(page: str, batch: int, seconds: float) -> float:
     """Training steps/s of the page's default configuration at batch ``batch``, headless, one thread."""
-    out = subprocess.run([sys.executable, "-c", HEADLESS, json.dumps({"batch_size": batch}), page, str(seconds)],
-                         cwd=ROOT, capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    out = subprocess.run(
+        [sys.executable, "-c", HEADLESS, json.dumps({"batch_size": batch}), page, str(seconds)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -98,7 +105,11 @@ def measure(page_obj, url: str, page: str, batch: int, spf: str, seconds: float)
     phases = []
     while time.time() - t0 < seconds:
         time.sleep(0.4)
-        text = page_obj.locator("text=· snapshot").first.inner_text() if page_obj.locator("text=· snapshot").count() else ""
+        text = (
+            page_obj.locator("text=· snapshot").first.inner_text()
+            if page_obj.locator("text=· snapshot").count()
+            else ""
+        )
         found = STATUS.search(text)
         if found:
             phases.append(tuple(int(g) for g in found.groups()))
@@ -109,12 +120,17 @@ def measure(page_obj, url: str, page: str, batch: int, spf: str, seconds: float)
     page_obj.locator(".st-key-play button").click()
     view_paints = [ms for name, values in paints.items() if name.startswith("view_") for ms in values]
     curve_paints = [ms for name, values in paints.items() if name.startswith("curve_") for ms in values]
-    med = (lambda xs: statistics.median(xs) if xs else float("nan"))  # noqa: E731
+    med = lambda xs: statistics.median(xs) if xs else float("nan")  # noqa: E731
     return {
-        "redraws": max(distinct - 1, 0) / elapsed, "app_rate": (step1 - step0) / elapsed,
-        "train": med([p[0] for p in phases]), "steps": med([p[1] for p in phases]),
-        "snapshot": med([p[2] for p in phases]), "figures": med([p[3] for p in phases]),
-        "send": med([p[4] for p in phases]), "paint": med(view_paints), "curve_paint": med(curve_paints),
+        "redraws": max(distinct - 1, 0) / elapsed,
+        "app_rate": (step1 - step0) / elapsed,
+        "train": med([p[0] for p in phases]),
+        "steps": med([p[1] for p in phases]),
+        "snapshot": med([p[2] for p in phases]),
+        "figures": med([p[3] for p in phases]),
+        "send": med([p[4] for p in phases]),
+        "paint": med(view_paints),
+        "curve_paint": med(curve_paints),
     }
 
 
@@ -122,8 +138,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--port", type=int, default=8609)
-    parser.add_argument("--cases", default="playground:512:auto,playground:512:5,playground:2048:auto,compare:512:auto",
-                        help="comma-separated page:batch:steps_per_frame")
+    parser.add_argument(
+        "--cases",
+        default="playground:512:auto,playground:512:5,playground:2048:auto,compare:512:auto",
+        help="comma-separated page:batch:steps_per_frame",
+    )
     parser.add_argument("--busy", type=int, default=0, help="busy processes beside the server and the browser")
     args = parser.parse_args()
     chromium = shutil.which("chromium")
@@ -131,11 +150,26 @@ def main() -> None:
         sys.exit("Debian's chromium is missing: run `make browser`")
     from playwright.sync_api import sync_playwright
 
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address",
-           "127.0.0.1", "--server.port", str(args.port), "--server.fileWatcherType", "none",
-           "--browser.gatherUsageStats", "false"]
-    server = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "app.py",
+        "--server.headless",
+        "true",
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(args.port),
+        "--server.fileWatcherType",
+        "none",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+    server = subprocess.Popen(
+        cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
     url = f"http://127.0.0.1:{args.port}"
     try:
         for _ in range(240):
@@ -144,23 +178,33 @@ def main() -> None:
                     break
             except OSError:
                 time.sleep(0.5)
-        print(f"machine: {os.cpu_count()} CPUs; {args.busy} busy process(es) beside it; "
-              f"load average at start {os.getloadavg()[0]:.1f}")
-        print("| page | N | steps/frame | redraws/s | in-app steps/s | headless steps/s | in-app / headless | "
-              "frame ms: train (steps) · snapshot · figures · send | paint ms: view · curves | load |")
+        print(
+            f"machine: {os.cpu_count()} CPUs; {args.busy} busy process(es) beside it; "
+            f"load average at start {os.getloadavg()[0]:.1f}"
+        )
+        print(
+            "| page | N | steps/frame | redraws/s | in-app steps/s | headless steps/s | in-app / headless | "
+            "frame ms: train (steps) · snapshot · figures · send | paint ms: view · curves | load |"
+        )
         print("|---|---|---|---|---|---|---|---|---|---|")
         with busy_processes(args.busy), sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=chromium, headless=True,
-                                         args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+            browser = pw.chromium.launch(
+                executable_path=chromium,
+                headless=True,
+                args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+            )
             for case in args.cases.split(","):
                 page, batch, spf = case.split(":")
                 tab = browser.new_page(viewport={"width": 1500, "height": 1100})
                 m = measure(tab, url, page, int(batch), spf, args.seconds)
                 headless = headless_rate(page, int(batch), min(args.seconds, 8.0))
-                print(f"| {page} | {batch} | {spf} | {m['redraws']:.1f} | {m['app_rate']:.0f} | {headless:.0f} | "
-                      f"{m['app_rate'] / headless:.0%} | {m['train']:.0f} ({m['steps']:.0f}) · {m['snapshot']:.0f} · "
-                      f"{m['figures']:.0f} · {m['send']:.0f} | {m['paint']:.0f} · {m['curve_paint']:.0f} | "
-                      f"{os.getloadavg()[0]:.1f} |", flush=True)
+                print(
+                    f"| {page} | {batch} | {spf} | {m['redraws']:.1f} | {m['app_rate']:.0f} | {headless:.0f} | "
+                    f"{m['app_rate'] / headless:.0%} | {m['train']:.0f} ({m['steps']:.0f}) · {m['snapshot']:.0f} · "
+                    f"{m['figures']:.0f} · {m['send']:.0f} | {m['paint']:.0f} · {m['curve_paint']:.0f} | "
+                    f"{os.getloadavg()[0]:.1f} |",
+                    flush=True,
+                )
                 tab.close()
             browser.close()
     finally:

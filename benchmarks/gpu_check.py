@@ -28,6 +28,7 @@ On the CPU no CUDA graph can be captured: the "captured" arm replays the region 
 logic and drift kernel, no graph), so the checks run and the script is known to work; its timings say
 nothing about a GPU.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,7 +50,8 @@ PAPER_MLP = ModelConfig(noise_dim=32, width=256, depth=3)
 
 def _config(n: int, K: int, device: str) -> ExperimentConfig:
     return ExperimentConfig(model=PAPER_MLP).with_values(
-        {"batch_size": n, "K": K, "dataset": "checkerboard", "tau": 0.05, "lr": 1e-3, "device": device})
+        {"batch_size": n, "K": K, "dataset": "checkerboard", "tau": 0.05, "lr": 1e-3, "device": device}
+    )
 
 
 def _trainer(config: ExperimentConfig, captured: bool, capture) -> Trainer:
@@ -86,13 +88,21 @@ def run_checks(n: int, device: str, capture, checks: Checks) -> None:
         captured = _trainer(_config(n, K, device), True, capture)
         a, b = plain.run(20), captured.run(20)
         info = captured._captured
-        checks.add(f"K={K}: captured step used", info.captures == 1 and not info.disabled_reason,
-                   f"captures={info.captures}, disabled_reason={info.disabled_reason!r}")
+        checks.add(
+            f"K={K}: captured step used",
+            info.captures == 1 and not info.disabled_reason,
+            f"captures={info.captures}, disabled_reason={info.disabled_reason!r}",
+        )
         loss_rel = max(abs(x.loss - y.loss) / max(abs(x.loss), 1e-30) for x, y in zip(a, b))
         weight_rel = _rel(_weights(captured), _weights(plain))
-        checks.add(f"K={K}: 20 steps plain vs captured agree", loss_rel < 1e-3 and weight_rel < 1e-3
-                   and [r.step for r in a] == [r.step for r in b] and len(b[-1].drift_rms) == K + 1,
-                   f"max loss rel. diff {loss_rel:.1e}, weights rel. diff {weight_rel:.1e}")
+        checks.add(
+            f"K={K}: 20 steps plain vs captured agree",
+            loss_rel < 1e-3
+            and weight_rel < 1e-3
+            and [r.step for r in a] == [r.step for r in b]
+            and len(b[-1].drift_rms) == K + 1,
+            f"max loss rel. diff {loss_rel:.1e}, weights rel. diff {weight_rel:.1e}",
+        )
 
     config = _config(n, 0, device)
     plain, captured = _trainer(config, False, capture), _trainer(config, True, capture)
@@ -104,18 +114,22 @@ def run_checks(n: int, device: str, capture, checks: Checks) -> None:
     for t in (plain, captured):
         t.update(config.with_values({"lr": 3e-3, "batch_size": max(8, n // 2)}))
         t.run(3)
-    checks.add("an lr change keeps the graph, a new batch size captures again",
-               lr_ok and captured._captured.captures == 2 and captured.last_record.batch_size == max(8, n // 2),
-               f"captures={captured._captured.captures}")
+    checks.add(
+        "an lr change keeps the graph, a new batch size captures again",
+        lr_ok and captured._captured.captures == 2 and captured.last_record.batch_size == max(8, n // 2),
+        f"captures={captured._captured.captures}",
+    )
     source = Trainer(config)
     source.run(4)
     for t in (plain, captured):
         t.load_state_dict(copy.deepcopy(source.state_dict()))
     after_plain, after_captured = plain.step(), captured.step()
-    checks.add("a loaded state trains on like the plain step",
-               after_plain.step == after_captured.step == 5
-               and abs(after_plain.loss - after_captured.loss) <= 1e-3 * abs(after_plain.loss),
-               f"loss {after_plain.loss:.6g} vs {after_captured.loss:.6g}")
+    checks.add(
+        "a loaded state trains on like the plain step",
+        after_plain.step == after_captured.step == 5
+        and abs(after_plain.loss - after_captured.loss) <= 1e-3 * abs(after_plain.loss),
+        f"loss {after_plain.loss:.6g} vs {after_captured.loss:.6g}",
+    )
 
     records, unchanged, raised = [], [], []
     for t in (_trainer(config, False, capture), _trainer(config, True, capture)):
@@ -130,9 +144,14 @@ def run_checks(n: int, device: str, capture, checks: Checks) -> None:
             raised.append(False)
         except DivergedError:
             raised.append(True)
-    checks.add("divergence: same record as the plain step, no update, then DivergedError",
-               all(r.diverged for r in records) and records[0].message == records[1].message and all(unchanged)
-               and all(raised), f"message {records[1].message!r}")
+    checks.add(
+        "divergence: same record as the plain step, no update, then DivergedError",
+        all(r.diverged for r in records)
+        and records[0].message == records[1].message
+        and all(unchanged)
+        and all(raised),
+        f"message {records[1].message!r}",
+    )
 
     def failing(region):
         raise RuntimeError("forced capture failure")
@@ -140,9 +159,13 @@ def run_checks(n: int, device: str, capture, checks: Checks) -> None:
     plain, forced = _trainer(config, False, capture), _trainer(config, True, failing)
     a, b = plain.run(3), forced.run(3)
     loss_rel = max(abs(x.loss - y.loss) / max(abs(x.loss), 1e-30) for x, y in zip(a, b))
-    checks.add("a failed capture falls back to the plain step",  # the same plain step (GPU kernels need not be bitwise repeatable)
-               forced._captured.disabled_reason.startswith("RuntimeError") and loss_rel < 1e-5 and forced._captured.captures == 0,
-               f"{forced._captured.disabled_reason}; max loss rel. diff {loss_rel:.1e}")
+    checks.add(
+        "a failed capture falls back to the plain step",  # the same plain step (GPU kernels need not be bitwise repeatable)
+        forced._captured.disabled_reason.startswith("RuntimeError")
+        and loss_rel < 1e-5
+        and forced._captured.captures == 0,
+        f"{forced._captured.disabled_reason}; max loss rel. diff {loss_rel:.1e}",
+    )
 
 
 def _sync(device: str) -> None:
@@ -170,8 +193,10 @@ def time_arms(arms: dict[str, Trainer], steps: int, device: str, rounds: int = 5
 
 
 def run_timing(n: int, steps: int, device: str, capture, also_compile: bool) -> list[str]:
-    lines = [f"| K | plain steps/s | captured steps/s | captured / plain | plain, no undo copy | captured, no undo copy |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "| K | plain steps/s | captured steps/s | captured / plain | plain, no undo copy | captured, no undo copy |",
+        "|---|---|---|---|---|---|",
+    ]
     for K in (0, 1):
         config = _config(n, K, device)
         arms = {"plain": _trainer(config, False, capture), "captured": _trainer(config, True, capture)}
@@ -181,12 +206,17 @@ def run_timing(n: int, steps: int, device: str, capture, also_compile: bool) -> 
         rate = time_arms(arms, steps, device)
         reason = arms["captured"]._captured.disabled_reason
         note = f" (capture off: {reason})" if reason else ""
-        lines.append(f"| {K} | {rate['plain']:.1f} | {rate['captured']:.1f}{note} | {rate['captured'] / rate['plain']:.2f} | "
-                     f"{rate['plain_no_undo']:.1f} | {rate['captured_no_undo']:.1f} |")
+        lines.append(
+            f"| {K} | {rate['plain']:.1f} | {rate['captured']:.1f}{note} | {rate['captured'] / rate['plain']:.2f} | "
+            f"{rate['plain_no_undo']:.1f} | {rate['captured_no_undo']:.1f} |"
+        )
         print("  " + lines[-1], flush=True)
     if also_compile:
-        lines += ["", "| K | compiled (reduce-overhead) first step s | compiled steps/s | plain steps/s | compiled / plain |",
-                  "|---|---|---|---|---|"]
+        lines += [
+            "",
+            "| K | compiled (reduce-overhead) first step s | compiled steps/s | plain steps/s | compiled / plain |",
+            "|---|---|---|---|---|",
+        ]
         for K in (0, 1):
             config = _config(n, K, device)
             compiled, plain = _trainer(config, True, compiled_capture), _trainer(config, False, capture)
@@ -200,14 +230,18 @@ def run_timing(n: int, steps: int, device: str, capture, also_compile: bool) -> 
             first = time.perf_counter() - start
             reason = compiled._captured.disabled_reason
             rate = time_arms({"compiled": compiled, "plain": plain}, steps, device)
-            lines.append(f"| {K} | {first:.1f}{' (capture off: ' + reason + ')' if reason else ''} | {rate['compiled']:.1f} | "
-                         f"{rate['plain']:.1f} | {rate['compiled'] / rate['plain']:.2f} |")
+            lines.append(
+                f"| {K} | {first:.1f}{' (capture off: ' + reason + ')' if reason else ''} | {rate['compiled']:.1f} | "
+                f"{rate['plain']:.1f} | {rate['compiled'] / rate['plain']:.2f} |"
+            )
             print("  " + lines[-1], flush=True)
     return lines
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--device", default="cuda", choices=("cuda", "cpu"))
     parser.add_argument("--n", type=int, default=4096, help="batch size N (default 4096)")
     parser.add_argument("--steps", type=int, default=300, help="timed steps per arm (default 300)")
@@ -220,10 +254,13 @@ def main(argv: list[str] | None = None) -> int:
     capture = cuda_graph_capture if args.device == "cuda" else eager_capture
     name = torch.cuda.get_device_name() if args.device == "cuda" else platform.processor() or "CPU"
     command = "python -m benchmarks.gpu_check " + " ".join(argv if argv is not None else sys.argv[1:])
-    header = [f"Command: `{command.strip()}`", "",
-              f"- device: {args.device} ({name}); torch {torch.__version__}; python {platform.python_version()}",
-              f"- capture: {'CUDA graph' if args.device == 'cuda' else 'eager replay of the region (CPU: no graph)'}",
-              f"- N = {args.n} for the timing, {args.check_n or min(args.n, 1024)} for the checks; {args.steps} timed steps per arm"]
+    header = [
+        f"Command: `{command.strip()}`",
+        "",
+        f"- device: {args.device} ({name}); torch {torch.__version__}; python {platform.python_version()}",
+        f"- capture: {'CUDA graph' if args.device == 'cuda' else 'eager replay of the region (CPU: no graph)'}",
+        f"- N = {args.n} for the timing, {args.check_n or min(args.n, 1024)} for the checks; {args.steps} timed steps per arm",
+    ]
     print("\n".join(header), flush=True)
     started = time.perf_counter()
     checks = Checks()

@@ -8,6 +8,7 @@ their fixed-noise sample grids next to each other.
 
 Threads: torch uses DRIFT_TORCH_THREADS (default 1, as the app does; see ui.safety.configure_torch_threads).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,10 +28,21 @@ from drift_core.images.train import ImageTrainer
 OUT = Path(__file__).resolve().parent / "img"
 
 
-def images_per_second(generator: str, method: str, *, batch: int, encoder: str, device: str, warmup: int, steps: int) -> tuple[float, int]:
-    cfg = ImageExperimentConfig().with_values({"generator": generator, "noise_dim": 64 if generator == "tiny" else 128,
-                                               "method": method, "K": 1, "batch_size": batch, "positives": batch,
-                                               "encoder": encoder, "device": device})
+def images_per_second(
+    generator: str, method: str, *, batch: int, encoder: str, device: str, warmup: int, steps: int
+) -> tuple[float, int]:
+    cfg = ImageExperimentConfig().with_values(
+        {
+            "generator": generator,
+            "noise_dim": 64 if generator == "tiny" else 128,
+            "method": method,
+            "K": 1,
+            "batch_size": batch,
+            "positives": batch,
+            "encoder": encoder,
+            "device": device,
+        }
+    )
     trainer = ImageTrainer(cfg)
     trainer.run(warmup)
     if trainer.device.type == "cuda":
@@ -47,18 +59,33 @@ def sample_grids(dataset: str, steps: int, batch: int, encoder: str, device: str
 
     panels = []
     for method in ("baseline", "lookahead"):
-        cfg = ImageExperimentConfig().with_values({"dataset": dataset, "method": method, "K": 1, "batch_size": batch,
-                                                   "positives": batch, "encoder": encoder, "device": device,
-                                                   "ema_decay": 0.95, "alpha": alpha})
+        cfg = ImageExperimentConfig().with_values(
+            {
+                "dataset": dataset,
+                "method": method,
+                "K": 1,
+                "batch_size": batch,
+                "positives": batch,
+                "encoder": encoder,
+                "device": device,
+                "ema_decay": 0.95,
+                "alpha": alpha,
+            }
+        )
         trainer = ImageTrainer(cfg)
         start = time.perf_counter()
         records = trainer.run(steps)
-        print(f"  {cfg.drift.label():<14} {steps} steps in {time.perf_counter() - start:.0f} s, "
-              f"final drift RMS {records[-1].drift_rms:.4f}", flush=True)
+        print(
+            f"  {cfg.drift.label():<14} {steps} steps in {time.perf_counter() - start:.0f} s, "
+            f"final drift RMS {records[-1].drift_rms:.4f}",
+            flush=True,
+        )
         grid = tile_images(trainer.display_grid_images(), nrow=8, scale=2)
         header = np.full((22, grid.shape[1], 3), 255, np.uint8)
         panel = Image.fromarray(np.concatenate([header, grid]))
-        ImageDraw.Draw(panel).text((6, 5), f"{cfg.drift.label()} | {dataset} | {encoder} | alpha {alpha:g} | step {steps}", fill=(0, 0, 0))
+        ImageDraw.Draw(panel).text(
+            (6, 5), f"{cfg.drift.label()} | {dataset} | {encoder} | alpha {alpha:g} | step {steps}", fill=(0, 0, 0)
+        )
         panels.append(np.asarray(panel))
     OUT.mkdir(exist_ok=True)
     path = OUT / f"images_{dataset}_{encoder}_alpha{alpha:g}_step{steps}.png"
@@ -76,21 +103,45 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--generators", default="tiny,base")
-    parser.add_argument("--grid-steps", type=int, default=0, help="also train baseline and K=1 this long and save grids")
+    parser.add_argument(
+        "--grid-steps", type=int, default=0, help="also train baseline and K=1 this long and save grids"
+    )
     parser.add_argument("--grid-dataset", default="demo-digits")
-    parser.add_argument("--alpha", type=float, default=0.1, help="lookahead step of the K=1 grid (the images' default 0.1)")
+    parser.add_argument(
+        "--alpha", type=float, default=0.1, help="lookahead step of the K=1 grid (the images' default 0.1)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(max(1, int(os.environ.get("DRIFT_TORCH_THREADS", "1"))))
-    dev = "cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device)
+    dev = (
+        "cuda"
+        if args.device == "auto" and torch.cuda.is_available()
+        else ("cpu" if args.device == "auto" else args.device)
+    )
     name = torch.cuda.get_device_name() if dev.startswith("cuda") else platform.processor() or platform.machine()
-    print(f"device {dev} ({name}), torch {torch.__version__}, threads {torch.get_num_threads()}, batch {args.batch}, "
-          f"encoder {args.encoder}, {args.steps} timed steps after {args.warmup} warm-up")
+    print(
+        f"device {dev} ({name}), torch {torch.__version__}, threads {torch.get_num_threads()}, batch {args.batch}, "
+        f"encoder {args.encoder}, {args.steps} timed steps after {args.warmup} warm-up"
+    )
     print(f"{'generator':<10} {'params':>9} {'baseline img/s':>15} {'K=1 img/s':>10} {'K=1 / baseline':>15}")
     for generator in args.generators.split(","):
-        base, params = images_per_second(generator, "baseline", batch=args.batch, encoder=args.encoder, device=dev,
-                                         warmup=args.warmup, steps=args.steps)
-        k1, _ = images_per_second(generator, "lookahead", batch=args.batch, encoder=args.encoder, device=dev,
-                                  warmup=args.warmup, steps=args.steps)
+        base, params = images_per_second(
+            generator,
+            "baseline",
+            batch=args.batch,
+            encoder=args.encoder,
+            device=dev,
+            warmup=args.warmup,
+            steps=args.steps,
+        )
+        k1, _ = images_per_second(
+            generator,
+            "lookahead",
+            batch=args.batch,
+            encoder=args.encoder,
+            device=dev,
+            warmup=args.warmup,
+            steps=args.steps,
+        )
         print(f"{generator:<10} {params:>9,} {base:>15.1f} {k1:>10.1f} {k1 / base:>15.2f}", flush=True)
     if args.grid_steps:
         print(f"sample grids ({args.grid_dataset}, {args.grid_steps} steps each):")

@@ -19,6 +19,7 @@ compared with the total; histories are ring buffers).
 
 Prints a table per session and a memory table; exits 1 if a check fails.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,10 +37,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-                 "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
-                 "--disable-backgrounding-occluded-windows"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-background-timer-throttling",
+    "--disable-renderer-backgrounding",
+    "--disable-backgrounding-occluded-windows",
+]
 
 # Eight different configurations (flat ExperimentConfig field names = URL query parameters).
 CONFIGS: list[dict[str, str]] = [
@@ -95,12 +105,27 @@ def rss_mb(pid: int) -> float:
 
 
 def start_server(port: int, log_path: Path, env: dict[str, str]) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-           "--server.address", "127.0.0.1", "--server.port", str(port), "--server.fileWatcherType", "none",
-           "--browser.gatherUsageStats", "false"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "app.py",
+        "--server.headless",
+        "true",
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(port),
+        "--server.fileWatcherType",
+        "none",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
     log = open(log_path, "w")
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, "PYTHONPATH": str(ROOT), **env})
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(ROOT), **env}
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 180
     while True:
@@ -121,7 +146,11 @@ def start_server(port: int, log_path: Path, env: dict[str, str]) -> subprocess.P
 def expected_title_parts(requested: dict[str, str]) -> list[str]:
     """What the particle view's title must contain for this configuration ("lookahead K=2 · τ = 0.1 · N = 256")."""
     method = requested.get("method", "baseline")
-    label = f"lookahead K={requested.get('K', '1')}" if method == "lookahead" and requested.get("K", "1") != "0" else "baseline"
+    label = (
+        f"lookahead K={requested.get('K', '1')}"
+        if method == "lookahead" and requested.get("K", "1") != "0"
+        else "baseline"
+    )
     tau = f"τ = {float(requested.get('tau', '0.05')):g}"
     n = f"N = {int(requested.get('batch_size', '512'))}"
     return [label, tau, n]
@@ -268,9 +297,11 @@ def main() -> int:
     closing = log_text[live_log_chars:]
     closing_tracebacks = closing.count("Traceback")
 
-    print(f"\nLoad test: {len(sessions)} sessions x {args.seconds:.0f} s on one server "
-          f"({platform.node()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
-          f"load average at the end {os.getloadavg()[0]:.1f})")
+    print(
+        f"\nLoad test: {len(sessions)} sessions x {args.seconds:.0f} s on one server "
+        f"({platform.node()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+        f"load average at the end {os.getloadavg()[0]:.1f})"
+    )
     print("session | requested configuration | steps shown (start -> end) | steps/s | configuration shown | result")
     print("--- | --- | --- | --- | --- | ---")
     failed = False
@@ -288,8 +319,10 @@ def main() -> int:
         print(f"\nFAIL: {tracebacks} Python traceback(s) in the server log {args.log} while the sessions lived")
     if closing_tracebacks:
         last = [line for line in closing.splitlines() if line.strip()][-3:]
-        print(f"\nnote: {closing_tracebacks} traceback(s) after the browser closed every session at once "
-              f"(server-side disconnect handling, not counted): {' / '.join(l.strip() for l in last)}")
+        print(
+            f"\nnote: {closing_tracebacks} traceback(s) after the browser closed every session at once "
+            f"(server-side disconnect handling, not counted): {' / '.join(line.strip() for line in last)}"
+        )
     if rss:
         values = [v for _, v in rss]
         half = [v for t, v in rss if t >= rss[-1][0] / 2]

@@ -8,6 +8,7 @@ Caps this process's CUDA memory with ``torch.cuda.set_per_process_memory_fractio
 
     python -m benchmarks.oom_fallback [--cap-mb 600] [--batch 32768]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,7 +29,9 @@ def main() -> int:
     if not torch.cuda.is_available():
         raise SystemExit("needs a CUDA GPU")
     total = torch.cuda.get_device_properties(0).total_memory
-    print(f"device: {torch.cuda.get_device_name(0)}, {total / 2**30:.0f} GiB; torch {torch.__version__}; {platform.node()}")
+    print(
+        f"device: {torch.cuda.get_device_name(0)}, {total / 2**30:.0f} GiB; torch {torch.__version__}; {platform.node()}"
+    )
     cfg = ExperimentConfig().with_values({"batch_size": args.batch, "device": "cuda", "width": args.width})
 
     # 1. batch too big for the cap -> halved until it fits, on the GPU
@@ -37,9 +40,16 @@ def main() -> int:
     r = t.step()
     print("\ncase | batch before | batch after | device after | step | loss finite | message")
     print("--- | --- | --- | --- | --- | --- | ---")
-    print(f"batch too big for a {args.cap_mb:.0f} MB cap | {args.batch} | {t.config.train.batch_size} | {t.device} | "
-          f"{r.step} | {r.loss == r.loss} | {r.message[:160]}")
-    ok1 = r.step == 1 and t.config.train.batch_size < args.batch and t.device.type == "cuda" and "out of memory" in r.message
+    print(
+        f"batch too big for a {args.cap_mb:.0f} MB cap | {args.batch} | {t.config.train.batch_size} | {t.device} | "
+        f"{r.step} | {r.loss == r.loss} | {r.message[:160]}"
+    )
+    ok1 = (
+        r.step == 1
+        and t.config.train.batch_size < args.batch
+        and t.device.type == "cuda"
+        and "out of memory" in r.message
+    )
     r2 = t.step()
     ok1 &= r2.message == "" and r2.step == 2
     del t
@@ -51,8 +61,10 @@ def main() -> int:
     torch.cuda.empty_cache()
     torch.cuda.set_per_process_memory_fraction((torch.cuda.memory_reserved() + 2**20) / total)  # 1 MiB headroom
     r = t.step()
-    print(f"no room even for batch {Trainer.OOM_MIN_BATCH} | 256 | {t.config.train.batch_size} | {t.device} | "
-          f"{r.step} | {r.loss == r.loss} | {r.message[-200:]}")
+    print(
+        f"no room even for batch {Trainer.OOM_MIN_BATCH} | 256 | {t.config.train.batch_size} | {t.device} | "
+        f"{r.step} | {r.loss == r.loss} | {r.message[-200:]}"
+    )
     ok2 = r.step == 1 and t.device.type == "cpu" and "continuing on the CPU" in r.message
     ok2 &= not t.step().diverged and all(p.device.type == "cpu" for p in t.model.parameters())
     print("\nRESULT:", "PASS" if ok1 and ok2 else "FAIL")

@@ -7,6 +7,7 @@ scatter PNGs side by side under benchmarks/img/playground_quality_<dataset>.png.
 
     python -m benchmarks.playground_quality [--steps 1500] [--out benchmarks/img]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,15 +48,31 @@ def compare(dataset: str, steps: int, out: Path) -> list[dict]:
             lo, hi = ref.min(0).values - 0.3, ref.max(0).values + 0.3
             span = float((hi - lo).max())
             mid = (lo + hi) / 2
-            bounds = (float(mid[0]) - span / 2, float(mid[0]) + span / 2, float(mid[1]) - span / 2, float(mid[1]) + span / 2)
-        rows.append({
-            "dataset": dataset, "model": f"{name} ({model.noise_dim}->{model.width}x{model.depth}->2)",
-            "steps": trainer.step_count, "energy": energy_distance(gen, ref), "sliced_w2": sliced_wasserstein(gen, ref),
-            "steps_per_s": trainer.step_count / wall,
-        })
-        images.append(scatter_image([(ref.numpy(), (205, 205, 205)), (gen.numpy(), (31, 119, 180))], bounds=bounds,
-                                    size=300, radius=1.0,
-                                    title=f"{dataset}: {name}, N=512, {trainer.step_count} steps"))
+            bounds = (
+                float(mid[0]) - span / 2,
+                float(mid[0]) + span / 2,
+                float(mid[1]) - span / 2,
+                float(mid[1]) + span / 2,
+            )
+        rows.append(
+            {
+                "dataset": dataset,
+                "model": f"{name} ({model.noise_dim}->{model.width}x{model.depth}->2)",
+                "steps": trainer.step_count,
+                "energy": energy_distance(gen, ref),
+                "sliced_w2": sliced_wasserstein(gen, ref),
+                "steps_per_s": trainer.step_count / wall,
+            }
+        )
+        images.append(
+            scatter_image(
+                [(ref.numpy(), (205, 205, 205)), (gen.numpy(), (31, 119, 180))],
+                bounds=bounds,
+                size=300,
+                radius=1.0,
+                title=f"{dataset}: {name}, N=512, {trainer.step_count} steps",
+            )
+        )
     sheet = Image.new("RGB", (sum(i.width for i in images), images[0].height), "white")
     x = 0
     for img in images:
@@ -77,8 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|---|")
     for dataset in args.datasets:
         for r in compare(dataset, args.steps, args.out):
-            print(f"| {r['dataset']} | {r['model']} | {r['steps']} | {r['energy']:.4f} | {r['sliced_w2']:.4f} | {r['steps_per_s']:.1f} |",
-                  flush=True)
+            print(
+                f"| {r['dataset']} | {r['model']} | {r['steps']} | {r['energy']:.4f} | {r['sliced_w2']:.4f} | {r['steps_per_s']:.1f} |",
+                flush=True,
+            )
     return 0
 
 

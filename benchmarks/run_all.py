@@ -21,6 +21,7 @@ What it measures, side by side in one run (timings interleaved round-robin, medi
   N = 2048 against the naive form, with 0, 1 and 2 busy processes (``while True: pass``) beside them,
   started and killed by the benchmark; each case times all its variants interleaved, in one run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,6 +55,7 @@ D512_MAX_N = 4096  # D = 512 at N = 16384 is ~1 TFLOP of matmuls: minutes on 2 c
 
 
 # ---- measurement helpers -------------------------------------------------------------------
+
 
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
@@ -141,8 +143,12 @@ def measure_peaks(configs: list[tuple[str, int, int]], device: torch.device) -> 
     """Peak extra MB of each (method, n, d) call: on CPU in one fresh child process (exact malloc)."""
     if device.type == "cuda" or not configs:
         return {}
-    proc = subprocess.run([sys.executable, "-c", _PEAK_CHILD, json.dumps(configs), os.getcwd(), str(torch.get_num_threads())],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", _PEAK_CHILD, json.dumps(configs), os.getcwd(), str(torch.get_num_threads())],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if proc.returncode != 0:
         print("  peak-memory child failed: " + proc.stderr.strip()[-300:], flush=True)
         return {}
@@ -210,11 +216,23 @@ def _ratio(a: float | None, b: float | None) -> str:
 
 # ---- the benchmarks --------------------------------------------------------------------------
 
+
 def bench_kernel(ns, ds, repeats, device) -> Table:
     table = Table(
         "drifting_field vs naive Algorithm 2 vs floor (N = M, ms, medians; all at the configured threads)",
-        ["D", "N", "fast ms", "naive ms", "floor ms (exp)", "matmul ms", "naive / fast", "fast / floor",
-         "fast / matmul", "fast peak MB", "naive peak MB"],
+        [
+            "D",
+            "N",
+            "fast ms",
+            "naive ms",
+            "floor ms (exp)",
+            "matmul ms",
+            "naive / fast",
+            "fast / floor",
+            "fast / matmul",
+            "fast peak MB",
+            "naive peak MB",
+        ],
     )
     print(table.title, flush=True)
     pending, peak_configs, cuda_peaks = [], [], {}
@@ -251,36 +269,53 @@ def bench_kernel(ns, ds, repeats, device) -> Table:
                 if device.type == "cuda":
                     cuda_peaks[("fast", n, d)] = peak_extra_mb(lambda: drifting_field(x, y, tau=tau), device)
                     if run_naive:
-                        cuda_peaks[("naive", n, d)] = peak_extra_mb(lambda: drifting_field_reference(x, y, tau=tau), device)
+                        cuda_peaks[("naive", n, d)] = peak_extra_mb(
+                            lambda: drifting_field_reference(x, y, tau=tau), device
+                        )
             if run_naive:
                 rel = float((v_fast - v_naive).norm() / v_naive.norm())
                 assert rel < 1e-3, f"fast and naive disagree at D={d} N={n}: {rel}"
                 peak_configs.append(("naive", n, d))
             peak_configs.append(("fast", n, d))
-            del logits, exp_out
+            logits = exp_out = None  # free the floor's buffers before the next size allocates its own
             pending.append((d, n, t))
-            print(f"  D={d} N={n}: fast {_ms(t['fast'])} ms, naive {_ms(t.get('naive'))} ms, floor {_ms(t['floor'])} ms", flush=True)
+            print(
+                f"  D={d} N={n}: fast {_ms(t['fast'])} ms, naive {_ms(t.get('naive'))} ms, floor {_ms(t['floor'])} ms",
+                flush=True,
+            )
     peaks = measure_peaks(peak_configs, device) or cuda_peaks
     mb = lambda key: "—" if key not in peaks else f"{peaks[key]:.0f}"  # noqa: E731
     for d, n, t in pending:
         if isinstance(t, str):
             table.add(d, n, t, *(["—"] * 8))
             continue
-        table.add(d, n, _ms(t["fast"]), _ms(t.get("naive")), _ms(t["floor"]), _ms(t.get("matmul")),
-                  _ratio(t.get("naive"), t["fast"]), _ratio(t["fast"], t["floor"]), _ratio(t["fast"], t.get("matmul")),
-                  mb(("fast", n, d)), mb(("naive", n, d)))
+        table.add(
+            d,
+            n,
+            _ms(t["fast"]),
+            _ms(t.get("naive")),
+            _ms(t["floor"]),
+            _ms(t.get("matmul")),
+            _ratio(t.get("naive"), t["fast"]),
+            _ratio(t["fast"], t["floor"]),
+            _ratio(t["fast"], t.get("matmul")),
+            mb(("fast", n, d)),
+            mb(("naive", n, d)),
+        )
     return table
 
 
 def bench_lookahead(ns, ks, repeats, device) -> Table:
-    table = Table("lookahead_field (D = 2, tau = 0.05) vs (K+1) x drifting_field",
-                  ["N", "K", "lookahead ms", "drifting_field ms", "lookahead / ((K+1) x drifting_field)"])
+    table = Table(
+        "lookahead_field (D = 2, tau = 0.05) vs (K+1) x drifting_field",
+        ["N", "K", "lookahead ms", "drifting_field ms", "lookahead / ((K+1) x drifting_field)"],
+    )
     print(table.title + "\n  " + " | ".join(table.columns), flush=True)
     for n in ns:
         x, y = _points(n, 2, device)
         fns = {"drift": lambda: drifting_field(x, y, tau=0.05)}
         for k in ks:
-            fns[f"K{k}"] = (lambda k=k: lookahead_field(x, y, K=k, tau=0.05))
+            fns[f"K{k}"] = lambda k=k: lookahead_field(x, y, K=k, tau=0.05)
         with torch.no_grad():
             t = interleaved_medians(fns, repeats, device)
         for k in ks:
@@ -313,29 +348,42 @@ print(json.dumps({"seconds": seconds, "finite": bool(torch.isfinite(f.v).all()),
 def bench_memory(n: int, threads: int, tmpdir: str) -> Table:
     """N x N+N at D = 2 in fresh processes: default (automatic) blocks and explicit block_rows=1000;
     max RSS of each child process (torch, Python and the inputs included); the two results compared."""
-    table = Table(f"memory-bounded path: N = M = {n}, D = 2, tau = 0.05, fresh process each",
-                  ["blocks", "seconds", "max RSS MB (process)", "finite", "rel. diff vs auto"])
+    table = Table(
+        f"memory-bounded path: N = M = {n}, D = 2, tau = 0.05, fresh process each",
+        ["blocks", "seconds", "max RSS MB (process)", "finite", "rel. diff vs auto"],
+    )
     print(table.title + "\n  " + " | ".join(table.columns), flush=True)
     results = {}
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")]))
     for blocks in ("auto", "1000"):
         out = os.path.join(tmpdir, f"v_{blocks}.pt")
-        proc = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, str(n), str(threads), blocks, out],
-                              capture_output=True, text=True, env=env, check=False)
+        proc = subprocess.run(
+            [sys.executable, "-c", _MEMORY_CHILD, str(n), str(threads), blocks, out],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
         if proc.returncode != 0:
             table.add(blocks, "failed", proc.stderr.strip()[-200:], "—", "—")
             continue
         info = json.loads(proc.stdout.strip().splitlines()[-1])
         rss_mb = info["max_rss_mb"]  # the child process's own peak RSS (its VmHWM at the end)
         results[blocks] = torch.load(out, weights_only=True)
-        diff = "—" if blocks == "auto" else f"{float((results[blocks] - results['auto']).norm() / results['auto'].norm()):.1e}"
+        diff = (
+            "—"
+            if blocks == "auto"
+            else f"{float((results[blocks] - results['auto']).norm() / results['auto'].norm()):.1e}"
+        )
         table.add(blocks, f"{info['seconds']:.1f}", f"{rss_mb:.0f}", info["finite"], diff)
     return table
 
 
 def bench_compile(n: int, repeats: int, device) -> Table:
-    table = Table(f"torch.compile path (optional; drifting_field(..., compile=True)), N = M = {n}, D = 2",
-                  ["first call s (compile)", "compiled ms", "eager ms", "eager / compiled", "rel. diff"])
+    table = Table(
+        f"torch.compile path (optional; drifting_field(..., compile=True)), N = M = {n}, D = 2",
+        ["first call s (compile)", "compiled ms", "eager ms", "eager / compiled", "rel. diff"],
+    )
     print(table.title + "\n  " + " | ".join(table.columns), flush=True)
     x, y = _points(n, 2, device)
     with torch.no_grad():
@@ -348,22 +396,38 @@ def bench_compile(n: int, repeats: int, device) -> Table:
             return table
         _sync(device)
         first = time.perf_counter() - t
-        tm = interleaved_medians({"compiled": lambda: compiled_drifting_field(x, y, tau=0.05),
-                                  "eager": lambda: drifting_field(x, y, tau=0.05)}, repeats, device)
+        tm = interleaved_medians(
+            {
+                "compiled": lambda: compiled_drifting_field(x, y, tau=0.05),
+                "eager": lambda: drifting_field(x, y, tau=0.05),
+            },
+            repeats,
+            device,
+        )
         v_e = drifting_field(x, y, tau=0.05).v
-    table.add(f"{first:.1f}", _ms(tm["compiled"]), _ms(tm["eager"]), _ratio(tm["eager"], tm["compiled"]),
-              f"{float((v_c - v_e).norm() / v_e.norm()):.1e}")
+    table.add(
+        f"{first:.1f}",
+        _ms(tm["compiled"]),
+        _ms(tm["eager"]),
+        _ratio(tm["eager"], tm["compiled"]),
+        f"{float((v_c - v_e).norm() / v_e.norm()):.1e}",
+    )
     return table
 
 
 def bench_playground(device, steps: int) -> Table:
-    table = Table("playground training speed (checkerboard, tau = 0.05, baseline drift, Adam)",
-                  ["model", "N", "steps/s (median of 5 chunks)", "ms/step"])
+    table = Table(
+        "playground training speed (checkerboard, tau = 0.05, baseline drift, Adam)",
+        ["model", "N", "steps/s (median of 5 chunks)", "ms/step"],
+    )
     print(table.title + "\n  " + " | ".join(table.columns), flush=True)
     default = ExperimentConfig().model
     paper = ModelConfig(noise_dim=32, width=256, depth=3)
-    cases = [("default " + _model_name(default), default, 512), ("paper " + _model_name(paper), paper, 512),
-             ("paper " + _model_name(paper), paper, 2048)]
+    cases = [
+        ("default " + _model_name(default), default, 512),
+        ("paper " + _model_name(paper), paper, 512),
+        ("paper " + _model_name(paper), paper, 2048),
+    ]
     if device.type == "cuda":
         cases.append(("paper " + _model_name(paper), paper, 4096))
     for name, model, n in cases:
@@ -419,6 +483,7 @@ def _loadavg() -> str:
 
 def _with_threads(count: int, fn):
     """``fn`` run with ``count`` intra-op threads configured (restored after)."""
+
     def run():
         before = torch.get_num_threads()
         torch.set_num_threads(count)
@@ -426,23 +491,28 @@ def _with_threads(count: int, fn):
             return fn()
         finally:
             torch.set_num_threads(before)
+
     return run
 
 
 def _naive(fn):
     """``fn`` with the literal Algorithm 2 in place of the fast kernel wherever lookahead_field (and so
     the trainer's drift) calls drifting_field."""
+
     def run():
         with mock.patch.object(lookahead_module, "drifting_field", drifting_field_reference):
             return fn()
+
     return run
 
 
 def _fixed(fn):
     """``fn`` with the configured thread count on every call (the behaviour before the thread policy)."""
+
     def run():
         with runtime.fixed_cpu_threads():
             return fn()
+
     return run
 
 
@@ -453,19 +523,40 @@ def bench_contention(n: int, repeats: int, busy_counts=(0, 1, 2)) -> Table:
     called (the configured threads); the naive form with one thread (its best under load); and, for
     the field and the step, the fast path with the configured threads on every call (before the
     policy). The training step is the paper's MLP 32->256x3->2 on the checkerboard, baseline drift."""
-    table = Table(f"shared CPU: fast vs naive with busy processes beside them (N = {n}, D = 2, tau = 0.05; ms, medians)",
-                  ["busy processes", "what", "fast ms", "naive ms", "naive / fast", "naive 1 thread ms",
-                   "naive 1 thread / fast", "fast, configured threads ms (before)", "threads chosen",
-                   "others' CPU (cores)", "loadavg (start -> end)"])
+    table = Table(
+        f"shared CPU: fast vs naive with busy processes beside them (N = {n}, D = 2, tau = 0.05; ms, medians)",
+        [
+            "busy processes",
+            "what",
+            "fast ms",
+            "naive ms",
+            "naive / fast",
+            "naive 1 thread ms",
+            "naive 1 thread / fast",
+            "fast, configured threads ms (before)",
+            "threads chosen",
+            "others' CPU (cores)",
+            "loadavg (start -> end)",
+        ],
+    )
     print(table.title + "\n  " + " | ".join(table.columns), flush=True)
     device = torch.device("cpu")
     x, y = _points(n, 2, device)
     config = ExperimentConfig(model=ModelConfig(noise_dim=32, width=256, depth=3)).with_values(
-        {"batch_size": n, "device": "cpu", "dataset": "checkerboard"})
+        {"batch_size": n, "device": "cpu", "dataset": "checkerboard"}
+    )
     fast_trainer, naive_trainer = Trainer(config), Trainer(config)
     subjects = {
-        "drifting_field": (lambda: drifting_field(x, y, tau=0.05), lambda: drifting_field_reference(x, y, tau=0.05), True),
-        "lookahead_field K=1": (lambda: lookahead_field(x, y, K=1, tau=0.05), _naive(lambda: lookahead_field(x, y, K=1, tau=0.05)), False),
+        "drifting_field": (
+            lambda: drifting_field(x, y, tau=0.05),
+            lambda: drifting_field_reference(x, y, tau=0.05),
+            True,
+        ),
+        "lookahead_field K=1": (
+            lambda: lookahead_field(x, y, K=1, tau=0.05),
+            _naive(lambda: lookahead_field(x, y, K=1, tau=0.05)),
+            False,
+        ),
         "training step": (fast_trainer.step, _naive(naive_trainer.step), True),
     }
     configured = torch.get_num_threads()
@@ -483,17 +574,29 @@ def bench_contention(n: int, repeats: int, busy_counts=(0, 1, 2)) -> Table:
                 rows.append((what, t, chosen, runtime.CPU_THREADS.others_cores))
             load_end = _loadavg()
         for what, t, chosen, others in rows:
-            table.add(busy, what, _ms(t["fast"]), _ms(t["naive"]), _ratio(t["naive"], t["fast"]), _ms(t["naive1"]),
-                      _ratio(t["naive1"], t["fast"]), _ms(t.get("fixed")), f"{chosen} of {configured}", f"{others:.2f}",
-                      f"{load_start} -> {load_end}")
+            table.add(
+                busy,
+                what,
+                _ms(t["fast"]),
+                _ms(t["naive"]),
+                _ratio(t["naive"], t["fast"]),
+                _ms(t["naive1"]),
+                _ratio(t["naive1"], t["fast"]),
+                _ms(t.get("fixed")),
+                f"{chosen} of {configured}",
+                f"{others:.2f}",
+                f"{load_start} -> {load_end}",
+            )
     return table
 
 
 def bench_thread_policy_cost(calls: int = 20000) -> Table:
     """What the per-call thread choice adds to every call: entering and leaving the policy (the
     estimate cached, as between readings) and one reading of /proc/stat (once per window)."""
-    table = Table("cost of the per-call thread choice (the fast path's only addition on a quiet machine)",
-                  ["enter + leave, us per call", "one /proc/stat reading, us (once per window)", "window s"])
+    table = Table(
+        "cost of the per-call thread choice (the fast path's only addition on a quiet machine)",
+        ["enter + leave, us per call", "one /proc/stat reading, us (once per window)", "window s"],
+    )
     policy = runtime.CPU_THREADS
     start = time.perf_counter()
     for _ in range(calls):
@@ -513,10 +616,14 @@ def _model_name(m) -> str:
 
 
 def machine_description(device: torch.device) -> str:
-    lines = [f"- python {platform.python_version()}, torch {torch.__version__}, torch.get_num_threads() = {torch.get_num_threads()}"]
+    lines = [
+        f"- python {platform.python_version()}, torch {torch.__version__}, torch.get_num_threads() = {torch.get_num_threads()}"
+    ]
     try:
-        lines.append(f"- nproc = {os.cpu_count()}; " + subprocess.run(["bash", "-c", "lscpu | grep 'Model name'"],
-                                                                     capture_output=True, text=True).stdout.strip())
+        lines.append(
+            f"- nproc = {os.cpu_count()}; "
+            + subprocess.run(["bash", "-c", "lscpu | grep 'Model name'"], capture_output=True, text=True).stdout.strip()
+        )
     except OSError:
         pass
     try:
@@ -531,7 +638,9 @@ def machine_description(device: torch.device) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="a small subset (N <= 2048, memory at N = 8192)")
     parser.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--repeats", type=int, default=7)
@@ -539,8 +648,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compile", action="store_true", help="also benchmark the optional torch.compile path")
     parser.add_argument("--no-memory", action="store_true", help="skip the N = 16384 subprocess")
     parser.add_argument("--no-playground", action="store_true", help="skip the training-speed table")
-    parser.add_argument("--no-contention", action="store_true", help="skip the shared-CPU table (busy processes beside the kernel)")
-    parser.add_argument("--only", choices=("kernel", "lookahead", "memory", "compile", "playground", "contention"), default=None)
+    parser.add_argument(
+        "--no-contention", action="store_true", help="skip the shared-CPU table (busy processes beside the kernel)"
+    )
+    parser.add_argument(
+        "--only", choices=("kernel", "lookahead", "memory", "compile", "playground", "contention"), default=None
+    )
     parser.add_argument("--markdown", default=None, help="also write the tables as Markdown to this file")
     args = parser.parse_args(argv)
     if args.threads:
@@ -572,7 +685,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\ntotal {total:.0f} s", flush=True)
     if args.markdown:
         with open(args.markdown, "w") as f:
-            f.write(f"Command: `{command.strip()}`\n\n{machine_description(device)}\n- suite wall time: {total:.0f} s\n\n")
+            f.write(
+                f"Command: `{command.strip()}`\n\n{machine_description(device)}\n- suite wall time: {total:.0f} s\n\n"
+            )
             f.write("\n\n".join(t.markdown() for t in tables) + "\n")
     return 0
 

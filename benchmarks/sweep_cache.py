@@ -8,6 +8,7 @@
 2. The estimator-noise spread of V (median over 48 particles, 8 resamples) at N = 8 ... 2048 for the
    same trained model, with the ratio to the N = 8 spread and 1 / sqrt(N / 8) for reference.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
-          f"{args.threads} thread(s)\n")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+        f"{args.threads} thread(s)\n"
+    )
 
     base = ExperimentConfig().with_values({"dataset": "8gaussians", "batch_size": 256})
     spec = SweepSpec(base, "K", (0, 1, 2), "tau", (0.02, 0.05, 0.2), steps=args.steps, eval_samples=1024)

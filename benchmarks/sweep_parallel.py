@@ -11,6 +11,7 @@ running). Prints the machine, whether the kernel groups CPU time per session (au
 processes share one session's CPU share on a busy machine, however many there are), the load average
 around each run, the wall times and whether every trial's metrics and final particles are identical.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,8 +42,9 @@ def identical(a: SweepResult, b: SweepResult) -> bool:
         y = b.trials[key]
         if not np.array_equal(x.particles, y.particles):
             return False
-        if any(not (x.metrics[m] == y.metrics[m] or (np.isnan(x.metrics[m]) and np.isnan(y.metrics[m])))
-               for m in x.metrics):
+        if any(
+            not (x.metrics[m] == y.metrics[m] or (np.isnan(x.metrics[m]) and np.isnan(y.metrics[m]))) for m in x.metrics
+        ):
             return False
     return True
 
@@ -54,11 +56,15 @@ def main() -> None:
     args = parser.parse_args()
     base = ExperimentConfig().with_values({"dataset": "8gaussians", "batch_size": 256})
     spec = SweepSpec(base, "K", (0, 1, 2, 3), "tau", (0.02, 0.05, 0.1, 0.2), steps=args.steps, seeds=(0, 1, 2))
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs "
-          f"(usable: {len(os.sched_getaffinity(0))}), torch {torch.__version__}; "
-          f"kernel autogroup: {read_first_line('/proc/sys/kernel/sched_autogroup_enabled')}\n")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs "
+        f"(usable: {len(os.sched_getaffinity(0))}), torch {torch.__version__}; "
+        f"kernel autogroup: {read_first_line('/proc/sys/kernel/sched_autogroup_enabled')}\n"
+    )
     trials = len(spec.trials())
-    print(f"| 4x4 sweep x 3 seeds = {trials} trials, {args.steps} steps each | wall s | trials/s | load average before -> after |")
+    print(
+        f"| 4x4 sweep x 3 seeds = {trials} trials, {args.steps} steps each | wall s | trials/s | load average before -> after |"
+    )
     print("|---|---|---|---|")
     results: dict[str, list[float]] = {"serial": [], "parallel": []}
     runs: list[SweepResult] = []
@@ -78,9 +84,12 @@ def main() -> None:
             seconds = time.perf_counter() - start
             results[mode].append(seconds)
             runs.append(result)
-            label = ("serial (this process, 1 torch thread)" if mode == "serial" else
-                     f"{args.workers} worker processes, 1 torch thread each"
-                     + (" (starts the fork server)" if len(results["parallel"]) == 1 else " (fork server running)"))
+            label = (
+                "serial (this process, 1 torch thread)"
+                if mode == "serial"
+                else f"{args.workers} worker processes, 1 torch thread each"
+                + (" (starts the fork server)" if len(results["parallel"]) == 1 else " (fork server running)")
+            )
             load = f"{' '.join(before.split()[:3])} -> {' '.join(read_first_line('/proc/loadavg').split()[:3])}"
             print(f"| {label} | {seconds:.1f} | {trials / seconds:.2f} | {load} |", flush=True)
     same = all(identical(runs[0], other) for other in runs[1:])
@@ -88,8 +97,10 @@ def main() -> None:
     print(f"| best serial / best parallel | {ratio:.2f}x | | identical numbers in all four runs: {same} |\n")
     serial = runs[0]
     best = serial.best_cell("energy")
-    print(f"energy means over cells: {np.nanmin(serial.mean('energy')):.4f}..{np.nanmax(serial.mean('energy')):.4f}, "
-          f"median std {np.nanmedian(serial.std('energy')):.4f}; best {spec.cell_label(*best)}")
+    print(
+        f"energy means over cells: {np.nanmin(serial.mean('energy')):.4f}..{np.nanmax(serial.mean('energy')):.4f}, "
+        f"median std {np.nanmedian(serial.std('energy')):.4f}; best {spec.cell_label(*best)}"
+    )
     print(serial.verdict("energy"))
     for other in runs[1:]:
         for metric in METRICS:

@@ -4,6 +4,7 @@ as the notebook displays it) next to the notebook's recorded values, and saves s
 
     python -m benchmarks.toy_protocol [--steps 2000] [--out benchmarks/img] [--device cuda]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,11 +37,17 @@ def run_protocol(dataset: str, steps: int, out: Path, device: str = "auto") -> d
     wall = time.perf_counter() - start
     ref = trainer.sampler(4096, generator=make_generator(12345))
     gen = trainer.sample(4096)
-    scatter_image([(ref.numpy(), (200, 200, 200)), (gen.numpy(), (31, 119, 180))],
-                  title=f"{dataset}, official protocol, step {steps}", size=360).save(out / f"toy_protocol_{dataset}.png")
+    scatter_image(
+        [(ref.numpy(), (200, 200, 200)), (gen.numpy(), (31, 119, 180))],
+        title=f"{dataset}, official protocol, step {steps}",
+        size=360,
+    ).save(out / f"toy_protocol_{dataset}.png")
     return {
-        "dataset": dataset, "ema": checkpoints, "wall_s": wall,
-        "energy": energy_distance(gen[:2048], ref[:2048]), "w2": wasserstein2(gen[:2048], ref[:2048]),
+        "dataset": dataset,
+        "ema": checkpoints,
+        "wall_s": wall,
+        "energy": energy_distance(gen[:2048], ref[:2048]),
+        "w2": wasserstein2(gen[:2048], ref[:2048]),
     }
 
 
@@ -59,7 +66,12 @@ def main() -> None:
         r = run_protocol(dataset, args.steps, args.out, args.device)
         e = r["ema"]
         cells = [f"{e.get(s, float('nan')):.3g}" for s in (1, 500, 1000, 1500, args.steps)]
-        print(f"{dataset} | " + " | ".join(cells) + f" | {NOTEBOOK_FINAL_EMA_LOSS[dataset]:.3g} | {r['energy']:.4f} | {r['w2']:.4f} | {r['wall_s']:.0f}", flush=True)
+        print(
+            f"{dataset} | "
+            + " | ".join(cells)
+            + f" | {NOTEBOOK_FINAL_EMA_LOSS[dataset]:.3g} | {r['energy']:.4f} | {r['w2']:.4f} | {r['wall_s']:.0f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

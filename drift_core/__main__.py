@@ -1,4 +1,5 @@
 """``python -m drift_core ...``: the command line (see drift_core.cli)."""
+
 import sys
 
 from .cli import main

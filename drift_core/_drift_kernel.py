@@ -29,12 +29,13 @@ temperature the pair (V+, V-), each [N, D], equal to the literal form to fp tole
 
 Measured effects of these choices: benchmarks/RESULTS.md, "What the fast path does".
 """
+
 from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import Tensor
@@ -66,12 +67,19 @@ def _pairwise_distance(a: Tensor, b: Tensor) -> Tensor:
     return sq.clamp_min_(1e-12).sqrt_()
 
 
-
 class _Problem:
     """The prepared inputs of one drift computation: negatives and extra negatives concatenated."""
 
-    def __init__(self, x: Tensor, y_pos: Tensor, y_neg: Tensor, neg_weight: Tensor | None, mask_diagonal: bool,
-                 normalize_distance: bool, mask_distance: float):
+    def __init__(
+        self,
+        x: Tensor,
+        y_pos: Tensor,
+        y_neg: Tensor,
+        neg_weight: Tensor | None,
+        mask_diagonal: bool,
+        normalize_distance: bool,
+        mask_distance: float,
+    ):
         self.x, self.y_pos, self.y_neg = x, y_pos, y_neg
         self.neg_weight = neg_weight  # [M] column weights of the negatives, or None (all 1)
         self.mask_diagonal = mask_diagonal
@@ -98,7 +106,7 @@ class _Problem:
         """Weight of every target column [P+M] (1, or ``extra_neg_weight`` on the extra negatives)."""
         w = torch.ones(self.n_targets, dtype=self.x.dtype, device=self.x.device)
         if self.neg_weight is not None:
-            w[self.n_pos:] = self.neg_weight
+            w[self.n_pos :] = self.neg_weight
         return w
 
     def _mean_distance(self) -> float:
@@ -107,7 +115,7 @@ class _Problem:
         rows = max(1, DEFAULT_BLOCK_ELEMENTS // max(1, self.targets.shape[0]))
         w = self.column_weights()
         for start in range(0, n, rows):
-            d = _pairwise_distance(self.x[start:start + rows], self.targets)
+            d = _pairwise_distance(self.x[start : start + rows], self.targets)
             total += float((d * w).sum())
             weight += float(w.sum()) * d.shape[0]
         return max(total / weight, 1e-3)
@@ -157,7 +165,7 @@ class _Geometry:
             hit = self.cols[None, :] == (p.n_pos + rows)[:, None]
             q.add_(hit.to(q.dtype), alpha=self.mask_q)
 
-    def columns(self, cols: Tensor) -> "_Geometry":
+    def columns(self, cols: Tensor) -> _Geometry:
         """The same geometry restricted to the target columns ``cols``."""
         sub = object.__new__(_Geometry)
         sub.__dict__.update(self.__dict__)
@@ -175,7 +183,7 @@ class _Geometry:
             torch.sub(xs[:, 0:1], ts_t[0], out=out)
             out.square_()
             for k in range(1, xs.shape[1]):
-                torch.sub(xs[:, k:k + 1], ts_t[k], out=tmp)
+                torch.sub(xs[:, k : k + 1], ts_t[k], out=tmp)
                 out.addcmul_(tmp, tmp)
         else:
             torch.addmm(self.t_sq[None, :], xs, ts_t, beta=1.0, alpha=-2.0, out=out)
@@ -268,8 +276,9 @@ class _Workspace:
         return None if self.tmp is None else self.tmp[:rows]
 
 
-def _fill_q(geometry: _Geometry, ws: _Workspace, start: int, stop: int, out: Tensor,
-            tmp: Tensor | None = None) -> Tensor:
+def _fill_q(
+    geometry: _Geometry, ws: _Workspace, start: int, stop: int, out: Tensor, tmp: Tensor | None = None
+) -> Tensor:
     """q for rows start..stop into ``out``: from the cached raw distances when there are, else computed."""
     if ws.raw_distance is not None:
         raw = ws.raw_distance[start:stop]
@@ -392,12 +401,20 @@ def _single_temperature(problem: _Problem, tau: float, affinity_floor, ws: _Work
         starts = range(0, n, ws.chunk_rows)
         # kept: E of these rows as pass 1 left it, last chunk first (pass 1 left the last chunks in
         # cache); otherwise recomputed chunk by chunk
-        for start in (reversed(starts) if ws.keep else starts):
+        for start in reversed(starts) if ws.keep else starts:
             stop = min(n, start + ws.chunk_rows)
-            e = ws.kernel_rows(start, stop) if ws.keep else \
-                _exp_rows(_fill_q(geometry, ws, start, stop, ws.kernel_rows(start, stop)))[0]
+            e = (
+                ws.kernel_rows(start, stop)
+                if ws.keep
+                else _exp_rows(_fill_q(geometry, ws, start, stop, ws.kernel_rows(start, stop)))[0]
+            )
             v_pos[start:stop], v_neg[start:stop] = _combine(
-                problem, slice(start, stop), _skinny_matmul(e[:, :p], rhs_pos), _skinny_matmul(e[:, p:], rhs_neg), alpha[start:stop])
+                problem,
+                slice(start, stop),
+                _skinny_matmul(e[:, :p], rhs_pos),
+                _skinny_matmul(e[:, p:], rhs_neg),
+                alpha[start:stop],
+            )
         return v_pos, v_neg
 
     # explicit form A = exp(-q - lr/2 - lc/2) (with the floor), recomputing q per chunk
@@ -413,13 +430,24 @@ def _single_temperature(problem: _Problem, tau: float, affinity_floor, ws: _Work
         if affinity_floor is not None:
             a.clamp_min_(math.sqrt(affinity_floor))
         v_pos[start:stop], v_neg[start:stop] = _combine(
-            problem, slice(start, stop), _skinny_matmul(a[:, :p], rhs_pos), _skinny_matmul(a[:, p:], rhs_neg), None)
+            problem, slice(start, stop), _skinny_matmul(a[:, :p], rhs_pos), _skinny_matmul(a[:, p:], rhs_neg), None
+        )
     return v_pos, v_neg
 
 
-def field_terms(x: Tensor, y_pos: Tensor, y_neg: Tensor, neg_weight: Tensor | None, mask_diagonal: bool, *,
-                taus: Sequence[float], normalize_distance: bool, mask_distance: float, affinity_floor: float | None,
-                block_rows: int | None) -> list[Pair]:
+def field_terms(
+    x: Tensor,
+    y_pos: Tensor,
+    y_neg: Tensor,
+    neg_weight: Tensor | None,
+    mask_diagonal: bool,
+    *,
+    taus: Sequence[float],
+    normalize_distance: bool,
+    mask_distance: float,
+    affinity_floor: float | None,
+    block_rows: int | None,
+) -> list[Pair]:
     """(V+, V-) per temperature by the eager (chunked, one-exp) path, for a prepared batch."""
     problem = _Problem(x, y_pos, y_neg, neg_weight, mask_diagonal, normalize_distance, mask_distance)
     return _eager_terms(problem, taus, affinity_floor, block_rows)
@@ -436,6 +464,7 @@ def _eager_terms(problem: _Problem, taus, affinity_floor, block_rows: int | None
 
 # ---- the torch.compile path ---------------------------------------------------------------------
 
+
 def _dense_kernel(x: Tensor, targets: Tensor, n_pos: int, inv_tau: float, mask_q: float, mask_diagonal: bool):
     """Unblocked (V+, V-) of one temperature in plain tensor ops, for torch.compile to fuse:
     q = ||x - t|| / tau, row/column log-sum-exp, A = exp(-q - lr/2 - lc/2), cross-weighting."""
@@ -446,7 +475,7 @@ def _dense_kernel(x: Tensor, targets: Tensor, n_pos: int, inv_tau: float, mask_q
     if mask_diagonal:
         n = x.shape[0]
         eye = torch.eye(n, dtype=x.dtype, device=x.device) * mask_q
-        q = torch.cat([q[:, :n_pos], q[:, n_pos:n_pos + n] + eye, q[:, n_pos + n:]], 1)
+        q = torch.cat([q[:, :n_pos], q[:, n_pos : n_pos + n] + eye, q[:, n_pos + n :]], 1)
     logits = -q
     row_lse = torch.logsumexp(logits, 1, keepdim=True)
     col_lse = torch.logsumexp(logits, 0, keepdim=True)
@@ -462,9 +491,18 @@ def _dense_kernel(x: Tensor, targets: Tensor, n_pos: int, inv_tau: float, mask_q
 _COMPILED: dict[str, Callable] = {}
 
 
-def compiled_field_terms(x: Tensor, y_pos: Tensor, y_neg: Tensor, neg_weight: Tensor | None, mask_diagonal: bool, *,
-                         taus: Sequence[float], normalize_distance: bool, mask_distance: float,
-                         affinity_floor: float | None) -> list[Pair]:
+def compiled_field_terms(
+    x: Tensor,
+    y_pos: Tensor,
+    y_neg: Tensor,
+    neg_weight: Tensor | None,
+    mask_diagonal: bool,
+    *,
+    taus: Sequence[float],
+    normalize_distance: bool,
+    mask_distance: float,
+    affinity_floor: float | None,
+) -> list[Pair]:
     """:func:`field_terms` through ``torch.compile`` of :func:`_dense_kernel` (compiled on the first
     call per shape). Cases the dense kernel does not cover (affinity floor, extra negatives, more than
     ``KEEP_ELEMENTS`` kernel entries) run the eager path."""
@@ -477,9 +515,10 @@ def compiled_field_terms(x: Tensor, y_pos: Tensor, y_neg: Tensor, neg_weight: Te
     fn, scale = _COMPILED["dense"], problem.distance_scale
     xs, ts = problem.x / scale, problem.targets / scale
     # V computed on points divided by ``scale`` is V / scale: multiply back
-    return [tuple(v * scale for v in fn(xs, ts, problem.n_pos, 1.0 / t, problem.mask_distance / t, mask_diagonal))
-            for t in taus]
-
+    return [
+        tuple(v * scale for v in fn(xs, ts, problem.n_pos, 1.0 / t, problem.mask_distance / t, mask_diagonal))
+        for t in taus
+    ]
 
 
 # ---- the graph-safe path (CUDA graph capture) ---------------------------------------------------
@@ -505,9 +544,18 @@ def graph_safe_wanted(x: Tensor) -> bool:
     return bool(getattr(_GRAPH_SAFE, "on", False)) or (x.is_cuda and torch.cuda.is_current_stream_capturing())
 
 
-def graph_safe_field_terms(x: Tensor, y_pos: Tensor, y_neg: Tensor, neg_weight: Tensor | None, mask_diagonal: bool, *,
-                           taus: Sequence[float], normalize_distance: bool, mask_distance: float,
-                           affinity_floor: float | None) -> list[Pair]:
+def graph_safe_field_terms(
+    x: Tensor,
+    y_pos: Tensor,
+    y_neg: Tensor,
+    neg_weight: Tensor | None,
+    mask_diagonal: bool,
+    *,
+    taus: Sequence[float],
+    normalize_distance: bool,
+    mask_distance: float,
+    affinity_floor: float | None,
+) -> list[Pair]:
     """(V+, V-) per temperature for a prepared batch by dense tensor ops with no host synchronisation:
     no value is read back, no branch or shape depends on the data, so the whole computation can be
     captured in a CUDA graph and replayed.
@@ -534,7 +582,7 @@ def graph_safe_field_terms(x: Tensor, y_pos: Tensor, y_neg: Tensor, neg_weight: 
         scale = ((dist @ col_weight).sum() / (col_weight.sum() * n)).clamp_min(1e-3)  # a tensor, never read back
         dist = dist / scale
     if mask_diagonal:
-        dist[:, p:p + n].diagonal().add_(mask_distance)
+        dist[:, p : p + n].diagonal().add_(mask_distance)
     terms = []
     for tau in taus:
         logits = dist * (-1.0 / tau)

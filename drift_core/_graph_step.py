@@ -24,10 +24,12 @@ that trainer, which then runs the plain step; the reason is kept in :attr:`Captu
 The drift of the captured step equals the plain step's to floating-point tolerance (the dense
 log-domain form of the same algorithm), not bit for bit.
 """
+
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -107,7 +109,7 @@ class CapturedStep:
         self._noise: Tensor | None = None
         self._positives: Tensor | None = None
 
-    def applies(self, trainer: "Trainer") -> bool:
+    def applies(self, trainer: Trainer) -> bool:
         """Whether :meth:`step_once` replays for this trainer now: wanted (``capture_cuda_graph``, None
         meaning on CUDA), and not disabled by an earlier failure."""
         wanted = trainer.capture_cuda_graph
@@ -115,7 +117,7 @@ class CapturedStep:
             wanted = trainer.device.type == "cuda"
         return bool(wanted) and not self.disabled_reason
 
-    def step_once(self, trainer: "Trainer", batch: Batch) -> StepRecord | None:
+    def step_once(self, trainer: Trainer, batch: Batch) -> StepRecord | None:
         """One step by replay, with the plain step's checks, update and record; None when it does not
         apply (the caller then runs the plain step). A capture that fails disables it and returns None."""
         if not self.applies(trainer):
@@ -126,7 +128,9 @@ class CapturedStep:
                 self._capture(trainer, batch, key)
             except Exception as err:  # any capture failure means: the plain step, from now on
                 self.release()
-                self.disabled_reason = f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"[:200]
+                self.disabled_reason = (
+                    f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"[:200]
+                )
                 trainer.optimizer.zero_grad(set_to_none=True)
                 if trainer.device.type == "cuda":
                     torch.cuda.synchronize()
@@ -140,12 +144,18 @@ class CapturedStep:
 
     # ---- internals --------------------------------------------------------------------------------
     @staticmethod
-    def _key_of(trainer: "Trainer", batch: Batch) -> tuple:
+    def _key_of(trainer: Trainer, batch: Batch) -> tuple:
         params = tuple((p.data_ptr(), tuple(p.shape), p.dtype) for p in trainer.model.parameters())
-        return (str(trainer.device), tuple(batch.noise.shape), tuple(batch.positives.shape), trainer.config.drift,
-                id(trainer.model), params)
+        return (
+            str(trainer.device),
+            tuple(batch.noise.shape),
+            tuple(batch.positives.shape),
+            trainer.config.drift,
+            id(trainer.model),
+            params,
+        )
 
-    def _region(self, trainer: "Trainer") -> Region:
+    def _region(self, trainer: Trainer) -> Region:
         model, drift_fn = trainer.model, trainer.drift_fn
         params = list(model.parameters())
         noise, positives = self._noise, self._positives
@@ -166,7 +176,7 @@ class CapturedStep:
 
         return region
 
-    def _capture(self, trainer: "Trainer", batch: Batch, key: tuple) -> None:
+    def _capture(self, trainer: Trainer, batch: Batch, key: tuple) -> None:
         self.release()
         device = trainer.device
         self._noise = torch.empty(batch.noise.shape, dtype=batch.noise.dtype, device=device)
@@ -187,7 +197,7 @@ class CapturedStep:
         self._replay, self._key = replay, key
         self.captures += 1
 
-    def _replay_step(self, trainer: "Trainer", batch: Batch) -> StepRecord:
+    def _replay_step(self, trainer: Trainer, batch: Batch) -> StepRecord:
         """The plain step (Trainer._step_once) with the forward, drift, loss and backward replayed."""
         trainer._saved_this_attempt = False
         drift = trainer.config.drift
@@ -234,6 +244,7 @@ def _check_close(got: Tensor | None, want: Tensor | None, what: str) -> None:
     if got is None:
         return
     scale = float(want.nan_to_num(0.0, 0.0, 0.0).abs().max()) if want.numel() else 0.0
-    if got.shape != want.shape or not torch.allclose(got, want, rtol=CHECK_RTOL, atol=CHECK_RTOL * scale + 1e-12,
-                                                     equal_nan=True):
+    if got.shape != want.shape or not torch.allclose(
+        got, want, rtol=CHECK_RTOL, atol=CHECK_RTOL * scale + 1e-12, equal_nan=True
+    ):
         raise CaptureCheckError(f"the captured {what} differs from the eager region's")

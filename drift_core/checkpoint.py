@@ -10,6 +10,7 @@ A file that unpickles is not yet a usable checkpoint: :func:`check_weights` and
 optimiser they are about to be loaded into (names, shapes, dtypes, flags, finiteness), so that a
 checkpoint accepted here also trains.
 """
+
 from __future__ import annotations
 
 import io
@@ -26,8 +27,15 @@ from torch import Tensor, nn
 
 from .files import atomic_write
 
-__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "checkpoint_bytes", "check_weights",
-           "check_optimizer_state", "FORMAT"]
+__all__ = [
+    "CheckpointError",
+    "save_checkpoint",
+    "load_checkpoint",
+    "checkpoint_bytes",
+    "check_weights",
+    "check_optimizer_state",
+    "FORMAT",
+]
 
 FORMAT = "drift-lab-checkpoint"
 VERSION = 1
@@ -123,13 +131,17 @@ def check_weights(module: nn.Module, state: Any, what: str = "weights") -> None:
     own = module.state_dict()
     missing, unexpected = [k for k in own if k not in state], [k for k in state if k not in own]
     if missing or unexpected:
-        parts = ([f"missing {_names(missing)}"] if missing else []) + ([f"unexpected {_names(unexpected)}"] if unexpected else [])
+        parts = ([f"missing {_names(missing)}"] if missing else []) + (
+            [f"unexpected {_names(unexpected)}"] if unexpected else []
+        )
         raise CheckpointError(f"the checkpoint's {what} do not fit the model: {'; '.join(parts)}")
     for name, mine in own.items():
         value = state[name]
         if isinstance(value, Tensor) and value.shape != mine.shape:
-            raise CheckpointError(f"the checkpoint's {what} do not fit the model: {name!r} has shape {list(value.shape)}; "
-                                  f"the model's is {list(mine.shape)}")
+            raise CheckpointError(
+                f"the checkpoint's {what} do not fit the model: {name!r} has shape {list(value.shape)}; "
+                f"the model's is {list(mine.shape)}"
+            )
         _check_tensor(value, mine.shape, mine.dtype, f"{what} {name!r}")
 
 
@@ -150,12 +162,18 @@ def check_optimizer_state(optimizer: torch.optim.Optimizer, state: Any) -> dict:
     """
     if state is None:
         raise CheckpointError("the checkpoint has no optimiser state")
-    if not isinstance(state, dict) or not isinstance(state.get("param_groups"), list) or not isinstance(state.get("state"), dict):
+    if (
+        not isinstance(state, dict)
+        or not isinstance(state.get("param_groups"), list)
+        or not isinstance(state.get("state"), dict)
+    ):
         raise CheckpointError("the checkpoint's optimiser state is not an optimiser state dict")
     own_groups = optimizer.state_dict()["param_groups"]
     groups = state["param_groups"]
     if len(groups) != len(own_groups):
-        raise CheckpointError(f"the checkpoint's optimiser has {len(groups)} parameter group(s); this one has {len(own_groups)}")
+        raise CheckpointError(
+            f"the checkpoint's optimiser has {len(groups)} parameter group(s); this one has {len(own_groups)}"
+        )
     checked_groups = []
     for n, (saved, own) in enumerate(zip(groups, own_groups)):
         if not isinstance(saved, dict):
@@ -166,16 +184,20 @@ def check_optimizer_state(optimizer: torch.optim.Optimizer, state: Any) -> dict:
     checked_state = {}
     for index, entry in state["state"].items():
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(params):
-            raise CheckpointError(f"the checkpoint's optimiser state names parameter {_short(index)}, which this model lacks")
+            raise CheckpointError(
+                f"the checkpoint's optimiser state names parameter {_short(index)}, which this model lacks"
+            )
         if not isinstance(entry, dict):
             raise CheckpointError(f"the checkpoint's optimiser state of parameter {index} is not a dict")
         param = params[index]
         keys, wanted = set(entry), set(expected)
         if keys != wanted:
-            parts = ([f"missing {_names(sorted(wanted - keys))}"] if wanted - keys else []) + \
-                    ([f"unexpected {_names(sorted(keys - wanted, key=str))}"] if keys - wanted else [])
-            raise CheckpointError(f"the checkpoint's optimiser state of parameter {index} does not fit this optimiser: "
-                                  f"{'; '.join(parts)}")
+            parts = ([f"missing {_names(sorted(wanted - keys))}"] if wanted - keys else []) + (
+                [f"unexpected {_names(sorted(keys - wanted, key=str))}"] if keys - wanted else []
+            )
+            raise CheckpointError(
+                f"the checkpoint's optimiser state of parameter {index} does not fit this optimiser: {'; '.join(parts)}"
+            )
         for key, (param_shaped, scalar_dtype) in expected.items():
             shape, dtype = (param.shape, param.dtype) if param_shaped else (torch.Size([]), scalar_dtype)
             value = entry[key]
@@ -193,7 +215,9 @@ def _checked_group(saved: dict, own: dict, n: int) -> dict:
         raise CheckpointError(f"the checkpoint's optimiser group {n} holds other parameters than this model's")
     unknown = [k for k in saved if k not in own]
     if unknown:
-        raise CheckpointError(f"the checkpoint's optimiser has settings this optimiser does not know: {_names(unknown)}")
+        raise CheckpointError(
+            f"the checkpoint's optimiser has settings this optimiser does not know: {_names(unknown)}"
+        )
     out = {}
     for key, mine in own.items():
         if key == "params":
@@ -207,19 +231,29 @@ def _checked_group(saved: dict, own: dict, n: int) -> dict:
         value = saved[key]
         if mine is None or isinstance(mine, bool):
             if value is not mine:  # True, False and None are singletons
-                raise CheckpointError(f"the checkpoint's optimiser has {key}={_short(value)}; this trainer needs "
-                                      f"{key}={mine} (a checkpoint with it would fail or train differently)")
+                raise CheckpointError(
+                    f"the checkpoint's optimiser has {key}={_short(value)}; this trainer needs "
+                    f"{key}={mine} (a checkpoint with it would fail or train differently)"
+                )
         elif isinstance(mine, (int, float)):
             if not _is_real(value) or value < 0:
-                raise CheckpointError(f"the checkpoint's optimiser setting {key}={_short(value)} is not a finite number >= 0")
+                raise CheckpointError(
+                    f"the checkpoint's optimiser setting {key}={_short(value)} is not a finite number >= 0"
+                )
         elif isinstance(mine, (tuple, list)):
-            if not isinstance(value, (tuple, list)) or len(value) != len(mine) or \
-                    not all(_is_real(v) and 0 <= v < (1 if key == "betas" else math.inf) for v in value):
+            if (
+                not isinstance(value, (tuple, list))
+                or len(value) != len(mine)
+                or not all(_is_real(v) and 0 <= v < (1 if key == "betas" else math.inf) for v in value)
+            ):
                 bound = " in [0, 1)" if key == "betas" else " >= 0"
-                raise CheckpointError(f"the checkpoint's optimiser setting {key}={_short(value)} is not {len(mine)} "
-                                      f"finite numbers{bound}")
+                raise CheckpointError(
+                    f"the checkpoint's optimiser setting {key}={_short(value)} is not {len(mine)} finite numbers{bound}"
+                )
         elif value != mine:
-            raise CheckpointError(f"the checkpoint's optimiser has {key}={_short(value)}; this trainer needs {_short(mine)}")
+            raise CheckpointError(
+                f"the checkpoint's optimiser has {key}={_short(value)}; this trainer needs {_short(mine)}"
+            )
         out[key] = value
     return out
 
@@ -251,12 +285,15 @@ def _check_tensor(value: Any, shape: torch.Size, dtype: torch.dtype, what: str) 
     if not isinstance(value, Tensor):
         raise CheckpointError(f"the checkpoint's {what} is not a tensor ({type(value).__name__})")
     if value.is_complex() or (dtype.is_floating_point and not value.is_floating_point()):
-        raise CheckpointError(f"the checkpoint's {what} has dtype {value.dtype}; only real floating-point values are accepted")
+        raise CheckpointError(
+            f"the checkpoint's {what} has dtype {value.dtype}; only real floating-point values are accepted"
+        )
     if not dtype.is_floating_point and value.dtype != dtype:
         raise CheckpointError(f"the checkpoint's {what} has dtype {value.dtype}; expected {dtype}")
     if value.shape != shape:
-        raise CheckpointError(f"the checkpoint's {what} does not fit the model: shape {list(value.shape)}, "
-                              f"expected {list(shape)}")
+        raise CheckpointError(
+            f"the checkpoint's {what} does not fit the model: shape {list(value.shape)}, expected {list(shape)}"
+        )
     if value.is_floating_point() and not bool(torch.isfinite(value).all()):
         raise CheckpointError(f"the checkpoint's {what} contains NaN or infinite values")
 

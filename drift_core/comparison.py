@@ -6,10 +6,11 @@ evaluation to evaluation (a finite evaluation sample, a noisy training trajector
 than that wobble is not a difference a class should be told about. A gap counts as clear when it is
 at least :data:`CLEAR` times the larger spread of the two arms compared.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 
@@ -77,16 +78,19 @@ def compare_arms_now(histories: Mapping[str, History], metric: str = "energy") -
     fewer than two arms or before every arm has an evaluation."""
     if len(histories) < 2:
         return None
-    by_step = {name: [(m.step, m.values[metric]) for m in h.metrics if metric in m.values]
-               for name, h in histories.items()}
+    by_step = {
+        name: [(m.step, m.values[metric]) for m in h.metrics if metric in m.values] for name, h in histories.items()
+    }
     if not all(by_step.values()):
         return None
     step = min(series[-1][0] for series in by_step.values())
     at_step = _standing(by_step, step)
     if at_step is None:
         return None
-    by_time = {name: [(m.wall_s, m.values[metric]) for m in h.metrics if metric in m.values and m.wall_s > 0]
-               for name, h in histories.items()}
+    by_time = {
+        name: [(m.wall_s, m.values[metric]) for m in h.metrics if metric in m.values and m.wall_s > 0]
+        for name, h in histories.items()
+    }
     at_time = None
     if all(by_time.values()):
         seconds = min(series[-1][0] for series in by_time.values())

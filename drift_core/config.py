@@ -5,22 +5,41 @@ widget key, the URL query parameter and the CLI flag (``--batch-size`` for ``bat
 Changing a *live* field applies to a running trainer; changing any other field needs a reset
 (see :data:`LIVE_FIELDS`).
 """
+
 from __future__ import annotations
 
 import dataclasses
 import functools
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Mapping
+from typing import Any
 
 from .lookahead import NEGATIVES, SCALINGS, WEIGHTINGS
 
 __all__ = [
-    "ConfigError", "DataConfig", "ModelConfig", "DriftConfig", "TrainConfig", "ExperimentConfig",
-    "PRESETS", "preset", "LIVE_FIELDS", "RESET_FIELDS", "START_SCENARIOS", "METHODS",
-    "flat_field_names", "field_section", "SectionedConfig", "model_parameter_count", "INT_RANGES", "MAX_SEED",
-    "MAX_STEPS", "MAX_JSON_CHARS", "int_range_problems",
+    "ConfigError",
+    "DataConfig",
+    "ModelConfig",
+    "DriftConfig",
+    "TrainConfig",
+    "ExperimentConfig",
+    "PRESETS",
+    "preset",
+    "LIVE_FIELDS",
+    "RESET_FIELDS",
+    "START_SCENARIOS",
+    "METHODS",
+    "flat_field_names",
+    "field_section",
+    "SectionedConfig",
+    "model_parameter_count",
+    "INT_RANGES",
+    "MAX_SEED",
+    "MAX_STEPS",
+    "MAX_JSON_CHARS",
+    "int_range_problems",
 ]
 
 METHODS = ("baseline", "lookahead")
@@ -35,8 +54,12 @@ a machine integer in torch."""
 MAX_STEPS = 2**31 - 1
 """Largest step budget or step count (2D and images); step counters reach torch's generators."""
 INT_RANGES: dict[str, tuple[int, int]] = {
-    "noise_dim": (1, 65_536), "width": (1, 65_536), "depth": (1, 256),
-    "batch_size": (2, 2**24), "steps": (0, MAX_STEPS), "seed": (0, MAX_SEED),
+    "noise_dim": (1, 65_536),
+    "width": (1, 65_536),
+    "depth": (1, 256),
+    "batch_size": (2, 2**24),
+    "steps": (0, MAX_STEPS),
+    "seed": (0, MAX_SEED),
 }
 """The integers a 2D experiment can have at all (a server narrows them with
 :class:`drift_core.limits.Limits`): beyond these a tensor size or seed overflows torch's integers, or a
@@ -48,7 +71,7 @@ class ConfigError(ValueError):
 
 
 def int_range_problems(section: Any, ranges: Mapping[str, tuple[int, int]]) -> list[str]:
-    """"NAME must be between LO and HI" for each field of the dataclass ``section`` named in ``ranges``
+    """ "NAME must be between LO and HI" for each field of the dataclass ``section`` named in ``ranges``
     whose value lies outside its range."""
     problems = []
     for f in fields(section):
@@ -88,7 +111,7 @@ class DriftConfig:
 
     @property
     def method(self) -> str:
-        """"baseline" (K = 0) or "lookahead" (K >= 1): a name for K, not a setting of its own."""
+        """ "baseline" (K = 0) or "lookahead" (K >= 1): a name for K, not a setting of its own."""
         return "baseline" if self.K == 0 else "lookahead"
 
     @property
@@ -218,7 +241,9 @@ def _method_as_k(values: Mapping[str, Any], current_k: int) -> Mapping[str, Any]
     values = dict(values)
     method = str(values.pop("method")).strip().lower()
     if method not in METHODS:
-        raise ConfigError(f"method must be one of {', '.join(METHODS)} (K = 0 is the baseline), got {_clip(repr(method))}")
+        raise ConfigError(
+            f"method must be one of {', '.join(METHODS)} (K = 0 is the baseline), got {_clip(repr(method))}"
+        )
     if method == "baseline":
         values["K"] = 0
     elif "K" not in values:
@@ -230,8 +255,11 @@ def _method_as_k(values: Mapping[str, Any], current_k: int) -> Mapping[str, Any]
 def _leaf_fields(config_class: type) -> dict[str, tuple[str, str]]:
     """{leaf name: (section name, type name)} of a SectionedConfig class."""
     default = config_class()
-    return {leaf.name: (section.name, leaf.type) for section in fields(config_class)
-            for leaf in fields(getattr(default, section.name))}
+    return {
+        leaf.name: (section.name, leaf.type)
+        for section in fields(config_class)
+        for leaf in fields(getattr(default, section.name))
+    }
 
 
 @dataclass(frozen=True)
@@ -272,9 +300,7 @@ _SECTION_CLASSES = {"data": DataConfig, "model": ModelConfig, "drift": DriftConf
 _FIELD_SECTION = {f.name: s for s, c in _SECTION_CLASSES.items() for f in fields(c)}
 _FIELD_TYPES = {f.name: f.type for c in _SECTION_CLASSES.values() for f in fields(c)}
 
-LIVE_FIELDS = frozenset(
-    {f.name for f in fields(DriftConfig)} | {"batch_size", "lr", "steps"}
-)
+LIVE_FIELDS = frozenset({f.name for f in fields(DriftConfig)} | {"batch_size", "lr", "steps"})
 """Fields a running trainer picks up without a reset (drift settings, batch size, learning rate)."""
 RESET_FIELDS = frozenset(_FIELD_SECTION) - LIVE_FIELDS
 """Fields whose change rebuilds the trainer (dataset, architecture, start scenario, seed, device)."""
@@ -320,7 +346,9 @@ def _coerce(name: str, type_name: str, raw: Any) -> Any:
     except (TypeError, ValueError, OverflowError) as err:
         if isinstance(err, ConfigError):
             raise
-        kind = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a text"}.get(type_name, type_name)
+        kind = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a text"}.get(
+            type_name, type_name
+        )
         raise ConfigError(f"{name} must be {kind}, got {_clip(repr(raw))}") from None
 
 
@@ -349,12 +377,23 @@ _PAPER_TRAIN = TrainConfig(batch_size=2048, lr=1e-3, steps=2000, seed=42)
 PRESETS: dict[str, ExperimentConfig] = {
     "playground": ExperimentConfig(),
     "paper_toy_swissroll": ExperimentConfig(DataConfig("swissroll"), _PAPER_MODEL, DriftConfig(tau=0.05), _PAPER_TRAIN),
-    "paper_toy_checkerboard": ExperimentConfig(DataConfig("checkerboard"), _PAPER_MODEL, DriftConfig(tau=0.05), _PAPER_TRAIN),
-    "bimodal_between": ExperimentConfig(DataConfig("bimodal"), ModelConfig(init="between"), DriftConfig(tau=0.1), TrainConfig(steps=300)),
+    "paper_toy_checkerboard": ExperimentConfig(
+        DataConfig("checkerboard"), _PAPER_MODEL, DriftConfig(tau=0.05), _PAPER_TRAIN
+    ),
+    "bimodal_between": ExperimentConfig(
+        DataConfig("bimodal"), ModelConfig(init="between"), DriftConfig(tau=0.1), TrainConfig(steps=300)
+    ),
     # Far away, raw distances at tau = 0.1 give the data a kernel weight of about e^-40: nothing moves.
     # Distance normalisation (the official code's) makes tau relative to the batch's mean distance.
-    "bimodal_far": ExperimentConfig(DataConfig("bimodal"), ModelConfig(init="far"), DriftConfig(tau=0.1, normalize_distance=True), TrainConfig(steps=300)),
-    "bimodal_collapsed": ExperimentConfig(DataConfig("bimodal"), ModelConfig(init="collapsed"), DriftConfig(tau=0.1), TrainConfig(steps=300)),
+    "bimodal_far": ExperimentConfig(
+        DataConfig("bimodal"),
+        ModelConfig(init="far"),
+        DriftConfig(tau=0.1, normalize_distance=True),
+        TrainConfig(steps=300),
+    ),
+    "bimodal_collapsed": ExperimentConfig(
+        DataConfig("bimodal"), ModelConfig(init="collapsed"), DriftConfig(tau=0.1), TrainConfig(steps=300)
+    ),
 }
 """Named experiments. ``paper_toy_*`` are the official notebook's protocol (N=2048, tau=0.05, Adam 1e-3,
 MLP 32->256x3->2, 2000 steps); ``bimodal_*`` are the paper's three start cases (Fig. 3)."""

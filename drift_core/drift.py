@@ -32,12 +32,14 @@ up threads while other processes keep the cores busy; :mod:`drift_core.runtime`)
 is being captured (or inside :func:`drift_core._drift_kernel.graph_safe`) it runs a dense kernel
 without host synchronisation.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -46,8 +48,14 @@ from . import _drift_kernel
 from .runtime import adaptive_cpu_threads
 
 __all__ = [
-    "DriftField", "DriftWeights", "drifting_field", "drifting_field_reference", "drift_weights",
-    "compiled_drifting_field", "SELF_MASK_DISTANCE", "NORMALIZED_MASK_DISTANCE",
+    "DriftField",
+    "DriftWeights",
+    "drifting_field",
+    "drifting_field_reference",
+    "drift_weights",
+    "compiled_drifting_field",
+    "SELF_MASK_DISTANCE",
+    "NORMALIZED_MASK_DISTANCE",
 ]
 
 SELF_MASK_DISTANCE = 1e6
@@ -93,16 +101,23 @@ class DriftWeights:
 
 # ---- step 0: defaults and casting (shared by the reference and the fast kernel) -----------------
 
+
 class _Batch(NamedTuple):
-    x: Tensor                  # [N, D], fp32 or fp64
-    y_pos: Tensor              # [P, D]
-    y_neg: Tensor              # [M, D]: the negatives (x itself when None was given), then any extra negatives
+    x: Tensor  # [N, D], fp32 or fp64
+    y_pos: Tensor  # [P, D]
+    y_neg: Tensor  # [M, D]: the negatives (x itself when None was given), then any extra negatives
     neg_weight: Tensor | None  # [M] weight of each negative column (1, or extra_neg_weight), None if all 1
-    mask_diagonal: bool        # mask the pairs (x_i, y_neg_i)
+    mask_diagonal: bool  # mask the pairs (x_i, y_neg_i)
 
 
-def _prepare(x: Tensor, y_pos: Tensor, y_neg: Tensor | None, extra_neg: Tensor | None, extra_neg_weight: float,
-             mask_diagonal: bool | None) -> _Batch:
+def _prepare(
+    x: Tensor,
+    y_pos: Tensor,
+    y_neg: Tensor | None,
+    extra_neg: Tensor | None,
+    extra_neg_weight: float,
+    mask_diagonal: bool | None,
+) -> _Batch:
     """Check shapes, cast to x's float dtype and device (half precision computes in fp32), append the
     extra negatives with their weight, and resolve the self-mask default (on iff ``y_neg`` is None)."""
     if x.ndim != 2 or y_pos.ndim != 2:
@@ -125,7 +140,7 @@ def _prepare(x: Tensor, y_pos: Tensor, y_neg: Tensor | None, extra_neg: Tensor |
     neg_weight = None
     if extra_neg is not None:
         neg_weight = torch.ones(negatives.shape[0] + extra_neg.shape[0], dtype=dtype, device=x.device)
-        neg_weight[negatives.shape[0]:] = float(extra_neg_weight)
+        neg_weight[negatives.shape[0] :] = float(extra_neg_weight)
         negatives = torch.cat([negatives, cast(extra_neg)])
     return _Batch(x, cast(y_pos), negatives, neg_weight, mask)
 
@@ -156,6 +171,7 @@ def _sum_temperatures(terms: list[tuple[Tensor, Tensor]], normalize_drift: bool,
 
 # ---- Algorithm 2, literally ----------------------------------------------------------------------
 
+
 def _weights(b: _Batch, tau: float, normalize_distance: bool, affinity_floor: float | None) -> DriftWeights:
     """Steps 1-6 of Algorithm 2 for one temperature, on full [N, P+M] matrices."""
     n, p = b.x.shape[0], b.y_pos.shape[0]
@@ -165,14 +181,14 @@ def _weights(b: _Batch, tau: float, normalize_distance: bool, affinity_floor: fl
     # 1. distances to every target, positives then negatives (cdist; its exact difference form for
     #    D <= 3, where 2-D points far from the origin would lose digits in the matmul form)
     mode = "donot_use_mm_for_euclid_dist" if b.x.shape[1] <= 3 else "use_mm_for_euclid_dist_if_necessary"
-    dist = torch.cdist(b.x, torch.cat([b.y_pos, b.y_neg]), compute_mode=mode)            # [N, P+M]
+    dist = torch.cdist(b.x, torch.cat([b.y_pos, b.y_neg]), compute_mode=mode)  # [N, P+M]
     #    optionally divided by their (weighted) batch mean, self-pairs included, stop-gradient
     scale = max(float((dist @ col_weight).sum()) / (float(col_weight.sum()) * n), 1e-3) if normalize_distance else 1.0
     dist = dist / scale
     # 2. mask the self-pairs (x_i, y_neg_i)
     if b.mask_diagonal:
         mask = NORMALIZED_MASK_DISTANCE if normalize_distance else SELF_MASK_DISTANCE
-        dist[:, p:p + n] += mask * torch.eye(n, dtype=dist.dtype, device=dist.device)
+        dist[:, p : p + n] += mask * torch.eye(n, dtype=dist.dtype, device=dist.device)
     # 3. logits
     logit = -dist / tau
     # 4. A = sqrt(row softmax * column softmax), the product taken in the log domain (it underflows fp32
@@ -210,7 +226,7 @@ def drifting_field_reference(
     b = _prepare(x, y_pos, y_neg, extra_neg, extra_neg_weight, mask_diagonal)
     terms = []
     for t in taus:
-        w = _weights(b, t, normalize_distance, affinity_floor)                       # steps 1-6
+        w = _weights(b, t, normalize_distance, affinity_floor)  # steps 1-6
         # 7. V+ = W+ y_pos - rowsum(W+) x,  V- = W- y_neg - rowsum(W-) x
         v_pos = w.w_pos @ b.y_pos - w.w_pos.sum(1, keepdim=True) * b.x
         v_neg = w.w_neg @ b.y_neg - w.w_neg.sum(1, keepdim=True) * b.x
@@ -233,11 +249,13 @@ def drift_weights(
     """Full weight matrices W+ [N, P] and W- [N, M] of one temperature, for inspecting small batches
     (the Inspector's kernel lens): steps 1-6 of :func:`drifting_field_reference`."""
     (t,) = _as_temperatures(tau)
-    return _weights(_prepare(x, y_pos, y_neg, extra_neg, extra_neg_weight, mask_diagonal), t,
-                    normalize_distance, affinity_floor)
+    return _weights(
+        _prepare(x, y_pos, y_neg, extra_neg, extra_neg_weight, mask_diagonal), t, normalize_distance, affinity_floor
+    )
 
 
 # ---- the same function, fast ---------------------------------------------------------------------
+
 
 def drifting_field(
     x: Tensor,
@@ -288,8 +306,12 @@ def drifting_field(
     """
     taus = _as_temperatures(tau)
     b = _prepare(x, y_pos, y_neg, extra_neg, extra_neg_weight, mask_diagonal)
-    options = dict(taus=taus, normalize_distance=bool(normalize_distance), affinity_floor=affinity_floor,
-                   mask_distance=NORMALIZED_MASK_DISTANCE if normalize_distance else SELF_MASK_DISTANCE)
+    options = dict(
+        taus=taus,
+        normalize_distance=bool(normalize_distance),
+        affinity_floor=affinity_floor,
+        mask_distance=NORMALIZED_MASK_DISTANCE if normalize_distance else SELF_MASK_DISTANCE,
+    )
     with _thread_choice(b.x):
         if _drift_kernel.graph_safe_wanted(b.x):
             terms = _drift_kernel.graph_safe_field_terms(*b, **options)

@@ -13,6 +13,7 @@ of the negatives the estimator sees (a chunk of probes is itself part of the neg
 exactly as a generated sample is in training). The result is the mean over r and the per-particle
 spread (the RMS over r of ||V^r(q) - mean V(q)||).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -44,8 +45,9 @@ class EstimatorNoise:
 
 
 @torch.no_grad()
-def estimator_noise(trainer, *, resamples: int = 8, probes: int = 64, batch_size: int | None = None,
-                    seed: int = 0) -> EstimatorNoise:
+def estimator_noise(
+    trainer, *, resamples: int = 8, probes: int = 64, batch_size: int | None = None, seed: int = 0
+) -> EstimatorNoise:
     """Redraw the batch ``resamples`` times at the trainer's current weights and measure the spread of V
     at ``probes`` fixed display particles (the first ``probes`` of the trainer's display noise).
 
@@ -76,12 +78,18 @@ def estimator_noise(trainer, *, resamples: int = 8, probes: int = 64, batch_size
             positives = trainer.sampler(n, generator=generator).to(device).float()
             x = model(noise.to(device)).float()
             for start in range(0, m, chunk):
-                qc = q[start:start + chunk]
+                qc = q[start : start + chunk]
                 field = trainer.drift_fn(torch.cat([qc, x]), positives)
-                samples[r, start:start + qc.shape[0]] = field.v[: qc.shape[0]].double().cpu()
+                samples[r, start : start + qc.shape[0]] = field.v[: qc.shape[0]].double().cpu()
     finally:
         model.train(was_training)
     mean = samples.mean(0)
     spread = (samples - mean).square().sum(-1).mean(0).sqrt()
-    return EstimatorNoise(probes=q.double().cpu().numpy(), samples=samples.numpy(), mean=mean.numpy(),
-                          spread=spread.numpy(), mean_norm=mean.norm(dim=-1).numpy(), batch_size=n)
+    return EstimatorNoise(
+        probes=q.double().cpu().numpy(),
+        samples=samples.numpy(),
+        mean=mean.numpy(),
+        spread=spread.numpy(),
+        mean_norm=mean.norm(dim=-1).numpy(),
+        batch_size=n,
+    )

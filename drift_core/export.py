@@ -6,13 +6,15 @@ Pure functions returning bytes/strings; the app offers them as downloads. The on
 :func:`rows_csv` (text) / :func:`write_csv` (a file, written atomically); every CLI command and export
 uses it.
 """
+
 from __future__ import annotations
 
 import csv
 import io
 import os
 import tempfile
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 from urllib.parse import urlencode
 
 import numpy as np
@@ -20,12 +22,26 @@ from PIL import Image
 
 from .config import ExperimentConfig
 from .files import write_text
-from .render import scatter_image
 from .records import StepRecord
+from .render import scatter_image
 
 __all__ = [
-    "snapshot_frames", "frame_bounds", "gif_bytes", "side_by_side_frames", "side_by_side_gif", "mp4_bytes", "frames_mp4", "mp4_encoder", "records_csv", "record_rows", "rows_csv", "config_json",
-    "config_query", "ExportError", "write_csv", "read_csv",
+    "snapshot_frames",
+    "frame_bounds",
+    "gif_bytes",
+    "side_by_side_frames",
+    "side_by_side_gif",
+    "mp4_bytes",
+    "frames_mp4",
+    "mp4_encoder",
+    "records_csv",
+    "record_rows",
+    "rows_csv",
+    "config_json",
+    "config_query",
+    "ExportError",
+    "write_csv",
+    "read_csv",
 ]
 
 DATA_COLOUR = (190, 190, 190)
@@ -53,8 +69,13 @@ def frame_bounds(snapshots: Sequence[Any], margin: float = 0.08) -> tuple[float,
     return (mid[0] - span / 2, mid[0] + span / 2, mid[1] - span / 2, mid[1] + span / 2)
 
 
-def snapshot_frames(snapshots: Sequence[Any], *, size: int = 480, title: str = "",
-                    bounds: tuple[float, float, float, float] | None = None) -> list[Image.Image]:
+def snapshot_frames(
+    snapshots: Sequence[Any],
+    *,
+    size: int = 480,
+    title: str = "",
+    bounds: tuple[float, float, float, float] | None = None,
+) -> list[Image.Image]:
     """One RGB frame per snapshot: data in grey, generated particles in blue, "title | step s" on top.
 
     ``snapshots``: objects with ``step``, ``generated`` [n, 2] and ``positives`` [m, 2]
@@ -65,8 +86,15 @@ def snapshot_frames(snapshots: Sequence[Any], *, size: int = 480, title: str = "
     frames = []
     for snap in snapshots:
         label = f"{title} | step {snap.step}" if title else f"step {snap.step}"
-        frames.append(scatter_image([(np.asarray(snap.positives), DATA_COLOUR), (np.asarray(snap.generated), GENERATED_COLOUR)],
-                                    size=size, bounds=bounds, title=label, radius=1.6))
+        frames.append(
+            scatter_image(
+                [(np.asarray(snap.positives), DATA_COLOUR), (np.asarray(snap.generated), GENERATED_COLOUR)],
+                size=size,
+                bounds=bounds,
+                title=label,
+                radius=1.6,
+            )
+        )
     return frames
 
 
@@ -83,8 +111,10 @@ def side_by_side_frames(snapshots_by_name: dict[str, Sequence[Any]], *, size: in
         raise ExportError("there are no snapshots to export yet: train a few steps first")
     n = min(len(s) for s in snapshots_by_name.values())
     bounds = frame_bounds([snap for snaps in snapshots_by_name.values() for snap in list(snaps)[:n]])
-    columns = [snapshot_frames(list(snaps)[:n], size=size, title=name, bounds=bounds)
-               for name, snaps in snapshots_by_name.items()]
+    columns = [
+        snapshot_frames(list(snaps)[:n], size=size, title=name, bounds=bounds)
+        for name, snaps in snapshots_by_name.items()
+    ]
     frames = []
     for k in range(n):
         canvas = Image.new("RGB", (size * len(columns), size), "white")
@@ -129,19 +159,31 @@ def mp4_bytes(snapshots: Sequence[Any], *, size: int = 480, title: str = "", fps
 def frames_mp4(frames: Sequence[Image.Image], *, fps: int = 8) -> bytes:
     """Encode RGB frames (cropped to multiples of 16 pixels) as H.264 MP4 with imageio's ffmpeg."""
     if mp4_encoder() is None:
-        raise ExportError("MP4 export needs an ffmpeg encoder: pip install imageio-ffmpeg (GIF export works without it)")
+        raise ExportError(
+            "MP4 export needs an ffmpeg encoder: pip install imageio-ffmpeg (GIF export works without it)"
+        )
     if not frames:
         raise ExportError("there are no frames to encode")
     import imageio.v2 as imageio
 
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "run.mp4")
-        writer = imageio.get_writer(path, format="FFMPEG", mode="I", fps=fps, codec="libx264",
-                                    pixelformat="yuv420p", macro_block_size=16, ffmpeg_log_level="error")
+        writer = imageio.get_writer(
+            path,
+            format="FFMPEG",
+            mode="I",
+            fps=fps,
+            codec="libx264",
+            pixelformat="yuv420p",
+            macro_block_size=16,
+            ffmpeg_log_level="error",
+        )
         try:
             for frame in frames:
                 w, h = frame.size
-                writer.append_data(np.asarray(frame.convert("RGB").crop((0, 0, max(16, w // 16 * 16), max(16, h // 16 * 16)))))
+                writer.append_data(
+                    np.asarray(frame.convert("RGB").crop((0, 0, max(16, w // 16 * 16), max(16, h // 16 * 16))))
+                )
         finally:
             writer.close()
         with open(path, "rb") as fh:
@@ -173,14 +215,17 @@ def rows_csv(rows: Sequence[dict], empty_header: str = "step", *, columns: Seque
             seen.update(dict.fromkeys(row))
         columns = list(seen)
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns) or [empty_header], lineterminator="\n", extrasaction="ignore")
+    writer = csv.DictWriter(
+        buffer, fieldnames=list(columns) or [empty_header], lineterminator="\n", extrasaction="ignore"
+    )
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
 
 
-def write_csv(path: str | os.PathLike, rows: Sequence[dict], *, columns: Sequence[str] | None = None,
-              empty_header: str = "step") -> None:
+def write_csv(
+    path: str | os.PathLike, rows: Sequence[dict], *, columns: Sequence[str] | None = None, empty_header: str = "step"
+) -> None:
     """Write :func:`rows_csv` to ``path`` atomically (a killed process leaves the previous file or
     none, never a truncated one; see :mod:`drift_core.files`)."""
     write_text(path, rows_csv(rows, empty_header, columns=columns))

@@ -6,20 +6,23 @@ folder, flushed to disk, and moved over the real name with :func:`os.replace` (a
 Windows when both are on one file system). A process killed mid-write (``kill -9``) leaves the previous
 version, or nothing, under the real name, plus at most a hidden ``.NAME.*.tmp`` file beside it.
 """
+
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 __all__ = ["atomic_write", "write_bytes", "write_text", "remove_stale_temporaries"]
 
 
 @contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "wb", *, encoding: str | None = "utf-8",
-                 newline: str | None = None) -> Iterator[IO]:
+def atomic_write(
+    path: str | os.PathLike, mode: str = "wb", *, encoding: str | None = "utf-8", newline: str | None = None
+) -> Iterator[IO]:
     """Open a temporary file beside ``path`` for writing (``mode`` "wb" or "w"); when the block ends
     without an exception the file is flushed, fsynced and renamed to ``path``; otherwise it is removed
     and ``path`` is untouched. The parent folder is created when missing."""

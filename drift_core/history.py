@@ -7,11 +7,13 @@ snapshot with the step it shows). A 2D run keeps :class:`~drift_core.records.Ste
 :class:`~drift_core.records.Snapshot`, an image run its own types (any record with ``step`` and
 ``as_row()``, any snapshot with ``step``).
 """
+
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from .records import Snapshot, StepRecord
 
@@ -38,8 +40,9 @@ class History:
             this many steps after the last kept one.
     """
 
-    def __init__(self, max_records: int = 20_000, max_metrics: int = 2_000, max_snapshots: int = 200,
-                 snapshot_every: int = 10):
+    def __init__(
+        self, max_records: int = 20_000, max_metrics: int = 2_000, max_snapshots: int = 200, snapshot_every: int = 10
+    ):
         if min(max_records, max_metrics, max_snapshots) < 1 or snapshot_every < 1:
             raise ValueError("history sizes and snapshot_every must be positive")
         self.records: deque[StepRecord] = deque(maxlen=max_records)
@@ -56,7 +59,7 @@ class History:
         self.metrics = deque((m for m in self.metrics if m.step <= step), maxlen=self.metrics.maxlen)
         self.snapshots = deque((s for s in self.snapshots if s.step <= step), maxlen=self.snapshots.maxlen)
 
-    def until(self, step: int) -> "History":
+    def until(self, step: int) -> History:
         """A new history with this one's records, metrics and snapshots up to ``step`` (a fork's past)."""
         out = History(self.records.maxlen, self.metrics.maxlen, self.snapshots.maxlen, self.snapshot_every)
         out.records.extend(r for r in self.records if r.step <= step)

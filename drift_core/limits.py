@@ -1,12 +1,14 @@
 """Server policy around the experiment config: the limits an operator sets (``DRIFT_MAX_*``), and the
 lenient reading of a shared link's query string into a config within them. The config itself
 (:mod:`drift_core.config`) only knows what a valid experiment is."""
+
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Mapping
+from typing import Any
 
 from .config import _FIELD_SECTION, _FIELD_TYPES, ConfigError, ExperimentConfig, _method_as_k, model_parameter_count
 from .runtime import select_device
@@ -14,7 +16,9 @@ from .runtime import select_device
 __all__ = ["Limits", "config_from_query"]
 
 
-def config_from_query(start: ExperimentConfig, params: Mapping[str, str], limits: "Limits | None" = None) -> tuple[ExperimentConfig, list[str]]:
+def config_from_query(
+    start: ExperimentConfig, params: Mapping[str, str], limits: Limits | None = None
+) -> tuple[ExperimentConfig, list[str]]:
     """Apply URL query parameters leniently: unknown keys are ignored, bad values keep the
     current value and out-of-range ones are clamped; each such case adds a notice (quoting at most
     60 characters of the value). A device this server lacks keeps the current one. Never raises on
@@ -68,14 +72,24 @@ def _show(raw: Any, limit: int = 60) -> str:
 
 
 _RANGES = {
-    "K": (0, 8), "tau": (1e-3, 10.0), "batch_size": (2, 65536), "lr": (1e-6, 1.0),
-    "alpha": (0.0, 10.0), "gamma": (0.0, 1.0), "lam": (0.0, 5.0), "width": (1, 4096),
-    "depth": (1, 16), "noise_dim": (1, 1024), "steps": (0, 10_000_000), "seed": (0, 2**31 - 1),
+    "K": (0, 8),
+    "tau": (1e-3, 10.0),
+    "batch_size": (2, 65536),
+    "lr": (1e-6, 1.0),
+    "alpha": (0.0, 10.0),
+    "gamma": (0.0, 1.0),
+    "lam": (0.0, 5.0),
+    "width": (1, 4096),
+    "depth": (1, 16),
+    "noise_dim": (1, 1024),
+    "steps": (0, 10_000_000),
+    "seed": (0, 2**31 - 1),
 }
 
 
-def _fit_limits(cfg: "ExperimentConfig", start: "ExperimentConfig", params: Mapping[str, Any], limits: "Limits",
-                notices: list[str]) -> tuple["ExperimentConfig", list[str]]:
+def _fit_limits(
+    cfg: ExperimentConfig, start: ExperimentConfig, params: Mapping[str, Any], limits: Limits, notices: list[str]
+) -> tuple[ExperimentConfig, list[str]]:
     """``cfg`` brought within the server's limits (a link's values and defaults alike): batch size and K
     are clamped; a generator too large for ``max_model_params`` first drops the link's width/depth, then
     halves its width until it fits. Each change adds a notice."""
@@ -85,11 +99,14 @@ def _fit_limits(cfg: "ExperimentConfig", start: "ExperimentConfig", params: Mapp
     if cfg.drift.K > limits.max_k:
         notices.append(f"K = {cfg.drift.K} is above this server's limit; using {limits.max_k}")
         cfg = cfg.with_values({"K": limits.max_k})
+
     def halve_width(cfg):
         while model_parameter_count(cfg.model) > limits.max_model_params and cfg.model.width > 1:
             smaller = cfg.with_values({"width": cfg.model.width // 2})
-            notices.append(f"width {cfg.model.width} is too large for this server's limit of "
-                           f"{limits.max_model_params:,} parameters; using {smaller.model.width}")
+            notices.append(
+                f"width {cfg.model.width} is too large for this server's limit of "
+                f"{limits.max_model_params:,} parameters; using {smaller.model.width}"
+            )
             cfg = smaller
         return cfg
 
@@ -99,12 +116,14 @@ def _fit_limits(cfg: "ExperimentConfig", start: "ExperimentConfig", params: Mapp
         if model_parameter_count(cfg.model) > limits.max_model_params and name in params:
             params_there = model_parameter_count(cfg.model)
             cfg = cfg.with_values({name: getattr(start.model, name)})
-            notices.append(f"ignored {name}={_show(params[name])}: the generator would have {params_there:,} parameters, "
-                           f"above this server's limit of {limits.max_model_params:,}")
+            notices.append(
+                f"ignored {name}={_show(params[name])}: the generator would have {params_there:,} parameters, "
+                f"above this server's limit of {limits.max_model_params:,}"
+            )
     return halve_width(cfg), notices
 
 
-def _clamp(name: str, raw: Any, limits: "Limits") -> Any | None:
+def _clamp(name: str, raw: Any, limits: Limits) -> Any | None:
     """A clamped value for an out-of-range number, or None when the value is not a number."""
     if name not in _RANGES:
         return None
@@ -144,7 +163,7 @@ class Limits:
                 raise ConfigError(f"{f.name} must be at least {_LIMIT_MINIMUM.get(f.name, 1)}")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Limits":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Limits:
         """The limits set by ``DRIFT_*`` variables (the defaults for the others); a value below a
         limit's minimum (1, or 2 for the batch size) is raised to it."""
         environ = os.environ if environ is None else environ
@@ -155,7 +174,9 @@ class Limits:
                 try:
                     values[f.name] = max(_LIMIT_MINIMUM.get(f.name, 1), int(environ[key]))
                 except ValueError:
-                    raise ConfigError(f"environment variable {key} must be a positive integer, got {_show(environ[key])}") from None
+                    raise ConfigError(
+                        f"environment variable {key} must be a positive integer, got {_show(environ[key])}"
+                    ) from None
         return cls(**values)
 
     def check(self, config: ExperimentConfig) -> None:
@@ -167,8 +188,10 @@ class Limits:
             problems.append(f"K = {config.drift.K} is above this server's limit of {self.max_k}")
         params = model_parameter_count(config.model)
         if params > self.max_model_params:
-            problems.append(f"a generator of width {config.model.width} and depth {config.model.depth} has {params:,} "
-                            f"parameters, above this server's limit of {self.max_model_params:,}")
+            problems.append(
+                f"a generator of width {config.model.width} and depth {config.model.depth} has {params:,} "
+                f"parameters, above this server's limit of {self.max_model_params:,}"
+            )
         if problems:
             raise ConfigError("; ".join(problems))
 
@@ -182,6 +205,8 @@ class Limits:
             return 1, f"{_show(requested)} is not a number of steps per frame; using 1"
         steps = min(max(1, whole), self.max_steps_per_frame)
         if steps != requested:
-            return steps, (f"{requested} steps per frame is outside this server's range 1..{self.max_steps_per_frame}; "
-                           f"using {steps}")
+            return steps, (
+                f"{requested} steps per frame is outside this server's range 1..{self.max_steps_per_frame}; "
+                f"using {steps}"
+            )
         return steps, ""

@@ -21,10 +21,12 @@ vanishes too and the equilibrium is kept.
 Weights w (K+1 of them): uniform (1, ..., 1); heun (1/(K+1) each, i.e. (1/2, 1/2) at K = 1);
 geometric (gamma^k); extrapolation (LA-DPM style: V_K + lam (V_K - V_{K-1}), i.e. (..., 0, -lam, 1+lam)).
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal
 
 import torch
 from torch import Tensor

@@ -4,10 +4,12 @@ The drift function is a callable ``drift_fn(x_detached, y_pos) -> field`` whose 
 attribute of shape [N, D] (a :class:`~drift_core.drift.DriftField` or
 :class:`~drift_core.lookahead.LookaheadField`); baseline and lookahead differ only in that callable.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F

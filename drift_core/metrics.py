@@ -6,6 +6,7 @@
 * exact W2 with POT's network simplex (``numItermax`` large, so it reaches optimality)
 * mode coverage and high-quality fraction for Gaussian mixtures (the Unrolled-GAN / VEEGAN convention)
 """
+
 from __future__ import annotations
 
 import math
@@ -50,8 +51,11 @@ def mmd2(x: Tensor, y: Tensor, bandwidths: tuple[float, ...] = (0.1, 0.2, 0.5, 1
     for b in bandwidths:
         gamma = 1.0 / (2 * (b * median) ** 2)
         kxx, kyy, kxy = (-gamma * dxx).exp(), (-gamma * dyy).exp(), (-gamma * dxy).exp()
-        total += float((kxx.sum() - kxx.diagonal().sum()) / (n * (n - 1))
-                       + (kyy.sum() - kyy.diagonal().sum()) / (m * (m - 1)) - 2 * kxy.mean())
+        total += float(
+            (kxx.sum() - kxx.diagonal().sum()) / (n * (n - 1))
+            + (kyy.sum() - kyy.diagonal().sum()) / (m * (m - 1))
+            - 2 * kxy.mean()
+        )
     return total
 
 
@@ -113,8 +117,14 @@ def mode_coverage(x: Tensor, modes: Tensor, sigma: float, min_fraction: float = 
     return ModeCoverage(covered, k, float(good.double().mean()), kl)
 
 
-def evaluate(generated: Tensor, reference: Tensor, *, modes: Tensor | None = None, sigma: float | None = None,
-             exact_w2: bool = False) -> dict[str, float]:
+def evaluate(
+    generated: Tensor,
+    reference: Tensor,
+    *,
+    modes: Tensor | None = None,
+    sigma: float | None = None,
+    exact_w2: bool = False,
+) -> dict[str, float]:
     """All 2D metrics as a dict (W2 only when ``exact_w2``: it costs seconds at N = 2k-4k)."""
     out = {
         "energy": energy_distance(generated, reference),

@@ -1,4 +1,5 @@
 """One-step generators for 2D toys: an MLP noise -> point."""
+
 from __future__ import annotations
 
 import math
@@ -39,7 +40,9 @@ class MLPGenerator(nn.Module):
         self.head.bias.copy_(center)
 
 
-def build_generator(config: ModelConfig, *, seed: int, center: Tensor | None = None, spread: float = 0.05) -> MLPGenerator:
+def build_generator(
+    config: ModelConfig, *, seed: int, center: Tensor | None = None, spread: float = 0.05
+) -> MLPGenerator:
     """Build the MLP with weights initialised from ``seed`` alone: each Linear gets PyTorch's default
     initialisation (Kaiming-uniform weights, uniform biases in +-1/sqrt(fan_in)) drawn from its own
     generator, never from torch's global one, so two sessions building models at once in threads of

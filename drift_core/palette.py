@@ -6,16 +6,37 @@ colour-vision deficiencies. Where colour alone would carry meaning the layers al
 style and width, so they stay apart in greyscale too: the drift V is a solid line, attraction V⁺
 dotted, repulsion V⁻ dashed, and the lookahead terms cycle through other dash patterns.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["OKABE_ITO", "Stroke", "DATA", "GENERATED", "V", "V_POS", "V_NEG", "FIELD", "NOISE", "DIFFERENCE",
-           "TERMS", "ARMS", "arm_colour", "rgb"]
+__all__ = [
+    "OKABE_ITO",
+    "Stroke",
+    "DATA",
+    "GENERATED",
+    "V",
+    "V_POS",
+    "V_NEG",
+    "FIELD",
+    "NOISE",
+    "DIFFERENCE",
+    "TERMS",
+    "ARMS",
+    "arm_colour",
+    "rgb",
+]
 
 OKABE_ITO = {
-    "black": "#000000", "orange": "#E69F00", "sky blue": "#56B4E9", "bluish green": "#009E73",
-    "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "reddish purple": "#CC79A7",
+    "black": "#000000",
+    "orange": "#E69F00",
+    "sky blue": "#56B4E9",
+    "bluish green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "reddish purple": "#CC79A7",
     "grey": "#999999",
 }
 
@@ -38,9 +59,12 @@ FIELD = Stroke(OKABE_ITO["reddish purple"], "solid", 1.0)  # the field on a grid
 NOISE = Stroke(OKABE_ITO["orange"], "solid", 1.0)  # V from fresh batches (estimator noise)
 DIFFERENCE = Stroke(OKABE_ITO["orange"], "solid", 1.0)  # from a particle to its twin in another arm
 TERMS = (  # the lookahead terms V_0, V_1, ...
-    Stroke(OKABE_ITO["sky blue"], "solid"), Stroke(OKABE_ITO["reddish purple"], "dashdot"),
-    Stroke(OKABE_ITO["orange"], "longdash"), Stroke(OKABE_ITO["bluish green"], "dot"),
-    Stroke(OKABE_ITO["vermillion"], "dash"), Stroke(OKABE_ITO["yellow"], "longdashdot"),
+    Stroke(OKABE_ITO["sky blue"], "solid"),
+    Stroke(OKABE_ITO["reddish purple"], "dashdot"),
+    Stroke(OKABE_ITO["orange"], "longdash"),
+    Stroke(OKABE_ITO["bluish green"], "dot"),
+    Stroke(OKABE_ITO["vermillion"], "dash"),
+    Stroke(OKABE_ITO["yellow"], "longdashdot"),
 )
 ARMS = {"baseline": OKABE_ITO["blue"], "lookahead": OKABE_ITO["vermillion"], "baseline 2×lr": OKABE_ITO["sky blue"]}
 """The arms of a comparison, in curves and labels."""
@@ -55,5 +79,5 @@ def arm_colour(name: str, index: int) -> str:
 def rgb(colour: str, alpha: float | None = None) -> tuple[int, ...]:
     """A hex colour as an (r, g, b) or (r, g, b, a) tuple of 0..255 (for Pillow)."""
     value = colour.lstrip("#")
-    channels = tuple(int(value[i:i + 2], 16) for i in (0, 2, 4))
+    channels = tuple(int(value[i : i + 2], 16) for i in (0, 2, 4))
     return channels if alpha is None else (*channels, round(255 * alpha))

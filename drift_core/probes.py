@@ -9,6 +9,7 @@
 
 Nothing here plots; everything returns tensors or numpy arrays.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,8 +26,14 @@ from .records import Batch, StepRecord
 from .train import Trainer, make_drift_fn
 
 __all__ = [
-    "grid_points", "field_on_grid", "density_on_grid", "StepInspection", "inspect_step", "effective_neighbours",
-    "DataKernelShare", "data_kernel_share",
+    "grid_points",
+    "field_on_grid",
+    "density_on_grid",
+    "StepInspection",
+    "inspect_step",
+    "effective_neighbours",
+    "DataKernelShare",
+    "data_kernel_share",
 ]
 
 
@@ -49,14 +56,20 @@ def field_on_grid(query: Tensor, generated: Tensor, positives: Tensor, drift: Dr
     samples of q). Uses the config's temperature(s), distance normalisation and attraction-only
     switch; lookahead terms are not included (they are defined on the moved sample, not on a grid)."""
     field = drifting_field(
-        query.float(), positives.float(), generated.float(), tau=drift.temperatures, mask_diagonal=False,
-        normalize_distance=drift.normalize_distance, attraction_only=drift.attraction_only,
+        query.float(),
+        positives.float(),
+        generated.float(),
+        tau=drift.temperatures,
+        mask_diagonal=False,
+        normalize_distance=drift.normalize_distance,
+        attraction_only=drift.attraction_only,
     )
     return field.v
 
 
-def density_on_grid(points: np.ndarray, bounds: tuple[float, float, float, float], resolution: int,
-                    bandwidth: float | None = None) -> np.ndarray:
+def density_on_grid(
+    points: np.ndarray, bounds: tuple[float, float, float, float], resolution: int, bandwidth: float | None = None
+) -> np.ndarray:
     """Gaussian kernel density estimate of ``points`` [n, 2] on a resolution x resolution grid over
     ``bounds``, as [R, R] (row j = y index, column i = x index), in units of 1/area.
 
@@ -152,8 +165,9 @@ def inspect_step(trainer: Trainer, batch: Batch | None = None) -> StepInspection
         x = trainer.model(noise).float()
         drift_fn = make_drift_fn(drift)
         field = drifting_loss(x, positives, drift_fn).field
-        kernel = drift_weights(x, positives, None, tau=drift.temperatures[0],
-                               normalize_distance=drift.normalize_distance)
+        kernel = drift_weights(
+            x, positives, None, tau=drift.temperatures[0], normalize_distance=drift.normalize_distance
+        )
     record = trainer.step(batch)
     with torch.no_grad():
         trainer.model.eval()
@@ -164,11 +178,24 @@ def inspect_step(trainer: Trainer, batch: Batch | None = None) -> StepInspection
     w_neg = to_np(kernel.w_neg)
     np.fill_diagonal(w_neg, 0.0)  # masked self-pairs carry exp(-1e6/tau) = 0 anyway
     return StepInspection(
-        step=record.step, tau=float(drift.temperatures[0]), noise=to_np(batch.noise), outputs=x_np,
-        positives=to_np(positives), w_pos=to_np(kernel.w_pos), w_neg=w_neg, distance=to_np(kernel.distance),
-        v_pos=to_np(field.base.v_pos), v_neg=to_np(field.base.v_neg), terms=[to_np(t) for t in field.terms],
-        points=[to_np(p) for p in field.points], weights=tuple(field.weights), v=v, targets=x_np + v,
-        loss=float((v.astype(np.float64) ** 2).mean()), outputs_after=to_np(after), achieved=to_np(after) - x_np,
+        step=record.step,
+        tau=float(drift.temperatures[0]),
+        noise=to_np(batch.noise),
+        outputs=x_np,
+        positives=to_np(positives),
+        w_pos=to_np(kernel.w_pos),
+        w_neg=w_neg,
+        distance=to_np(kernel.distance),
+        v_pos=to_np(field.base.v_pos),
+        v_neg=to_np(field.base.v_neg),
+        terms=[to_np(t) for t in field.terms],
+        points=[to_np(p) for p in field.points],
+        weights=tuple(field.weights),
+        v=v,
+        targets=x_np + v,
+        loss=float((v.astype(np.float64) ** 2).mean()),
+        outputs_after=to_np(after),
+        achieved=to_np(after) - x_np,
         record=record,
     )
 
@@ -210,7 +237,7 @@ def data_kernel_share(x: Tensor, y_pos: Tensor, drift: DriftConfig, *, max_point
     tau = max(drift.temperatures)
     weights = drift_weights(x, y, tau=tau, normalize_distance=drift.normalize_distance)
     s_pos = weights.affinity[:, : len(y)].sum(1)
-    s_neg = weights.affinity[:, len(y):].sum(1)
+    s_neg = weights.affinity[:, len(y) :].sum(1)
     total = s_pos + s_neg
     share = torch.where(total > 0, s_pos / total.clamp_min(torch.finfo(total.dtype).tiny), torch.zeros_like(total))
     nearest = torch.cdist(x, y).min(1).values

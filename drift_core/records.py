@@ -3,6 +3,7 @@
 Plain frozen dataclasses of numbers and arrays, so history, export and probes use them without the
 trainer.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -41,7 +42,10 @@ class StepRecord:
     message: str = ""
 
     def as_row(self) -> dict:
-        row = {k: getattr(self, k) for k in ("step", "loss", "wall_s", "step_s", "lr", "K", "tau", "batch_size", "diverged")}
+        row = {
+            k: getattr(self, k)
+            for k in ("step", "loss", "wall_s", "step_s", "lr", "K", "tau", "batch_size", "diverged")
+        }
         for k, value in enumerate(self.drift_rms):
             row[f"drift_rms_{k}"] = value
         return row

@@ -1,5 +1,6 @@
 """Raster pictures without a plotting library (Pillow only): scatter plots for the CLI's PNGs and
 GIF frames. The app draws with Plotly; this is for headless output."""
+
 from __future__ import annotations
 
 import math

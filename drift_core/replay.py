@@ -10,6 +10,7 @@ A state is whatever the trainer's ``state_dict()`` holds (a 2D :class:`~drift_co
 weights, Adam's two moments and data stream; an image trainer's also its EMA weights), copied to the
 CPU; its size grows with the model, so ``max_bytes`` bounds a tape's memory whatever the model.
 """
+
 from __future__ import annotations
 
 import copy
@@ -62,7 +63,8 @@ class StateTape:
         self._sizes[step] = _tensor_bytes(state)
         self.nbytes += self._sizes[step]
         while len(self.states) > self.max_states or (
-                self.max_bytes is not None and self.nbytes > self.max_bytes and len(self.states) > 1):
+            self.max_bytes is not None and self.nbytes > self.max_bytes and len(self.states) > 1
+        ):
             oldest, _ = self.states.popitem(last=False)
             self.nbytes -= self._sizes.pop(oldest)
         return True

@@ -20,14 +20,16 @@ alike:
 
 Nothing here draws or prints.
 """
+
 from __future__ import annotations
 
 import copy
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -42,8 +44,18 @@ from .replay import StateTape, fork_at
 from .runtime import make_generator, stream
 from .train import Lockstep, Trainer
 
-__all__ = ["Run", "Arm", "Advance", "Evaluator", "EVAL_SAMPLES", "DISPLAY_N", "DOUBLED_LR_ARM", "compare_arms",
-           "reset_changes", "view_bounds"]
+__all__ = [
+    "Run",
+    "Arm",
+    "Advance",
+    "Evaluator",
+    "EVAL_SAMPLES",
+    "DISPLAY_N",
+    "DOUBLED_LR_ARM",
+    "compare_arms",
+    "reset_changes",
+    "view_bounds",
+]
 
 DISPLAY_N = 512
 """Particles drawn per view (the trainers' fixed display noise holds 512)."""
@@ -110,7 +122,7 @@ class Evaluator:
     sigma: float | None
 
     @classmethod
-    def for_trainer(cls, trainer: Trainer, n: int = EVAL_SAMPLES) -> "Evaluator":
+    def for_trainer(cls, trainer: Trainer, n: int = EVAL_SAMPLES) -> Evaluator:
         seed, name = trainer.config.train.seed, trainer.config.data.dataset
         noise = torch.randn(n, trainer.config.model.noise_dim, generator=stream(seed, "evaluation"))
         reference = trainer.sampler(n, generator=stream(seed, "reference"))
@@ -127,8 +139,10 @@ class Evaluator:
         g = self.generated(trainer)
         if not torch.isfinite(g).all():
             return {}
-        out = {"energy": energy_distance(g, self.reference),
-               "sliced_w2": sliced_wasserstein(g, self.reference, SLICED_ANGLES)}
+        out = {
+            "energy": energy_distance(g, self.reference),
+            "sliced_w2": sliced_wasserstein(g, self.reference, SLICED_ANGLES),
+        }
         if mmd:
             out["mmd2"] = mmd2(g, self.reference)
         if exact_w2:
@@ -198,10 +212,17 @@ class Run:
     ``arms`` maps a base config to the arms' configs (used by :meth:`apply` and :meth:`fork`; default:
     :func:`compare_arms` for lock-step arms, the one arm "run" otherwise)."""
 
-    def __init__(self, trainers: dict[str, Arm], base_config, *, fairness: bool = False,
-                 lockstep: Lockstep | None = None, evaluator: Evaluator | None = None,
-                 bounds: tuple[float, float, float, float] | None = None,
-                 arms: Callable[[Any], dict[str, Any]] | None = None):
+    def __init__(
+        self,
+        trainers: dict[str, Arm],
+        base_config,
+        *,
+        fairness: bool = False,
+        lockstep: Lockstep | None = None,
+        evaluator: Evaluator | None = None,
+        bounds: tuple[float, float, float, float] | None = None,
+        arms: Callable[[Any], dict[str, Any]] | None = None,
+    ):
         self.trainers = trainers
         self.lockstep = lockstep
         self.base_config = base_config
@@ -233,32 +254,54 @@ class Run:
 
     # ---- construction ---------------------------------------------------------------------------
     @classmethod
-    def single(cls, config: ExperimentConfig, points: Tensor | None = None, *, device: str | None = None) -> "Run":
+    def single(cls, config: ExperimentConfig, points: Tensor | None = None, *, device: str | None = None) -> Run:
         """One trainer (the Playground, the Inspector, ``drift-lab train``); its first frame is kept."""
         return cls.of({"run": Trainer(config, points=points, device=device)}, config)
 
     @classmethod
-    def around(cls, trainer: Arm) -> "Run":
+    def around(cls, trainer: Arm) -> Run:
         """A single run around an existing trainer (a loaded checkpoint, ``drift-lab train-images``)."""
         return cls.of({"run": trainer}, trainer.config)
 
     @classmethod
-    def compare(cls, config: ExperimentConfig, fairness: bool = False, points: Tensor | None = None, *,
-                device: str | None = None) -> "Run":
+    def compare(
+        cls,
+        config: ExperimentConfig,
+        fairness: bool = False,
+        points: Tensor | None = None,
+        *,
+        device: str | None = None,
+    ) -> Run:
         """Lock-step arms from :func:`compare_arms` (the Compare page)."""
-        return cls.lockstep_arms(compare_arms(config, fairness), config, fairness=fairness, points=points, device=device)
+        return cls.lockstep_arms(
+            compare_arms(config, fairness), config, fairness=fairness, points=points, device=device
+        )
 
     @classmethod
-    def lockstep_arms(cls, arms: dict[str, ExperimentConfig], base_config: ExperimentConfig, *,
-                      fairness: bool = False, points: Tensor | None = None, device: str | None = None) -> "Run":
+    def lockstep_arms(
+        cls,
+        arms: dict[str, ExperimentConfig],
+        base_config: ExperimentConfig,
+        *,
+        fairness: bool = False,
+        points: Tensor | None = None,
+        device: str | None = None,
+    ) -> Run:
         """Any named 2D arms in lock-step (``drift-lab compare`` with several K); they must share the
         dataset, network and seed."""
         lockstep = Lockstep(arms, points=points, device=device)
         return cls.of(lockstep.trainers, base_config, fairness=fairness, lockstep=lockstep)
 
     @classmethod
-    def of(cls, trainers: dict[str, Arm], base_config, *, lockstep: Lockstep | None = None,
-           arms: Callable[[Any], dict[str, Any]] | None = None, fairness: bool = False) -> "Run":
+    def of(
+        cls,
+        trainers: dict[str, Arm],
+        base_config,
+        *,
+        lockstep: Lockstep | None = None,
+        arms: Callable[[Any], dict[str, Any]] | None = None,
+        fairness: bool = False,
+    ) -> Run:
         """A run over existing trainers of any kind (lock-step when ``lockstep`` steps them; the image
         pair); its first frame is kept and evaluated."""
         run = cls(trainers, base_config, fairness=fairness, lockstep=lockstep, arms=arms)
@@ -338,8 +381,9 @@ class Run:
         budget = self.base_config.train.steps
         for _ in range(steps):
             if self.step >= budget:
-                out.paused_reason = (f"reached the step budget of {budget} steps; raise 'Step budget' to train "
-                                     "on, or press Reset")
+                out.paused_reason = (
+                    f"reached the step budget of {budget} steps; raise 'Step budget' to train on, or press Reset"
+                )
                 break
             if self.lockstep is not None:
                 records = self.lockstep.step()
@@ -353,10 +397,15 @@ class Run:
                 who = "the run" if self.lockstep is None else ", ".join(bad)
                 failed_at = self.step + 1
                 kept = self._restore(failed_at)
-                where = (f"The model went back to step {kept}, its newest kept state." if kept is not None
-                         else "No earlier state was kept.")
-                out.paused_reason = (f"{who} diverged at step {failed_at}: {records[bad[0]].message}. {where} "
-                                     "Lower the learning rate, then press Play (or Reset).")
+                where = (
+                    f"The model went back to step {kept}, its newest kept state."
+                    if kept is not None
+                    else "No earlier state was kept."
+                )
+                out.paused_reason = (
+                    f"{who} diverged at step {failed_at}: {records[bad[0]].message}. {where} "
+                    "Lower the learning rate, then press Play (or Reset)."
+                )
                 break
             if self.step % TAPE_EVERY == 0:
                 self._record_tape()
@@ -443,7 +492,7 @@ class Run:
         kept = all(step in tape for tape in self.tapes.values())
         return kept and (self.lockstep is None or step in self.batch_states)
 
-    def fork(self, step: int, **changes) -> "Run":
+    def fork(self, step: int, **changes) -> Run:
         """A new run continuing from the kept state of ``step`` with live settings changed (``K``,
         ``tau``, ``batch_size``, ``lr``...), with this run's history up to ``step``, its evaluator and
         axes. A Playground branch and a Compare fork are both this call. Raises KeyError when that
@@ -453,20 +502,30 @@ class Run:
                 raise KeyError(f"the state of step {step} is no longer kept")
             config = self.base_config.with_values(changes)
             arms = self.arms(config) if self.lockstep is not None else {"run": self.config.with_values(changes)}
-            trainers = {name: fork_at(self.tapes[name], step, cfg, like=self.trainers[name]) for name, cfg in arms.items()}
+            trainers = {
+                name: fork_at(self.tapes[name], step, cfg, like=self.trainers[name]) for name, cfg in arms.items()
+            }
             lockstep = None
             if self.lockstep is not None:
                 generator = make_generator(0)
                 generator.set_state(self.batch_states[step])
                 lockstep = Lockstep.of(trainers, generator)
-            forked = Run(trainers, config, fairness=self.fairness, lockstep=lockstep, evaluator=self.evaluator,
-                         bounds=self.bounds, arms=self.arms)
+            forked = Run(
+                trainers,
+                config,
+                fairness=self.fairness,
+                lockstep=lockstep,
+                evaluator=self.evaluator,
+                bounds=self.bounds,
+                arms=self.arms,
+            )
             forked.histories = {name: self.histories[name].until(step) for name in trainers}
-            forked.frames(evaluate=True, force_snapshot=not forked.history.snapshots
-                          or forked.history.snapshots[-1].step != step)
+            forked.frames(
+                evaluate=True, force_snapshot=not forked.history.snapshots or forked.history.snapshots[-1].step != step
+            )
         return forked
 
-    def branch(self, step: int, **changes) -> "Run":
+    def branch(self, step: int, **changes) -> Run:
         """:meth:`fork`, kept in ``branches`` (named by its settings) to train beside this run."""
         forked = self.fork(step, **changes)
         cfg = forked.config
@@ -536,6 +595,8 @@ class Run:
             self.runaway_flagged.add(name)  # said once: Play then trains on (a lowered lr may bring it back)
             who = "The run's outputs" if self.lockstep is None else f"The outputs of {name}"
             self.playing = False
-            self.message = (f"{who} ran away from the data: the energy distance grew from {first:.3g} to {last:.3g} "
-                            f"by step {history.metrics[-1].step}. The learning rate is too high for this setup: "
-                            "lower it and press Play, step back, or Reset.")
+            self.message = (
+                f"{who} ran away from the data: the energy distance grew from {first:.3g} to {last:.3g} "
+                f"by step {history.metrics[-1].step}. The learning rate is too high for this setup: "
+                "lower it and press Play, step back, or Reset."
+            )

@@ -8,6 +8,7 @@ however large, is a valid seed.
 
 :func:`adaptive_cpu_threads` gives up intra-op threads for the length of one call while other
 processes keep the CPU busy (see :class:`CpuThreadPolicy` for why and how)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -15,16 +16,25 @@ import math
 import os
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import torch
 
 __all__ = [
-    "select_device", "make_generator", "stream", "stream_seed", "PURPOSES",
-    "CpuSample", "CpuThreadPolicy", "CPU_THREADS", "adaptive_cpu_threads", "fixed_cpu_threads",
-    "read_cpu_sample", "threads_for_load",
+    "select_device",
+    "make_generator",
+    "stream",
+    "stream_seed",
+    "PURPOSES",
+    "CpuSample",
+    "CpuThreadPolicy",
+    "CPU_THREADS",
+    "adaptive_cpu_threads",
+    "fixed_cpu_threads",
+    "read_cpu_sample",
+    "threads_for_load",
 ]
 
 PURPOSES = ("init", "start", "data", "display", "sample", "evaluation", "reference", "estimator_noise")
@@ -47,7 +57,7 @@ def stream(seed: int, purpose: str) -> torch.Generator:
 
 
 def select_device(name: str = "auto") -> torch.device:
-    """"auto" picks CUDA, then Apple MPS, then the CPU. An explicit device that is not available
+    """ "auto" picks CUDA, then Apple MPS, then the CPU. An explicit device that is not available
     raises ValueError with the reason."""
     if name == "auto":
         if torch.cuda.is_available():
@@ -71,6 +81,7 @@ def make_generator(seed: int) -> torch.Generator:
 
 
 # ---- CPU threads under contention -------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class CpuSample:
@@ -156,8 +167,13 @@ class CpuThreadPolicy:
     thread, so concurrent calls in other threads each apply the (shared) estimate to themselves.
     """
 
-    def __init__(self, read_sample: Callable[[], CpuSample | None] = read_cpu_sample, *, window_s: float = 0.25,
-                 cpus: int | None = None):
+    def __init__(
+        self,
+        read_sample: Callable[[], CpuSample | None] = read_cpu_sample,
+        *,
+        window_s: float = 0.25,
+        cpus: int | None = None,
+    ):
         self.read_sample = read_sample
         self.window_s = window_s
         self.cpus = len(_allowed_cpus()) if cpus is None else cpus

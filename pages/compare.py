@@ -1,4 +1,5 @@
 """Compare: baseline and lookahead (and optionally baseline with 2× learning rate) in lock-step."""
+
 from ui.navigation_fix import ensure_navigation
 
 ensure_navigation()  # first: a deep link on a fresh server runs this page alone (see ui.navigation_fix)
@@ -12,25 +13,33 @@ PAGE = "compare"
 session = controls.open_session()
 controls.show_notices(session)
 controls.run_controls(session)
-st.sidebar.toggle("Add a baseline with 2× learning rate (fairness control; restarts)", **controls.view_widget("fairness"))
+st.sidebar.toggle(
+    "Add a baseline with 2× learning rate (fairness control; restarts)", **controls.view_widget("fairness")
+)
 controls.live_controls(session, lookahead_arm=True)
 controls.display_controls()
 controls.setting_error(session)
 controls.sync_url(session)
 if session.config.data.dataset == "custom" and session.points is None:
-    st.info("Upload a CSV of x,y points in the sidebar ('Your own points') to compare on your own data.",
-            icon=":material/upload_file:")
+    st.info(
+        "Upload a CSV of x,y points in the sidebar ('Your own points') to compare on your own data.",
+        icon=":material/upload_file:",
+    )
     st.stop()
 
 run = run_view.page_run(session, PAGE, session.config, fairness=session.view.fairness)
 run_view.header("Compare", PAGE, run)
 run_view.run_note(session, PAGE)
 run_view.LiveRunView(session, PAGE, run).show()
-st.caption("Baseline and lookahead drifting start from the **same weights** and train on the **same noise and data "
-           "batches**, so any difference comes from the drift alone. Lookahead does more work per step: the "
-           "*training time* curves and the optional 2× learning-rate baseline keep the comparison fair.")
+st.caption(
+    "Baseline and lookahead drifting start from the **same weights** and train on the **same noise and data "
+    "batches**, so any difference comes from the drift alone. Lookahead does more work per step: the "
+    "*training time* curves and the optional 2× learning-rate baseline keep the comparison fair."
+)
 replay = run_view.timeline(session, PAGE, run)
 if replay is not None:
     run_view.fork_controls(PAGE, run, replay)
-with st.expander("Export this comparison: side-by-side GIF / MP4, metrics CSV, config JSON", icon=":material/download:"):
+with st.expander(
+    "Export this comparison: side-by-side GIF / MP4, metrics CSV, config JSON", icon=":material/download:"
+):
     classroom.export_buttons(run)

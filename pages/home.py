@@ -1,4 +1,5 @@
 """Home: what drifting and lookahead drifting are, one picture, and where to go."""
+
 from ui.navigation_fix import ensure_navigation
 
 ensure_navigation()  # first: a deep link on a fresh server runs this page alone (see ui.navigation_fix)
@@ -28,12 +29,17 @@ with left:
     LiveView("home_picture").draw(drift_picture(), config={"staticPlot": True})
 with right:
     st.markdown("#### Where to go")
-    st.page_link("pages/playground.py", label="Playground — train live, change K and τ while it runs", icon=":material/tune:")
+    st.page_link(
+        "pages/playground.py", label="Playground — train live, change K and τ while it runs", icon=":material/tune:"
+    )
     st.page_link("pages/compare.py", label="Compare — baseline vs lookahead in lock-step", icon=":material/compare:")
     st.page_link("pages/inspector.py", label="Inspector — one training step in slow motion", icon=":material/biotech:")
     st.page_link("pages/sweep.py", label="Sweep — a grid of runs over two settings", icon=":material/grid_on:")
-    st.page_link("pages/cifar10.py", label="Images — baseline vs lookahead on images (CIFAR10 or an offline demo set)",
-                 icon=":material/image:")
+    st.page_link(
+        "pages/cifar10.py",
+        label="Images — baseline vs lookahead on images (CIFAR10 or an offline demo set)",
+        icon=":material/image:",
+    )
     st.markdown(
         "- Controls marked **:material/bolt: Applies live** change the running trainer; **:material/restart_alt: Restart** controls (data, "
         "start, network, seed) begin a new run.\n"

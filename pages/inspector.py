@@ -1,12 +1,12 @@
 """Inspector: one training step in slow motion, and a kernel lens on any particle."""
+
 from ui.navigation_fix import ensure_navigation
 
 ensure_navigation()  # first: a deep link on a fresh server runs this page alone (see ui.navigation_fix)
 
 import streamlit as st
 
-from ui import controls, figures, run_view
-from ui import inspector_view
+from ui import controls, figures, inspector_view, run_view
 from ui.inspector_view import InspectorState
 from ui.live import live_fragment
 from ui.session import lab
@@ -19,37 +19,51 @@ session = controls.open_session()
 controls.show_notices(session)
 controls.run_controls(session)
 controls.live_controls(session, batch=False, speed=False)
-st.sidebar.select_slider("Particles (batch size for this page)", [16, 32, 48, 64, 96, 128],
-                         **controls.view_widget("inspect_n"))
+st.sidebar.select_slider(
+    "Particles (batch size for this page)", [16, 32, 48, 64, 96, 128], **controls.view_widget("inspect_n")
+)
 controls.display_controls()
 controls.setting_error(session)
 controls.sync_url(session)
 if session.config.data.dataset == "custom" and session.points is None:
-    st.info("Upload a CSV of x,y points in the sidebar ('Your own points') to inspect a step on your own data.",
-            icon=":material/upload_file:")
+    st.info(
+        "Upload a CSV of x,y points in the sidebar ('Your own points') to inspect a step on your own data.",
+        icon=":material/upload_file:",
+    )
     st.stop()
 
-run = run_view.page_run(session, PAGE, session.config.with_values({"batch_size": session.view.inspect_n,
-                                                                    "steps": 10**6}))
+run = run_view.page_run(
+    session, PAGE, session.config.with_values({"batch_size": session.view.inspect_n, "steps": 10**6})
+)
 state = session.page(PAGE, InspectorState)
+
 
 def next_step(page: str) -> None:
     current = lab().runs[page]
     current.playing = False
     lab().page(page, InspectorState).next_step(current)
 
+
 run_view.header("Inspector", PAGE, run, on_step=next_step, step_label="Next step")
-st.caption("One training step in slow motion, on a small batch so every particle can be seen. Press **Play** to "
-           "walk through the stages (a new step starts after the last), or move the stage slider. Click a "
-           "generated particle (blue) to open its kernel lens below.")
+st.caption(
+    "One training step in slow motion, on a small batch so every particle can be seen. Press **Play** to "
+    "walk through the stages (a new step starts after the last), or move the stage slider. Click a "
+    "generated particle (blue) to open its kernel lens below."
+)
 if state.run is not run:
     state.next_step(run)
 run_view.run_note(session, PAGE)
 playground = session.runs.get("playground")
 if playground is not None and not playground.needs_reset(session.config) and playground.step > 0:
-    st.button(f"Inspect the Playground's run (step {playground.step})", key="inspect_playground",
-              icon=":material/content_copy:", on_click=InspectorState.from_playground, args=(run.config,),
-              help="continue here from a copy of the Playground's trained network instead of a fresh one")
+    st.button(
+        f"Inspect the Playground's run (step {playground.step})",
+        key="inspect_playground",
+        icon=":material/content_copy:",
+        on_click=InspectorState.from_playground,
+        args=(run.config,),
+        help="continue here from a copy of the Playground's trained network instead of a fresh one",
+    )
+
 
 def body() -> None:
     if run.playing:
@@ -63,5 +77,6 @@ def body() -> None:
     inspector_view.stage_picker(state)
     inspector_view.stage_view(state, run, figures.Style.of(session.view))
     inspector_view.kernel_lens(state, run)
+
 
 live_fragment(body, run.playing, STAGE_S)

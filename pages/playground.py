@@ -1,4 +1,5 @@
 """Playground: live training on a 2D dataset with particles, drift arrows and live metrics."""
+
 from ui.navigation_fix import ensure_navigation
 
 ensure_navigation()  # first: a deep link on a fresh server runs this page alone (see ui.navigation_fix)
@@ -18,17 +19,21 @@ controls.display_controls()
 controls.setting_error(session)
 controls.sync_url(session)
 if session.config.data.dataset == "custom" and session.points is None:
-    st.info("Upload a CSV of x,y points in the sidebar ('Your own points') to train on your own data.",
-            icon=":material/upload_file:")
+    st.info(
+        "Upload a CSV of x,y points in the sidebar ('Your own points') to train on your own data.",
+        icon=":material/upload_file:",
+    )
     st.stop()
 
 run = run_view.page_run(session, PAGE, session.config)
 run_view.header("Playground", PAGE, run)
 run_view.run_note(session, PAGE)
 run_view.LiveRunView(session, PAGE, run).show()
-st.caption("A small generator (noise → MLP → point) learns a 2D distribution by drifting. Press **Play**, then "
-           "change K or τ while it runs. Faint grey: data; blue: generated particles; arrows: the drift "
-           "each particle is pushed along (drawn longer than true size).")
+st.caption(
+    "A small generator (noise → MLP → point) learns a 2D distribution by drifting. Press **Play**, then "
+    "change K or τ while it runs. Faint grey: data; blue: generated particles; arrows: the drift "
+    "each particle is pushed along (drawn longer than true size)."
+)
 replay = run_view.timeline(session, PAGE, run)
 if replay is not None:
     run_view.fork_controls(PAGE, run, replay)

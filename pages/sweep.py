@@ -1,5 +1,6 @@
 """Sweep: train a small grid over two hyperparameters, each cell over a few seeds, and compare the
 final distributions."""
+
 from ui.navigation_fix import ensure_navigation
 
 ensure_navigation()  # first: a deep link on a fresh server runs this page alone (see ui.navigation_fix)
@@ -15,11 +16,13 @@ session = controls.open_session()
 st.markdown("### Sweep")
 if session.view.presenter:
     classroom.exit_presenter_button()
-st.caption("Pick two settings and a few values of each: Drift Lab trains one small run per cell and seed (the "
-           "same network, only the two settings and the seed differ) and colours the grid by the final distance "
-           "to the data, averaged over the seeds. Select a cell (click it, or pick it below the heatmap) and "
-           "**Open in Playground** to start a new run with its settings there, from step 0. Finished runs are "
-           "cached, so running the same sweep again is instant.")
+st.caption(
+    "Pick two settings and a few values of each: Drift Lab trains one small run per cell and seed (the "
+    "same network, only the two settings and the seed differ) and colours the grid by the final distance "
+    "to the data, averaged over the seeds. Select a cell (click it, or pick it below the heatmap) and "
+    "**Open in Playground** to start a new run with its settings there, from step 0. Finished runs are "
+    "cached, so running the same sweep again is instant."
+)
 
 base = sv.sweep_base_config(session.config)  # on a session's first page, the URL's settings
 presenter = session.view.presenter
@@ -37,15 +40,32 @@ if state.open_requested:
 job = state.job
 running = job is not None and not job.done
 cols = st.columns([1.4, 1.1, 4])
-cols[0].button("Run sweep", icon=":material/play_arrow:", key="sw_run", type="primary", disabled=spec is None or running,
-               width="stretch", on_click=sv.start, args=(state, spec) if spec is not None else None)
-cols[1].button("Cancel", icon=":material/stop:", key="sw_cancel", disabled=not running, on_click=sv.cancel, args=(state,),
-               width="stretch")
+cols[0].button(
+    "Run sweep",
+    icon=":material/play_arrow:",
+    key="sw_run",
+    type="primary",
+    disabled=spec is None or running,
+    width="stretch",
+    on_click=sv.start,
+    args=(state, spec) if spec is not None else None,
+)
+cols[1].button(
+    "Cancel",
+    icon=":material/stop:",
+    key="sw_cancel",
+    disabled=not running,
+    on_click=sv.cancel,
+    args=(state,),
+    width="stretch",
+)
 if spec is not None:
     cells, seeds = spec.shape[0] * spec.shape[1], len(spec.seeds)
     per_seed = f" × {seeds} seeds" if seeds > 1 else ""
-    cols[2].caption(f"{spec.shape[0]} × {spec.shape[1]} = {cells} cells{per_seed} × {spec.steps} steps "
-                    f"= {cells * seeds * spec.steps:,} training steps")
+    cols[2].caption(
+        f"{spec.shape[0]} × {spec.shape[1]} = {cells} cells{per_seed} × {spec.steps} steps "
+        f"= {cells * seeds * spec.steps:,} training steps"
+    )
 else:
     cols[2].warning(problem, icon=":material/block:")
 if job is not None and job.error:
@@ -69,18 +89,28 @@ if result is not None:
     rspec = result.spec
     if result.cancelled:
         done = len(result.trials)
-        st.warning(f"Cancelled: {done} of {len(rspec.trials())} runs finished (they are cached; run again to finish "
-                   "the rest).", icon=":material/stop_circle:")
+        st.warning(
+            f"Cancelled: {done} of {len(rspec.trials())} runs finished (they are cached; run again to finish "
+            "the rest).",
+            icon=":material/stop_circle:",
+        )
     st.caption(f"{rspec.base.data.dataset} · {result.cached_trials} run(s) from the cache · {result.seconds:.1f} s")
-    metric = st.segmented_control("Metric", list(METRICS), format_func=lambda m: METRICS[m][0],
-                                  **sv.bound("sw_metric", state.metric,
-                                              lambda m: setattr(state, "metric", m or state.metric)))
+    metric = st.segmented_control(
+        "Metric",
+        list(METRICS),
+        format_func=lambda m: METRICS[m][0],
+        **sv.bound("sw_metric", state.metric, lambda m: setattr(state, "metric", m or state.metric)),
+    )
     metric = metric or state.metric
     if metric == "modes" and rspec.base.data.dataset not in ("8gaussians", "25gaussians", "bimodal"):
         st.info("Mode coverage is defined for the mixture datasets (8gaussians, 25gaussians, bimodal) only.")
-    st.plotly_chart(sv.heatmap_figure(result, metric, height=classroom.plot_height(420)), key="sw_heatmap",
-                    on_select=lambda: sv.select_from_heatmap(state, "sw_heatmap"), selection_mode="points",
-                    config={"displaylogo": False})
+    st.plotly_chart(
+        sv.heatmap_figure(result, metric, height=classroom.plot_height(420)),
+        key="sw_heatmap",
+        on_select=lambda: sv.select_from_heatmap(state, "sw_heatmap"),
+        selection_mode="points",
+        config={"displaylogo": False},
+    )
     st.caption(sv.colour_note(result))
     verdict = result.verdict(metric)
     if verdict:
@@ -90,10 +120,17 @@ if result is not None:
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     with c1:
         i, j = sv.cell_picker(state, result)
-    c2.button("Open in Playground", icon=":material/open_in_new:", key="sw_open", type="primary",
-              on_click=sv.request_open, args=(state,), width="stretch",
-              help="start a new Playground run with this cell's settings (from step 0, with the first seed); "
-                   "the sweep keeps numbers and final points, not trained networks")
+    c2.button(
+        "Open in Playground",
+        icon=":material/open_in_new:",
+        key="sw_open",
+        type="primary",
+        on_click=sv.request_open,
+        args=(state,),
+        width="stretch",
+        help="start a new Playground run with this cell's settings (from step 0, with the first seed); "
+        "the sweep keeps numbers and final points, not trained networks",
+    )
     st.caption(f"{METRICS[metric][0]} of {rspec.cell_label(i, j)}: {sv.seed_values(result, i, j, metric)}")
 
     st.markdown("##### Final particles (blue) over the data (grey)" + (", first seed" if len(rspec.seeds) > 1 else ""))
@@ -110,16 +147,39 @@ if result is not None:
             note = f" · diverged ({diverged})" if diverged else ""
             col.caption(f"{rspec.cell_label(i, j)} · {METRICS[metric][0]}: {sv.cell_text(mean[i, j], std[i, j])}{note}")
     d1, d2, d3 = st.columns(3)
-    d1.download_button("Cells: mean and std (CSV)", rows_csv(result.rows()), file_name="sweep.csv", mime="text/csv",
-                       icon=":material/download:", key="sw_dl_csv", on_click="ignore")
-    d2.download_button("Every seed (CSV)", rows_csv(result.trial_rows()), file_name="trials.csv", mime="text/csv",
-                       icon=":material/download:", key="sw_dl_trials", on_click="ignore")
-    d3.download_button("Heatmap (PNG)", sv.heatmap_png(result, metric), file_name=f"sweep_{metric}.png",
-                       icon=":material/download:", mime="image/png", key="sw_dl_png", on_click="ignore")
+    d1.download_button(
+        "Cells: mean and std (CSV)",
+        rows_csv(result.rows()),
+        file_name="sweep.csv",
+        mime="text/csv",
+        icon=":material/download:",
+        key="sw_dl_csv",
+        on_click="ignore",
+    )
+    d2.download_button(
+        "Every seed (CSV)",
+        rows_csv(result.trial_rows()),
+        file_name="trials.csv",
+        mime="text/csv",
+        icon=":material/download:",
+        key="sw_dl_trials",
+        on_click="ignore",
+    )
+    d3.download_button(
+        "Heatmap (PNG)",
+        sv.heatmap_png(result, metric),
+        file_name=f"sweep_{metric}.png",
+        icon=":material/download:",
+        mime="image/png",
+        key="sw_dl_png",
+        on_click="ignore",
+    )
 elif not running:
     if presenter:
-        st.info("No sweep to show yet. Presenter mode hides the sidebar, where the grid is chosen: press **Exit "
-                "presenter mode** above, choose the axes and values, run the sweep, then present it.",
-                icon=":material/grid_on:")
+        st.info(
+            "No sweep to show yet. Presenter mode hides the sidebar, where the grid is chosen: press **Exit "
+            "presenter mode** above, choose the axes and values, run the sweep, then present it.",
+            icon=":material/grid_on:",
+        )
     else:
         st.info("Choose the axes and values in the sidebar, then press **Run sweep**.", icon=":material/grid_on:")

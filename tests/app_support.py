@@ -1,5 +1,6 @@
 """Helpers for the AppTests of the pages: open a page through app.py's navigation, drive ticks with
 ``at.run()`` (``run_every`` fragments do not tick under AppTest), and read what the page shows."""
+
 from __future__ import annotations
 
 import json
@@ -48,8 +49,11 @@ def texts(elements) -> str:
 
 def figure_specs(at: AppTest) -> list[dict]:
     """The Plotly figures on the page: the live views (ui.live_plot) first, then st.plotly_chart's."""
-    live = [json.loads(json.loads(el.proto.json)["figure"]) for el in at.get("bidi_component")
-            if el.proto.component_name == "drift_lab.live_plot"]
+    live = [
+        json.loads(json.loads(el.proto.json)["figure"])
+        for el in at.get("bidi_component")
+        if el.proto.component_name == "drift_lab.live_plot"
+    ]
     return live + [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
 
 

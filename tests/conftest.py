@@ -1,4 +1,5 @@
 """Shared fixtures. torch is imported here so every AppTest starts warm."""
+
 from __future__ import annotations
 
 import os

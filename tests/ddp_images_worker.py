@@ -3,6 +3,7 @@
 Each rank: (1) computes the DDP gradient of one step and compares it with a single-process trainer's
 gradient on the all-gathered (concatenated) batch; (2) trains 3 steps; (3) writes rank{r}.json and its
 weights to rank{r}.pt for the test to compare across ranks."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,9 @@ from drift_core.images.train import DistContext, ImageTrainer, init_distributed
 
 def main(out: Path) -> None:
     ctx, device = init_distributed("cpu")
-    cfg = ImageExperimentConfig().with_values({"batch_size": 6, "positives": 5, "method": "lookahead", "K": 1,
-                                               "dataset": "demo-digits", "device": "cpu"})
+    cfg = ImageExperimentConfig().with_values(
+        {"batch_size": 6, "positives": 5, "method": "lookahead", "K": 1, "dataset": "demo-digits", "device": "cpu"}
+    )
     trainer = ImageTrainer(cfg, device=device, dist=ctx)
     initial = [p.detach().clone() for p in trainer.model.parameters()]
     batch = trainer.draw_batch()
@@ -35,8 +37,13 @@ def main(out: Path) -> None:
     trainer.optimizer.zero_grad(set_to_none=True)
     trainer.run(3)
     changed = any(not torch.equal(a, b) for a, b in zip(initial, trainer.model.parameters()))
-    report = {"rank": ctx.rank, "world_size": ctx.world_size, "grad_rel_error": rel, "changed": changed,
-              "noise_differs_across_ranks": not torch.equal(all_noise[:6], all_noise[6:])}
+    report = {
+        "rank": ctx.rank,
+        "world_size": ctx.world_size,
+        "grad_rel_error": rel,
+        "changed": changed,
+        "noise_differs_across_ranks": not torch.equal(all_noise[:6], all_noise[6:]),
+    }
     (out / f"rank{ctx.rank}.json").write_text(json.dumps(report))
     torch.save({k: v.detach().clone() for k, v in trainer.model.state_dict().items()}, out / f"rank{ctx.rank}.pt")
     dist.barrier()

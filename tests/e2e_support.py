@@ -1,5 +1,6 @@
 """Helpers for browser tests that need their own Streamlit server (a different environment from the
 shared ``app_url`` fixture of ``tests/test_e2e_browser.py``, e.g. a fresh ``DRIFT_CACHE_DIR``)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -9,8 +10,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -28,13 +29,32 @@ def serve_app(log_path: Path, env: dict[str, str] | None = None, health_timeout_
     """Start ``streamlit run app.py`` headless on a free port with ``env`` added to the environment,
     its output in ``log_path``; yield its URL once ``/_stcore/health`` answers; stop it afterwards."""
     port = free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-           "--server.address", "127.0.0.1", "--server.port", str(port), "--server.fileWatcherType", "none",
-           "--browser.gatherUsageStats", "false"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "app.py",
+        "--server.headless",
+        "true",
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(port),
+        "--server.fileWatcherType",
+        "none",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+        proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        )
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.time() + health_timeout_s

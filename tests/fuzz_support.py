@@ -4,19 +4,26 @@
 Under CI (``CI=true``) hypothesis is derandomised (a fixed seed per test), so CI runs are reproducible;
 locally each run explores new inputs. The deadline bounds the time per input: a parser that hangs on
 some input fails the test instead of stalling it."""
+
 from __future__ import annotations
 
 from datetime import timedelta
 
-from hypothesis import HealthCheck, settings, strategies as st
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 
 from tests.conftest import in_ci
 
 
 def fuzz_settings(max_examples: int, deadline_s: float = 5.0) -> settings:
-    return settings(max_examples=max_examples, deadline=timedelta(seconds=deadline_s), derandomize=in_ci(),
-                    database=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-                    print_blob=True)
+    return settings(
+        max_examples=max_examples,
+        deadline=timedelta(seconds=deadline_s),
+        derandomize=in_ci(),
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        print_blob=True,
+    )
 
 
 @st.composite
@@ -32,9 +39,9 @@ def mutated(draw, data: bytes, max_edits: int = 6) -> bytes:
         elif kind == "insert":
             out[at:at] = draw(st.binary(min_size=1, max_size=16))
         elif kind == "delete":
-            del out[at:at + draw(st.integers(1, 16))]
+            del out[at : at + draw(st.integers(1, 16))]
         elif kind == "repeat":
-            piece = out[at:at + draw(st.integers(1, 64))]
+            piece = out[at : at + draw(st.integers(1, 64))]
             out[at:at] = piece * draw(st.integers(1, 4))
         elif kind == "truncate":
             del out[at:]

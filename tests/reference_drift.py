@@ -1,5 +1,6 @@
 """An independent, slow reference of Algorithm 2 (Deng et al. 2026, Appendix A.1), written as plain
 Python loops over float64 numbers: no torch, no vectorisation, no log-domain tricks."""
+
 from __future__ import annotations
 
 import math

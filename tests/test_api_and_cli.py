@@ -1,4 +1,5 @@
 """Public API hygiene and the command line."""
+
 from __future__ import annotations
 
 import json
@@ -15,21 +16,39 @@ def test_all_names_exist():
 
 
 def test_drift_core_imports_no_ui_libraries():
-    code = ("import sys, drift_core, drift_core.cli, drift_core.metrics, drift_core.render; "
-            "import pkgutil, importlib; [importlib.import_module(m.name) for m in pkgutil.walk_packages(drift_core.__path__, 'drift_core.') if not m.name.endswith('__main__')]; "
-            "bad=[m for m in ('streamlit','plotly','altair') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, drift_core, drift_core.cli, drift_core.metrics, drift_core.render; "
+        "import pkgutil, importlib; [importlib.import_module(m.name) for m in pkgutil.walk_packages(drift_core.__path__, 'drift_core.') if not m.name.endswith('__main__')]; "
+        "bad=[m for m in ('streamlit','plotly','altair') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
 
 
 def _cli(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "drift_core", *args], cwd=ROOT, capture_output=True, text=True, timeout=600, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "drift_core", *args], cwd=ROOT, capture_output=True, text=True, timeout=600, **kw
+    )
 
 
 def test_cli_train_writes_outputs_and_resumes(tmp_path):
     out = tmp_path / "run"
-    r = _cli("train", "--dataset", "moons", "--steps", "40", "--batch-size", "128", "--set", "width=32",
-             "--eval-every", "20", "--out", str(out), "--quiet")
+    r = _cli(
+        "train",
+        "--dataset",
+        "moons",
+        "--steps",
+        "40",
+        "--batch-size",
+        "128",
+        "--set",
+        "width=32",
+        "--eval-every",
+        "20",
+        "--out",
+        str(out),
+        "--quiet",
+    )
     assert r.returncode == 0, r.stderr
     for name in ("config.json", "metrics.csv", "checkpoint.pt", "scatter.png", "summary.json"):
         assert (out / name).is_file(), name
@@ -62,13 +81,33 @@ def test_cli_bad_arguments_exit_nonzero_with_message(tmp_path):
 def test_cli_custom_points(tmp_path):
     pts = tmp_path / "pts.csv"
     pts.write_text("x,y\n" + "\n".join(f"{i / 50 - 1},{(i % 7) / 7}" for i in range(100)))
-    r = _cli("train", "--points", str(pts), "--steps", "10", "--batch-size", "64", "--out", str(tmp_path / "o"), "--quiet")
+    r = _cli(
+        "train", "--points", str(pts), "--steps", "10", "--batch-size", "64", "--out", str(tmp_path / "o"), "--quiet"
+    )
     assert r.returncode == 0, r.stderr
 
 
 def test_cli_compare_prints_table(tmp_path):
-    r = _cli("compare", "--dataset", "8gaussians", "--steps", "20", "--batch-size", "64", "--set", "width=32",
-             "--seeds", "0,1", "--lookahead-K", "1", "--eval-at", "10,20", "--out", str(tmp_path / "rows.csv"), "--quiet")
+    r = _cli(
+        "compare",
+        "--dataset",
+        "8gaussians",
+        "--steps",
+        "20",
+        "--batch-size",
+        "64",
+        "--set",
+        "width=32",
+        "--seeds",
+        "0,1",
+        "--lookahead-K",
+        "1",
+        "--eval-at",
+        "10,20",
+        "--out",
+        str(tmp_path / "rows.csv"),
+        "--quiet",
+    )
     assert r.returncode == 0, r.stderr
     for method in ("baseline", "baseline 2x lr", "lookahead K=1"):
         assert method in r.stdout

@@ -3,6 +3,7 @@ demo label, Step trains both runs, the grids and curves render, FID/KID fills it
 stand-in extractor: the real Inception network is tested in test_images.py), the settings survive a
 page switch, a checkpoint loads into one arm while a bad file is refused, a K change restarts the
 pair, and CIFAR10 absent gives a message."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -2,6 +2,7 @@
 the heatmap and thumbnails appear, a repeated sweep comes from the cache, seeds give mean ± std and a
 verdict, cancel stops a long sweep, bad input is refused with a message, the page's state survives a
 page switch, and the selected cell opens in the Playground with its configuration."""
+
 from __future__ import annotations
 
 import time

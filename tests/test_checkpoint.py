@@ -1,5 +1,6 @@
 """Checkpoints (drift_core.checkpoint, Trainer.load, ImageTrainer.load): only a checkpoint that trains
 is accepted, every other file is a CheckpointError, and a save is atomic."""
+
 from __future__ import annotations
 
 import copy
@@ -8,7 +9,8 @@ import os
 
 import pytest
 import torch
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from drift_core.checkpoint import CheckpointError, checkpoint_bytes, load_checkpoint, save_checkpoint
 from drift_core.config import ConfigError, ExperimentConfig
@@ -40,16 +42,28 @@ def _first_param_state(state: dict) -> dict:
 
 # ---- the field reports' checkpoints that passed validation but broke training later -------------------
 FIELD_REPORT_CASES = {
-    "complex weights": (lambda s: s["model"].update({k: v.to(torch.complex64) for k, v in s["model"].items()}),
-                        "only real floating-point"),
+    "complex weights": (
+        lambda s: s["model"].update({k: v.to(torch.complex64) for k, v in s["model"].items()}),
+        "only real floating-point",
+    ),
     "capturable Adam": (lambda s: s["optimizer"]["param_groups"][0].update(capturable=True), "capturable=True"),
-    "wrong-shape optimiser state": (lambda s: _first_param_state(s).update(exp_avg=torch.zeros(3)), r"shape \[3\], expected \[16, 8\]"),
+    "wrong-shape optimiser state": (
+        lambda s: _first_param_state(s).update(exp_avg=torch.zeros(3)),
+        r"shape \[3\], expected \[16, 8\]",
+    ),
     "amsgrad without its state": (lambda s: s["optimizer"]["param_groups"][0].update(amsgrad=True), "amsgrad=True"),
-    "amsgrad with a stray state": (lambda s: _first_param_state(s).update(max_exp_avg_sq=torch.zeros(1)), "unexpected 'max_exp_avg_sq'"),
-    "complex optimiser state": (lambda s: _first_param_state(s).update(exp_avg=_first_param_state(s)["exp_avg"].to(torch.complex64)),
-                                "only real floating-point"),
-    "integer optimiser state": (lambda s: _first_param_state(s).update(exp_avg_sq=_first_param_state(s)["exp_avg_sq"].long()),
-                                "only real floating-point"),
+    "amsgrad with a stray state": (
+        lambda s: _first_param_state(s).update(max_exp_avg_sq=torch.zeros(1)),
+        "unexpected 'max_exp_avg_sq'",
+    ),
+    "complex optimiser state": (
+        lambda s: _first_param_state(s).update(exp_avg=_first_param_state(s)["exp_avg"].to(torch.complex64)),
+        "only real floating-point",
+    ),
+    "integer optimiser state": (
+        lambda s: _first_param_state(s).update(exp_avg_sq=_first_param_state(s)["exp_avg_sq"].long()),
+        "only real floating-point",
+    ),
     "negative second moment": (lambda s: _first_param_state(s)["exp_avg_sq"].fill_(-1.0), "negative"),
     "NaN weights": (lambda s: next(iter(s["model"].values())).fill_(float("nan")), "NaN"),
     "betas out of range": (lambda s: s["optimizer"]["param_groups"][0].update(betas=(1.5, 0.999)), "betas"),
@@ -101,13 +115,30 @@ def test_fuzzed_checkpoint_bytes_are_refused_or_train(data):
     trainer.run(1)
 
 
-_DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.complex64, torch.int64, torch.uint8, torch.bool]
+_DTYPES = [
+    torch.float32,
+    torch.float64,
+    torch.float16,
+    torch.bfloat16,
+    torch.complex64,
+    torch.int64,
+    torch.uint8,
+    torch.bool,
+]
 _NASTY = st.one_of(
-    st.none(), st.booleans(), st.integers(-(10**30), 10**30), st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=20), st.lists(st.integers(-3, 3), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
-    st.builds(lambda shape, dtype, fill: torch.full(shape, fill).to(dtype),
-              st.lists(st.integers(0, 4), max_size=3).map(tuple), st.sampled_from(_DTYPES),
-              st.sampled_from([0.0, 1.0, -1.0, float("nan"), float("inf")])),
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**30), 10**30),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=20),
+    st.lists(st.integers(-3, 3), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+    st.builds(
+        lambda shape, dtype, fill: torch.full(shape, fill).to(dtype),
+        st.lists(st.integers(0, 4), max_size=3).map(tuple),
+        st.sampled_from(_DTYPES),
+        st.sampled_from([0.0, 1.0, -1.0, float("nan"), float("inf")]),
+    ),
 )
 
 
@@ -202,18 +233,22 @@ def test_image_checkpoints_that_would_break_training_are_refused(monkeypatch):
     from drift_core.images.config import ImageExperimentConfig
     from drift_core.images.train import ImageTrainer
 
-    trainer = ImageTrainer(ImageExperimentConfig().with_values({"batch_size": 8, "positives": 8, "steps": 5}), device="cpu")
+    trainer = ImageTrainer(
+        ImageExperimentConfig().with_values({"batch_size": 8, "positives": 8, "steps": 5}), device="cpu"
+    )
     trainer.run(1)
     state = trainer.state_dict()
     cases = {
-        "complex EMA": (lambda s: s["ema"].update({k: v.to(torch.complex64) for k, v in s["ema"].items() if v.is_floating_point()}),
-                        "only real floating-point"),
+        "complex EMA": (
+            lambda s: s["ema"].update({k: v.to(torch.complex64) for k, v in s["ema"].items() if v.is_floating_point()}),
+            "only real floating-point",
+        ),
         "capturable AdamW": (lambda s: s["optimizer"]["param_groups"][0].update(capturable=True), "capturable=True"),
         "amsgrad without its state": (lambda s: s["optimizer"]["param_groups"][0].update(amsgrad=True), "amsgrad=True"),
         "huge step": (lambda s: s.update(step=10**20), "step"),
         "huge seed": (lambda s: s["config"]["train"].update(seed=10**20), "seed must be between"),
     }
-    for name, (edit, words) in cases.items():
+    for _name, (edit, words) in cases.items():
         broken = copy.deepcopy(state)
         edit(broken)
         with pytest.raises(CheckpointError, match=words):

@@ -1,5 +1,6 @@
 """The command line (drift_core.cli): argparse-typed arguments with one-line errors, atomic outputs,
 and a real ``train`` process killed mid-write that resumes from what it left."""
+
 from __future__ import annotations
 
 import csv
@@ -30,26 +31,29 @@ def _main(argv, capsys) -> tuple[int, str]:
     return code, capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv, words", [
-    (["compare", "--seeds", "a,b"], "argument --seeds: expected comma-separated integers, got 'a,b'"),
-    (["compare", "--seeds", ","], "argument --seeds: expected at least one integer"),
-    (["compare", "--wall-times", "1,nan"], "argument --wall-times: expected at least one finite number"),
-    (["compare", "--lookahead-K", "0", "--steps", "4"], "--lookahead-K values must be >= 1"),
-    (["compare", "--seeds", "1" * 30, "--steps", "4"], "seed must be between 0 and 2,147,483,647"),
-    (["compare", "--eval-at", "99", "--steps", "4"], "--eval-at names no step from 1 to --steps 4"),
-    (["train", "--K", "abc"], "argument --K: invalid int value: 'abc'"),
-    (["train", "--tau", "nan"], "tau must be a finite number"),
-    (["train", "--seed", "9" * 25], "seed must be between 0 and 2,147,483,647"),
-    (["train", "--set", "width"], "argument --set: expected NAME=VALUE, got 'width'"),
-    (["train", "--set", "depth=" + "9" * 30], "depth must be between 1 and 256"),
-    (["train", "--method", "fancy"], "argument --method: invalid choice: 'fancy'"),
-    (["train", "--preset", "nope"], "argument --preset: invalid choice: 'nope'"),
-    (["train", "--eval-samples", "1000000000"], "argument --eval-samples: expected an integer from 2 to 16,384"),
-    (["train", "--checkpoint-every", "-1"], "argument --checkpoint-every: expected an integer from 0 up"),
-    (["train", "--steps", "-5"], "steps must be between 0 and"),
-    (["train-images", "--fid-at", "x"], "argument --fid-at: expected comma-separated integers"),
-    (["train-images", "--seed", "1" * 22], "seed must be between 0 and 2,147,483,647"),
-])
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["compare", "--seeds", "a,b"], "argument --seeds: expected comma-separated integers, got 'a,b'"),
+        (["compare", "--seeds", ","], "argument --seeds: expected at least one integer"),
+        (["compare", "--wall-times", "1,nan"], "argument --wall-times: expected at least one finite number"),
+        (["compare", "--lookahead-K", "0", "--steps", "4"], "--lookahead-K values must be >= 1"),
+        (["compare", "--seeds", "1" * 30, "--steps", "4"], "seed must be between 0 and 2,147,483,647"),
+        (["compare", "--eval-at", "99", "--steps", "4"], "--eval-at names no step from 1 to --steps 4"),
+        (["train", "--K", "abc"], "argument --K: invalid int value: 'abc'"),
+        (["train", "--tau", "nan"], "tau must be a finite number"),
+        (["train", "--seed", "9" * 25], "seed must be between 0 and 2,147,483,647"),
+        (["train", "--set", "width"], "argument --set: expected NAME=VALUE, got 'width'"),
+        (["train", "--set", "depth=" + "9" * 30], "depth must be between 1 and 256"),
+        (["train", "--method", "fancy"], "argument --method: invalid choice: 'fancy'"),
+        (["train", "--preset", "nope"], "argument --preset: invalid choice: 'nope'"),
+        (["train", "--eval-samples", "1000000000"], "argument --eval-samples: expected an integer from 2 to 16,384"),
+        (["train", "--checkpoint-every", "-1"], "argument --checkpoint-every: expected an integer from 0 up"),
+        (["train", "--steps", "-5"], "steps must be between 0 and"),
+        (["train-images", "--fid-at", "x"], "argument --fid-at: expected comma-separated integers"),
+        (["train-images", "--seed", "1" * 22], "seed must be between 0 and 2,147,483,647"),
+    ],
+)
 def test_bad_arguments_exit_2_with_one_line(argv, words, capsys, tmp_path):
     code, err = _main([*argv, "--out", str(tmp_path / "out")], capsys)
     assert code == 2 and err.startswith("error:") and words in err and err.count("\n") == 1, err
@@ -57,8 +61,26 @@ def test_bad_arguments_exit_2_with_one_line(argv, words, capsys, tmp_path):
 
 
 def test_later_flags_win_and_set_reaches_every_field(tmp_path, capsys):
-    code, err = _main(["train", *TINY, "--tau", "0.2", "--set", "tau=0.3", "--steps", "2", "--lr", "0.002",
-                       "--out", str(tmp_path), "--quiet", "--eval-samples", "64"], capsys)
+    code, err = _main(
+        [
+            "train",
+            *TINY,
+            "--tau",
+            "0.2",
+            "--set",
+            "tau=0.3",
+            "--steps",
+            "2",
+            "--lr",
+            "0.002",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+            "--eval-samples",
+            "64",
+        ],
+        capsys,
+    )
     assert code == 0, err
     saved = json.loads((tmp_path / "config.json").read_text())
     assert saved["drift"]["tau"] == 0.3 and saved["train"]["lr"] == 0.002 and saved["model"]["width"] == 16
@@ -84,17 +106,30 @@ def test_unusable_config_and_output_paths_are_one_line_errors(tmp_path, capsys):
 
 
 def test_zero_steps_writes_a_complete_run(tmp_path, capsys):
-    code, err = _main(["train", *TINY, "--steps", "0", "--out", str(tmp_path), "--quiet", "--eval-samples", "64"], capsys)
+    code, err = _main(
+        ["train", *TINY, "--steps", "0", "--out", str(tmp_path), "--quiet", "--eval-samples", "64"], capsys
+    )
     assert code == 0, err
     assert read_csv(tmp_path / "metrics.csv") == [] and json.loads((tmp_path / "summary.json").read_text())["step"] == 0
     assert Trainer.load(tmp_path / "checkpoint.pt").step_count == 0
-    assert sorted(os.listdir(tmp_path)) == ["checkpoint.pt", "config.json", "metrics.csv", "scatter.png", "summary.json"]
+    assert sorted(os.listdir(tmp_path)) == [
+        "checkpoint.pt",
+        "config.json",
+        "metrics.csv",
+        "scatter.png",
+        "summary.json",
+    ]
 
 
 # ---- kill -9 mid-write, then resume ----------------------------------------------------------------
 def _start(*args) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "drift_core", *args], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "drift_core", *args],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _kill_while_writing(process: subprocess.Popen, out, beyond: int, after_s: float) -> None:
@@ -140,8 +175,23 @@ def test_a_killed_run_leaves_complete_files_and_resumes_exactly(tmp_path):
     second = _assert_complete(out)
     assert second > first
     final = second + 5
-    done = subprocess.run([sys.executable, "-m", "drift_core", "train", "--resume", str(out / "checkpoint.pt"),
-                           "--steps", str(final), *common], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "drift_core",
+            "train",
+            "--resume",
+            str(out / "checkpoint.pt"),
+            "--steps",
+            str(final),
+            *common,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert _assert_complete(out) == final
     assert [int(r["step"]) for r in read_csv(out / "metrics.csv")] == list(range(1, final + 1))  # no gap, no repeat

@@ -1,6 +1,7 @@
 """``drift-lab app`` builds the ``streamlit run`` command: the app found next to this drift_core, the app's
 own config as flags (so it holds from any directory), the user's extra arguments last; other commands
 still refuse unknown arguments."""
+
 from __future__ import annotations
 
 import shlex
@@ -29,8 +30,9 @@ def test_app_command_runs_this_checkouts_app_with_its_config_as_flags(capsys):
 
 def test_config_flags_spell_values_as_streamlit_reads_them(tmp_path):
     (tmp_path / ".streamlit").mkdir()
-    (tmp_path / ".streamlit" / "config.toml").write_text('[server]\nheadless = true\nport = 8600\n'
-                                                         '[theme]\nbase = "dark"\n')
+    (tmp_path / ".streamlit" / "config.toml").write_text(
+        '[server]\nheadless = true\nport = 8600\n[theme]\nbase = "dark"\n'
+    )
     assert config_flags(tmp_path) == ["--server.headless", "true", "--server.port", "8600", "--theme.base", "dark"]
     assert config_flags(tmp_path / "nowhere") == []
 

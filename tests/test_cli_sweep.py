@@ -1,5 +1,6 @@
 """``drift-lab sweep``: outputs (per-cell mean/std CSV, per-seed CSV, heatmap, thumbnails), the verdict line,
 local worker processes giving the serial numbers, the cache, and bad arguments."""
+
 from __future__ import annotations
 
 import csv
@@ -14,7 +15,18 @@ from drift_core.cli.sweep import cell_thumbnail, heatmap_for, thumbnail_bounds
 from drift_core.config import ExperimentConfig
 from drift_core.sweep import SweepResult, SweepSpec, TrialResult
 
-SMALL = ["--dataset", "8gaussians", "--set", "width=16", "--set", "depth=1", "--set", "noise_dim=4", "--batch-size", "32"]
+SMALL = [
+    "--dataset",
+    "8gaussians",
+    "--set",
+    "width=16",
+    "--set",
+    "depth=1",
+    "--set",
+    "noise_dim=4",
+    "--batch-size",
+    "32",
+]
 
 
 @pytest.fixture
@@ -34,9 +46,28 @@ def read_rows(path) -> list[dict]:
 
 def test_cli_sweep_2x2_writes_csv_and_heatmap(cache, tmp_path, capsys):
     out = tmp_path / "sweep"
-    argv = ["sweep", *SMALL, "--x-axis", "batch_size", "--x-values", "16,32", "--y-axis", "lr",
-            "--y-values", "0.001,0.01", "--steps", "3", "--metric", "w2", "--eval-samples", "64", "--workers", "1",
-            "--out", str(out)]
+    argv = [
+        "sweep",
+        *SMALL,
+        "--x-axis",
+        "batch_size",
+        "--x-values",
+        "16,32",
+        "--y-axis",
+        "lr",
+        "--y-values",
+        "0.001,0.01",
+        "--steps",
+        "3",
+        "--metric",
+        "w2",
+        "--eval-samples",
+        "64",
+        "--workers",
+        "1",
+        "--out",
+        str(out),
+    ]
     assert cli_main(argv) == 0
     printed = capsys.readouterr().out.strip().splitlines()
     summary = json.loads(printed[-1])
@@ -44,7 +75,12 @@ def test_cli_sweep_2x2_writes_csv_and_heatmap(cache, tmp_path, capsys):
     assert "one seed per cell" in printed[-2]  # the verdict: one seed cannot tell noise from an effect
     rows = read_rows(out / "sweep.csv")
     assert len(rows) == 4
-    assert {(r["lr"], r["batch_size"]) for r in rows} == {("0.001", "16"), ("0.001", "32"), ("0.01", "16"), ("0.01", "32")}
+    assert {(r["lr"], r["batch_size"]) for r in rows} == {
+        ("0.001", "16"),
+        ("0.001", "32"),
+        ("0.01", "16"),
+        ("0.01", "32"),
+    }
     assert all(float(r["w2_mean"]) > 0 and r["w2_std"] == "nan" and r["seeds"] == "1" for r in rows)
     assert len(read_rows(out / "trials.csv")) == 4
     heat = Image.open(out / "heatmap.png")
@@ -58,8 +94,27 @@ def test_cli_sweep_2x2_writes_csv_and_heatmap(cache, tmp_path, capsys):
 def test_cli_sweep_seeds_on_two_workers_equal_one_worker(cache, tmp_path, capsys):
     """--seeds 0,1 on two local worker processes writes exactly the numbers of --workers 1 (in this
     process): per seed, and the mean and std per cell."""
-    argv = ["sweep", *SMALL, "--x-axis", "K", "--x-values", "0,1", "--y-axis", "tau", "--y-values", "0.05",
-            "--steps", "5", "--seeds", "0,1", "--eval-samples", "64", "--particles", "16", "--no-cache"]
+    argv = [
+        "sweep",
+        *SMALL,
+        "--x-axis",
+        "K",
+        "--x-values",
+        "0,1",
+        "--y-axis",
+        "tau",
+        "--y-values",
+        "0.05",
+        "--steps",
+        "5",
+        "--seeds",
+        "0,1",
+        "--eval-samples",
+        "64",
+        "--particles",
+        "16",
+        "--no-cache",
+    ]
     assert cli_main([*argv, "--workers", "2", "--out", str(tmp_path / "two")]) == 0
     two = last_json(capsys)
     assert cli_main([*argv, "--workers", "1", "--out", str(tmp_path / "one")]) == 0
@@ -79,14 +134,47 @@ def test_cli_sweep_seeds_on_two_workers_equal_one_worker(cache, tmp_path, capsys
 
 
 def test_cli_sweep_bad_arguments_exit_2(cache, tmp_path, capsys):
-    base = ["sweep", "--x-axis", "K", "--x-values", "0,1", "--y-axis", "tau", "--y-values", "0.1", "--steps", "2",
-            "--out", str(tmp_path / "o")]
-    assert cli_main(["sweep", "--x-axis", "K", "--x-values", "1,x", "--y-axis", "tau", "--y-values", "0.1",
-                     "--steps", "2", "--out", str(tmp_path / "o")]) == 2
+    base = [
+        "sweep",
+        "--x-axis",
+        "K",
+        "--x-values",
+        "0,1",
+        "--y-axis",
+        "tau",
+        "--y-values",
+        "0.1",
+        "--steps",
+        "2",
+        "--out",
+        str(tmp_path / "o"),
+    ]
+    assert (
+        cli_main(
+            [
+                "sweep",
+                "--x-axis",
+                "K",
+                "--x-values",
+                "1,x",
+                "--y-axis",
+                "tau",
+                "--y-values",
+                "0.1",
+                "--steps",
+                "2",
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
     assert "integers" in capsys.readouterr().err
-    for flags, message in ((["--seeds", "0,x"], "seeds must be non-negative integers"),
-                           (["--workers", "0"], "at least 1"),
-                           (["--workers", "2", "--cluster", "tcp://127.0.0.1:1"], "not allowed with")):
+    for flags, message in (
+        (["--seeds", "0,x"], "seeds must be non-negative integers"),
+        (["--workers", "0"], "at least 1"),
+        (["--workers", "2", "--cluster", "tcp://127.0.0.1:1"], "not allowed with"),
+    ):
         with pytest.raises(SystemExit) as exit_info:
             cli_main([*base, *flags])
         assert exit_info.value.code == 2 and message in capsys.readouterr().err
@@ -94,15 +182,29 @@ def test_cli_sweep_bad_arguments_exit_2(cache, tmp_path, capsys):
 
 
 def test_heatmap_png_shows_mean_and_spread_and_thumbnail_labels_stay_off_the_points():
-    spec = SweepSpec(ExperimentConfig().with_values({"dataset": "8gaussians"}), "K", (0, 1), "tau", (0.05, 0.2),
-                     steps=1, seeds=(0, 1, 2))
+    spec = SweepSpec(
+        ExperimentConfig().with_values({"dataset": "8gaussians"}),
+        "K",
+        (0, 1),
+        "tau",
+        (0.05, 0.2),
+        steps=1,
+        seeds=(0, 1, 2),
+    )
     rng = np.random.default_rng(0)
     reference = rng.normal(size=(64, 2))
-    trials = {(i, j, s): TrialResult({"energy": float(rng.uniform(0.01, 0.02))}, reference[:32].astype(np.float32),
-                                     0.0, False, 1) for i, j, s in spec.trials()}
+    trials = {
+        (i, j, s): TrialResult(
+            {"energy": float(rng.uniform(0.01, 0.02))}, reference[:32].astype(np.float32), 0.0, False, 1
+        )
+        for i, j, s in spec.trials()
+    }
     result = SweepResult(spec, trials, reference)
-    one_seed = SweepResult(SweepSpec(spec.base, "K", (0, 1), "tau", (0.05, 0.2), steps=1),
-                           {(i, j, 0): trials[(i, j, 0)] for i, j in spec.cells()}, reference)
+    one_seed = SweepResult(
+        SweepSpec(spec.base, "K", (0, 1), "tau", (0.05, 0.2), steps=1),
+        {(i, j, 0): trials[(i, j, 0)] for i, j in spec.cells()},
+        reference,
+    )
     wide, narrow = heatmap_for(result, "energy"), heatmap_for(one_seed, "energy")
     assert wide.size[0] > 1.9 * narrow.size[0]  # mean and spread side by side; one seed: the mean alone
     # the thumbnail's label sits in a white band above the plot: the plot itself is the unlabelled picture

@@ -1,5 +1,6 @@
 """drift_core.comparison: which arm is ahead at equal steps and at equal training time, against the
 spread of each arm's recent evaluations (checked against a direct computation)."""
+
 from __future__ import annotations
 
 import statistics

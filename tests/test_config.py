@@ -1,13 +1,15 @@
 """The config JSON readers (ExperimentConfig.from_json, ImageExperimentConfig.from_json) under fuzzing:
 any text or bytes give a valid config or a ConfigError with a short message, quickly."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from drift_core.config import ConfigError, ExperimentConfig, INT_RANGES, PRESETS
+from drift_core.config import INT_RANGES, PRESETS, ConfigError, ExperimentConfig
 from drift_core.images.config import IMAGE_PRESETS, ImageExperimentConfig
 from tests.fuzz_support import fuzz_settings, mutated
 
@@ -15,8 +17,13 @@ CLASSES = [ExperimentConfig, ImageExperimentConfig]
 VALID = [c.to_json().encode() for c in list(PRESETS.values()) + list(IMAGE_PRESETS.values())]
 
 _JSON = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(-(10**30), 10**30), st.floats(allow_nan=True, allow_infinity=True),
-              st.text(max_size=20)),
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-(10**30), 10**30),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.text(max_size=20),
+    ),
     lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=12), inner, max_size=4)),
     max_leaves=20,
 )
@@ -62,20 +69,23 @@ def test_configs_with_fuzzed_values_are_valid_or_refused(config_class, data):
     _check(config_class, json.dumps(data.draw(_JSON)))
 
 
-@pytest.mark.parametrize("text, words", [
-    ("[" * 100_000 + "]" * 100_000, "not valid JSON"),
-    ('{"train": {"seed": ' + "9" * 5000 + "}}", "not valid JSON"),
-    ('{"train": {"seed": ' + "9" * 25 + "}}", "seed must be between 0 and 2,147,483,647"),
-    ('{"model": {"width": 1e300}}', "width must be between"),
-    ('{"model": {"depth": 100000000000000000000}}', "depth must be between"),
-    ('{"drift": {"tau": NaN}}', "tau must be a finite number"),
-    ('{"train": {"lr": Infinity}}', "lr must be a finite number"),
-    ('{"data": {"dataset": "' + "d" * 100_000 + '"}}', "dataset must be one of"),
-    ("", "not valid JSON"),
-    ("\xff\xfe", "not valid JSON"),
-    ("[]", "must be an object"),
-    (" " * 2_000_000, "too large"),
-])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("[" * 100_000 + "]" * 100_000, "not valid JSON"),
+        ('{"train": {"seed": ' + "9" * 5000 + "}}", "not valid JSON"),
+        ('{"train": {"seed": ' + "9" * 25 + "}}", "seed must be between 0 and 2,147,483,647"),
+        ('{"model": {"width": 1e300}}', "width must be between"),
+        ('{"model": {"depth": 100000000000000000000}}', "depth must be between"),
+        ('{"drift": {"tau": NaN}}', "tau must be a finite number"),
+        ('{"train": {"lr": Infinity}}', "lr must be a finite number"),
+        ('{"data": {"dataset": "' + "d" * 100_000 + '"}}', "dataset must be one of"),
+        ("", "not valid JSON"),
+        ("\xff\xfe", "not valid JSON"),
+        ("[]", "must be an object"),
+        (" " * 2_000_000, "too large"),
+    ],
+)
 def test_hostile_json_is_refused_with_a_short_message(text, words):
     two_d_only = '"width"' in text or '"depth"' in text  # the image models have no width or depth
     for config_class in [ExperimentConfig] if two_d_only else CLASSES:

@@ -1,4 +1,5 @@
 """Config round-trips and validation, toy samplers, point-set loading, 2D metrics."""
+
 from __future__ import annotations
 
 import math
@@ -8,9 +9,9 @@ import pytest
 import torch
 
 from drift_core.config import PRESETS, ConfigError, ExperimentConfig
-from drift_core.limits import Limits, config_from_query
 from drift_core.data.points import PointSetError, load_points
 from drift_core.data.toy2d import SAMPLERS, mixture_modes, sample
+from drift_core.limits import Limits, config_from_query
 from drift_core.metrics import energy_distance, mmd2, mode_coverage, sliced_wasserstein, wasserstein2
 
 
@@ -21,16 +22,34 @@ def test_json_and_flat_round_trip():
     assert ExperimentConfig().with_values(cfg.to_query()) == cfg
 
 
-@pytest.mark.parametrize("bad", [{"K": "abc"}, {"tau": -1}, {"tau": "nan"}, {"dataset": "nope"}, {"nosuch": 1},
-                                 {"batch_size": 1}, {"scaling": "weird"}, {"multi_temperature": "maybe"}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"K": "abc"},
+        {"tau": -1},
+        {"tau": "nan"},
+        {"dataset": "nope"},
+        {"nosuch": 1},
+        {"batch_size": 1},
+        {"scaling": "weird"},
+        {"multi_temperature": "maybe"},
+    ],
+)
 def test_bad_values_raise(bad):
     with pytest.raises(ConfigError):
         ExperimentConfig().with_values(bad)
 
 
 def test_query_params_are_clamped_or_defaulted_with_notices():
-    cfg, notices = config_from_query(ExperimentConfig(), {"K": "99", "tau": "abc", "batch_size": "100000", "unknown": "1", "lr": "0.01"})
-    assert cfg.drift.K == 8 and cfg.drift.tau == 0.05 and cfg.train.batch_size == Limits().max_batch and cfg.train.lr == 0.01
+    cfg, notices = config_from_query(
+        ExperimentConfig(), {"K": "99", "tau": "abc", "batch_size": "100000", "unknown": "1", "lr": "0.01"}
+    )
+    assert (
+        cfg.drift.K == 8
+        and cfg.drift.tau == 0.05
+        and cfg.train.batch_size == Limits().max_batch
+        and cfg.train.lr == 0.01
+    )
     assert len(notices) == 3
 
 
@@ -71,8 +90,12 @@ def test_load_points_good_and_bad():
     pts = load_points(b"x,y\n0,0\n1,1\n2,0.5\n")
     assert pts.shape == (3, 2)
     bad = {
-        b"": "empty", b"1,2\n4\n": "at least 2 columns", b"a,b\nc,d\n1,2\n": "two numeric columns",
-        b"1,2\nnan,3\n": "NaN", b"1,2\n": "at least", b"\x00\x01\x02binary": "binary",
+        b"": "empty",
+        b"1,2\n4\n": "at least 2 columns",
+        b"a,b\nc,d\n1,2\n": "two numeric columns",
+        b"1,2\nnan,3\n": "NaN",
+        b"1,2\n": "at least",
+        b"\x00\x01\x02binary": "binary",
         b"\xff\xfe\xfa": "UTF-8",
     }
     for content, words in bad.items():
@@ -89,8 +112,10 @@ def test_metrics_against_independent_computations():
     x, y = torch.randn(300, 2, generator=g), torch.randn(280, 2, generator=g) + 0.5
     # energy distance vs a direct double loop over a subset
     xs, ys = x[:30].double(), y[:25].double()
+
     def mean_d(a, b):
         return sum(float((ai - bj).norm()) for ai in a for bj in b) / (len(a) * len(b))
+
     assert math.isclose(energy_distance(xs, ys), 2 * mean_d(xs, ys) - mean_d(xs, xs) - mean_d(ys, ys), rel_tol=1e-9)
     assert energy_distance(x, x) == pytest.approx(0.0, abs=1e-12)
     assert mmd2(x, y) > mmd2(x[:150], x[150:])
@@ -155,14 +180,17 @@ def test_k_alone_says_baseline_or_lookahead_and_method_is_still_understood():
 
 
 # ---- point files as real tools write them ---------------------------------------------------------
-@pytest.mark.parametrize("text", [
-    "x,y\r0.5,1\r-1,2\r3,4\r",  # classic Mac line endings
-    "x\ty\n0.5\t1\n-1\t2\n3\t4\n",  # tab-separated
-    "x;y\r\n0.5;1\r\n-1;2\r\n3;4\r\n",  # semicolons, Windows line endings
-    "0.5 1\n-1   2\n3 4\n",  # whitespace, no header
-    '"x","y"\n"0.5","1"\n"-1","2"\n"3","4"\n',  # quoted
-    "# exported\nx,y,\n0.5,1,\n-1,2,\n3,4,\n",  # a comment and trailing delimiters
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x,y\r0.5,1\r-1,2\r3,4\r",  # classic Mac line endings
+        "x\ty\n0.5\t1\n-1\t2\n3\t4\n",  # tab-separated
+        "x;y\r\n0.5;1\r\n-1;2\r\n3;4\r\n",  # semicolons, Windows line endings
+        "0.5 1\n-1   2\n3 4\n",  # whitespace, no header
+        '"x","y"\n"0.5","1"\n"-1","2"\n"3","4"\n',  # quoted
+        "# exported\nx,y,\n0.5,1,\n-1,2,\n3,4,\n",  # a comment and trailing delimiters
+    ],
+)
 def test_point_files_in_any_common_dialect_load(text):
     points = load_points(text)
     assert points.tolist() == [[0.5, 1.0], [-1.0, 2.0], [3.0, 4.0]]
@@ -198,13 +226,19 @@ def test_metrics_refuse_degenerate_samples_with_a_value_error():
 
     two, none = torch.randn(2, 2), torch.zeros(0, 2)
     cases = [
-        (lambda: wasserstein2(none, two), "at least 1 point"), (lambda: energy_distance(two, none), "at least 1 point"),
-        (lambda: sliced_wasserstein(none, two), "at least 1 point"), (lambda: sliced_wasserstein(two, two, 0), "at least one angle"),
-        (lambda: mmd2(two[:1], two), "at least 2 point"), (lambda: mmd2(two, two, bandwidths=(0.0,)), "positive bandwidths"),
-        (lambda: mode_coverage(two, none, 0.1), "at least 1 point"), (lambda: energy_distance(two, torch.zeros(2, 3)), "same|\\[N, D\\]"),
+        (lambda: wasserstein2(none, two), "at least 1 point"),
+        (lambda: energy_distance(two, none), "at least 1 point"),
+        (lambda: sliced_wasserstein(none, two), "at least 1 point"),
+        (lambda: sliced_wasserstein(two, two, 0), "at least one angle"),
+        (lambda: mmd2(two[:1], two), "at least 2 point"),
+        (lambda: mmd2(two, two, bandwidths=(0.0,)), "positive bandwidths"),
+        (lambda: mode_coverage(two, none, 0.1), "at least 1 point"),
+        (lambda: energy_distance(two, torch.zeros(2, 3)), "same|\\[N, D\\]"),
     ]
     for call, words in cases:
         with pytest.raises(ValueError, match=words):
             call()
     same = torch.zeros(3, 2)  # a zero-width spread is fine: every distance is 0
-    assert energy_distance(same, same) == 0.0 and sliced_wasserstein(same, same) == 0.0 and wasserstein2(same, same) == 0.0
+    assert (
+        energy_distance(same, same) == 0.0 and sliced_wasserstein(same, same) == 0.0 and wasserstein2(same, same) == 0.0
+    )

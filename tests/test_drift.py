@@ -1,9 +1,11 @@
 """Property tests of the drifting field against an independent loop implementation of Algorithm 2."""
+
 from __future__ import annotations
 
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from drift_core.drift import drift_weights, drifting_field, drifting_field_reference
 from tests.reference_drift import reference_drift
@@ -26,7 +28,9 @@ def test_literal_reference_matches_loop_reference(gen, y_neg):
     """drifting_field_reference (Algorithm 2 on tensors) against the plain-loop oracle."""
     x, y, z = _rand(gen, 9, 2), _rand(gen, 8, 2, shift=1.0), _rand(gen, 6, 2, shift=-0.5)
     neg = None if y_neg is None else z
-    ref = torch.tensor(reference_drift(x.tolist(), y.tolist(), None if neg is None else neg.tolist(), 0.4), dtype=torch.float64)
+    ref = torch.tensor(
+        reference_drift(x.tolist(), y.tolist(), None if neg is None else neg.tolist(), 0.4), dtype=torch.float64
+    )
     torch.testing.assert_close(drifting_field_reference(x, y, neg, tau=0.4).v, ref, rtol=1e-9, atol=1e-12)
 
 
@@ -44,8 +48,14 @@ def test_matches_loop_reference_explicit_negatives(gen):
 
 
 @settings(max_examples=25, deadline=None)
-@given(n=st.integers(2, 20), p=st.integers(1, 20), m=st.integers(1, 20), d=st.integers(1, 5),
-       tau=st.floats(0.05, 5.0), seed=st.integers(0, 10_000))
+@given(
+    n=st.integers(2, 20),
+    p=st.integers(1, 20),
+    m=st.integers(1, 20),
+    d=st.integers(1, 5),
+    tau=st.floats(0.05, 5.0),
+    seed=st.integers(0, 10_000),
+)
 def test_swapping_positives_and_negatives_negates_v(n, p, m, d, tau, seed):
     g = torch.Generator().manual_seed(seed)
     x, yp, yn = _rand(g, n, d), _rand(g, p, d, shift=0.5), _rand(g, m, d, shift=-0.5)
@@ -56,7 +66,13 @@ def test_swapping_positives_and_negatives_negates_v(n, p, m, d, tau, seed):
 
 
 @settings(max_examples=25, deadline=None)
-@given(n=st.integers(1, 20), p=st.integers(1, 20), d=st.integers(1, 4), tau=st.floats(0.02, 5.0), seed=st.integers(0, 10_000))
+@given(
+    n=st.integers(1, 20),
+    p=st.integers(1, 20),
+    d=st.integers(1, 4),
+    tau=st.floats(0.02, 5.0),
+    seed=st.integers(0, 10_000),
+)
 def test_v_is_zero_when_positives_equal_negatives(n, p, d, tau, seed):
     g = torch.Generator().manual_seed(seed)
     x, y = _rand(g, n, d), _rand(g, p, d, shift=0.3)
@@ -69,7 +85,7 @@ def test_v_equals_v_pos_minus_v_neg_and_attraction_points_to_data(gen):
     y = _rand(gen, 40, 2, shift=3.0, scale=0.1)
     f = drifting_field(x, y, tau=1.0)
     torch.testing.assert_close(f.v, f.v_pos - f.v_neg)
-    toward = (y.mean(0) - x)
+    toward = y.mean(0) - x
     assert ((f.v_pos * toward).sum(1) > 0).all()
 
 
@@ -105,7 +121,9 @@ def test_fp32_matches_fp64_and_small_tau_has_no_nan(gen):
 def test_multi_temperature_is_sum_of_unit_rms_fields(gen):
     x, y = _rand(gen, 20, 3), _rand(gen, 25, 3, shift=0.4)
     multi = drifting_field(x, y, tau=(0.1, 0.5, 2.0))
-    expected = sum(drifting_field(x, y, tau=t).v / drifting_field(x, y, tau=t).v.square().mean().sqrt() for t in (0.1, 0.5, 2.0))
+    expected = sum(
+        drifting_field(x, y, tau=t).v / drifting_field(x, y, tau=t).v.square().mean().sqrt() for t in (0.1, 0.5, 2.0)
+    )
     torch.testing.assert_close(multi.v, expected)
     assert multi.raw_rms.shape == (3,)
 
@@ -121,11 +139,15 @@ def test_extra_negatives_weighting(gen):
     x, y, e = _rand(gen, 8, 2), _rand(gen, 9, 2), _rand(gen, 4, 2, shift=2.0)
     with_extra = drifting_field(x, y, tau=0.7, extra_neg=e, extra_neg_weight=1.0).v
     # weight 1: the same as negatives [x; e] with only the x block's self-pairs masked
-    ref = torch.tensor(reference_drift(x.tolist(), y.tolist(), x.tolist() + e.tolist(), 0.7, mask_diagonal=True), dtype=torch.float64)
+    ref = torch.tensor(
+        reference_drift(x.tolist(), y.tolist(), x.tolist() + e.tolist(), 0.7, mask_diagonal=True), dtype=torch.float64
+    )
     torch.testing.assert_close(with_extra, ref, rtol=1e-9, atol=1e-12)
     # the weight multiplies the affinities after the softmaxes: more weight, more repulsion from e
     toward_e = e.mean(0) - x
-    push = [(drifting_field(x, y, tau=0.7, extra_neg=e, extra_neg_weight=w).v * toward_e).sum() for w in (0.0, 1.0, 4.0)]
+    push = [
+        (drifting_field(x, y, tau=0.7, extra_neg=e, extra_neg_weight=w).v * toward_e).sum() for w in (0.0, 1.0, 4.0)
+    ]
     assert push[0] > push[1] > push[2]
 
 

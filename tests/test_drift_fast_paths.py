@@ -1,6 +1,7 @@
 """The fast, chunked and blocked drift paths (drift_core/_drift_kernel.py) agree with the literal
 Algorithm 2 (drifting_field_reference) and with the independent loop reference; correctness only
 (speed lives in benchmarks/)."""
+
 from __future__ import annotations
 
 import pytest
@@ -65,24 +66,34 @@ def test_options_agree_between_kept_and_blocked(gen, block_rows):
     torch.testing.assert_close(other.raw_rms, unblocked.raw_rms, rtol=1e-9, atol=1e-12)
     # independent check of the extra-negative weighting: weight 1 == negatives [x; e], pairs i masked
     one = drifting_field(x, y, tau=0.3, extra_neg=e, extra_neg_weight=1.0, block_rows=block_rows).v
-    loop = torch.tensor(reference_drift(x.tolist(), y.tolist(), x.tolist() + e.tolist(), 0.3, mask_diagonal=True),
-                        dtype=torch.float64)
+    loop = torch.tensor(
+        reference_drift(x.tolist(), y.tolist(), x.tolist() + e.tolist(), 0.3, mask_diagonal=True), dtype=torch.float64
+    )
     torch.testing.assert_close(one, loop, rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.parametrize("block_rows", [None, 7])
 def test_every_option_matches_the_reference(gen, block_rows):
     """drifting_field == drifting_field_reference, field by field, for each option of the signature."""
-    x, y, z, e = _rand(gen, 30, 2), _rand(gen, 27, 2, shift=0.4), _rand(gen, 30, 2, shift=-0.3), _rand(gen, 6, 2, shift=2.0)
-    for args, opts in (((x, y), dict(tau=(0.05, 0.2, 0.8), normalize_distance=True, extra_neg=e, extra_neg_weight=0.5)),
-                       ((x, y), dict(tau=(0.1, 0.4), normalize_drift=False)),
-                       ((x, y, z), dict(tau=0.3, mask_diagonal=True)),
-                       ((x, y, z), dict(tau=0.3, attraction_only=True)),
-                       ((x, y), dict(tau=0.2, affinity_floor=1e-6, normalize_distance=True))):
+    x, y, z, e = (
+        _rand(gen, 30, 2),
+        _rand(gen, 27, 2, shift=0.4),
+        _rand(gen, 30, 2, shift=-0.3),
+        _rand(gen, 6, 2, shift=2.0),
+    )
+    for args, opts in (
+        ((x, y), dict(tau=(0.05, 0.2, 0.8), normalize_distance=True, extra_neg=e, extra_neg_weight=0.5)),
+        ((x, y), dict(tau=(0.1, 0.4), normalize_drift=False)),
+        ((x, y, z), dict(tau=0.3, mask_diagonal=True)),
+        ((x, y, z), dict(tau=0.3, attraction_only=True)),
+        ((x, y), dict(tau=0.2, affinity_floor=1e-6, normalize_distance=True)),
+    ):
         fast = drifting_field(*args, block_rows=block_rows, **opts)
         ref = drifting_field_reference(*args, **opts)
         for name in ("v", "v_pos", "v_neg", "raw_rms"):
-            torch.testing.assert_close(getattr(fast, name), getattr(ref, name), rtol=1e-9, atol=1e-12, msg=f"{name} {opts}")
+            torch.testing.assert_close(
+                getattr(fast, name), getattr(ref, name), rtol=1e-9, atol=1e-12, msg=f"{name} {opts}"
+            )
 
 
 def test_normalize_distance_equals_literal_with_scaled_tau(gen, small_chunks):
@@ -111,7 +122,9 @@ def test_underflowing_columns_are_recomputed_exactly(gen, monkeypatch):
     logit: they take the exact column logsumexp, and the result matches the fp64 literal form."""
     calls = []
     original = kernel._exact_column_lse
-    monkeypatch.setattr(kernel, "_exact_column_lse", lambda g, ws, cols: calls.append(cols.numel()) or original(g, ws, cols))
+    monkeypatch.setattr(
+        kernel, "_exact_column_lse", lambda g, ws, cols: calls.append(cols.numel()) or original(g, ws, cols)
+    )
     x = _rand(gen, 64, 2, scale=0.05)
     y = torch.cat([_rand(gen, 40, 2, scale=0.05), _rand(gen, 24, 2, shift=1.5, scale=0.05)])
     for block_rows in (None, 10):
@@ -210,9 +223,13 @@ def test_compiled_entry_point_matches_eager_with_options(gen, monkeypatch):
     with the dense kernel run eagerly in place of its torch.compile'd version."""
     monkeypatch.setitem(kernel._COMPILED, "dense", _dense_kernel)
     x, y, e = _rand(gen, 28, 2), _rand(gen, 31, 2, shift=0.3), _rand(gen, 5, 2, shift=1.0)
-    for opts in (dict(tau=0.2), dict(tau=(0.05, 0.2, 0.8), normalize_distance=True),
-                 dict(tau=0.3, attraction_only=True), dict(tau=0.3, extra_neg=e, extra_neg_weight=2.0),
-                 dict(tau=0.3, affinity_floor=1e-6)):
+    for opts in (
+        dict(tau=0.2),
+        dict(tau=(0.05, 0.2, 0.8), normalize_distance=True),
+        dict(tau=0.3, attraction_only=True),
+        dict(tau=0.3, extra_neg=e, extra_neg_weight=2.0),
+        dict(tau=0.3, affinity_floor=1e-6),
+    ):
         ours = compiled_drifting_field(x, y, **opts)
         ref = drifting_field(x, y, **opts)
         torch.testing.assert_close(drifting_field(x, y, compile=True, **opts).v, ours.v, rtol=0, atol=0)
@@ -238,8 +255,9 @@ def test_scratch_buffers_are_never_shared_with_results_or_threads(gen):
     when the next call reuses the buffers, and concurrent threads must not see each other's."""
     import threading
 
-    problems = [(_rand(gen, 300, 2, dtype=torch.float32), _rand(gen, 280, 2, shift=0.5, dtype=torch.float32))
-                for _ in range(4)]
+    problems = [
+        (_rand(gen, 300, 2, dtype=torch.float32), _rand(gen, 280, 2, shift=0.5, dtype=torch.float32)) for _ in range(4)
+    ]
     expected = [literal_v(x.double(), y.double(), tau=0.1) for x, y in problems]
     first = drifting_field(*problems[0], tau=0.1).v
     kept = first.clone()
@@ -267,15 +285,23 @@ def test_scratch_buffers_are_never_shared_with_results_or_threads(gen):
 
 # ---- the graph-safe kernel (captured CUDA step) ------------------------------------------------
 
+
 @pytest.mark.parametrize("d", [2, 8])
 def test_graph_safe_kernel_matches_the_reference_for_every_option(gen, d):
-    x, y, z, e = _rand(gen, 30, d), _rand(gen, 27, d, shift=0.4), _rand(gen, 30, d, shift=-0.3), _rand(gen, 6, d, shift=2.0)
-    cases = (((x, y), dict(tau=(0.05, 0.2, 0.8), normalize_distance=True, extra_neg=e, extra_neg_weight=0.5)),
-             ((x, y), dict(tau=(0.1, 0.4), normalize_drift=False)),
-             ((x, y, z), dict(tau=0.3, mask_diagonal=True)),
-             ((x, y, z), dict(tau=0.3)),
-             ((x, y), dict(tau=0.3, attraction_only=True)),
-             ((x, y), dict(tau=0.02, affinity_floor=1e-6)))
+    x, y, z, e = (
+        _rand(gen, 30, d),
+        _rand(gen, 27, d, shift=0.4),
+        _rand(gen, 30, d, shift=-0.3),
+        _rand(gen, 6, d, shift=2.0),
+    )
+    cases = (
+        ((x, y), dict(tau=(0.05, 0.2, 0.8), normalize_distance=True, extra_neg=e, extra_neg_weight=0.5)),
+        ((x, y), dict(tau=(0.1, 0.4), normalize_drift=False)),
+        ((x, y, z), dict(tau=0.3, mask_diagonal=True)),
+        ((x, y, z), dict(tau=0.3)),
+        ((x, y), dict(tau=0.3, attraction_only=True)),
+        ((x, y), dict(tau=0.02, affinity_floor=1e-6)),
+    )
     for args, opts in cases:
         ref = drifting_field_reference(*args, **opts)
         with kernel.graph_safe():
@@ -309,6 +335,7 @@ def test_graph_safe_dispatch_only_inside_its_context(gen, monkeypatch):
 
 # ---- CPU threads chosen per call ---------------------------------------------------------------
 
+
 @pytest.fixture
 def contended(monkeypatch):
     """A policy that sees two other processes busy on two CPUs (so it chooses one thread), with two
@@ -319,7 +346,9 @@ def contended(monkeypatch):
     monkeypatch.setattr(runtime, "CPU_THREADS", runtime.CpuThreadPolicy(lambda: next(clock), cpus=2, window_s=0.0))
     seen = []
     original = kernel.field_terms
-    monkeypatch.setattr(kernel, "field_terms", lambda *a, **k: seen.append(torch.get_num_threads()) or original(*a, **k))
+    monkeypatch.setattr(
+        kernel, "field_terms", lambda *a, **k: seen.append(torch.get_num_threads()) or original(*a, **k)
+    )
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     yield seen
@@ -330,13 +359,19 @@ def test_contention_gives_one_thread_and_the_same_bits_for_low_dimensions(gen, c
     from drift_core import runtime
 
     x, y = _rand(gen, 700, 2, dtype=torch.float32), _rand(gen, 650, 2, shift=0.3, dtype=torch.float32)
-    adaptive = [drifting_field(x, y, tau=0.05).v, drifting_field(x, y, tau=(0.02, 0.05, 0.2), normalize_distance=True).v,
-                lookahead_field(x, y, K=2, tau=0.05).v]
+    adaptive = [
+        drifting_field(x, y, tau=0.05).v,
+        drifting_field(x, y, tau=(0.02, 0.05, 0.2), normalize_distance=True).v,
+        lookahead_field(x, y, K=2, tau=0.05).v,
+    ]
     assert contended and set(contended) == {1} and torch.get_num_threads() == 2
     contended.clear()
     with runtime.fixed_cpu_threads():
-        fixed = [drifting_field(x, y, tau=0.05).v, drifting_field(x, y, tau=(0.02, 0.05, 0.2), normalize_distance=True).v,
-                 lookahead_field(x, y, K=2, tau=0.05).v]
+        fixed = [
+            drifting_field(x, y, tau=0.05).v,
+            drifting_field(x, y, tau=(0.02, 0.05, 0.2), normalize_distance=True).v,
+            lookahead_field(x, y, K=2, tau=0.05).v,
+        ]
     assert set(contended) == {2}
     for a, b in zip(adaptive, fixed):
         assert torch.equal(a, b)  # the thread count changes the speed, not a bit of the result

@@ -7,6 +7,7 @@ appears; saves a screenshot of each page under test-artifacts/. The Playground t
 redraw rate at N = 512 (distinct step-counter values shown per second) and records it in
 test-artifacts/redraw_rate.txt: a measurement, not a timed assertion.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,13 +19,20 @@ from pathlib import Path
 import pytest
 
 from benchmarks.app_redraw import OBSERVE as OBSERVE_STEP_VALUES
-
 from tests.e2e_support import serve_app
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 READ_STEP = """() => {
     for (const m of document.querySelectorAll('[data-testid="stMetric"]')) {
         const label = m.querySelector('[data-testid="stMetricLabel"]');
@@ -65,7 +73,9 @@ def app_url(request, artifacts_dir):
 def browser(artifacts_dir):
     chromium = shutil.which("chromium")
     if chromium is None:
-        pytest.fail("Debian's chromium is not installed: run `make browser` (apt-get install chromium fonts-liberation)")
+        pytest.fail(
+            "Debian's chromium is not installed: run `make browser` (apt-get install chromium fonts-liberation)"
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
@@ -137,8 +147,10 @@ def test_home(page, app_url, artifacts_dir):
 def test_playground_plays_and_measures_redraw_rate(page, app_url, artifacts_dir):
     _open(page, app_url + "/playground?batch_size=512&steps=100000&steps_per_frame=2")
     # the particle view is updated in place (ui/live_plot.py): the same plot node must survive playing
-    page.wait_for_function("() => { const d = document.querySelector('div.drift-live-plot'); "
-                           "return !!(d && d._fullData); }", timeout=60_000)
+    page.wait_for_function(
+        "() => { const d = document.querySelector('div.drift-live-plot'); return !!(d && d._fullData); }",
+        timeout=60_000,
+    )
     page.evaluate("() => { window.__liveView = document.querySelector('div.drift-live-plot'); }")
     first_particle = page.evaluate(FIRST_PARTICLE)
     start = _step(page)
@@ -159,14 +171,16 @@ def test_playground_plays_and_measures_redraw_rate(page, app_url, artifacts_dir)
     detached = page.evaluate("() => { clearInterval(window.__detachProbe); return window.__detached; }")
     frames = page.evaluate("() => { window.__stepObserver.disconnect(); return window.__stepValues.size; }")
     rate = max(frames - 1, 0) / window_s
-    line = (f"playground redraw rate at N=512, 2 steps/frame: {rate:.1f} redraws/s "
-            f"({frames} distinct Step values in {window_s:.0f} s; {os.cpu_count()} CPUs)")
+    line = (
+        f"playground redraw rate at N=512, 2 steps/frame: {rate:.1f} redraws/s "
+        f"({frames} distinct Step values in {window_s:.0f} s; {os.cpu_count()} CPUs)"
+    )
     print(line)
     (artifacts_dir / "redraw_rate.txt").write_text(line + "\n")
     assert frames >= 2  # the counter advanced while we watched
-    assert page.evaluate("() => window.__liveView.isConnected && "
-                         "document.querySelector('div.drift-live-plot') === window.__liveView"), \
-        "the particle view was rebuilt instead of updated in place"
+    assert page.evaluate(
+        "() => window.__liveView.isConnected && document.querySelector('div.drift-live-plot') === window.__liveView"
+    ), "the particle view was rebuilt instead of updated in place"
     assert detached == 0, f"the particle view left the page {detached} times while playing"
     _no_errors(page)
     _click(page, "play")
@@ -182,7 +196,9 @@ def test_playground_upload_bad_then_good_csv(page, app_url, artifacts_dir):
     page.get_by_text("Could not use bad.csv").wait_for(timeout=60_000)
     _no_errors(page)
     rows = "\n".join(f"{0.5 * (i % 2) - 0.25},{0.01 * (i % 7)}" for i in range(60))
-    upload.set_input_files(files=[{"name": "two_lines.csv", "mimeType": "text/csv", "buffer": ("x,y\n" + rows).encode()}])
+    upload.set_input_files(
+        files=[{"name": "two_lines.csv", "mimeType": "text/csv", "buffer": ("x,y\n" + rows).encode()}]
+    )
     page.get_by_text("Loaded 60 points from two_lines.csv").wait_for(timeout=60_000)
     _wait_idle(page)
     _no_errors(page)

@@ -9,6 +9,7 @@
 
 The server is this module's own (``app_url``), with its own log, read after each test.
 """
+
 from __future__ import annotations
 
 import time
@@ -30,8 +31,18 @@ from tests.test_e2e_browser import (  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-SETTINGS = {"dataset": "moons", "width": "128", "depth": "4", "method": "lookahead", "K": "2", "tau": "0.2",
-            "batch_size": "256", "lr": "0.002", "steps": "5000", "steps_per_frame": "3"}
+SETTINGS = {
+    "dataset": "moons",
+    "width": "128",
+    "depth": "4",
+    "method": "lookahead",
+    "K": "2",
+    "tau": "0.2",
+    "batch_size": "256",
+    "lr": "0.002",
+    "steps": "5000",
+    "steps_per_frame": "3",
+}
 SHARED = ("dataset", "width", "depth", "K", "tau", "lr", "steps")
 """Settings every one of the three pages shows (the Inspector has no batch size or speed control)."""
 
@@ -130,7 +141,9 @@ def _move_tau(page, key: str, by_keyboard: bool, direction: int) -> None:
         thumb.press("ArrowRight" if direction > 0 else "ArrowLeft")
     else:
         box = page.locator(f".st-key-{key} [role='group'][data-orientation='horizontal']").first.bounding_box()
-        handle = page.locator(f".st-key-{key} [data-testid='stSliderThumbValue']").first.locator("xpath=..").bounding_box()
+        handle = (
+            page.locator(f".st-key-{key} [data-testid='stSliderThumbValue']").first.locator("xpath=..").bounding_box()
+        )
         x = handle["x"] + handle["width"] / 2 + direction * box["width"] / 13  # about one notch of 14
         page.mouse.click(max(box["x"] + 2, min(box["x"] + box["width"] - 2, x)), box["y"] + box["height"] / 2)
 

@@ -10,6 +10,7 @@ traceback, and show the same numbers as the headless run.
 
 The measured times go to test-artifacts/sweep_page_open.txt.
 """
+
 from __future__ import annotations
 
 import os
@@ -91,16 +92,20 @@ def test_sweep_with_the_page_open_is_not_starved(page, sweep_server, tmp_path, a
         time.sleep(0.25)
     limit_s = 2 * headless_s + startup_s + SLACK_S
     if page_s is None:
-        last = page.evaluate("() => { const p = document.querySelector('[data-testid=\"stProgress\"]'); "
-                             "return p ? p.innerText.trim() : 'no progress bar'; }")
+        last = page.evaluate(
+            "() => { const p = document.querySelector('[data-testid=\"stProgress\"]'); "
+            "return p ? p.innerText.trim() : 'no progress bar'; }"
+        )
         shown = f"did not finish in {PAGE_LIMIT_S:.0f} s (progress: {last})"
     else:
         job_s = page.evaluate("""() => { for (const c of document.querySelectorAll('[data-testid="stCaptionContainer"]')) {
             const m = c.innerText.match(/from the cache · ([0-9.]+) s/); if (m) return m[1]; } return '?'; }""")
         shown = f"{page_s:.1f} s (the job itself: {job_s} s)"
-    line = (f"2x2 sweep x {STEPS} steps, default network: headless {headless_s:.1f} s, with the Sweep page open "
-            f"{shown} (limit 2 x headless + {startup_s:.1f} s worker start-up + {SLACK_S:.0f} s = {limit_s:.1f} s; "
-            f"{os.cpu_count()} CPUs)")
+    line = (
+        f"2x2 sweep x {STEPS} steps, default network: headless {headless_s:.1f} s, with the Sweep page open "
+        f"{shown} (limit 2 x headless + {startup_s:.1f} s worker start-up + {SLACK_S:.0f} s = {limit_s:.1f} s; "
+        f"{os.cpu_count()} CPUs)"
+    )
     print(line)
     (artifacts_dir / "sweep_page_open.txt").write_text(line + "\n")
 
@@ -115,10 +120,16 @@ def test_sweep_with_the_page_open_is_not_starved(page, sweep_server, tmp_path, a
     _no_errors(page)
     assert len(list(cache.glob("*.npz"))) == 4  # the server's cache got every cell
     # the page shows the headless run's numbers (same spec, same seed), cell by cell in grid order
-    captions = [t.strip() for t in page.locator('[data-testid="stCaptionContainer"]').all_inner_texts()
-                if " · energy distance: " in t]
-    expected = [f"{headless.spec.cell_label(i, j)} · energy distance: {headless.trial(i, j).metrics['energy']:.3g}"
-                for i in range(2) for j in range(2)]
+    captions = [
+        t.strip()
+        for t in page.locator('[data-testid="stCaptionContainer"]').all_inner_texts()
+        if " · energy distance: " in t
+    ]
+    expected = [
+        f"{headless.spec.cell_label(i, j)} · energy distance: {headless.trial(i, j).metrics['energy']:.3g}"
+        for i in range(2)
+        for j in range(2)
+    ]
     assert captions == expected
     log = log_path.read_text()
     assert "Traceback" not in log, log[-4000:]

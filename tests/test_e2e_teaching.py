@@ -2,6 +2,7 @@
 scrolling on a 1366×768 laptop and at 1920×1080 (sidebar open), Space plays and pauses, presenter mode
 enlarges the picture; screenshots of each page at both sizes, in presenter mode and in the dark theme
 are saved under test-artifacts/ to be looked at."""
+
 from __future__ import annotations
 
 import time
@@ -27,8 +28,9 @@ VIEW = 'div.drift-live-plot[data-view^="view_"]'
 
 def _visible_box(page, selector: str) -> dict:
     """The bounding box of the first element matching ``selector``, after its first draw."""
-    page.wait_for_function(f"() => {{ const d = document.querySelector('{selector}'); return !!(d && d._fullData); }}",
-                           timeout=60_000)
+    page.wait_for_function(
+        f"() => {{ const d = document.querySelector('{selector}'); return !!(d && d._fullData); }}", timeout=60_000
+    )
     time.sleep(0.5)
     return page.locator(selector).first.bounding_box()
 
@@ -45,8 +47,11 @@ def test_the_picture_is_fully_visible_without_scrolling(browser, app_url, artifa
     page = context.new_page()
     try:
         _open(page, f"{app_url}/{name}")
-        boxes = [page.locator(VIEW).nth(i).bounding_box() for i in range(page.locator(VIEW).count())] \
-            if _visible_box(page, VIEW) else []
+        boxes = (
+            [page.locator(VIEW).nth(i).bounding_box() for i in range(page.locator(VIEW).count())]
+            if _visible_box(page, VIEW)
+            else []
+        )
         assert boxes, "no particle view on the page"
         page.screenshot(path=str(artifacts_dir / f"teach-{name}-{size}.png"))
         for box in boxes:

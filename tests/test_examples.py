@@ -1,5 +1,6 @@
 """examples/quickstart.ipynb: kept without outputs in git, and it runs headless (nbclient, a real
 Jupyter kernel on this interpreter) from start to end without an error, showing what its cells promise."""
+
 from __future__ import annotations
 
 import nbformat
@@ -25,7 +26,9 @@ def test_quickstart_notebook_runs_headless(tmp_path, monkeypatch):
     monkeypatch.setenv("DRIFT_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("PYTHONPATH", str(ROOT))  # the kernel imports this checkout's drift_core
     notebook = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
     outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")

@@ -1,4 +1,5 @@
 """The one CSV writer (drift_core.export.rows_csv / write_csv / read_csv) and atomic files (drift_core.files)."""
+
 from __future__ import annotations
 
 import os
@@ -18,10 +19,15 @@ def test_rows_csv_columns_are_the_union_or_the_given_ones():
 
 def test_write_csv_round_trips_through_read_csv(tmp_path):
     path = tmp_path / "deeper" / "rows.csv"
-    rows = [{"method": "baseline, 2x lr", "seed": 0, "energy": 0.25}, {"method": 'quote "q"', "seed": 1, "energy": float("nan")}]
+    rows = [
+        {"method": "baseline, 2x lr", "seed": 0, "energy": 0.25},
+        {"method": 'quote "q"', "seed": 1, "energy": float("nan")},
+    ]
     write_csv(path, rows)
-    assert read_csv(path) == [{"method": "baseline, 2x lr", "seed": "0", "energy": "0.25"},
-                              {"method": 'quote "q"', "seed": "1", "energy": "nan"}]
+    assert read_csv(path) == [
+        {"method": "baseline, 2x lr", "seed": "0", "energy": "0.25"},
+        {"method": 'quote "q"', "seed": "1", "energy": "nan"},
+    ]
     assert os.listdir(path.parent) == ["rows.csv"]
 
 

@@ -1,5 +1,6 @@
 """drift_core._graph_step: the captured training step's selection, its fallback when capture fails, and
 its step logic (checks, update, record) run on the CPU with the region replayed eagerly."""
+
 from __future__ import annotations
 
 import copy
@@ -49,8 +50,13 @@ def test_a_failed_cuda_capture_falls_back_to_the_plain_step_bit_for_bit():
     assert forced.fallback_notices == [] and forced.config.train.batch_size == SMALL.train.batch_size
 
 
-@pytest.mark.parametrize("error", [torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB"),
-                                   RuntimeError("operation not permitted when stream is capturing")])
+@pytest.mark.parametrize(
+    "error",
+    [
+        torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB"),
+        RuntimeError("operation not permitted when stream is capturing"),
+    ],
+)
 def test_capture_errors_disable_capture_and_keep_the_batch(error):
     def failing(region):
         region()  # half-way: gradients exist when capture fails
@@ -67,6 +73,7 @@ def test_a_replay_that_disagrees_with_the_eager_region_is_refused():
         def replay():
             summary, grads = region()
             return summary * 1.5, grads
+
         return replay
 
     plain, other = _plain_and(SMALL, wrong)
@@ -82,7 +89,14 @@ def test_replayed_step_gives_the_plain_steps_records_and_weights(K):
     a, b = plain.run(6), other.run(6)
     assert other._captured.captures == 1 and other._captured.disabled_reason == ""
     for ra, rb in zip(a, b):
-        assert (ra.step, ra.lr, ra.K, ra.tau, ra.batch_size, ra.diverged) == (rb.step, rb.lr, rb.K, rb.tau, rb.batch_size, rb.diverged)
+        assert (ra.step, ra.lr, ra.K, ra.tau, ra.batch_size, ra.diverged) == (
+            rb.step,
+            rb.lr,
+            rb.K,
+            rb.tau,
+            rb.batch_size,
+            rb.diverged,
+        )
         assert len(rb.drift_rms) == K + 1 and rb.wall_s >= rb.step_s > 0
         assert rb.loss == pytest.approx(ra.loss, rel=1e-4)
         assert rb.drift_rms == pytest.approx(ra.drift_rms, rel=1e-4)

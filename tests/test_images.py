@@ -1,5 +1,6 @@
 """Images: CIFAR10 loading (tiny archive in the real format), demo sets, feature-space drift, FID/KID,
 training, checkpoints, the train-images CLI and DDP on two CPU processes (gloo)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -16,17 +17,24 @@ import numpy as np
 import pytest
 import torch
 
-from tests.e2e_support import free_port
 from drift_core.checkpoint import CheckpointError, save_checkpoint
 from drift_core.drift import drifting_field
 from drift_core.images.config import ImageExperimentConfig, image_preset
 from drift_core.images.data import DatasetUnavailable, demo_digits, demo_photos, load_cifar10, to_model_space, to_uint8
 from drift_core.images.drift_loss import feature_drift_loss, feature_scale
 from drift_core.images.features import PixelEncoder, RandomConvEncoder, build_encoder
-from drift_core.images.fid import FIDWeightsUnavailable, InceptionFeatures, frechet_distance, inception_weights_path, kid, trace_sqrt_product
+from drift_core.images.fid import (
+    FIDWeightsUnavailable,
+    InceptionFeatures,
+    frechet_distance,
+    inception_weights_path,
+    kid,
+    trace_sqrt_product,
+)
 from drift_core.images.render import tile_images
 from drift_core.images.train import ImageTrainer
 from drift_core.train import make_drift_fn
+from tests.e2e_support import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(batch_size=16, positives=16, steps=4)
@@ -38,7 +46,11 @@ def _write_batch(path: Path, data: np.ndarray, labels: list[int]) -> None:
         # The real files are Python 2 pickles whose keys load as str under torchvision's
         # encoding="latin1" (as bytes, b"data", under encoding="bytes"); protocol 2 with str keys
         # reproduces exactly what torchvision sees.
-        pickle.dump({"batch_label": "tiny", "data": data, "labels": labels, "filenames": ["x.png"] * len(labels)}, fh, protocol=2)
+        pickle.dump(
+            {"batch_label": "tiny", "data": data, "labels": labels, "filenames": ["x.png"] * len(labels)},
+            fh,
+            protocol=2,
+        )
 
 
 def _md5(path: Path) -> str:
@@ -66,8 +78,25 @@ def tiny_cifar(tmp_path, monkeypatch):
         arrays[name] = data
         _write_batch(build / name, data, [i % 10, (i + 1) % 10, (i + 2) % 10])
     with open(build / "batches.meta", "wb") as fh:
-        pickle.dump({"label_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
-                                     "horse", "ship", "truck"], "num_vis": 3072}, fh, protocol=2)
+        pickle.dump(
+            {
+                "label_names": [
+                    "airplane",
+                    "automobile",
+                    "bird",
+                    "cat",
+                    "deer",
+                    "dog",
+                    "frog",
+                    "horse",
+                    "ship",
+                    "truck",
+                ],
+                "num_vis": 3072,
+            },
+            fh,
+            protocol=2,
+        )
     root = tmp_path / "root"
     root.mkdir()
     archive = root / "cifar-10-python.tar.gz"
@@ -76,8 +105,12 @@ def tiny_cifar(tmp_path, monkeypatch):
     monkeypatch.setattr(CIFAR10, "tgz_md5", _md5(archive))
     monkeypatch.setattr(CIFAR10, "train_list", [[n, _md5(build / n)] for n in names[:5]])
     monkeypatch.setattr(CIFAR10, "test_list", [["test_batch", _md5(build / "test_batch")]])
-    monkeypatch.setattr(CIFAR10, "meta", {"filename": "batches.meta", "key": "label_names", "md5": _md5(build / "batches.meta")})
-    monkeypatch.setattr(CIFAR10, "url", "http://127.0.0.1:9/cifar-10-python.tar.gz")  # never reached when the archive verifies
+    monkeypatch.setattr(
+        CIFAR10, "meta", {"filename": "batches.meta", "key": "label_names", "md5": _md5(build / "batches.meta")}
+    )
+    monkeypatch.setattr(
+        CIFAR10, "url", "http://127.0.0.1:9/cifar-10-python.tar.gz"
+    )  # never reached when the archive verifies
     return root, arrays
 
 
@@ -116,8 +149,25 @@ def test_cifar10_absent_offline_message(tmp_path, monkeypatch):
 
 def test_cli_cifar10_absent_is_one_line_no_traceback(tmp_path):
     env = {**os.environ, "DRIFT_DATA_DIR": str(tmp_path / "nothing"), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "drift_core", "train-images", "--dataset", "cifar10", "--steps", "1",
-                           "--out", str(tmp_path / "out")], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "drift_core",
+            "train-images",
+            "--dataset",
+            "cifar10",
+            "--steps",
+            "1",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "cifar-10-python.tar.gz" in proc.stderr
     assert str(tmp_path / "nothing") in proc.stderr
@@ -169,9 +219,10 @@ def test_kid_is_near_zero_for_one_distribution_and_grows_with_a_shift():
     # Unbiased: one subset, compared with a direct double loop over the kernel.
     a, b = base[:20], same[:20]
     k = lambda u, v: (u @ v / 8 + 1) ** 3  # noqa: E731
-    direct = (sum(k(a[i], a[j]) for i in range(20) for j in range(20) if i != j)
-              + sum(k(b[i], b[j]) for i in range(20) for j in range(20) if i != j)) / (20 * 19) \
-        - 2 * np.mean([[k(a[i], b[j]) for j in range(20)] for i in range(20)])
+    direct = (
+        sum(k(a[i], a[j]) for i in range(20) for j in range(20) if i != j)
+        + sum(k(b[i], b[j]) for i in range(20) for j in range(20) if i != j)
+    ) / (20 * 19) - 2 * np.mean([[k(a[i], b[j]) for j in range(20)] for i in range(20)])
     assert kid(a, b, subsets=1, subset_size=20)[0] == pytest.approx(direct, rel=1e-9)
 
 
@@ -205,8 +256,9 @@ def test_feature_drift_equals_drifting_field_for_a_single_group(gen):
     d = torch.cdist(fx, torch.cat([fx, fy])).mean()
     scale = d / fx.shape[1] ** 0.5
     assert result.scales["pixels"] == pytest.approx(float(scale), rel=1e-5)
-    field = drifting_field(fx / scale, fy / scale, tau=(0.02, 0.05, 0.2), normalize_drift=True,
-                           normalize_distance=True, mask_diagonal=True)
+    field = drifting_field(
+        fx / scale, fy / scale, tau=(0.02, 0.05, 0.2), normalize_drift=True, normalize_distance=True, mask_diagonal=True
+    )
     # L = mean((x/S - sg(x/S + V))^2)  =>  dL/dx = -2 V / (S * numel)
     expected_grad = (-2.0 * field.v / (scale * fx.numel())).view_as(x)
     assert torch.allclose(x.grad, expected_grad, rtol=1e-4, atol=1e-9)
@@ -217,7 +269,9 @@ def test_feature_loss_sums_one_loss_per_group(gen):
     enc = RandomConvEncoder()
     x, y = torch.randn(8, 3, 32, 32, generator=gen), torch.randn(8, 3, 32, 32, generator=gen)
     result = feature_drift_loss(enc(x), enc(y), make_drift_fn(ImageExperimentConfig().drift))
-    assert len(result.group_loss) == 7 and result.loss.item() == pytest.approx(sum(result.group_loss.values()), rel=1e-5)
+    assert len(result.group_loss) == 7 and result.loss.item() == pytest.approx(
+        sum(result.group_loss.values()), rel=1e-5
+    )
     assert feature_scale(torch.zeros(4, 9), torch.zeros(4, 9)).item() == pytest.approx(1e-3)
 
 
@@ -285,7 +339,9 @@ def test_training_reduces_a_feature_space_gap():
     cfg = ImageExperimentConfig().with_values({"batch_size": 16, "positives": 16, "ema_decay": 0.0, "lr": 2e-3})
     trainer = ImageTrainer(cfg, device="cpu")
     enc = RandomConvEncoder()
-    real = to_model_space(trainer.images.images[torch.randperm(len(trainer.images), generator=torch.Generator().manual_seed(1))[:128]])
+    real = to_model_space(
+        trainer.images.images[torch.randperm(len(trainer.images), generator=torch.Generator().manual_seed(1))[:128]]
+    )
     before = _feature_gap(trainer, enc, real)
     records = trainer.run(25)
     after = _feature_gap(trainer, enc, real)
@@ -322,7 +378,9 @@ def test_checkpoint_refuses_bad_files(tmp_path):
     with pytest.raises(CheckpointError, match="images"):
         ImageTrainer.load(toy)
     broken = tmp_path / "broken.pt"
-    save_checkpoint(broken, {"config": ImageExperimentConfig().to_dict(), "model": {"w": torch.zeros(1)}}, kind="images")
+    save_checkpoint(
+        broken, {"config": ImageExperimentConfig().to_dict(), "model": {"w": torch.zeros(1)}}, kind="images"
+    )
     with pytest.raises(CheckpointError, match="does not match"):
         ImageTrainer.load(broken)
     with pytest.raises(CheckpointError):
@@ -341,14 +399,33 @@ def test_cli_train_images_on_demo_set_and_resume(tmp_path, capsys):
     from drift_core.cli import main
 
     out = tmp_path / "run"
-    args = ["train-images", "--dataset", "demo-photos", "--steps", "3", "--batch-size", "12", "--positives", "12",
-            "--device", "cpu", "--out", str(out), "--quiet", "--checkpoint-every", "2"]
+    args = [
+        "train-images",
+        "--dataset",
+        "demo-photos",
+        "--steps",
+        "3",
+        "--batch-size",
+        "12",
+        "--positives",
+        "12",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "--quiet",
+        "--checkpoint-every",
+        "2",
+    ]
     assert main(args) == 0
     for name in ("config.json", "metrics.csv", "checkpoint.pt", "samples.png", "summary.json"):
         assert (out / name).is_file(), name
     summary = json.loads((out / "summary.json").read_text())
     assert summary["step"] == 3 and summary["dataset"] == "demo-photos"
-    assert main(["train-images", "--resume", str(out / "checkpoint.pt"), "--steps", "5", "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(["train-images", "--resume", str(out / "checkpoint.pt"), "--steps", "5", "--out", str(out), "--quiet"])
+        == 0
+    )
     lines = (out / "metrics.csv").read_text().strip().splitlines()
     assert len(lines) == 1 + 5 and lines[-1].startswith("5,")
     assert main(["train-images", "--set", "K=99", "--out", str(out)]) == 2
@@ -359,8 +436,15 @@ def test_cli_train_images_on_demo_set_and_resume(tmp_path, capsys):
 @pytest.mark.slow
 def test_ddp_two_cpu_processes_gathered_drift(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",
-           str(ROOT / "tests" / "ddp_images_worker.py"), str(tmp_path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        f"--master_port={free_port()}",
+        str(ROOT / "tests" / "ddp_images_worker.py"),
+        str(tmp_path),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     reports = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
@@ -373,9 +457,27 @@ def test_ddp_two_cpu_processes_gathered_drift(tmp_path):
     assert all(torch.equal(w0[k], w1[k]) for k in w0)  # both ranks agree on the weights after training
     assert reports[0]["changed"] and reports[0]["noise_differs_across_ranks"]
     # The CLI itself under torchrun: rank 0 writes the outputs, the run reports world_size 2.
-    cli = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",
-           "-m", "drift_core", "train-images", "--device", "cpu", "--steps", "2", "--batch-size", "6", "--positives", "6",
-           "--out", str(tmp_path / "cli"), "--quiet"]
+    cli = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        f"--master_port={free_port()}",
+        "-m",
+        "drift_core",
+        "train-images",
+        "--device",
+        "cpu",
+        "--steps",
+        "2",
+        "--batch-size",
+        "6",
+        "--positives",
+        "6",
+        "--out",
+        str(tmp_path / "cli"),
+        "--quiet",
+    ]
     proc = subprocess.run(cli, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     summary = json.loads((tmp_path / "cli" / "summary.json").read_text())
@@ -403,14 +505,39 @@ def test_cli_periodic_fid_is_written_with_its_n(tmp_path, monkeypatch):
     monkeypatch.setattr(fid, "InceptionFeatures", _SmallExtractor)
     monkeypatch.setenv("DRIFT_DATA_DIR", str(tmp_path / "data"))
     out = tmp_path / "run"
-    assert main(["train-images", "--steps", "4", "--batch-size", "8", "--positives", "8", "--device", "cpu", "--out", str(out),
-                 "--quiet", "--fid-every", "2", "--fid-samples", "40", "--fid-reference", "60"]) == 0
+    assert (
+        main(
+            [
+                "train-images",
+                "--steps",
+                "4",
+                "--batch-size",
+                "8",
+                "--positives",
+                "8",
+                "--device",
+                "cpu",
+                "--out",
+                str(out),
+                "--quiet",
+                "--fid-every",
+                "2",
+                "--fid-samples",
+                "40",
+                "--fid-reference",
+                "60",
+            ]
+        )
+        == 0
+    )
     import csv
 
     rows = list(csv.DictReader(open(out / "metrics.csv")))
     with_fid = [r for r in rows if r["fid"]]
     assert [r["step"] for r in with_fid] == ["2", "4"]
-    assert all(float(r["fid"]) > 0 and r["fid_n"] == "40" and r["fid_label"].startswith("FID-40 vs train") for r in with_fid)
+    assert all(
+        float(r["fid"]) > 0 and r["fid_n"] == "40" and r["fid_label"].startswith("FID-40 vs train") for r in with_fid
+    )
     assert list((tmp_path / "data" / "fid_stats").glob("demo-digits-n60-cli-test.npz"))  # reference stats cached
     summary = json.loads((out / "summary.json").read_text())
     assert summary["fid_n"] == 40 and summary["fid"] == pytest.approx(float(with_fid[-1]["fid"]))
@@ -420,16 +547,17 @@ def test_tile_images_tiles_rows_of_nrow_on_the_pad_colour():
     images = torch.arange(10, dtype=torch.uint8).view(10, 1, 1, 1).expand(10, 3, 4, 5).contiguous()
     grid = tile_images(images, nrow=4, pad=2, scale=2)
     assert grid.shape == (2 * (3 * (4 + 2) + 2), 2 * (4 * (5 + 2) + 2), 3) and grid.dtype == np.uint8
-    assert grid[0, 0].tolist() == [255, 255, 255]                           # padding
-    r, c = divmod(6, 4)                                                     # image 6: row 1, column 2
+    assert grid[0, 0].tolist() == [255, 255, 255]  # padding
+    r, c = divmod(6, 4)  # image 6: row 1, column 2
     y, x = 2 * (2 + r * 6), 2 * (2 + c * 7)
-    assert (grid[y:y + 8, x:x + 10] == 6).all()
-    assert (grid[2 * 14:, 2 * (2 + 2 * 7):] == 255).all()                    # the two missing tiles of row 2
+    assert (grid[y : y + 8, x : x + 10] == 6).all()
+    assert (grid[2 * 14 :, 2 * (2 + 2 * 7) :] == 255).all()  # the two missing tiles of row 2
 
 
 # ---- the lock-step pair as a Run ---------------------------------------------------------------
-PAIR = ImageExperimentConfig().with_values({"batch_size": 8, "positives": 8, "K": 1, "steps": 100, "ema_decay": 0.5,
-                                            "device": "cpu"})
+PAIR = ImageExperimentConfig().with_values(
+    {"batch_size": 8, "positives": 8, "K": 1, "steps": 100, "ema_decay": 0.5, "device": "cpu"}
+)
 
 
 def _same_weights(a: ImageTrainer, b: ImageTrainer) -> bool:
@@ -445,8 +573,11 @@ def test_pair_arms_share_batches_and_each_trains_like_a_lone_trainer(monkeypatch
     seen = {}
     for name, trainer in run.trainers.items():
         original = trainer.compute_loss
-        monkeypatch.setattr(trainer, "compute_loss",
-                            lambda noise, pos, name=name, f=original: seen.setdefault(name, []).append((noise, pos)) or f(noise, pos))
+        monkeypatch.setattr(
+            trainer,
+            "compute_loss",
+            lambda noise, pos, name=name, f=original: seen.setdefault(name, []).append((noise, pos)) or f(noise, pos),
+        )
     out = run.advance(2)
     assert len(out.records) == 4 and run.step == 2 and not out.paused_reason
     for (n0, p0), (n1, p1) in zip(seen["baseline"], seen["lookahead"]):
@@ -516,8 +647,12 @@ def test_load_arm_replaces_one_arm_and_refuses_other_settings():
     assert run.trainers["baseline"] is loaded and loaded.config.drift.K == 1 and loaded.step_count == 2
     assert not run.histories["baseline"].records and run.histories["baseline"].snapshots[-1].step == 2
     assert len(run.advance(1).records) == 2 and run.step == 3
-    other = ImageTrainer(PAIR.with_values({"batch_size": 16, "positives": 16, "generator": "base", "noise_dim": 128}), device="cpu")
-    with pytest.raises(CheckpointError, match="batch_size 16 .this run: 8.*generator 'base'|generator 'base'.*batch_size 16"):
+    other = ImageTrainer(
+        PAIR.with_values({"batch_size": 16, "positives": 16, "generator": "base", "noise_dim": 128}), device="cpu"
+    )
+    with pytest.raises(
+        CheckpointError, match="batch_size 16 .this run: 8.*generator 'base'|generator 'base'.*batch_size 16"
+    ):
         load_arm(run, "lookahead", other.checkpoint_bytes())
     with pytest.raises(CheckpointError):
         load_arm(run, "lookahead", b"garbage")
@@ -539,12 +674,30 @@ def test_cli_resume_after_divergence_continues_from_the_kept_state(tmp_path, mon
         return result
 
     out = tmp_path / "run"
-    args = ["train-images", "--dataset", "demo-photos", "--steps", "14", "--batch-size", "8", "--positives", "8",
-            "--device", "cpu", "--out", str(out), "--quiet", "--checkpoint-every", "0"]
+    args = [
+        "train-images",
+        "--dataset",
+        "demo-photos",
+        "--steps",
+        "14",
+        "--batch-size",
+        "8",
+        "--positives",
+        "8",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "--quiet",
+        "--checkpoint-every",
+        "0",
+    ]
     monkeypatch.setattr(ImageTrainer, "compute_loss", poisoned)
     assert main(args) == 3
     assert ImageTrainer.load(out / "checkpoint.pt").step_count == 10
-    assert [int(line.split(",")[0]) for line in (out / "metrics.csv").read_text().splitlines()[1:]] == list(range(1, 13))
+    assert [int(line.split(",")[0]) for line in (out / "metrics.csv").read_text().splitlines()[1:]] == list(
+        range(1, 13)
+    )
     monkeypatch.undo()
     assert main(["train-images", "--resume", str(out / "checkpoint.pt"), "--out", str(out), "--quiet"]) == 0
     steps = [int(line.split(",")[0]) for line in (out / "metrics.csv").read_text().splitlines()[1:]]

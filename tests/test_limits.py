@@ -1,10 +1,12 @@
 """Server limits and the lenient reading of a shared link (drift_core.limits.config_from_query), fuzzed:
 any query string gives a valid config within the limits and short notices, never an exception."""
+
 from __future__ import annotations
 
 import pytest
 import torch
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from drift_core.config import ConfigError, ExperimentConfig, flat_field_names
 from drift_core.limits import Limits, config_from_query
@@ -15,12 +17,34 @@ _VALUES = st.one_of(
     st.text(max_size=40),
     st.integers(-(10**40), 10**40).map(str),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
-    st.sampled_from(["", "nan", "inf", "-inf", "1e400", "true", "baseline", "lookahead", "cuda", "mps", "cpu", "custom",
-                     "9" * 5000, "x" * 100_000, "0x10", "1_000", " 3 ", "\x00", "٣"]),
+    st.sampled_from(
+        [
+            "",
+            "nan",
+            "inf",
+            "-inf",
+            "1e400",
+            "true",
+            "baseline",
+            "lookahead",
+            "cuda",
+            "mps",
+            "cpu",
+            "custom",
+            "9" * 5000,
+            "x" * 100_000,
+            "0x10",
+            "1_000",
+            " 3 ",
+            "\x00",
+            "٣",
+        ]
+    ),
 )
 _KEYS = st.one_of(st.sampled_from(flat_field_names() + ("method",)), st.text(max_size=10))
-_LIMITS = st.builds(Limits, max_batch=st.integers(2, 10_000), max_k=st.integers(1, 16),
-                    max_model_params=st.integers(1, 5_000_000))
+_LIMITS = st.builds(
+    Limits, max_batch=st.integers(2, 10_000), max_k=st.integers(1, 16), max_model_params=st.integers(1, 5_000_000)
+)
 
 
 @fuzz_settings(max_examples=300)
@@ -33,10 +57,17 @@ def test_any_query_gives_a_valid_config_within_the_limits(params, limits):
     assert ExperimentConfig.from_json(cfg.to_json()) == cfg  # what a link gives can be saved and shared
 
 
-@pytest.mark.parametrize("name, value, expected", [
-    ("seed", "1" * 25, 2**31 - 1), ("width", "9" * 30, 256), ("steps", "9" * 40, 10_000_000), ("batch_size", "1" * 22, 4096),
-    ("depth", "9" * 30, 16), ("noise_dim", "1e30", 1024),
-])
+@pytest.mark.parametrize(
+    "name, value, expected",
+    [
+        ("seed", "1" * 25, 2**31 - 1),
+        ("width", "9" * 30, 256),
+        ("steps", "9" * 40, 10_000_000),
+        ("batch_size", "1" * 22, 4096),
+        ("depth", "9" * 30, 16),
+        ("noise_dim", "1e30", 1024),
+    ],
+)
 def test_huge_integers_in_a_link_are_clamped_before_torch(name, value, expected):
     cfg, notices = config_from_query(ExperimentConfig(), {name: value}, Limits())
     assert cfg.to_flat()[name] == expected and notices and all(len(n) < 200 for n in notices), notices
@@ -52,8 +83,9 @@ def test_a_link_asking_for_an_absent_device_keeps_the_current_one(monkeypatch):
 
 
 def test_very_long_values_are_quoted_short():
-    cfg, notices = config_from_query(ExperimentConfig(), {"tau": "x" * 100_000, "seed": "9" * 5000,
-                                                          "method": "m" * 1000}, Limits())
+    cfg, notices = config_from_query(
+        ExperimentConfig(), {"tau": "x" * 100_000, "seed": "9" * 5000, "method": "m" * 1000}, Limits()
+    )
     assert cfg == ExperimentConfig() and len(notices) == 3 and all(len(n) < 300 for n in notices), notices
 
 

@@ -1,4 +1,5 @@
 """Lookahead terms and the stop-gradient loss."""
+
 from __future__ import annotations
 
 import pytest

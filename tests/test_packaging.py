@@ -6,6 +6,7 @@ The fresh environments do not download or copy torch: they see this environment'
 ``.pth`` file, and the package goes in with ``pip install --no-deps --no-build-isolation --no-index``, built
 from a copy of the package's sources (so the build leaves nothing in the checkout).
 """
+
 from __future__ import annotations
 
 import ast
@@ -100,9 +101,11 @@ def test_the_package_declares_every_library_its_code_imports():
     runtime = {n for n, (_, where) in declared.items() if where == "dependencies"}
     allowed = runtime | {n for n, (_, where) in declared.items() if where == "cluster"}
     owners = packages_distributions()
-    third_party = {m: files for m, files in imported_modules([ROOT / "drift_core", ROOT / "ui", ROOT / "pages",
-                                                              ROOT / "app.py"]).items()
-                   if m not in sys.stdlib_module_names and m not in FIRST_PARTY}
+    third_party = {
+        m: files
+        for m, files in imported_modules([ROOT / "drift_core", ROOT / "ui", ROOT / "pages", ROOT / "app.py"]).items()
+        if m not in sys.stdlib_module_names and m not in FIRST_PARTY
+    }
     assert {"torch", "numpy", "streamlit"} <= set(third_party)
     for module, files in sorted(third_party.items()):
         distributions = {canonicalize_name(d) for d in owners.get(module, [])}
@@ -116,16 +119,24 @@ def test_the_package_declares_every_library_its_code_imports():
 def shared_site_dirs() -> list[str]:
     """This interpreter's package folders (its site-packages and those it sees through .pth files), not
     the checkout (pytest puts it on sys.path)."""
-    return [p for p in dict.fromkeys(sys.path)
-            if p and Path(p).name in ("site-packages", "dist-packages") and Path(p).is_dir()]
+    return [
+        p
+        for p in dict.fromkeys(sys.path)
+        if p and Path(p).name in ("site-packages", "dist-packages") and Path(p).is_dir()
+    ]
 
 
 def fresh_venv(folder: Path) -> Path:
     """A virtual environment without pip of its own that sees this environment's packages; its python."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True, timeout=120)
     python = folder / "bin" / "python"
-    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          check=True, capture_output=True, text=True, timeout=60).stdout.strip()
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout.strip()
     (Path(site) / "_drift_lab_shared_packages.pth").write_text("\n".join(shared_site_dirs()) + "\n")
     return python
 
@@ -147,15 +158,31 @@ def clean_env() -> dict[str, str]:
 
 def run_in(python: Path, args: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
     result = subprocess.run(args, cwd=cwd, env=clean_env(), capture_output=True, text=True, timeout=timeout)
-    assert result.returncode == 0, f"{args} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    assert result.returncode == 0, (
+        f"{args} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    )
     return result
 
 
 def pip_install(python: Path, *args: str, cwd: Path) -> None:
     # --ignore-installed: never touch the distributions the shared folders hold (pip would see this
     # checkout's editable install there); --no-index: nothing is downloaded
-    run_in(python, [str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
-                    "--ignore-installed", *args], cwd=cwd)
+    run_in(
+        python,
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--ignore-installed",
+            *args,
+        ],
+        cwd=cwd,
+    )
 
 
 @pytest.mark.slow
@@ -165,8 +192,11 @@ def test_pip_install_into_a_fresh_venv_gives_the_command_the_api_and_the_app(tmp
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     pip_install(python, str(sources), cwd=elsewhere)
-    site = Path(run_in(python, [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                       elsewhere).stdout.strip())
+    site = Path(
+        run_in(
+            python, [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], elsewhere
+        ).stdout.strip()
+    )
     assert not (site / "torch").exists()  # torch is seen through the .pth file, not copied
     command = tmp_path / "venv" / "bin" / "drift-lab"
 
@@ -196,8 +226,9 @@ def test_pip_install_into_a_fresh_venv_gives_the_command_the_api_and_the_app(tmp
     app = site / "drift_lab_app"
     for pattern in ("pages/*.py", "ui/*.py"):
         assert {p.relative_to(ROOT) for p in ROOT.glob(pattern)} == {p.relative_to(app) for p in app.glob(pattern)}
-    assert (app / "app.py").is_file() and (app / ".streamlit" / "config.toml").read_text() == \
-        (ROOT / ".streamlit" / "config.toml").read_text()
+    assert (app / "app.py").is_file() and (app / ".streamlit" / "config.toml").read_text() == (
+        ROOT / ".streamlit" / "config.toml"
+    ).read_text()
     shown = run_in(python, [str(command), "app", "--print-command"], elsewhere).stdout
     assert f"{app / 'app.py'} " in shown and "--server.fileWatcherType none" in shown
 
@@ -222,9 +253,25 @@ def test_pip_install_into_a_fresh_venv_gives_the_command_the_api_and_the_app(tmp
     assert Path(lines[-2]).is_relative_to(app) and lines[-1] == "### Sweep"
     # ... and `drift-lab app` serves it from another directory
     port = free_port()
-    server = subprocess.Popen([str(command), "app", "--server.headless", "true", "--server.address", "127.0.0.1",
-                               "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-                              cwd=elsewhere, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        [
+            str(command),
+            "app",
+            "--server.headless",
+            "true",
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=elsewhere,
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline, healthy = time.monotonic() + 120, False
         while time.monotonic() < deadline and server.poll() is None and not healthy:
@@ -247,7 +294,9 @@ def test_editable_install_runs_the_checkout_it_was_installed_from(tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     pip_install(python, "-e", str(sources), cwd=elsewhere)
-    probe = "import drift_core; from drift_core.cli.app import app_folder; print(drift_core.__file__); print(app_folder())"
+    probe = (
+        "import drift_core; from drift_core.cli.app import app_folder; print(drift_core.__file__); print(app_folder())"
+    )
     module, folder = run_in(python, [str(python), "-c", probe], elsewhere).stdout.split()
     assert Path(module) == sources / "drift_core" / "__init__.py" and Path(folder) == sources
     command = tmp_path / "venv" / "bin" / "drift-lab"

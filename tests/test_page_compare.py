@@ -1,10 +1,11 @@
 """AppTest of Compare (pages/compare.py with ui.run_view): lock-step arms, live K for the lookahead arm,
 the fairness arm, replay, "fork from here" continuing the comparison, and exports."""
+
 from __future__ import annotations
 
 import pytest
 
-from tests.app_support import SMALL_URL, lab_of, open_page, step_counter, texts, tick, titles
+from tests.app_support import SMALL_URL, lab_of, open_page, step_counter, tick, titles
 
 
 @pytest.mark.slow

@@ -1,5 +1,6 @@
 """AppTest of the Inspector (pages/inspector.py with ui.inspector_view): the stages, Next step, Play
 walking the stages, the kernel lens, live and reset changes."""
+
 from __future__ import annotations
 
 import pytest

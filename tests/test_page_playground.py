@@ -2,6 +2,7 @@
 set by key, ticks driven by repeated ``at.run()``; the counter advances, live changes apply without a
 reset, reset fields reset, the URL round-trips, runs pause on divergence and at the budget, and the
 classroom tools (scenarios, replay and fork, export, estimator noise, presenter mode) work."""
+
 from __future__ import annotations
 
 import math
@@ -12,7 +13,15 @@ import torch
 
 from drift_core.scenarios import SCENARIOS
 from tests.app_support import (
-    SMALL_URL, figure_specs, lab_of, open_page, query_value, step_counter, texts, tick, titles,
+    SMALL_URL,
+    figure_specs,
+    lab_of,
+    open_page,
+    query_value,
+    step_counter,
+    texts,
+    tick,
+    titles,
 )
 
 
@@ -102,8 +111,18 @@ def test_far_start_moves_and_a_vanished_kernel_says_why():
 
 
 def test_url_sets_config_and_reports_bad_values():
-    at = open_page("playground", {**SMALL_URL, "dataset": "moons", "tau": "0.2", "K": "99", "lr": "abc",
-                                  "arrow_scale": "7", "layers": "V,bogus"})
+    at = open_page(
+        "playground",
+        {
+            **SMALL_URL,
+            "dataset": "moons",
+            "tau": "0.2",
+            "K": "99",
+            "lr": "abc",
+            "arrow_scale": "7",
+            "layers": "V,bogus",
+        },
+    )
     cfg = lab_of(at).runs["playground"].config
     assert cfg.data.dataset == "moons" and cfg.drift.tau == 0.2 and cfg.drift.K == 8 and cfg.train.lr == 1e-3
     assert at.selectbox(key="dataset").value == "moons"

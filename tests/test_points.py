@@ -1,5 +1,6 @@
 """The point-file reader (drift_core.data.points.load_points) under fuzzing: random bytes, random text
 and mutated valid files either load as finite [M, 2] float32 points or raise PointSetError, quickly."""
+
 from __future__ import annotations
 
 import codecs
@@ -8,7 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from drift_core.data.points import MAX_POINTS, PointSetError, load_points
 from tests.fuzz_support import fuzz_settings, mutated
@@ -23,9 +25,14 @@ def point_files(draw) -> bytes:
     newline = draw(st.sampled_from(["\n", "\r\n", "\r"]))
     quote = draw(st.sampled_from(["", '"']))
     label = draw(st.booleans())
-    lines = ([delimiter.join(f"{quote}{name}{quote}" for name in (["label"] if label else []) + ["x", "y"])]
-             if draw(st.booleans()) else [])
-    lines += [delimiter.join((["a"] if label else []) + [f"{quote}{x!r}{quote}", f"{quote}{y!r}{quote}"]) for x, y in rows]
+    lines = (
+        [delimiter.join(f"{quote}{name}{quote}" for name in (["label"] if label else []) + ["x", "y"])]
+        if draw(st.booleans())
+        else []
+    )
+    lines += [
+        delimiter.join((["a"] if label else []) + [f"{quote}{x!r}{quote}", f"{quote}{y!r}{quote}"]) for x, y in rows
+    ]
     text = newline.join(lines) + (newline if draw(st.booleans()) else "")
     encoding = draw(st.sampled_from(["utf-8", "utf-8-sig", "utf-16"]))
     return text.encode(encoding)
@@ -66,13 +73,16 @@ def test_header_shorter_than_the_rows_is_read_by_position():
     assert notes == ["used columns 1 and 2 of 3 as x and y"]
 
 
-@pytest.mark.parametrize("data", [
-    b"1," + b"9" * 300_000 + b"\n3,4\n",  # one very long field (the csv module's limit is 131072)
-    b"x,y\n" + b"\"" + b"a" * 300_000 + b"\n",  # an unterminated quote running to the end
-    (b"\"," * 200_000) + b"\n1,2\n",  # quotes and delimiters the sniffer's patterns backtrack on
-    b"1" * 5_000_000,  # one line of 5 MB
-    b"1,2\n" * 150_000,  # many short lines
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"1," + b"9" * 300_000 + b"\n3,4\n",  # one very long field (the csv module's limit is 131072)
+        b"x,y\n" + b'"' + b"a" * 300_000 + b"\n",  # an unterminated quote running to the end
+        (b'",' * 200_000) + b"\n1,2\n",  # quotes and delimiters the sniffer's patterns backtrack on
+        b"1" * 5_000_000,  # one line of 5 MB
+        b"1,2\n" * 150_000,  # many short lines
+    ],
+)
 def test_long_fields_and_lines_are_quick(data):
     start = time.perf_counter()
     _check(data)

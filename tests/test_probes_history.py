@@ -1,5 +1,6 @@
 """Probes (grid field, density, step inspection) and the bounded History, checked against drift_core's
 own functions and an independent loop reference."""
+
 from __future__ import annotations
 
 import math
@@ -34,8 +35,9 @@ def test_field_on_grid_matches_loop_reference(gen):
     positives = torch.randn(5, 2, generator=gen) * 0.5
     drift = SMALL.drift.__class__(tau=0.3)
     v = field_on_grid(query, generated, positives, drift)
-    ref = reference_drift(query.double().tolist(), positives.double().tolist(), generated.double().tolist(),
-                          tau=0.3, mask_diagonal=False)
+    ref = reference_drift(
+        query.double().tolist(), positives.double().tolist(), generated.double().tolist(), tau=0.3, mask_diagonal=False
+    )
     assert np.allclose(v.numpy(), np.array(ref), atol=1e-5)
 
 
@@ -103,8 +105,17 @@ def test_inspect_step_of_a_trained_model_moves_towards_targets():
 def _record(step):
     from drift_core.train import StepRecord
 
-    return StepRecord(step=step, loss=1.0 / step, drift_rms=(0.1,), wall_s=step * 0.01, step_s=0.01, lr=1e-3,
-                      K=0, tau=0.05, batch_size=8)
+    return StepRecord(
+        step=step,
+        loss=1.0 / step,
+        drift_rms=(0.1,),
+        wall_s=step * 0.01,
+        step_s=0.01,
+        lr=1e-3,
+        K=0,
+        tau=0.05,
+        batch_size=8,
+    )
 
 
 def test_history_is_bounded_and_thins_rows():

@@ -1,26 +1,27 @@
 """Reliability and security of the engine and CLI: bad uploads, server limits, untrusted checkpoints,
 divergence with step-back, out-of-memory fallback, and the bound on live sessions."""
+
 from __future__ import annotations
 
-from pathlib import Path
 import pickle
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 import torch
 
 from drift_core import cli
 from drift_core.checkpoint import CheckpointError, checkpoint_bytes, save_checkpoint
-from drift_core.config import ConfigError, ExperimentConfig, ModelConfig, model_parameter_count
-from drift_core.limits import Limits, config_from_query
+from drift_core.config import ConfigError, ExperimentConfig, model_parameter_count
 from drift_core.data.points import MAX_BYTES, PointSetError, load_points
+from drift_core.limits import Limits, config_from_query
 from drift_core.models import build_generator
-from ui.sessions import SessionLimitError, SessionRegistry
 from drift_core.run import Run
 from drift_core.train import Batch, DivergedError, Trainer
 from tests.conftest import ROOT
+from ui.sessions import SessionLimitError, SessionRegistry
 
 SMALL = ExperimentConfig().with_values({"batch_size": 128, "width": 32, "depth": 2, "steps": 20})
 
@@ -36,8 +37,23 @@ def test_upload_row_limit_comes_from_the_environment(monkeypatch, tmp_path, caps
     with pytest.raises(PointSetError, match="limit 40"):
         load_points(torch.zeros(41, 2), max_points=limit)
     (tmp_path / "p.csv").write_text(rows)  # the CLI applies the server's limit
-    assert cli.main(["train", "--points", str(tmp_path / "p.csv"), "--set", "dataset=custom", "--steps", "1",
-                     "--quiet", "--out", str(tmp_path / "run")]) == 2
+    assert (
+        cli.main(
+            [
+                "train",
+                "--points",
+                str(tmp_path / "p.csv"),
+                "--set",
+                "dataset=custom",
+                "--steps",
+                "1",
+                "--quiet",
+                "--out",
+                str(tmp_path / "run"),
+            ]
+        )
+        == 2
+    )
     assert "more than 40 rows" in capsys.readouterr().err
 
 
@@ -51,11 +67,19 @@ def test_huge_file_is_refused_before_reading(tmp_path):
         load_points(b"1,2\n" * (MAX_BYTES // 4 + 1))
 
 
-@pytest.mark.parametrize("content, words", [
-    (b"", "empty"), (b"# only a comment\n", "empty"), (b"1,2\n3\n", "at least 2 columns"), (b"hello,world\nfoo,bar\n", "two numeric columns"),
-    (b"1,2\ninf,3\n", "NaN or infinite"), (b"1,2\n", "at least 2"), (b"\x89PNG\r\n\x1a\n\x00\x00", "binary"),
-    (b"1e300,1\n2,3\n", "too large"),
-])
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        (b"", "empty"),
+        (b"# only a comment\n", "empty"),
+        (b"1,2\n3\n", "at least 2 columns"),
+        (b"hello,world\nfoo,bar\n", "two numeric columns"),
+        (b"1,2\ninf,3\n", "NaN or infinite"),
+        (b"1,2\n", "at least 2"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "binary"),
+        (b"1e300,1\n2,3\n", "too large"),
+    ],
+)
 def test_cli_refuses_each_bad_csv_with_a_message(tmp_path, capsys, content, words):
     path = tmp_path / "points.csv"
     path.write_bytes(content)
@@ -123,16 +147,22 @@ class _Exploit:
 
 
 def _cli_subprocess(*args):
-    return subprocess.run([sys.executable, "-m", "drift_core", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "drift_core", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_cli_resume_never_executes_a_malicious_pickle(tmp_path):
     marker = tmp_path / "executed"
     evil_torch = tmp_path / "evil.pt"
-    torch.save({"format": "drift-lab-checkpoint", "version": 1, "kind": "toy2d", "x": _Exploit(str(marker))}, evil_torch)
+    torch.save(
+        {"format": "drift-lab-checkpoint", "version": 1, "kind": "toy2d", "x": _Exploit(str(marker))}, evil_torch
+    )
     evil_pickle = tmp_path / "evil.pkl"
     evil_pickle.write_bytes(pickle.dumps({"model": _Exploit(str(marker))}))
-    r = _cli_subprocess("train", "--resume", str(evil_torch), "--out", str(tmp_path / "out"), "--quiet")  # the real entry point
+    r = _cli_subprocess(
+        "train", "--resume", str(evil_torch), "--out", str(tmp_path / "out"), "--quiet"
+    )  # the real entry point
     assert r.returncode == 2 and r.stderr.startswith("error: cannot resume") and "Traceback" not in r.stderr, r.stderr
     assert "refused" in r.stderr and "Unsupported global: GLOBAL io.open" in r.stderr
     assert not marker.exists()
@@ -159,8 +189,11 @@ def test_cli_resume_refuses_bad_checkpoints_with_messages(tmp_path, capsys):
     state["config"]["model"]["width"] = 48
     save_checkpoint(other_arch, state, kind="toy2d")
     cases = {
-        truncated: ([], "truncated or not a torch file"), text: ([], "not a readable checkpoint"), empty: ([], "empty"),
-        images: ([], "'images' checkpoint"), other_arch: ([], "do not fit"),
+        truncated: ([], "truncated or not a torch file"),
+        text: ([], "not a readable checkpoint"),
+        empty: ([], "empty"),
+        images: ([], "'images' checkpoint"),
+        other_arch: ([], "do not fit"),
         good: (["--dataset", "checkerboard"], "another dataset or architecture: dataset='checkerboard'"),
     }
     for path, (extra, words) in cases.items():
@@ -168,8 +201,22 @@ def test_cli_resume_refuses_bad_checkpoints_with_messages(tmp_path, capsys):
         err = capsys.readouterr().err
         assert code == 2 and words in err, (path.name, err)
     # a live setting is fine on resume and applies to the resumed run
-    code = cli.main(["train", "--resume", str(good), "--steps", "3", "--lr", "0.002", "--out", str(tmp_path / "out"), "--quiet",
-                     "--eval-samples", "128"])
+    code = cli.main(
+        [
+            "train",
+            "--resume",
+            str(good),
+            "--steps",
+            "3",
+            "--lr",
+            "0.002",
+            "--out",
+            str(tmp_path / "out"),
+            "--quiet",
+            "--eval-samples",
+            "128",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     resumed = Trainer.load(tmp_path / "out" / "checkpoint.pt")
     assert resumed.step_count == 3 and resumed.config.train.lr == 0.002 and resumed.config.data.dataset == "moons"
@@ -182,17 +229,28 @@ def test_checkpoints_with_malformed_or_oversized_contents_are_refused(tmp_path):
         "bad config": ({**base, "config": {"model": {"width": "wide"}}}, "configuration is not valid"),
         "missing weights": ({k: v for k, v in base.items() if k != "model"}, "has no weights"),
         "bad rng": ({**base, "data_rng": "seed"}, "malformed"),
-        "nan points": ({**base, "config": {**base["config"], "data": {"dataset": "custom"}},
-                        "points": torch.tensor([[0.0, float("nan")], [1.0, 1.0]])}, "point set is not usable"),
-        "wrong-shape points": ({**base, "config": {**base["config"], "data": {"dataset": "custom"}},
-                               "points": torch.zeros(4, 3)}, "point set is not usable"),
+        "nan points": (
+            {
+                **base,
+                "config": {**base["config"], "data": {"dataset": "custom"}},
+                "points": torch.tensor([[0.0, float("nan")], [1.0, 1.0]]),
+            },
+            "point set is not usable",
+        ),
+        "wrong-shape points": (
+            {**base, "config": {**base["config"], "data": {"dataset": "custom"}}, "points": torch.zeros(4, 3)},
+            "point set is not usable",
+        ),
     }
     for name, (state, words) in cases.items():
         path = tmp_path / f"{name}.pt"
         save_checkpoint(path, state, kind="toy2d")
         with pytest.raises(CheckpointError, match=words):
             Trainer.load(path)
-    huge = {**base, "config": {**base["config"], "model": {"noise_dim": 32, "width": 4096, "depth": 16, "init": "default"}}}
+    huge = {
+        **base,
+        "config": {**base["config"], "model": {"noise_dim": 32, "width": 4096, "depth": 16, "init": "default"}},
+    }
     save_checkpoint(tmp_path / "huge.pt", huge, kind="toy2d")
     with pytest.raises(CheckpointError, match="beyond this server's limits"):
         Trainer.load(tmp_path / "huge.pt", limits=Limits())  # refused before a 250M-parameter model is built
@@ -274,7 +332,11 @@ def test_out_of_memory_halves_the_batch_and_continues(monkeypatch):
     assert calls == [512, 256, 128, 64]
     assert not r.diverged and r.step == 1 and r.batch_size == 64 and t.config.train.batch_size == 64
     assert "out of memory at batch size 512" in r.message and "smaller batch size" in r.message
-    assert len(t.fallback_notices) == 3 and "at batch size 128 (" in t.fallback_notices[-1] and "continuing with batch size 64" in t.fallback_notices[-1]
+    assert (
+        len(t.fallback_notices) == 3
+        and "at batch size 128 (" in t.fallback_notices[-1]
+        and "continuing with batch size 64" in t.fallback_notices[-1]
+    )
     assert t.step().message == ""  # the smaller setting sticks: no more failures
 
 
@@ -328,13 +390,41 @@ def test_out_of_memory_moves_to_the_cpu_then_gives_a_clear_error(monkeypatch):
 
 def test_cli_reports_out_of_memory_fallback_and_final_failure(tmp_path, capsys, monkeypatch):
     _oom_above(monkeypatch, 100)
-    code = cli.main(["train", "--steps", "2", "--batch-size", "256", "--set", "width=32", "--out", str(tmp_path / "a"), "--quiet",
-                     "--eval-samples", "128"])
+    code = cli.main(
+        [
+            "train",
+            "--steps",
+            "2",
+            "--batch-size",
+            "256",
+            "--set",
+            "width=32",
+            "--out",
+            str(tmp_path / "a"),
+            "--quiet",
+            "--eval-samples",
+            "128",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 0 and "warning: step 1: out of memory at batch size 256" in err
     _oom_above(monkeypatch, 1)
-    code = cli.main(["train", "--steps", "2", "--batch-size", "64", "--set", "width=32", "--out", str(tmp_path / "b"), "--quiet",
-                     "--eval-samples", "128"])
+    code = cli.main(
+        [
+            "train",
+            "--steps",
+            "2",
+            "--batch-size",
+            "64",
+            "--set",
+            "width=32",
+            "--out",
+            str(tmp_path / "b"),
+            "--quiet",
+            "--eval-samples",
+            "128",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 3 and "error: out of memory even at batch size 64" in err and "Traceback" not in err
 

@@ -1,5 +1,6 @@
 """Replay tape and "fork from here": a fork with the same settings continues exactly like the original;
 a fork with new live settings uses them; reset fields are refused; the tape is bounded."""
+
 from __future__ import annotations
 
 import pytest
@@ -9,8 +10,9 @@ from drift_core.config import ConfigError, ExperimentConfig
 from drift_core.replay import StateTape, fork_at
 from drift_core.train import Trainer
 
-TINY = ExperimentConfig().with_values({"dataset": "8gaussians", "width": 16, "depth": 1, "noise_dim": 4,
-                                       "batch_size": 32, "seed": 5})
+TINY = ExperimentConfig().with_values(
+    {"dataset": "8gaussians", "width": 16, "depth": 1, "noise_dim": 4, "batch_size": 32, "seed": 5}
+)
 
 
 def test_fork_with_same_settings_replays_the_original_exactly():

@@ -1,5 +1,6 @@
 """drift_core.run: one Run for the app, the CLI and the sweep; its evaluator, its lock and the named
 random streams it draws from."""
+
 from __future__ import annotations
 
 import csv
@@ -15,8 +16,9 @@ from drift_core.config import ExperimentConfig
 from drift_core.run import DOUBLED_LR_ARM, Run, compare_arms, reset_changes
 from drift_core.runtime import PURPOSES, stream, stream_seed
 
-SMALL = ExperimentConfig().with_values({"batch_size": 32, "width": 16, "depth": 1, "method": "lookahead", "K": 2,
-                                        "dataset": "8gaussians"})
+SMALL = ExperimentConfig().with_values(
+    {"batch_size": 32, "width": 16, "depth": 1, "method": "lookahead", "K": 2, "dataset": "8gaussians"}
+)
 
 
 def test_compare_arms_and_reset_changes():
@@ -91,8 +93,21 @@ def test_cli_train_and_the_app_run_report_the_same_metrics(tmp_path):
     """The same config and seed give identical metrics in `drift-lab train` and in the app's Run."""
     cfg = SMALL.with_values({"steps": 20, "seed": 3})
     (tmp_path / "cfg.json").write_text(cfg.to_json())
-    assert main(["train", "--config", str(tmp_path / "cfg.json"), "--eval-every", "10", "--quiet",
-                 "--out", str(tmp_path / "run")]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                str(tmp_path / "cfg.json"),
+                "--eval-every",
+                "10",
+                "--quiet",
+                "--out",
+                str(tmp_path / "run"),
+            ]
+        )
+        == 0
+    )
     with open(tmp_path / "run" / "metrics.csv", newline="") as fh:
         rows = {int(r["step"]): r for r in csv.DictReader(fh)}
     run = Run.single(cfg)

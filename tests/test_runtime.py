@@ -1,4 +1,5 @@
 """drift_core.runtime: the CPU thread count chosen per call from what other processes use of the CPU."""
+
 from __future__ import annotations
 
 import os
@@ -39,10 +40,22 @@ class ScriptedClock:
         return CpuSample(wall_s=self.wall, busy_s=self.busy, own_s=self.own_s)
 
 
-@pytest.mark.parametrize("configured, cpus, others, expected", [
-    (2, 2, 0.0, 2), (2, 2, 0.2, 2), (2, 2, 0.3, 1), (2, 2, 0.7, 1), (2, 2, 1.0, 1), (2, 2, 2.5, 1),
-    (1, 2, 0.0, 1), (4, 16, 3.2, 4), (16, 16, 3.2, 13), (16, 16, 0.25, 16), (8, 4, 0.0, 4),
-])
+@pytest.mark.parametrize(
+    "configured, cpus, others, expected",
+    [
+        (2, 2, 0.0, 2),
+        (2, 2, 0.2, 2),
+        (2, 2, 0.3, 1),
+        (2, 2, 0.7, 1),
+        (2, 2, 1.0, 1),
+        (2, 2, 2.5, 1),
+        (1, 2, 0.0, 1),
+        (4, 16, 3.2, 4),
+        (16, 16, 3.2, 13),
+        (16, 16, 0.25, 16),
+        (8, 4, 0.0, 4),
+    ],
+)
 def test_threads_leave_the_cores_others_use(configured, cpus, others, expected):
     assert threads_for_load(configured, cpus, others) == expected
 

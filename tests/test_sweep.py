@@ -1,6 +1,7 @@
 """The sweep engine (drift_core.sweep): grid and seeds, mean and spread, the verdict, the cache (shared by
 workers, atomic, unreadable entries recomputed), cancel, the worker pool, and a real two-worker Dask
 cluster giving the serial numbers."""
+
 from __future__ import annotations
 
 import csv
@@ -28,13 +29,22 @@ from drift_core.runtime import stream
 from drift_core.sweep import SweepJob, SweepResult, SweepSpec, TrialResult, compute_trial, parse_seeds, run_sweep
 from drift_core.train import Trainer
 
-TINY = ExperimentConfig().with_values({"dataset": "8gaussians", "width": 16, "depth": 1, "noise_dim": 4,
-                                       "batch_size": 32, "seed": 3})
+TINY = ExperimentConfig().with_values(
+    {"dataset": "8gaussians", "width": 16, "depth": 1, "noise_dim": 4, "batch_size": 32, "seed": 3}
+)
 
 
 def tiny_spec(**kw) -> SweepSpec:
-    args = dict(base=TINY, x_axis="K", x_values=(0, 1), y_axis="tau", y_values=(0.05, 0.2), steps=4,
-                eval_samples=64, particles=16)
+    args = dict(
+        base=TINY,
+        x_axis="K",
+        x_values=(0, 1),
+        y_axis="tau",
+        y_values=(0.05, 0.2),
+        steps=4,
+        eval_samples=64,
+        particles=16,
+    )
     args.update(kw)
     return SweepSpec(**args)
 
@@ -54,7 +64,9 @@ def assert_same_trials(a: SweepResult, b: SweepResult) -> None:
         y = b.trials[key]
         assert x.metrics.keys() == y.metrics.keys()
         for name in x.metrics:
-            assert x.metrics[name] == y.metrics[name] or (math.isnan(x.metrics[name]) and math.isnan(y.metrics[name])), (key, name)
+            assert x.metrics[name] == y.metrics[name] or (
+                math.isnan(x.metrics[name]) and math.isnan(y.metrics[name])
+            ), (key, name)
         np.testing.assert_array_equal(x.particles, y.particles)
         assert (x.diverged, x.steps_done) == (y.diverged, y.steps_done)
 
@@ -113,19 +125,37 @@ def test_seeds_give_mean_and_sample_std_of_independent_single_seed_sweeps(tmp_pa
 def fake_result(values: np.ndarray, lower: bool = True) -> SweepResult:
     """A result with the given energies [rows, cols, seeds] (NaN: trial not run), no training."""
     rows, cols, seeds = values.shape
-    spec = SweepSpec(TINY, "K", tuple(range(cols)), "tau", tuple(0.01 * (i + 1) for i in range(rows)), steps=1,
-                     seeds=tuple(range(seeds)))
-    trials = {(i, j, s): TrialResult({"energy": float(values[i, j, s]), "modes": float(values[i, j, s])},
-                                     np.zeros((1, 2), np.float32), 0.0, False, 1)
-              for i in range(rows) for j in range(cols) for s in range(seeds) if np.isfinite(values[i, j, s])}
+    spec = SweepSpec(
+        TINY,
+        "K",
+        tuple(range(cols)),
+        "tau",
+        tuple(0.01 * (i + 1) for i in range(rows)),
+        steps=1,
+        seeds=tuple(range(seeds)),
+    )
+    trials = {
+        (i, j, s): TrialResult(
+            {"energy": float(values[i, j, s]), "modes": float(values[i, j, s])},
+            np.zeros((1, 2), np.float32),
+            0.0,
+            False,
+            1,
+        )
+        for i in range(rows)
+        for j in range(cols)
+        for s in range(seeds)
+        if np.isfinite(values[i, j, s])
+    }
     return SweepResult(spec, trials, np.zeros((1, 2)))
 
 
 @settings(max_examples=60, deadline=None)
 @given(st.integers(1, 3), st.integers(1, 3), st.integers(2, 4), st.data())
 def test_not_separated_cells_are_those_whose_mean_std_intervals_overlap_the_best(rows, cols, seeds, data):
-    numbers = data.draw(st.lists(st.floats(0.0, 1.0, allow_nan=False), min_size=rows * cols * seeds,
-                                 max_size=rows * cols * seeds))
+    numbers = data.draw(
+        st.lists(st.floats(0.0, 1.0, allow_nan=False), min_size=rows * cols * seeds, max_size=rows * cols * seeds)
+    )
     values = np.array(numbers).reshape(rows, cols, seeds)
     result = fake_result(values)
     cells = [(i, j) for i in range(rows) for j in range(cols)]
@@ -206,7 +236,9 @@ def test_concurrent_writers_of_one_entry_never_show_a_reader_half_a_file(tmp_pat
     """Several writers replace the same entry over and over while a reader keeps loading it: the reader
     always gets a whole entry (never a warning), and no temporary file is left."""
     path = tmp_path / "entry.npz"
-    trial = TrialResult({"energy": 0.5}, np.random.default_rng(0).normal(size=(4096, 2)).astype(np.float32), 1.0, False, 3)
+    trial = TrialResult(
+        {"energy": 0.5}, np.random.default_rng(0).normal(size=(4096, 2)).astype(np.float32), 1.0, False, 3
+    )
     sweep_mod._save_trial(path, trial)
     stop = threading.Event()
 
@@ -300,8 +332,9 @@ def test_workers_do_not_run_the_parents_main_script(tmp_path, monkeypatch):
 
 
 def test_sweep_worker_is_another_process_with_one_torch_thread():
-    with ProcessPoolExecutor(1, mp_context=sweep_mod._mp_context(), initializer=sweep_mod._worker_init,
-                             initargs=(None, None)) as pool:
+    with ProcessPoolExecutor(
+        1, mp_context=sweep_mod._mp_context(), initializer=sweep_mod._worker_init, initargs=(None, None)
+    ) as pool:
         assert pool.submit(os.getpid).result(timeout=120) != os.getpid()
         assert pool.submit(torch.get_num_threads).result(timeout=60) == 1
 
@@ -361,8 +394,12 @@ def test_two_worker_dask_cluster_gives_the_serial_numbers_and_shares_the_cache(t
     spec = tiny_spec(steps=6, seeds=(3, 4))
     serial = run_sweep(spec, use_cache=False)
     folder = tmp_path / "shared"
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                                  silence_logs=40) as cluster, distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         with distributed.get_task_stream(client) as tasks:
             job = SweepJob(spec, executor=client.get_executor(pure=False), directory=folder).start()
             assert job.wait(timeout=300) and job.error is None, job.error
@@ -374,10 +411,39 @@ def test_two_worker_dask_cluster_gives_the_serial_numbers_and_shares_the_cache(t
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             assert all(sweep_mod._load_trial(e) is not None for e in entries)
-        argv = ["sweep", "--dataset", "8gaussians", "--set", "width=16", "--set", "depth=1", "--set", "noise_dim=4",
-                "--batch-size", "32", "--seed", "3", "--x-axis", "K", "--x-values", "0,1", "--y-axis", "tau",
-                "--y-values", "0.05,0.2", "--steps", "6", "--seeds", "3,4", "--eval-samples", "64",
-                "--particles", "16", "--no-cache", "--quiet"]
+        argv = [
+            "sweep",
+            "--dataset",
+            "8gaussians",
+            "--set",
+            "width=16",
+            "--set",
+            "depth=1",
+            "--set",
+            "noise_dim=4",
+            "--batch-size",
+            "32",
+            "--seed",
+            "3",
+            "--x-axis",
+            "K",
+            "--x-values",
+            "0,1",
+            "--y-axis",
+            "tau",
+            "--y-values",
+            "0.05,0.2",
+            "--steps",
+            "6",
+            "--seeds",
+            "3,4",
+            "--eval-samples",
+            "64",
+            "--particles",
+            "16",
+            "--no-cache",
+            "--quiet",
+        ]
         assert cli_main([*argv, "--cluster", cluster.scheduler_address, "--out", str(tmp_path / "cluster")]) == 0
     assert cli_main([*argv, "--workers", "1", "--out", str(tmp_path / "serial")]) == 0
     for name in ("sweep.csv", "trials.csv"):

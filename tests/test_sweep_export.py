@@ -1,5 +1,6 @@
 """Export (GIF/MP4/CSV/JSON/URL), the heatmap picture, guided scenarios, estimator noise. (The sweep engine and
 the sweep command are tested in test_sweep.py and test_cli_sweep.py.)"""
+
 from __future__ import annotations
 
 import csv
@@ -12,18 +13,19 @@ import torch
 from PIL import Image
 
 from drift_core.cli import main as cli_main
-from drift_core.limits import config_from_query
 from drift_core.config import ExperimentConfig
 from drift_core.drift import drifting_field
 from drift_core.estimator_noise import estimator_noise
 from drift_core.export import config_json, config_query, gif_bytes, mp4_bytes, mp4_encoder, records_csv
+from drift_core.limits import config_from_query
 from drift_core.render import heatmap_image
 from drift_core.runtime import stream
 from drift_core.scenarios import SCENARIOS
 from drift_core.train import Trainer
 
-TINY = ExperimentConfig().with_values({"dataset": "8gaussians", "width": 16, "depth": 1, "noise_dim": 4,
-                                       "batch_size": 32, "seed": 3})
+TINY = ExperimentConfig().with_values(
+    {"dataset": "8gaussians", "width": 16, "depth": 1, "noise_dim": 4, "batch_size": 32, "seed": 3}
+)
 
 
 # ---- pictures ------------------------------------------------------------------------------------
@@ -90,7 +92,10 @@ def test_config_json_round_trips_through_cli_and_url(tmp_path):
     assert ExperimentConfig.from_json(text) == cfg
     path = tmp_path / "config.json"
     path.write_text(text)
-    assert cli_main(["train", "--config", str(path), "--out", str(tmp_path / "run"), "--quiet", "--eval-samples", "16"]) == 0
+    assert (
+        cli_main(["train", "--config", str(path), "--out", str(tmp_path / "run"), "--quiet", "--eval-samples", "16"])
+        == 0
+    )
     assert ExperimentConfig.from_json((tmp_path / "run" / "config.json").read_text()) == cfg
     from urllib.parse import parse_qsl
 
@@ -100,8 +105,15 @@ def test_config_json_round_trips_through_cli_and_url(tmp_path):
 
 # ---- scenarios ---------------------------------------------------------------------------------------
 def test_scenarios_are_valid_and_explained():
-    assert {"start_between", "start_far", "start_collapsed", "attraction_only", "tau_too_small", "tau_too_large",
-            "tiny_batch"} <= set(SCENARIOS)
+    assert {
+        "start_between",
+        "start_far",
+        "start_collapsed",
+        "attraction_only",
+        "tau_too_small",
+        "tau_too_large",
+        "tiny_batch",
+    } <= set(SCENARIOS)
     inits = {SCENARIOS[k].config.model.init for k in ("start_between", "start_far", "start_collapsed")}
     assert inits == {"between", "far", "collapsed"}
     assert SCENARIOS["attraction_only"].config.drift.attraction_only
@@ -123,7 +135,9 @@ def test_scenario_claims_hold_in_a_short_run():
     small = {"width": 32, "batch_size": 256}
     spread = {}
     for attraction_only in (True, False):
-        trainer = Trainer(SCENARIOS["attraction_only"].config.with_values({**small, "attraction_only": attraction_only}))
+        trainer = Trainer(
+            SCENARIOS["attraction_only"].config.with_values({**small, "attraction_only": attraction_only})
+        )
         trainer.run(100)
         x = trainer.sample(512)
         spread[attraction_only] = float(x.std(0).norm())

@@ -1,4 +1,5 @@
 """Trainer: reproducibility, learning, live updates, lock-step, divergence, checkpoints."""
+
 from __future__ import annotations
 
 import pickle
@@ -9,8 +10,8 @@ import torch
 from drift_core.checkpoint import CheckpointError
 from drift_core.config import ConfigError, ExperimentConfig, preset
 from drift_core.metrics import energy_distance
-from drift_core.train import DivergedError, Lockstep, Trainer, make_drift_fn
 from drift_core.runtime import make_generator
+from drift_core.train import DivergedError, Lockstep, Trainer, make_drift_fn
 
 SMALL = ExperimentConfig().with_values({"batch_size": 128, "width": 64, "depth": 2, "steps": 50})
 
@@ -54,7 +55,11 @@ def test_live_update_keeps_weights_and_reset_fields_refuse():
 
 
 def test_lockstep_shares_batches_and_k0_matches_baseline():
-    cfgs = {"a": SMALL, "b": SMALL.with_values({"method": "lookahead", "K": 0}), "c": SMALL.with_values({"method": "lookahead", "K": 1})}
+    cfgs = {
+        "a": SMALL,
+        "b": SMALL.with_values({"method": "lookahead", "K": 0}),
+        "c": SMALL.with_values({"method": "lookahead", "K": 1}),
+    }
     run = Lockstep(cfgs)
     for _ in range(4):
         recs = run.step()
@@ -154,6 +159,7 @@ def test_checkpoint_of_other_architecture_is_refused(tmp_path):
     state = a.state_dict()
     state["config"]["model"]["width"] = 32  # config says 32, weights are 64 wide
     from drift_core.checkpoint import save_checkpoint
+
     save_checkpoint(tmp_path / "mismatch.pt", state, kind="toy2d")
     with pytest.raises(CheckpointError, match="do not fit"):
         Trainer.load(tmp_path / "mismatch.pt")

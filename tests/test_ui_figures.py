@@ -1,5 +1,6 @@
 """The app's figure builders produce valid Plotly figures (the app skips Plotly's validation at run
 time for speed, so it is done here), and the run helpers behave."""
+
 from __future__ import annotations
 
 import json
@@ -9,18 +10,19 @@ import plotly.graph_objects as go
 import pytest
 import torch
 
+from drift_core import palette
 from drift_core.config import ExperimentConfig
 from drift_core.probes import density_on_grid, field_on_grid, grid_points, inspect_step
-from drift_core.train import Trainer
-from drift_core import palette
-from ui import figures
-from ui.live_plot import resolve_theme
 from drift_core.run import view_bounds
-from ui.safety import configure_torch_threads
+from drift_core.train import Trainer
+from ui import figures
 from ui.inspector_view import STAGES
+from ui.live_plot import resolve_theme
+from ui.safety import configure_torch_threads
 
-SMALL = ExperimentConfig().with_values({"batch_size": 32, "width": 16, "depth": 1, "method": "lookahead", "K": 2,
-                                        "dataset": "8gaussians"})
+SMALL = ExperimentConfig().with_values(
+    {"batch_size": 32, "width": 16, "depth": 1, "method": "lookahead", "K": 2, "dataset": "8gaussians"}
+)
 
 
 def test_segments_are_start_end_gap_triples():
@@ -38,25 +40,55 @@ def test_every_figure_builder_output_validates():
     grid = grid_points(bounds, 5)
     field = field_on_grid(grid, torch.as_tensor(snap.generated), torch.as_tensor(snap.positives), SMALL.drift)
     density = density_on_grid(snap.generated, bounds, 10)
-    fig = figures.particle_figure(snap, bounds, figures.LAYERS, grid=grid.numpy(), grid_field=field.numpy(),
-                                  density=density, other=snap.generated + 0.01, other_name="baseline")
+    fig = figures.particle_figure(
+        snap,
+        bounds,
+        figures.LAYERS,
+        grid=grid.numpy(),
+        grid_field=field.numpy(),
+        density=density,
+        other=snap.generated + 0.01,
+        other_name="baseline",
+    )
     traces = {t["name"]: t for t in fig["data"]}
-    assert {"V", "V⁺ attraction", "−V⁻ repulsion", "V₀", "V₁", "V₂", "V on a grid (longest = one cell)",
-            "density"} <= set(traces)
+    assert {
+        "V",
+        "V⁺ attraction",
+        "−V⁻ repulsion",
+        "V₀",
+        "V₁",
+        "V₂",
+        "V on a grid (longest = one cell)",
+        "density",
+    } <= set(traces)
     assert traces["V⁺ attraction"]["line"]["dash"] != traces["−V⁻ repulsion"]["line"]["dash"] != "solid"
-    assert traces["V"]["line"]["color"] == figures.TEXT and traces["generated"]["marker"]["color"] == palette.GENERATED.colour
+    assert (
+        traces["V"]["line"]["color"] == figures.TEXT
+        and traces["generated"]["marker"]["color"] == palette.GENERATED.colour
+    )
     ins = inspect_step(trainer)
-    built = [fig, figures.kernel_matrix_figure(ins.w_pos, ins.w_neg), figures.lens_figure(ins, 3, bounds),
-             figures.curves_figure({"a": ([1, 2, 3], [1.0, 0.1, 0.01]), "b": ([1, 2], [0.5, 0.0])}, title="t",
-                                   x_title="step", y_title="loss", log_y=True, style=figures.Style(text=19))]
+    built = [
+        fig,
+        figures.kernel_matrix_figure(ins.w_pos, ins.w_neg),
+        figures.lens_figure(ins, 3, bounds),
+        figures.curves_figure(
+            {"a": ([1, 2, 3], [1.0, 0.1, 0.01]), "b": ([1, 2], [0.5, 0.0])},
+            title="t",
+            x_title="step",
+            y_title="loss",
+            log_y=True,
+            style=figures.Style(text=19),
+        ),
+    ]
     built += [figures.stage_figure(ins, stage.draws, bounds) for stage in STAGES]
     for figure in built:
         resolved = resolve_theme(figure)
         assert "theme:" not in json.dumps(resolved, default=str)
         go.Figure(resolved)  # validates
     assert figures.fast_figure(fig).layout.xaxis.range == tuple(bounds[:2])  # fixed axes
-    chart = figures.curves_chart([{"step": 1, "loss": 0.1, "series": "a"}, {"step": 2, "loss": 0.05, "series": "a"}],
-                                 "step", "loss", log_y=True)
+    chart = figures.curves_chart(
+        [{"step": 1, "loss": 0.1, "series": "a"}, {"step": 2, "loss": 0.05, "series": "a"}], "step", "loss", log_y=True
+    )
     chart.to_dict()  # Altair validates the spec
 
 
@@ -70,7 +102,9 @@ def test_presenter_style_makes_text_projector_sized():
 
 def test_log_axes_only_where_values_span_decades_and_never_for_zero():
     flat = figures.curves_figure({"a": ([0, 1, 2], [0.5, 0.4, 0.3])}, title="", x_title="step", y_title="e", log_y=True)
-    wide = figures.curves_figure({"a": ([0, 1, 2], [1.0, 0.01, 0.0])}, title="", x_title="step", y_title="e", log_y=True)
+    wide = figures.curves_figure(
+        {"a": ([0, 1, 2], [1.0, 0.01, 0.0])}, title="", x_title="step", y_title="e", log_y=True
+    )
     assert flat["layout"]["yaxis"]["type"] == "linear" and wide["layout"]["yaxis"]["type"] == "log"
     assert list(wide["data"][0]["y"]) == [1.0, 0.01]  # the 0 is left out of the log axis
 
@@ -86,7 +120,7 @@ def test_grid_arrows_keep_directions_and_fit_a_cell():
     grid = np.array([[0.0, 0.0], [0.5, 0.0], [0.0, 0.5], [0.5, 0.5]])
     field = np.array([[3.0, 4.0], [0.0, 1.0], [-2.0, 0.0], [0.0, 0.0]])
     drawn = figures.grid_arrows(grid, field)
-    lengths = np.sqrt((drawn ** 2).sum(1))
+    lengths = np.sqrt((drawn**2).sum(1))
     assert lengths.max() == pytest.approx(0.45)  # 0.9 x spacing 0.5
     assert np.allclose(drawn[0] / lengths[0], [0.6, 0.8]) and lengths[1] / lengths[0] == pytest.approx(0.2)
 

@@ -1,5 +1,6 @@
 """The live-animation helpers: frame pacing (ui.live.frame_ticks, with a fake clock) and the in-place
 Plotly view's asset (ui.live_plot). The animation itself is proven in the browser test."""
+
 from __future__ import annotations
 
 import json
@@ -27,7 +28,7 @@ class FakeClock:
 def test_frame_ticks_paces_frames_one_interval_apart():
     clock = FakeClock()
     starts = []
-    for index in live.frame_ticks(lambda: True, frames=4, interval=0.2, clock=clock, sleep=clock.sleep):
+    for _ in live.frame_ticks(lambda: True, frames=4, interval=0.2, clock=clock, sleep=clock.sleep):
         starts.append(round(clock.now, 6))
         clock.now += 0.05  # the frame's own work
     assert starts == [100.0, 100.2, 100.4, 100.6]
@@ -77,8 +78,9 @@ def test_without_static_serving_the_pages_fall_back_to_st_plotly_chart(monkeypat
     from tests.app_support import SMALL_URL, open_page
 
     real = live_plot.st.get_option
-    monkeypatch.setattr(live_plot.st, "get_option",
-                        lambda name: False if name == "server.enableStaticServing" else real(name))
+    monkeypatch.setattr(
+        live_plot.st, "get_option", lambda name: False if name == "server.enableStaticServing" else real(name)
+    )
     at = open_page("playground", SMALL_URL)
     assert not [el for el in at.get("bidi_component") if el.proto.component_name == "drift_lab.live_plot"]
     names = [t.get("name") for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]]
@@ -86,8 +88,10 @@ def test_without_static_serving_the_pages_fall_back_to_st_plotly_chart(monkeypat
 
 
 def test_figure_json_sends_arrays_as_typed_binary():
-    figure = {"data": [{"type": "scattergl", "x": np.arange(512, dtype=np.float32), "y": np.zeros(512)}],
-              "layout": {"height": 300}}
+    figure = {
+        "data": [{"type": "scattergl", "x": np.arange(512, dtype=np.float32), "y": np.zeros(512)}],
+        "layout": {"height": 300},
+    }
     spec = json.loads(live_plot.figure_json(fast_figure(figure)))
     assert spec["data"][0]["x"]["dtype"] == "f4" and "bdata" in spec["data"][0]["x"]
     assert spec["layout"]["height"] == 300

@@ -2,6 +2,7 @@
 are saved and loaded safely (a malicious pickle is never executed), link settings are clamped with a
 notice, limits are refused up front, divergence pauses with Step back, out-of-memory falls back with a
 message, and the number of live sessions is bounded."""
+
 from __future__ import annotations
 
 import pickle
@@ -45,13 +46,19 @@ def test_bad_csv_uploads_get_a_message_and_keep_the_previous_data(monkeypatch):
     good = "x,y\n" + "\n".join(f"{i / 20 - 1},{(i % 5) / 5}" for i in range(40))
     upload(at, "upload_csv", "good.csv", good.encode())
     points, run = lab_of(at).points.points, run_of(at)
-    assert points.shape == (40, 2) and lab_of(at).config.data.dataset == "custom" and run.config.data.dataset == "custom"
+    assert (
+        points.shape == (40, 2) and lab_of(at).config.data.dataset == "custom" and run.config.data.dataset == "custom"
+    )
     monkeypatch.setenv("DRIFT_MAX_UPLOAD_POINTS", "50")
     bad = {
-        "empty.csv": (b"", "empty"), "short.csv": (b"1,2\n4\n", "at least 2 columns"),
-        "words.csv": (b"hello,world\nfoo,bar\n", "two numeric columns"), "nan.csv": (b"1,2\nnan,3\n", "NaN"),
-        "one.csv": (b"1,2\n", "at least 2"), "many.csv": (b"1,2\n" * 51, "more than 50 rows"),
-        "image.csv": (b"\x89PNG\r\n\x1a\n\x00\x00\x00", "binary"), "latin1.csv": (b"1,2\n\xe9,3\n", "UTF-8"),
+        "empty.csv": (b"", "empty"),
+        "short.csv": (b"1,2\n4\n", "at least 2 columns"),
+        "words.csv": (b"hello,world\nfoo,bar\n", "two numeric columns"),
+        "nan.csv": (b"1,2\nnan,3\n", "NaN"),
+        "one.csv": (b"1,2\n", "at least 2"),
+        "many.csv": (b"1,2\n" * 51, "more than 50 rows"),
+        "image.csv": (b"\x89PNG\r\n\x1a\n\x00\x00\x00", "binary"),
+        "latin1.csv": (b"1,2\n\xe9,3\n", "UTF-8"),
         "huge.csv": (b"1,2\n" * (5 * 2**20 + 1), "too large"),
     }
     for name, (content, words) in bad.items():
@@ -103,8 +110,10 @@ def test_bad_and_malicious_checkpoints_are_refused_in_the_ui(tmp_path):
     huge = Trainer(small).state_dict()
     huge["config"]["model"].update(width=4096, depth=16)
     cases = {
-        "evil.pt": (evil.getvalue(), "refused"), "evil_pickle.pt": (pickle.dumps(_Exploit(str(marker))), "refused"),
-        "notes.pt": (b"just some text\n", "not a torch file"), "cut.pt": (good[: len(good) // 2], "truncated"),
+        "evil.pt": (evil.getvalue(), "refused"),
+        "evil_pickle.pt": (pickle.dumps(_Exploit(str(marker))), "refused"),
+        "notes.pt": (b"just some text\n", "not a torch file"),
+        "cut.pt": (good[: len(good) // 2], "truncated"),
         "images.pt": (checkpoint_bytes(Trainer(small).state_dict(), kind="images"), "'images' checkpoint"),
         "arch.pt": (checkpoint_bytes(other, kind="toy2d"), "do not fit"),
         "huge.pt": (checkpoint_bytes(huge, kind="toy2d"), "beyond this server's limits"),
@@ -124,8 +133,18 @@ def test_bad_and_malicious_checkpoints_are_refused_in_the_ui(tmp_path):
 # ---- links and limits -----------------------------------------------------------------------------------
 def test_link_settings_out_of_range_are_clamped_with_a_notice(monkeypatch):
     monkeypatch.setenv("DRIFT_MAX_MODEL_PARAMS", "100000")
-    at = open_playground({"K": "99", "method": "lookahead", "lr": "1e9", "tau": "abc", "width": "4096",
-                          "batch_size": "100000", "steps_per_frame": "1000", "seed": "-5"})
+    at = open_playground(
+        {
+            "K": "99",
+            "method": "lookahead",
+            "lr": "1e9",
+            "tau": "abc",
+            "width": "4096",
+            "batch_size": "100000",
+            "steps_per_frame": "1000",
+            "seed": "-5",
+        }
+    )
     cfg = lab_of(at).config
     assert cfg.drift.K == 8 and cfg.train.lr == 1.0 and cfg.drift.tau == 0.05 and cfg.model.width == 128
     assert cfg.train.batch_size == 4096 and cfg.train.seed == 0 and lab_of(at).view.steps_per_frame == 50

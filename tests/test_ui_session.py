@@ -1,6 +1,7 @@
 """One object per browser session (ui.session): a tour of every page, clicking through its controls,
 leaves exactly one session-state key that is not a widget's, ``lab``; every widget key is seeded from
 it, so the settings survive page switches (the browser test checks the same with real clicks)."""
+
 from __future__ import annotations
 
 from hypothesis import given, settings
@@ -10,8 +11,25 @@ from streamlit.testing.v1 import AppTest
 from tests.app_support import SMALL_URL, lab_of, open_page, tick
 from ui.session import KEY, LAYER_NAMES, VIEW_PARAMS, ViewSettings
 
-CONFIG_FIELDS = {"dataset", "init", "width", "depth", "seed", "K", "tau", "multi_temperature", "batch_size", "lr",
-                 "steps", "alpha", "scaling", "weighting", "negatives", "attraction_only", "normalize_distance"}
+CONFIG_FIELDS = {
+    "dataset",
+    "init",
+    "width",
+    "depth",
+    "seed",
+    "K",
+    "tau",
+    "multi_temperature",
+    "batch_size",
+    "lr",
+    "steps",
+    "alpha",
+    "scaling",
+    "weighting",
+    "negatives",
+    "attraction_only",
+    "normalize_distance",
+}
 
 
 def keys_now(at: AppTest) -> tuple[set[str], set[str]]:
@@ -47,13 +65,23 @@ def test_a_tour_of_every_page_keeps_all_state_in_one_object():
     assert lab_of(at).config.drift.tau == 0.1  # the tour kept the setting
     assert at.select_slider(key="tau").value == 0.1
     other = widgets - CONFIG_FIELDS
-    print(f"{len(own)} app key; {len(widgets)} widget keys ({len(widgets & CONFIG_FIELDS)} config fields, "
-          f"{len(other)} others: {sorted(other)})")
+    print(
+        f"{len(own)} app key; {len(widgets)} widget keys ({len(widgets & CONFIG_FIELDS)} config fields, "
+        f"{len(other)} others: {sorted(other)})"
+    )
 
 
 def test_view_settings_from_a_link_are_read_leniently():
-    view, notices = ViewSettings.from_query({"steps_per_frame": "auto", "layers": "V,density,nope", "arrow_scale": "500",
-                                             "compare_layers": "density,V⁺", "presenter": "yes"}, 20)
+    view, notices = ViewSettings.from_query(
+        {
+            "steps_per_frame": "auto",
+            "layers": "V,density,nope",
+            "arrow_scale": "500",
+            "compare_layers": "density,V⁺",
+            "presenter": "yes",
+        },
+        20,
+    )
     assert view.steps_per_frame == 0 and view.layers == ("V", "density") and view.arrow_scale == 50
     assert view.compare_layers == ("V⁺",) and view.presenter  # Compare offers only the arrow layers
     assert len(notices) == 3

@@ -1,6 +1,7 @@
 """Classroom tools of the Playground and Compare: presenter mode, guided scenarios, exports and the
 estimator-noise layer. The mathematics is ``drift_core``'s (:mod:`~drift_core.export`,
 :mod:`~drift_core.scenarios`, :mod:`~drift_core.estimator_noise`); state is the session's."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +10,14 @@ import streamlit as st
 from drift_core import palette
 from drift_core.estimator_noise import EstimatorNoise, estimator_noise
 from drift_core.export import (
-    config_json, frames_mp4, gif_bytes, mp4_bytes, mp4_encoder, record_rows, rows_csv, side_by_side_frames,
+    config_json,
+    frames_mp4,
+    gif_bytes,
+    mp4_bytes,
+    mp4_encoder,
+    record_rows,
+    rows_csv,
+    side_by_side_frames,
     side_by_side_gif,
 )
 from drift_core.run import Run
@@ -66,8 +74,13 @@ def page_style() -> None:
 
 
 def exit_presenter_button() -> None:
-    st.button("Exit presenter mode", key="presenter_exit", on_click=_exit_presenter, type="tertiary",
-              icon=":material/close_fullscreen:")
+    st.button(
+        "Exit presenter mode",
+        key="presenter_exit",
+        on_click=_exit_presenter,
+        type="tertiary",
+        icon=":material/close_fullscreen:",
+    )
 
 
 # ---- guided scenarios -----------------------------------------------------------------------------------
@@ -84,9 +97,14 @@ def scenario_picker() -> None:
     active = SCENARIOS.get(session.scenario or "")
     applies = active is not None and active.config == session.config
     st.session_state["scenario"] = active.key if applies else None
-    st.pills("Guided scenarios: one click each", list(SCENARIOS), key="scenario", on_change=_choose_scenario,
-             format_func=lambda key: SCENARIOS[key].title,
-             help="each sets up one classic situation and says what to watch; it restarts the run")
+    st.pills(
+        "Guided scenarios: one click each",
+        list(SCENARIOS),
+        key="scenario",
+        on_change=_choose_scenario,
+        format_func=lambda key: SCENARIOS[key].title,
+        help="each sets up one classic situation and says what to watch; it restarts the run",
+    )
     if applies:
         st.info(f"**{active.title}.** {active.watch} Press **Play**.", icon=":material/visibility:")
 
@@ -97,8 +115,10 @@ def export_buttons(run: Run, *, title: str = "") -> None:
     when there are several), its metrics as CSV (column ``arm`` for several arms) and its config as
     JSON. The buffers are copied now (references) and the files made only when a button is clicked."""
     snaps = {name: list(h.snapshots) for name, h in run.histories.items()}
-    kept = {name: (list(h.records), [{"step": m.step, "wall_s": m.wall_s, **m.values} for m in h.metrics])
-            for name, h in run.histories.items()}
+    kept = {
+        name: (list(h.records), [{"step": m.step, "wall_s": m.wall_s, **m.values} for m in h.metrics])
+        for name, h in run.histories.items()
+    }
     frames = min(len(s) for s in snaps.values())
     single = len(snaps) == 1
     only = next(iter(snaps.values()))
@@ -116,19 +136,50 @@ def export_buttons(run: Run, *, title: str = "") -> None:
         return mp4_bytes(only, title=title) if single else frames_mp4(side_by_side_frames(snaps))
 
     cols = st.columns(4)
-    cols[0].download_button("GIF", gif, file_name="drift_lab_run.gif", mime="image/gif",
-                            disabled=frames < 2, on_click="ignore", icon=":material/gif_box:", width="stretch",
-                            help=f"animated GIF of the {frames} kept frames")
+    cols[0].download_button(
+        "GIF",
+        gif,
+        file_name="drift_lab_run.gif",
+        mime="image/gif",
+        disabled=frames < 2,
+        on_click="ignore",
+        icon=":material/gif_box:",
+        width="stretch",
+        help=f"animated GIF of the {frames} kept frames",
+    )
     encoder = mp4_encoder()
-    cols[1].download_button("MP4", mp4, file_name="drift_lab_run.mp4", mime="video/mp4",
-                            disabled=frames < 2 or encoder is None, on_click="ignore", icon=":material/movie:",
-                            width="stretch", help="MP4 needs an encoder: pip install imageio-ffmpeg" if encoder is None
-                            else f"H.264 video of the {frames} kept frames")
-    cols[2].download_button("Metrics CSV", csv_text, file_name="drift_lab_metrics.csv", mime="text/csv", on_click="ignore", icon=":material/table:", width="stretch")
-    cols[3].download_button("Config JSON", config_json(run.base_config), file_name="drift_lab_config.json",
-                            mime="application/json", on_click="ignore", icon=":material/data_object:",
-                            width="stretch",
-                            help="python -m drift_core train --config drift_lab_config.json reproduces this run")
+    cols[1].download_button(
+        "MP4",
+        mp4,
+        file_name="drift_lab_run.mp4",
+        mime="video/mp4",
+        disabled=frames < 2 or encoder is None,
+        on_click="ignore",
+        icon=":material/movie:",
+        width="stretch",
+        help="MP4 needs an encoder: pip install imageio-ffmpeg"
+        if encoder is None
+        else f"H.264 video of the {frames} kept frames",
+    )
+    cols[2].download_button(
+        "Metrics CSV",
+        csv_text,
+        file_name="drift_lab_metrics.csv",
+        mime="text/csv",
+        on_click="ignore",
+        icon=":material/table:",
+        width="stretch",
+    )
+    cols[3].download_button(
+        "Config JSON",
+        config_json(run.base_config),
+        file_name="drift_lab_config.json",
+        mime="application/json",
+        on_click="ignore",
+        icon=":material/data_object:",
+        width="stretch",
+        help="python -m drift_core train --config drift_lab_config.json reproduces this run",
+    )
     if frames < 2:
         st.caption("GIF/MP4 export needs at least two kept frames: train a few more steps.")
 
@@ -147,20 +198,40 @@ def noise_layer(run: Run, figure: dict, arrow_scale: float) -> EstimatorNoise | 
         st.caption(f"Estimator noise unavailable: {err}")
         return None
     starts = np.repeat(noise.probes[None], noise.samples.shape[0], 0).reshape(-1, 2)
-    figure["data"].append(arrow_trace(starts, noise.samples.reshape(-1, 2), arrow_scale,
-                                      f"V from {noise.samples.shape[0]} fresh batches", palette.NOISE))
+    figure["data"].append(
+        arrow_trace(
+            starts,
+            noise.samples.reshape(-1, 2),
+            arrow_scale,
+            f"V from {noise.samples.shape[0]} fresh batches",
+            palette.NOISE,
+        )
+    )
     tips = noise.probes + arrow_scale * noise.mean
     layout = figure.get("layout", {})
     x0, x1 = layout.get("xaxis", {}).get("range", [-1.5, 1.5])
     px_per_unit = 0.8 * float(layout.get("height", 480)) / max(float(x1 - x0), 1e-9)
-    figure["data"].append({"type": "scatter", "mode": "markers", "x": tips[:, 0], "y": tips[:, 1],
-                           "name": "spread of V (circle radius)", "hoverinfo": "skip",
-                           "marker": {"symbol": "circle-open", "color": palette.NOISE.colour,
-                                      "size": np.clip(2 * arrow_scale * noise.spread * px_per_unit, 4, 80)}})
+    figure["data"].append(
+        {
+            "type": "scatter",
+            "mode": "markers",
+            "x": tips[:, 0],
+            "y": tips[:, 1],
+            "name": "spread of V (circle radius)",
+            "hoverinfo": "skip",
+            "marker": {
+                "symbol": "circle-open",
+                "color": palette.NOISE.colour,
+                "size": np.clip(2 * arrow_scale * noise.spread * px_per_unit, 4, 80),
+            },
+        }
+    )
     return noise
 
 
 def noise_caption(noise: EstimatorNoise) -> str:
-    return (f"Estimator noise at N = {noise.batch_size}: the spread of V over {noise.samples.shape[0]} fresh "
-            f"batches is {np.median(noise.spread):.2e} (median), {noise.noise_to_signal:.0%} of the size of V. "
-            "Quadruple N to roughly halve it.")
+    return (
+        f"Estimator noise at N = {noise.batch_size}: the spread of V over {noise.samples.shape[0]} fresh "
+        f"batches is {np.median(noise.spread):.2e} (median), {noise.noise_to_signal:.0%} of the size of V. "
+        "Quadruple N to roughly halve it."
+    )

@@ -11,6 +11,7 @@ A shared link is read on the session's first run (:func:`open_session`): unknown
 bad values kept, out-of-range ones clamped, each with a notice; after every run the URL is rewritten
 with what differs from the defaults (:func:`sync_url`), so a copied link reproduces the view.
 """
+
 from __future__ import annotations
 
 import streamlit as st
@@ -28,11 +29,14 @@ TAU_OPTIONS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.3, 0.5, 0.
 LR_OPTIONS = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 1e-1, 0.2, 0.5, 1.0)
 BATCH_OPTIONS = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)
 WIDTH_OPTIONS = (16, 32, 64, 128, 256, 512)
-START_LABELS = {"default": "default (network init)", "between": "between the modes", "far": "far away",
-                "collapsed": "collapsed onto one mode"}
+START_LABELS = {
+    "default": "default (network init)",
+    "between": "between the modes",
+    "far": "far away",
+    "collapsed": "collapsed onto one mode",
+}
 START_CASES = {"start_between": "Between", "start_far": "Far away", "start_collapsed": "Collapsed"}
 """The paper's three start cases as sidebar pills: keys of :data:`drift_core.scenarios.SCENARIOS`."""
-
 
 
 def limits() -> Limits:
@@ -69,8 +73,13 @@ def sync_url(session: LabSession, *, view_names: tuple[str, ...] = VIEW_PARAMS) 
     for name in view_names:
         value = getattr(session.view, name)
         if value != getattr(default, name):
-            wanted[name] = (",".join(value) if isinstance(value, tuple)
-                            else ("true" if value else "false") if isinstance(value, bool) else str(value))
+            wanted[name] = (
+                ",".join(value)
+                if isinstance(value, tuple)
+                else ("true" if value else "false")
+                if isinstance(value, bool)
+                else str(value)
+            )
     if st.query_params.to_dict() != wanted:
         st.query_params.from_dict(wanted)
 
@@ -173,10 +182,15 @@ def run_controls(session: LabSession, *, upload: bool = True) -> None:
     sb.markdown("#### :material/restart_alt: Restart the run when changed")
     _seed(session.config, ("dataset", "init", "width", "depth", "seed"))
     st.session_state["start_case"] = session.scenario if session.scenario in START_CASES else None
-    sb.pills("The paper's start cases (bimodal data)", list(START_CASES), key="start_case",
-             format_func=START_CASES.get, on_change=_apply_start_case,
-             help="Fig. 3 of the drifting paper: outputs start between the two modes, far away, or collapsed onto "
-                  "one mode (dataset bimodal, τ = 0.1, 300 steps)")
+    sb.pills(
+        "The paper's start cases (bimodal data)",
+        list(START_CASES),
+        key="start_case",
+        format_func=START_CASES.get,
+        on_change=_apply_start_case,
+        help="Fig. 3 of the drifting paper: outputs start between the two modes, far away, or collapsed onto "
+        "one mode (dataset bimodal, τ = 0.1, 300 steps)",
+    )
     if upload:
         with sb.expander("Your own points (CSV of x,y rows)", expanded=False):
             st.file_uploader("CSV file", type=["csv", "txt", "tsv"], key="upload_csv", on_change=_take_upload)
@@ -185,80 +199,159 @@ def run_controls(session: LabSession, *, upload: bool = True) -> None:
     error = session.notices.get("upload")
     if error:
         sb.error(error, icon=":material/upload_file:")
-    sb.selectbox("Dataset", list(SAMPLERS) + ["custom"], **_field("dataset"),
-                 format_func=lambda d: "your uploaded points" if d == "custom" else d)
-    sb.selectbox("Start", list(START_LABELS), **_field("init"), format_func=START_LABELS.get,
-                 help="Where the generator's outputs start (the paper's three start cases use the bimodal data)")
+    sb.selectbox(
+        "Dataset",
+        list(SAMPLERS) + ["custom"],
+        **_field("dataset"),
+        format_func=lambda d: "your uploaded points" if d == "custom" else d,
+    )
+    sb.selectbox(
+        "Start",
+        list(START_LABELS),
+        **_field("init"),
+        format_func=START_LABELS.get,
+        help="Where the generator's outputs start (the paper's three start cases use the bimodal data)",
+    )
     c1, c2 = sb.columns(2)
     c1.select_slider("Width", _options(WIDTH_OPTIONS, "width"), **_field("width"))
     c2.select_slider("Depth", _options(range(1, 7), "depth"), **_field("depth"))
     sb.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, **_field("seed"))
 
 
-def live_controls(session: LabSession, *, lookahead_arm: bool = False, batch: bool = True,
-                  speed: bool = True) -> None:
+def live_controls(session: LabSession, *, lookahead_arm: bool = False, batch: bool = True, speed: bool = True) -> None:
     """Settings the running trainer takes without a reset. With ``lookahead_arm`` (Compare) K is the
     lookahead arm's, at least 1 (the baseline arm has K = 0)."""
     lim = limits()
     sb = st.sidebar
     sb.markdown("#### :material/bolt: Applies live")
-    _seed(session.config, ("K", "tau", "multi_temperature", "batch_size", "lr", "steps", "alpha", "scaling",
-                           "weighting", "negatives", "attraction_only", "normalize_distance"))
+    _seed(
+        session.config,
+        (
+            "K",
+            "tau",
+            "multi_temperature",
+            "batch_size",
+            "lr",
+            "steps",
+            "alpha",
+            "scaling",
+            "weighting",
+            "negatives",
+            "attraction_only",
+            "normalize_distance",
+        ),
+    )
     top_k = max(1, min(8, lim.max_k))
     if lookahead_arm:
         st.session_state["K"] = min(max(1, session.config.drift.K), top_k)
-        sb.slider("K of the lookahead arm", 1, top_k, **_field("K"),
-                  help="lookahead terms after the base term; the baseline arm has K = 0")
+        sb.slider(
+            "K of the lookahead arm",
+            1,
+            top_k,
+            **_field("K"),
+            help="lookahead terms after the base term; the baseline arm has K = 0",
+        )
     else:
         st.session_state["K"] = min(session.config.drift.K, lim.max_k)
-        sb.slider("K (lookahead terms; 0 = baseline)", 0, min(8, lim.max_k), **_field("K"),
-                  help="K further drifting terms per step, each on the points moved by the ones before it")
-    sb.select_slider("Temperature τ (log scale)", _options(TAU_OPTIONS, "tau"), **_field("tau"),
-                     format_func=lambda v: f"{v:g}",
-                     help="kernel exp(−‖x−y‖/τ): the distance at which points still see each other")
+        sb.slider(
+            "K (lookahead terms; 0 = baseline)",
+            0,
+            min(8, lim.max_k),
+            **_field("K"),
+            help="K further drifting terms per step, each on the points moved by the ones before it",
+        )
+    sb.select_slider(
+        "Temperature τ (log scale)",
+        _options(TAU_OPTIONS, "tau"),
+        **_field("tau"),
+        format_func=lambda v: f"{v:g}",
+        help="kernel exp(−‖x−y‖/τ): the distance at which points still see each other",
+    )
     sb.toggle("Multi-temperature (τ × {0.4, 1, 4})", **_field("multi_temperature"))
     if batch:
         sizes = [b for b in _options(BATCH_OPTIONS, "batch_size") if b <= lim.max_batch]
         sb.select_slider("Batch size N", sizes or [st.session_state["batch_size"]], **_field("batch_size"))
-    sb.select_slider("Learning rate (log scale)", _options(LR_OPTIONS, "lr"), **_field("lr"),
-                     format_func=lambda v: f"{v:g}")
+    sb.select_slider(
+        "Learning rate (log scale)", _options(LR_OPTIONS, "lr"), **_field("lr"), format_func=lambda v: f"{v:g}"
+    )
     if speed:
         choices = [0] + [n for n in (1, 2, 3, 5, 10, 20, 50, 100) if n <= lim.max_steps_per_frame]
         session.set_view(steps_per_frame=min(session.view.steps_per_frame, lim.max_steps_per_frame))
-        sb.select_slider("Steps per frame", sorted(set(choices) | {session.view.steps_per_frame}),
-                         **view_widget("steps_per_frame"), format_func=lambda n: "auto" if n == 0 else str(n),
-                         help="training steps between two redraws; auto: as many as keep the animation "
-                              "smooth while training gets most of the time")
+        sb.select_slider(
+            "Steps per frame",
+            sorted(set(choices) | {session.view.steps_per_frame}),
+            **view_widget("steps_per_frame"),
+            format_func=lambda n: "auto" if n == 0 else str(n),
+            help="training steps between two redraws; auto: as many as keep the animation "
+            "smooth while training gets most of the time",
+        )
     st.session_state["steps"] = min(session.config.train.steps, 1_000_000)
-    sb.number_input("Step budget", min_value=0, max_value=1_000_000, step=100, **_field("steps"),
-                    help="training pauses by itself after this many steps")
+    sb.number_input(
+        "Step budget",
+        min_value=0,
+        max_value=1_000_000,
+        step=100,
+        **_field("steps"),
+        help="training pauses by itself after this many steps",
+    )
     with sb.expander("More drift settings (live)"):
         st.session_state["alpha"] = min(max(session.config.drift.alpha, 0.0), 3.0)
-        st.slider("α (step between lookahead terms)", 0.0, 3.0, step=0.1, **_field("alpha"),
-                  help="z^(k+1) = z^k + α·V_k: how far the set moves before the next lookahead term is computed")
-        st.selectbox("Term scaling", list(SCALINGS), **_field("scaling"),
-                     help="how each lookahead term is rescaled before the sum: none; unit_rms (each term to RMS 1); "
-                          "relative (each term to the base term's RMS)")
-        st.selectbox("Term weighting", list(WEIGHTINGS), **_field("weighting"),
-                     help="weights w_k of the terms in the training target x + Σ w_k V_k: uniform (1, 1, ...), heun "
-                          "(½, ½), geometric (γ^k), extrapolation (−λ, 1+λ)")
-        st.selectbox("Lookahead negatives", list(NEGATIVES), **_field("negatives"),
-                     help="what the later terms are repelled from: the moved set z^k (moved) or the original "
-                          "outputs (fixed)")
-        st.toggle("Attraction only (ablation)", **_field("attraction_only"),
-                  help="V = V⁺: no repulsion from the other generated points")
-        st.toggle("Normalise distances", **_field("normalize_distance"),
-                  help="measure distances in units of the batch's mean distance, as the official code does")
+        st.slider(
+            "α (step between lookahead terms)",
+            0.0,
+            3.0,
+            step=0.1,
+            **_field("alpha"),
+            help="z^(k+1) = z^k + α·V_k: how far the set moves before the next lookahead term is computed",
+        )
+        st.selectbox(
+            "Term scaling",
+            list(SCALINGS),
+            **_field("scaling"),
+            help="how each lookahead term is rescaled before the sum: none; unit_rms (each term to RMS 1); "
+            "relative (each term to the base term's RMS)",
+        )
+        st.selectbox(
+            "Term weighting",
+            list(WEIGHTINGS),
+            **_field("weighting"),
+            help="weights w_k of the terms in the training target x + Σ w_k V_k: uniform (1, 1, ...), heun "
+            "(½, ½), geometric (γ^k), extrapolation (−λ, 1+λ)",
+        )
+        st.selectbox(
+            "Lookahead negatives",
+            list(NEGATIVES),
+            **_field("negatives"),
+            help="what the later terms are repelled from: the moved set z^k (moved) or the original outputs (fixed)",
+        )
+        st.toggle(
+            "Attraction only (ablation)",
+            **_field("attraction_only"),
+            help="V = V⁺: no repulsion from the other generated points",
+        )
+        st.toggle(
+            "Normalise distances",
+            **_field("normalize_distance"),
+            help="measure distances in units of the batch's mean distance, as the official code does",
+        )
 
 
 def display_controls(*, arrows: bool = True) -> None:
     """Display settings in the sidebar."""
     st.sidebar.markdown("#### :material/palette: Display")
     if arrows:
-        st.sidebar.slider("Arrow length ×", 1, 50, **view_widget("arrow_scale"),
-                          help="arrows are drawn this many times their true length")
-    st.sidebar.toggle("High contrast", **view_widget("contrast"),
-                      help="larger points, darker data and thicker lines: for a projector or a bright room")
+        st.sidebar.slider(
+            "Arrow length ×",
+            1,
+            50,
+            **view_widget("arrow_scale"),
+            help="arrows are drawn this many times their true length",
+        )
+    st.sidebar.toggle(
+        "High contrast",
+        **view_widget("contrast"),
+        help="larger points, darker data and thicker lines: for a projector or a bright room",
+    )
 
 
 def setting_error(session: LabSession) -> None:

@@ -8,10 +8,11 @@ must follow the app's theme are the tokens :data:`TEXT` and :data:`GRID`, which 
 (:mod:`ui.live_plot`) replaces with the theme's colours in the browser; the plot area is transparent,
 so a dark theme gives a dark picture.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import altair as alt
 import numpy as np
@@ -44,7 +45,7 @@ class Style:
     contrast: bool = False
 
     @classmethod
-    def of(cls, view) -> "Style":
+    def of(cls, view) -> Style:
         """The style for a :class:`ui.session.ViewSettings`."""
         return cls(text=19 if view.presenter else 13, contrast=bool(view.contrast))
 
@@ -79,34 +80,56 @@ def grid_arrows(grid: np.ndarray, field: np.ndarray) -> np.ndarray:
     the whole picture); directions and relative lengths are kept."""
     xs = np.unique(np.round(grid[:, 0], 9))
     spacing = float(xs[1] - xs[0]) if len(xs) > 1 else 1.0
-    longest = float(np.sqrt((field ** 2).sum(1)).max()) if len(field) else 0.0
+    longest = float(np.sqrt((field**2).sum(1)).max()) if len(field) else 0.0
     return field * (0.9 * spacing / longest) if longest > 0 else field
 
 
 def scatter_trace(points: np.ndarray, name: str, colour: str, size: float = 4.0, **extra) -> dict:
-    return {"type": "scattergl", "mode": "markers", "x": points[:, 0], "y": points[:, 1], "name": name,
-            "marker": {"color": colour, "size": size}, **extra}
+    return {
+        "type": "scattergl",
+        "mode": "markers",
+        "x": points[:, 0],
+        "y": points[:, 1],
+        "name": name,
+        "marker": {"color": colour, "size": size},
+        **extra,
+    }
 
 
-def arrow_trace(starts: np.ndarray, vectors: np.ndarray, scale: float, name: str, stroke: Stroke,
-                style: Style = Style()) -> dict:
+def arrow_trace(
+    starts: np.ndarray, vectors: np.ndarray, scale: float, name: str, stroke: Stroke, style: Style = Style()
+) -> dict:
     """One layer of arrows, start -> start + scale * vector, drawn with ``stroke``."""
     x, y = segments(starts, vectors, scale)
-    return {"type": "scattergl", "mode": "lines", "x": x, "y": y, "name": name, "hoverinfo": "skip",
-            "line": {"color": stroke.colour, "width": style.width(stroke), "dash": stroke.dash}, "connectgaps": False}
+    return {
+        "type": "scattergl",
+        "mode": "lines",
+        "x": x,
+        "y": y,
+        "name": name,
+        "hoverinfo": "skip",
+        "line": {"color": stroke.colour, "width": style.width(stroke), "dash": stroke.dash},
+        "connectgaps": False,
+    }
 
 
 def _axis(style: Style, **extra) -> dict:
     return {"zeroline": False, "gridcolor": GRID, "linecolor": GRID, "tickfont": {"size": style.text - 1}, **extra}
 
 
-def base_layout(bounds: Sequence[float], *, title: str = "", height: int = 480, uirevision: str = "drift",
-                style: Style = Style()) -> dict:
+def base_layout(
+    bounds: Sequence[float], *, title: str = "", height: int = 480, uirevision: str = "drift", style: Style = Style()
+) -> dict:
     x0, x1, y0, y1 = bounds
     return {
         "title": {"text": title, "x": 0.02, "font": {"size": style.text + 2}},
         "height": height,
-        "margin": {"l": 30 + 2 * style.text, "r": 10, "t": 2 * style.text + 16 if title else 10, "b": 2 * style.text + 8},
+        "margin": {
+            "l": 30 + 2 * style.text,
+            "r": 10,
+            "t": 2 * style.text + 16 if title else 10,
+            "b": 2 * style.text + 8,
+        },
         "xaxis": _axis(style, range=[x0, x1], autorange=False, constrain="domain"),
         "yaxis": _axis(style, range=[y0, y1], autorange=False, scaleanchor="x", scaleratio=1),
         "legend": {"orientation": "h", "y": -0.1, "font": {"size": style.text - 1}},
@@ -116,11 +139,22 @@ def base_layout(bounds: Sequence[float], *, title: str = "", height: int = 480, 
     }
 
 
-def particle_figure(snap, bounds: Sequence[float], layers: Iterable[str] = ("V",), *, arrow_scale: float = 10.0,
-                    grid: np.ndarray | None = None, grid_field: np.ndarray | None = None,
-                    density: np.ndarray | None = None, title: str = "", height: int = 480,
-                    other: np.ndarray | None = None, other_name: str = "", uirevision: str = "drift",
-                    style: Style = Style()) -> dict:
+def particle_figure(
+    snap,
+    bounds: Sequence[float],
+    layers: Iterable[str] = ("V",),
+    *,
+    arrow_scale: float = 10.0,
+    grid: np.ndarray | None = None,
+    grid_field: np.ndarray | None = None,
+    density: np.ndarray | None = None,
+    title: str = "",
+    height: int = 480,
+    other: np.ndarray | None = None,
+    other_name: str = "",
+    uirevision: str = "drift",
+    style: Style = Style(),
+) -> dict:
     """Data (faint), generated particles and the chosen arrow layers for one Snapshot.
 
     Args:
@@ -137,21 +171,48 @@ def particle_figure(snap, bounds: Sequence[float], layers: Iterable[str] = ("V",
     if "density" in layers and density is not None:
         r = density.shape[0]
         blue = ",".join(str(c) for c in palette.rgb(palette.GENERATED.colour))
-        traces.append({"type": "heatmap", "z": density, "x": np.linspace(x0, x1, r), "y": np.linspace(y0, y1, r),
-                       "colorscale": [[0, f"rgba({blue},0)"], [1, f"rgba({blue},0.5)"]],
-                       "showscale": False, "hoverinfo": "skip", "name": "density"})
-    traces.append(scatter_trace(snap.positives, "data", palette.DATA.colour, style.size(4),
-                                opacity=0.85 if style.contrast else 0.6 if style.text > 15 else 0.45))
+        traces.append(
+            {
+                "type": "heatmap",
+                "z": density,
+                "x": np.linspace(x0, x1, r),
+                "y": np.linspace(y0, y1, r),
+                "colorscale": [[0, f"rgba({blue},0)"], [1, f"rgba({blue},0.5)"]],
+                "showscale": False,
+                "hoverinfo": "skip",
+                "name": "density",
+            }
+        )
+    traces.append(
+        scatter_trace(
+            snap.positives,
+            "data",
+            palette.DATA.colour,
+            style.size(4),
+            opacity=0.85 if style.contrast else 0.6 if style.text > 15 else 0.45,
+        )
+    )
     if "field on a grid" in layers and grid is not None and grid_field is not None:
-        traces.append(arrow_trace(grid, grid_arrows(grid, grid_field), 1.0, "V on a grid (longest = one cell)",
-                                  palette.FIELD, style))
+        traces.append(
+            arrow_trace(
+                grid, grid_arrows(grid, grid_field), 1.0, "V on a grid (longest = one cell)", palette.FIELD, style
+            )
+        )
     g = snap.generated
     if other is not None:
         traces.append(arrow_trace(g, other - g, 1.0, f"difference to {other_name}", palette.DIFFERENCE, style))
     if "lookahead terms" in layers:
         for k, term in enumerate(snap.terms):
-            traces.append(arrow_trace(snap.points[k], term, arrow_scale, f"V{str(k).translate(SUBSCRIPTS)}",
-                                      palette.TERMS[k % len(palette.TERMS)], style))
+            traces.append(
+                arrow_trace(
+                    snap.points[k],
+                    term,
+                    arrow_scale,
+                    f"V{str(k).translate(SUBSCRIPTS)}",
+                    palette.TERMS[k % len(palette.TERMS)],
+                    style,
+                )
+            )
     if "V⁺" in layers:
         traces.append(arrow_trace(g, snap.v_pos, arrow_scale, "V⁺ attraction", palette.V_POS, style))
     if "V⁻" in layers:
@@ -159,13 +220,23 @@ def particle_figure(snap, bounds: Sequence[float], layers: Iterable[str] = ("V",
     if "V" in layers:
         traces.append(arrow_trace(g, snap.v, arrow_scale, "V", V, style))
     traces.append(scatter_trace(g, "generated", palette.GENERATED.colour, style.size(5)))
-    return {"data": traces, "layout": base_layout(bounds, title=title, height=height, uirevision=uirevision,
-                                                  style=style)}
+    return {
+        "data": traces,
+        "layout": base_layout(bounds, title=title, height=height, uirevision=uirevision, style=style),
+    }
 
 
-def curves_figure(series: dict[str, tuple[Sequence[float], Sequence[float]]], *, title: str, x_title: str,
-                  y_title: str, log_y: bool = False, height: int = 220, uirevision: str = "curves",
-                  style: Style = Style()) -> dict:
+def curves_figure(
+    series: dict[str, tuple[Sequence[float], Sequence[float]]],
+    *,
+    title: str,
+    x_title: str,
+    y_title: str,
+    log_y: bool = False,
+    height: int = 220,
+    uirevision: str = "curves",
+    style: Style = Style(),
+) -> dict:
     """A line chart, one line per series ({name: (xs, ys)}). With ``log_y`` the y axis is logarithmic
     once the values span more than a decade (and only positive values are drawn: a log axis has no
     place for 0). Drawn in place by :class:`ui.live_plot.LiveView`."""
@@ -174,29 +245,61 @@ def curves_figure(series: dict[str, tuple[Sequence[float], Sequence[float]]], *,
         x, y = np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)
         keep = np.isfinite(x) & np.isfinite(y) & ((y > 0) if log_y else True)
         positive.extend(y[keep])
-        traces.append({"type": "scatter", "mode": "lines+markers" if keep.sum() < 3 else "lines", "name": name,
-                       "x": x[keep], "y": y[keep],
-                       "line": {"color": palette.arm_colour(name, index), "width": 2.5 if style.contrast else 2,
-                                "dash": ("solid", "dash", "dot", "dashdot")[index % 4]}})
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "lines+markers" if keep.sum() < 3 else "lines",
+                "name": name,
+                "x": x[keep],
+                "y": y[keep],
+                "line": {
+                    "color": palette.arm_colour(name, index),
+                    "width": 2.5 if style.contrast else 2,
+                    "dash": ("solid", "dash", "dot", "dashdot")[index % 4],
+                },
+            }
+        )
     log = log_y and len(positive) > 1 and max(positive) > 10 * min(positive)
     xs_all = [x for xs, _ in series.values() for x in xs]
     short = x_title == "step" and (not xs_all or max(xs_all) < 10)  # a few steps: no ticks at half steps
-    return {"data": traces, "layout": {
-        "title": {"text": title, "x": 0.02, "font": {"size": style.text + 1}}, "height": height,
-        "uirevision": uirevision, "plot_bgcolor": "rgba(0,0,0,0)",
-        "margin": {"l": 30 + 2 * style.text, "r": 10, "t": 2 * style.text + 12, "b": 2 * style.text + 14},
-        "showlegend": len(series) > 1,
-        "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right",
-                   "font": {"size": style.text - 1}},
-        "xaxis": _axis(style, title={"text": x_title, "font": {"size": style.text - 1}}, rangemode="tozero",
-                       tickformat=",d" if x_title == "step" else ".3~g", **({"range": [0, 10]} if short else {})),
-        "yaxis": _axis(style, title={"text": y_title, "font": {"size": style.text - 1}}, type="log" if log else "linear",
-                       tickformat=".1~e" if log else ".3~g", rangemode="normal" if log else "tozero"),
-    }}
+    return {
+        "data": traces,
+        "layout": {
+            "title": {"text": title, "x": 0.02, "font": {"size": style.text + 1}},
+            "height": height,
+            "uirevision": uirevision,
+            "plot_bgcolor": "rgba(0,0,0,0)",
+            "margin": {"l": 30 + 2 * style.text, "r": 10, "t": 2 * style.text + 12, "b": 2 * style.text + 14},
+            "showlegend": len(series) > 1,
+            "legend": {
+                "orientation": "h",
+                "y": 1.02,
+                "yanchor": "bottom",
+                "x": 1,
+                "xanchor": "right",
+                "font": {"size": style.text - 1},
+            },
+            "xaxis": _axis(
+                style,
+                title={"text": x_title, "font": {"size": style.text - 1}},
+                rangemode="tozero",
+                tickformat=",d" if x_title == "step" else ".3~g",
+                **({"range": [0, 10]} if short else {}),
+            ),
+            "yaxis": _axis(
+                style,
+                title={"text": y_title, "font": {"size": style.text - 1}},
+                type="log" if log else "linear",
+                tickformat=".1~e" if log else ".3~g",
+                rangemode="normal" if log else "tozero",
+            ),
+        },
+    }
 
 
-def curves_chart(rows: list[dict], x: str, y: str, *, series: str = "series", title: str = "",
-                 log_y: bool = False, height: int = 170) -> alt.Chart:
+def curves_chart(
+    rows: list[dict], x: str, y: str, *, series: str = "series", title: str = "", log_y: bool = False, height: int = 170
+) -> alt.Chart:
     """A line chart of long-form rows [{x, y, series}] (one line per series)."""
     frame = pd.DataFrame(rows, columns=[x, y, series] if not rows else None)
     frame = frame.replace([np.inf, -np.inf], np.nan).dropna(subset=[y])
@@ -210,8 +313,12 @@ def curves_chart(rows: list[dict], x: str, y: str, *, series: str = "series", ti
         .encode(
             x=alt.X(f"{x}:Q", title=x_title),
             y=alt.Y(f"{y}:Q", title=y, scale=scale),
-            color=alt.Color(f"{series}:N", title=None, scale=alt.Scale(domain=domain, range=colours),
-                            legend=alt.Legend(orient="top") if len(domain) > 1 else None),
+            color=alt.Color(
+                f"{series}:N",
+                title=None,
+                scale=alt.Scale(domain=domain, range=colours),
+                legend=alt.Legend(orient="top") if len(domain) > 1 else None,
+            ),
         )
     )
 
@@ -241,12 +348,22 @@ def kernel_matrix_figure(w_pos: np.ndarray, w_neg: np.ndarray, *, height: int = 
     return {
         "data": [{"type": "heatmap", "z": z, "colorscale": "Blues", "colorbar": {"title": {"text": "weight"}}}],
         "layout": {
-            "height": height, "margin": {"l": 40, "r": 10, "t": 30, "b": 40}, "plot_bgcolor": "rgba(0,0,0,0)",
+            "height": height,
+            "margin": {"l": 40, "r": 10, "t": 30, "b": 40},
+            "plot_bgcolor": "rgba(0,0,0,0)",
             "title": {"text": "kernel weights: W⁺ (positives) | W⁻ (negatives = generated)", "font": {"size": 13}},
             "xaxis": {"title": {"text": "target index"}},
             "yaxis": {"title": {"text": "particle i"}, "autorange": "reversed"},
-            "shapes": [{"type": "line", "x0": p - 0.5, "x1": p - 0.5, "y0": -0.5, "y1": w_pos.shape[0] - 0.5,
-                        "line": {"color": TEXT, "width": 2}}],
+            "shapes": [
+                {
+                    "type": "line",
+                    "x0": p - 0.5,
+                    "x1": p - 0.5,
+                    "y0": -0.5,
+                    "y1": w_pos.shape[0] - 0.5,
+                    "line": {"color": TEXT, "width": 2},
+                }
+            ],
         },
     }
 
@@ -262,22 +379,52 @@ def lens_figure(ins, index: int, bounds: Sequence[float], *, height: int = 460) 
     centre = x[i]
     tau = ins.tau
     traces = [
-        {"type": "scatter", "mode": "markers", "x": ins.positives[:, 0], "y": ins.positives[:, 1],
-         "name": "positives (size = W⁺ weight)", "marker": {"color": palette.V_POS.colour, "size": size(w_pos), "opacity": 0.7},
-         "customdata": w_pos, "hovertemplate": "W⁺ = %{customdata:.3g}<extra></extra>"},
-        {"type": "scatter", "mode": "markers", "x": x[:, 0], "y": x[:, 1],
-         "name": "negatives = generated (size = W⁻ weight)",
-         "marker": {"color": palette.V_NEG.colour, "size": size(w_neg), "opacity": 0.6, "symbol": "diamond"},
-         "customdata": np.stack([np.arange(len(x)), w_neg], 1),
-         "hovertemplate": "particle %{customdata[0]:.0f}, W⁻ = %{customdata[1]:.3g}<extra></extra>"},
-        {"type": "scatter", "mode": "markers", "x": [centre[0]], "y": [centre[1]], "name": f"particle {i}",
-         "marker": {"color": TEXT, "size": 14, "symbol": "x"}, "hoverinfo": "skip"},
+        {
+            "type": "scatter",
+            "mode": "markers",
+            "x": ins.positives[:, 0],
+            "y": ins.positives[:, 1],
+            "name": "positives (size = W⁺ weight)",
+            "marker": {"color": palette.V_POS.colour, "size": size(w_pos), "opacity": 0.7},
+            "customdata": w_pos,
+            "hovertemplate": "W⁺ = %{customdata:.3g}<extra></extra>",
+        },
+        {
+            "type": "scatter",
+            "mode": "markers",
+            "x": x[:, 0],
+            "y": x[:, 1],
+            "name": "negatives = generated (size = W⁻ weight)",
+            "marker": {"color": palette.V_NEG.colour, "size": size(w_neg), "opacity": 0.6, "symbol": "diamond"},
+            "customdata": np.stack([np.arange(len(x)), w_neg], 1),
+            "hovertemplate": "particle %{customdata[0]:.0f}, W⁻ = %{customdata[1]:.3g}<extra></extra>",
+        },
+        {
+            "type": "scatter",
+            "mode": "markers",
+            "x": [centre[0]],
+            "y": [centre[1]],
+            "name": f"particle {i}",
+            "marker": {"color": TEXT, "size": 14, "symbol": "x"},
+            "hoverinfo": "skip",
+        },
     ]
-    traces.append(arrow_trace(centre[None, :], ins.v[i:i + 1], 1.0, "V (true length)", Stroke(TEXT, width=2.5)))
-    layout = base_layout(bounds, title=f"kernel lens of particle {i}: circle at distance τ = {tau:g}",
-                         height=height, uirevision="lens")
-    layout["shapes"] = [{"type": "circle", "xref": "x", "yref": "y", "x0": centre[0] - tau, "x1": centre[0] + tau,
-                         "y0": centre[1] - tau, "y1": centre[1] + tau, "line": {"color": TEXT, "dash": "dot"}}]
+    traces.append(arrow_trace(centre[None, :], ins.v[i : i + 1], 1.0, "V (true length)", Stroke(TEXT, width=2.5)))
+    layout = base_layout(
+        bounds, title=f"kernel lens of particle {i}: circle at distance τ = {tau:g}", height=height, uirevision="lens"
+    )
+    layout["shapes"] = [
+        {
+            "type": "circle",
+            "xref": "x",
+            "yref": "y",
+            "x0": centre[0] - tau,
+            "x1": centre[0] + tau,
+            "y0": centre[1] - tau,
+            "y1": centre[1] + tau,
+            "line": {"color": TEXT, "dash": "dot"},
+        }
+    ]
     layout["clickmode"] = "event+select"
     return {"data": traces, "layout": layout}
 
@@ -290,16 +437,21 @@ def visible_scale(vectors: np.ndarray, bounds: Sequence[float], share: float = 0
     return share * (bounds[1] - bounds[0]) / median if median > 0 else 1.0
 
 
-def stage_figure(ins, draws: frozenset[str], bounds: Sequence[float], *, height: int = 460,
-                 style: Style = Style()) -> dict:
+def stage_figure(
+    ins, draws: frozenset[str], bounds: Sequence[float], *, height: int = 460, style: Style = Style()
+) -> dict:
     """The particle picture of one Inspector stage: the generated particles plus what ``draws`` names
     ("noise", "data", "attraction", "lookahead", "targets", "moved"; see ``ui.inspector_view.STAGES``).
     Arrows are drawn at one scale per step, chosen so they can be seen; the legend says which."""
     x, pos = ins.outputs, ins.positives
     if "noise" in draws:
         trace = scatter_trace(ins.noise[:, :2], "noise ε (first two of its dimensions)", palette.DATA.colour, 6)
-        return {"data": [trace], "layout": base_layout((-3.5, 3.5, -3.5, 3.5), title="noise ε ~ N(0, I)",
-                                                       height=height, uirevision="stage-noise", style=style)}
+        return {
+            "data": [trace],
+            "layout": base_layout(
+                (-3.5, 3.5, -3.5, 3.5), title="noise ε ~ N(0, I)", height=height, uirevision="stage-noise", style=style
+            ),
+        }
     scale = visible_scale(ins.v, bounds)
     times = "" if abs(scale - 1) < 1e-9 else f" (drawn ×{scale:.2g})"
     traces: list[dict] = []
@@ -318,16 +470,31 @@ def stage_figure(ins, draws: frozenset[str], bounds: Sequence[float], *, height:
             traces.append(arrow_trace(z, t, scale, f"V{name}" + (times if k == 0 else ""), stroke, style))
     if "targets" in draws:
         traces.append(arrow_trace(x, ins.v, scale, "x → x + V" + times, V, style))
-        traces.append(scatter_trace(x + scale * ins.v, "drifted targets x + V", palette.OKABE_ITO["orange"],
-                                    style.size(5), opacity=0.8))
+        traces.append(
+            scatter_trace(
+                x + scale * ins.v, "drifted targets x + V", palette.OKABE_ITO["orange"], style.size(5), opacity=0.8
+            )
+        )
     if "moved" in draws:
-        traces.append(arrow_trace(x, ins.v, scale, "target move V" + times, Stroke(palette.OKABE_ITO["orange"], width=2),
-                                  style))
+        traces.append(
+            arrow_trace(x, ins.v, scale, "target move V" + times, Stroke(palette.OKABE_ITO["orange"], width=2), style)
+        )
         traces.append(arrow_trace(x, ins.achieved, scale, "achieved move", V, style))
-        traces.append(scatter_trace(x + scale * ins.achieved, "outputs after the step",
-                                    palette.OKABE_ITO["reddish purple"], style.size(5)))
-    traces.append(scatter_trace(x, "generated x = f(ε)", palette.GENERATED.colour, style.size(6),
-                                customdata=np.arange(len(x)), hovertemplate="particle %{customdata}<extra></extra>"))
+        traces.append(
+            scatter_trace(
+                x + scale * ins.achieved, "outputs after the step", palette.OKABE_ITO["reddish purple"], style.size(5)
+            )
+        )
+    traces.append(
+        scatter_trace(
+            x,
+            "generated x = f(ε)",
+            palette.GENERATED.colour,
+            style.size(6),
+            customdata=np.arange(len(x)),
+            hovertemplate="particle %{customdata}<extra></extra>",
+        )
+    )
     layout = base_layout(bounds, height=height, uirevision="stage", style=style)
     layout["hovermode"] = "closest"  # a click on a particle opens its kernel lens
     return {"data": traces, "layout": layout}

@@ -1,4 +1,5 @@
 """The Home page's picture: one drifting field on a small example, computed by drift_core."""
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -7,9 +8,9 @@ import numpy as np
 import torch
 
 from drift_core import palette
+from drift_core.data.toy2d import bimodal
 from drift_core.drift import drifting_field
 from drift_core.palette import Stroke
-from drift_core.data.toy2d import bimodal
 from drift_core.runtime import make_generator
 
 from . import figures
@@ -34,7 +35,8 @@ def drift_picture() -> dict:
         figures.arrow_trace(gen, v_pos - v_neg, scale, "V = V⁺ − V⁻", Stroke(figures.TEXT, width=2.0)),
         figures.scatter_trace(gen, "generated x = f(ε)", palette.GENERATED.colour, 7),
     ]
-    layout = figures.base_layout((-1.3, 1.3, -0.9, 0.9), title="The drifting field on generated points (τ = 0.1)",
-                                 height=420, uirevision="home")
+    layout = figures.base_layout(
+        (-1.3, 1.3, -0.9, 0.9), title="The drifting field on generated points (τ = 0.1)", height=420, uirevision="home"
+    )
     layout["yaxis"]["range"] = [-0.75, 0.75]
     return {"data": traces, "layout": layout}

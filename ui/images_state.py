@@ -2,6 +2,7 @@
 baseline/lookahead pair (:func:`drift_core.images.pair.image_pair`, a :class:`~drift_core.run.Run`), in
 ``lab().runs["images"]``, and its own settings and FID rows in ``lab().page("images", ImagesPage)``.
 No widgets here (:mod:`ui.images_widgets`)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -15,10 +16,22 @@ PAGE = "images"
 """The page's name in the session (its run and its own state)."""
 NOISE_DIMS = {"tiny": 64, "base": 128}
 """The noise size the page gives each generator."""
-DEFAULT_CONFIG = ImageExperimentConfig().with_values({
-    "dataset": "demo-digits", "generator": "tiny", "noise_dim": NOISE_DIMS["tiny"], "encoder": "random-conv",
-    "K": 1, "alpha": 0.1, "tau": 0.05, "batch_size": 32, "positives": 32, "lr": 1e-3, "steps": 2000,
-    "ema_decay": 0.95})
+DEFAULT_CONFIG = ImageExperimentConfig().with_values(
+    {
+        "dataset": "demo-digits",
+        "generator": "tiny",
+        "noise_dim": NOISE_DIMS["tiny"],
+        "encoder": "random-conv",
+        "K": 1,
+        "alpha": 0.1,
+        "tau": 0.05,
+        "batch_size": 32,
+        "positives": 32,
+        "lr": 1e-3,
+        "steps": 2000,
+        "ema_decay": 0.95,
+    }
+)
 """The page's first settings: the offline digits and the tiny generator, which learn on a CPU in minutes;
 a short EMA so the grids follow the training closely."""
 
@@ -34,7 +47,9 @@ class ImagesPage:
     fid_n: int = 250
     fid_rows: list[ArmFID] = field(default_factory=list)
     checkpoint_arm: str = "baseline"
-    loaded_upload: tuple[str, str] | None = None  # (file id, arm) of the upload loaded last, so a rerun does not load it again
+    loaded_upload: tuple[str, str] | None = (
+        None  # (file id, arm) of the upload loaded last, so a rerun does not load it again
+    )
     setting_error: str = ""
 
 
@@ -64,5 +79,9 @@ def pair_for(config: ImageExperimentConfig, *, reset: bool = False) -> tuple[Run
 
 def drift_rms_rows(run: Run) -> list[dict]:
     """Long-form rows {step, drift_rms, series} of every arm's finite steps, for the curves."""
-    return [{"step": r.step, "drift_rms": r.drift_rms, "series": run.label(name)}
-            for name, history in run.histories.items() for r in history.records if not r.diverged]
+    return [
+        {"step": r.step, "drift_rms": r.drift_rms, "series": run.label(name)}
+        for name, history in run.histories.items()
+        for r in history.records
+        if not r.diverged
+    ]

@@ -2,6 +2,7 @@
 from the session's :class:`~ui.images_state.ImagesPage` on every script run, and its ``on_change``
 writes the new value back there (as :mod:`ui.widgets` does for the 2D settings), so a setting survives
 a page switch."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -18,11 +19,23 @@ TAUS = (0.02, 0.03, 0.05, 0.1, 0.2)
 BATCHES = (8, 16, 32, 64, 128, 256)
 LRS = (2e-4, 5e-4, 1e-3, 2e-3)
 FID_SIZES = (50, 250, 500, 1000, 2000, 5000)
-ENCODER_LABELS = {"pixels": "pixels (no encoder)", "random-conv": "random conv net (offline)",
-                  "resnet18": "ResNet-18 ImageNet (if cached)"}
+ENCODER_LABELS = {
+    "pixels": "pixels (no encoder)",
+    "random-conv": "random conv net (offline)",
+    "resnet18": "ResNet-18 ImageNet (if cached)",
+}
 ALPHAS = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
-CONFIG_KEYS = {"img_dataset": "dataset", "img_generator": "generator", "img_encoder": "encoder", "img_K": "K",
-               "img_alpha": "alpha", "img_tau": "tau", "img_batch": "batch_size", "img_lr": "lr", "img_steps": "steps"}
+CONFIG_KEYS = {
+    "img_dataset": "dataset",
+    "img_generator": "generator",
+    "img_encoder": "encoder",
+    "img_K": "K",
+    "img_alpha": "alpha",
+    "img_tau": "tau",
+    "img_batch": "batch_size",
+    "img_lr": "lr",
+    "img_steps": "steps",
+}
 """Widget key -> the config field it shows."""
 
 
@@ -72,24 +85,50 @@ def sidebar(page: ImagesPage) -> None:
         page.config = page.config.with_values({"encoder": "random-conv"})
     sb = st.sidebar
     sb.markdown("#### :material/image: Data and model")
-    sb.selectbox("Image set", DATASETS, format_func=lambda n: DATASET_LABELS[n].split(" - ")[0],
-                 help="CIFAR10 is read from DRIFT_DATA_DIR (or downloaded when online); the demo sets need no download",
-                 **_config_widget("img_dataset", page))
-    sb.selectbox("Generator", tuple(NOISE_DIMS), **_config_widget("img_generator", page),
-                 help="tiny: ~0.4 M parameters, learns on a CPU in minutes; base: ~3.6 M, for GPUs")
-    sb.selectbox("Drift space", encoders, format_func=ENCODER_LABELS.get, **_config_widget("img_encoder", page),
-                 help="where the drift is computed: raw pixels, or the feature groups of a frozen encoder")
+    sb.selectbox(
+        "Image set",
+        DATASETS,
+        format_func=lambda n: DATASET_LABELS[n].split(" - ")[0],
+        help="CIFAR10 is read from DRIFT_DATA_DIR (or downloaded when online); the demo sets need no download",
+        **_config_widget("img_dataset", page),
+    )
+    sb.selectbox(
+        "Generator",
+        tuple(NOISE_DIMS),
+        **_config_widget("img_generator", page),
+        help="tiny: ~0.4 M parameters, learns on a CPU in minutes; base: ~3.6 M, for GPUs",
+    )
+    sb.selectbox(
+        "Drift space",
+        encoders,
+        format_func=ENCODER_LABELS.get,
+        **_config_widget("img_encoder", page),
+        help="where the drift is computed: raw pixels, or the feature groups of a frozen encoder",
+    )
     sb.markdown("#### :material/tune: Drift and training")
     sb.slider("Lookahead terms K", 0, min(4, Limits.from_env().max_k), **_config_widget("img_K", page))
-    sb.select_slider("Lookahead step α", ALPHAS, **_config_widget("img_alpha", page),
-                     help="z¹ = z⁰ + α V₀ between lookahead terms. In normalised feature space the terms are O(1) per "
-                          "coordinate, so α = 1 overshoots (benchmarks/RESULTS.md); 0.1 is the images' default")
-    sb.select_slider("Temperature τ", TAUS, **_config_widget("img_tau", page),
-                     help="used as τ × {0.4, 1, 4}, each RMS-normalised (the paper's {0.02, 0.05, 0.2} at 0.05)")
+    sb.select_slider(
+        "Lookahead step α",
+        ALPHAS,
+        **_config_widget("img_alpha", page),
+        help="z¹ = z⁰ + α V₀ between lookahead terms. In normalised feature space the terms are O(1) per "
+        "coordinate, so α = 1 overshoots (benchmarks/RESULTS.md); 0.1 is the images' default",
+    )
+    sb.select_slider(
+        "Temperature τ",
+        TAUS,
+        **_config_widget("img_tau", page),
+        help="used as τ × {0.4, 1, 4}, each RMS-normalised (the paper's {0.02, 0.05, 0.2} at 0.05)",
+    )
     sb.select_slider("Batch (generated = real)", BATCHES, **_config_widget("img_batch", page))
     sb.select_slider("Learning rate", LRS, **_config_widget("img_lr", page))
     sb.number_input("Step budget", 1, 1_000_000, **_config_widget("img_steps", page))
-    sb.slider("Steps per frame", 1, 10, **page_widget("img_spf", "steps_per_frame"),
-              help="training steps of each run between redraws")
+    sb.slider(
+        "Steps per frame",
+        1,
+        10,
+        **page_widget("img_spf", "steps_per_frame"),
+        help="training steps of each run between redraws",
+    )
     if page.setting_error:
         sb.warning(page.setting_error)

@@ -12,12 +12,13 @@ the first frame and then updates the same elements in place (:class:`MetricCards
 requests that arrive meanwhile queue behind the run and never preempt it, while a user's click does
 preempt it at the next element, so controls answer within a frame.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Sequence
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
@@ -40,9 +41,14 @@ def timer_run() -> bool:
     return bool(ctx is not None and getattr(ctx, "fragment_ids_this_run", None))
 
 
-def frame_ticks(keep_going: Callable[[], bool], frames: int | None = None, interval: float = FRAME_S, *,
-                clock: Callable[[], float] = time.perf_counter,
-                sleep: Callable[[float], None] = time.sleep) -> Iterator[int]:
+def frame_ticks(
+    keep_going: Callable[[], bool],
+    frames: int | None = None,
+    interval: float = FRAME_S,
+    *,
+    clock: Callable[[], float] = time.perf_counter,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[int]:
     """Frame indices 0, 1, ... for one run of a live body.
 
     Frame 0 always; then, while ``keep_going()`` is true, up to ``frames`` - 1 more (default:
@@ -100,8 +106,10 @@ class FrameBudget:
 
     def describe(self) -> str:
         ms = lambda s: f"{s * 1000:.0f}"  # noqa: E731
-        return (f"frame: training {ms(self.train)} ms ({self.steps} steps) · snapshot {ms(self.snapshot)} · "
-                f"figures {ms(self.figures)} · send {ms(self.send)} ms")
+        return (
+            f"frame: training {ms(self.train)} ms ({self.steps} steps) · snapshot {ms(self.snapshot)} · "
+            f"figures {ms(self.figures)} · send {ms(self.send)} ms"
+        )
 
 
 def training_budget(drawing_s: float, interval: float = FRAME_S) -> float:
@@ -117,7 +125,8 @@ def slow_frame_warning(train_s: float, steps: int, interval: float = FRAME_S) ->
         st.warning(
             f"Training {steps} step(s) took {train_s * 1000:.0f} ms, longer than the {interval * 1000:.0f} ms "
             "frame interval: the animation will stutter. Choose 'auto' or fewer steps per frame, a smaller "
-            "batch size or K.", icon=":material/slow_motion_video:",
+            "batch size or K.",
+            icon=":material/slow_motion_video:",
         )
 
 

@@ -14,6 +14,7 @@ mounted from run to run; later frames of the same run reach it through zero-heig
 package ships (no network), served by Streamlit's static file serving (``.streamlit/config.toml``:
 ``server.enableStaticServing``) from ``static/`` next to app.py, where :func:`ensure_plotly_js` copies it.
 """
+
 from __future__ import annotations
 
 import logging
@@ -172,7 +173,8 @@ def plotly_js_ready() -> bool:
             _PLOTLY_JS_READY.append(True)
         except OSError as err:
             logging.getLogger(__name__).warning(
-                "live views fall back to st.plotly_chart: could not place Plotly.js in %s (%s)", STATIC_DIR, err)
+                "live views fall back to st.plotly_chart: could not place Plotly.js in %s (%s)", STATIC_DIR, err
+            )
             _PLOTLY_JS_READY.append(False)
     return _PLOTLY_JS_READY[0]
 
@@ -229,9 +231,18 @@ class LiveView:
         if not self.live:
             self.chart.plotly_chart(resolve_theme(figure), key=f"{self.name}_{frame_index}", config=options)
             return None
-        height = (figure.get("layout", {}) if isinstance(figure, dict) else figure.layout.to_plotly_json()).get("height")
-        data = {"view": self.name, "figure": figure_json(figure), "config": {"responsive": True, **options},
-                "plotly_url": plotly_url(), "seq": time.monotonic_ns(), "feed": frame_index > 0, "clicks": clickable}
+        height = (figure.get("layout", {}) if isinstance(figure, dict) else figure.layout.to_plotly_json()).get(
+            "height"
+        )
+        data = {
+            "view": self.name,
+            "figure": figure_json(figure),
+            "config": {"responsive": True, **options},
+            "plotly_url": plotly_url(),
+            "seq": time.monotonic_ns(),
+            "feed": frame_index > 0,
+            "clicks": clickable,
+        }
         if frame_index == 0:
             with self.chart:
                 events = {"on_click_change": _ignore} if clickable else {}

@@ -8,6 +8,7 @@ page script alone: no ``app.py``, a legacy sidebar listing files, no page config
 ``app.py`` in place (its ``st.navigation`` picks this page from the URL and runs it), then stops the
 legacy run. Nothing is rerun, so button clicks and query parameters of this run are kept.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -5,19 +5,20 @@
 All training, evaluation, rewinding and forking is the run's; this module decides what is drawn
 where and turns clicks into calls on the run. A page's run lives in ``lab().runs[page]``.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import streamlit as st
 import torch
 
+from drift_core.comparison import compare_arms_now
 from drift_core.config import ConfigError, ExperimentConfig
 from drift_core.probes import DataKernelShare, density_on_grid, field_on_grid, grid_points
 from drift_core.records import Snapshot
-from drift_core.comparison import compare_arms_now
 from drift_core.run import DOUBLED_LR_ARM, TAPE_EVERY, TAPE_STATES, Run
 
 from . import classroom, figures
@@ -108,8 +109,10 @@ def _step_back(page: str) -> None:
         session.notices[page] = str(err)
         return
     session.replay[page] = None
-    session.notices[page] = (f":material/undo: Stepped back to step {step}. Lower the learning rate before "
-                             "pressing Play, or it will diverge again.")
+    session.notices[page] = (
+        f":material/undo: Stepped back to step {step}. Lower the learning rate before "
+        "pressing Play, or it will diverge again."
+    )
 
 
 def header(title: str, page: str, run, *, on_step: Callable[[str], None] = _step, step_label: str = "Step") -> None:
@@ -120,20 +123,51 @@ def header(title: str, page: str, run, *, on_step: Callable[[str], None] = _step
     cols[0].markdown(f"### {title}")
     budget = getattr(getattr(run, "base_config", None), "train", None)
     spent = budget is not None and not run.playing and run.step >= budget.steps
-    cols[1].button("Pause" if run.playing else "Play", icon=":material/pause:" if run.playing else ":material/play_arrow:",
-                   key="play", on_click=_play_pause, args=(page,), type="secondary" if run.playing else "primary",
-                   width="stretch", shortcut="Space", disabled=spent,
-                   help=f"the step budget ({budget.steps} steps) is used up: raise 'Step budget' or press Reset"
-                   if spent else "play or pause (Space)")
-    cols[2].button(step_label, icon=":material/skip_next:", key="step", on_click=on_step, args=(page,), width="stretch",
-                   shortcut="Right", help="one training step (→)")
-    cols[3].button("Reset", icon=":material/replay:", key="reset", on_click=_reset, args=(page,), width="stretch",
-                   shortcut="Backspace", help="start this run again from step 0 (Backspace)")
+    cols[1].button(
+        "Pause" if run.playing else "Play",
+        icon=":material/pause:" if run.playing else ":material/play_arrow:",
+        key="play",
+        on_click=_play_pause,
+        args=(page,),
+        type="secondary" if run.playing else "primary",
+        width="stretch",
+        shortcut="Space",
+        disabled=spent,
+        help=f"the step budget ({budget.steps} steps) is used up: raise 'Step budget' or press Reset"
+        if spent
+        else "play or pause (Space)",
+    )
+    cols[2].button(
+        step_label,
+        icon=":material/skip_next:",
+        key="step",
+        on_click=on_step,
+        args=(page,),
+        width="stretch",
+        shortcut="Right",
+        help="one training step (→)",
+    )
+    cols[3].button(
+        "Reset",
+        icon=":material/replay:",
+        key="reset",
+        on_click=_reset,
+        args=(page,),
+        width="stretch",
+        shortcut="Backspace",
+        help="start this run again from step 0 (Backspace)",
+    )
     if getattr(run, "diverged", False):
         earlier = [s for s in run.kept_steps() if s < run.step]
-        cols[4].button(f"Step back to step {earlier[-1]}" if earlier else "Step back", key="step_back",
-                       icon=":material/undo:", on_click=_step_back, args=(page,), disabled=not earlier,
-                       help=f"return to the newest kept state before this one (kept every {TAPE_EVERY} steps)")
+        cols[4].button(
+            f"Step back to step {earlier[-1]}" if earlier else "Step back",
+            key="step_back",
+            icon=":material/undo:",
+            on_click=_step_back,
+            args=(page,),
+            disabled=not earlier,
+            help=f"return to the newest kept state before this one (kept every {TAPE_EVERY} steps)",
+        )
     elif lab().view.presenter:
         with cols[4]:
             classroom.exit_presenter_button()
@@ -144,12 +178,17 @@ def kernel_share_warning(share: DataKernelShare | None, config: ExperimentConfig
     """Why nothing moves, in words, when the data's kernel weight has vanished (else "")."""
     if share is None or not share.vanished:
         return ""
-    how = ("distances are normalised by the batch's mean distance" if config.drift.normalize_distance
-           else "distances are raw (turn on 'Normalise distances' under 'More drift settings')")
-    return (f"The particles cannot see the data: the data gets {share.share:.0e} of each particle's kernel "
-            f"weight, so V ≈ 0 and nothing moves. The nearest data point is {share.nearest_data:.2g} away, "
-            f"{share.nearest_data / share.tau:.0f} temperatures at τ = {share.tau:g}, and {how}. "
-            "Raise τ or normalise distances.")
+    how = (
+        "distances are normalised by the batch's mean distance"
+        if config.drift.normalize_distance
+        else "distances are raw (turn on 'Normalise distances' under 'More drift settings')"
+    )
+    return (
+        f"The particles cannot see the data: the data gets {share.share:.0e} of each particle's kernel "
+        f"weight, so V ≈ 0 and nothing moves. The nearest data point is {share.nearest_data:.2g} away, "
+        f"{share.nearest_data / share.tau:.0f} temperatures at τ = {share.tau:g}, and {how}. "
+        "Raise τ or normalise distances."
+    )
 
 
 def run_message(slot, run: Run) -> None:
@@ -162,8 +201,11 @@ def run_message(slot, run: Run) -> None:
     elif fallback:
         trainer = run.trainer
         where = "the CPU" if trainer.device.type == "cpu" else str(trainer.device)
-        slot.warning(f"Out of memory: {fallback[-1]}. This run now uses batch size "
-                     f"{trainer.config.train.batch_size} on {where}.", icon=":material/memory:")
+        slot.warning(
+            f"Out of memory: {fallback[-1]}. This run now uses batch size "
+            f"{trainer.config.train.batch_size} on {where}.",
+            icon=":material/memory:",
+        )
     else:
         slot.empty()
 
@@ -202,29 +244,58 @@ class LiveRunView:
     def draw_cards(self, cards: MetricCards, frame: Frame) -> None:
         run = self.run
         step = frame.replay_step if frame.replay_step is not None else run.step
-        cards.show(0, "Step", f"{step}", help="the replayed step (the run itself is further on)"
-                   if frame.replay_step is not None else None)
+        cards.show(
+            0,
+            "Step",
+            f"{step}",
+            help="the replayed step (the run itself is further on)" if frame.replay_step is not None else None,
+        )
         if self.compare:
             for index, name in enumerate(run.trainers, start=1):
                 metrics = _metrics_at(run.histories[name], step)
-                cards.show(index, f"{name}: energy distance", fmt(metrics.get("energy")),
-                           help=f"training time so far: {run.trainers[name].wall_s:.1f} s")
+                cards.show(
+                    index,
+                    f"{name}: energy distance",
+                    fmt(metrics.get("energy")),
+                    help=f"training time so far: {run.trainers[name].wall_s:.1f} s",
+                )
             return
         history = run.history
         record = _record_at(history, step)
         metrics = _metrics_at(history, step)
-        cards.show(1, "Loss", fmt(record.loss if record else None, ".2e"), help="‖V‖²: the drifting loss of the last step")
-        cards.show(2, "Drift RMS", fmt(record.drift_rms[0] if record and record.drift_rms else None, ".2e"),
-                   help="RMS of the base drift term: falls towards the noise floor as the model matches the data")
-        cards.show(3, "Energy", fmt(metrics.get("energy")),
-                   help="energy distance to a fixed data sample: 0 when the distributions match")
-        cards.show(4, "Sliced W₂", fmt(metrics.get("sliced_w2")), help="sliced Wasserstein-2 distance to the same sample")
+        cards.show(
+            1, "Loss", fmt(record.loss if record else None, ".2e"), help="‖V‖²: the drifting loss of the last step"
+        )
+        cards.show(
+            2,
+            "Drift RMS",
+            fmt(record.drift_rms[0] if record and record.drift_rms else None, ".2e"),
+            help="RMS of the base drift term: falls towards the noise floor as the model matches the data",
+        )
+        cards.show(
+            3,
+            "Energy",
+            fmt(metrics.get("energy")),
+            help="energy distance to a fixed data sample: 0 when the distributions match",
+        )
+        cards.show(
+            4, "Sliced W₂", fmt(metrics.get("sliced_w2")), help="sliced Wasserstein-2 distance to the same sample"
+        )
         if "modes_covered" in metrics:
-            cards.show(5, "Modes", f"{metrics['modes_covered']:.0f}/{len(run.evaluator.modes)}",
-                       help="modes of the mixture that hold their share of the generated points")
+            cards.show(
+                5,
+                "Modes",
+                f"{metrics['modes_covered']:.0f}/{len(run.evaluator.modes)}",
+                help="modes of the mixture that hold their share of the generated points",
+            )
         else:
-            cards.show(5, "Steps / s", self._counter_rate(), help="how fast the step counter advances while playing "
-                       "(training and drawing together); 'auto' steps per frame gives training most of the time")
+            cards.show(
+                5,
+                "Steps / s",
+                self._counter_rate(),
+                help="how fast the step counter advances while playing "
+                "(training and drawing together); 'auto' steps per frame gives training most of the time",
+            )
 
     def _counter_rate(self) -> str:
         """Steps per second of wall-clock time over the last few seconds of playing ("–" while paused)."""
@@ -251,8 +322,10 @@ class LiveRunView:
             config = trainer.config
             if self.compare:
                 energy = _metrics_at(run.histories[name], step).get("energy")
-                title = (f"<b>{name if name == 'baseline 2×lr' else config.drift.label()}</b> · energy {fmt(energy)}"
-                         f" · lr {config.train.lr:g} · {trainer.wall_s:.1f} s")
+                title = (
+                    f"<b>{name if name == 'baseline 2×lr' else config.drift.label()}</b> · energy {fmt(energy)}"
+                    f" · lr {config.train.lr:g} · {trainer.wall_s:.1f} s"
+                )
                 layers = set(view.compare_layers)
                 baseline = frame.snaps.get("baseline")
                 other = baseline.generated if (name == "lookahead" and view.difference and baseline) else None
@@ -263,16 +336,25 @@ class LiveRunView:
                 extra = self._field_layers(snap, layers)
             if frame.replay_step is not None:
                 title = f"replay of step {snap.step} · {title}"
-            out[name] = figures.particle_figure(snap, run.bounds, layers, arrow_scale=float(view.arrow_scale),
-                                                title=title, height=height, style=style, **extra)
+            out[name] = figures.particle_figure(
+                snap,
+                run.bounds,
+                layers,
+                arrow_scale=float(view.arrow_scale),
+                title=title,
+                height=height,
+                style=style,
+                **extra,
+            )
         return out
 
     def _field_layers(self, snap: Snapshot, layers: set[str]) -> dict:
         extra: dict = {}
         if "field on a grid" in layers:
             grid = grid_points(self.run.bounds, 21)
-            extra["grid_field"] = field_on_grid(grid, torch.as_tensor(snap.generated), torch.as_tensor(snap.positives),
-                                                self.run.config.drift).numpy()
+            extra["grid_field"] = field_on_grid(
+                grid, torch.as_tensor(snap.generated), torch.as_tensor(snap.positives), self.run.config.drift
+            ).numpy()
             extra["grid"] = grid.numpy()
         if "density" in layers:
             extra["density"] = density_on_grid(snap.generated, self.run.bounds, 60)
@@ -329,8 +411,11 @@ class LiveRunView:
             if index == 0 or time.perf_counter() - curves_at >= CURVES_S:
                 curves_at = time.perf_counter()
                 self._draw_curves(slots["curves"], budget, index)
-            slots["status"].show(f"Budget: {run.step} / {run.base_config.train.steps} steps · "
-                                 f"{budget.describe()}", budget.train, budget.steps if self._fixed_steps else 0)
+            slots["status"].show(
+                f"Budget: {run.step} / {run.base_config.train.steps} steps · {budget.describe()}",
+                budget.train,
+                budget.steps if self._fixed_steps else 0,
+            )
             self.session.pages[f"{self.page}:frame"] = budget
             last = budget
             if index == 0:
@@ -429,12 +514,18 @@ def difference_sentence(run: Run) -> str:
         first, second = standing.ranking[:2]
         values = f"energy distance {fmt(standing.levels[first], '.3g')} vs {fmt(standing.levels[second], '.3g')}"
         if not standing.noise:
-            return f"{where} {label(first)} leads {label(second)} ({values}; too few evaluations yet to judge the noise)"
+            return (
+                f"{where} {label(first)} leads {label(second)} ({values}; too few evaluations yet to judge the noise)"
+            )
         if not standing.clear:
-            return (f"{where} no clear difference between {label(first)} and {label(second)} ({values}: the gap is "
-                    f"only {standing.gap / standing.noise:.1f}× the recent spread of the evaluations)")
-        return (f"{where} **{label(first)}** is ahead of {label(second)}: {values} (a gap of "
-                f"{standing.gap / standing.noise:.0f}× the recent spread)")
+            return (
+                f"{where} no clear difference between {label(first)} and {label(second)} ({values}: the gap is "
+                f"only {standing.gap / standing.noise:.1f}× the recent spread of the evaluations)"
+            )
+        return (
+            f"{where} **{label(first)}** is ahead of {label(second)}: {values} (a gap of "
+            f"{standing.gap / standing.noise:.0f}× the recent spread)"
+        )
 
     text = part(result.at_step, f"At step {result.at_step.at:.0f},")
     if result.at_time is not None:
@@ -458,15 +549,21 @@ def timeline(session: LabSession, page: str, run: Run) -> int | None:
     steps = [s.step for s in run.history.snapshots]
     chosen = session.replay.get(page)
     if run.playing or len(steps) < 2:
-        st.caption(":material/history: Pause to scrub back through the kept frames and fork from one."
-                   if run.playing else "")
+        st.caption(
+            ":material/history: Pause to scrub back through the kept frames and fork from one." if run.playing else ""
+        )
         return None
     if chosen not in steps:
         chosen = session.replay[page] = None
     st.session_state["timeline"] = "live" if chosen is None else chosen
-    st.select_slider("Timeline (scrub back through training; 'live' is the run now)", steps + ["live"],
-                     key="timeline", format_func=lambda v: f"live (step {run.step})" if v == "live" else f"step {v}",
-                     on_change=_choose_replay, args=(page,))
+    st.select_slider(
+        "Timeline (scrub back through training; 'live' is the run now)",
+        steps + ["live"],
+        key="timeline",
+        format_func=lambda v: f"live (step {run.step})" if v == "live" else f"step {v}",
+        on_change=_choose_replay,
+        args=(page,),
+    )
     return chosen
 
 
@@ -478,8 +575,11 @@ def _fork(page: str, step: int) -> None:
     if run is None:
         return
     state = st.session_state
-    changes = {"K": int(state.get("fork_K", run.base_config.drift.K)), "tau": state.get("fork_tau"),
-               "batch_size": state.get("fork_batch")}
+    changes = {
+        "K": int(state.get("fork_K", run.base_config.drift.K)),
+        "tau": state.get("fork_tau"),
+        "batch_size": state.get("fork_batch"),
+    }
     try:
         if page == "compare":
             forked = run.fork(step, **changes)
@@ -487,8 +587,10 @@ def _fork(page: str, step: int) -> None:
             session.config = session.config.with_values({k: forked.base_config.to_flat()[k] for k in changes})
             session.replay[page] = None
             cfg = forked.base_config
-            session.notices[page] = (f":material/call_split: Forked from step {step}: K = {cfg.drift.K}, "
-                                     f"τ = {cfg.drift.tau:g}, N = {cfg.train.batch_size}.")
+            session.notices[page] = (
+                f":material/call_split: Forked from step {step}: K = {cfg.drift.K}, "
+                f"τ = {cfg.drift.tau:g}, N = {cfg.train.batch_size}."
+            )
         else:
             run.branch(step, **changes)
     except (ConfigError, KeyError) as err:
@@ -502,20 +604,48 @@ def fork_controls(page: str, run: Run, step: int) -> None:
     ok = run.can_fork(step)
     low = 1 if page == "compare" else 0
     with st.container(border=True):
-        st.markdown(f"**Fork from step {step}**: "
-                    + ("every arm continues from there with new settings." if page == "compare"
-                       else "a branch trains next to this run with new settings."))
+        st.markdown(
+            f"**Fork from step {step}**: "
+            + (
+                "every arm continues from there with new settings."
+                if page == "compare"
+                else "a branch trains next to this run with new settings."
+            )
+        )
         c1, c2, c3, c4 = st.columns([1, 1, 1, 1.2])
-        c1.slider("K", low, max(low, min(8, lim.max_k)), value=min(max(low, config.drift.K), max(low, lim.max_k)),
-                  key="fork_K")
-        c2.select_slider("τ", sorted(set(TAU_OPTIONS) | {config.drift.tau}), value=config.drift.tau, key="fork_tau",
-                         format_func=lambda v: f"{v:g}")
-        c3.select_slider("N", sorted({b for b in BATCH_OPTIONS if b <= lim.max_batch} | {config.train.batch_size}),
-                         value=config.train.batch_size, key="fork_batch")
-        c4.button("Fork", key="fork", type="primary", icon=":material/call_split:", disabled=not ok,
-                  on_click=_fork, args=(page, step), width="stretch",
-                  help=None if ok else f"this step's state is no longer kept (only the latest {TAPE_STATES}); "
-                                       "pick a later step")
+        c1.slider(
+            "K",
+            low,
+            max(low, min(8, lim.max_k)),
+            value=min(max(low, config.drift.K), max(low, lim.max_k)),
+            key="fork_K",
+        )
+        c2.select_slider(
+            "τ",
+            sorted(set(TAU_OPTIONS) | {config.drift.tau}),
+            value=config.drift.tau,
+            key="fork_tau",
+            format_func=lambda v: f"{v:g}",
+        )
+        c3.select_slider(
+            "N",
+            sorted({b for b in BATCH_OPTIONS if b <= lim.max_batch} | {config.train.batch_size}),
+            value=config.train.batch_size,
+            key="fork_batch",
+        )
+        c4.button(
+            "Fork",
+            key="fork",
+            type="primary",
+            icon=":material/call_split:",
+            disabled=not ok,
+            on_click=_fork,
+            args=(page, step),
+            width="stretch",
+            help=None
+            if ok
+            else f"this step's state is no longer kept (only the latest {TAPE_STATES}); pick a later step",
+        )
 
 
 def branches(run: Run) -> None:
@@ -525,8 +655,13 @@ def branches(run: Run) -> None:
         return
     c1, c2, c3 = st.columns([3, 1, 1])
     c1.markdown(f"##### Branches ({len(run.branches)})")
-    extra = c2.button("+50 steps", key="branch_steps", icon=":material/fast_forward:", width="stretch",
-                      help="50 more steps for every branch (they also train while the run plays)")
+    extra = c2.button(
+        "+50 steps",
+        key="branch_steps",
+        icon=":material/fast_forward:",
+        width="stretch",
+        help="50 more steps for every branch (they also train while the run plays)",
+    )
     if c3.button("Remove", key="branch_clear", icon=":material/delete:", type="tertiary", width="stretch"):
         run.branches.clear()
         return
@@ -537,16 +672,34 @@ def branches(run: Run) -> None:
             branch.advance(50 if extra else max(1, lab().view.steps_per_frame))
         snap = branch.frame()
         with cols[index % len(cols)]:
-            LiveView(f"branch_{index}").draw(figures.particle_figure(
-                snap, branch.bounds, {"V"}, arrow_scale=float(lab().view.arrow_scale), title=f"{name} · step {snap.step}",
-                height=classroom.plot_height(360), uirevision=f"branch{index}", style=style))
+            LiveView(f"branch_{index}").draw(
+                figures.particle_figure(
+                    snap,
+                    branch.bounds,
+                    {"V"},
+                    arrow_scale=float(lab().view.arrow_scale),
+                    title=f"{name} · step {snap.step}",
+                    height=classroom.plot_height(360),
+                    uirevision=f"branch{index}",
+                    style=style,
+                )
+            )
             if branch.message:
                 st.caption(branch.message)
     rows = {"original": run.history.metric_rows(300)} | {name: b.history.metric_rows(300) for name, b in run.branches}
-    LiveView("branch_curves").draw(figures.curves_figure(
-        {name: ([r["step"] for r in arm if "energy" in r], [r["energy"] for r in arm if "energy" in r])
-         for name, arm in rows.items()}, title="energy distance vs step: original and branches", x_title="step",
-        y_title="energy distance", log_y=True, style=style))
+    LiveView("branch_curves").draw(
+        figures.curves_figure(
+            {
+                name: ([r["step"] for r in arm if "energy" in r], [r["energy"] for r in arm if "energy" in r])
+                for name, arm in rows.items()
+            },
+            title="energy distance vs step: original and branches",
+            x_title="step",
+            y_title="energy distance",
+            log_y=True,
+            style=style,
+        )
+    )
 
 
 # ---- curves ---------------------------------------------------------------------------------------------------
@@ -558,20 +711,41 @@ def curve_figures(run: Run) -> list[dict]:
     single = len(run.histories) == 1
 
     def series(rows, x, y, label):
-        return {(label if single else name): ([r[x] for r in arm if y in r], [r[y] for r in arm if y in r])
-                for name, arm in rows.items()}
+        return {
+            (label if single else name): ([r[x] for r in arm if y in r], [r[y] for r in arm if y in r])
+            for name, arm in rows.items()
+        }
 
     height = classroom.plot_height(200)
     style = figures.Style.of(lab().view)
     return [
-        figures.curves_figure(series(metrics, "step", "energy", "energy distance"), title="energy distance vs step",
-                              x_title="step", y_title="energy distance", log_y=True, height=height,
-                              style=style),
-        figures.curves_figure(series(metrics, "wall_s", "energy", "energy distance"),
-                              title="energy distance vs training time", x_title="training time (s)",
-                              y_title="energy distance", log_y=True, height=height, style=style),
-        figures.curves_figure(series(records, "step", "loss", "loss"), title="loss ‖V‖² vs step", x_title="step",
-                              y_title="loss", log_y=True, height=height, style=style),
+        figures.curves_figure(
+            series(metrics, "step", "energy", "energy distance"),
+            title="energy distance vs step",
+            x_title="step",
+            y_title="energy distance",
+            log_y=True,
+            height=height,
+            style=style,
+        ),
+        figures.curves_figure(
+            series(metrics, "wall_s", "energy", "energy distance"),
+            title="energy distance vs training time",
+            x_title="training time (s)",
+            y_title="energy distance",
+            log_y=True,
+            height=height,
+            style=style,
+        ),
+        figures.curves_figure(
+            series(records, "step", "loss", "loss"),
+            title="loss ‖V‖² vs step",
+            x_title="step",
+            y_title="loss",
+            log_y=True,
+            height=height,
+            style=style,
+        ),
     ]
 
 
@@ -580,13 +754,23 @@ def layer_pickers(page: str) -> None:
     if page == "compare":
         c1, c2 = st.columns([3, 1])
         c1.pills("Layers", figures.LAYERS[:4], selection_mode="multi", **view_widget("compare_layers"))
-        c2.toggle("Difference layer", **view_widget("difference"),
-                  help="on the lookahead panel: a line from each particle to the same-noise particle of the baseline")
+        c2.toggle(
+            "Difference layer",
+            **view_widget("difference"),
+            help="on the lookahead panel: a line from each particle to the same-noise particle of the baseline",
+        )
         return
-    st.pills("Layers", figures.LAYERS, selection_mode="multi", **view_widget("layers"),
-             help="V: the drift used for training; V⁺/V⁻: attraction to data / repulsion from generated; "
-                  "lookahead terms V₀..V_K (one colour each) drawn from the points z⁰..z^K they act on")
-    st.toggle("Estimator noise", **view_widget("estimator_noise"),
-              help="the drift is estimated from one mini-batch: this redraws the batch 8 times and shows how much V "
-                   "changes at 48 particles. Move the batch-size slider and watch the spread change.")
-
+    st.pills(
+        "Layers",
+        figures.LAYERS,
+        selection_mode="multi",
+        **view_widget("layers"),
+        help="V: the drift used for training; V⁺/V⁻: attraction to data / repulsion from generated; "
+        "lookahead terms V₀..V_K (one colour each) drawn from the points z⁰..z^K they act on",
+    )
+    st.toggle(
+        "Estimator noise",
+        **view_widget("estimator_noise"),
+        help="the drift is estimated from one mini-batch: this redraws the batch 8 times and shows how much V "
+        "changes at 48 particles. Move the batch-size slider and watch the spread change.",
+    )

@@ -5,6 +5,7 @@ handling are the run's (:class:`drift_core.run.Run`), shown by :mod:`ui.run_view
 Nothing a user uploads is executed: checkpoints are read with ``torch.load(weights_only=True)``
 (:func:`drift_core.checkpoint.load_checkpoint`), and every refusal leaves the current run untouched.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,10 @@ from drift_core.train import Trainer
 from .session import LabSession, lab
 from .sessions import SessionLimitError, SessionRegistry
 
-EVICTED_NOTICE = ("This session was idle while the server was full, so its run was released to make room for "
-                  "another user (DRIFT_MAX_SESSIONS). Your settings are kept; a fresh run has started.")
+EVICTED_NOTICE = (
+    "This session was idle while the server was full, so its run was released to make room for "
+    "another user (DRIFT_MAX_SESSIONS). Your settings are kept; a fresh run has started."
+)
 
 _registry: SessionRegistry | None = None
 _registry_lock = threading.Lock()
@@ -103,9 +106,11 @@ def _take_checkpoint(page: str) -> None:
     session.config = trainer.config
     session.runs[page] = run
     session.replay[page] = None
-    session.notices["checkpoint"] = (f"Loaded {file.name}: {trainer.config.data.dataset}, "
-                                     f"{trainer.config.drift.label()}, step {trainer.step_count}. "
-                                     "Press Play to continue it.")
+    session.notices["checkpoint"] = (
+        f"Loaded {file.name}: {trainer.config.data.dataset}, "
+        f"{trainer.config.drift.label()}, step {trainer.step_count}. "
+        "Press Play to continue it."
+    )
 
 
 def checkpoint_controls(session: LabSession, page: str) -> None:
@@ -115,15 +120,24 @@ def checkpoint_controls(session: LabSession, page: str) -> None:
         if run is not None:
             trainer = run.trainer
             st.download_button(
-                "Save checkpoint", data=lambda: trainer_checkpoint(trainer),
-                file_name=f"drift-lab-{trainer.config.data.dataset}.pt", mime="application/octet-stream",
-                on_click="ignore", icon=":material/download:",
+                "Save checkpoint",
+                data=lambda: trainer_checkpoint(trainer),
+                file_name=f"drift-lab-{trainer.config.data.dataset}.pt",
+                mime="application/octet-stream",
+                on_click="ignore",
+                icon=":material/download:",
                 help="the weights, optimizer state, data stream and settings: load it here or with "
-                     "`python -m drift_core train --resume FILE`")
-        st.file_uploader("Load a checkpoint (.pt)", type=["pt"], key="checkpoint_upload",
-                         on_change=_take_checkpoint, args=(page,),
-                         help="only plain weights are read (torch.load with weights_only=True): a file that "
-                              "would run code is refused")
+                "`python -m drift_core train --resume FILE`",
+            )
+        st.file_uploader(
+            "Load a checkpoint (.pt)",
+            type=["pt"],
+            key="checkpoint_upload",
+            on_change=_take_checkpoint,
+            args=(page,),
+            help="only plain weights are read (torch.load with weights_only=True): a file that "
+            "would run code is refused",
+        )
         note = session.notices.get("checkpoint", "")
         if note.startswith("error:"):
             st.error(note.removeprefix("error:"), icon=":material/block:")

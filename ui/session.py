@@ -11,11 +11,13 @@ Widget keys are not state. Streamlit drops the state of a widget that a page doe
 page switch, a run cut short by a click), so each widget's key is seeded from the session on every run
 and its ``on_change`` writes the new value back here (:mod:`ui.controls`).
 """
+
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, TypeVar
 
 import streamlit as st
 from torch import Tensor
@@ -30,8 +32,16 @@ KEY = "lab"
 T = TypeVar("T")
 LAYER_NAMES = ("V", "V⁺", "V⁻", "lookahead terms", "field on a grid", "density")
 """The particle view's layers (the first four are offered on Compare)."""
-VIEW_PARAMS = ("steps_per_frame", "fairness", "layers", "compare_layers", "difference", "arrow_scale", "presenter",
-               "contrast")
+VIEW_PARAMS = (
+    "steps_per_frame",
+    "fairness",
+    "layers",
+    "compare_layers",
+    "difference",
+    "arrow_scale",
+    "presenter",
+    "contrast",
+)
 """Display settings that are part of a shared link (when they differ from the defaults)."""
 TRUTHY = ("1", "true", "yes", "on")
 
@@ -52,7 +62,7 @@ class ViewSettings:
     contrast: bool = False  # larger points and thicker lines (a projector, a bright room)
 
     @classmethod
-    def from_query(cls, params: Mapping[str, object], max_steps_per_frame: int) -> tuple["ViewSettings", list[str]]:
+    def from_query(cls, params: Mapping[str, object], max_steps_per_frame: int) -> tuple[ViewSettings, list[str]]:
         """The display settings a shared link asks for: each readable value is used (clamped to its
         range), anything else ignored with a notice. Never raises, whatever the link says."""
         values: dict[str, object] = {}

@@ -10,12 +10,13 @@ every live session is active, the newcomer is refused with :class:`SessionLimitE
 says why) instead: nobody loses a run they are watching. Thread-safe: Streamlit runs each session in
 its own thread.
 """
+
 from __future__ import annotations
 
 import threading
 import time
 from collections import OrderedDict
-from typing import Callable
+from collections.abc import Callable
 
 __all__ = ["SessionRegistry", "SessionLimitError"]
 
@@ -69,7 +70,8 @@ class SessionRegistry:
                             self._live.move_to_end(victim, last=False)
                     raise SessionLimitError(
                         f"this server already runs {len(self._live)} active sessions, its limit "
-                        f"(DRIFT_MAX_SESSIONS={self.max_sessions}); please try again in a minute")
+                        f"(DRIFT_MAX_SESSIONS={self.max_sessions}); please try again in a minute"
+                    )
                 callback = self._live.pop(oldest)
                 victims.append((oldest, callback))
             for victim, _ in victims:

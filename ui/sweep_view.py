@@ -9,6 +9,7 @@ Everything the page keeps between script runs lives in one :class:`SweepPage` ob
 (``lab().page("sweep", ...)``). Widget keys are seeded from it on every run and write back to it
 through ``on_change``, so a page switch or a rerun loses nothing.
 """
+
 from __future__ import annotations
 
 import io
@@ -23,7 +24,6 @@ from drift_core.config import ConfigError, ExperimentConfig
 from drift_core.data.toy2d import SAMPLERS
 from drift_core.sweep import AXES, METRICS, SweepJob, SweepResult, SweepSpec, prepare_workers
 
-from .session import lab
 from .controls import BATCH_OPTIONS, LR_OPTIONS, TAU_OPTIONS, limits
 from .session import lab
 
@@ -56,8 +56,9 @@ class SweepPage:
 
 def page_state(base: ExperimentConfig) -> SweepPage:
     """This session's :class:`SweepPage`, created with the session's dataset on first use."""
-    return lab().page("sweep", lambda: SweepPage(dataset=base.data.dataset if base.data.dataset in SAMPLERS
-                                                 else "8gaussians"))
+    return lab().page(
+        "sweep", lambda: SweepPage(dataset=base.data.dataset if base.data.dataset in SAMPLERS else "8gaussians")
+    )
 
 
 def bound(key: str, value, write) -> dict:
@@ -99,13 +100,21 @@ def axis_picker(state: SweepPage, slot: str) -> tuple[str, list]:
     sb = st.sidebar
     choices = list(AXES) if slot == "x" else [a for a in AXES if a != state.x_axis]
     axis = getattr(state, f"{slot}_axis")
-    sb.selectbox(f"{slot.upper()} axis ({'columns' if slot == 'x' else 'rows'})", choices, format_func=axis_label,
-                 **bound(f"sw_{slot}_axis", axis, lambda a: _set_axis(state, slot, a)))
+    sb.selectbox(
+        f"{slot.upper()} axis ({'columns' if slot == 'x' else 'rows'})",
+        choices,
+        format_func=axis_label,
+        **bound(f"sw_{slot}_axis", axis, lambda a: _set_axis(state, slot, a)),
+    )
     axis = getattr(state, f"{slot}_axis")
     options = axis_options(axis)
     chosen = [v for v in state.values.get(axis, DEFAULT_VALUES[axis]) if v in options]
-    values = sb.multiselect(f"{axis_label(axis)} values", options, format_func=lambda v: f"{v:g}",
-                            **bound(f"sw_{slot}_values", chosen, lambda v: _set_values(state, axis, v)))
+    values = sb.multiselect(
+        f"{axis_label(axis)} values",
+        options,
+        format_func=lambda v: f"{v:g}",
+        **bound(f"sw_{slot}_values", chosen, lambda v: _set_values(state, axis, v)),
+    )
     return axis, sorted(values)
 
 
@@ -115,16 +124,33 @@ def grid_controls(state: SweepPage, base: ExperimentConfig) -> tuple[SweepSpec |
     sb = st.sidebar
     sb.markdown("#### :material/grid_on: Grid")
     datasets = list(SAMPLERS)
-    sb.selectbox("Dataset", datasets, **bound("sw_dataset", state.dataset if state.dataset in datasets else datasets[0],
-                                               lambda v: setattr(state, "dataset", v)))
+    sb.selectbox(
+        "Dataset",
+        datasets,
+        **bound(
+            "sw_dataset",
+            state.dataset if state.dataset in datasets else datasets[0],
+            lambda v: setattr(state, "dataset", v),
+        ),
+    )
     x_axis, x_values = axis_picker(state, "x")
     y_axis, y_values = axis_picker(state, "y")
-    sb.number_input("Training steps per cell", min_value=1, max_value=5000, step=50,
-                    **bound("sw_steps", state.steps, lambda v: setattr(state, "steps", int(v))))
-    sb.number_input("Seeds per cell", min_value=1, max_value=MAX_PAGE_SEEDS, step=1,
-                    help="train every cell with this many seeds and show the mean and the spread (std), so "
-                         "a difference can be told from seed noise",
-                    **bound("sw_seeds", state.seeds, lambda v: setattr(state, "seeds", int(v))))
+    sb.number_input(
+        "Training steps per cell",
+        min_value=1,
+        max_value=5000,
+        step=50,
+        **bound("sw_steps", state.steps, lambda v: setattr(state, "steps", int(v))),
+    )
+    sb.number_input(
+        "Seeds per cell",
+        min_value=1,
+        max_value=MAX_PAGE_SEEDS,
+        step=1,
+        help="train every cell with this many seeds and show the mean and the spread (std), so "
+        "a difference can be told from seed noise",
+        **bound("sw_seeds", state.seeds, lambda v: setattr(state, "seeds", int(v))),
+    )
     seeds = seeds_for(base, state.seeds)
     sb.caption(fixed_settings(base, x_axis, y_axis, seeds))
     return build_spec(base, state.dataset, x_axis, x_values, y_axis, y_values, state.steps, seeds)
@@ -148,12 +174,19 @@ def fixed_settings(base: ExperimentConfig, x_axis: str, y_axis: str, seeds: tupl
     if "K" not in swept:
         parts.append(base.drift.label())
     seed_text = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {', '.join(str(s) for s in seeds)}"
-    return (f"Every cell uses your current settings for what is not swept: {', '.join(parts)}; "
-            f"{seed_text}.")
+    return f"Every cell uses your current settings for what is not swept: {', '.join(parts)}; {seed_text}."
 
 
-def build_spec(base: ExperimentConfig, dataset: str, x_axis: str, x_values: list, y_axis: str, y_values: list,
-               steps: int, seeds: tuple[int, ...] = ()) -> tuple[SweepSpec | None, str]:
+def build_spec(
+    base: ExperimentConfig,
+    dataset: str,
+    x_axis: str,
+    x_values: list,
+    y_axis: str,
+    y_values: list,
+    steps: int,
+    seeds: tuple[int, ...] = (),
+) -> tuple[SweepSpec | None, str]:
     """The spec, or None with the reason (shown to the user; nothing is lost)."""
     if not x_values or not y_values:
         return None, "Pick at least one value on each axis."
@@ -218,7 +251,7 @@ def colour_range(mean: np.ndarray, std: np.ndarray) -> tuple[float, float] | Non
     lo, hi = float(finite.min()), float(finite.max())
     spreads = std[np.isfinite(std)]
     if spreads.size:
-        noise = float(np.sqrt(np.mean(spreads ** 2)))
+        noise = float(np.sqrt(np.mean(spreads**2)))
         middle, half = (lo + hi) / 2, max((hi - lo) / 2, 2 * noise)
         lo, hi = middle - half, middle + half
     return lo, hi
@@ -242,53 +275,90 @@ def heatmap_figure(result: SweepResult, metric: str, *, height: int = 420) -> di
     bounds = colour_range(mean, std)
     log = bounds is not None and bounds[0] > 0 and bounds[1] / bounds[0] > 10
     shade = np.where(np.isfinite(mean), np.log10(np.where(mean > 0, mean, 1)) if log else mean, np.nan)
-    heat = {"type": "heatmap", "z": shade.tolist(), "x": xs, "y": ys, "hoverinfo": "skip",
-            "text": [[cell_text(mean[i, j], std[i, j]) for j in range(len(xs))] for i in range(len(ys))],
-            "texttemplate": "%{text}", "colorscale": "Viridis", "reversescale": lower,
-            "colorbar": {"title": {"text": ("log₁₀ " if log else "") + name}}}
+    heat = {
+        "type": "heatmap",
+        "z": shade.tolist(),
+        "x": xs,
+        "y": ys,
+        "hoverinfo": "skip",
+        "text": [[cell_text(mean[i, j], std[i, j]) for j in range(len(xs))] for i in range(len(ys))],
+        "texttemplate": "%{text}",
+        "colorscale": "Viridis",
+        "reversescale": lower,
+        "colorbar": {"title": {"text": ("log₁₀ " if log else "") + name}},
+    }
     if bounds is not None:
         lo, hi = (np.log10(bounds[0]), np.log10(bounds[1])) if log else bounds
         heat.update(zmin=float(lo), zmax=float(hi) if hi > lo else float(lo) + 1e-12, zauto=False)
     seeds = spec.seeds
 
     def hover(i: int, j: int) -> str:
-        per_seed = [f"seed {seeds[s]}: {values[i, j, s]:.4g}" for s in range(len(seeds)) if np.isfinite(values[i, j, s])]
+        per_seed = [
+            f"seed {seeds[s]}: {values[i, j, s]:.4g}" for s in range(len(seeds)) if np.isfinite(values[i, j, s])
+        ]
         return f"{spec.cell_label(i, j)}<br>{'<br>'.join(per_seed) or 'not run'}<br>click to select"
 
     return {
         "data": [
             heat,
-            {"type": "scatter", "mode": "markers", "x": [x for _ in ys for x in xs], "y": [y for y in ys for _ in xs],
-             "name": "cells",
-             # square markers almost as tall as a cell (plotly selects points on click, not heatmap cells)
-             "marker": {"size": max(12, int(0.9 * (height - 90) / len(ys))), "symbol": "square", "opacity": 0,
-                        "color": "black"},
-             "customdata": [[i, j] for i in range(len(ys)) for j in range(len(xs))],
-             "text": [hover(i, j) for i in range(len(ys)) for j in range(len(xs))],
-             "hovertemplate": "%{text}<extra></extra>", "showlegend": False},
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "x": [x for _ in ys for x in xs],
+                "y": [y for y in ys for _ in xs],
+                "name": "cells",
+                # square markers almost as tall as a cell (plotly selects points on click, not heatmap cells)
+                "marker": {
+                    "size": max(12, int(0.9 * (height - 90) / len(ys))),
+                    "symbol": "square",
+                    "opacity": 0,
+                    "color": "black",
+                },
+                "customdata": [[i, j] for i in range(len(ys)) for j in range(len(xs))],
+                "text": [hover(i, j) for i in range(len(ys)) for j in range(len(xs))],
+                "hovertemplate": "%{text}<extra></extra>",
+                "showlegend": False,
+            },
         ],
         "layout": {
-            "height": height, "margin": {"l": 60, "r": 10, "t": 40, "b": 50},
-            "title": {"text": f"{name} after {spec.steps} steps, "
-                              f"{'mean of ' + str(len(seeds)) + ' seeds' if len(seeds) > 1 else 'one seed'} "
-                              f"({'lower' if lower else 'higher'} is better)",
-                      "font": {"size": 14}, "x": 0.02},
+            "height": height,
+            "margin": {"l": 60, "r": 10, "t": 40, "b": 50},
+            "title": {
+                "text": f"{name} after {spec.steps} steps, "
+                f"{'mean of ' + str(len(seeds)) + ' seeds' if len(seeds) > 1 else 'one seed'} "
+                f"({'lower' if lower else 'higher'} is better)",
+                "font": {"size": 14},
+                "x": 0.02,
+            },
             # fixed ranges: the big click markers must not pad the axes (row 0 at the top, like the thumbnails)
-            "xaxis": {"title": {"text": axis_label(spec.x_axis)}, "type": "category",
-                      "range": [-0.5, len(xs) - 0.5], "autorange": False},
-            "yaxis": {"title": {"text": axis_label(spec.y_axis)}, "type": "category",
-                      "range": [len(ys) - 0.5, -0.5], "autorange": False},
-            "clickmode": "event+select", "dragmode": False,
+            "xaxis": {
+                "title": {"text": axis_label(spec.x_axis)},
+                "type": "category",
+                "range": [-0.5, len(xs) - 0.5],
+                "autorange": False,
+            },
+            "yaxis": {
+                "title": {"text": axis_label(spec.y_axis)},
+                "type": "category",
+                "range": [len(ys) - 0.5, -0.5],
+                "autorange": False,
+            },
+            "clickmode": "event+select",
+            "dragmode": False,
         },
     }
 
 
 def colour_note(result: SweepResult) -> str:
     if len(result.spec.seeds) > 1:
-        return ("Each cell: mean ± std over the seeds. Colours span at least ± 2 × the typical spread, so "
-                "cells that differ by less than seed noise look alike; hover a cell for every seed's value.")
-    return ("One seed per cell: the colours stretch over whatever range that seed gave, so seed noise can look "
-            "like a pattern. Set *Seeds per cell* to 3 or more to see the spread.")
+        return (
+            "Each cell: mean ± std over the seeds. Colours span at least ± 2 × the typical spread, so "
+            "cells that differ by less than seed noise look alike; hover a cell for every seed's value."
+        )
+    return (
+        "One seed per cell: the colours stretch over whatever range that seed gave, so seed noise can look "
+        "like a pattern. Set *Seeds per cell* to 3 or more to see the spread."
+    )
 
 
 def selected_cell(event, result: SweepResult) -> tuple[int, int] | None:
@@ -320,16 +390,22 @@ def cell_picker(state: SweepPage, result: SweepResult) -> tuple[int, int]:
     cells = result.spec.cells()
     if state.selected not in cells:
         state.selected = result.best_cell(state.metric) or cells[0]
-    st.selectbox("Cell", range(len(cells)), format_func=lambda n: result.spec.cell_label(*cells[n]),
-                 **bound("sw_cell", cells.index(state.selected), lambda n: setattr(state, "selected", cells[n])))
+    st.selectbox(
+        "Cell",
+        range(len(cells)),
+        format_func=lambda n: result.spec.cell_label(*cells[n]),
+        **bound("sw_cell", cells.index(state.selected), lambda n: setattr(state, "selected", cells[n])),
+    )
     return state.selected
 
 
 def seed_values(result: SweepResult, i: int, j: int, metric: str) -> str:
-    """"seed 0: 0.0123 · seed 1: 0.0131" for cell (i, j)."""
+    """ "seed 0: 0.0123 · seed 1: 0.0131" for cell (i, j)."""
     values, seeds = result.values(metric), result.spec.seeds
-    return " · ".join(f"seed {seeds[s]}: {values[i, j, s]:.4g}" for s in range(len(seeds))
-                      if np.isfinite(values[i, j, s])) or "no finished seed"
+    return (
+        " · ".join(f"seed {seeds[s]}: {values[i, j, s]:.4g}" for s in range(len(seeds)) if np.isfinite(values[i, j, s]))
+        or "no finished seed"
+    )
 
 
 def thumbnail_png(result: SweepResult, i: int, j: int, size: int = 180) -> bytes | None:
@@ -355,7 +431,8 @@ def open_in_playground(config: ExperimentConfig) -> None:
     session.runs.pop("playground", None)  # the Playground builds a fresh run for this configuration
     session.notices["playground"] = (
         f"Opened from the Sweep page: a new run from step 0 with the settings of the cell you picked (seed "
-        f"{config.train.seed}); the sweep keeps numbers and final points, not trained networks.")
+        f"{config.train.seed}); the sweep keeps numbers and final points, not trained networks."
+    )
     st.switch_page("pages/playground.py", query_params=config.to_query())
 
 

@@ -5,6 +5,7 @@ Each command lives in its own module with ``add_parser(subparsers)`` and ``run(a
 ``streamlit run``) sets ``accepts_extra_arguments`` and finds them in ``args.extra_arguments``. Bad
 arguments exit with status 2 and a one-line message.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,8 +39,9 @@ def installed_version() -> str:
 
 
 def build_parser(prog: str = "python -m drift_core") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description="Drift Lab: train drifting models headless, run sweeps, "
-                                                            "start the app.")
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Drift Lab: train drifting models headless, run sweeps, start the app."
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:

@@ -9,6 +9,7 @@ other argument goes to ``streamlit run`` after them, e.g. ``drift-lab app --serv
 command then becomes ``python -m streamlit run ...`` (``os.execv``; a child process where there is no
 exec): nothing of Streamlit is imported into ``drift_core``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,12 @@ APP_PACKAGE = "drift_lab_app"
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("app", help="start the Streamlit app (more arguments go to 'streamlit run')",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "app",
+        help="start the Streamlit app (more arguments go to 'streamlit run')",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--print-command", action="store_true", help="print the command instead of running it")
     p.set_defaults(run=run, accepts_extra_arguments=True)
 
@@ -44,8 +49,10 @@ def app_folder() -> Path:
     for folder in candidates:
         if (folder / "app.py").is_file() and (folder / "pages").is_dir():
             return folder
-    raise UsageError("cannot find the Drift Lab app (app.py and pages/): reinstall drift-lab "
-                     f"(looked in {', '.join(str(c) for c in candidates)})")
+    raise UsageError(
+        "cannot find the Drift Lab app (app.py and pages/): reinstall drift-lab "
+        f"(looked in {', '.join(str(c) for c in candidates)})"
+    )
 
 
 def config_flags(folder: Path) -> list[str]:

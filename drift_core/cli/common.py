@@ -1,18 +1,19 @@
 """Arguments shared by the commands (a preset plus typed overrides of any config field, comma-separated
 lists), one-line argument errors, the output folder, and the metrics log that is rewritten atomically."""
+
 from __future__ import annotations
 
 import argparse
 import csv
 import math
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
-from ..config import MAX_JSON_CHARS, METHODS, ConfigError, ExperimentConfig, SectionedConfig, preset, PRESETS
+from ..config import MAX_JSON_CHARS, METHODS, PRESETS, ConfigError, ExperimentConfig, SectionedConfig, preset
+from ..data.points import PointSetError, load_points
 from ..export import read_csv, write_csv
 from ..limits import Limits
-from ..data.points import PointSetError, load_points
 from . import UsageError
 
 COMMON_FIELDS = ("dataset", "method", "K", "tau", "batch_size", "lr", "steps", "seed", "device")
@@ -65,15 +66,20 @@ def float_list(text: str) -> list[float]:
 
 def int_in(lo: int, hi: int | None = None) -> Callable[[str], int]:
     """An argparse type: an integer in [lo, hi] (no upper bound when ``hi`` is None)."""
+
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected an integer, got {_shown(text)}") from None
         if value < lo or (hi is not None and value > hi):
-            raise argparse.ArgumentTypeError(f"expected an integer from {lo:,}" + (f" to {hi:,}" if hi is not None else " up")
-                                             + f", got {_shown(text)}")
+            raise argparse.ArgumentTypeError(
+                f"expected an integer from {lo:,}"
+                + (f" to {hi:,}" if hi is not None else " up")
+                + f", got {_shown(text)}"
+            )
         return value
+
     return parse
 
 
@@ -96,21 +102,46 @@ class _Setting(argparse.Action):
 
 
 # ---- presets and overrides -----------------------------------------------------------------------
-def add_preset_arguments(parser: argparse.ArgumentParser, *, config_class: type[SectionedConfig], presets,
-                         default_preset: str, fields: Sequence[str], config_help: str) -> None:
+def add_preset_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    config_class: type[SectionedConfig],
+    presets,
+    default_preset: str,
+    fields: Sequence[str],
+    config_help: str,
+) -> None:
     """--preset, --config, a typed flag for each of ``fields`` (``--batch-size`` for batch_size,
     typed like the field) and --set NAME=VALUE for any field; all overrides land in ``args.settings``."""
     types = config_class.field_types()
     parser.set_defaults(settings={})
-    parser.add_argument("--preset", default=default_preset, choices=list(presets), metavar="PRESET",
-                        help=f"starting configuration: {', '.join(presets)}")
+    parser.add_argument(
+        "--preset",
+        default=default_preset,
+        choices=list(presets),
+        metavar="PRESET",
+        help=f"starting configuration: {', '.join(presets)}",
+    )
     parser.add_argument("--config", type=Path, help=config_help)
     for name in fields:
         extra = {"choices": METHODS} if name == "method" else {"type": _ARG_TYPES[types[name]]}
-        parser.add_argument("--" + name.replace("_", "-"), dest="settings", action=_Setting, const=name,
-                            metavar=name.upper(), help=f"set {name}", **extra)
-    parser.add_argument("--set", dest="settings", action=_Setting, type=name_value, metavar="NAME=VALUE",
-                        help=f"set any field ({', '.join(types)}); repeatable")
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            dest="settings",
+            action=_Setting,
+            const=name,
+            metavar=name.upper(),
+            help=f"set {name}",
+            **extra,
+        )
+    parser.add_argument(
+        "--set",
+        dest="settings",
+        action=_Setting,
+        type=name_value,
+        metavar="NAME=VALUE",
+        help=f"set any field ({', '.join(types)}); repeatable",
+    )
 
 
 def read_config_file(path: Path) -> str:
@@ -133,15 +164,23 @@ def config_from_preset_args(args: argparse.Namespace, *, config_class, preset_fn
     """The config named by --config or --preset, with ``args.settings`` (the typed flags and --set, in
     command-line order), then ``extra_values`` applied (type-checked). Any problem is a UsageError."""
     try:
-        cfg = config_class.from_json(read_config_file(args.config)) if args.config is not None else preset_fn(args.preset)
+        cfg = (
+            config_class.from_json(read_config_file(args.config)) if args.config is not None else preset_fn(args.preset)
+        )
         return cfg.with_values({**args.settings, **(extra_values or {})})
     except ConfigError as err:
         raise UsageError(f"{args.config}: {err}" if args.config is not None else str(err)) from None
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    add_preset_arguments(parser, config_class=ExperimentConfig, presets=PRESETS, default_preset="playground",
-                         fields=COMMON_FIELDS, config_help="a config JSON (as written by 'train' or exported by the app)")
+    add_preset_arguments(
+        parser,
+        config_class=ExperimentConfig,
+        presets=PRESETS,
+        default_preset="playground",
+        fields=COMMON_FIELDS,
+        config_help="a config JSON (as written by 'train' or exported by the app)",
+    )
     parser.add_argument("--points", type=Path, help="CSV of x,y rows for dataset 'custom'")
 
 
@@ -154,7 +193,9 @@ def server_limits() -> Limits:
 
 
 def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
-    extra = {"dataset": "custom"} if getattr(args, "points", None) is not None and "dataset" not in args.settings else None
+    extra = (
+        {"dataset": "custom"} if getattr(args, "points", None) is not None and "dataset" not in args.settings else None
+    )
     cfg = config_from_preset_args(args, config_class=ExperimentConfig, preset_fn=preset, extra_values=extra)
     try:
         server_limits().check(cfg)

@@ -1,6 +1,7 @@
 """``python -m drift_core compare``: baseline vs lookahead (and a baseline with doubled learning rate,
 the fairness control) over several seeds, each seed trained in lock-step on shared batches. Prints a
 mean +- std table at fixed steps and at fixed wall-clock times, and writes the raw rows as CSV."""
+
 from __future__ import annotations
 
 import argparse
@@ -24,11 +25,26 @@ def add_parser(sub) -> None:
     add_config_arguments(p)
     p.add_argument("--lookahead-K", type=int_list, default=[1, 2], help="comma-separated K values for lookahead runs")
     p.add_argument("--seeds", type=int_list, default=[0, 1, 2], help="comma-separated seeds")
-    p.add_argument("--eval-at", type=int_list, default=None, help="comma-separated steps to evaluate at (default: 4 points up to --steps)")
-    p.add_argument("--wall-times", type=float_list, default=None, help="comma-separated wall-clock seconds to report at (default: derived)")
+    p.add_argument(
+        "--eval-at",
+        type=int_list,
+        default=None,
+        help="comma-separated steps to evaluate at (default: 4 points up to --steps)",
+    )
+    p.add_argument(
+        "--wall-times",
+        type=float_list,
+        default=None,
+        help="comma-separated wall-clock seconds to report at (default: derived)",
+    )
     p.add_argument("--no-doubled-lr", action="store_true", help="skip the baseline with 2x learning rate")
     p.add_argument("--exact-w2", action="store_true", help="report exact W2 (POT) too")
-    p.add_argument("--eval-samples", type=int_in(2, MAX_EVAL_SAMPLES), default=EVAL_SAMPLES, help="samples per evaluation (as in the app)")
+    p.add_argument(
+        "--eval-samples",
+        type=int_in(2, MAX_EVAL_SAMPLES),
+        default=EVAL_SAMPLES,
+        help="samples per evaluation (as in the app)",
+    )
     p.add_argument("--out", type=Path, default=None, help="CSV file for the raw per-seed rows")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(run=run)
@@ -65,17 +81,35 @@ def run(args: argparse.Namespace) -> int:
     rows = []
     bar = tqdm(total=len(seeds) * steps, disable=args.quiet, desc="compare", unit="step")
     for seed in seeds:
-        run = Run.lockstep_arms({name: cfg.with_values({"seed": seed}) for name, cfg in methods.items()},
-                                base.with_values({"seed": seed}), points=points)
-        evaluator = run.evaluator if args.eval_samples == EVAL_SAMPLES else Evaluator.for_trainer(run.trainer, args.eval_samples)
+        run = Run.lockstep_arms(
+            {name: cfg.with_values({"seed": seed}) for name, cfg in methods.items()},
+            base.with_values({"seed": seed}),
+            points=points,
+        )
+        evaluator = (
+            run.evaluator
+            if args.eval_samples == EVAL_SAMPLES
+            else Evaluator.for_trainer(run.trainer, args.eval_samples)
+        )
         for step in range(1, steps + 1):
             records = run.lockstep.step()  # a diverged arm keeps its last finite state; the others train on
             bar.update(1)
             if step in eval_at:
                 for name, trainer in run.trainers.items():
-                    m = evaluator(trainer, exact_w2=args.exact_w2) or {"energy": float("nan"), "sliced_w2": float("nan")}
-                    rows.append({"method": name, "seed": seed, "step": step, "wall_s": trainer.wall_s,
-                                 "diverged": records[name].diverged, **m})
+                    m = evaluator(trainer, exact_w2=args.exact_w2) or {
+                        "energy": float("nan"),
+                        "sliced_w2": float("nan"),
+                    }
+                    rows.append(
+                        {
+                            "method": name,
+                            "seed": seed,
+                            "step": step,
+                            "wall_s": trainer.wall_s,
+                            "diverged": records[name].diverged,
+                            **m,
+                        }
+                    )
     bar.close()
     metric_names = ["energy"] + (["w2"] if args.exact_w2 else []) + ["sliced_w2"]
     print(f"\n{base.data.dataset}: mean +- std over seeds {seeds}, N={base.train.batch_size}, tau={base.drift.tau}")
@@ -116,7 +150,9 @@ def _table(rows, methods, metric_names, key, points) -> str:
 def _wall_times(rows, given: list[float] | None):
     if given:
         return given
-    baseline_final = [r["wall_s"] for r in rows if r["method"] == "baseline" and r["step"] == max(x["step"] for x in rows)]
+    baseline_final = [
+        r["wall_s"] for r in rows if r["method"] == "baseline" and r["step"] == max(x["step"] for x in rows)
+    ]
     if not baseline_final:
         return []
     t = statistics.fmean(baseline_final)

@@ -13,6 +13,7 @@ repeating or extending a sweep is instant.
 Example: drift-lab sweep --dataset 8gaussians --x-axis K --x-values 0,1,2 \\
          --y-axis tau --y-values 0.02,0.05 --steps 300 --seeds 0,1,2 --metric energy --out runs/sweep
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,7 +42,7 @@ from ..sweep import (
     run_sweep,
 )
 from . import UsageError
-from .common import add_config_arguments, config_from_args, output_folder
+from .common import add_config_arguments, config_from_args
 
 DATA_GREY = (200, 200, 200)
 PARTICLE_BLUE = (31, 119, 180)
@@ -65,23 +66,39 @@ def _positive_int(text: str) -> int:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("sweep", help="grid over two hyperparameters (and seeds), in parallel; CSV + heatmap PNG",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "sweep",
+        help="grid over two hyperparameters (and seeds), in parallel; CSV + heatmap PNG",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_config_arguments(p)
     p.add_argument("--x-axis", required=True, choices=tuple(AXES), help="setting along the columns")
     p.add_argument("--x-values", required=True, help="comma-separated values, e.g. 0,1,2")
     p.add_argument("--y-axis", required=True, choices=tuple(AXES), help="setting along the rows")
     p.add_argument("--y-values", required=True, help="comma-separated values, e.g. 0.02,0.05")
-    p.add_argument("--seeds", type=_seeds_argument, default=None, metavar="0,1,2",
-                   help="train every cell with each of these seeds and report mean and std (default: the config's seed)")
+    p.add_argument(
+        "--seeds",
+        type=_seeds_argument,
+        default=None,
+        metavar="0,1,2",
+        help="train every cell with each of these seeds and report mean and std (default: the config's seed)",
+    )
     p.add_argument("--metric", default="energy", choices=tuple(METRICS), help="metric drawn in heatmap.png")
     p.add_argument("--eval-samples", type=int, default=1024, help="samples per metric evaluation")
     p.add_argument("--particles", type=int, default=256, help="final particles per thumbnail")
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=_positive_int, default=None,
-                       help="local worker processes, one torch thread each (default: the usable cores; 1 = in this process)")
-    where.add_argument("--cluster", metavar="ADDRESS",
-                       help="run the trials on this Dask distributed scheduler (needs the 'cluster' extra)")
+    where.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=None,
+        help="local worker processes, one torch thread each (default: the usable cores; 1 = in this process)",
+    )
+    where.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="run the trials on this Dask distributed scheduler (needs the 'cluster' extra)",
+    )
     p.add_argument("--no-cache", action="store_true", help="recompute every trial (and do not write the cache)")
     p.add_argument("--out", type=Path, default=Path("runs/sweep"), help="output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -122,14 +139,33 @@ def heatmap_for(result: SweepResult, metric: str) -> Image.Image:
     x_name, y_name = AXES[spec.x_axis], AXES[spec.y_axis]
     several = len(spec.seeds) > 1
     panels: list[Image.Image | None] = [
-        heatmap_image(result.mean(metric), xs, ys, lower_is_better=lower, x_name=x_name, y_name=y_name,
-                      title=f"{name}, {'mean' if several else 'one seed'}")]
+        heatmap_image(
+            result.mean(metric),
+            xs,
+            ys,
+            lower_is_better=lower,
+            x_name=x_name,
+            y_name=y_name,
+            title=f"{name}, {'mean' if several else 'one seed'}",
+        )
+    ]
     if several:
-        panels.append(heatmap_image(result.std(metric), xs, ys, lower_is_better=True, x_name=x_name, y_name=y_name,
-                                    title=f"spread: std over {len(spec.seeds)} seeds"))
+        panels.append(
+            heatmap_image(
+                result.std(metric),
+                xs,
+                ys,
+                lower_is_better=True,
+                x_name=x_name,
+                y_name=y_name,
+                title=f"spread: std over {len(spec.seeds)} seeds",
+            )
+        )
     seeds = ", ".join(str(s) for s in spec.seeds)
-    about = (f"{spec.base.data.dataset}, {spec.steps} steps per trial, seed{'s' if several else ''} {seeds}; "
-             f"{'lower' if lower else 'higher'} is better. ")
+    about = (
+        f"{spec.base.data.dataset}, {spec.steps} steps per trial, seed{'s' if several else ''} {seeds}; "
+        f"{'lower' if lower else 'higher'} is better. "
+    )
     return _with_text(image_grid([panels]), about + result.verdict(metric))
 
 
@@ -148,14 +184,20 @@ def cell_thumbnail(result: SweepResult, i: int, j: int, size: int = 160, *, labe
     trials = result.cell_trials(i, j)
     if not trials:
         return None
-    picture = scatter_image([(result.reference, DATA_GREY), (trials[0].particles, PARTICLE_BLUE)], size=size,
-                            bounds=thumbnail_bounds(result), radius=1.2)
+    picture = scatter_image(
+        [(result.reference, DATA_GREY), (trials[0].particles, PARTICLE_BLUE)],
+        size=size,
+        bounds=thumbnail_bounds(result),
+        radius=1.2,
+    )
     return _with_text(picture, result.spec.cell_label(i, j), above=True, size=12) if label else picture
 
 
 def thumbnails_for(result: SweepResult, size: int = 160) -> Image.Image:
     spec = result.spec
-    return image_grid([[cell_thumbnail(result, i, j, size) for j in range(spec.shape[1])] for i in range(spec.shape[0])])
+    return image_grid(
+        [[cell_thumbnail(result, i, j, size) for j in range(spec.shape[1])] for i in range(spec.shape[0])]
+    )
 
 
 # ---- running -------------------------------------------------------------------------------------
@@ -201,9 +243,17 @@ def _json_number(value) -> float | None:
 def run(args: argparse.Namespace) -> int:
     base = config_from_args(args)
     try:
-        spec = SweepSpec(base, args.x_axis, parse_axis_values(args.x_axis, args.x_values), args.y_axis,
-                         parse_axis_values(args.y_axis, args.y_values), steps=base.train.steps,
-                         eval_samples=args.eval_samples, particles=args.particles, seeds=args.seeds or ())
+        spec = SweepSpec(
+            base,
+            args.x_axis,
+            parse_axis_values(args.x_axis, args.x_values),
+            args.y_axis,
+            parse_axis_values(args.y_axis, args.y_values),
+            steps=base.train.steps,
+            eval_samples=args.eval_samples,
+            particles=args.particles,
+            seeds=args.seeds or (),
+        )
     except ConfigError as err:
         raise UsageError(str(err)) from None
     client = connect(args.cluster) if args.cluster else None
@@ -227,20 +277,31 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     write_csv(out / "sweep.csv", result.rows(), empty_header="row")
     write_csv(out / "trials.csv", result.trial_rows(), empty_header="row")
-    for name, picture in (("heatmap.png", heatmap_for(result, args.metric)), ("thumbnails.png", thumbnails_for(result))):
+    for name, picture in (
+        ("heatmap.png", heatmap_for(result, args.metric)),
+        ("thumbnails.png", thumbnails_for(result)),
+    ):
         with atomic_write(out / name) as fh:
             picture.save(fh, format="PNG")
     write_text(out / "sweep.json", json.dumps(spec.to_dict(), indent=2, sort_keys=True))
     if not args.quiet:
         print(result.verdict(args.metric))
-        line = {"cells": spec.shape[0] * spec.shape[1], "seeds": len(spec.seeds), "trials": len(spec.trials()),
-                "cached": result.cached_trials, "workers": "cluster" if client is not None else workers,
-                "seconds": round(result.seconds, 2)}
+        line = {
+            "cells": spec.shape[0] * spec.shape[1],
+            "seeds": len(spec.seeds),
+            "trials": len(spec.trials()),
+            "cached": result.cached_trials,
+            "workers": "cluster" if client is not None else workers,
+            "seconds": round(result.seconds, 2),
+        }
         best = result.best_cell(args.metric)
         if best is not None:
-            line["best"] = {spec.y_axis: spec.y_values[best[0]], spec.x_axis: spec.x_values[best[1]],
-                            f"{args.metric}_mean": _json_number(result.mean(args.metric)[best]),
-                            f"{args.metric}_std": _json_number(result.std(args.metric)[best]),
-                            "not_separated_from": len(result.not_separated_from_best(args.metric))}
+            line["best"] = {
+                spec.y_axis: spec.y_values[best[0]],
+                spec.x_axis: spec.x_values[best[1]],
+                f"{args.metric}_mean": _json_number(result.mean(args.metric)[best]),
+                f"{args.metric}_std": _json_number(result.std(args.metric)[best]),
+                "not_separated_from": len(result.not_separated_from_best(args.metric)),
+            }
         print(json.dumps(line))
     return 0

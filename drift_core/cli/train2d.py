@@ -2,6 +2,7 @@
 checkpoint.pt (every --checkpoint-every steps and at the end), scatter.png and summary.json into
 ``--out``, each atomically: a killed run leaves complete files (metrics.csv never ahead of
 checkpoint.pt) and continues with ``--resume OUT/checkpoint.pt``."""
+
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,17 @@ from ..run import EVAL_SAMPLES, Evaluator, Run
 from ..runtime import stream
 from ..train import Trainer
 from . import UsageError
-from .common import (MetricsLog, add_command, add_config_arguments, config_from_args, int_in, output_folder,
-                     points_from_args, read_config_file, server_limits)
+from .common import (
+    MetricsLog,
+    add_command,
+    add_config_arguments,
+    config_from_args,
+    int_in,
+    output_folder,
+    points_from_args,
+    read_config_file,
+    server_limits,
+)
 
 MAX_EVAL_SAMPLES = 16_384
 """Most samples per evaluation: the metrics build n x n distance matrices (2 GB of doubles at this n)."""
@@ -33,10 +43,18 @@ def add_parser(sub) -> None:
     p.add_argument("--out", type=Path, default=Path("runs/train"), help="output folder")
     p.add_argument("--resume", type=Path, help="continue from a checkpoint.pt (its config is used)")
     p.add_argument("--eval-every", type=int_in(1), default=250, help="steps between metric evaluations")
-    p.add_argument("--checkpoint-every", type=int_in(0), default=250,
-                   help="steps between checkpoints, with metrics.csv written alongside (0: only at the end)")
-    p.add_argument("--eval-samples", type=int_in(2, MAX_EVAL_SAMPLES), default=EVAL_SAMPLES,
-                   help="samples per evaluation (the app uses the default, so their numbers agree)")
+    p.add_argument(
+        "--checkpoint-every",
+        type=int_in(0),
+        default=250,
+        help="steps between checkpoints, with metrics.csv written alongside (0: only at the end)",
+    )
+    p.add_argument(
+        "--eval-samples",
+        type=int_in(2, MAX_EVAL_SAMPLES),
+        default=EVAL_SAMPLES,
+        help="samples per evaluation (the app uses the default, so their numbers agree)",
+    )
     p.add_argument("--exact-w2", action="store_true", help="also compute exact W2 (POT) at each evaluation")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
@@ -53,7 +71,9 @@ def run(args: argparse.Namespace) -> int:
         except (ConfigError, ValueError) as err:
             raise UsageError(str(err)) from None
     out = output_folder(args.out)
-    remove_stale_temporaries(out, ["config.json", "metrics.csv", "checkpoint.pt", "scatter.png", "summary.json"])  # left by a killed earlier run
+    remove_stale_temporaries(
+        out, ["config.json", "metrics.csv", "checkpoint.pt", "scatter.png", "summary.json"]
+    )  # left by a killed earlier run
     write_text(out / "config.json", cfg.to_json())
     metrics = MetricsLog(out / "metrics.csv", resume_step=trainer.step_count if args.resume is not None else None)
     checkpoint = out / "checkpoint.pt"
@@ -64,7 +84,9 @@ def run(args: argparse.Namespace) -> int:
 
     remaining = max(0, cfg.train.steps - trainer.step_count)
     run = Run({"run": trainer}, trainer.config)
-    evaluator = run.evaluator if args.eval_samples == EVAL_SAMPLES else Evaluator.for_trainer(trainer, args.eval_samples)
+    evaluator = (
+        run.evaluator if args.eval_samples == EVAL_SAMPLES else Evaluator.for_trainer(trainer, args.eval_samples)
+    )
     diverged = None
     out_of_memory = ""
     bar = tqdm(total=remaining, disable=args.quiet, desc=cfg.drift.label(), unit="step")
@@ -94,15 +116,24 @@ def run(args: argparse.Namespace) -> int:
     save()
     generated = trainer.sample(4096).numpy()
     reference = trainer.sampler(4096, generator=stream(cfg.train.seed, "reference")).numpy()
-    picture = scatter_image([(reference, (190, 190, 190)), (generated, (31, 119, 180))],
-                            title=f"{cfg.data.dataset} | {cfg.drift.label()} | step {trainer.step_count}")
+    picture = scatter_image(
+        [(reference, (190, 190, 190)), (generated, (31, 119, 180))],
+        title=f"{cfg.data.dataset} | {cfg.drift.label()} | step {trainer.step_count}",
+    )
     with atomic_write(out / "scatter.png") as fh:
         picture.save(fh, format="PNG")
-    summary = {"step": trainer.step_count, "wall_s": round(trainer.wall_s, 3), **(evaluator(trainer, mmd=True) or {"energy": float("nan")})}
+    summary = {
+        "step": trainer.step_count,
+        "wall_s": round(trainer.wall_s, 3),
+        **(evaluator(trainer, mmd=True) or {"energy": float("nan")}),
+    }
     write_text(out / "summary.json", json.dumps(summary, indent=2))
     if diverged is not None:
-        print(f"error: training diverged at step {diverged.step + 1}: {diverged.message}. "
-              f"The last finite state was saved to {checkpoint}.", flush=True)
+        print(
+            f"error: training diverged at step {diverged.step + 1}: {diverged.message}. "
+            f"The last finite state was saved to {checkpoint}.",
+            flush=True,
+        )
         return 3
     if out_of_memory:
         print(f"error: {out_of_memory}. The last state was saved to {checkpoint}.", file=sys.stderr, flush=True)
@@ -139,10 +170,15 @@ def resume_trainer(args: argparse.Namespace) -> Trainer:
     except ConfigError as err:
         raise UsageError(str(err)) from None
     have, want = trainer.config.to_flat(), wanted.to_flat()
-    clashes = [f"{k}={want[k]!r} (the checkpoint has {have[k]!r})" for k in RESET_FIELDS
-               if k != "device" and want[k] != have[k]]
+    clashes = [
+        f"{k}={want[k]!r} (the checkpoint has {have[k]!r})"
+        for k in RESET_FIELDS
+        if k != "device" and want[k] != have[k]
+    ]
     if clashes:
-        raise UsageError(f"{args.resume} is a run of another dataset or architecture: {', '.join(sorted(clashes))}. "
-                         "Resume without those settings, or start a new run")
+        raise UsageError(
+            f"{args.resume} is a run of another dataset or architecture: {', '.join(sorted(clashes))}. "
+            "Resume without those settings, or start a new run"
+        )
     trainer.update(wanted.with_values({"device": have["device"]}))
     return trainer

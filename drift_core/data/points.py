@@ -3,6 +3,7 @@
 Every failure raises :class:`PointSetError` with a message meant for the person who supplied the
 file; nothing is half-loaded. Coordinates are kept as given (the temperature is in data units).
 """
+
 from __future__ import annotations
 
 import codecs
@@ -38,8 +39,11 @@ def _parse_csv(text: str, max_points: int = MAX_POINTS, notes: list[str] | None 
     delimiters (sniffed from the first lines by :class:`csv.Sniffer`, quoting included); lines starting
     with ``#`` are comments; an optional header line. With more than two columns, the columns named x
     and y in the header are used, else the first two numeric ones, and ``notes`` says which."""
-    lines = [(no, line) for no, line in enumerate(text.splitlines(), start=1)
-             if line.strip() and not line.lstrip().startswith("#")]
+    lines = [
+        (no, line)
+        for no, line in enumerate(text.splitlines(), start=1)
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
     if not lines:
         return np.zeros((0, 2))
     sample = "\n".join(line for _, line in lines[:50])[:SNIFF_CHARS]
@@ -61,8 +65,9 @@ def _parse_csv(text: str, max_points: int = MAX_POINTS, notes: list[str] | None 
         numeric = [k for k, c in enumerate(rows[0][1]) if _is_number(c)]
         if len(numeric) < 2:
             no, cells = rows[0]
-            raise PointSetError(f"line {no}: expected two numeric columns (x, y), found {len(numeric)} in "
-                                f"{_show(cells)}")
+            raise PointSetError(
+                f"line {no}: expected two numeric columns (x, y), found {len(numeric)} in {_show(cells)}"
+            )
         cols = (numeric[0], numeric[1])
     if notes is not None and width > 2:
         named = header is not None and max(cols) < len(header)
@@ -71,11 +76,15 @@ def _parse_csv(text: str, max_points: int = MAX_POINTS, notes: list[str] | None 
     out: list[tuple[float, float]] = []
     for no, cells in rows:
         if len(cells) <= max(cols):
-            raise PointSetError(f"line {no}: expected at least {max(cols) + 1} columns, found {len(cells)} in {_show(cells)}")
+            raise PointSetError(
+                f"line {no}: expected at least {max(cols) + 1} columns, found {len(cells)} in {_show(cells)}"
+            )
         try:
             out.append((float(cells[cols[0]]), float(cells[cols[1]])))
         except ValueError:
-            raise PointSetError(f"line {no}: {_show([cells[cols[0]], cells[cols[1]]])} is not a pair of numbers") from None
+            raise PointSetError(
+                f"line {no}: {_show([cells[cols[0]], cells[cols[1]]])} is not a pair of numbers"
+            ) from None
         if len(out) > max_points:
             raise PointSetError(f"too many points: more than {max_points:,} rows (this server's limit)")
     return np.asarray(out, dtype=np.float64).reshape(-1, 2)
@@ -92,8 +101,10 @@ def _split_rows(lines: list[tuple[int, str]], delimiter: str | None) -> list[tup
                 cells = next(csv.reader([line], delimiter=delimiter, skipinitialspace=True), [])
             except csv.Error as err:
                 if "field larger than field limit" in str(err):
-                    raise PointSetError(f"line {no}: a value is longer than {csv.field_size_limit():,} characters; "
-                                        "expected rows of x,y numbers") from None
+                    raise PointSetError(
+                        f"line {no}: a value is longer than {csv.field_size_limit():,} characters; "
+                        "expected rows of x,y numbers"
+                    ) from None
                 raise PointSetError(f"line {no}: {err}") from None
         cells = [c.strip() for c in cells]
         while cells and cells[-1] == "":  # a trailing delimiter
@@ -133,8 +144,13 @@ def _decode(data: bytes, max_bytes: int = MAX_BYTES) -> str:
         raise PointSetError("the file is neither UTF-8 nor UTF-16 text; save it as a plain CSV of x,y rows") from None
 
 
-def load_points(source: bytes | str | Path | np.ndarray | Tensor, *, min_points: int = 2,
-                max_points: int | None = None, notes: list[str] | None = None) -> Tensor:
+def load_points(
+    source: bytes | str | Path | np.ndarray | Tensor,
+    *,
+    min_points: int = 2,
+    max_points: int | None = None,
+    notes: list[str] | None = None,
+) -> Tensor:
     """Load and validate a point set.
 
     Args:
@@ -160,7 +176,9 @@ def load_points(source: bytes | str | Path | np.ndarray | Tensor, *, min_points:
             raise PointSetError(f"no such file: {path}")
         try:
             if path.stat().st_size > max_bytes:
-                raise PointSetError(f"file too large: {path.stat().st_size / 1e6:.1f} MB (limit {max_bytes / 1e6:.0f} MB)")
+                raise PointSetError(
+                    f"file too large: {path.stat().st_size / 1e6:.1f} MB (limit {max_bytes / 1e6:.0f} MB)"
+                )
             source = path.read_bytes()
         except OSError as err:
             raise PointSetError(f"cannot read {path}: {err.strerror or err}") from None

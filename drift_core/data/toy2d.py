@@ -4,11 +4,12 @@
 scikit-learn's generators (moons, circles, swiss roll) take a numpy seed; we draw that seed from the
 torch generator, so one torch generator drives everything.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch

@@ -6,6 +6,7 @@ default that differs, alpha). Images use ``multi_temperature=True``
 (tau x {0.4, 1, 4} = {0.02, 0.05, 0.2} at tau = 0.05, per-tau RMS-normalised) and
 ``normalize_distance=True`` (tau dimensionless), as in the official code.
 """
+
 from __future__ import annotations
 
 import math
@@ -15,16 +16,26 @@ from ..config import MAX_SEED, MAX_STEPS, ConfigError, DriftConfig, SectionedCon
 from .data import DATASETS
 
 __all__ = [
-    "ImageDataConfig", "ImageModelConfig", "ImageTrainConfig", "ImageExperimentConfig", "IMAGE_PRESETS",
-    "image_preset", "GENERATORS", "ENCODERS",
+    "ImageDataConfig",
+    "ImageModelConfig",
+    "ImageTrainConfig",
+    "ImageExperimentConfig",
+    "IMAGE_PRESETS",
+    "image_preset",
+    "GENERATORS",
+    "ENCODERS",
 ]
 
 GENERATORS = ("tiny", "base")
 ENCODERS = ("pixels", "random-conv", "resnet18", "auto")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 IMAGE_INT_RANGES: dict[str, tuple[int, int]] = {
-    "noise_dim": (1, 1024), "batch_size": (2, 2**20), "positives": (1, 2**20),
-    "warmup_steps": (0, MAX_STEPS), "steps": (0, MAX_STEPS), "seed": (0, MAX_SEED),
+    "noise_dim": (1, 1024),
+    "batch_size": (2, 2**20),
+    "positives": (1, 2**20),
+    "warmup_steps": (0, MAX_STEPS),
+    "steps": (0, MAX_STEPS),
+    "seed": (0, MAX_SEED),
 }
 """The integers an image experiment can have at all (see :data:`drift_core.config.INT_RANGES`)."""
 
@@ -39,7 +50,9 @@ class ImageDataConfig:
 class ImageModelConfig:
     generator: str = "tiny"  # tiny (CPU, minutes) | base (GPU)
     noise_dim: int = 64  # generator input noise dimension
-    encoder: str = "random-conv"  # drift space: pixels | random-conv (offline) | resnet18 (pretrained, if cached) | auto
+    encoder: str = (
+        "random-conv"  # drift space: pixels | random-conv (offline) | resnet18 (pretrained, if cached) | auto
+    )
 
 
 @dataclass(frozen=True)
@@ -102,19 +115,31 @@ IMAGE_PRESETS: dict[str, ImageExperimentConfig] = {
     # A CPU demo: tiny generator on the offline digits, visible learning in a few minutes.
     "demo_cpu": ImageExperimentConfig(),
     # CIFAR10 on a CPU: same tiny generator, random-conv features.
-    "cifar10_cpu": ImageExperimentConfig(ImageDataConfig("cifar10"), ImageModelConfig("tiny"), IMAGE_DRIFT,
-                                         ImageTrainConfig(batch_size=64, positives=64, steps=2000)),
+    "cifar10_cpu": ImageExperimentConfig(
+        ImageDataConfig("cifar10"),
+        ImageModelConfig("tiny"),
+        IMAGE_DRIFT,
+        ImageTrainConfig(batch_size=64, positives=64, steps=2000),
+    ),
     # CIFAR10 on one GPU: the larger generator, pretrained ResNet-18 features when cached (else random-conv).
-    "cifar10_gpu": ImageExperimentConfig(ImageDataConfig("cifar10", download=True), ImageModelConfig("base", 128, "auto"),
-                                         IMAGE_DRIFT,
-                                         ImageTrainConfig(batch_size=256, positives=256, lr=2e-4, warmup_steps=1000,
-                                                          weight_decay=0.01, ema_decay=0.999, steps=50_000)),
+    "cifar10_gpu": ImageExperimentConfig(
+        ImageDataConfig("cifar10", download=True),
+        ImageModelConfig("base", 128, "auto"),
+        IMAGE_DRIFT,
+        ImageTrainConfig(
+            batch_size=256, positives=256, lr=2e-4, warmup_steps=1000, weight_decay=0.01, ema_decay=0.999, steps=50_000
+        ),
+    ),
     # The LDM paper's CIFAR10 comparison (baseline vs K=1, FID at 30k/40k/50k iterations, one GPU). Run it
     # twice: --method baseline and --method lookahead (K=1). See README "Images (CIFAR10)".
-    "cifar10_ldm_paper": ImageExperimentConfig(ImageDataConfig("cifar10", download=True), ImageModelConfig("base", 128, "auto"),
-                                               replace(IMAGE_DRIFT, K=1),
-                                               ImageTrainConfig(batch_size=128, positives=128, lr=2e-4, warmup_steps=1000,
-                                                                weight_decay=0.01, ema_decay=0.999, steps=50_000)),
+    "cifar10_ldm_paper": ImageExperimentConfig(
+        ImageDataConfig("cifar10", download=True),
+        ImageModelConfig("base", 128, "auto"),
+        replace(IMAGE_DRIFT, K=1),
+        ImageTrainConfig(
+            batch_size=128, positives=128, lr=2e-4, warmup_steps=1000, weight_decay=0.01, ema_decay=0.999, steps=50_000
+        ),
+    ),
 }
 """Named image experiments. ``cifar10_ldm_paper`` reproduces the LDM paper's comparison protocol as far
 as it is known (the paper used DINOv3 features, which are not available offline; see the README)."""

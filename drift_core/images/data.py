@@ -9,6 +9,7 @@ that holds the original ``cifar-10-python.tar.gz``: torchvision verifies its md5
 network needed. When the data is absent and ``download=True``, torchvision downloads it (163 MB);
 offline, :class:`DatasetUnavailable` says where to put the archive.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,8 +22,18 @@ from sklearn.datasets import load_digits, load_sample_images
 from torch import Tensor
 
 __all__ = [
-    "DATASETS", "DEMO_DATASETS", "ImageSet", "DatasetUnavailable", "data_dir", "load_cifar10",
-    "demo_digits", "demo_photos", "load_images", "to_model_space", "to_uint8", "CIFAR10_URL",
+    "DATASETS",
+    "DEMO_DATASETS",
+    "ImageSet",
+    "DatasetUnavailable",
+    "data_dir",
+    "load_cifar10",
+    "demo_digits",
+    "demo_photos",
+    "load_images",
+    "to_model_space",
+    "to_uint8",
+    "CIFAR10_URL",
 ]
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -92,9 +103,13 @@ def load_cifar10(root: str | os.PathLike | None = None, *, train: bool = True, d
     if extracted.is_dir() and not archive.is_file():
         bad = _corrupt_members(extracted, CIFAR10.train_list + CIFAR10.test_list)
         if bad:
-            raise DatasetUnavailable(_absent_message(
-                root, f"{CIFAR10.base_folder}/{bad[0]} fails its MD5 checksum (incomplete or corrupt), so the folder "
-                      f"was not used; delete {extracted} and extract the archive again"))
+            raise DatasetUnavailable(
+                _absent_message(
+                    root,
+                    f"{CIFAR10.base_folder}/{bad[0]} fails its MD5 checksum (incomplete or corrupt), so the folder "
+                    f"was not used; delete {extracted} and extract the archive again",
+                )
+            )
     try:
         has_local = archive.is_file() or extracted.is_dir()
         if not has_local and not download:
@@ -123,8 +138,10 @@ def _set_aside_if_corrupt(archive: Path, md5: str) -> str:
         return ""
     aside = archive.with_name(archive.name + ".corrupt")
     os.replace(archive, aside)
-    return (f"{archive.name} failed its MD5 checksum (an interrupted or corrupt download) and was not used; "
-            f"it was moved to {aside.name}")
+    return (
+        f"{archive.name} failed its MD5 checksum (an interrupted or corrupt download) and was not used; "
+        f"it was moved to {aside.name}"
+    )
 
 
 def _corrupt_members(folder: Path, members) -> list[str]:
@@ -159,7 +176,7 @@ def demo_photos(n: int = 4096, *, seed: int = 0) -> ImageSet:
         xs = torch.randint(0, w - 32 + 1, (count,), generator=gen)
         flips = torch.rand(count, generator=gen) < 0.5
         for y0, x0, flip in zip(ys.tolist(), xs.tolist(), flips.tolist()):
-            crop = small[:, y0:y0 + 32, x0:x0 + 32]
+            crop = small[:, y0 : y0 + 32, x0 : x0 + 32]
             crops.append(crop.flip(-1) if flip else crop)
         labels += [index] * count
     images = torch.stack(crops).round().clamp(0, 255).to(torch.uint8)

@@ -19,11 +19,12 @@ field are computed over the *gathered* batch (the full group of generated sample
 the field's definition needs), and each rank keeps its own rows of V_j for the gradient of its local
 x~. Every rank therefore computes the same field as one process with the whole batch would.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 import torch
 from torch import Tensor
@@ -76,8 +77,9 @@ class _LocalField:
     field: LookaheadField  # the field of the gathered batch
 
 
-def _gathered_drift(drift_fn: Callable[[Tensor, Tensor], LookaheadField], gather: Gather,
-                    n_local: int) -> Callable[[Tensor, Tensor], _LocalField]:
+def _gathered_drift(
+    drift_fn: Callable[[Tensor, Tensor], LookaheadField], gather: Gather, n_local: int
+) -> Callable[[Tensor, Tensor], _LocalField]:
     def fn(x_local: Tensor, y_local: Tensor) -> _LocalField:
         field = drift_fn(gather(x_local), gather(y_local))
         return _LocalField(v=field.v[gather.local_rows(n_local)], field=field)
@@ -117,5 +119,6 @@ def feature_drift_loss(
         scales[name] = float(scale)
         term_rms.append(field.raw_rms.reshape(-1))
     terms = torch.stack(term_rms).mean(0)
-    return FeatureDriftLoss(loss=total, group_loss=group_loss, group_rms=group_rms,
-                            term_rms=tuple(float(t) for t in terms), scales=scales)
+    return FeatureDriftLoss(
+        loss=total, group_loss=group_loss, group_rms=group_rms, term_rms=tuple(float(t) for t in terms), scales=scales
+    )

@@ -16,6 +16,7 @@ feature maps ("a", flattened here into one vector per image rather than one prob
 The FID Inception network is deliberately never offered as a drift encoder (that would optimise the
 metric itself).
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -24,8 +25,15 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-__all__ = ["EncoderUnavailable", "FeatureEncoder", "PixelEncoder", "RandomConvEncoder", "ResNet18Encoder",
-           "build_encoder", "resnet18_weights_path"]
+__all__ = [
+    "EncoderUnavailable",
+    "FeatureEncoder",
+    "PixelEncoder",
+    "RandomConvEncoder",
+    "ResNet18Encoder",
+    "build_encoder",
+    "resnet18_weights_path",
+]
 
 
 class EncoderUnavailable(RuntimeError):
@@ -43,19 +51,19 @@ class FeatureEncoder(nn.Module):
 
     name = "encoder"
 
-    def freeze(self) -> "FeatureEncoder":
+    def freeze(self) -> FeatureEncoder:
         for p in self.parameters():
             p.requires_grad_(False)
         return self.eval()
 
-    def train(self, mode: bool = True) -> "FeatureEncoder":  # stays in eval mode
+    def train(self, mode: bool = True) -> FeatureEncoder:  # stays in eval mode
         return super().train(False)
 
 
 class PixelEncoder(FeatureEncoder):
     name = "pixels"
 
-    def forward(self, x: Tensor) -> "OrderedDict[str, Tensor]":
+    def forward(self, x: Tensor) -> OrderedDict[str, Tensor]:
         return OrderedDict(pixels=x.flatten(1))
 
 
@@ -82,8 +90,8 @@ class RandomConvEncoder(FeatureEncoder):
         self.convs = nn.ModuleList(convs)
         self.freeze()
 
-    def forward(self, x: Tensor) -> "OrderedDict[str, Tensor]":
-        groups: "OrderedDict[str, Tensor]" = OrderedDict(pixels=x.flatten(1))
+    def forward(self, x: Tensor) -> OrderedDict[str, Tensor]:
+        groups: OrderedDict[str, Tensor] = OrderedDict(pixels=x.flatten(1))
         h = x
         for i, conv in enumerate(self.convs, start=1):
             h = torch.relu(conv(h))
@@ -117,7 +125,8 @@ class ResNet18Encoder(FeatureEncoder):
             raise EncoderUnavailable(
                 f"ResNet-18 ImageNet weights are not in the torch hub cache ({path}); put "
                 f"{path.name} there (torchvision downloads it with resnet18(weights='IMAGENET1K_V1') when online) "
-                "or use the offline 'random-conv' encoder.")
+                "or use the offline 'random-conv' encoder."
+            )
         net = resnet18()
         net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         self.net = net
@@ -125,12 +134,12 @@ class ResNet18Encoder(FeatureEncoder):
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
         self.freeze()
 
-    def forward(self, x: Tensor) -> "OrderedDict[str, Tensor]":
+    def forward(self, x: Tensor) -> OrderedDict[str, Tensor]:
         n = self.net
         h = nn.functional.interpolate((x + 1) / 2, size=(64, 64), mode="bilinear", align_corners=False)
         h = (h - self.mean) / self.std
         h = n.relu(n.bn1(n.conv1(h)))  # no max-pool at this resolution: 32x32
-        groups: "OrderedDict[str, Tensor]" = OrderedDict()
+        groups: OrderedDict[str, Tensor] = OrderedDict()
         for i, layer in enumerate((n.layer1, n.layer2, n.layer3, n.layer4), start=1):
             h = layer(h)
             groups[f"layer{i}.mean_std"] = _mean_std(h)

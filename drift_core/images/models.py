@@ -6,6 +6,7 @@ nominally [-1, 1]; the output is not squashed, as in the drifting paper, and is 
 * ``base``: linear -> 4x4x256, three stages of (upsample x2, two residual blocks with GroupNorm/SiLU)
   at widths 256, 128, 64; about 5 M parameters; for GPUs.
 """
+
 from __future__ import annotations
 
 import torch
@@ -27,7 +28,12 @@ class TinyGenerator(nn.Module):
         chans = [width, width, width // 2, width // 4]
         stages = []
         for c_in, c_out in zip(chans[:-1], chans[1:]):
-            stages += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, padding=1), _norm(c_out), nn.SiLU()]
+            stages += [
+                nn.Upsample(scale_factor=2, mode="nearest"),
+                nn.Conv2d(c_in, c_out, 3, padding=1),
+                _norm(c_out),
+                nn.SiLU(),
+            ]
         self.body = nn.Sequential(_norm(width), nn.SiLU(), *stages)
         self.out = nn.Conv2d(chans[-1], 3, 1)
 
@@ -40,8 +46,14 @@ class TinyGenerator(nn.Module):
 class _ResBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int):
         super().__init__()
-        self.body = nn.Sequential(_norm(c_in), nn.SiLU(), nn.Conv2d(c_in, c_out, 3, padding=1),
-                                  _norm(c_out), nn.SiLU(), nn.Conv2d(c_out, c_out, 3, padding=1))
+        self.body = nn.Sequential(
+            _norm(c_in),
+            nn.SiLU(),
+            nn.Conv2d(c_in, c_out, 3, padding=1),
+            _norm(c_out),
+            nn.SiLU(),
+            nn.Conv2d(c_out, c_out, 3, padding=1),
+        )
         self.skip = nn.Identity() if c_in == c_out else nn.Conv2d(c_in, c_out, 1)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -6,11 +6,12 @@ The two arms share the seed (so the same initial weights), the frozen encoder an
 images, so they differ only in the drift. Advancing, the step budget, divergence, the lock, stepping
 back and forking are the :class:`~drift_core.run.Run`'s, exactly as for the 2D arms.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
@@ -32,12 +33,12 @@ SHARED_FIELDS = ("dataset", "generator", "noise_dim", "encoder", "batch_size", "
 
 def image_arms(config: ImageExperimentConfig) -> dict[str, ImageExperimentConfig]:
     """The pair's arm configs: the baseline (K = 0) and lookahead with the config's K (at least 1)."""
-    return {"baseline": config.with_values({"K": 0}),
-            "lookahead": config.with_values({"K": max(1, config.drift.K)})}
+    return {"baseline": config.with_values({"K": 0}), "lookahead": config.with_values({"K": max(1, config.drift.K)})}
 
 
-def image_pair(config: ImageExperimentConfig, *, images: ImageSet | None = None,
-               device: torch.device | str | None = None) -> Run:
+def image_pair(
+    config: ImageExperimentConfig, *, images: ImageSet | None = None, device: torch.device | str | None = None
+) -> Run:
     """The lock-step baseline/lookahead pair of ``config`` (its step budget is the run's).
 
     Raises DatasetUnavailable / EncoderUnavailable when the data or the encoder cannot be had, and
@@ -64,8 +65,9 @@ class ArmFID:
     seconds: float
 
 
-def evaluate_arms(run: Run, n: int, *, progress: Callable[[float, str], None] | None = None,
-                  kid_subsets: int = 10) -> list[ArmFID]:
+def evaluate_arms(
+    run: Run, n: int, *, progress: Callable[[float, str], None] | None = None, kid_subsets: int = 10
+) -> list[ArmFID]:
     """FID-n and KID of every arm's EMA samples (:meth:`ImageTrainer.fid_samples`) against n reference
     images of the training set. ``progress(fraction, text)`` is called while images go through
     Inception. Raises FIDWeightsUnavailable when the Inception weights are missing."""
@@ -80,6 +82,7 @@ def evaluate_arms(run: Run, n: int, *, progress: Callable[[float, str], None] | 
         def callback(k: int, of: int) -> None:
             if progress is not None:
                 progress(min(1.0, (base + k) / total), f"{label}: {k}/{of} images through Inception")
+
         return callback
 
     evaluator.reference(progress=report("reference"))
@@ -90,9 +93,17 @@ def evaluate_arms(run: Run, n: int, *, progress: Callable[[float, str], None] | 
         start = time.perf_counter()
         result = evaluator(trainer.fid_samples(n), progress=report(run.label(name)))
         done += n
-        rows.append(ArmFID(run.label(name), trainer.step_count, result.fid, result.kid, result.kid_std,
-                           metric_label("FID", n, f"{evaluator.n_reference} {kind} images"),
-                           time.perf_counter() - start))
+        rows.append(
+            ArmFID(
+                run.label(name),
+                trainer.step_count,
+                result.fid,
+                result.kid,
+                result.kid_std,
+                metric_label("FID", n, f"{evaluator.n_reference} {kind} images"),
+                time.perf_counter() - start,
+            )
+        )
     return rows
 
 
@@ -106,7 +117,10 @@ def load_arm(run: Run, arm: str, source) -> ImageTrainer:
     have, want = trainer.config.to_flat(), current.config.to_flat()
     differ = [f"{k} {have[k]!r} (this run: {want[k]!r})" for k in SHARED_FIELDS if have[k] != want[k]]
     if differ:
-        raise CheckpointError("the checkpoint was trained with other settings than this run: " + ", ".join(differ)
-                              + ". Choose those settings in the sidebar, then load it again")
+        raise CheckpointError(
+            "the checkpoint was trained with other settings than this run: "
+            + ", ".join(differ)
+            + ". Choose those settings in the sidebar, then load it again"
+        )
     run.replace_arm(arm, trainer)
     return trainer

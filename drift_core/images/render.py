@@ -1,5 +1,6 @@
 """A batch of images tiled into one picture, as a numpy array or a PNG file (no plotting libraries).
 (:func:`drift_core.render.image_grid` is another thing: it lays out ready-made PIL pictures.)"""
+
 from __future__ import annotations
 
 import math
@@ -12,7 +13,9 @@ from torchvision.utils import make_grid
 __all__ = ["tile_images", "save_tiled_images"]
 
 
-def tile_images(images: Tensor, *, nrow: int | None = None, pad: int = 2, scale: int = 1, pad_value: int = 255) -> np.ndarray:
+def tile_images(
+    images: Tensor, *, nrow: int | None = None, pad: int = 2, scale: int = 1, pad_value: int = 255
+) -> np.ndarray:
     """uint8 images [n, 3, H, W] -> one uint8 array [rows*(H+pad)+pad, cols*(W+pad)+pad, 3] (x ``scale``,
     nearest): :func:`torchvision.utils.make_grid` with ``nrow`` columns (default: a square; fewer when
     there are fewer images), as an HWC array."""

@@ -17,6 +17,7 @@ computed over the **all-gathered** batch (world x B generated, world x P positiv
 gradient), each rank keeps its own rows of V for its local gradient, and DDP averages the gradients.
 This equals one process with the whole batch, which is what the field's definition needs.
 """
+
 from __future__ import annotations
 
 import copy
@@ -30,7 +31,14 @@ import torch.distributed as torch_dist
 from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 
-from ..checkpoint import CheckpointError, check_optimizer_state, check_weights, checkpoint_bytes, load_checkpoint, save_checkpoint
+from ..checkpoint import (
+    CheckpointError,
+    check_optimizer_state,
+    check_weights,
+    checkpoint_bytes,
+    load_checkpoint,
+    save_checkpoint,
+)
 from ..config import MAX_STEPS, ConfigError
 from ..records import Batch
 from ..runtime import make_generator, select_device
@@ -41,8 +49,17 @@ from .drift_loss import FeatureDriftLoss, Gather, feature_drift_loss
 from .features import FeatureEncoder, build_encoder
 from .models import build_image_generator
 
-__all__ = ["ImageStepRecord", "ImageSnapshot", "ImageTrainer", "AllGather", "DistContext", "init_distributed",
-           "cached_images", "data_stream", "DISPLAY_SAMPLES"]
+__all__ = [
+    "ImageStepRecord",
+    "ImageSnapshot",
+    "ImageTrainer",
+    "AllGather",
+    "DistContext",
+    "init_distributed",
+    "cached_images",
+    "data_stream",
+    "DISPLAY_SAMPLES",
+]
 
 DISPLAY_SAMPLES = 64
 """Images in a snapshot: the generator's outputs on a fixed display noise, drawn as an 8 x 8 grid."""
@@ -129,8 +146,21 @@ class ImageStepRecord:
     message: str = ""
 
     def as_row(self) -> dict:
-        row = {k: getattr(self, k) for k in ("step", "loss", "drift_rms", "grad_norm", "lr", "wall_s", "step_s",
-                                             "images_per_s", "K", "diverged")}
+        row = {
+            k: getattr(self, k)
+            for k in (
+                "step",
+                "loss",
+                "drift_rms",
+                "grad_norm",
+                "lr",
+                "wall_s",
+                "step_s",
+                "images_per_s",
+                "K",
+                "diverged",
+            )
+        }
         for k, value in enumerate(self.term_rms):
             row[f"term_rms_{k}"] = value
         for name, value in self.group_rms.items():
@@ -154,9 +184,15 @@ class ImageTrainer:
     """The fields :meth:`update` applies to a running trainer (the step budget); any other change
     needs a new one."""
 
-    def __init__(self, config: ImageExperimentConfig, *, images: ImageSet | None = None,
-                 device: torch.device | str | None = None, dist: DistContext | None = None,
-                 encoder: FeatureEncoder | None = None):
+    def __init__(
+        self,
+        config: ImageExperimentConfig,
+        *,
+        images: ImageSet | None = None,
+        device: torch.device | str | None = None,
+        dist: DistContext | None = None,
+        encoder: FeatureEncoder | None = None,
+    ):
         config.validate()
         self.config = config
         self.dist = dist or DistContext()
@@ -167,7 +203,9 @@ class ImageTrainer:
                 self.device = select_device(device or config.train.device)
             except ValueError as err:  # a device this machine lacks is a setting it cannot honour
                 raise ConfigError(str(err)) from None
-        self.images = images if images is not None else cached_images(config.data.dataset, download=config.data.download)
+        self.images = (
+            images if images is not None else cached_images(config.data.dataset, download=config.data.download)
+        )
         m, t = config.model, config.train
         self.model = build_image_generator(m.generator, m.noise_dim, generator=make_generator(t.seed)).to(self.device)
         self.ema = copy.deepcopy(self.model).requires_grad_(False).eval()
@@ -178,7 +216,9 @@ class ImageTrainer:
             self.trained = DistributedDataParallel(self.model, device_ids=ids)
         else:
             self.trained = self.model
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=t.lr, betas=(0.9, 0.95), weight_decay=t.weight_decay)
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=t.lr, betas=(0.9, 0.95), weight_decay=t.weight_decay
+        )
         self.data_generator = data_stream(t.seed, self.dist.rank)
         self.display_noise = torch.randn(DISPLAY_SAMPLES, m.noise_dim, generator=make_generator(t.seed + 12_345))
         self.drift_fn = make_drift_fn(config.drift)
@@ -190,7 +230,7 @@ class ImageTrainer:
         self.last_record: ImageStepRecord | None = None
         self.force_autocast = False  # bf16 autocast off CUDA too (a test of the GPU path on the CPU)
 
-    def spawn(self, config: ImageExperimentConfig) -> "ImageTrainer":
+    def spawn(self, config: ImageExperimentConfig) -> ImageTrainer:
         """A fresh trainer for ``config`` on this one's images, device, processes and (frozen) encoder."""
         return ImageTrainer(config, images=self.images, device=self.device, dist=self.dist, encoder=self.encoder)
 
@@ -232,7 +272,7 @@ class ImageTrainer:
     def fit_batch(self, batch: Batch) -> Batch:
         """This trainer's leading rows of a (larger) shared lock-step batch."""
         t = self.config.train
-        return Batch(batch.noise[:t.batch_size], batch.positives[:t.positives])
+        return Batch(batch.noise[: t.batch_size], batch.positives[: t.positives])
 
     def compute_loss(self, noise: Tensor, positives: Tensor) -> FeatureDriftLoss:
         """Generator forward and encoder in bf16 autocast (CUDA only), drift and loss in fp32."""
@@ -241,8 +281,12 @@ class ImageTrainer:
             gen_features = self.encoder(x)
             with torch.no_grad():
                 pos_features = self.encoder(positives)
-        return feature_drift_loss({k: v.float() for k, v in gen_features.items()},
-                                  {k: v.float() for k, v in pos_features.items()}, self.drift_fn, gather=self.gather)
+        return feature_drift_loss(
+            {k: v.float() for k, v in gen_features.items()},
+            {k: v.float() for k, v in pos_features.items()},
+            self.drift_fn,
+            gather=self.gather,
+        )
 
     def step(self, batch: Batch | None = None) -> ImageStepRecord:
         """One training step on ``batch`` (default: a fresh one from this trainer's stream). On a
@@ -263,8 +307,14 @@ class ImageTrainer:
             torch_dist.all_reduce(finite, op=torch_dist.ReduceOp.MIN)
         if float(finite) < 1.0:
             self.diverged = True
-            return self._record(result, start, lr, float("nan"), diverged=True,
-                                message="loss is not finite; the model was not updated (lower lr or check the data)")
+            return self._record(
+                result,
+                start,
+                lr,
+                float("nan"),
+                diverged=True,
+                message="loss is not finite; the model was not updated (lower lr or check the data)",
+            )
         self.optimizer.zero_grad(set_to_none=True)
         result.loss.backward()
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.train.grad_clip))
@@ -273,17 +323,29 @@ class ImageTrainer:
         self.step_count += 1
         return self._record(result, start, lr, grad_norm)
 
-    def _record(self, result: FeatureDriftLoss, start: float, lr: float, grad_norm: float, *, diverged=False, message="") -> ImageStepRecord:
+    def _record(
+        self, result: FeatureDriftLoss, start: float, lr: float, grad_norm: float, *, diverged=False, message=""
+    ) -> ImageStepRecord:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         step_s = time.perf_counter() - start
         self.wall_s += step_s
         rms = result.group_rms
         record = ImageStepRecord(
-            step=self.step_count, loss=float(result.loss.detach()), drift_rms=sum(rms.values()) / max(1, len(rms)),
-            term_rms=result.term_rms, group_rms=dict(rms), grad_norm=grad_norm, lr=lr, wall_s=self.wall_s,
-            step_s=step_s, images_per_s=self.config.train.batch_size / max(step_s, 1e-9),
-            K=self.config.drift.K, diverged=diverged, message=message)
+            step=self.step_count,
+            loss=float(result.loss.detach()),
+            drift_rms=sum(rms.values()) / max(1, len(rms)),
+            term_rms=result.term_rms,
+            group_rms=dict(rms),
+            grad_norm=grad_norm,
+            lr=lr,
+            wall_s=self.wall_s,
+            step_s=step_s,
+            images_per_s=self.config.train.batch_size / max(step_s, 1e-9),
+            K=self.config.drift.K,
+            diverged=diverged,
+            message=message,
+        )
         if not diverged:
             self.last_record = record
         return record
@@ -294,10 +356,20 @@ class ImageTrainer:
         self.diverged = True
         last = self.last_record
         return ImageStepRecord(
-            step=self.step_count, loss=float("nan"), drift_rms=last.drift_rms if last else float("nan"),
-            term_rms=(), group_rms={}, grad_norm=float("nan"), lr=self.lr_at(self.step_count), wall_s=self.wall_s,
-            step_s=0.0 if start is None else time.perf_counter() - start, images_per_s=0.0,
-            K=self.config.drift.K, diverged=True, message=message)
+            step=self.step_count,
+            loss=float("nan"),
+            drift_rms=last.drift_rms if last else float("nan"),
+            term_rms=(),
+            group_rms={},
+            grad_norm=float("nan"),
+            lr=self.lr_at(self.step_count),
+            wall_s=self.wall_s,
+            step_s=0.0 if start is None else time.perf_counter() - start,
+            images_per_s=0.0,
+            K=self.config.drift.K,
+            diverged=True,
+            message=message,
+        )
 
     def recover(self) -> None:
         """Leave the diverged state (lower the learning rate first, or it will happen again)."""
@@ -333,7 +405,9 @@ class ImageTrainer:
 
     def sample(self, n: int, *, generator: torch.Generator | None = None, ema: bool = True) -> Tensor:
         """uint8 images [n, 3, 32, 32] from fresh noise."""
-        noise = torch.randn(n, self.config.model.noise_dim, generator=generator or make_generator(777 + self.step_count))
+        noise = torch.randn(
+            n, self.config.model.noise_dim, generator=generator or make_generator(777 + self.step_count)
+        )
         return to_uint8(self.generate(noise, ema=ema))
 
     def fid_samples(self, n: int) -> Tensor:
@@ -381,8 +455,14 @@ class ImageTrainer:
         return checkpoint_bytes(self.state_dict(), kind="images")
 
     @classmethod
-    def load(cls, source, *, device: torch.device | str | None = None, images: ImageSet | None = None,
-             dist: DistContext | None = None) -> "ImageTrainer":
+    def load(
+        cls,
+        source,
+        *,
+        device: torch.device | str | None = None,
+        images: ImageSet | None = None,
+        dist: DistContext | None = None,
+    ) -> ImageTrainer:
         """Rebuild a trainer from a checkpoint (``weights_only=True``); any mismatch is a CheckpointError
         (weights, EMA weights and optimiser state are checked against the freshly built ones, so an
         accepted checkpoint trains). A ``device`` this machine lacks is a ConfigError."""
