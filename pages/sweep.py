@@ -13,6 +13,7 @@ from ui import classroom, controls
 from ui import sweep_view as sv
 
 session = controls.open_session()
+controls.show_notices(session)
 st.markdown("### Sweep")
 if session.view.presenter:
     classroom.exit_presenter_button()

@@ -247,3 +247,38 @@ def test_idle_sessions_are_evicted_and_newcomers_refused_when_all_are_active():
     assert "Drift Lab is busy" in texts(c.error) and "DRIFT_MAX_SESSIONS=1" in texts(c.error)
     b.run()
     assert not b.exception and not b.error  # the active session is untouched
+
+
+def test_absurd_links_get_notices_and_never_an_exception():
+    """What a curious class types into the address bar: very long values, huge numbers, wrong types,
+    layer lists of junk, for every setting at once."""
+    junk = "x" * 20_000  # (Streamlit itself ignores a whole query string beyond 512 kB)
+    params = {name: junk for name in ("dataset", "K", "tau", "batch_size", "lr", "steps", "seed", "width", "init")}
+    params |= {
+        "steps_per_frame": "9" * 5000,
+        "layers": ",".join(["V"] * 10_000 + ["?"]),
+        "arrow_scale": "-1e999",
+        "presenter": junk,
+        "fairness": "maybe",
+        "method": junk,
+    }
+    for page in ("playground", "compare", "inspector", "sweep"):
+        at = open_page(page, params)
+        notices = texts(at.info)
+        assert "Link settings adjusted" in notices and len(notices) < 5000, (page, len(notices))
+        assert lab_of(at).config.data.dataset == "checkerboard"  # the junk was ignored, the defaults kept
+
+
+def test_a_double_click_on_play_and_a_page_switch_mid_run_lose_nothing():
+    at = open_playground()
+    at.button(key="play").click().run()
+    at.button(key="play").click().run()  # the second click of a double click pauses: no error, no lost run
+    run = run_of(at)
+    assert not run.playing and run.step > 0
+    at.button(key="play").click().run()
+    playing_at = run.step
+    at.switch_page("pages/compare.py").run()  # away while it plays...
+    assert not at.exception, at.exception
+    at.switch_page("pages/playground.py").run()  # ...and back: the same run, further on or where it was
+    assert not at.exception, at.exception
+    assert run_of(at) is run and run.step >= playing_at and step_counter(at) == run.step
