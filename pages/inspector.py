@@ -12,8 +12,7 @@ from ui.live import live_fragment
 from ui.session import lab
 
 PAGE = "inspector"
-STAGE_S = 0.6
-"""Seconds per stage while playing."""
+STAGE_S = 0.6  # seconds per stage while playing
 
 session = controls.open_session()
 controls.show_notices(session)
@@ -45,11 +44,6 @@ def next_step(page: str) -> None:
 
 
 run_view.header("Inspector", PAGE, run, on_step=next_step, step_label="Next step")
-st.caption(
-    "One training step in slow motion, on a small batch so every particle can be seen. Press **Play** to "
-    "walk through the stages (a new step starts after the last), or move the stage slider. Click a "
-    "generated particle (blue) to open its kernel lens below."
-)
 if state.run is not run:
     state.next_step(run)
 run_view.run_note(session, PAGE)
@@ -72,10 +66,12 @@ def body() -> None:
             st.rerun()
     if state.error:
         st.warning(f"{state.error}. Press Reset (and lower the learning rate).", icon=":material/pause_circle:")
-    ins = state.inspection
-    inspector_view.cards(ins)
-    inspector_view.stage_picker(state)
     inspector_view.stage_view(state, run, figures.Style.of(session.view))
+    st.caption(
+        "One training step in slow motion, on a small batch so every particle can be seen. Press **Play** to walk "
+        "through the stages (a new step starts after the last), or use the stage slider. Click a particle in the "
+        "picture to open its kernel lens below."
+    )
     inspector_view.kernel_lens(state, run)
 
 

@@ -39,19 +39,21 @@ def _fully_visible(box: dict, width: int, height: int) -> bool:
     return box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= width and box["y"] + box["height"] <= height
 
 
+PICTURES = {"playground": VIEW, "compare": VIEW, "inspector": 'div.drift-live-plot[data-view="view_stage"]'}
+"""The particle pictures of each page (the Inspector's is its stage picture)."""
+
+
 @pytest.mark.parametrize("size", list(SIZES))
-@pytest.mark.parametrize("name", ["playground", "compare"])
+@pytest.mark.parametrize("name", list(PICTURES))
 def test_the_picture_is_fully_visible_without_scrolling(browser, app_url, artifacts_dir, name, size):
     width, height = SIZES[size]
     context = browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
     try:
         _open(page, f"{app_url}/{name}")
-        boxes = (
-            [page.locator(VIEW).nth(i).bounding_box() for i in range(page.locator(VIEW).count())]
-            if _visible_box(page, VIEW)
-            else []
-        )
+        _visible_box(page, PICTURES[name])
+        pictures = page.locator(PICTURES[name])
+        boxes = [pictures.nth(i).bounding_box() for i in range(pictures.count())]
         assert boxes, "no particle view on the page"
         page.screenshot(path=str(artifacts_dir / f"teach-{name}-{size}.png"))
         for box in boxes:

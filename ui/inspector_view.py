@@ -182,17 +182,18 @@ class InspectorState:
 
 # ---- drawing -------------------------------------------------------------------------------------------
 def cards(ins: StepInspection) -> None:
-    top = st.columns(4)
+    top = st.columns(2)
     top[0].metric("Step", f"{ins.step}")
-    top[1].metric("Loss", f"{ins.loss:.1e}")
-    top[2].metric(
+    top[1].metric("Loss", f"{ins.loss:.1e}", help="‖V‖²: the drifting loss of this step")
+    bottom = st.columns(2)
+    bottom[0].metric(
         "Moved ÷ asked",
         f"{ins.achieved_fraction:.3g}",
         help="how far the outputs really moved along V after the optimiser step, relative to ‖V‖ (1 = exactly "
         "as far as the drift asked). Adam's step size, not the size of V, sets how far they move: far "
         "more than 1 when V is tiny, as at the start",
     )
-    top[3].metric("Lookahead terms", f"{len(ins.terms) - 1}")
+    bottom[1].metric("Lookahead terms", f"{len(ins.terms) - 1}")
 
 
 def _move_stage(delta: int) -> None:
@@ -205,7 +206,7 @@ def _pick_stage() -> None:
 
 
 def stage_picker(state: InspectorState) -> None:
-    nav = st.columns([1, 12, 1])
+    nav = st.columns([1, 6, 1], vertical_alignment="center")
     nav[0].button(
         "",
         icon=":material/chevron_left:",
@@ -229,20 +230,23 @@ def stage_picker(state: InspectorState) -> None:
 
 
 def stage_view(state: InspectorState, run: Run, style: figures.Style) -> None:
-    """The stage's picture (a click on it picks the particle for the kernel lens) and its explanation."""
+    """The picture first (a click on it picks the particle for the kernel lens); beside it the stage
+    picker, the step's numbers and what the stage shows."""
     ins, stage = state.inspection, STAGES[state.stage]
-    st.markdown(f"#### {stage.title}")
     left, right = st.columns([3, 2])
     with left:
         click = LiveView("view_stage").draw(
-            figures.stage_figure(ins, stage.draws, run.bounds, style=style),
+            figures.stage_figure(ins, stage.draws, run.bounds, style=style, height=520),
             config={"displayModeBar": False},  # a click picks a particle
             clickable="noise" not in stage.draws,
         )
         if click:
             state.particle = int(np.argmin(((ins.outputs - [click["x"], click["y"]]) ** 2).sum(1)))
     with right:
+        stage_picker(state)
+        st.markdown(f"#### {stage.title}")
         st.markdown(stage.explain(ins))
+        cards(ins)
         if "kernel" in stage.draws:
             LiveView("view_kernel").draw(figures.kernel_matrix_figure(ins.w_pos, ins.w_neg))
 
