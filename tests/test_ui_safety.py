@@ -282,3 +282,16 @@ def test_a_double_click_on_play_and_a_page_switch_mid_run_lose_nothing():
     at.switch_page("pages/playground.py").run()  # ...and back: the same run, further on or where it was
     assert not at.exception, at.exception
     assert run_of(at) is run and run.step >= playing_at and step_counter(at) == run.step
+
+
+def test_the_session_registry_does_not_keep_a_closed_sessions_runs_alive():
+    import gc
+    import weakref
+
+    at = open_playground()
+    at.button(key="play").click().run()
+    run = weakref.ref(run_of(at))
+    assert run() is not None and len(safety.registry()) == 1
+    del at  # the tab closes: Streamlit drops its session state
+    gc.collect()
+    assert run() is None  # nothing of ours (the registry's callback included) keeps the run alive

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 
 import streamlit as st
 import torch
@@ -67,8 +68,11 @@ def guard_session() -> bool:
     if get_script_run_ctx() is None:
         return True
     session = lab()
+    # a weak reference: when Streamlit drops a closed tab's session, its runs must be freed with it, not
+    # kept alive by the registry's callback until the entry is evicted
+    alive = weakref.ref(session)
     try:
-        registry().touch(session.token, lambda: _release(session))
+        registry().touch(session.token, lambda: (found := alive()) is not None and _release(found))
     except SessionLimitError as err:
         st.error(f"Drift Lab is busy: {err}.", icon=":material/group:")
         st.stop()
