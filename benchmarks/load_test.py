@@ -1,10 +1,13 @@
-"""Load test: many concurrent browser sessions on ONE ``streamlit run app.py`` server.
+"""Load test: more browser sessions than cores on ONE ``streamlit run app.py`` server.
 
 Each session is its own Playwright browser context (separate cookies and Streamlit session) driving
 Debian's Chromium (``executable_path=/usr/bin/chromium``; never ``playwright install``). Every session
-opens the Playground with a different configuration in the URL query parameters, presses Play and lets
-it run for ``--seconds``. Meanwhile the script samples the server process's resident memory
-(``VmRSS`` in ``/proc/PID/status``). At the end it checks, per session:
+opens the Playground with its own dataset, seed and settings in the URL query parameters, presses Play
+and lets it run for ``--seconds``; every third session is a restless student: every few seconds it
+clicks Play/Pause, Step and Reset in quick succession and moves the τ slider with the keyboard. Meanwhile
+the script samples the server process's resident memory (``VmRSS`` in ``/proc/PID/status``), and after
+the tabs close it keeps sampling while the server drops their sessions (``--server.disconnectedSessionTTL``
+is set short for that). At the end it checks, per session:
 
 * no error: no exception element in the page, no uncaught page error, no Python traceback in the server log
   while the sessions live (tracebacks after the browser closes them all at once are reported, not counted);
@@ -13,9 +16,9 @@ it run for ``--seconds``. Meanwhile the script samples the server process's resi
   dataset selector, and the URL the page writes back), so sessions did not leak state into each other;
 
 and for the server: its memory stayed bounded (the growth over the second half of the run is small
-compared with the total; histories are ring buffers).
+compared with the total; histories are ring buffers) and fell back once the tabs were closed.
 
-    python -m benchmarks.load_test [--sessions 8] [--seconds 60] [--port 8631] [--url http://host:port]
+    python -m benchmarks.load_test [--sessions 12] [--seconds 120] [--port 8631] [--url http://host:port]
 
 Prints a table per session and a memory table; exits 1 if a check fails.
 """
@@ -51,17 +54,24 @@ CHROMIUM_ARGS = [
     "--disable-backgrounding-occluded-windows",
 ]
 
-# Eight different configurations (flat ExperimentConfig field names = URL query parameters).
+# Twelve different configurations, each with its own dataset and seed (flat ExperimentConfig field
+# names = URL query parameters).
 CONFIGS: list[dict[str, str]] = [
-    {"dataset": "moons", "method": "lookahead", "K": "2", "tau": "0.1", "batch_size": "256"},
-    {"dataset": "checkerboard", "method": "baseline", "tau": "0.05", "batch_size": "512"},
-    {"dataset": "8gaussians", "method": "lookahead", "K": "1", "tau": "0.05", "batch_size": "128"},
-    {"dataset": "swissroll", "method": "baseline", "tau": "0.07", "batch_size": "256"},
-    {"dataset": "rings", "method": "lookahead", "K": "3", "tau": "0.1", "batch_size": "64"},
-    {"dataset": "bimodal", "method": "baseline", "tau": "0.1", "batch_size": "128", "init": "far"},
-    {"dataset": "moons", "method": "baseline", "tau": "0.2", "batch_size": "64", "lr": "0.002"},
-    {"dataset": "spirals", "method": "lookahead", "K": "4", "tau": "0.03", "batch_size": "256"},
+    {"dataset": "moons", "K": "2", "tau": "0.1", "batch_size": "256", "seed": "1"},
+    {"dataset": "checkerboard", "tau": "0.05", "batch_size": "512", "seed": "2"},
+    {"dataset": "8gaussians", "K": "1", "tau": "0.05", "batch_size": "128", "seed": "3"},
+    {"dataset": "swissroll", "tau": "0.07", "batch_size": "256", "seed": "4"},
+    {"dataset": "rings", "K": "3", "tau": "0.1", "batch_size": "64", "seed": "5"},
+    {"dataset": "bimodal", "tau": "0.1", "batch_size": "128", "init": "far", "normalize_distance": "true", "seed": "6"},
+    {"dataset": "moons", "tau": "0.2", "batch_size": "64", "lr": "0.002", "seed": "7"},
+    {"dataset": "spirals", "K": "4", "tau": "0.03", "batch_size": "256", "seed": "8"},
+    {"dataset": "25gaussians", "K": "1", "tau": "0.05", "batch_size": "256", "seed": "9"},
+    {"dataset": "checkerboard", "K": "2", "tau": "0.07", "batch_size": "128", "seed": "10"},
+    {"dataset": "swissroll", "K": "1", "tau": "0.1", "batch_size": "64", "seed": "11"},
+    {"dataset": "8gaussians", "tau": "0.15", "batch_size": "512", "seed": "12"},
 ]
+RESTLESS_EVERY = 3
+"""Every this many sessions, one clicks and slides around while the others play."""
 
 READ_STATE = r"""() => {
     const out = {step: null, title: null, dataset: null, exceptions: 0, warnings: []};
@@ -91,6 +101,8 @@ class Session:
     last_state: dict = field(default_factory=dict)
     url_params: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    restless: bool = False
+    actions: int = 0
 
     def label(self) -> str:
         return " ".join(f"{k}={v}" for k, v in self.requested.items())
@@ -121,6 +133,8 @@ def start_server(port: int, log_path: Path, env: dict[str, str]) -> subprocess.P
         "none",
         "--browser.gatherUsageStats",
         "false",
+        "--server.disconnectedSessionTTL",
+        "5",  # a closed tab's session is dropped soon, so the memory it frees can be seen
     ]
     log = open(log_path, "w")
     proc = subprocess.Popen(
@@ -145,20 +159,34 @@ def start_server(port: int, log_path: Path, env: dict[str, str]) -> subprocess.P
 
 def expected_title_parts(requested: dict[str, str]) -> list[str]:
     """What the particle view's title must contain for this configuration ("lookahead K=2 · τ = 0.1 · N = 256")."""
-    method = requested.get("method", "baseline")
-    label = (
-        f"lookahead K={requested.get('K', '1')}"
-        if method == "lookahead" and requested.get("K", "1") != "0"
-        else "baseline"
-    )
+    k = requested.get("K", "0")
+    label = f"lookahead K={k}" if k != "0" else "baseline"
     tau = f"τ = {float(requested.get('tau', '0.05')):g}"
     n = f"N = {int(requested.get('batch_size', '512'))}"
     return [label, tau, n]
 
 
+def restless(s: Session, step: int) -> None:
+    """What a restless student does between two looks: Play/Pause, Step and Reset in quick succession,
+    then τ one notch up or down with the keyboard, then Play again."""
+    page = s.page
+    try:
+        for key in ("play", "step", "play", "reset"):
+            page.locator(f".st-key-{key} button").first.click(timeout=60_000)
+        thumb = page.locator(".st-key-tau input[type='range']").first
+        thumb.focus(timeout=60_000)
+        thumb.press("ArrowRight" if step % 2 == 0 else "ArrowLeft")
+        page.locator(".st-key-play button", has_text="Play").first.click(timeout=60_000)
+        s.actions += 1
+    except Exception as err:  # noqa: BLE001 - a click that cannot land is a finding, reported, not a crash
+        s.problems.append(f"restless action failed ({type(err).__name__})")
+
+
 def check_session(s: Session) -> None:
-    if not s.steps or len({v for _, v in s.steps}) < 2 or s.steps[-1][1] <= s.steps[0][1]:
+    if not s.restless and (not s.steps or len({v for _, v in s.steps}) < 2 or s.steps[-1][1] <= s.steps[0][1]):
         s.problems.append("step counter did not advance")
+    if s.restless:  # τ moved by the student: what is shown must follow the session's own URL
+        s.requested = {**s.requested, "tau": s.url_params.get("tau", s.requested.get("tau", "0.05"))}
     if s.last_state.get("exceptions"):
         s.problems.append(f"{s.last_state['exceptions']} exception(s) shown")
     if s.page_errors:
@@ -193,8 +221,11 @@ def _is_default(key: str, value: str) -> bool:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sessions", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=60.0, help="how long every session plays")
+    parser.add_argument("--sessions", type=int, default=12)
+    parser.add_argument("--seconds", type=float, default=120.0, help="how long every session plays")
+    parser.add_argument(
+        "--after-close", type=float, default=45.0, help="seconds of memory samples after the tabs close"
+    )
     parser.add_argument("--port", type=int, default=8631)
     parser.add_argument("--url", default=None, help="use a running server (memory is then not sampled unless --pid)")
     parser.add_argument("--pid", type=int, default=None, help="server process id when --url is given")
@@ -217,7 +248,7 @@ def main() -> int:
         proc = start_server(args.port, args.log, {})
         url, pid = f"http://127.0.0.1:{args.port}", proc.pid
     rss: list[tuple[float, float]] = []
-    sessions = [Session(i, CONFIGS[i]) for i in range(args.sessions)]
+    sessions = [Session(i, CONFIGS[i], restless=i % RESTLESS_EVERY == RESTLESS_EVERY - 1) for i in range(args.sessions)]
     t0 = time.time()
     stop_sampling = threading.Event()
 
@@ -230,6 +261,7 @@ def main() -> int:
 
     sampler = threading.Thread(target=sample_memory, daemon=True)
     live_log_chars = None
+    closed_at = float("inf")
     try:
         if pid:
             rss.append((0.0, rss_mb(pid)))
@@ -250,8 +282,12 @@ def main() -> int:
             if pid:
                 sampler.start()
             print(f"{len(sessions)} sessions playing on {url} for {args.seconds:.0f} s ...", flush=True)
+            round_index = 0
             while time.time() - play_start < args.seconds:
+                round_index += 1
                 for s in sessions:
+                    if s.restless and round_index % 2 == 0:
+                        restless(s, round_index)
                     state = s.page.evaluate(READ_STATE)
                     s.last_state = state
                     if state.get("step") is not None:
@@ -280,8 +316,11 @@ def main() -> int:
             # what the server logged while the sessions lived; disconnect/shutdown noise comes after
             live_log_chars = len(args.log.read_text(errors="replace")) if proc is not None and args.log.exists() else 0
             browser.close()
+        closed_at = time.time() - t0
         if pid:
-            rss.append((time.time() - t0, rss_mb(pid)))
+            while time.time() - t0 < closed_at + args.after_close:
+                rss.append((time.time() - t0, rss_mb(pid)))
+                time.sleep(1.0)
     finally:
         stop_sampling.set()
         if proc is not None:
@@ -302,8 +341,10 @@ def main() -> int:
         f"({platform.node()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
         f"load average at the end {os.getloadavg()[0]:.1f})"
     )
-    print("session | requested configuration | steps shown (start -> end) | steps/s | configuration shown | result")
-    print("--- | --- | --- | --- | --- | ---")
+    print(
+        "session | requested configuration | steps shown (start -> end) | steps/s | configuration shown | restless actions | result"
+    )
+    print("--- | --- | --- | --- | --- | --- | ---")
     failed = False
     for s in sessions:
         first = s.steps[0][1] if s.steps else None
@@ -313,7 +354,9 @@ def main() -> int:
         shown = f"{s.last_state.get('dataset')} / {s.last_state.get('title')}"
         result = "ok" if not s.problems else "FAIL: " + "; ".join(s.problems)
         failed |= bool(s.problems)
-        print(f"{s.index} | {s.label()} | {first} -> {last} | {rate:.1f} | {shown} | {result}")
+        print(
+            f"{s.index} | {s.label()} | {first} -> {last} | {rate:.1f} | {shown} | {s.actions if s.restless else '–'} | {result}"
+        )
     if tracebacks:
         failed = True
         print(f"\nFAIL: {tracebacks} Python traceback(s) in the server log {args.log} while the sessions lived")
@@ -324,8 +367,10 @@ def main() -> int:
             f"(server-side disconnect handling, not counted): {' / '.join(line.strip() for line in last)}"
         )
     if rss:
-        values = [v for _, v in rss]
-        half = [v for t, v in rss if t >= rss[-1][0] / 2]
+        playing = [(t, v) for t, v in rss if t <= closed_at]
+        values = [v for _, v in playing]
+        after = [v for t, v in rss if t > closed_at]
+        half = [v for t, v in playing if t >= playing[-1][0] / 2]
         growth = max(half) - min(half) if half else 0.0
         print("\nserver memory (VmRSS, MB) | value")
         print("--- | ---")
@@ -338,6 +383,18 @@ def main() -> int:
         bounded = growth <= 0.15 * max(values)
         print(f"memory bounded (second-half range <= 15 % of peak): {'yes' if bounded else 'NO'}")
         failed |= not bounded
+        if after:
+            freed = max(values) - min(after)
+            print(
+                f"lowest in the {args.after_close:.0f} s after the tabs closed | {min(after):.0f} "
+                f"({freed:.0f} below the peak)"
+            )
+            fell_back = freed >= 0.3 * (max(values) - values[0])
+            print(
+                f"memory fell back after the tabs closed (by >= 30 % of what the sessions took): "
+                f"{'yes' if fell_back else 'NO'}"
+            )
+            failed |= not fell_back
     print("\nRESULT:", "FAIL" if failed else "PASS")
     return 1 if failed else 0
 

@@ -295,3 +295,14 @@ def test_the_session_registry_does_not_keep_a_closed_sessions_runs_alive():
     del at  # the tab closes: Streamlit drops its session state
     gc.collect()
     assert run() is None  # nothing of ours (the registry's callback included) keeps the run alive
+
+
+def test_freed_memory_goes_back_to_the_system_at_most_every_few_seconds():
+    import ctypes.util
+
+    glibc = ctypes.util.find_library("c") is not None
+    assert safety.limit_malloc_arenas() == glibc
+    safety._last_trim[0] = 0.0
+    assert safety.release_memory(now=1000.0) == glibc  # trimmed
+    assert not safety.release_memory(now=1000.0 + safety.TRIM_EVERY_S / 2)  # too soon: not again
+    assert safety.release_memory(now=1000.0 + safety.TRIM_EVERY_S) == glibc

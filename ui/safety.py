@@ -8,8 +8,11 @@ Nothing a user uploads is executed: checkpoints are read with ``torch.load(weigh
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import threading
+import time
 import weakref
 
 import streamlit as st
@@ -77,6 +80,7 @@ def guard_session() -> bool:
         st.error(f"Drift Lab is busy: {err}.", icon=":material/group:")
         st.stop()
         return False
+    release_memory()
     return True
 
 
@@ -147,6 +151,44 @@ def checkpoint_controls(session: LabSession, page: str) -> None:
             st.error(note.removeprefix("error:"), icon=":material/block:")
         elif note:
             st.success(note, icon=":material/check_circle:")
+
+
+# ---- the server's memory ----------------------------------------------------------------------------------
+TRIM_EVERY_S = 20.0
+"""At most this often, freed memory is handed back to the operating system (see :func:`release_memory`)."""
+_LIBC: list = []
+_last_trim = [0.0]
+
+
+def _libc():
+    if not _LIBC:
+        try:
+            _LIBC.append(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6"))
+        except OSError:
+            _LIBC.append(None)
+    return _LIBC[0]
+
+
+def limit_malloc_arenas(arenas: int = 2) -> bool:
+    """Let glibc's malloc use at most ``arenas`` arenas. Streamlit runs every session's script in a thread
+    of its own, and glibc gives threads arenas of their own (up to 8 per core): memory a closed session
+    freed then stays scattered over them instead of returning to the system. Returns whether it applied
+    (glibc only)."""
+    libc = _libc()
+    return bool(libc is not None and hasattr(libc, "mallopt") and libc.mallopt(-8, arenas))  # M_ARENA_MAX
+
+
+def release_memory(now: float | None = None) -> bool:
+    """Hand freed heap memory back to the operating system (glibc's ``malloc_trim``), at most every
+    :data:`TRIM_EVERY_S` seconds: the memory of runs that were dropped (a closed tab, an evicted session,
+    a reset) otherwise stays counted in the server's resident size. Returns whether it trimmed now."""
+    now = time.monotonic() if now is None else now
+    libc = _libc()
+    if libc is None or not hasattr(libc, "malloc_trim") or now - _last_trim[0] < TRIM_EVERY_S:
+        return False
+    _last_trim[0] = now
+    libc.malloc_trim(0)
+    return True
 
 
 # ---- the server's torch threads ----------------------------------------------------------------------------
