@@ -4,7 +4,8 @@ reads) or as a URL query string (which the app's pages read).
 
 Pure functions returning bytes/strings; the app offers them as downloads. The one CSV writer is
 :func:`rows_csv` (text) / :func:`write_csv` (a file, written atomically); every CLI command and export
-uses it.
+uses it. Frames are drawn by :mod:`drift_core.render` in the app's palette: the data, the particles, the
+chosen arrow layers (V by default), axes with ticks and a title naming the arm, K, τ, N, lr and the step.
 """
 
 from __future__ import annotations
@@ -13,24 +14,30 @@ import csv
 import io
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+import imageio.v2 as imageio
 import numpy as np
 from PIL import Image
 
 from .config import ExperimentConfig
 from .files import write_text
 from .records import StepRecord
-from .render import scatter_image
+from .render import REFERENCE_SIZE, ParticleCanvas, snapshot_arrows
 
 __all__ = [
+    "ArmLabel",
+    "arm_labels",
     "snapshot_frames",
     "frame_bounds",
     "gif_bytes",
+    "frames_gif",
     "side_by_side_frames",
     "side_by_side_gif",
+    "side_by_side_mp4",
     "mp4_bytes",
     "frames_mp4",
     "mp4_encoder",
@@ -44,12 +51,45 @@ __all__ = [
     "read_csv",
 ]
 
-DATA_COLOUR = (190, 190, 190)
-GENERATED_COLOUR = (31, 119, 180)
+FRAME_SIZE = REFERENCE_SIZE
+"""Default frame (and Compare's panel) size in pixels: titles 20 px, ticks 16 px, readable on a slide."""
+ARROW_SCALE = 3.0
+"""Default drawing scale of the arrows (the app's default arrow length)."""
 
 
 class ExportError(RuntimeError):
     """An export that cannot be produced here, with the reason."""
+
+
+@dataclass(frozen=True)
+class ArmLabel:
+    """What a frame's title says about the arm it shows: its name and the settings that tell arms apart."""
+
+    name: str
+    K: int
+    tau: float
+    batch_size: int
+    lr: float
+
+    @classmethod
+    def of(cls, config: ExperimentConfig, name: str = "") -> ArmLabel:
+        """The label of an arm trained with ``config``; ``name`` defaults to the method ("baseline",
+        "lookahead K=1")."""
+        return cls(
+            name or config.drift.label(), config.drift.K, config.drift.tau, config.train.batch_size, config.train.lr
+        )
+
+    def title(self, step: int) -> str:
+        return f"{self.name} · step {step}"
+
+    def settings(self) -> str:
+        return f"K = {self.K} · τ = {self.tau:g} · N = {self.batch_size} · lr = {self.lr:g}"
+
+
+def arm_labels(configs: Mapping[str, ExperimentConfig]) -> dict[str, ArmLabel]:
+    """Labels of a run's arms {name: config} (a :class:`~drift_core.run.Run`'s ``{name:
+    trainer.config}``); the lone arm of a single run ("run") is named after its method."""
+    return {name: ArmLabel.of(config, "" if name == "run" else name) for name, config in configs.items()}
 
 
 def frame_bounds(snapshots: Sequence[Any], margin: float = 0.08) -> tuple[float, float, float, float]:
@@ -72,47 +112,94 @@ def frame_bounds(snapshots: Sequence[Any], margin: float = 0.08) -> tuple[float,
 def snapshot_frames(
     snapshots: Sequence[Any],
     *,
-    size: int = 480,
+    size: int = FRAME_SIZE,
     title: str = "",
+    label: ArmLabel | None = None,
     bounds: tuple[float, float, float, float] | None = None,
+    layers: Sequence[str] = ("V",),
+    arrow_scale: float = ARROW_SCALE,
 ) -> list[Image.Image]:
-    """One RGB frame per snapshot: data in grey, generated particles in blue, "title | step s" on top.
+    """One RGB frame of ``size`` x ``size`` pixels per snapshot: the data (grey), the arrow ``layers``
+    (of :data:`drift_core.render.ARROW_LAYERS`, ``arrow_scale`` times their length), the particles
+    (blue), axes with ticks, and a title: ``label``'s name and step over its K, τ, N and lr (without a
+    label: "``title`` · step s" over the K the snapshot has terms for).
 
-    ``snapshots``: objects with ``step``, ``generated`` [n, 2] and ``positives`` [m, 2]
-    (:class:`~drift_core.train.Snapshot`)."""
+    ``snapshots``: :class:`~drift_core.records.Snapshot` objects (``step``, ``generated`` [n, 2],
+    ``positives`` [m, 2] and the fields ``v``, ``v_pos``, ``v_neg``, ``terms``, ``points``)."""
     if not snapshots:
         raise ExportError("there are no snapshots to export yet: train a few steps first")
-    bounds = bounds or frame_bounds(snapshots)
+    canvas = ParticleCanvas(bounds or frame_bounds(snapshots), size=size)
     frames = []
     for snap in snapshots:
-        label = f"{title} | step {snap.step}" if title else f"step {snap.step}"
-        frames.append(
-            scatter_image(
-                [(np.asarray(snap.positives), DATA_COLOUR), (np.asarray(snap.generated), GENERATED_COLOUR)],
-                size=size,
-                bounds=bounds,
-                title=label,
-                radius=1.6,
+        if label is not None:
+            heading, settings = label.title(snap.step), label.settings()
+        else:  # K is what the snapshot itself tells (one term per lookahead step and the base term)
+            heading, settings = (
+                (f"{title} · step {snap.step}" if title else f"step {snap.step}"),
+                f"K = {len(snap.terms) - 1}",
             )
-        )
+        arrows = snapshot_arrows(snap, layers, arrow_scale)
+        frames.append(canvas.draw(snap.positives, snap.generated, arrows, title=heading, subtitle=settings))
     return frames
 
 
-def gif_bytes(snapshots: Sequence[Any], *, size: int = 480, title: str = "", duration_ms: int = 120) -> bytes:
-    """An animated, looping GIF with one frame per snapshot (frames differ at least in their step label,
-    so Pillow keeps every one)."""
-    return _gif(snapshot_frames(snapshots, size=size, title=title), duration_ms)
+def frames_gif(frames: Sequence[Image.Image], *, duration_ms: int = 120) -> bytes:
+    """An animated, looping GIF of RGB ``frames``, all mapped to one 256-colour palette made from the
+    first and last frames (the colours do not flicker from frame to frame)."""
+    if not frames:
+        raise ExportError("there are no frames to encode")
+    sample = Image.new("RGB", (frames[0].width, 2 * frames[0].height))
+    sample.paste(frames[0], (0, 0))
+    sample.paste(frames[-1], (0, frames[0].height))
+    shared = sample.quantize(256, method=Image.Quantize.MEDIANCUT)
+    indexed = [frame.quantize(palette=shared, dither=Image.Dither.NONE) for frame in frames]
+    buffer = io.BytesIO()
+    indexed[0].save(buffer, format="GIF", save_all=True, append_images=indexed[1:], duration=duration_ms, loop=0)
+    return buffer.getvalue()
 
 
-def side_by_side_frames(snapshots_by_name: dict[str, Sequence[Any]], *, size: int = 360) -> list[Image.Image]:
-    """Frames with the runs side by side (Compare's arms): frame k of each run next to the others, all
-    panels in one frame box. Runs are cut to the shortest."""
+def gif_bytes(
+    snapshots: Sequence[Any],
+    *,
+    size: int = FRAME_SIZE,
+    title: str = "",
+    label: ArmLabel | None = None,
+    layers: Sequence[str] = ("V",),
+    arrow_scale: float = ARROW_SCALE,
+    duration_ms: int = 120,
+) -> bytes:
+    """An animated, looping GIF with one frame per snapshot (:func:`snapshot_frames`; frames differ at
+    least in their step label, so Pillow keeps every one)."""
+    frames = snapshot_frames(snapshots, size=size, title=title, label=label, layers=layers, arrow_scale=arrow_scale)
+    return frames_gif(frames, duration_ms=duration_ms)
+
+
+def side_by_side_frames(
+    snapshots_by_name: Mapping[str, Sequence[Any]],
+    *,
+    size: int = FRAME_SIZE,
+    labels: Mapping[str, ArmLabel] | None = None,
+    layers: Sequence[str] = ("V",),
+    arrow_scale: float = ARROW_SCALE,
+) -> list[Image.Image]:
+    """Frames with the runs side by side (Compare's arms), each panel ``size`` pixels square and titled
+    with its arm's :class:`ArmLabel` (name, K, τ, N, lr; from ``labels``, else the name alone): frame k
+    of each run next to the others, all panels in one frame box. Runs are cut to the shortest."""
     if not snapshots_by_name or min(len(s) for s in snapshots_by_name.values()) == 0:
         raise ExportError("there are no snapshots to export yet: train a few steps first")
     n = min(len(s) for s in snapshots_by_name.values())
     bounds = frame_bounds([snap for snaps in snapshots_by_name.values() for snap in list(snaps)[:n]])
+    labels = labels or {}
     columns = [
-        snapshot_frames(list(snaps)[:n], size=size, title=name, bounds=bounds)
+        snapshot_frames(
+            list(snaps)[:n],
+            size=size,
+            title=name,
+            label=labels.get(name),
+            bounds=bounds,
+            layers=layers,
+            arrow_scale=arrow_scale,
+        )
         for name, snaps in snapshots_by_name.items()
     ]
     frames = []
@@ -124,15 +211,33 @@ def side_by_side_frames(snapshots_by_name: dict[str, Sequence[Any]], *, size: in
     return frames
 
 
-def _gif(frames: list[Image.Image], duration_ms: int) -> bytes:
-    buffer = io.BytesIO()
-    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=duration_ms, loop=0)
-    return buffer.getvalue()
-
-
-def side_by_side_gif(snapshots_by_name: dict[str, Sequence[Any]], *, size: int = 360, duration_ms: int = 120) -> bytes:
+def side_by_side_gif(
+    snapshots_by_name: Mapping[str, Sequence[Any]],
+    *,
+    size: int = FRAME_SIZE,
+    labels: Mapping[str, ArmLabel] | None = None,
+    layers: Sequence[str] = ("V",),
+    arrow_scale: float = ARROW_SCALE,
+    duration_ms: int = 120,
+) -> bytes:
     """An animated GIF of :func:`side_by_side_frames`."""
-    return _gif(side_by_side_frames(snapshots_by_name, size=size), duration_ms)
+    frames = side_by_side_frames(snapshots_by_name, size=size, labels=labels, layers=layers, arrow_scale=arrow_scale)
+    return frames_gif(frames, duration_ms=duration_ms)
+
+
+def side_by_side_mp4(
+    snapshots_by_name: Mapping[str, Sequence[Any]],
+    *,
+    size: int = FRAME_SIZE,
+    labels: Mapping[str, ArmLabel] | None = None,
+    layers: Sequence[str] = ("V",),
+    arrow_scale: float = ARROW_SCALE,
+    fps: int = 8,
+) -> bytes:
+    """An H.264 MP4 of :func:`side_by_side_frames` (panels of a multiple of 16 pixels)."""
+    size = max(16, size // 16 * 16)  # H.264 wants dimensions divisible by 16
+    frames = side_by_side_frames(snapshots_by_name, size=size, labels=labels, layers=layers, arrow_scale=arrow_scale)
+    return frames_mp4(frames, fps=fps)
 
 
 def mp4_encoder() -> str | None:
@@ -149,11 +254,21 @@ def mp4_encoder() -> str | None:
     return exe if exe and os.path.isfile(exe) else None
 
 
-def mp4_bytes(snapshots: Sequence[Any], *, size: int = 480, title: str = "", fps: int = 8) -> bytes:
-    """An H.264 MP4 of the snapshots. Raises :class:`ExportError` when no encoder is available
-    (install ``imageio-ffmpeg``) instead of failing obscurely."""
+def mp4_bytes(
+    snapshots: Sequence[Any],
+    *,
+    size: int = FRAME_SIZE,
+    title: str = "",
+    label: ArmLabel | None = None,
+    layers: Sequence[str] = ("V",),
+    arrow_scale: float = ARROW_SCALE,
+    fps: int = 8,
+) -> bytes:
+    """An H.264 MP4 of the snapshots (:func:`snapshot_frames`). Raises :class:`ExportError` when no
+    encoder is available (install ``imageio-ffmpeg``) instead of failing obscurely."""
     size = max(16, size // 16 * 16)  # H.264 wants dimensions divisible by 16
-    return frames_mp4(snapshot_frames(snapshots, size=size, title=title), fps=fps)
+    frames = snapshot_frames(snapshots, size=size, title=title, label=label, layers=layers, arrow_scale=arrow_scale)
+    return frames_mp4(frames, fps=fps)
 
 
 def frames_mp4(frames: Sequence[Image.Image], *, fps: int = 8) -> bytes:
@@ -164,8 +279,6 @@ def frames_mp4(frames: Sequence[Image.Image], *, fps: int = 8) -> bytes:
         )
     if not frames:
         raise ExportError("there are no frames to encode")
-    import imageio.v2 as imageio
-
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "run.mp4")
         writer = imageio.get_writer(

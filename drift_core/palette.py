@@ -26,6 +26,7 @@ __all__ = [
     "ARMS",
     "arm_colour",
     "rgb",
+    "DASH_PATTERNS",
 ]
 
 OKABE_ITO = {
@@ -81,3 +82,15 @@ def rgb(colour: str, alpha: float | None = None) -> tuple[int, ...]:
     value = colour.lstrip("#")
     channels = tuple(int(value[i : i + 2], 16) for i in (0, 2, 4))
     return channels if alpha is None else (*channels, round(255 * alpha))
+
+
+DASH_PATTERNS: dict[str, tuple[float, ...]] = {
+    "solid": (),
+    "dot": (1, 1),
+    "dash": (3, 3),
+    "longdash": (5, 5),
+    "dashdot": (3, 1, 1, 1),
+    "longdashdot": (5, 2, 1, 2),
+}
+"""Each dash name of :class:`Stroke` as on-off lengths in units of max(line width, 3 px), Plotly's own
+patterns, so pictures drawn outside the browser (matplotlib) dash the layers as the app does."""

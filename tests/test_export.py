@@ -1,15 +1,117 @@
-"""The one CSV writer (drift_core.export.rows_csv / write_csv / read_csv) and atomic files (drift_core.files)."""
+"""The GIF/MP4 exports (drift_core.export: frames with the data, particles, arrows and readable titles in
+the app's palette), the one CSV writer (rows_csv / write_csv / read_csv) and atomic files
+(drift_core.files)."""
 
 from __future__ import annotations
 
 import os
 
+import imageio.v3 as iio
+import numpy as np
 import pytest
 
-from drift_core.export import read_csv, rows_csv, write_csv
+from drift_core import palette
+from drift_core.config import ExperimentConfig
+from drift_core.export import (
+    ArmLabel,
+    ExportError,
+    arm_labels,
+    frame_bounds,
+    gif_bytes,
+    mp4_bytes,
+    read_csv,
+    rows_csv,
+    side_by_side_frames,
+    side_by_side_gif,
+    side_by_side_mp4,
+    snapshot_frames,
+    write_csv,
+)
 from drift_core.files import atomic_write, remove_stale_temporaries, write_bytes
+from drift_core.train import Trainer
+
+TINY = ExperimentConfig().with_values(
+    {"dataset": "8gaussians", "width": 16, "depth": 1, "noise_dim": 4, "batch_size": 32, "seed": 5, "K": 1}
+)
+BASELINE = TINY.with_values({"K": 0, "lr": 0.002})
 
 
+@pytest.fixture(scope="module")
+def arms() -> dict[str, list]:
+    """Snapshots of two tiny arms: a lookahead K = 1 run (4 frames) and a baseline (3 frames)."""
+    out = {}
+    for name, config, frames in (("lookahead", TINY, 4), ("baseline", BASELINE, 3)):
+        trainer, snaps = Trainer(config), []
+        for _ in range(frames):
+            trainer.run(3)
+            snaps.append(trainer.snapshot(64))
+        out[name] = snaps
+    return out
+
+
+# ---- GIF / MP4 ---------------------------------------------------------------------------------------------
+def test_gif_decodes_with_one_frame_per_snapshot_at_the_asked_size(arms):
+    snaps = arms["lookahead"]
+    frames = iio.imread(gif_bytes(snaps, size=160, label=ArmLabel.of(TINY)), index=None, extension=".gif")
+    assert frames.shape[:3] == (len(snaps), 160, 160)
+    assert not np.array_equal(frames[0], frames[-1])  # the particles move, the step changes
+
+
+def test_mp4_decodes_with_one_frame_per_snapshot_at_a_multiple_of_16(arms):
+    snaps = arms["lookahead"]
+    frames = iio.imread(mp4_bytes(snaps, size=170, fps=4), index=None, extension=".mp4", plugin="FFMPEG")
+    assert frames.shape == (len(snaps), 160, 160, 3)
+
+
+def test_side_by_side_exports_pair_the_arms_cut_to_the_shorter_run(arms):
+    labels = arm_labels({"lookahead": TINY, "baseline": BASELINE})
+    gif = iio.imread(side_by_side_gif(arms, size=96, labels=labels), index=None, extension=".gif")
+    assert gif.shape[:3] == (3, 96, 192)
+    mp4 = iio.imread(side_by_side_mp4(arms, size=100, labels=labels), index=None, extension=".mp4", plugin="FFMPEG")
+    assert mp4.shape == (3, 96, 192, 3)
+    with pytest.raises(ExportError, match="no snapshots"):
+        side_by_side_gif({"lookahead": arms["lookahead"], "baseline": []})
+
+
+def test_each_side_by_side_panel_is_its_arms_frame_titled_with_its_own_label(arms):
+    labels = arm_labels({"lookahead": TINY, "baseline": BASELINE})
+    frames = side_by_side_frames(arms, size=200, labels=labels, layers=("V", "V⁺"))
+    shared = frame_bounds([snap for snaps in arms.values() for snap in snaps[:3]])
+    for column, name in enumerate(arms):
+        alone = snapshot_frames(arms[name][:3], size=200, label=labels[name], bounds=shared, layers=("V", "V⁺"))
+        for k in range(3):
+            panel = frames[k].crop((200 * column, 0, 200 * (column + 1), 200))
+            assert np.array_equal(np.asarray(panel), np.asarray(alone[k]))
+    # the two arms' titles differ (name, K, lr), their plots are the same kind of picture
+    top = lambda image, c: np.asarray(image.crop((200 * c, 0, 200 * (c + 1), 24)))  # noqa: E731
+    assert not np.array_equal(top(frames[0], 0), top(frames[0], 1))
+
+
+def test_arm_labels_name_the_arm_with_its_k_tau_batch_and_learning_rate():
+    labels = arm_labels({"run": TINY, "baseline": BASELINE})
+    assert labels["run"].title(40) == "lookahead K=1 · step 40"  # a single run is named after its method
+    assert labels["run"].settings() == "K = 1 · τ = 0.05 · N = 32 · lr = 0.001"
+    assert labels["baseline"].title(3) == "baseline · step 3"
+    assert labels["baseline"].settings() == "K = 0 · τ = 0.05 · N = 32 · lr = 0.002"
+
+
+def test_the_gif_keeps_the_palettes_colours_of_the_layers_it_draws(arms):
+    snaps = arms["lookahead"][-1:] * 2
+
+    def plot(layers: tuple[str, ...]) -> np.ndarray:
+        gif = iio.imread(gif_bytes(snaps, layers=layers, arrow_scale=8), index=None, extension=".gif")
+        return gif[0, 70:440, 60:440, :3].astype(int)  # inside the axes of a 480-pixel frame
+
+    def close(pixels: np.ndarray, stroke: palette.Stroke) -> int:
+        return int((np.abs(pixels - palette.rgb(stroke.colour)).max(axis=-1) <= 12).sum())
+
+    points, arrows = plot(()), plot(("V", "V⁺", "V⁻"))
+    assert min(close(points, stroke) for stroke in (palette.DATA, palette.GENERATED)) >= 10
+    assert close(points, palette.V_NEG) == 0
+    assert min(close(arrows, stroke) for stroke in (palette.V, palette.V_POS, palette.V_NEG)) >= 10
+
+
+# ---- CSV and atomic files ------------------------------------------------------------------------------------
 def test_rows_csv_columns_are_the_union_or_the_given_ones():
     rows = [{"step": 1, "loss": 0.5}, {"step": 2, "energy": 0.1, "loss": 0.4}]
     assert rows_csv(rows) == "step,loss,energy\n1,0.5,\n2,0.4,0.1\n"

@@ -23,13 +23,14 @@ import sys
 import textwrap
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 from tqdm import tqdm
 
+from .. import palette
 from ..config import ConfigError
 from ..export import write_csv
 from ..files import atomic_write, write_text
-from ..render import heatmap_image, image_grid, scatter_image
+from ..render import heatmap_image, image_grid, scatter_image, text_font
 from ..sweep import (
     AXES,
     METRICS,
@@ -43,9 +44,6 @@ from ..sweep import (
 )
 from . import UsageError
 from .common import add_config_arguments, config_from_args
-
-DATA_GREY = (200, 200, 200)
-PARTICLE_BLUE = (31, 119, 180)
 
 
 def _seeds_argument(text: str) -> tuple[int, ...]:
@@ -106,17 +104,10 @@ def add_parser(sub) -> None:
 
 
 # ---- outputs -------------------------------------------------------------------------------------
-def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow without FreeType sizing
-        return ImageFont.load_default()
-
-
-def _with_text(picture: Image.Image, text: str, *, above: bool = False, size: int = 13) -> Image.Image:
-    """``picture`` with ``text`` (wrapped to its width) in a white band below it (or above), so the
-    words never cover the picture."""
-    font = _font(size)
+def _with_text(picture: Image.Image, text: str, *, above: bool = False, size: int = 16) -> Image.Image:
+    """``picture`` with ``text`` (wrapped to its width, ``size`` pixels) in a white band below it (or
+    above), so the words never cover the picture."""
+    font = text_font(size)
     measure = ImageDraw.Draw(picture)
     char_px = max(1.0, measure.textlength("abcdefghijklmnopqrstuvwxyz", font=font) / 26)
     lines = textwrap.wrap(text, width=max(8, int((picture.width - 8) / char_px))) if text else []
@@ -179,18 +170,20 @@ def thumbnail_bounds(result: SweepResult) -> tuple[float, float, float, float]:
 
 
 def cell_thumbnail(result: SweepResult, i: int, j: int, size: int = 160, *, label: bool = True) -> Image.Image | None:
-    """Final particles (blue) of cell (i, j)'s first finished seed over the data (grey), with the cell's
-    settings in a band above the picture (``label``); None if no seed of the cell finished."""
+    """Final particles (blue) of cell (i, j)'s first finished seed over the data (grey), in the app's
+    palette, with the cell's settings in a band above the picture (``label``); None if no seed of the
+    cell finished."""
     trials = result.cell_trials(i, j)
     if not trials:
         return None
     picture = scatter_image(
-        [(result.reference, DATA_GREY), (trials[0].particles, PARTICLE_BLUE)],
+        [(result.reference, palette.DATA.colour), (trials[0].particles, palette.GENERATED.colour)],
         size=size,
         bounds=thumbnail_bounds(result),
         radius=1.2,
+        axes=False,
     )
-    return _with_text(picture, result.spec.cell_label(i, j), above=True, size=12) if label else picture
+    return _with_text(picture, result.spec.cell_label(i, j), above=True, size=14) if label else picture
 
 
 def thumbnails_for(result: SweepResult, size: int = 160) -> Image.Image:

@@ -13,8 +13,10 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from .. import palette
 from ..checkpoint import CheckpointError
 from ..config import RESET_FIELDS, ConfigError, ExperimentConfig
+from ..export import ArmLabel
 from ..files import atomic_write, remove_stale_temporaries, write_text
 from ..render import scatter_image
 from ..run import EVAL_SAMPLES, Evaluator, Run
@@ -117,8 +119,9 @@ def run(args: argparse.Namespace) -> int:
     generated = trainer.sample(4096).numpy()
     reference = trainer.sampler(4096, generator=stream(cfg.train.seed, "reference")).numpy()
     picture = scatter_image(
-        [(reference, (190, 190, 190)), (generated, (31, 119, 180))],
-        title=f"{cfg.data.dataset} | {cfg.drift.label()} | step {trainer.step_count}",
+        [(reference, palette.DATA.colour), (generated, palette.GENERATED.colour)],
+        title=f"{cfg.data.dataset} · {cfg.drift.label()} · step {trainer.step_count}",
+        subtitle=ArmLabel.of(cfg).settings(),
     )
     with atomic_write(out / "scatter.png") as fh:
         picture.save(fh, format="PNG")
