@@ -38,4 +38,4 @@ replay = run_view.timeline(session, PAGE, run)
 if replay is not None:
     run_view.fork_controls(PAGE, run, replay)
 with st.expander("Export this run: GIF / MP4, metrics CSV, config JSON", icon=":material/download:"):
-    classroom.export_buttons(run, title=f"{run.config.drift.label()} · τ = {run.config.drift.tau:g}")
+    classroom.export_buttons(run)

@@ -10,15 +10,15 @@ import streamlit as st
 from drift_core import palette
 from drift_core.estimator_noise import EstimatorNoise, estimator_noise
 from drift_core.export import (
+    arm_labels,
     config_json,
-    frames_mp4,
     gif_bytes,
     mp4_bytes,
     mp4_encoder,
     record_rows,
     rows_csv,
-    side_by_side_frames,
     side_by_side_gif,
+    side_by_side_mp4,
 )
 from drift_core.run import Run
 from drift_core.scenarios import SCENARIOS
@@ -110,7 +110,7 @@ def scenario_picker() -> None:
 
 
 # ---- exports ------------------------------------------------------------------------------------------------
-def export_buttons(run: Run, *, title: str = "") -> None:
+def export_buttons(run: Run) -> None:
     """Download buttons for a run: an animated GIF and MP4 of its kept frames (the arms side by side
     when there are several), its metrics as CSV (column ``arm`` for several arms) and its config as
     JSON. The buffers are copied now (references) and the files made only when a button is clicked."""
@@ -122,6 +122,9 @@ def export_buttons(run: Run, *, title: str = "") -> None:
     frames = min(len(s) for s in snaps.values())
     single = len(snaps) == 1
     only = next(iter(snaps.values()))
+    labels = arm_labels({name: trainer.config for name, trainer in run.trainers.items()})
+    view = lab().view
+    drawing = {"layers": view.layers if single else view.compare_layers, "arrow_scale": view.arrow_scale}
 
     def csv_text() -> str:
         if single:
@@ -130,10 +133,14 @@ def export_buttons(run: Run, *, title: str = "") -> None:
         return rows_csv(rows, "arm")
 
     def gif() -> bytes:
-        return gif_bytes(only, title=title) if single else side_by_side_gif(snaps)
+        if single:
+            return gif_bytes(only, label=next(iter(labels.values())), **drawing)
+        return side_by_side_gif(snaps, labels=labels, **drawing)
 
     def mp4() -> bytes:
-        return mp4_bytes(only, title=title) if single else frames_mp4(side_by_side_frames(snaps))
+        if single:
+            return mp4_bytes(only, label=next(iter(labels.values())), **drawing)
+        return side_by_side_mp4(snaps, labels=labels, **drawing)
 
     cols = st.columns(4)
     cols[0].download_button(
