@@ -110,3 +110,23 @@ def test_every_page_in_the_dark_theme(browser, app_url, artifacts_dir):
             _no_errors(page)
     finally:
         context.close()
+
+
+def test_predict_then_reveal_by_clicking_the_picture(browser, app_url, artifacts_dir):
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    page = context.new_page()
+    try:
+        _open(page, f"{app_url}/playground?batch_size=128&width=64")
+        page.locator(".st-key-predict button").first.click()
+        page.get_by_text("click where the ringed particle will be").wait_for(timeout=60_000)
+        box = _visible_box(page, VIEW)
+        page.mouse.click(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.4)  # a guess on the plot
+        page.get_by_text("Your guess is marked").wait_for(timeout=60_000)
+        page.locator(".st-key-predict_reveal button").first.click()
+        page.get_by_text("It moved").wait_for(timeout=60_000)
+        assert "your guess was" in page.get_by_text("It moved").first.inner_text()
+        time.sleep(1.0)
+        page.screenshot(path=str(artifacts_dir / "teach-predict.png"))
+        _no_errors(page)
+    finally:
+        context.close()

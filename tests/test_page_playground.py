@@ -258,3 +258,30 @@ def test_presenter_mode_hides_controls_enlarges_plots_and_survives_url_sync():
     assert not any("stSidebar" in m.value for m in at.markdown)
     assert figure_specs(at)[0]["layout"]["height"] == normal_height
     assert "presenter" not in at.query_params
+
+
+def test_predict_then_reveal_trains_the_chosen_steps_and_says_how_close_the_guess_was():
+    at = open_page("playground", SMALL_URL)
+    at.button(key="play").click().run()
+    tick(at, 2)
+    at.button(key="predict").click().run()  # pauses and rings one particle
+    run = lab_of(at).runs["playground"]
+    game = lab_of(at).pages["playground:predict"]
+    assert game.active and not run.playing and game.start is not None
+    assert "click where the ringed particle will be" in texts(at.markdown)
+    names = {t.get("name") for t in figure_specs(at)[0]["data"]}
+    assert {"the particle to predict", "V at the start (true length)"} <= names
+    game.take_click({"x": game.start[0] + 0.1, "y": game.start[1]})  # what a click on the picture sends
+    at.segmented_control(key="predict_horizon").set_value(50).run()
+    assert game.guess is None  # a new horizon asks for a new guess
+    game.take_click({"x": game.start[0] + 0.1, "y": game.start[1]})
+    before = run.step
+    at.button(key="predict_reveal").click().run()
+    assert run.step == before + 50 and len(game.path) == 51
+    truth = run.frame(evaluate=False).generated[game.particle]
+    assert game.path[-1] == pytest.approx(tuple(truth), abs=1e-6)  # the path ends where the particle is
+    assert "It moved" in texts(at.markdown) and "your guess was" in texts(at.markdown)
+    assert {"your guess", "where it went", "where it is now"} <= {t.get("name") for t in figure_specs(at)[0]["data"]}
+    particle = game.particle
+    at.button(key="predict_new").click().run()
+    assert game.path is None and game.rounds == 2 and (game.particle != particle or game.start != tuple(truth))

@@ -21,7 +21,7 @@ from drift_core.probes import DataKernelShare, density_on_grid, field_on_grid, g
 from drift_core.records import Snapshot
 from drift_core.run import DOUBLED_LR_ARM, TAPE_EVERY, TAPE_STATES, Run
 
-from . import classroom, figures
+from . import classroom, figures, predict
 from .controls import BATCH_OPTIONS, TAU_OPTIONS, limits, view_widget
 from .live import CURVES_S, FrameBudget, MetricCards, StatusLine, frame_ticks, live_fragment, training_budget
 from .live_plot import LiveView
@@ -385,6 +385,7 @@ class LiveRunView:
                 slots["noise"], slots["status"] = st.empty(), StatusLine()
             with right:
                 slots["cards"] = MetricCards([3, 3])
+                self.game = predict.controls(self.page, run)
                 layer_pickers(self.page)
                 classroom.scenario_picker()
                 curves = [st.container() for _ in range(3)]
@@ -453,9 +454,16 @@ class LiveRunView:
             noise = None
             if not self.compare and self.session.view.estimator_noise and frame.replay_step is None:
                 noise = classroom.noise_layer(self.run, built["run"], float(self.session.view.arrow_scale))
+            game = getattr(self, "game", None)
+            guessing = game is not None and game.active and not self.run.playing and frame.replay_step is None
+            if guessing:
+                predict.overlay(built["run"], game, figures.Style.of(self.session.view))
         with budget.phase("send"):
             for name, figure in built.items():
-                slots["views"][name].draw(figure, index)
+                click = slots["views"][name].draw(figure, index, clickable=guessing)
+                if click and game.path is None:
+                    game.take_click(click)
+                    st.rerun(scope="fragment")  # draw the guess now
         if noise is not None:
             slots["noise"].caption(classroom.noise_caption(noise))
         else:
