@@ -152,9 +152,9 @@ class StatusLine:
 
     def __init__(self):
         self._warning = st.empty()
-        self._caption = None
+        self._caption = st.empty()  # placed now: the caption stays under the picture, whatever comes after
 
     def show(self, text: str, train_s: float = 0.0, steps: int = 0) -> None:
         with self._warning:
             slow_frame_warning(train_s, steps)
-        self._caption = (self._caption or st).caption(text)
+        self._caption.caption(text)
