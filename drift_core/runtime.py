@@ -37,10 +37,20 @@ __all__ = [
     "threads_for_load",
 ]
 
-PURPOSES = ("init", "start", "data", "display", "sample", "evaluation", "reference", "estimator_noise")
+PURPOSES = (
+    "init",
+    "start",
+    "data",
+    "display",
+    "sample",
+    "evaluation",
+    "reference",
+    "estimator_noise",
+    "embedding",
+)
 """The named streams of a run: network initialisation, start-case centre, training batches, the fixed
-display particles, ad-hoc samples, the evaluation noise, the evaluation reference sample, and the
-estimator-noise resamples."""
+display particles, ad-hoc samples, the evaluation noise, the evaluation reference sample, the
+estimator-noise resamples, and the rotation that embeds the 2D data in D dimensions."""
 
 
 def stream_seed(seed: int, purpose: str) -> int:
