@@ -165,7 +165,7 @@ class TrainConfig:
     seed: int = 0  # seeds model init, noise and data batches
     device: str = "auto"  # auto | cpu | cuda | mps
     mode: str = "network"  # network (train the generator) | particles (move its initial outputs: z <- z + eta V)
-    particle_step: float = 1.0  # eta of particle mode (data units per unit of V); unused by the network
+    particle_step: float = 1.0  # eta of particle mode, z <- z + eta V (1: the paper's eq. 2); unused by the network
 
 
 class SectionedConfig:

@@ -15,8 +15,11 @@ each:
 * **how many**: :data:`~drift_core.train.EVAL_SAMPLES` (1024) particles; they *are* the samples, so an
   evaluation is the particle set against the run's reference sample (the
   :class:`~drift_core.run.Evaluator`'s convention, as many points as a network arm's evaluation);
-* **eta**: ``config.train.particle_step`` (live); the learning rate is not used, and the fairness
-  control of a particle comparison doubles eta instead (:data:`~drift_core.run.DOUBLED_STEP_ARM`);
+* **eta**: ``config.train.particle_step`` (live; the default 1 is the paper's eq. 2, x <- x + V). V is
+  in data units, so eta is a plain multiplier: with ``multi_temperature`` each temperature's field is
+  RMS-normalised to about 1 per coordinate, far above the raw field, and eta must be much smaller. The learning
+  rate is not used; the fairness control of a particle comparison doubles eta instead
+  (:data:`~drift_core.run.DOUBLED_STEP_ARM`);
 * **the field of a particle**: each step the particles are split into ceil(M / N) groups of
   consecutive particles, at most N = ``batch_size`` each and as equal as possible; a group's field is
   the config's drift with the group as queries and negatives (self-pairs masked) and the batch's N

@@ -157,10 +157,15 @@ class StepInspection:
 def inspect_step(trainer: Trainer, batch: Batch | None = None) -> StepInspection:
     """Take one real training step of ``trainer`` on ``batch`` (default: its next batch) and return
     every intermediate quantity. The step is the same as ``trainer.step(batch)`` (it is that call);
-    the extra quantities are recomputed from the same outputs with the same drift function.
+    the extra quantities are recomputed from the same outputs with the same drift function. With data
+    embedded in D > 2 dimensions the points and vectors are projected onto the data's plane (the
+    weights and distances are those of D dimensions, the loss that of the full field).
 
-    Raises :class:`~drift_core.train.DivergedError` if the trainer has diverged.
+    Raises :class:`~drift_core.train.DivergedError` if the trainer has diverged, TypeError for an arm
+    without a network (particle mode).
     """
+    if not isinstance(trainer, Trainer):
+        raise TypeError(f"inspect_step inspects a network's training step, not a {type(trainer).__name__}")
     batch = batch or trainer.draw_batch()
     drift = trainer.config.drift
     device = trainer.device
@@ -177,8 +182,10 @@ def inspect_step(trainer: Trainer, batch: Batch | None = None) -> StepInspection
         trainer.model.eval()
         after = trainer.model(noise).float()
     to_np = lambda t: t.detach().float().cpu().numpy()  # noqa: E731
-    v = to_np(field.v)
-    x_np = to_np(x)
+    flat = lambda t: to_np(trainer.project(t))  # noqa: E731
+    v = flat(field.v)
+    x_np = flat(x)
+    after_np = flat(after)
     w_neg = to_np(kernel.w_neg)
     np.fill_diagonal(w_neg, 0.0)  # masked self-pairs carry exp(-1e6/tau) = 0 anyway
     return StepInspection(
@@ -186,20 +193,20 @@ def inspect_step(trainer: Trainer, batch: Batch | None = None) -> StepInspection
         tau=float(drift.temperatures[0]),
         noise=to_np(batch.noise),
         outputs=x_np,
-        positives=to_np(positives),
+        positives=flat(positives),
         w_pos=to_np(kernel.w_pos),
         w_neg=w_neg,
         distance=to_np(kernel.distance),
-        v_pos=to_np(field.base.v_pos),
-        v_neg=to_np(field.base.v_neg),
-        terms=[to_np(t) for t in field.terms],
-        points=[to_np(p) for p in field.points],
+        v_pos=flat(field.base.v_pos),
+        v_neg=flat(field.base.v_neg),
+        terms=[flat(t) for t in field.terms],
+        points=[flat(p) for p in field.points],
         weights=tuple(field.weights),
         v=v,
         targets=x_np + v,
-        loss=float((v.astype(np.float64) ** 2).mean()),
-        outputs_after=to_np(after),
-        achieved=to_np(after) - x_np,
+        loss=float(field.v.double().square().mean()),
+        outputs_after=after_np,
+        achieved=after_np - x_np,
         record=record,
     )
 

@@ -13,6 +13,7 @@ from drift_core.config import ExperimentConfig
 from drift_core.drift import drift_weights, drifting_field
 from drift_core.history import History
 from drift_core.lookahead import lookahead_field
+from drift_core.particles import ParticleTrainer
 from drift_core.probes import (
     KERNEL_VARIANTS,
     density_on_grid,
@@ -226,3 +227,15 @@ def test_field_on_grid_follows_the_kernel_and_the_floor(gen, changes):
         **changes,
     )
     assert np.allclose(v.numpy(), np.array(ref), atol=1e-5)
+
+
+def test_inspect_step_in_d_dimensions_draws_the_plane_and_keeps_the_full_loss():
+    cfg = SMALL.with_values({"dimension": 6})
+    trainer, twin = Trainer(cfg), Trainer(cfg)
+    batch = trainer.draw_batch(make_generator(5))
+    ins = inspect_step(trainer, batch)
+    assert ins.outputs.shape == ins.v.shape == ins.positives.shape == (48, 2) and ins.w_pos.shape == (48, 48)
+    assert ins.loss == pytest.approx(twin.step(batch).loss, rel=1e-5)
+    assert np.allclose(ins.positives, trainer.project(batch.positives).numpy(), atol=1e-6)
+    with pytest.raises(TypeError, match="network"):
+        inspect_step(ParticleTrainer(cfg.with_values({"mode": "particles"})))
