@@ -5,9 +5,11 @@ Input: the prepared batch of :func:`drift_core.drift._prepare` (x [N, D], y_pos 
 [M, D] with any extra negatives appended, their column weights, the self-mask flag). Output: for each
 temperature the pair (V+, V-), each [N, D], equal to the literal form to fp tolerance.
 
-* q = d / tau >= 0 (the negated logits), one row chunk of queries at a time (``CHUNK_ELEMENTS``).
-  For D <= 3 the distance is the exact difference form, for larger D the matmul form on centred
-  points.
+* q = d / tau >= 0 (the negated logits of the Laplace kernel; q = (d / tau)^2 / 2 for the Gaussian
+  kernel, from the same scaled distance with the self-mask added before squaring, as the literal
+  form does), one row chunk of queries at a time (``CHUNK_ELEMENTS``). Everything after q is the same
+  for both kernels. For D <= 3 the distance is the exact difference form, for larger D the matmul
+  form on centred points.
 * Row normalisers with **one** exp per entry: E_ij = exp(m_i - q_ij), m_i = min_j q_ij (so E <= 1 and
   every row has an entry 1); r_i = sum_j E_ij; row log-sum-exp lr_i = log r_i - m_i. The negated
   logits, their exp and the kernel share one buffer (in place).
@@ -79,8 +81,10 @@ class _Problem:
         mask_diagonal: bool,
         normalize_distance: bool,
         mask_distance: float,
+        kernel: str = "laplace",
     ):
         self.x, self.y_pos, self.y_neg = x, y_pos, y_neg
+        self.gaussian = kernel == "gaussian"  # else the Laplace kernel
         self.neg_weight = neg_weight  # [M] column weights of the negatives, or None (all 1)
         self.mask_diagonal = mask_diagonal
         self.targets = torch.cat([y_pos, y_neg])
@@ -134,10 +138,13 @@ class _Problem:
 
 
 class _Geometry:
-    """Scaled points for one temperature: q = s * ||x - t|| with s = 1 / (tau * distance_scale)."""
+    """Scaled points for one temperature: q = s * ||x - t|| with s = 1 / (tau * distance_scale) (the
+    Laplace kernel), or q = (s * ||x - t||)^2 / 2 (the Gaussian kernel; ``gaussian``, default: the
+    problem's kernel)."""
 
-    def __init__(self, problem: _Problem, tau: float):
+    def __init__(self, problem: _Problem, tau: float, gaussian: bool | None = None):
         self.problem = problem
+        self.gaussian = problem.gaussian if gaussian is None else gaussian
         self.scale = 1.0 / (tau * problem.distance_scale)
         self.mask_q = problem.mask_distance / tau
         self.cols: Tensor | None = None
@@ -151,6 +158,15 @@ class _Geometry:
             self.ts_t = ts.T.contiguous()
             self.x_sq = self.xs.square().sum(1)
             self.t_sq = ts.square().sum(1)
+
+    def finish(self, scaled_distance: Tensor, start: int, stop: int, mask: bool = True) -> Tensor:
+        """In place: the scaled distances s * d of rows start..stop -> q (self-pairs masked unless
+        ``mask=False``; the Gaussian kernel's square taken after the mask, as in the literal form)."""
+        if mask:
+            self._apply_mask(scaled_distance, start, stop)
+        if self.gaussian:
+            scaled_distance.square_().mul_(0.5)
+        return scaled_distance
 
     def _apply_mask(self, q: Tensor, start: int, stop: int) -> None:
         p = self.problem
@@ -189,9 +205,7 @@ class _Geometry:
             torch.addmm(self.t_sq[None, :], xs, ts_t, beta=1.0, alpha=-2.0, out=out)
             out.add_(self.x_sq[start:stop, None]).clamp_min_(0.0)
         out.sqrt_()
-        if mask:
-            self._apply_mask(out, start, stop)
-        return out
+        return self.finish(out, start, stop, mask)
 
 
 def _log_tiny(dtype: torch.dtype) -> float:
@@ -264,7 +278,7 @@ class _Workspace:
         if cache_distance:
             # unscaled, unmasked distances [N, P+M], shared by all temperatures and the mean distance
             self.raw_distance = _SCRATCH.take("raw_distance", n, t, dtype, device)
-            unit = _Geometry(problem, 1.0 / problem.distance_scale)  # scale 1
+            unit = _Geometry(problem, 1.0 / problem.distance_scale, gaussian=False)  # scale 1: the distances
             for start in range(0, n, chunk_rows):
                 stop = min(n, start + chunk_rows)
                 unit.q(start, stop, self.raw_distance[start:stop], self.tmp_rows(stop - start), mask=False)
@@ -283,8 +297,7 @@ def _fill_q(
     if ws.raw_distance is not None:
         raw = ws.raw_distance[start:stop]
         torch.mul(raw if geometry.cols is None else raw[:, geometry.cols], geometry.scale, out=out)
-        geometry._apply_mask(out, start, stop)
-        return out
+        return geometry.finish(out, start, stop)
     return geometry.q(start, stop, out, ws.tmp_rows(stop - start) if tmp is None else tmp)
 
 
@@ -447,9 +460,10 @@ def field_terms(
     mask_distance: float,
     affinity_floor: float | None,
     block_rows: int | None,
+    kernel: str = "laplace",
 ) -> list[Pair]:
     """(V+, V-) per temperature by the eager (chunked, one-exp) path, for a prepared batch."""
-    problem = _Problem(x, y_pos, y_neg, neg_weight, mask_diagonal, normalize_distance, mask_distance)
+    problem = _Problem(x, y_pos, y_neg, neg_weight, mask_diagonal, normalize_distance, mask_distance, kernel)
     return _eager_terms(problem, taus, affinity_floor, block_rows)
 
 
@@ -465,9 +479,18 @@ def _eager_terms(problem: _Problem, taus, affinity_floor, block_rows: int | None
 # ---- the torch.compile path ---------------------------------------------------------------------
 
 
-def _dense_kernel(x: Tensor, targets: Tensor, n_pos: int, inv_tau: float, mask_q: float, mask_diagonal: bool):
+def _dense_kernel(
+    x: Tensor,
+    targets: Tensor,
+    n_pos: int,
+    inv_tau: float,
+    mask_q: float,
+    mask_diagonal: bool,
+    gaussian: bool = False,
+):
     """Unblocked (V+, V-) of one temperature in plain tensor ops, for torch.compile to fuse:
-    q = ||x - t|| / tau, row/column log-sum-exp, A = exp(-q - lr/2 - lc/2), cross-weighting."""
+    q = ||x - t|| / tau (self-pairs masked; squared and halved for the Gaussian kernel), row/column
+    log-sum-exp, A = exp(-q - lr/2 - lc/2), cross-weighting."""
     if x.shape[1] <= 3:
         q = (x[:, None, :] - targets[None, :, :]).square().sum(-1).sqrt() * inv_tau
     else:
@@ -476,6 +499,8 @@ def _dense_kernel(x: Tensor, targets: Tensor, n_pos: int, inv_tau: float, mask_q
         n = x.shape[0]
         eye = torch.eye(n, dtype=x.dtype, device=x.device) * mask_q
         q = torch.cat([q[:, :n_pos], q[:, n_pos : n_pos + n] + eye, q[:, n_pos + n :]], 1)
+    if gaussian:
+        q = 0.5 * q.square()
     logits = -q
     row_lse = torch.logsumexp(logits, 1, keepdim=True)
     col_lse = torch.logsumexp(logits, 0, keepdim=True)
@@ -502,11 +527,12 @@ def compiled_field_terms(
     normalize_distance: bool,
     mask_distance: float,
     affinity_floor: float | None,
+    kernel: str = "laplace",
 ) -> list[Pair]:
     """:func:`field_terms` through ``torch.compile`` of :func:`_dense_kernel` (compiled on the first
     call per shape). Cases the dense kernel does not cover (affinity floor, extra negatives, more than
     ``KEEP_ELEMENTS`` kernel entries) run the eager path."""
-    problem = _Problem(x, y_pos, y_neg, neg_weight, mask_diagonal, normalize_distance, mask_distance)
+    problem = _Problem(x, y_pos, y_neg, neg_weight, mask_diagonal, normalize_distance, mask_distance, kernel)
     if affinity_floor is not None or neg_weight is not None or problem.n * problem.n_targets > KEEP_ELEMENTS:
         return _eager_terms(problem, taus, affinity_floor, None)
     problem.set_distance_scale()
@@ -516,7 +542,10 @@ def compiled_field_terms(
     xs, ts = problem.x / scale, problem.targets / scale
     # V computed on points divided by ``scale`` is V / scale: multiply back
     return [
-        tuple(v * scale for v in fn(xs, ts, problem.n_pos, 1.0 / t, problem.mask_distance / t, mask_diagonal))
+        tuple(
+            v * scale
+            for v in fn(xs, ts, problem.n_pos, 1.0 / t, problem.mask_distance / t, mask_diagonal, problem.gaussian)
+        )
         for t in taus
     ]
 
@@ -555,13 +584,14 @@ def graph_safe_field_terms(
     normalize_distance: bool,
     mask_distance: float,
     affinity_floor: float | None,
+    kernel: str = "laplace",
 ) -> list[Pair]:
     """(V+, V-) per temperature for a prepared batch by dense tensor ops with no host synchronisation:
     no value is read back, no branch or shape depends on the data, so the whole computation can be
     captured in a CUDA graph and replayed.
 
     With d [N, P+M] the distances (divided by their weighted batch mean when ``normalize_distance``,
-    self-pairs masked), l = -d / tau, lr = logsumexp over each row, lc = logsumexp over each column:
+    self-pairs masked), l = -d / tau (-d^2 / (2 tau^2) for the Gaussian kernel), lr = logsumexp over each row, lc = logsumexp over each column:
     A = max(exp(l - lr/2 - lc/2), sqrt(affinity_floor)) times the column weights, then the
     cross-weighting of Algorithm 2. This is the literal algorithm in the log domain (exact where
     the probabilities underflow), on the whole N x (P+M) matrix: memory O(N (P+M)), so it is meant
@@ -585,7 +615,7 @@ def graph_safe_field_terms(
         dist[:, p : p + n].diagonal().add_(mask_distance)
     terms = []
     for tau in taus:
-        logits = dist * (-1.0 / tau)
+        logits = dist.square().mul_(-0.5 / (tau * tau)) if kernel == "gaussian" else dist * (-1.0 / tau)
         half_row = logits.logsumexp(1, keepdim=True).mul_(0.5)
         half_col = logits.logsumexp(0, keepdim=True).mul_(0.5)
         a = logits.sub_(half_row).sub_(half_col).exp_()

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from .drift import KERNELS
 from .lookahead import NEGATIVES, SCALINGS, WEIGHTINGS
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "RESET_FIELDS",
     "START_SCENARIOS",
     "METHODS",
+    "MODES",
     "flat_field_names",
     "field_section",
     "SectionedConfig",
@@ -43,6 +45,9 @@ __all__ = [
 ]
 
 METHODS = ("baseline", "lookahead")
+MODES = ("network", "particles")
+"""What a 2D run trains: the generator network, or its initial outputs moved directly by the field
+(:mod:`drift_core.particles`)."""
 MAX_JSON_CHARS = 1_000_000  # a config's JSON is ~1 kB; anything this large is not one
 START_SCENARIOS = ("default", "between", "far", "collapsed")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -60,6 +65,7 @@ INT_RANGES: dict[str, tuple[int, int]] = {
     "batch_size": (2, 2**24),
     "steps": (0, MAX_STEPS),
     "seed": (0, MAX_SEED),
+    "dimension": (2, 64),
 }
 """The integers a 2D experiment can have at all (a server narrows them with
 :class:`drift_core.limits.Limits`): beyond these a tensor size or seed overflows torch's integers, or a
@@ -85,6 +91,8 @@ def int_range_problems(section: Any, ranges: Mapping[str, tuple[int, int]]) -> l
 @dataclass(frozen=True)
 class DataConfig:
     dataset: str = "checkerboard"  # a name in drift_core.data.toy2d.SAMPLERS, or "custom" (uploaded points)
+    dimension: int = 2  # D: the 2D data rotated into D dimensions (drift_core.embedding); 2: no embedding
+    embedding_noise: float = 0.05  # std of the noise in the D - 2 extra coordinates (data units)
 
 
 @dataclass(frozen=True)
@@ -108,6 +116,8 @@ class DriftConfig:
     negatives: str = "moved"  # moved (reconstruction A) | fixed (B)
     normalize_distance: bool = False  # divide distances by their batch mean
     attraction_only: bool = False  # V = V+ only (ablation: why repulsion matters)
+    kernel: str = "laplace"  # laplace exp(-d/tau) (paper eq. 12) | gaussian exp(-d^2/(2 tau^2))
+    affinity_floor: float = 0.0  # A = sqrt(max(row*col, floor)); 0: none (paper, notebook); 1e-6: the official code
 
     @property
     def method(self) -> str:
@@ -129,11 +139,15 @@ class DriftConfig:
         problems = []
         if not 0 <= self.K <= max_k:
             problems.append(f"K must be between 0 and {max_k}")
-        for name in ("tau", "alpha", "gamma", "lam"):
+        for name in ("tau", "alpha", "gamma", "lam", "affinity_floor"):
             if not math.isfinite(getattr(self, name)):
                 problems.append(f"{name} must be finite")
         if not self.tau > 0:
             problems.append("tau must be positive")
+        if self.kernel not in KERNELS:
+            problems.append(f"kernel must be one of {KERNELS}")
+        if not 0.0 <= self.affinity_floor < 1.0:
+            problems.append("affinity_floor must be at least 0 and below 1")
         if self.scaling not in SCALINGS:
             problems.append(f"scaling must be one of {SCALINGS}")
         if self.weighting not in WEIGHTINGS:
@@ -150,6 +164,8 @@ class TrainConfig:
     steps: int = 2000  # step budget
     seed: int = 0  # seeds model init, noise and data batches
     device: str = "auto"  # auto | cpu | cuda | mps
+    mode: str = "network"  # network (train the generator) | particles (move its initial outputs: z <- z + eta V)
+    particle_step: float = 1.0  # eta of particle mode, z <- z + eta V (1: the paper's eq. 2); unused by the network
 
 
 class SectionedConfig:
@@ -284,6 +300,9 @@ class ExperimentConfig(SectionedConfig):
         if d.dataset not in dataset_names():
             problems.append(f"dataset must be one of {', '.join(dataset_names())}, got {_clip(repr(d.dataset))}")
         problems += int_range_problems(m, INT_RANGES)
+        problems += int_range_problems(d, INT_RANGES)
+        if not (0.0 <= d.embedding_noise <= 1.0):
+            problems.append("embedding_noise must be between 0 and 1")
         if m.init not in START_SCENARIOS:
             problems.append(f"init must be one of {START_SCENARIOS}")
         problems += r.problems(max_k=64)
@@ -292,6 +311,10 @@ class ExperimentConfig(SectionedConfig):
             problems.append("lr must be a positive number")
         if t.device not in DEVICES:
             problems.append(f"device must be one of {DEVICES}")
+        if t.mode not in MODES:
+            problems.append(f"mode must be one of {MODES}")
+        if not (t.particle_step > 0 and math.isfinite(t.particle_step)):
+            problems.append("particle_step must be a positive number")
         if problems:
             raise ConfigError("; ".join(problems))
 
@@ -300,10 +323,11 @@ _SECTION_CLASSES = {"data": DataConfig, "model": ModelConfig, "drift": DriftConf
 _FIELD_SECTION = {f.name: s for s, c in _SECTION_CLASSES.items() for f in fields(c)}
 _FIELD_TYPES = {f.name: f.type for c in _SECTION_CLASSES.values() for f in fields(c)}
 
-LIVE_FIELDS = frozenset({f.name for f in fields(DriftConfig)} | {"batch_size", "lr", "steps"})
-"""Fields a running trainer picks up without a reset (drift settings, batch size, learning rate)."""
+LIVE_FIELDS = frozenset({f.name for f in fields(DriftConfig)} | {"batch_size", "lr", "steps", "particle_step"})
+"""Fields a running trainer picks up without a reset (drift settings, batch size, learning rate, particle step)."""
 RESET_FIELDS = frozenset(_FIELD_SECTION) - LIVE_FIELDS
-"""Fields whose change rebuilds the trainer (dataset, architecture, start scenario, seed, device)."""
+"""Fields whose change rebuilds the trainer (dataset, dimension, architecture, start scenario, seed,
+device, mode)."""
 
 
 def flat_field_names() -> tuple[str, ...]:
@@ -363,11 +387,11 @@ def _to_text(value: Any) -> str:
     return str(value)
 
 
-def model_parameter_count(model: ModelConfig) -> int:
-    """Parameters of the MLP generator described by ``model`` (noise_dim -> width x depth -> 2), computed
-    from the config without building it."""
+def model_parameter_count(model: ModelConfig, out_dim: int = 2) -> int:
+    """Parameters of the MLP generator described by ``model`` (noise_dim -> width x depth -> out_dim, the
+    data's dimension D), computed from the config without building it."""
     w = model.width
-    return (model.noise_dim * w + w) + (model.depth - 1) * (w * w + w) + (w * 2 + 2)
+    return (model.noise_dim * w + w) + (model.depth - 1) * (w * w + w) + (w * out_dim + out_dim)
 
 
 # ---- presets ---------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ Notation (paper Sec. 3.2-3.3 and Appendix A.1):
 For one temperature tau the estimator is (t runs over the P + M targets y_pos ++ y_neg)
 
     d_it   = ||x_i - y_t||  (+ a large constant on the masked self-pairs)   [N, P+M]  L2, *not* squared
-    l_it   = -d_it / tau                                                    [N, P+M]  logits
+    l_it   = -d_it / tau             (kernel "laplace", the paper's eq. 12)  [N, P+M]  logits, k = exp(l)
+           = -d_it^2 / (2 tau^2)     (kernel "gaussian")
     A_it   = sqrt(softmax_t(l)_it * softmax_i(l)_it)                        [N, P+M]  row and column softmax
            = k_it / sqrt(r_i c_t),  k = exp(l), r_i = sum_t k_it, c_t = sum_i k_it
     s+_i   = sum_{j in pos} A_ij,   s-_i = sum_{k in neg} A_ik               [N]
@@ -21,6 +22,11 @@ For one temperature tau the estimator is (t runs over the P + M targets y_pos ++
 The row sums of W+ and W- are equal (s+ s-), so the "-x" terms cancel in V and V is exactly
 anti-symmetric: swapping positives and negatives negates V, and V = 0 when they are the same set.
 Several temperatures give one field each, RMS-normalised and summed (paper A.6, eqs. 23-26).
+
+Both properties hold for either kernel and with the official code's affinity floor
+A = max(A, sqrt(floor)) (the floor acts on each entry alone, so swapping the sets still swaps the
+columns), whenever the queries x are not among the targets. They fail for ``attraction_only``
+(V = V+ alone: swapping gives V-, and V+ != 0 when p = q) and for extra negatives weighted other than 1.
 
 This module is the specification: :func:`drifting_field_reference` is Algorithm 2 written literally
 (several N x (P+M) matrices), :func:`drift_weights` its weights for inspection, and
@@ -56,7 +62,18 @@ __all__ = [
     "compiled_drifting_field",
     "SELF_MASK_DISTANCE",
     "NORMALIZED_MASK_DISTANCE",
+    "KERNELS",
+    "OFFICIAL_AFFINITY_FLOOR",
 ]
+
+KERNELS: tuple[str, ...] = ("laplace", "gaussian")
+"""The kernels k(x, y) of the field: "laplace" exp(-||x - y|| / tau) (the paper's eq. 12, every official
+code path) and "gaussian" exp(-||x - y||^2 / (2 tau^2)) (under which the one-sided mean shift V+ - V-
+is tau^2 times a difference of kernel-smoothed scores, ``shared/reference/lookahead.md`` 3.1)."""
+
+OFFICIAL_AFFINITY_FLOOR = 1e-6
+"""The floor of the official ``drift_loss``: A = sqrt(max(row * col, 1e-6)), so every pair, masked self
+included, has an affinity of at least 1e-3 (``shared/reference/drifting.md``, pitfall 6)."""
 
 SELF_MASK_DISTANCE = 1e6
 """Distance added to masked self-pairs (Algorithm 2 uses 1e6 in raw units)."""
@@ -145,6 +162,13 @@ def _prepare(
     return _Batch(x, cast(y_pos), negatives, neg_weight, mask)
 
 
+def _check_kernel(kernel: str, affinity_floor: float | None) -> None:
+    if kernel not in KERNELS:
+        raise ValueError(f"unknown kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
+    if affinity_floor is not None and not 0.0 <= affinity_floor < 1.0:
+        raise ValueError(f"affinity_floor must be in [0, 1), got {affinity_floor}")
+
+
 def _as_temperatures(tau: float | Sequence[float]) -> tuple[float, ...]:
     taus = (float(tau),) if isinstance(tau, (int, float)) else tuple(float(t) for t in tau)
     if not taus:
@@ -172,7 +196,9 @@ def _sum_temperatures(terms: list[tuple[Tensor, Tensor]], normalize_drift: bool,
 # ---- Algorithm 2, literally ----------------------------------------------------------------------
 
 
-def _weights(b: _Batch, tau: float, normalize_distance: bool, affinity_floor: float | None) -> DriftWeights:
+def _weights(
+    b: _Batch, tau: float, normalize_distance: bool, affinity_floor: float | None, kernel: str = "laplace"
+) -> DriftWeights:
     """Steps 1-6 of Algorithm 2 for one temperature, on full [N, P+M] matrices."""
     n, p = b.x.shape[0], b.y_pos.shape[0]
     col_weight = torch.ones(p + b.y_neg.shape[0], dtype=b.x.dtype, device=b.x.device)  # [P+M]
@@ -189,8 +215,8 @@ def _weights(b: _Batch, tau: float, normalize_distance: bool, affinity_floor: fl
     if b.mask_diagonal:
         mask = NORMALIZED_MASK_DISTANCE if normalize_distance else SELF_MASK_DISTANCE
         dist[:, p : p + n] += mask * torch.eye(n, dtype=dist.dtype, device=dist.device)
-    # 3. logits
-    logit = -dist / tau
+    # 3. logits: log k of the (masked) distances
+    logit = -dist / tau if kernel == "laplace" else -dist.square() / (2.0 * tau * tau)
     # 4. A = sqrt(row softmax * column softmax), the product taken in the log domain (it underflows fp32
     #    for far-apart points); the official code's floor is A = sqrt(max(row * col, floor))
     a = (0.5 * (logit.log_softmax(dim=-1) + logit.log_softmax(dim=-2))).exp()
@@ -218,15 +244,17 @@ def drifting_field_reference(
     extra_neg_weight: float = 1.0,
     mask_diagonal: bool | None = None,
     attraction_only: bool = False,
+    kernel: str = "laplace",
 ) -> DriftField:
     """:func:`drifting_field` by Algorithm 2 written literally: the same arguments and result, on full
     N x (P+M) matrices (memory O(N (P+M)); for small batches, tests and benchmarks). Steps 1-6 (the
     weights) are :func:`_weights` just above; step 7 and the sum over temperatures are here."""
     taus = _as_temperatures(tau)
+    _check_kernel(kernel, affinity_floor)
     b = _prepare(x, y_pos, y_neg, extra_neg, extra_neg_weight, mask_diagonal)
     terms = []
     for t in taus:
-        w = _weights(b, t, normalize_distance, affinity_floor)  # steps 1-6
+        w = _weights(b, t, normalize_distance, affinity_floor, kernel)  # steps 1-6
         # 7. V+ = W+ y_pos - rowsum(W+) x,  V- = W- y_neg - rowsum(W-) x
         v_pos = w.w_pos @ b.y_pos - w.w_pos.sum(1, keepdim=True) * b.x
         v_neg = w.w_neg @ b.y_neg - w.w_neg.sum(1, keepdim=True) * b.x
@@ -245,12 +273,18 @@ def drift_weights(
     extra_neg: Tensor | None = None,
     extra_neg_weight: float = 1.0,
     mask_diagonal: bool | None = None,
+    kernel: str = "laplace",
 ) -> DriftWeights:
     """Full weight matrices W+ [N, P] and W- [N, M] of one temperature, for inspecting small batches
     (the Inspector's kernel lens): steps 1-6 of :func:`drifting_field_reference`."""
     (t,) = _as_temperatures(tau)
+    _check_kernel(kernel, affinity_floor)
     return _weights(
-        _prepare(x, y_pos, y_neg, extra_neg, extra_neg_weight, mask_diagonal), t, normalize_distance, affinity_floor
+        _prepare(x, y_pos, y_neg, extra_neg, extra_neg_weight, mask_diagonal),
+        t,
+        normalize_distance,
+        affinity_floor,
+        kernel,
     )
 
 
@@ -270,6 +304,7 @@ def drifting_field(
     extra_neg_weight: float = 1.0,
     mask_diagonal: bool | None = None,
     attraction_only: bool = False,
+    kernel: str = "laplace",
     block_rows: int | None = None,
     compile: bool = False,
 ) -> DriftField:
@@ -288,11 +323,15 @@ def drifting_field(
             for one (the official toy notebook's form).
         normalize_distance: divide distances by their batch mean (stop-gradient), so tau is
             dimensionless (paper eqs. 18-22; official code).
-        affinity_floor: the official code's floor, A = sqrt(max(row * col, floor)) (1e-6 there).
+        affinity_floor: the official code's floor, A = sqrt(max(row * col, floor))
+            (:data:`OFFICIAL_AFFINITY_FLOOR` there); None: no floor (the paper and the toy notebook).
         extra_neg: extra negatives [E, D] (e.g. unconditional reals for CFG, paper A.7), weighted by
             ``extra_neg_weight`` after the softmaxes.
         mask_diagonal: mask pairs (x_i, y_neg_i). Default: True iff ``y_neg`` is None.
         attraction_only: return V = V+ alone (the paper's Table 1 ablation; breaks anti-symmetry).
+        kernel: "laplace", k = exp(-d / tau) (paper eq. 12), or "gaussian", k = exp(-d^2 / (2 tau^2)), of
+            the distance d (normalised when ``normalize_distance``; self-pairs masked by adding the mask
+            constant to d before the kernel is applied, for both).
         block_rows: queries per block for the memory-bounded path (the N x (P+M) kernel is never
             kept; peak extra memory ~ 2 * block_rows * (P+M) floats). Default: automatic (the kernel
             is kept when it fits ``_drift_kernel.KEEP_ELEMENTS``, else cache-sized blocks are recomputed).
@@ -305,9 +344,11 @@ def drifting_field(
         fp64; half precision inputs are computed in fp32) and ``raw_rms`` of shape [T].
     """
     taus = _as_temperatures(tau)
+    _check_kernel(kernel, affinity_floor)
     b = _prepare(x, y_pos, y_neg, extra_neg, extra_neg_weight, mask_diagonal)
     options = dict(
         taus=taus,
+        kernel=kernel,
         normalize_distance=bool(normalize_distance),
         affinity_floor=affinity_floor,
         mask_distance=NORMALIZED_MASK_DISTANCE if normalize_distance else SELF_MASK_DISTANCE,

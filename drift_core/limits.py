@@ -84,6 +84,10 @@ _RANGES = {
     "noise_dim": (1, 1024),
     "steps": (0, 10_000_000),
     "seed": (0, 2**31 - 1),
+    "dimension": (2, 64),
+    "embedding_noise": (0.0, 1.0),
+    "affinity_floor": (0.0, 1e-2),
+    "particle_step": (1e-4, 100.0),
 }
 
 
@@ -101,7 +105,7 @@ def _fit_limits(
         cfg = cfg.with_values({"K": limits.max_k})
 
     def halve_width(cfg):
-        while model_parameter_count(cfg.model) > limits.max_model_params and cfg.model.width > 1:
+        while model_parameter_count(cfg.model, cfg.data.dimension) > limits.max_model_params and cfg.model.width > 1:
             smaller = cfg.with_values({"width": cfg.model.width // 2})
             notices.append(
                 f"width {cfg.model.width} is too large for this server's limit of "
@@ -113,8 +117,8 @@ def _fit_limits(
     if "width" not in params:  # the link did not choose the width: shrink it, keep what the link asked for
         cfg = halve_width(cfg)
     for name in ("width", "depth", "noise_dim"):
-        if model_parameter_count(cfg.model) > limits.max_model_params and name in params:
-            params_there = model_parameter_count(cfg.model)
+        if model_parameter_count(cfg.model, cfg.data.dimension) > limits.max_model_params and name in params:
+            params_there = model_parameter_count(cfg.model, cfg.data.dimension)
             cfg = cfg.with_values({name: getattr(start.model, name)})
             notices.append(
                 f"ignored {name}={_show(params[name])}: the generator would have {params_there:,} parameters, "
@@ -186,7 +190,7 @@ class Limits:
             problems.append(f"batch size {config.train.batch_size} is above this server's limit of {self.max_batch}")
         if config.drift.K > self.max_k:
             problems.append(f"K = {config.drift.K} is above this server's limit of {self.max_k}")
-        params = model_parameter_count(config.model)
+        params = model_parameter_count(config.model, config.data.dimension)
         if params > self.max_model_params:
             problems.append(
                 f"a generator of width {config.model.width} and depth {config.model.depth} has {params:,} "

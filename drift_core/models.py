@@ -13,9 +13,10 @@ __all__ = ["MLPGenerator", "build_generator"]
 
 
 class MLPGenerator(nn.Module):
-    """x = f(eps): Linear(noise_dim, width) -> SiLU -> [Linear(width, width) -> SiLU] x (depth-1) -> Linear(width, 2).
+    """x = f(eps): Linear(noise_dim, width) -> SiLU -> [Linear(width, width) -> SiLU] x (depth-1) -> Linear(width, out_dim).
 
-    The paper's toy preset is noise 32 -> 256 x 3 -> 2 with SiLU (official notebook).
+    The paper's toy preset is noise 32 -> 256 x 3 -> 2 with SiLU (official notebook); out_dim is the
+    data's dimension D (2, or D for data embedded in D dimensions).
     """
 
     def __init__(self, noise_dim: int = 32, width: int = 256, depth: int = 3, out_dim: int = 2):
@@ -41,13 +42,13 @@ class MLPGenerator(nn.Module):
 
 
 def build_generator(
-    config: ModelConfig, *, seed: int, center: Tensor | None = None, spread: float = 0.05
+    config: ModelConfig, *, seed: int, center: Tensor | None = None, spread: float = 0.05, out_dim: int = 2
 ) -> MLPGenerator:
-    """Build the MLP with weights initialised from ``seed`` alone: each Linear gets PyTorch's default
-    initialisation (Kaiming-uniform weights, uniform biases in +-1/sqrt(fan_in)) drawn from its own
-    generator, never from torch's global one, so two sessions building models at once in threads of
-    one server each get exactly their seed's weights."""
-    model = MLPGenerator(config.noise_dim, config.width, config.depth)
+    """Build the MLP (outputs of dimension ``out_dim``; ``center`` [out_dim]) with weights initialised
+    from ``seed`` alone: each Linear gets PyTorch's default initialisation (Kaiming-uniform weights,
+    uniform biases in +-1/sqrt(fan_in)) drawn from its own generator, never from torch's global one, so
+    two sessions building models at once in threads of one server each get exactly their seed's weights."""
+    model = MLPGenerator(config.noise_dim, config.width, config.depth, out_dim)
     generator = torch.Generator().manual_seed(int(seed))
     with torch.no_grad():
         for layer in model.modules():

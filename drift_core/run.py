@@ -2,10 +2,11 @@
 
 A :class:`Run` is one trainer, or several *arms* trained in lock-step (baseline, lookahead, the 2× lr
 control: same initial weights, same noise and data batches), with what every front end needs around
-them. An arm is a 2D :class:`~drift_core.train.Trainer` or an image trainer
-(:class:`drift_core.images.train.ImageTrainer`, the images page's pair, built by
-:func:`drift_core.images.pair.image_pair`): both have what :class:`Arm` lists, and the run treats them
-alike:
+them. An arm is a 2D network :class:`~drift_core.train.Trainer`, a 2D particle arm
+(:class:`~drift_core.particles.ParticleTrainer`: the field without the network, ``mode="particles"``)
+or an image trainer (:class:`drift_core.images.train.ImageTrainer`, the images page's pair, built by
+:func:`drift_core.images.pair.image_pair`): all have what :class:`Arm` lists, and the run treats them
+alike (network and particle arms can share one lock-step run: :meth:`Run.network_and_particles`):
 
 * ``advance(n)`` trains up to n steps and returns what happened (:class:`Advance`): the step records,
   and why it paused (divergence, the step budget). One advance at a time: ``lock`` is held while the
@@ -39,10 +40,11 @@ from .config import LIVE_FIELDS, ConfigError, ExperimentConfig
 from .data.toy2d import MIXTURE_SIGMA, mixture_modes
 from .history import History
 from .metrics import energy_distance, mmd2, mode_coverage, sliced_wasserstein, wasserstein2
+from .particles import ParticleTrainer, build_arm
 from .probes import DataKernelShare, data_kernel_share
 from .replay import StateTape, fork_at
 from .runtime import make_generator, stream
-from .train import Lockstep, Trainer
+from .train import DISPLAY_SAMPLES, EVAL_SAMPLES, Lockstep, ToyArm, evaluation_noise
 
 __all__ = [
     "Run",
@@ -52,15 +54,15 @@ __all__ = [
     "EVAL_SAMPLES",
     "DISPLAY_N",
     "DOUBLED_LR_ARM",
+    "DOUBLED_STEP_ARM",
     "compare_arms",
+    "network_and_particle_arms",
     "reset_changes",
     "view_bounds",
 ]
 
-DISPLAY_N = 512
-"""Particles drawn per view (the trainers' fixed display noise holds 512)."""
-EVAL_SAMPLES = 1024
-"""Generated and reference points per evaluation, in every front end."""
+DISPLAY_N = DISPLAY_SAMPLES
+"""Particles drawn per view (the arms' fixed display sample holds 512)."""
 SLICED_ANGLES = 128
 """Projection angles of the sliced W2 in every front end."""
 METRIC_EVERY_S = 0.5
@@ -81,9 +83,11 @@ SNAPSHOTS_KEPT = 200
 IMAGE_SNAPSHOTS_KEPT = 20
 """Snapshots kept per image arm (64 images of 32 x 32 each)."""
 DOUBLED_LR_ARM = "baseline 2×lr"
+"""The name of the fairness control arm: the baseline with twice the learning rate."""
+DOUBLED_STEP_ARM = "baseline 2×step"
+"""The name of a particle comparison's fairness control arm: the baseline with twice the particle step."""
 RUNAWAY = 100.0
 """An energy distance this many times the first evaluation's pauses the run (see ``Run._check_runaway``)."""
-"""The name of the fairness control arm: the baseline with twice the learning rate."""
 
 
 class Arm(Protocol):
@@ -110,11 +114,16 @@ class Arm(Protocol):
 
 @dataclass(frozen=True)
 class Evaluator:
-    """The one evaluation convention: the generator's outputs on a fixed evaluation noise
-    (``stream(seed, "evaluation")``) against a fixed reference sample of the data
-    (``stream(seed, "reference")``), ``EVAL_SAMPLES`` of each; energy distance, sliced W₂
-    (``SLICED_ANGLES``) and, on a mixture, mode coverage; MMD² and exact W₂ when asked (they cost
-    several times the rest, too much for the app's live cadence)."""
+    """The one evaluation convention: the arm's outputs on a fixed evaluation noise
+    (``stream(seed, "evaluation")``; a particle arm's particles, which started there) against a fixed
+    reference sample of the 2D data (``stream(seed, "reference")``), ``EVAL_SAMPLES`` of each; energy
+    distance, sliced W₂ (``SLICED_ANGLES``) and, on a mixture, mode coverage; MMD² and exact W₂ when
+    asked (they cost several times the rest, too much for the app's live cadence).
+
+    Data embedded in D > 2 dimensions is evaluated on the 2D projection (the outputs projected onto
+    the data's plane, against the same 2D reference sample a D = 2 run has), so the numbers compare
+    across D; ``off_plane_rms`` adds the RMS of the outputs' D - 2 extra coordinates (the data's is
+    ``embedding_noise``)."""
 
     noise: Tensor  # [n, noise_dim]
     reference: Tensor  # [n, 2]
@@ -122,23 +131,25 @@ class Evaluator:
     sigma: float | None
 
     @classmethod
-    def for_trainer(cls, trainer: Trainer, n: int = EVAL_SAMPLES) -> Evaluator:
+    def for_trainer(cls, trainer: ToyArm, n: int | None = None) -> Evaluator:
+        """The evaluator of an arm's run with n samples (default ``EVAL_SAMPLES``, or a particle arm's
+        particle count: its particles are the samples)."""
+        if n is None:
+            n = trainer.particles.shape[0] if isinstance(trainer, ParticleTrainer) else EVAL_SAMPLES
         seed, name = trainer.config.train.seed, trainer.config.data.dataset
-        noise = torch.randn(n, trainer.config.model.noise_dim, generator=stream(seed, "evaluation"))
         reference = trainer.sampler(n, generator=stream(seed, "reference"))
-        return cls(noise, reference, mixture_modes(name), MIXTURE_SIGMA.get(name))
+        return cls(evaluation_noise(trainer.config, n), reference, mixture_modes(name), MIXTURE_SIGMA.get(name))
 
-    @torch.no_grad()
-    def generated(self, trainer: Trainer) -> Tensor:
-        """The trainer's outputs on the evaluation noise [n, 2] (CPU)."""
-        trainer.model.eval()
-        return trainer.model(self.noise.to(trainer.device)).float().cpu()
+    def generated(self, trainer: ToyArm) -> Tensor:
+        """The arm's outputs on the evaluation noise, projected onto the data's plane: [n, 2] (CPU)."""
+        return trainer.project(trainer.outputs(self.noise))
 
-    def __call__(self, trainer: Trainer, *, mmd: bool = False, exact_w2: bool = False) -> dict[str, float]:
-        """The metrics of the trainer's current model; {} when its outputs are not finite."""
-        g = self.generated(trainer)
-        if not torch.isfinite(g).all():
+    def __call__(self, trainer: ToyArm, *, mmd: bool = False, exact_w2: bool = False) -> dict[str, float]:
+        """The metrics of the arm's current outputs; {} when they are not finite."""
+        full = trainer.outputs(self.noise)
+        if not torch.isfinite(full).all():
             return {}
+        g = trainer.project(full)
         out = {
             "energy": energy_distance(g, self.reference),
             "sliced_w2": sliced_wasserstein(g, self.reference, SLICED_ANGLES),
@@ -151,6 +162,8 @@ class Evaluator:
             coverage = mode_coverage(g, self.modes, self.sigma)
             out["modes_covered"] = float(coverage.covered)
             out["high_quality"] = coverage.high_quality
+        if trainer.embedding is not None:
+            out["off_plane_rms"] = float(trainer.embedding.off_plane(full).double().square().mean().sqrt())
         return out
 
 
@@ -175,16 +188,28 @@ def view_bounds(*samples: np.ndarray, margin: float = 0.15, min_span: float = 0.
 
 
 def compare_arms(config: ExperimentConfig, fairness: bool) -> dict[str, ExperimentConfig]:
-    """The arms of a comparison: baseline (K = 0), lookahead (the config's K, at least 1) and optionally a
-    baseline with doubled learning rate (the fairness control: lookahead also takes a bigger step)."""
+    """The arms of a comparison: baseline (K = 0), lookahead (the config's K, at least 1) and optionally
+    the fairness control (lookahead also takes a bigger step): the baseline with doubled learning rate
+    (:data:`DOUBLED_LR_ARM`), or in particle mode with doubled particle step (:data:`DOUBLED_STEP_ARM`),
+    which answers "is lookahead only a larger step?" without a network in between."""
     k = max(1, config.drift.K)
     arms = {
         "baseline": config.with_values({"method": "baseline"}),
         "lookahead": config.with_values({"method": "lookahead", "K": k}),
     }
-    if fairness:
+    if fairness and config.train.mode == "particles":
+        arms[DOUBLED_STEP_ARM] = config.with_values(
+            {"method": "baseline", "particle_step": 2 * config.train.particle_step}
+        )
+    elif fairness:
         arms[DOUBLED_LR_ARM] = config.with_values({"method": "baseline", "lr": min(1.0, 2 * config.train.lr)})
     return arms
+
+
+def network_and_particle_arms(config: ExperimentConfig) -> dict[str, ExperimentConfig]:
+    """The arms of :meth:`Run.network_and_particles`: "network" and "particles", both with the config's
+    drift, data and seed (the particles start at the network's initial outputs)."""
+    return {"network": config.with_values({"mode": "network"}), "particles": config.with_values({"mode": "particles"})}
 
 
 def single_arm(config) -> dict[str, Any]:
@@ -231,7 +256,7 @@ class Run:
             arms = partial(compare_arms, fairness=fairness) if lockstep is not None else single_arm
         self.arms = arms
         first = next(iter(trainers.values()))
-        self.planar = isinstance(first, Trainer)  # 2D particles: evaluator, view bounds, kernel share
+        self.planar = isinstance(first, ToyArm)  # 2D arms: evaluator, view bounds, kernel share
         kept = SNAPSHOTS_KEPT if self.planar else IMAGE_SNAPSHOTS_KEPT
         self.histories = {name: History(max_snapshots=kept) for name in trainers}
         self.evaluator = evaluator or (Evaluator.for_trainer(first) if self.planar else None)
@@ -255,8 +280,20 @@ class Run:
     # ---- construction ---------------------------------------------------------------------------
     @classmethod
     def single(cls, config: ExperimentConfig, points: Tensor | None = None, *, device: str | None = None) -> Run:
-        """One trainer (the Playground, the Inspector, ``drift-lab train``); its first frame is kept."""
-        return cls.of({"run": Trainer(config, points=points, device=device)}, config)
+        """One arm (the Playground, the Inspector, ``drift-lab train``): the network, or the particles when
+        ``config.train.mode == "particles"``; its first frame is kept."""
+        return cls.of({"run": build_arm(config, points=points, device=device)}, config)
+
+    @classmethod
+    def network_and_particles(
+        cls, config: ExperimentConfig, points: Tensor | None = None, *, device: str | None = None
+    ) -> Run:
+        """The network and the field without it, in lock-step (:func:`network_and_particle_arms`: arms
+        "network" and "particles", the same start sample and data batches); live changes (the drift,
+        batch size, lr, particle step) apply to both."""
+        return cls.lockstep_arms(
+            network_and_particle_arms(config), config, points=points, device=device, arms_of=network_and_particle_arms
+        )
 
     @classmethod
     def around(cls, trainer: Arm) -> Run:
@@ -286,11 +323,13 @@ class Run:
         fairness: bool = False,
         points: Tensor | None = None,
         device: str | None = None,
+        arms_of: Callable[[Any], dict[str, Any]] | None = None,
     ) -> Run:
-        """Any named 2D arms in lock-step (``drift-lab compare`` with several K); they must share the
-        dataset, network and seed."""
-        lockstep = Lockstep(arms, points=points, device=device)
-        return cls.of(lockstep.trainers, base_config, fairness=fairness, lockstep=lockstep)
+        """Any named 2D arms in lock-step (``drift-lab compare`` with several K), network or particles by
+        each config's mode; they must share the dataset, network and seed. ``arms_of`` maps a base config
+        to the arms' configs for :meth:`apply` and :meth:`fork` (default :func:`compare_arms`)."""
+        lockstep = Lockstep(arms, points=points, device=device, build=build_arm)
+        return cls.of(lockstep.trainers, base_config, fairness=fairness, lockstep=lockstep, arms=arms_of)
 
     @classmethod
     def of(
@@ -331,8 +370,10 @@ class Run:
         return any(t.diverged for t in self.trainers.values())
 
     def label(self, name: str) -> str:
-        """Arm ``name``'s drift, e.g. "baseline" or "lookahead K=1"."""
-        return self.trainers[name].config.drift.label()
+        """Arm ``name``'s drift, e.g. "baseline" or "lookahead K=1", with "(particles)" for a particle arm."""
+        trainer = self.trainers[name]
+        label = trainer.config.drift.label()
+        return f"{label} (particles)" if isinstance(trainer, ParticleTrainer) else label
 
     def needs_reset(self, config, fairness: bool | None = None) -> list[str]:
         """The fields (and "fairness control") whose change needs a new run."""
@@ -565,12 +606,11 @@ class Run:
         if not self.planar:
             self.last_metric_time = time.perf_counter()
             return {name: {} for name in self.trainers}
-        first = next(iter(snaps))
-        generated = torch.as_tensor(snaps[first].generated, dtype=torch.float32)
+        first = self.trainers[next(iter(snaps))]
+        generated, positives = (t.detach().float().cpu() for t in first.display_sets(DISPLAY_N))  # in D dimensions
         self.kernel_share = None
         if torch.isfinite(generated).all():
-            positives = torch.as_tensor(snaps[first].positives, dtype=torch.float32)
-            self.kernel_share = data_kernel_share(generated, positives, self.trainers[first].config.drift)
+            self.kernel_share = data_kernel_share(generated, positives, first.config.drift)
         out = {}
         for name, trainer in self.trainers.items():
             values = self.evaluator(trainer)

@@ -37,10 +37,22 @@ __all__ = [
     "threads_for_load",
 ]
 
-PURPOSES = ("init", "start", "data", "display", "sample", "evaluation", "reference", "estimator_noise", "prediction")
+PURPOSES = (
+    "init",
+    "start",
+    "data",
+    "display",
+    "sample",
+    "evaluation",
+    "reference",
+    "estimator_noise",
+    "embedding",
+    "prediction",
+)
 """The named streams of a run: network initialisation, start-case centre, training batches, the fixed
 display particles, ad-hoc samples, the evaluation noise, the evaluation reference sample, the
-estimator-noise resamples; the particles the Playground's prediction game highlights."""
+estimator-noise resamples, the rotation that embeds the 2D data in D dimensions, and the particles the
+Playground's prediction game highlights."""
 
 
 def stream_seed(seed: int, purpose: str) -> int:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import math
 
 
-def reference_drift(x, y_pos, y_neg=None, tau=0.05, mask_diagonal=None):
+def reference_drift(x, y_pos, y_neg=None, tau=0.05, mask_diagonal=None, kernel="laplace", affinity_floor=None):
     """x, y_pos, y_neg: lists of D-tuples. Returns V as a list of D-lists. ``mask_diagonal`` masks the
-    pairs (x_i, y_neg_i); default: only when y_neg is None (the negatives are x itself)."""
+    pairs (x_i, y_neg_i); default: only when y_neg is None (the negatives are x itself). ``kernel``:
+    "laplace" k = exp(-d / tau) or "gaussian" k = exp(-d^2 / (2 tau^2)), of the (masked) distance d.
+    ``affinity_floor``: the official code's A = sqrt(max(row * col, floor))."""
     self_neg = y_neg is None if mask_diagonal is None else mask_diagonal
     if y_neg is None:
         y_neg = x
@@ -20,7 +22,7 @@ def reference_drift(x, y_pos, y_neg=None, tau=0.05, mask_diagonal=None):
             d = math.sqrt(sum((a - b) ** 2 for a, b in zip(x[i], targets[t])))
             if self_neg and t - p == i:
                 d += 1e6
-            logits[i][t] = -d / tau
+            logits[i][t] = -d / tau if kernel == "laplace" else -(d * d) / (2 * tau * tau)
     # softmax over targets (rows) and over x (columns), with max-subtraction
     row = [[0.0] * (p + m) for _ in range(n)]
     for i in range(n):
@@ -37,7 +39,7 @@ def reference_drift(x, y_pos, y_neg=None, tau=0.05, mask_diagonal=None):
             col[i][t] = e[i] / s
     v = []
     for i in range(n):
-        a = [math.sqrt(row[i][t] * col[i][t]) for t in range(p + m)]
+        a = [math.sqrt(max(row[i][t] * col[i][t], affinity_floor or 0.0)) for t in range(p + m)]
         a_pos, a_neg = a[:p], a[p:]
         s_pos, s_neg = sum(a_pos), sum(a_neg)
         out = [0.0] * len(x[i])

@@ -16,6 +16,7 @@ import pytest
 
 from drift_core import cli
 from drift_core.export import read_csv
+from drift_core.particles import ParticleTrainer, load_arm
 from drift_core.train import Trainer
 from tests.conftest import ROOT
 
@@ -197,3 +198,56 @@ def test_a_killed_run_leaves_complete_files_and_resumes_exactly(tmp_path):
     assert [int(r["step"]) for r in read_csv(out / "metrics.csv")] == list(range(1, final + 1))  # no gap, no repeat
     assert json.loads((out / "summary.json").read_text())["step"] == final
     assert sorted(os.listdir(out)) == ["checkpoint.pt", "config.json", "metrics.csv", "scatter.png", "summary.json"]
+
+
+# ---- particle mode, dimensions and kernels ---------------------------------------------------------
+
+
+def test_train_particles_writes_the_same_files_and_resumes(tmp_path, capsys):
+    out = tmp_path / "p"
+    argv = ["train", *TINY, "--particles", "--steps", "4", "--eval-every", "2", "--eval-samples", "64", "--quiet"]
+    code, err = _main([*argv, "--set", "kernel=gaussian", "--set", "tau=0.3", "--out", str(out)], capsys)
+    assert code == 0, err
+    assert sorted(os.listdir(out)) == ["checkpoint.pt", "config.json", "metrics.csv", "scatter.png", "summary.json"]
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["train"]["mode"] == "particles" and saved["drift"]["kernel"] == "gaussian"
+    rows = read_csv(out / "metrics.csv")
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4] and rows[1]["energy"] and not rows[0]["energy"]
+    assert json.loads((out / "summary.json").read_text())["step"] == 4
+    arm = load_arm(out / "checkpoint.pt")
+    assert isinstance(arm, ParticleTrainer) and arm.particles.shape == (64, 2)
+    more = [*argv[:-1], "--steps", "6", "--resume", str(out / "checkpoint.pt"), "--out", str(out), "--quiet"]
+    code, err = _main([a for a in more if a != "--particles"], capsys)  # the checkpoint knows its mode
+    assert code == 0, err
+    assert [int(r["step"]) for r in read_csv(out / "metrics.csv")] == [1, 2, 3, 4, 5, 6]
+    code, err = _main(
+        ["train", "--resume", str(out / "checkpoint.pt"), "--eval-samples", "128", "--out", str(out)], capsys
+    )
+    assert code == 2 and "--eval-samples 64" in err
+    code, err = _main(
+        ["train", "--resume", str(out / "checkpoint.pt"), "--set", "mode=network", "--out", str(out)], capsys
+    )
+    assert code == 2 and "mode" in err
+
+
+def test_train_in_d_dimensions_reports_metrics_on_the_plane(tmp_path, capsys):
+    code, err = _main(
+        ["train", *TINY, "--set", "dimension=8", "--steps", "2", "--eval-samples", "64", "--out", str(tmp_path)],
+        capsys,
+    )
+    assert code == 0, err
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert {"energy", "sliced_w2", "off_plane_rms"} <= set(summary)
+
+
+def test_compare_particles_has_the_doubled_step_control(tmp_path, capsys):
+    rows = tmp_path / "rows.csv"
+    code, err = _main(
+        ["compare", *TINY, "--particles", "--steps", "2", "--seeds", "0", "--lookahead-K", "1", "--out", str(rows)],
+        capsys,
+    )
+    assert code == 0, err
+    methods = {r["method"] for r in read_csv(rows)}
+    assert methods == {"baseline", "baseline 2x step", "lookahead K=1"}
+    code, err = _main(["compare", *TINY, "--particles", "--steps", "2", "--eval-samples", "64"], capsys)
+    assert code == 2 and "particle" in err

@@ -107,3 +107,53 @@ def test_every_integer_has_a_range_that_keeps_torch_safe(name):
         ExperimentConfig().with_values({name: hi + 1})
     with pytest.raises(ConfigError, match=f"{name} must be between"):
         ExperimentConfig().with_values({name: lo - 1})
+
+
+# ---- kernels, particle mode, dimensions: one field per fact -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        ({"kernel": "cauchy"}, "kernel must be one of"),
+        ({"affinity_floor": 1.0}, "affinity_floor"),
+        ({"affinity_floor": -1e-6}, "affinity_floor"),
+        ({"mode": "both"}, "mode must be one of"),
+        ({"particle_step": 0}, "particle_step"),
+        ({"particle_step": -1}, "particle_step"),
+        ({"dimension": 1}, "dimension must be between 2 and 64"),
+        ({"dimension": 65}, "dimension must be between 2 and 64"),
+        ({"embedding_noise": -0.1}, "embedding_noise"),
+        ({"embedding_noise": 2.0}, "embedding_noise"),
+    ],
+)
+def test_the_new_fields_refuse_bad_values_with_the_reason(bad, words):
+    with pytest.raises(ConfigError, match=words):
+        ExperimentConfig().with_values(bad)
+
+
+def test_the_new_fields_round_trip_and_say_whether_they_apply_live():
+    from drift_core.config import LIVE_FIELDS, RESET_FIELDS
+
+    cfg = ExperimentConfig().with_values(
+        {
+            "kernel": "gaussian",
+            "affinity_floor": "1e-6",
+            "mode": "particles",
+            "particle_step": "0.5",
+            "dimension": "16",
+            "embedding_noise": "0.02",
+        }
+    )
+    assert ExperimentConfig.from_json(cfg.to_json()) == cfg and ExperimentConfig().with_values(cfg.to_query()) == cfg
+    assert {"kernel", "affinity_floor", "particle_step"} <= LIVE_FIELDS
+    assert {"mode", "dimension", "embedding_noise"} <= RESET_FIELDS
+    defaults = ExperimentConfig()
+    assert (defaults.drift.kernel, defaults.drift.affinity_floor, defaults.train.mode, defaults.data.dimension) == (
+        "laplace",
+        0.0,
+        "network",
+        2,
+    )
+    images = ImageExperimentConfig().with_values({"kernel": "gaussian"})  # the drift section is shared
+    assert images.drift.kernel == "gaussian"

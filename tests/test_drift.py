@@ -169,3 +169,101 @@ def test_bad_inputs_raise_clear_errors(gen):
         drifting_field(x, x, tau=0.0)
     with pytest.raises(ValueError, match="dimension"):
         drifting_field(x, _rand(gen, 4, 3), tau=1.0)
+
+
+# ---- kernels and the affinity floor ---------------------------------------------------------------
+
+KERNEL_OPTIONS = [
+    dict(kernel="laplace"),
+    dict(kernel="gaussian"),
+    dict(kernel="laplace", affinity_floor=1e-6),
+    dict(kernel="gaussian", affinity_floor=1e-6),
+]
+
+
+@pytest.mark.parametrize("options", KERNEL_OPTIONS, ids=str)
+@pytest.mark.parametrize("negatives", ["self", "explicit"])
+@pytest.mark.parametrize("d,tau", [(2, 0.3), (3, 1.0), (16, 2.0)])
+def test_every_kernel_matches_the_loop_reference(gen, options, negatives, d, tau):
+    """Fast path, blocked path and the literal Algorithm 2 against the float64 loops, per kernel/floor."""
+    x, y, z = _rand(gen, 11, d, scale=0.5), _rand(gen, 9, d, shift=0.3, scale=0.5), _rand(gen, 7, d, shift=-0.2)
+    neg = None if negatives == "self" else z
+    ref = torch.tensor(
+        reference_drift(x.tolist(), y.tolist(), None if neg is None else neg.tolist(), tau, **options),
+        dtype=torch.float64,
+    )
+    for v in (
+        drifting_field(x, y, neg, tau=tau, **options).v,
+        drifting_field(x, y, neg, tau=tau, block_rows=4, **options).v,
+        drifting_field_reference(x, y, neg, tau=tau, **options).v,
+    ):
+        torch.testing.assert_close(v, ref, rtol=1e-9, atol=1e-12)
+
+
+def test_gaussian_affinity_is_the_normalised_squared_exponential(gen):
+    """A_ij = k_ij / sqrt(r_i c_j) with k = exp(-d^2 / (2 tau^2)), d the masked distance."""
+    x, y = _rand(gen, 9, 2), _rand(gen, 11, 2)
+    w = drift_weights(x, y, tau=0.8, kernel="gaussian")
+    d = torch.cdist(x, torch.cat([y, x]))
+    d[:, 11:] += torch.eye(9, dtype=d.dtype) * 1e6
+    k = torch.exp(-d.square() / (2 * 0.8**2))
+    torch.testing.assert_close(w.affinity, k / torch.sqrt(k.sum(1, keepdim=True) * k.sum(0, keepdim=True)))
+    laplace = drift_weights(x, y, tau=0.8)
+    assert (w.affinity - laplace.affinity).abs().max() > 1e-3  # a different kernel, not a relabelling
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    options=st.sampled_from(KERNEL_OPTIONS),
+    n=st.integers(2, 16),
+    p=st.integers(1, 16),
+    m=st.integers(1, 16),
+    d=st.integers(1, 5),
+    tau=st.floats(0.1, 5.0),
+    normalize=st.booleans(),
+    seed=st.integers(0, 10_000),
+)
+def test_every_kernel_is_anti_symmetric(options, n, p, m, d, tau, normalize, seed):
+    """Swapping positives and negatives negates V (queries not among them), for each kernel and floor."""
+    g = torch.Generator().manual_seed(seed)
+    x, yp, yn = _rand(g, n, d), _rand(g, p, d, shift=0.5), _rand(g, m, d, shift=-0.5)
+    forward = drifting_field(x, yp, yn, tau=tau, normalize_distance=normalize, **options)
+    backward = drifting_field(x, yn, yp, tau=tau, normalize_distance=normalize, **options)
+    torch.testing.assert_close(forward.v, -backward.v, rtol=1e-9, atol=1e-12)
+    loop = reference_drift(x.tolist(), yn.tolist(), yp.tolist(), tau, **options) if not normalize else None
+    if loop is not None:
+        torch.testing.assert_close(backward.v, torch.tensor(loop, dtype=torch.float64), rtol=1e-9, atol=1e-12)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    options=st.sampled_from(KERNEL_OPTIONS),
+    n=st.integers(1, 16),
+    p=st.integers(1, 16),
+    d=st.integers(1, 4),
+    tau=st.floats(0.05, 5.0),
+    seed=st.integers(0, 10_000),
+)
+def test_every_kernel_gives_zero_when_positives_equal_negatives(options, n, p, d, tau, seed):
+    g = torch.Generator().manual_seed(seed)
+    x, y = _rand(g, n, d), _rand(g, p, d, shift=0.3)
+    assert drifting_field(x, y, y.clone(), tau=tau, **options).v.abs().max() < 1e-12
+
+
+@pytest.mark.parametrize("kernel", ["laplace", "gaussian"])
+def test_attraction_only_is_neither_anti_symmetric_nor_zero_at_p_equal_q(gen, kernel):
+    """Where the properties do not hold: V = V+ alone; swapping the sets gives V- (not -V+), and
+    identical sets still pull every query towards the data."""
+    x, yp, yn = _rand(gen, 12, 2), _rand(gen, 10, 2, shift=0.5), _rand(gen, 10, 2, shift=-0.5)
+    forward = drifting_field(x, yp, yn, tau=0.5, attraction_only=True, kernel=kernel)
+    backward = drifting_field(x, yn, yp, tau=0.5, attraction_only=True, kernel=kernel)
+    assert (forward.v + backward.v).abs().max() > 1e-2
+    assert drifting_field(x, yp, yp.clone(), tau=0.5, attraction_only=True, kernel=kernel).v.abs().max() > 1e-2
+
+
+def test_unknown_kernel_and_bad_floor_raise(gen):
+    x = _rand(gen, 4, 2)
+    with pytest.raises(ValueError, match="kernel"):
+        drifting_field(x, x, tau=1.0, kernel="cauchy")
+    with pytest.raises(ValueError, match="affinity_floor"):
+        drift_weights(x, x, tau=1.0, affinity_floor=2.0)

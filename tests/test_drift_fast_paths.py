@@ -381,3 +381,75 @@ def test_high_dimensions_keep_the_configured_threads(gen, contended):
     x, y = _rand(gen, 50, 16, dtype=torch.float32), _rand(gen, 40, 16, dtype=torch.float32)
     drifting_field(x, y, tau=1.0)
     assert contended == [2]
+
+
+# ---- the Gaussian kernel on every path ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("d", [2, 8])
+def test_gaussian_kernel_agrees_on_every_path(gen, d, small_chunks, monkeypatch):
+    """Kept, recomputed (small chunks), blocked, graph-safe and the compile path's dense kernel (run
+    eagerly) equal the literal form for the Gaussian kernel, with every option. (For D > 3 the paths
+    take distances in the matmul form, whose self-distances round to ~1e-8 instead of 0: the batch-mean
+    distance then differs in the 9th digit, for either kernel.)"""
+    monkeypatch.setitem(kernel._COMPILED, "dense", _dense_kernel)
+    tolerance = dict(rtol=1e-9, atol=1e-12) if d <= 3 else dict(rtol=1e-6, atol=1e-8)
+    x, y, z, e = (
+        _rand(gen, 30, d),
+        _rand(gen, 27, d, shift=0.4),
+        _rand(gen, 30, d, shift=-0.3),
+        _rand(gen, 6, d, shift=2.0),
+    )
+    for args, opts in (
+        ((x, y), dict(tau=(0.1, 0.4, 1.6), normalize_distance=True, extra_neg=e, extra_neg_weight=0.5)),
+        ((x, y, z), dict(tau=0.5, mask_diagonal=True)),
+        ((x, y), dict(tau=0.5, attraction_only=True)),
+        ((x, y), dict(tau=0.3, affinity_floor=1e-6)),
+        ((x, y), dict(tau=0.4, normalize_distance=True)),
+    ):
+        ref = drifting_field_reference(*args, kernel="gaussian", **opts)
+        with kernel.graph_safe():
+            safe = drifting_field(*args, kernel="gaussian", **opts)
+        for field in (
+            drifting_field(*args, kernel="gaussian", **opts),
+            drifting_field(*args, kernel="gaussian", block_rows=7, **opts),
+            compiled_drifting_field(*args, kernel="gaussian", **opts),
+            safe,
+        ):
+            for name in ("v", "v_pos", "v_neg", "raw_rms"):
+                torch.testing.assert_close(getattr(field, name), getattr(ref, name), **tolerance)
+
+
+def test_gaussian_kernel_far_apart_and_small_tau_is_finite_and_exact(gen, monkeypatch):
+    """The Gaussian's logits fall off quadratically: far-apart clusters at a small tau need the exact
+    column sums and the explicit form more often; fp32 stays finite and equal to fp64."""
+    decisions = []
+    original = kernel._factored_form_is_safe
+    monkeypatch.setattr(kernel, "_factored_form_is_safe", lambda *a: decisions.append(original(*a)) or decisions[-1])
+    offset = torch.tensor([3.0, 0.0], dtype=torch.float64)
+    x = torch.cat([_rand(gen, 40, 2, scale=0.3), _rand(gen, 40, 2, scale=0.3) + offset])
+    y = torch.cat([_rand(gen, 30, 2, scale=0.3, shift=0.1), _rand(gen, 50, 2, scale=0.3, shift=0.1) - offset])
+    v64 = literal_v(x, y, tau=0.1, kernel="gaussian")
+    assert torch.isfinite(v64).all() and v64.abs().max() > 1e-3
+    for block_rows in (None, 16):
+        torch.testing.assert_close(
+            drifting_field(x, y, tau=0.1, kernel="gaussian", block_rows=block_rows).v, v64, rtol=1e-9, atol=1e-12
+        )
+        v32 = drifting_field(x.float(), y.float(), tau=0.1, kernel="gaussian", block_rows=block_rows).v
+        assert torch.isfinite(v32).all() and _rel(v32, v64) < 1e-4
+    assert False in decisions  # fp32: the factor range does not fit, A is formed explicitly
+
+
+def test_laplace_kernel_keeps_the_factored_one_exp_form(gen, monkeypatch):
+    """The kernel option adds nothing to the Laplace kernel's path: one exp per kernel entry and
+    the factored form on an ordinary batch (speed: benchmarks/RESULTS.md)."""
+    exps = []
+    original = torch.Tensor.exp_
+    monkeypatch.setattr(torch.Tensor, "exp_", lambda t: exps.append(t.numel()) or original(t))
+    decisions = []
+    safe = kernel._factored_form_is_safe
+    monkeypatch.setattr(kernel, "_factored_form_is_safe", lambda *a: decisions.append(safe(*a)) or decisions[-1])
+    x, y = _rand(gen, 64, 2, dtype=torch.float32), _rand(gen, 64, 2, shift=0.3, dtype=torch.float32)
+    drifting_field(x, y, tau=0.2, kernel="laplace")
+    assert decisions == [True]
+    assert sum(n for n in exps if n >= 64 * 128) == 64 * 128  # the [N, P+M] kernel is exponentiated once

@@ -8,8 +8,9 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from drift_core.config import ConfigError, ExperimentConfig, flat_field_names
+from drift_core.config import ConfigError, ExperimentConfig, flat_field_names, model_parameter_count
 from drift_core.limits import Limits, config_from_query
+from drift_core.models import build_generator
 from drift_core.train import Trainer
 from tests.fuzz_support import fuzz_settings
 
@@ -102,3 +103,33 @@ def test_steps_per_frame_of_any_value_is_a_number_in_range():
     for value, expected in ((3, 3), (10**30, 5), (-(10**30), 1), (float("nan"), 1), (float("inf"), 1), ("many", 1)):
         steps, notice = limits.steps_per_frame(value)
         assert steps == expected and (notice == "") == (value == 3), (value, notice)
+
+
+@pytest.mark.parametrize(
+    "name, value, expected",
+    [
+        ("dimension", "1000", 64),
+        ("particle_step", "1e9", 100.0),
+        ("affinity_floor", "0.5", 0.01),
+        ("embedding_noise", "7", 1.0),
+        ("kernel", "gaussian", "gaussian"),
+        ("mode", "particles", "particles"),
+    ],
+)
+def test_a_link_reaches_the_new_fields_within_their_ranges(name, value, expected):
+    cfg, notices = config_from_query(ExperimentConfig(), {name: value}, Limits())
+    assert cfg.to_flat()[name] == expected
+    assert bool(notices) == (str(expected) != value)
+    cfg, notices = config_from_query(ExperimentConfig(), {"kernel": "cauchy"}, Limits())
+    assert cfg.drift.kernel == "laplace" and "kernel" in notices[0]
+
+
+def test_the_limit_on_the_generator_counts_its_d_outputs():
+    config = ExperimentConfig().with_values({"width": 256})
+    for d in (2, 64):
+        built = build_generator(config.model, seed=0, out_dim=d)
+        assert model_parameter_count(config.model, d) == sum(p.numel() for p in built.parameters())
+    limits = Limits(max_model_params=model_parameter_count(config.model) + 100)
+    limits.check(config)
+    with pytest.raises(ConfigError, match="parameters"):
+        limits.check(config.with_values({"dimension": 64}))

@@ -26,6 +26,17 @@ def test_k0_equals_baseline_exactly(gen, weighting, tau):
     assert len(la.terms) == 1 and len(la.points) == 1
 
 
+@pytest.mark.parametrize("kernel", ["laplace", "gaussian"])
+@pytest.mark.parametrize("affinity_floor", [None, 1e-6])
+@pytest.mark.parametrize("scaling", ["none", "relative"])
+def test_k0_equals_baseline_bit_for_bit_for_every_kernel(gen, kernel, affinity_floor, scaling):
+    x, y = _data(gen)
+    opts = dict(tau=(0.05, 0.2), kernel=kernel, affinity_floor=affinity_floor, normalize_distance=True)
+    base = drifting_field(x, y, **opts)
+    la = lookahead_field(x, y, K=0, scaling=scaling, **opts)
+    assert torch.equal(la.v, base.v) and torch.equal(la.raw_rms[0], base.v.square().mean().sqrt())
+
+
 def test_k1_uniform_alpha1_no_scaling_ends_at_z2(gen):
     x, y = _data(gen)
     la = lookahead_field(x, y, K=1, tau=0.2)

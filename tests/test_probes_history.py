@@ -10,10 +10,19 @@ import pytest
 import torch
 
 from drift_core.config import ExperimentConfig
-from drift_core.drift import drifting_field
+from drift_core.drift import drift_weights, drifting_field
 from drift_core.history import History
 from drift_core.lookahead import lookahead_field
-from drift_core.probes import density_on_grid, effective_neighbours, field_on_grid, grid_points, inspect_step
+from drift_core.particles import ParticleTrainer
+from drift_core.probes import (
+    KERNEL_VARIANTS,
+    density_on_grid,
+    effective_neighbours,
+    field_on_grid,
+    grid_points,
+    inspect_step,
+    neighbours_by_dimension,
+)
 from drift_core.runtime import make_generator
 from drift_core.train import Trainer, make_drift_fn
 from tests.reference_drift import reference_drift
@@ -153,3 +162,80 @@ def test_field_on_grid_is_zero_when_generated_equals_data(gen):
     direct = drifting_field(q, pts, other, tau=SMALL.drift.tau, mask_diagonal=False).v
     assert torch.allclose(field_on_grid(q, other, pts, SMALL.drift), direct)
     assert make_drift_fn(SMALL.drift) is not None
+
+
+# ---- the kernel in D dimensions ---------------------------------------------------------------------
+
+
+def _sets():
+    g = make_generator(3)
+    return torch.rand(120, 2, generator=g) * 2 - 1, torch.rand(100, 2, generator=g) * 2 - 1
+
+
+def test_neighbours_at_d_2_are_the_effective_neighbours_of_the_attraction_weights():
+    """An independent computation at D = 2: effective neighbours of each particle's W+ row (one
+    temperature) or of sum_tau W+_tau / RMS(V_tau) (three)."""
+    generated, positives = _sets()
+    drift = SMALL.drift.__class__(tau=0.1)
+    result = neighbours_by_dimension(generated, positives, drift, dimensions=(2,))
+    w = drift_weights(generated, positives, tau=0.1).w_pos
+    expected = np.median([effective_neighbours(row) for row in w.double().numpy()])
+    assert result.neighbours["raw distances"][0] == pytest.approx(expected, rel=1e-6)
+    combined = 0
+    for tau in (0.04, 0.1, 0.4):
+        f = drifting_field(generated, positives, tau=tau)
+        combined = combined + drift_weights(generated, positives, tau=tau).w_pos.double() / f.v.square().mean().sqrt()
+    expected_multi = np.median([effective_neighbours(row) for row in combined.numpy()])
+    assert result.neighbours["multi-temperature"][0] == pytest.approx(expected_multi, rel=1e-5)
+    assert all(o == (pytest.approx(1.0),) for o in result.overlap.values())
+    assert result.positives == 100
+
+
+def test_without_noise_the_embedding_changes_nothing_and_with_noise_the_weights_flatten():
+    """Rotations keep distances, so with no noise every D sees the 2D weights; the noise in the extra
+    coordinates spreads the weights (more neighbours, less overlap with the 2D picture)."""
+    generated, positives = _sets()
+    drift = SMALL.drift.__class__(tau=0.05)
+    quiet = neighbours_by_dimension(generated, positives, drift, dimensions=(2, 16), embedding_noise=0.0)
+    for label in KERNEL_VARIANTS:
+        low, high = quiet.neighbours[label]
+        assert high == pytest.approx(low, rel=1e-3) and quiet.overlap[label][1] == pytest.approx(1.0, abs=1e-3)
+    noisy = neighbours_by_dimension(generated, positives, drift, dimensions=(2, 64), embedding_noise=0.05)
+    for label in KERNEL_VARIANTS:
+        assert noisy.overlap[label][1] < 0.8
+    assert (
+        noisy.neighbours["normalised, multi-temperature"][1] > 2 * noisy.neighbours["normalised, multi-temperature"][0]
+    )
+    assert all(0 < f <= 1 for label in KERNEL_VARIANTS for f in noisy.flatness(label))
+    assert noisy.dimensions == (2, 64) and set(noisy.neighbours) == set(KERNEL_VARIANTS)
+    with pytest.raises(ValueError, match="at least 2"):
+        neighbours_by_dimension(generated, positives, drift, dimensions=(1, 4))
+
+
+@pytest.mark.parametrize("changes", [{"kernel": "gaussian"}, {"affinity_floor": 1e-6}])
+def test_field_on_grid_follows_the_kernel_and_the_floor(gen, changes):
+    query = torch.rand(6, 2, generator=gen) * 2 - 1
+    generated, positives = torch.randn(7, 2, generator=gen) * 0.5, torch.randn(5, 2, generator=gen) * 0.5
+    drift = SMALL.drift.__class__(tau=0.3, **changes)
+    v = field_on_grid(query, generated, positives, drift)
+    ref = reference_drift(
+        query.double().tolist(),
+        positives.double().tolist(),
+        generated.double().tolist(),
+        tau=0.3,
+        mask_diagonal=False,
+        **changes,
+    )
+    assert np.allclose(v.numpy(), np.array(ref), atol=1e-5)
+
+
+def test_inspect_step_in_d_dimensions_draws_the_plane_and_keeps_the_full_loss():
+    cfg = SMALL.with_values({"dimension": 6})
+    trainer, twin = Trainer(cfg), Trainer(cfg)
+    batch = trainer.draw_batch(make_generator(5))
+    ins = inspect_step(trainer, batch)
+    assert ins.outputs.shape == ins.v.shape == ins.positives.shape == (48, 2) and ins.w_pos.shape == (48, 48)
+    assert ins.loss == pytest.approx(twin.step(batch).loss, rel=1e-5)
+    assert np.allclose(ins.positives, trainer.project(batch.positives).numpy(), atol=1e-6)
+    with pytest.raises(TypeError, match="network"):
+        inspect_step(ParticleTrainer(cfg.with_values({"mode": "particles"})))

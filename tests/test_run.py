@@ -13,8 +13,10 @@ import torch
 
 from drift_core.cli import main
 from drift_core.config import ExperimentConfig
-from drift_core.run import DOUBLED_LR_ARM, Run, compare_arms, reset_changes
+from drift_core.particles import ParticleTrainer
+from drift_core.run import DOUBLED_LR_ARM, DOUBLED_STEP_ARM, Run, compare_arms, network_and_particle_arms, reset_changes
 from drift_core.runtime import PURPOSES, stream, stream_seed
+from drift_core.train import Trainer
 
 SMALL = ExperimentConfig().with_values(
     {"batch_size": 32, "width": 16, "depth": 1, "method": "lookahead", "K": 2, "dataset": "8gaussians"}
@@ -217,3 +219,71 @@ def test_a_run_whose_outputs_run_away_pauses_once_with_the_reason():
     run.advance(1)
     run.evaluate()
     assert run.playing
+
+
+# ---- particle arms ------------------------------------------------------------------------------------
+
+PARTICLES = SMALL.with_values({"mode": "particles", "method": "baseline", "steps": 100})
+
+
+def test_a_particle_comparison_doubles_the_particle_step_for_its_fairness_control():
+    arms = compare_arms(PARTICLES.with_values({"particle_step": 0.5}), fairness=True)
+    assert set(arms) == {"baseline", "lookahead", DOUBLED_STEP_ARM}
+    assert arms[DOUBLED_STEP_ARM].train.particle_step == 1.0 and arms[DOUBLED_STEP_ARM].drift.K == 0
+    assert arms["lookahead"].train.particle_step == 0.5 and arms["lookahead"].drift.K == 1
+    assert all(cfg.train.mode == "particles" for cfg in arms.values())
+    run = Run.compare(PARTICLES, fairness=True)
+    assert all(isinstance(t, ParticleTrainer) for t in run.trainers.values())
+    run.advance(3)
+    assert run.step == 3 and all(math.isfinite(m["energy"]) for m in run.evaluate().values())
+
+
+def test_network_and_particles_in_lock_step_share_start_batches_and_live_changes():
+    run = Run.network_and_particles(PARTICLES.with_values({"mode": "network"}))
+    network, particles = run.trainers["network"], run.trainers["particles"]
+    assert isinstance(network, Trainer) and isinstance(particles, ParticleTrainer)
+    assert run.label("particles") == "baseline (particles)" and run.label("network") == "baseline"
+    first = run.history.metrics[0].values
+    assert run.histories["particles"].metrics[0].values == first  # the same start sample
+    seen = []
+    for name, trainer in run.trainers.items():  # record the positives each arm trains on
+        original = trainer.step
+        trainer.step = lambda batch, original=original, name=name: (
+            seen.append((name, batch.positives)) or original(batch)
+        )
+    run.advance(2)
+    assert torch.equal(seen[0][1], seen[1][1]) and torch.equal(seen[2][1], seen[3][1])
+    changed = run.apply(run.base_config.with_values({"particle_step": 0.25, "tau": 0.1}))
+    assert changed == ["particle_step", "tau"]
+    assert particles.config.train.particle_step == 0.25 and network.config.drift.tau == 0.1
+    assert run.needs_reset(run.base_config.with_values({"mode": "particles"})) == ["mode"]
+    assert network_and_particle_arms(PARTICLES)["network"].train.mode == "network"
+
+
+def test_particle_runs_fork_step_back_and_keep_their_budget():
+    run = Run.network_and_particles(PARTICLES.with_values({"steps": 25}))
+    for _ in range(2):
+        run.advance(10)
+        run.frames()
+    fork = run.fork(10)
+    fork.advance(10)
+    torch.testing.assert_close(
+        fork.trainers["particles"].particles, run.trainers["particles"].particles, rtol=0, atol=0
+    )
+    out = run.advance(10)
+    assert run.step == 25 and "budget" in out.paused_reason
+    back = run.step_back()
+    assert back == 20 and run.trainers["particles"].step_count == 20
+    changed = run.fork(20, particle_step=2.0)
+    assert changed.trainers["particles"].config.train.particle_step == 2.0
+
+
+def test_a_diverging_particle_arm_pauses_the_run_and_goes_back():
+    run = Run.single(PARTICLES)
+    run.advance(10)
+    run.frames()
+    run.trainer.particles[0, 0] = float("nan")
+    run.playing = True
+    out = run.advance(3)
+    assert "diverged" in out.paused_reason and not run.playing
+    assert run.step == 10 and torch.isfinite(run.trainer.particles).all()

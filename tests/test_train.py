@@ -9,6 +9,7 @@ import torch
 
 from drift_core.checkpoint import CheckpointError
 from drift_core.config import ConfigError, ExperimentConfig, preset
+from drift_core.drift import drifting_field
 from drift_core.metrics import energy_distance
 from drift_core.runtime import make_generator
 from drift_core.train import DivergedError, Lockstep, Trainer, make_drift_fn
@@ -211,3 +212,50 @@ def test_models_built_at_once_in_threads_get_their_own_seeds_weights():
     for seed, state in alone.items():
         assert all(torch.equal(state[k], built[seed][k]) for k in state), seed
     assert not torch.equal(alone[0]["body.0.weight"], alone[1]["body.0.weight"])
+
+
+# ---- data embedded in D dimensions ---------------------------------------------------------------------
+
+
+def test_training_in_d_dimensions_draws_and_samples_on_the_plane():
+    flat = Trainer(SMALL.with_values({"dataset": "8gaussians"}))
+    deep = Trainer(SMALL.with_values({"dataset": "8gaussians", "dimension": 8, "embedding_noise": 0.02}))
+    assert deep.model.head.out_features == 8 and deep.draw_batch().positives.shape == (128, 8)
+    # the display data projects back onto the same 2D sample a D = 2 run draws
+    torch.testing.assert_close(deep.project(deep.display_positives), flat.display_positives, rtol=0, atol=1e-5)
+    off_plane = deep.embedding.off_plane(deep.display_positives)
+    assert float(off_plane.std()) == pytest.approx(0.02, rel=0.1)
+    record = deep.step()
+    assert record.step == 1 and record.loss > 0
+    snap = deep.snapshot(64)
+    assert snap.generated.shape == snap.positives.shape == snap.v.shape == (64, 2)
+    assert all(t.shape == (64, 2) for t in snap.terms + snap.points)
+    assert deep.sample(100).shape == (100, 2)
+
+
+def test_training_in_d_dimensions_lowers_the_projected_energy_distance():
+    cfg = ExperimentConfig().with_values({"dataset": "8gaussians", "batch_size": 256, "dimension": 16})
+    t = Trainer(cfg)
+    ref = t.sampler(1024, generator=make_generator(99))
+    before = energy_distance(t.sample(1024), ref)
+    t.run(200)
+    assert energy_distance(t.sample(1024), ref) < 0.25 * before
+
+
+def test_a_start_scenario_places_the_outputs_in_the_datas_plane():
+    flat = Trainer(SMALL.with_values({"dataset": "bimodal", "init": "far"}))
+    deep = Trainer(SMALL.with_values({"dataset": "bimodal", "init": "far", "dimension": 6}))
+    torch.testing.assert_close(
+        torch.as_tensor(deep.snapshot().generated).mean(0),
+        torch.as_tensor(flat.snapshot().generated).mean(0),
+        rtol=0,
+        atol=0.1,
+    )
+
+
+def test_the_drift_function_passes_kernel_and_floor():
+    x, y = torch.randn(20, 2, generator=make_generator(0)), torch.randn(20, 2, generator=make_generator(1))
+    for changes in ({"kernel": "gaussian"}, {"affinity_floor": 1e-6}):
+        drift = SMALL.with_values(changes).drift
+        expected = drifting_field(x, y, tau=drift.tau, mask_diagonal=True, **changes).v
+        assert torch.equal(make_drift_fn(drift)(x, y).v, expected)

@@ -192,10 +192,23 @@ def server_limits() -> Limits:
         raise UsageError(str(err)) from None
 
 
-def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
-    extra = (
-        {"dataset": "custom"} if getattr(args, "points", None) is not None and "dataset" not in args.settings else None
+def add_particles_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--particles``: particle mode (the field without the network; the config field ``mode``)."""
+    parser.add_argument(
+        "--particles",
+        dest="particle_mode",  # not "particles": the sweep's --particles is a number of thumbnail points
+        action="store_true",
+        help=f"{what} in particle mode: the network's initial outputs moved by the field alone "
+        "(z <- z + particle_step * V, no generator; same as --set mode=particles)",
     )
+
+
+def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
+    extra = {}
+    if getattr(args, "points", None) is not None and "dataset" not in args.settings:
+        extra["dataset"] = "custom"
+    if getattr(args, "particle_mode", False):
+        extra["mode"] = "particles"
     cfg = config_from_preset_args(args, config_class=ExperimentConfig, preset_fn=preset, extra_values=extra)
     try:
         server_limits().check(cfg)

@@ -1,6 +1,8 @@
 """``python -m drift_core compare``: baseline vs lookahead (and a baseline with doubled learning rate,
 the fairness control) over several seeds, each seed trained in lock-step on shared batches. Prints a
-mean +- std table at fixed steps and at fixed wall-clock times, and writes the raw rows as CSV."""
+mean +- std table at fixed steps and at fixed wall-clock times, and writes the raw rows as CSV.
+``--particles`` compares particle-mode arms (the field without the network), whose fairness control is
+the baseline with a doubled particle step: is lookahead only a larger step?"""
 
 from __future__ import annotations
 
@@ -16,13 +18,23 @@ from ..config import ConfigError, ExperimentConfig
 from ..export import write_csv
 from ..run import EVAL_SAMPLES, Evaluator, Run
 from . import UsageError
-from .common import add_command, add_config_arguments, config_from_args, float_list, int_in, int_list, points_from_args
+from .common import (
+    add_command,
+    add_config_arguments,
+    add_particles_argument,
+    config_from_args,
+    float_list,
+    int_in,
+    int_list,
+    points_from_args,
+)
 from .train2d import MAX_EVAL_SAMPLES
 
 
 def add_parser(sub) -> None:
     p = add_command(sub, "compare", help="baseline vs lookahead over seeds", description=__doc__)
     add_config_arguments(p)
+    add_particles_argument(p, "compare")
     p.add_argument("--lookahead-K", type=int_list, default=[1, 2], help="comma-separated K values for lookahead runs")
     p.add_argument("--seeds", type=int_list, default=[0, 1, 2], help="comma-separated seeds")
     p.add_argument(
@@ -37,7 +49,11 @@ def add_parser(sub) -> None:
         default=None,
         help="comma-separated wall-clock seconds to report at (default: derived)",
     )
-    p.add_argument("--no-doubled-lr", action="store_true", help="skip the baseline with 2x learning rate")
+    p.add_argument(
+        "--no-doubled-lr",
+        action="store_true",
+        help="skip the fairness control: the baseline with 2x learning rate (with --particles, 2x particle step)",
+    )
     p.add_argument("--exact-w2", action="store_true", help="report exact W2 (POT) too")
     p.add_argument(
         "--eval-samples",
@@ -51,8 +67,14 @@ def add_parser(sub) -> None:
 
 
 def methods_for(base: ExperimentConfig, ks: list[int], doubled_lr: bool) -> dict[str, ExperimentConfig]:
+    """The arms: baseline, the fairness control (2x learning rate; in particle mode 2x particle step)
+    unless ``doubled_lr`` is False, and lookahead for each K."""
     methods = {"baseline": replace(base, drift=replace(base.drift, K=0))}
-    if doubled_lr:
+    if doubled_lr and base.train.mode == "particles":
+        methods["baseline 2x step"] = base.with_values(
+            {"method": "baseline", "particle_step": base.train.particle_step * 2}
+        )
+    elif doubled_lr:
         methods["baseline 2x lr"] = base.with_values({"method": "baseline", "lr": base.train.lr * 2})
     for k in ks:
         methods[f"lookahead K={k}"] = base.with_values({"method": "lookahead", "K": k})
@@ -69,6 +91,10 @@ def run(args: argparse.Namespace) -> int:
     steps = base.train.steps
     if steps < 1:
         raise UsageError("--steps must be >= 1")
+    if base.train.mode == "particles" and args.eval_samples != EVAL_SAMPLES:
+        raise UsageError(
+            f"particle mode evaluates its {EVAL_SAMPLES} particles: --eval-samples cannot change that in compare"
+        )
     eval_at = sorted(s for s in set(args.eval_at or {max(1, steps * i // 4) for i in range(1, 5)}) if 1 <= s <= steps)
     if not eval_at:
         raise UsageError(f"--eval-at names no step from 1 to --steps {steps}")

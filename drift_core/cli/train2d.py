@@ -1,7 +1,9 @@
 """``python -m drift_core train``: one 2D run with a progress bar; writes config.json, metrics.csv,
 checkpoint.pt (every --checkpoint-every steps and at the end), scatter.png and summary.json into
 ``--out``, each atomically: a killed run leaves complete files (metrics.csv never ahead of
-checkpoint.pt) and continues with ``--resume OUT/checkpoint.pt``."""
+checkpoint.pt) and continues with ``--resume OUT/checkpoint.pt``. ``--particles`` runs particle mode
+(the field without the network, :mod:`drift_core.particles`) and writes the same files; data embedded in
+D dimensions (``--set dimension=16``) is drawn and evaluated on its 2D projection."""
 
 from __future__ import annotations
 
@@ -18,15 +20,17 @@ from ..checkpoint import CheckpointError
 from ..config import RESET_FIELDS, ConfigError, ExperimentConfig
 from ..export import ArmLabel
 from ..files import atomic_write, remove_stale_temporaries, write_text
+from ..particles import ParticleTrainer, build_arm, load_arm
 from ..render import scatter_image
 from ..run import EVAL_SAMPLES, Evaluator, Run
 from ..runtime import stream
-from ..train import Trainer
+from ..train import ToyArm
 from . import UsageError
 from .common import (
     MetricsLog,
     add_command,
     add_config_arguments,
+    add_particles_argument,
     config_from_args,
     int_in,
     output_folder,
@@ -42,6 +46,7 @@ MAX_EVAL_SAMPLES = 16_384
 def add_parser(sub) -> None:
     p = add_command(sub, "train", help="train one 2D run", description=__doc__)
     add_config_arguments(p)
+    add_particles_argument(p, "train")
     p.add_argument("--out", type=Path, default=Path("runs/train"), help="output folder")
     p.add_argument("--resume", type=Path, help="continue from a checkpoint.pt (its config is used)")
     p.add_argument("--eval-every", type=int_in(1), default=250, help="steps between metric evaluations")
@@ -55,7 +60,8 @@ def add_parser(sub) -> None:
         "--eval-samples",
         type=int_in(2, MAX_EVAL_SAMPLES),
         default=EVAL_SAMPLES,
-        help="samples per evaluation (the app uses the default, so their numbers agree)",
+        help="samples per evaluation (the app uses the default, so their numbers agree); in particle mode "
+        "also the number of particles",
     )
     p.add_argument("--exact-w2", action="store_true", help="also compute exact W2 (POT) at each evaluation")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -69,9 +75,14 @@ def run(args: argparse.Namespace) -> int:
     else:
         cfg = config_from_args(args)
         try:
-            trainer = Trainer(cfg, points=points_from_args(args, cfg))
+            trainer = build_arm(cfg, points=points_from_args(args, cfg), particles=args.eval_samples)
         except (ConfigError, ValueError) as err:
             raise UsageError(str(err)) from None
+    if isinstance(trainer, ParticleTrainer) and trainer.particles.shape[0] != args.eval_samples:
+        raise UsageError(
+            f"{args.resume} holds {trainer.particles.shape[0]} particles, which are the samples it is evaluated "
+            f"on: resume it with --eval-samples {trainer.particles.shape[0]}"
+        )
     out = output_folder(args.out)
     remove_stale_temporaries(
         out, ["config.json", "metrics.csv", "checkpoint.pt", "scatter.png", "summary.json"]
@@ -91,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     )
     diverged = None
     out_of_memory = ""
-    bar = tqdm(total=remaining, disable=args.quiet, desc=cfg.drift.label(), unit="step")
+    bar = tqdm(total=remaining, disable=args.quiet, desc=run.label("run"), unit="step")
     for _ in range(remaining):
         try:
             advance = run.advance(1)
@@ -120,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     reference = trainer.sampler(4096, generator=stream(cfg.train.seed, "reference")).numpy()
     picture = scatter_image(
         [(reference, palette.DATA.colour), (generated, palette.GENERATED.colour)],
-        title=f"{cfg.data.dataset} · {cfg.drift.label()} · step {trainer.step_count}",
+        title=f"{cfg.data.dataset} · {run.label('run')} · step {trainer.step_count}",
         subtitle=ArmLabel.of(cfg).settings(),
     )
     with atomic_write(out / "scatter.png") as fh:
@@ -146,18 +157,20 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def resume_trainer(args: argparse.Namespace) -> Trainer:
-    """The trainer of ``--resume FILE``: refused with a message when the file is not a usable
-    checkpoint, is beyond this server's limits, or disagrees with the dataset/architecture/seed the
-    command line asks for. Live settings given on the command line (steps, lr, method, K, tau, batch
-    size, any drift field) apply to the resumed run."""
+def resume_trainer(args: argparse.Namespace) -> ToyArm:
+    """The arm (network or particles) of ``--resume FILE``: refused with a message when the file is not
+    a usable checkpoint, is beyond this server's limits, or disagrees with the dataset/architecture/
+    seed/mode the command line asks for. Live settings given on the command line (steps, lr, method, K,
+    tau, batch size, particle step, any drift field) apply to the resumed run."""
     limits = server_limits()
     if args.points is not None:
         raise UsageError("--points cannot be combined with --resume: the checkpoint carries its own data")
     requested = dict(args.settings)
+    if args.particle_mode:
+        requested["mode"] = "particles"
     device = requested.pop("device", None)
     try:
-        trainer = Trainer.load(args.resume, device=device, limits=limits)
+        trainer = load_arm(args.resume, device=device, limits=limits)
     except CheckpointError as err:
         raise UsageError(f"cannot resume from {args.resume}: {err}") from None
     except ConfigError as err:  # an unavailable --device
