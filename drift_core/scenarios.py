@@ -9,6 +9,8 @@ steps: the column softmax shares each data point among the particles); tau = 0.0
 gives a smooth blur with no mode covered; N = 8 still covers no mode after 300 steps. The far start
 uses distance normalisation: with raw distances at tau = 0.1 the preset ``bimodal_far`` does not move at
 all (energy distance unchanged from step 0 to 300), while normalised it covers both modes within 50 steps.
+The last two use the checkerboard (the field without the network; the data in 64 dimensions): what their
+text promises is measured in benchmarks/RESULTS.md, "Guided scenarios".
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class Scenario:
 
 
 _RING = ExperimentConfig().with_values({"dataset": "8gaussians", "steps": 300})
+_SQUARES = ExperimentConfig().with_values({"dataset": "checkerboard", "steps": 300})
 
 SCENARIOS: dict[str, Scenario] = {
     s.key: s
@@ -88,6 +91,22 @@ SCENARIOS: dict[str, Scenario] = {
             "With N = 8 the field is estimated from only eight data points and eight generated points per step, "
             "so it points somewhere different every step. Watch the particles jitter and wander; turn on the "
             "estimator-noise view to see the spread of V, then raise the batch size.",
+        ),
+        Scenario(
+            "particles",
+            "The field without the network",
+            _SQUARES.with_values({"mode": "particles"}),
+            "No network: the points themselves move by z ← z + V on the same batches. Watch them crawl at first and "
+            "then settle onto the squares more exactly than the network does in 300 steps; the network's job is to "
+            "turn this flow into one function that also works for fresh noise.",
+        ),
+        Scenario(
+            "many_dimensions",
+            "The data in 64 dimensions",
+            _SQUARES.with_values({"dimension": 64}),
+            "The checkerboard rotated into 64 dimensions, with a little noise in the 62 extra ones. Watch it learn "
+            "the same picture more slowly, then open 'Dimensions: how the kernel flattens' below it: every "
+            "particle's attraction averages over ever more data points as D grows.",
         ),
     )
 }

@@ -46,3 +46,24 @@ with right:
         "- The whole configuration and seed are in the page's URL: copy it to share exactly this setup.\n"
         "- Try the paper's start cases: *Between*, *Far away*, *Collapsed* (bimodal data)."
     )
+
+st.markdown("#### What each view teaches")
+st.markdown(
+    "- **The field without the network** (Playground: *Beside it*, or *What moves the points: particles*): the same "
+    "points moved by z ← z + η·V alone, on the same batches. It shows the flow the network is trained to follow, "
+    "and what the one-step generator adds: one function that also works for fresh noise.\n"
+    "- **Is lookahead only a larger step?** (Compare with the fairness arm, in network or particle mode): lookahead "
+    "beside a baseline with twice the learning rate (or twice the particle step). If the two track each other, "
+    "the gain is a larger effective step; the sentence under the pictures says which arm leads and by how much.\n"
+    "- **Dimensions** (sidebar *Dimensions D*, and *Dimensions: how the kernel flattens*): the 2D data hidden in D "
+    "dimensions. As D grows every particle's attraction averages over more and more data points, which is why "
+    "images are drifted in an encoder's feature space.\n"
+    "- **Kernels** (*More drift settings*): the paper's Laplace kernel, a Gaussian one, attraction only and the "
+    "official affinity floor. The Gaussian tail vanishes far from the data and attraction alone collapses the "
+    "particles: each option shows what one part of the field does.\n"
+    "- **Predict, then reveal** (Playground): guess where a particle goes, then train and see. It makes the "
+    "difference between the drift V and the network's actual step visible.\n"
+    "- **The image feature space in 2D** (Images): generated and real features of one feature group on the real "
+    "features' principal plane, with their drift arrows. The picture a class knows from the 2D toys, where image "
+    "drifting really happens."
+)

@@ -31,8 +31,18 @@ if session.config.data.dataset == "custom" and session.points is None:
     )
     st.stop()
 
+if session.config.train.mode != "network" or session.config.data.dimension != 2:
+    st.info(
+        "The Inspector takes one step of the network on 2D data: it shows that step (the sidebar's particle mode "
+        "and dimensions apply on the Playground and Compare).",
+        icon=":material/info:",
+    )
 run = run_view.page_run(
-    session, PAGE, session.config.with_values({"batch_size": session.view.inspect_n, "steps": 10**6})
+    session,
+    PAGE,
+    session.config.with_values(
+        {"batch_size": session.view.inspect_n, "steps": 10**6, "mode": "network", "dimension": 2}
+    ),
 )
 state = session.page(PAGE, InspectorState)
 
@@ -48,7 +58,12 @@ if state.run is not run:
     state.next_step(run)
 run_view.run_note(session, PAGE)
 playground = session.runs.get("playground")
-if playground is not None and not playground.needs_reset(session.config) and playground.step > 0:
+if (
+    playground is not None
+    and len(playground.trainers) == 1
+    and not playground.needs_reset(run.config)
+    and playground.step > 0
+):
     st.button(
         f"Inspect the Playground's run (step {playground.step})",
         key="inspect_playground",

@@ -6,13 +6,20 @@ ensure_navigation()  # first: a deep link on a fresh server runs this page alone
 
 import streamlit as st
 
-from ui import classroom, controls, run_view, safety
+from ui import classroom, controls, dimension_view, run_view, safety
 
 PAGE = "playground"
 
 session = controls.open_session()
 controls.show_notices(session)
 controls.run_controls(session)
+st.sidebar.toggle(
+    "Beside it: the field without the network (restarts)",
+    **controls.view_widget("beside_particles"),
+    disabled=session.config.train.mode != "network",
+    help="the same start points moved directly by the field (z ← z + η·V), on the same batches: what the one-step "
+    "generator adds (smoothing, fresh samples) and what it costs",
+)
 controls.live_controls(session)
 safety.checkpoint_controls(session, PAGE)
 controls.display_controls()
@@ -34,6 +41,7 @@ st.caption(
     "change K or τ while it runs. Faint grey: data; blue: generated particles; arrows: the drift "
     "each particle is pushed along (drawn longer than true size)."
 )
+dimension_view.kernel_flattening(PAGE, run)
 replay = run_view.timeline(session, PAGE, run)
 if replay is not None:
     run_view.fork_controls(PAGE, run, replay)

@@ -58,3 +58,16 @@ def test_compare_replay_fork_and_export():
     tick(at, 1)
     assert forked.step > 10 and lab_of(at).runs["compare"] is forked
     assert {b.proto.label for b in at.get("download_button")} >= {"GIF", "MP4", "Metrics CSV", "Config JSON"}
+
+
+@pytest.mark.slow
+def test_compare_in_particle_mode_has_the_doubled_step_control():
+    """Is lookahead only a larger step? In particle mode the fairness arm doubles the particle step."""
+    at = open_page("compare", {**SMALL_URL, "mode": "particles", "fairness": "true"})
+    run = lab_of(at).runs["compare"]
+    assert set(run.trainers) == {"baseline", "lookahead", "baseline 2×step"}
+    assert run.trainers["baseline 2×step"].config.train.particle_step == 2 * run.trainers["baseline"].config.train.particle_step
+    at.button(key="play").click().run()
+    tick(at, 2)
+    assert all(t.step_count == run.step > 0 for t in run.trainers.values())
+    assert any("(particles)" in t or "2×step" in t for t in titles(at))

@@ -50,3 +50,11 @@ def test_the_inspector_continues_from_a_copy_of_the_playground_run():
     assert inspector.step == trained + 1 and step_counter(at) == trained + 1  # its first inspected step
     assert inspector.trainer is not playground.trainer and playground.step == trained  # a copy: untouched
     assert inspector.trainer.config.train.batch_size == 48  # the Inspector's own batch
+
+
+def test_the_inspector_inspects_a_network_step_when_the_sidebar_says_particles():
+    at = open_page("inspector", {"width": "32", "depth": "2", "mode": "particles", "dimension": "8"})
+    assert not at.exception, at.exception
+    assert "Inspector takes one step of the network on 2D data" in texts(at.info)
+    run = lab_of(at).runs["inspector"]
+    assert run.config.train.mode == "network" and run.config.data.dimension == 2 and step_counter(at) == 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import re
 
+import numpy as np
 import pytest
 import torch
 
@@ -285,3 +286,38 @@ def test_predict_then_reveal_trains_the_chosen_steps_and_says_how_close_the_gues
     particle = game.particle
     at.button(key="predict_new").click().run()
     assert game.path is None and game.rounds == 2 and (game.particle != particle or game.start != tuple(truth))
+
+
+def test_the_field_without_the_network_dimensions_and_kernels_from_the_sidebar():
+    """Issue #15's 2D views: particle mode (alone, and beside the network), data in D dimensions with the
+    flattening chart, the Gaussian kernel and the affinity floor as live options."""
+    from drift_core.particles import ParticleTrainer
+
+    at = open_page("playground", SMALL_URL)
+    at.toggle(key="beside_particles").set_value(True).run()
+    run = lab_of(at).runs["playground"]
+    assert set(run.trainers) == {"network", "particles"} and isinstance(run.trainers["particles"], ParticleTrainer)
+    at.button(key="play").click().run()
+    tick(at, 2)
+    assert run.trainers["network"].step_count == run.trainers["particles"].step_count > 0  # lock-step
+    assert sum(t.startswith("<b>particles</b>") for t in titles(at)) == 1 and len(titles(at)) >= 2
+    at.selectbox(key="kernel").set_value("gaussian").run()  # live: both arms take it, no restart
+    assert lab_of(at).runs["playground"] is run
+    assert {t.config.drift.kernel for t in run.trainers.values()} == {"gaussian"}
+    at.select_slider(key="affinity_floor").set_value(1e-6).run()
+    assert run.trainers["particles"].config.drift.affinity_floor == 1e-6
+    at.segmented_control(key="mode").set_value("particles").run()  # the whole run in particle mode
+    alone = lab_of(at).runs["playground"]
+    assert list(alone.trainers) == ["run"] and isinstance(alone.trainer, ParticleTrainer)
+    at.select_slider(key="particle_step").set_value(2.0).run()
+    assert alone.trainer.config.train.particle_step == 2.0
+    at.segmented_control(key="mode").set_value("network").run()
+    at.select_slider(key="dimension").set_value(8).run()
+    eight = lab_of(at).runs["playground"]
+    assert eight.config.data.dimension == 8 and "dimension" in texts(at.caption)
+    at.button(key="step").click().run()
+    assert np.asarray(eight.frame(evaluate=False).generated).shape[1] == 2  # drawn in the data's plane
+    at.button(key="flattening").click().run()
+    chart = lab_of(at).pages["playground:flattening"].result
+    assert chart.dimensions[-1] == 64 and set(chart.neighbours) >= {"raw distances", "normalised distances"}
+    assert any("neighbours ÷ data points" in t for t in titles(at))

@@ -306,3 +306,17 @@ def test_freed_memory_goes_back_to_the_system_at_most_every_few_seconds():
     assert safety.release_memory(now=1000.0) == glibc  # trimmed
     assert not safety.release_memory(now=1000.0 + safety.TRIM_EVERY_S / 2)  # too soon: not again
     assert safety.release_memory(now=1000.0 + safety.TRIM_EVERY_S) == glibc
+
+
+def test_a_particle_runs_checkpoint_loads_as_a_particle_run():
+    from drift_core.particles import ParticleTrainer
+
+    a = open_playground({**SMALL_URL, "mode": "particles"})
+    a.button(key="step").click().run()
+    trainer = run_of(a).trainer
+    assert isinstance(trainer, ParticleTrainer)
+    b = open_playground()
+    upload(b, "checkpoint_upload", "particles.pt", safety.trainer_checkpoint(trainer))
+    loaded = run_of(b).trainer
+    assert isinstance(loaded, ParticleTrainer) and loaded.step_count == trainer.step_count == 1
+    assert lab_of(b).config.train.mode == "particles" and "Loaded particles.pt" in texts(b.sidebar.success)

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from drift_core.config import ConfigError, ExperimentConfig
+from drift_core.config import MODES, ConfigError, ExperimentConfig
 from drift_core.data.points import PointSetError, load_points
 from drift_core.data.toy2d import SAMPLERS
+from drift_core.drift import KERNELS
 from drift_core.limits import Limits, config_from_query
 from drift_core.lookahead import NEGATIVES, SCALINGS, WEIGHTINGS
 from drift_core.scenarios import SCENARIOS
@@ -29,6 +30,11 @@ TAU_OPTIONS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.3, 0.5, 0.
 LR_OPTIONS = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 1e-1, 0.2, 0.5, 1.0)
 BATCH_OPTIONS = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)
 WIDTH_OPTIONS = (16, 32, 64, 128, 256, 512)
+DIMENSION_OPTIONS = (2, 3, 4, 8, 16, 32, 64)
+FLOOR_OPTIONS = (0.0, 1e-8, 1e-6, 1e-4)
+STEP_OPTIONS = (0.01, 0.03, 0.1, 0.3, 1.0, 2.0, 3.0, 10.0)
+MODE_LABELS = {"network": "network", "particles": "particles (no network)"}
+KERNEL_LABELS = {"laplace": "Laplace exp(−d/τ)", "gaussian": "Gaussian exp(−d²/2τ²)"}
 START_LABELS = {
     "default": "default (network init)",
     "between": "between the modes",
@@ -180,7 +186,7 @@ def run_controls(session: LabSession, *, upload: bool = True) -> None:
     """Settings that define a run (changing one restarts it): data, start, network, seed."""
     sb = st.sidebar
     sb.markdown("#### :material/restart_alt: Restart the run when changed")
-    _seed(session.config, ("dataset", "init", "width", "depth", "seed"))
+    _seed(session.config, ("dataset", "init", "width", "depth", "seed", "mode", "dimension"))
     st.session_state["start_case"] = session.scenario if session.scenario in START_CASES else None
     sb.pills(
         "The paper's start cases (bimodal data)",
@@ -212,6 +218,21 @@ def run_controls(session: LabSession, *, upload: bool = True) -> None:
         format_func=START_LABELS.get,
         help="Where the generator's outputs start (the paper's three start cases use the bimodal data)",
     )
+    sb.segmented_control(
+        "What moves the points",
+        MODES,
+        **_field("mode"),
+        format_func=MODE_LABELS.get,
+        help="network: the one-step generator is trained on the drift (the model); particles: the same start points "
+        "moved directly by the field, z ← z + η·V, no network (the flow the network is trained to follow)",
+    )
+    sb.select_slider(
+        "Dimensions D",
+        _options(DIMENSION_OPTIONS, "dimension"),
+        **_field("dimension"),
+        help="the 2D data rotated into D dimensions with a little noise in the extra ones; training happens in D, "
+        "the picture shows the data's plane. Watch the kernel weights flatten as D grows",
+    )
     c1, c2 = sb.columns(2)
     c1.select_slider("Width", _options(WIDTH_OPTIONS, "width"), **_field("width"))
     c2.select_slider("Depth", _options(range(1, 7), "depth"), **_field("depth"))
@@ -239,6 +260,9 @@ def live_controls(session: LabSession, *, lookahead_arm: bool = False, batch: bo
             "negatives",
             "attraction_only",
             "normalize_distance",
+            "kernel",
+            "affinity_floor",
+            "particle_step",
         ),
     )
     top_k = max(1, min(8, lim.max_k))
@@ -333,6 +357,30 @@ def live_controls(session: LabSession, *, lookahead_arm: bool = False, batch: bo
             "Normalise distances",
             **_field("normalize_distance"),
             help="measure distances in units of the batch's mean distance, as the official code does",
+        )
+        st.selectbox(
+            "Kernel",
+            KERNELS,
+            **_field("kernel"),
+            format_func=KERNEL_LABELS.get,
+            help="the paper's Laplace kernel, or a Gaussian one: its tail e^(−d²/2τ²) vanishes far from the data "
+            "(at τ = 0.05 a point 0.8 away gets e^−128), so distant particles stop moving",
+        )
+        st.select_slider(
+            "Affinity floor",
+            _options(FLOOR_OPTIONS, "affinity_floor"),
+            **_field("affinity_floor"),
+            format_func=lambda v: "off" if v == 0 else f"{v:g}",
+            help="the official code's floor under the normalised kernel, √max(row·col, floor) (1e-6 there); at "
+            "large batches it swamps the toy's tiny weights and the field stalls",
+        )
+    if session.config.train.mode == "particles":
+        sb.select_slider(
+            "Particle step η",
+            _options(STEP_OPTIONS, "particle_step"),
+            **_field("particle_step"),
+            format_func=lambda v: f"{v:g}",
+            help="particles move z ← z + η·V each step (η = 1: the paper's x ← x + V)",
         )
 
 

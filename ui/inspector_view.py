@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
+from drift_core.particles import ParticleTrainer
 from drift_core.probes import StepInspection, effective_neighbours, inspect_step
 from drift_core.run import Run
 from drift_core.train import DivergedError
@@ -159,7 +160,7 @@ class InspectorState:
         weights, optimizer and data stream), with this page's batch size."""
         session = lab()
         source = session.runs.get("playground")
-        if source is None:
+        if source is None or isinstance(source.trainer, ParticleTrainer):
             return
         with source.lock:
             trainer = source.trainer.spawn(source.config)

@@ -17,9 +17,10 @@ import torch
 
 from drift_core.comparison import compare_arms_now
 from drift_core.config import ConfigError, ExperimentConfig
+from drift_core.particles import ParticleTrainer
 from drift_core.probes import DataKernelShare, density_on_grid, field_on_grid, grid_points
 from drift_core.records import Snapshot
-from drift_core.run import DOUBLED_LR_ARM, TAPE_EVERY, TAPE_STATES, Run
+from drift_core.run import DOUBLED_LR_ARM, DOUBLED_STEP_ARM, TAPE_EVERY, TAPE_STATES, Run
 
 from . import classroom, figures, predict
 from .controls import BATCH_OPTIONS, TAU_OPTIONS, limits, view_widget
@@ -31,23 +32,32 @@ from .session import LabSession, lab
 # ---- the page's run ---------------------------------------------------------------------------------
 def page_run(session: LabSession, page: str, config: ExperimentConfig, *, fairness: bool = False) -> Run:
     """The page's run for ``config``: created on first use, rebuilt when a field that defines the run
-    changed (data, start, network, seed, uploaded points, the fairness arm), else given the live
-    changes. What happened is left in ``session.notices[page]`` for :func:`run_note`."""
+    changed (data, start, network, seed, mode, uploaded points, the fairness arm, the particles beside
+    the network), else given the live changes. What happened is left in ``session.notices[page]`` for
+    :func:`run_note`."""
     custom = config.data.dataset == "custom" and session.points is not None
     points = session.points.points if custom else None
     version = session.points.version if custom else 0
+    beside = page == "playground" and session.view.beside_particles and config.train.mode == "network"
     run = session.runs.get(page)
     if run is not None:
         changed = run.needs_reset(config, fairness if page == "compare" else None)
         if session.run_points.get(page, 0) != version:
             changed.append("uploaded points")
+        if page == "playground" and beside != ("particles" in run.trainers):
+            changed.append("the particles beside the network")
         if not changed:
             live = run.apply(config)
             if live:
                 session.notices[page] = f":material/bolt: Applied live (no reset): {', '.join(live)}."
             return run
         session.notices[page] = f":material/restart_alt: Restarted the run: {', '.join(changed)} changed."
-    run = Run.compare(config, fairness, points) if page == "compare" else Run.single(config, points)
+    if page == "compare":
+        run = Run.compare(config, fairness, points)
+    elif beside:
+        run = Run.network_and_particles(config, points)
+    else:
+        run = Run.single(config, points)
     session.runs[page] = run
     session.run_points[page] = version
     session.replay[page] = None
@@ -193,7 +203,7 @@ def kernel_share_warning(share: DataKernelShare | None, config: ExperimentConfig
 
 def run_message(slot, run: Run) -> None:
     """Why the run paused (divergence, budget), why nothing moves, or an out-of-memory fallback."""
-    fallback = [n for t in run.trainers.values() for n in t.fallback_notices]
+    fallback = [n for t in run.trainers.values() for n in getattr(t, "fallback_notices", ())]
     if run.message:
         slot.warning(run.message, icon=":material/pause_circle:")
     elif kernel_share_warning(run.kernel_share, run.base_config):
@@ -323,15 +333,23 @@ class LiveRunView:
             if self.compare:
                 energy = _metrics_at(run.histories[name], step).get("energy")
                 title = (
-                    f"<b>{name if name == 'baseline 2×lr' else config.drift.label()}</b> · energy {fmt(energy)}"
-                    f" · lr {config.train.lr:g} · {trainer.wall_s:.1f} s"
+                    f"<b>{arm_label(run, name)}</b> · energy {fmt(energy)} · "
+                    + (
+                        f"η {config.train.particle_step:g}"
+                        if isinstance(trainer, ParticleTrainer)
+                        else f"lr {config.train.lr:g}"
+                    )
+                    + f" · {trainer.wall_s:.1f} s"
                 )
                 layers = set(view.compare_layers)
                 baseline = frame.snaps.get("baseline")
                 other = baseline.generated if (name == "lookahead" and view.difference and baseline) else None
                 extra = {"other": other, "other_name": "baseline", "uirevision": "compare"}
             else:
-                title = f"{config.drift.label()} · τ = {config.drift.tau:g} · N = {config.train.batch_size}"
+                title = f"{run.label(name)} · τ = {config.drift.tau:g} · N = {config.train.batch_size}"
+                if len(frame.snaps) > 1:
+                    energy = _metrics_at(run.histories[name], step).get("energy")
+                    title = f"<b>{name}</b> · energy {fmt(energy)} · τ = {config.drift.tau:g}"
                 layers = set(view.layers)
                 extra = self._field_layers(snap, layers)
             if frame.replay_step is not None:
@@ -381,7 +399,11 @@ class LiveRunView:
         else:
             left, right = st.columns([3, 2])
             with left:
-                slots["views"] = {"run": LiveView("view_run")}
+                if len(run.trainers) == 1:
+                    slots["views"] = {"run": LiveView("view_run")}
+                else:  # the network and the particles beside it
+                    arms = st.columns(len(run.trainers))
+                    slots["views"] = {name: _in(col, LiveView, f"view_{name}") for col, name in zip(arms, run.trainers)}
                 slots["noise"], slots["status"] = st.empty(), StatusLine()
             with right:
                 slots["cards"] = MetricCards([3, 3])
@@ -451,16 +473,17 @@ class LiveRunView:
         self.draw_cards(slots["cards"], frame)
         with budget.phase("figures"):
             built = self.figures(frame)
+            first = next(iter(built))
             noise = None
-            if not self.compare and self.session.view.estimator_noise and frame.replay_step is None:
-                noise = classroom.noise_layer(self.run, built["run"], float(self.session.view.arrow_scale))
+            if self.session.view.estimator_noise and frame.replay_step is None and noise_applies(self.run):
+                noise = classroom.noise_layer(self.run, built[first], float(self.session.view.arrow_scale))
             game = getattr(self, "game", None)
             guessing = game is not None and game.active and not self.run.playing and frame.replay_step is None
             if guessing:
-                predict.overlay(built["run"], game, figures.Style.of(self.session.view))
+                predict.overlay(built[first], game, figures.Style.of(self.session.view))
         with budget.phase("send"):
             for name, figure in built.items():
-                click = slots["views"][name].draw(figure, index, clickable=guessing)
+                click = slots["views"][name].draw(figure, index, clickable=guessing and name == first)
                 if click and game.path is None:
                     game.take_click(click)
                     st.rerun(scope="fragment")  # draw the guess now
@@ -477,6 +500,17 @@ class LiveRunView:
         with budget.phase("send"):
             for view, chart in zip(views, charts):
                 view.draw(chart, index)
+
+
+def arm_label(run: Run, name: str) -> str:
+    """An arm as a person reads it: "lookahead K=1", "baseline (particles)", or the control's own name."""
+    return name if name in (DOUBLED_LR_ARM, DOUBLED_STEP_ARM) else run.label(name)
+
+
+def noise_applies(run: Run) -> bool:
+    """Estimator noise is drawn for a single-arm network run on 2D data (it redraws the batch for the
+    network's outputs on the display noise)."""
+    return len(run.trainers) == 1 and not isinstance(run.trainer, ParticleTrainer) and run.config.data.dimension == 2
 
 
 def _in(container, factory, *args):
@@ -516,7 +550,7 @@ def difference_sentence(run: Run) -> str:
         return "The arms start from the same weights: press Play to see them part."
 
     def label(name: str) -> str:
-        return name if name == DOUBLED_LR_ARM else run.trainers[name].config.drift.label()
+        return arm_label(run, name)
 
     def part(standing, where: str) -> str:
         first, second = standing.ranking[:2]
@@ -776,9 +810,11 @@ def layer_pickers(page: str) -> None:
         help="V: the drift used for training; V⁺/V⁻: attraction to data / repulsion from generated; "
         "lookahead terms V₀..V_K (one colour each) drawn from the points z⁰..z^K they act on",
     )
+    run = lab().runs.get(page)
     st.toggle(
         "Estimator noise",
         **view_widget("estimator_noise"),
+        disabled=run is not None and not noise_applies(run),
         help="the drift is estimated from one mini-batch: this redraws the batch 8 times and shows how much V "
         "changes at 48 particles. Move the batch-size slider and watch the spread change.",
     )

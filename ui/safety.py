@@ -22,6 +22,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from drift_core.checkpoint import CheckpointError, checkpoint_bytes
 from drift_core.config import ConfigError
 from drift_core.limits import Limits
+from drift_core.particles import load_arm
 from drift_core.run import Run
 from drift_core.train import Trainer
 
@@ -103,7 +104,7 @@ def _take_checkpoint(page: str) -> None:
     if file is None:
         return
     try:
-        trainer = Trainer.load(file.getvalue(), limits=Limits.from_env())
+        trainer = load_arm(file.getvalue(), limits=Limits.from_env())  # a network or a particle run
     except (CheckpointError, ConfigError, ValueError) as err:  # ValueError: e.g. a device this server lacks
         session.notices["checkpoint"] = f"error:Could not load {file.name}: {err}. Your current run is unchanged."
         return
@@ -112,6 +113,7 @@ def _take_checkpoint(page: str) -> None:
         session.add_points(trainer.points, file.name)
     session.run_points[page] = session.points.version if trainer.points is not None else 0
     session.config = trainer.config
+    session.set_view(beside_particles=False)  # the loaded run is one arm: keep it as it is
     session.runs[page] = run
     session.replay[page] = None
     session.notices["checkpoint"] = (

@@ -52,6 +52,7 @@ class ViewSettings:
 
     steps_per_frame: int = 0  # training steps between two redraws while playing; 0: auto (a time budget)
     fairness: bool = False  # Compare: add a baseline with 2x learning rate (restarts the comparison)
+    beside_particles: bool = False  # Playground: the network and, beside it, the field without it (restarts)
     layers: tuple[str, ...] = ("V",)  # Playground arrow and density layers (ui.figures.LAYERS)
     compare_layers: tuple[str, ...] = ("V",)  # Compare arrow layers
     difference: bool = False  # Compare: segments from each lookahead particle to its baseline twin

@@ -1,0 +1,100 @@
+"""The bridge from 2D toys to feature space: how the kernel's weights flatten as the data is embedded in
+more dimensions (:func:`drift_core.probes.neighbours_by_dimension`), and what distance normalisation and
+several temperatures do about it. Computed on request (it embeds the current particles in every D)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+import torch
+
+from drift_core.probes import NeighboursByDimension, neighbours_by_dimension
+from drift_core.run import Run
+
+from . import figures
+from .live_plot import LiveView
+from .session import lab
+
+POINTS = 128
+"""Particles and data points the chart embeds (evenly spaced over the drawn ones)."""
+
+
+@dataclass
+class FlatteningChart:
+    result: NeighboursByDimension | None = None
+    step: int = -1
+
+
+def _compute(page: str) -> None:
+    session = lab()
+    run = session.runs.get(page)
+    if run is None:
+        return
+    snap = run.frame(evaluate=False)
+    config = run.config
+    result = neighbours_by_dimension(
+        torch.as_tensor(snap.generated),
+        torch.as_tensor(snap.positives),
+        config.drift,
+        embedding_noise=config.data.embedding_noise,
+        seed=config.train.seed,
+        max_points=POINTS,
+    )
+    chart = session.page(f"{page}:flattening", FlatteningChart)
+    chart.result, chart.step = result, snap.step
+
+
+def kernel_flattening(page: str, run: Run) -> None:
+    """An expander with the chart: effective neighbours (as a share of the data points) and overlap with
+    the 2D neighbourhood, against D, for raw and normalised distances, one and three temperatures."""
+    chart = lab().page(f"{page}:flattening", FlatteningChart)
+    with st.expander("Dimensions: how the kernel flattens as D grows", icon=":material/3d_rotation:"):
+        st.caption(
+            "The particles and the data, embedded in D dimensions as a run with that D embeds them (a rotation and "
+            f"noise of {run.config.data.embedding_noise:g} in the extra coordinates). Left: how many data points "
+            "each particle's attraction averages over, as a share of all of them (1 = a flat kernel that sees "
+            "everything alike). Right: how much of its 2D neighbourhood it still sees (1 = the same neighbours). "
+            "Distances grow alike in D, so the weights flatten or settle on random points; normalising distances and "
+            "several temperatures change the level, not the trend: this is why images are drifted in the feature "
+            "space of an encoder, not in pixels."
+        )
+        st.button(
+            "Compute for the current particles" if chart.result is None else "Compute again",
+            key="flattening",
+            on_click=_compute,
+            args=(page,),
+            help="embeds the particles in D = 2 … 64 and measures the kernel weights: takes a few seconds",
+        )
+        result = chart.result
+        if result is None:
+            return
+        style = figures.Style.of(lab().view)
+        share = {
+            name: (result.dimensions, [n / result.positives for n in values])
+            for name, values in result.neighbours.items()
+        }
+        overlap = {name: (result.dimensions, values) for name, values in result.overlap.items()}
+        left, right = st.columns(2)
+        with left:
+            LiveView("flattening_neighbours").draw(
+                figures.curves_figure(
+                    share,
+                    title=f"neighbours ÷ data points (step {chart.step})",
+                    x_title="dimensions D",
+                    y_title="share of the data",
+                    style=style,
+                    uirevision="flattening",
+                )
+            )
+        with right:
+            LiveView("flattening_overlap").draw(
+                figures.curves_figure(
+                    overlap,
+                    title="overlap with the 2D neighbourhood",
+                    x_title="dimensions D",
+                    y_title="overlap",
+                    style=style,
+                    uirevision="flattening",
+                )
+            )
