@@ -16,7 +16,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["energy_distance", "mmd2", "sliced_wasserstein", "wasserstein2", "ModeCoverage", "mode_coverage", "evaluate"]
+__all__ = [
+    "energy_distance",
+    "mmd2",
+    "sliced_wasserstein",
+    "wasserstein2",
+    "ModeCoverage",
+    "mode_coverage",
+    "evaluate",
+    "ReferenceSample",
+]
 
 
 def _dist(a: Tensor, b: Tensor) -> Tensor:
@@ -35,6 +44,46 @@ def energy_distance(x: Tensor, y: Tensor) -> float:
     """Energy distance between samples x [N, D] and y [M, D] (V-statistic; N, M >= 1)."""
     _need(x, y, 1, "energy distance")
     return float(2 * _dist(x, y).mean() - _dist(x, x).mean() - _dist(y, y).mean())
+
+
+@dataclass(frozen=True)
+class ReferenceSample:
+    """A fixed reference sample y [M, 2] with what the energy distance and the sliced W2 need of it alone,
+    computed once: the mean distance between its points, and its sorted projections on the
+    ``n_angles`` directions. A run measures its outputs against the same sample again and again (the
+    app twice a second), so :meth:`energy_distance` and :meth:`sliced_wasserstein` equal the functions
+    of the same names on (x, y) while computing only the terms that involve x."""
+
+    points: Tensor  # [M, 2] float64
+    self_distance: float  # mean ‖y_i - y_j‖ over all pairs (the V-statistic's y-y term)
+    projections: Tensor  # [M, n_angles]: each direction's projections of y, sorted
+    directions: Tensor  # [n_angles, 2]
+
+    @classmethod
+    def of(cls, y: Tensor, n_angles: int) -> ReferenceSample:
+        if y.ndim != 2 or y.shape[1] != 2 or y.shape[0] < 1:
+            raise ValueError(f"a reference sample is [M, 2] with M >= 1, got {list(y.shape)}")
+        if n_angles < 1:
+            raise ValueError(f"sliced W2 needs at least one angle, got n_angles={n_angles}")
+        points = y.double()
+        theta = torch.arange(n_angles, dtype=torch.float64) * (math.pi / n_angles)
+        directions = torch.stack([theta.cos(), theta.sin()], 1)
+        projections = torch.sort(points @ directions.T, dim=0).values
+        return cls(points, float(_dist(points, points).mean()), projections, directions)
+
+    def energy_distance(self, x: Tensor) -> float:
+        """:func:`energy_distance` (x, the reference)."""
+        _need(x, self.points, 1, "energy distance")
+        return float(2 * _dist(x, self.points).mean() - _dist(x, x).mean() - self.self_distance)
+
+    def sliced_wasserstein(self, x: Tensor) -> float:
+        """:func:`sliced_wasserstein` (x, the reference, n_angles)."""
+        _need(x, self.points, 1, "sliced W2")
+        px, py = torch.sort(x.double() @ self.directions.T, dim=0).values, self.projections
+        if px.shape[0] != py.shape[0]:
+            q = torch.linspace(0, 1, max(px.shape[0], py.shape[0]), dtype=torch.float64)
+            px, py = torch.quantile(px, q, dim=0), torch.quantile(py, q, dim=0)
+        return float(((px - py) ** 2).mean().sqrt())
 
 
 def mmd2(x: Tensor, y: Tensor, bandwidths: tuple[float, ...] = (0.1, 0.2, 0.5, 1.0, 2.0)) -> float:

@@ -39,7 +39,7 @@ from torch import Tensor
 from .config import LIVE_FIELDS, ConfigError, ExperimentConfig
 from .data.toy2d import MIXTURE_SIGMA, mixture_modes
 from .history import History
-from .metrics import energy_distance, mmd2, mode_coverage, sliced_wasserstein, wasserstein2
+from .metrics import ReferenceSample, mmd2, mode_coverage, wasserstein2
 from .particles import ParticleTrainer, build_arm
 from .probes import DataKernelShare, data_kernel_share
 from .replay import StateTape, fork_at
@@ -69,7 +69,7 @@ METRIC_EVERY_S = 0.5
 """While playing, evaluate at most this often (an evaluation costs more than a training step)."""
 TAPE_STATES = 60
 """Trainer states kept per arm for forking (at most; see TAPE_BYTES): one per kept snapshot."""
-TAPE_BYTES = 32 << 20
+TAPE_BYTES = 16 << 20
 """Bytes of trainer state kept per arm, whatever the model size (the newest state is always kept):
 without a bound, live app sessions grew the server's memory without limit (benchmarks/RESULTS.md,
 "Load test")."""
@@ -129,6 +129,11 @@ class Evaluator:
     reference: Tensor  # [n, 2]
     modes: Tensor | None
     sigma: float | None
+    measured: ReferenceSample | None = None  # the reference's own terms of the metrics, computed once
+
+    def __post_init__(self) -> None:
+        if self.measured is None:  # frozen: set once, here
+            object.__setattr__(self, "measured", ReferenceSample.of(self.reference, SLICED_ANGLES))
 
     @classmethod
     def for_trainer(cls, trainer: ToyArm, n: int | None = None) -> Evaluator:
@@ -150,10 +155,7 @@ class Evaluator:
         if not torch.isfinite(full).all():
             return {}
         g = trainer.project(full)
-        out = {
-            "energy": energy_distance(g, self.reference),
-            "sliced_w2": sliced_wasserstein(g, self.reference, SLICED_ANGLES),
-        }
+        out = {"energy": self.measured.energy_distance(g), "sliced_w2": self.measured.sliced_wasserstein(g)}
         if mmd:
             out["mmd2"] = mmd2(g, self.reference)
         if exact_w2:

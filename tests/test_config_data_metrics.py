@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from drift_core.config import PRESETS, ConfigError, ExperimentConfig
 from drift_core.data.points import PointSetError, load_points
@@ -242,3 +244,16 @@ def test_metrics_refuse_degenerate_samples_with_a_value_error():
     assert (
         energy_distance(same, same) == 0.0 and sliced_wasserstein(same, same) == 0.0 and wasserstein2(same, same) == 0.0
     )
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(st.integers(1, 60), st.integers(1, 60), st.integers(1, 40), st.integers(0, 2**16))
+def test_a_measured_reference_sample_gives_the_same_metrics(n, m, angles, seed):
+    """ReferenceSample computes the reference's own terms once; the results equal the plain functions."""
+    from drift_core.metrics import ReferenceSample
+
+    g = torch.Generator().manual_seed(seed)
+    x, y = torch.randn(n, 2, generator=g), torch.randn(m, 2, generator=g) * 0.5 + 0.3
+    measured = ReferenceSample.of(y, angles)
+    assert measured.energy_distance(x) == pytest.approx(energy_distance(x, y), rel=1e-12, abs=1e-12)
+    assert measured.sliced_wasserstein(x) == pytest.approx(sliced_wasserstein(x, y, angles), rel=1e-12, abs=1e-12)

@@ -66,7 +66,10 @@ def test_compare_in_particle_mode_has_the_doubled_step_control():
     at = open_page("compare", {**SMALL_URL, "mode": "particles", "fairness": "true"})
     run = lab_of(at).runs["compare"]
     assert set(run.trainers) == {"baseline", "lookahead", "baseline 2×step"}
-    assert run.trainers["baseline 2×step"].config.train.particle_step == 2 * run.trainers["baseline"].config.train.particle_step
+    assert (
+        run.trainers["baseline 2×step"].config.train.particle_step
+        == 2 * run.trainers["baseline"].config.train.particle_step
+    )
     at.button(key="play").click().run()
     tick(at, 2)
     assert all(t.step_count == run.step > 0 for t in run.trainers.values())
