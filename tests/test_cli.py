@@ -1,5 +1,6 @@
 """The command line (drift_core.cli): argparse-typed arguments with one-line errors, atomic outputs,
-and a real ``train`` process killed mid-write that resumes from what it left."""
+a real ``train`` process killed mid-write that resumes from what it left, ``train`` and ``compare`` end to
+end, bad point files, server limits, untrusted checkpoints and out-of-memory reports."""
 
 from __future__ import annotations
 
@@ -7,18 +8,22 @@ import csv
 import io
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
 import time
 
 import pytest
+import torch
 
 from drift_core import cli
+from drift_core.checkpoint import save_checkpoint
 from drift_core.export import read_csv
 from drift_core.particles import ParticleTrainer, load_arm
 from drift_core.train import Trainer
 from tests.conftest import ROOT
+from tests.faults_support import SMALL, _oom_above
 
 TINY = ["--dataset", "moons", "--batch-size", "32", "--set", "width=16", "--set", "depth=1", "--set", "noise_dim=4"]
 
@@ -251,3 +256,264 @@ def test_compare_particles_has_the_doubled_step_control(tmp_path, capsys):
     assert methods == {"baseline", "baseline 2x step", "lookahead K=1"}
     code, err = _main(["compare", *TINY, "--particles", "--steps", "2", "--eval-samples", "64"], capsys)
     assert code == 2 and "particle" in err
+
+
+# ---- train and compare end to end ----------------------------------------------------------------
+
+
+def _cli(*args, **kw):
+    return subprocess.run(
+        [sys.executable, "-m", "drift_core", *args], cwd=ROOT, capture_output=True, text=True, timeout=600, **kw
+    )
+
+
+def test_cli_train_writes_outputs_and_resumes(tmp_path):
+    out = tmp_path / "run"
+    r = _cli(
+        "train",
+        "--dataset",
+        "moons",
+        "--steps",
+        "40",
+        "--batch-size",
+        "128",
+        "--set",
+        "width=32",
+        "--eval-every",
+        "20",
+        "--out",
+        str(out),
+        "--quiet",
+    )
+    assert r.returncode == 0, r.stderr
+    for name in ("config.json", "metrics.csv", "checkpoint.pt", "scatter.png", "summary.json"):
+        assert (out / name).is_file(), name
+    assert json.loads((out / "config.json").read_text())["data"]["dataset"] == "moons"
+    assert len((out / "metrics.csv").read_text().splitlines()) == 41
+    r = _cli("train", "--resume", str(out / "checkpoint.pt"), "--steps", "60", "--out", str(out), "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((out / "summary.json").read_text())["step"] == 60
+    assert len((out / "metrics.csv").read_text().splitlines()) == 61
+
+
+def test_cli_bad_arguments_exit_nonzero_with_message(tmp_path):
+    cases = [
+        ("train", "--K", "abc"),
+        ("train", "--dataset", "nope"),
+        ("train", "--resume", str(tmp_path / "missing.pt")),
+        ("train", "--dataset", "custom"),
+        ("compare", "--seeds", "a,b"),
+    ]
+    for args in cases:
+        r = _cli(*args)
+        assert r.returncode == 2, (args, r.stderr)
+        assert r.stderr.startswith("error:") and "Traceback" not in r.stderr, r.stderr
+    bad_csv = tmp_path / "bad.csv"
+    bad_csv.write_text("1,2\n3\n")
+    r = _cli("train", "--points", str(bad_csv), "--out", str(tmp_path / "o"))
+    assert r.returncode == 2 and "at least 2 columns" in r.stderr
+
+
+def test_cli_custom_points(tmp_path):
+    pts = tmp_path / "pts.csv"
+    pts.write_text("x,y\n" + "\n".join(f"{i / 50 - 1},{(i % 7) / 7}" for i in range(100)))
+    r = _cli(
+        "train", "--points", str(pts), "--steps", "10", "--batch-size", "64", "--out", str(tmp_path / "o"), "--quiet"
+    )
+    assert r.returncode == 0, r.stderr
+
+
+def test_cli_compare_prints_table(tmp_path):
+    r = _cli(
+        "compare",
+        "--dataset",
+        "8gaussians",
+        "--steps",
+        "20",
+        "--batch-size",
+        "64",
+        "--set",
+        "width=32",
+        "--seeds",
+        "0,1",
+        "--lookahead-K",
+        "1",
+        "--eval-at",
+        "10,20",
+        "--out",
+        str(tmp_path / "rows.csv"),
+        "--quiet",
+    )
+    assert r.returncode == 0, r.stderr
+    for method in ("baseline", "baseline 2x lr", "lookahead K=1"):
+        assert method in r.stdout
+    assert "+-" in r.stdout and "wall-clock" in r.stdout
+    rows = (tmp_path / "rows.csv").read_text().splitlines()
+    assert len(rows) == 1 + 2 * 2 * 3
+
+
+# ---- bad point files and server limits ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        (b"", "empty"),
+        (b"# only a comment\n", "empty"),
+        (b"1,2\n3\n", "at least 2 columns"),
+        (b"hello,world\nfoo,bar\n", "two numeric columns"),
+        (b"1,2\ninf,3\n", "NaN or infinite"),
+        (b"1,2\n", "at least 2"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "binary"),
+        (b"1e300,1\n2,3\n", "too large"),
+    ],
+)
+def test_cli_refuses_each_bad_csv_with_a_message(tmp_path, capsys, content, words):
+    path = tmp_path / "points.csv"
+    path.write_bytes(content)
+    code = cli.main(["train", "--points", str(path), "--steps", "1", "--out", str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error:") and words in err, err
+    assert not (tmp_path / "out").exists()  # nothing was written
+
+
+def test_cli_refuses_configs_beyond_the_server_limits(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("DRIFT_MAX_BATCH", "256")
+    monkeypatch.setenv("DRIFT_MAX_K", "2")
+    code = cli.main(["train", "--batch-size", "512", "--method", "lookahead", "--K", "3", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "limit of 256" in err and "K = 3" in err
+    monkeypatch.setenv("DRIFT_MAX_BATCH", "many")
+    assert cli.main(["train", "--out", str(tmp_path)]) == 2
+    assert "DRIFT_MAX_BATCH must be a positive integer" in capsys.readouterr().err
+
+
+# ---- untrusted checkpoints -------------------------------------------------------------------
+
+
+class _Exploit:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def _cli_subprocess(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "drift_core", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_cli_resume_never_executes_a_malicious_pickle(tmp_path):
+    marker = tmp_path / "executed"
+    evil_torch = tmp_path / "evil.pt"
+    torch.save(
+        {"format": "drift-lab-checkpoint", "version": 1, "kind": "toy2d", "x": _Exploit(str(marker))}, evil_torch
+    )
+    evil_pickle = tmp_path / "evil.pkl"
+    evil_pickle.write_bytes(pickle.dumps({"model": _Exploit(str(marker))}))
+    r = _cli_subprocess(
+        "train", "--resume", str(evil_torch), "--out", str(tmp_path / "out"), "--quiet"
+    )  # the real entry point
+    assert r.returncode == 2 and r.stderr.startswith("error: cannot resume") and "Traceback" not in r.stderr, r.stderr
+    assert "refused" in r.stderr and "Unsupported global: GLOBAL io.open" in r.stderr
+    assert not marker.exists()
+    for path in (evil_torch, evil_pickle):
+        assert cli.main(["train", "--resume", str(path), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+        assert not marker.exists()
+    assert not (tmp_path / "out").exists()
+    pickle.loads(pickle.dumps(_Exploit(str(marker))))  # the payload is real: unpickling it does write the marker
+    assert marker.exists()
+
+
+def test_cli_resume_refuses_bad_checkpoints_with_messages(tmp_path, capsys):
+    good = tmp_path / "good.pt"
+    Trainer(SMALL.with_values({"dataset": "moons"})).save(good)
+    data = good.read_bytes()
+    truncated, text, empty = tmp_path / "truncated.pt", tmp_path / "notes.txt", tmp_path / "empty.pt"
+    truncated.write_bytes(data[: len(data) // 3])
+    text.write_text("not a checkpoint at all\n")
+    empty.write_bytes(b"")
+    images = tmp_path / "images.pt"
+    save_checkpoint(images, Trainer(SMALL).state_dict(), kind="images")
+    other_arch = tmp_path / "arch.pt"
+    state = Trainer(SMALL).state_dict()
+    state["config"]["model"]["width"] = 48
+    save_checkpoint(other_arch, state, kind="toy2d")
+    cases = {
+        truncated: ([], "truncated or not a torch file"),
+        text: ([], "not a readable checkpoint"),
+        empty: ([], "empty"),
+        images: ([], "'images' checkpoint"),
+        other_arch: ([], "do not fit"),
+        good: (["--dataset", "checkerboard"], "another dataset or architecture: dataset='checkerboard'"),
+    }
+    for path, (extra, words) in cases.items():
+        code = cli.main(["train", "--resume", str(path), *extra, "--out", str(tmp_path / "out"), "--quiet"])
+        err = capsys.readouterr().err
+        assert code == 2 and words in err, (path.name, err)
+    # a live setting is fine on resume and applies to the resumed run
+    code = cli.main(
+        [
+            "train",
+            "--resume",
+            str(good),
+            "--steps",
+            "3",
+            "--lr",
+            "0.002",
+            "--out",
+            str(tmp_path / "out"),
+            "--quiet",
+            "--eval-samples",
+            "128",
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    resumed = Trainer.load(tmp_path / "out" / "checkpoint.pt")
+    assert resumed.step_count == 3 and resumed.config.train.lr == 0.002 and resumed.config.data.dataset == "moons"
+
+
+# ---- out of memory ---------------------------------------------------------------------------
+
+
+def test_cli_reports_out_of_memory_fallback_and_final_failure(tmp_path, capsys, monkeypatch):
+    _oom_above(monkeypatch, 100)
+    code = cli.main(
+        [
+            "train",
+            "--steps",
+            "2",
+            "--batch-size",
+            "256",
+            "--set",
+            "width=32",
+            "--out",
+            str(tmp_path / "a"),
+            "--quiet",
+            "--eval-samples",
+            "128",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 0 and "warning: step 1: out of memory at batch size 256" in err
+    _oom_above(monkeypatch, 1)
+    code = cli.main(
+        [
+            "train",
+            "--steps",
+            "2",
+            "--batch-size",
+            "64",
+            "--set",
+            "width=32",
+            "--out",
+            str(tmp_path / "b"),
+            "--quiet",
+            "--eval-samples",
+            "128",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 3 and "error: out of memory even at batch size 64" in err and "Traceback" not in err

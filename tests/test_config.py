@@ -1,5 +1,7 @@
 """The config JSON readers (ExperimentConfig.from_json, ImageExperimentConfig.from_json) under fuzzing:
-any text or bytes give a valid config or a ConfigError with a short message, quickly."""
+any text or bytes give a valid config or a ConfigError with a short message, quickly; round trips through
+JSON, flat dicts, links and the CLI, bad values refused, valid presets, and K alone saying baseline or
+lookahead."""
 
 from __future__ import annotations
 
@@ -9,8 +11,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from drift_core.cli import main as cli_main
 from drift_core.config import INT_RANGES, PRESETS, ConfigError, ExperimentConfig
+from drift_core.export import config_json, config_query
 from drift_core.images.config import IMAGE_PRESETS, ImageExperimentConfig
+from drift_core.limits import config_from_query
+from tests.configs_support import TINY
 from tests.fuzz_support import fuzz_settings, mutated
 
 CLASSES = [ExperimentConfig, ImageExperimentConfig]
@@ -157,3 +163,98 @@ def test_the_new_fields_round_trip_and_say_whether_they_apply_live():
     )
     images = ImageExperimentConfig().with_values({"kernel": "gaussian"})  # the drift section is shared
     assert images.drift.kernel == "gaussian"
+
+
+# ---- round trips, validation and presets ---------------------------------------------------------
+
+
+def test_json_and_flat_round_trip():
+    cfg = ExperimentConfig().with_values({"K": 3, "method": "lookahead", "tau": 0.1, "dataset": "moons"})
+    assert ExperimentConfig.from_json(cfg.to_json()) == cfg
+    assert ExperimentConfig.from_dict(cfg.to_flat()) == cfg
+    assert ExperimentConfig().with_values(cfg.to_query()) == cfg
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"K": "abc"},
+        {"tau": -1},
+        {"tau": "nan"},
+        {"dataset": "nope"},
+        {"nosuch": 1},
+        {"batch_size": 1},
+        {"scaling": "weird"},
+        {"multi_temperature": "maybe"},
+    ],
+)
+def test_bad_values_raise(bad):
+    with pytest.raises(ConfigError):
+        ExperimentConfig().with_values(bad)
+
+
+def test_presets_are_valid():
+    for cfg in PRESETS.values():
+        cfg.validate()
+    paper = PRESETS["paper_toy_checkerboard"]
+    assert (paper.model.width, paper.model.depth, paper.train.batch_size, paper.drift.tau) == (256, 3, 2048, 0.05)
+
+
+def test_drift_settings_are_checked_once_for_2d_and_images():
+    """One DriftConfig.problems serves both experiment configs; only the K bound differs."""
+    from dataclasses import replace
+
+    from drift_core.config import DriftConfig, ExperimentConfig
+    from drift_core.images.config import ImageExperimentConfig
+
+    bad = DriftConfig(K=12, tau=float("nan"), scaling="sideways")
+    found = bad.problems(max_k=8)
+    assert any("K must be between 0 and 8" in p for p in found)
+    assert any("tau must be finite" in p for p in found) and any("scaling" in p for p in found)
+    assert DriftConfig().problems(max_k=8) == []
+    assert not any("K must" in p for p in DriftConfig(K=12).problems(max_k=64))
+    for config, allowed_k in ((ExperimentConfig(), 64), (ImageExperimentConfig(), 8)):
+        with pytest.raises(ConfigError, match=f"K must be between 0 and {allowed_k}"):
+            replace(config, drift=replace(config.drift, K=allowed_k + 1)).validate()
+        replace(config, drift=replace(config.drift, K=allowed_k)).validate()
+
+
+def test_k_alone_says_baseline_or_lookahead_and_method_is_still_understood():
+    """K = 0 is the baseline; K is the one field. ``method`` in links, config files, checkpoints and
+    the CLI still means what it meant."""
+    from drift_core.config import ExperimentConfig, flat_field_names
+
+    assert "method" not in flat_field_names() and ExperimentConfig().drift.K == 0
+    cfg = ExperimentConfig()
+    assert cfg.with_values({"method": "lookahead"}).drift.K == 1
+    assert cfg.with_values({"method": "lookahead", "K": 3}).drift.K == 3
+    assert cfg.with_values({"K": 3}).with_values({"method": "baseline"}).drift.K == 0
+    assert cfg.with_values({"K": 2}).drift.method == "lookahead" and cfg.drift.method == "baseline"
+    assert cfg.with_values({"K": 2}).drift.label() == "lookahead K=2"
+    old = {"drift": {"method": "baseline", "K": 1, "tau": 0.1}}  # a config JSON written before
+    assert ExperimentConfig.from_dict(old).drift.K == 0
+    linked, notes = config_from_query(cfg, {"method": "lookahead", "tau": "0.1"})
+    assert linked.drift.K == 1 and not notes
+    linked, notes = config_from_query(cfg, {"method": "baseline", "K": "4"})
+    assert linked.drift.K == 0
+    _, notes = config_from_query(cfg, {"method": "sideways"})
+    assert any("method" in n for n in notes)
+    with pytest.raises(ConfigError, match="method"):
+        cfg.with_values({"method": "sideways"})
+
+
+def test_config_json_round_trips_through_cli_and_url(tmp_path):
+    cfg = TINY.with_values({"method": "lookahead", "K": 2, "tau": 0.07, "steps": 2})
+    text = config_json(cfg)
+    assert ExperimentConfig.from_json(text) == cfg
+    path = tmp_path / "config.json"
+    path.write_text(text)
+    assert (
+        cli_main(["train", "--config", str(path), "--out", str(tmp_path / "run"), "--quiet", "--eval-samples", "16"])
+        == 0
+    )
+    assert ExperimentConfig.from_json((tmp_path / "run" / "config.json").read_text()) == cfg
+    from urllib.parse import parse_qsl
+
+    restored, notices = config_from_query(ExperimentConfig(), dict(parse_qsl(config_query(cfg))))
+    assert restored == cfg and notices == []

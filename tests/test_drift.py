@@ -1,4 +1,5 @@
-"""Property tests of the drifting field against an independent loop implementation of Algorithm 2."""
+"""Property tests of the drifting field (drift_core.drift) against an independent loop implementation of
+Algorithm 2, and which kernel path and how many CPU threads a call takes."""
 
 from __future__ import annotations
 
@@ -7,12 +8,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import drift_core._drift_kernel as kernel
 from drift_core.drift import drift_weights, drifting_field, drifting_field_reference
+from drift_core.lookahead import lookahead_field
+from tests.drift_support import _rand
 from tests.reference_drift import reference_drift
-
-
-def _rand(g, n, d, shift=0.0, scale=1.0):
-    return torch.randn(n, d, generator=g, dtype=torch.float64) * scale + shift
 
 
 @pytest.mark.parametrize("n,p,d,tau", [(7, 9, 2, 0.05), (12, 5, 3, 0.5), (6, 6, 2, 2.0), (5, 8, 16, 1.0)])
@@ -267,3 +267,69 @@ def test_unknown_kernel_and_bad_floor_raise(gen):
         drifting_field(x, x, tau=1.0, kernel="cauchy")
     with pytest.raises(ValueError, match="affinity_floor"):
         drift_weights(x, x, tau=1.0, affinity_floor=2.0)
+
+
+# ---- the graph-safe path only where asked ------------------------------------------------------
+
+
+def test_graph_safe_dispatch_only_inside_its_context(gen, monkeypatch):
+    x, y = _rand(gen, 20, 2), _rand(gen, 20, 2)
+    calls = []
+    original = kernel.graph_safe_field_terms
+    monkeypatch.setattr(kernel, "graph_safe_field_terms", lambda *a, **k: calls.append(1) or original(*a, **k))
+    drifting_field(x, y, tau=0.1)
+    assert calls == [] and not kernel.graph_safe_wanted(x)
+    with kernel.graph_safe():
+        assert kernel.graph_safe_wanted(x)
+        lookahead_field(x, y, K=1, tau=0.1)
+    assert calls == [1, 1] and not kernel.graph_safe_wanted(x)
+
+
+# ---- CPU threads chosen per call ---------------------------------------------------------------
+
+
+@pytest.fixture
+def contended(monkeypatch):
+    """A policy that sees two other processes busy on two CPUs (so it chooses one thread), with two
+    threads configured; records the thread count each kernel call ran with."""
+    from drift_core import runtime
+
+    clock = iter(runtime.CpuSample(wall_s=float(i), busy_s=2.0 * i, own_s=0.0) for i in range(10**6))
+    monkeypatch.setattr(runtime, "CPU_THREADS", runtime.CpuThreadPolicy(lambda: next(clock), cpus=2, window_s=0.0))
+    seen = []
+    original = kernel.field_terms
+    monkeypatch.setattr(
+        kernel, "field_terms", lambda *a, **k: seen.append(torch.get_num_threads()) or original(*a, **k)
+    )
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield seen
+    torch.set_num_threads(before)
+
+
+def test_contention_gives_one_thread_and_the_same_bits_for_low_dimensions(gen, contended):
+    from drift_core import runtime
+
+    x, y = _rand(gen, 700, 2, dtype=torch.float32), _rand(gen, 650, 2, shift=0.3, dtype=torch.float32)
+    adaptive = [
+        drifting_field(x, y, tau=0.05).v,
+        drifting_field(x, y, tau=(0.02, 0.05, 0.2), normalize_distance=True).v,
+        lookahead_field(x, y, K=2, tau=0.05).v,
+    ]
+    assert contended and set(contended) == {1} and torch.get_num_threads() == 2
+    contended.clear()
+    with runtime.fixed_cpu_threads():
+        fixed = [
+            drifting_field(x, y, tau=0.05).v,
+            drifting_field(x, y, tau=(0.02, 0.05, 0.2), normalize_distance=True).v,
+            lookahead_field(x, y, K=2, tau=0.05).v,
+        ]
+    assert set(contended) == {2}
+    for a, b in zip(adaptive, fixed):
+        assert torch.equal(a, b)  # the thread count changes the speed, not a bit of the result
+
+
+def test_high_dimensions_keep_the_configured_threads(gen, contended):
+    x, y = _rand(gen, 50, 16, dtype=torch.float32), _rand(gen, 40, 16, dtype=torch.float32)
+    drifting_field(x, y, tau=1.0)
+    assert contended == [2]

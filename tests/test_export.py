@@ -1,14 +1,17 @@
 """The GIF/MP4 exports (drift_core.export: frames with the data, particles, arrows and readable titles in
-the app's palette), the one CSV writer (rows_csv / write_csv / read_csv) and atomic files
+the app's palette), the one CSV writer (rows_csv / write_csv / read_csv), the metrics CSV and atomic files
 (drift_core.files)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 
 import imageio.v3 as iio
 import numpy as np
 import pytest
+from PIL import Image
 
 from drift_core import palette
 from drift_core.config import ExperimentConfig
@@ -19,7 +22,9 @@ from drift_core.export import (
     frame_bounds,
     gif_bytes,
     mp4_bytes,
+    mp4_encoder,
     read_csv,
+    records_csv,
     rows_csv,
     side_by_side_frames,
     side_by_side_gif,
@@ -29,6 +34,7 @@ from drift_core.export import (
 )
 from drift_core.files import atomic_write, remove_stale_temporaries, write_bytes
 from drift_core.train import Trainer
+from tests.configs_support import run_with_snapshots  # noqa: F401  (a fixture: a short run's snapshots and records)
 
 TINY = ExperimentConfig().with_values(
     {"dataset": "8gaussians", "width": 16, "depth": 1, "noise_dim": 4, "batch_size": 32, "seed": 5, "K": 1}
@@ -156,3 +162,72 @@ def test_atomic_write_accepts_whole_file_modes_only(tmp_path):
     with pytest.raises(ValueError, match="whole files"):
         with atomic_write(tmp_path / "x", "a"):
             pass
+
+
+# ---- a short run's snapshots and records ----------------------------------------------------------
+
+
+def test_gif_export_has_one_frame_per_snapshot(run_with_snapshots):
+    _, snaps, _ = run_with_snapshots
+    data = gif_bytes(snaps, size=128, title="tiny")
+    gif = Image.open(io.BytesIO(data))
+    assert gif.format == "GIF" and gif.is_animated and gif.n_frames == len(snaps) == 6
+    assert gif.size == (128, 128) and gif.info.get("loop") == 0
+
+
+def test_mp4_export_with_bundled_encoder(run_with_snapshots, tmp_path):
+    assert mp4_encoder() is not None, "imageio-ffmpeg (requirements.txt) should provide an encoder"
+    _, snaps, _ = run_with_snapshots
+    data = mp4_bytes(snaps, size=130, fps=5)
+    assert data[4:8] == b"ftyp"
+    path = tmp_path / "run.mp4"
+    path.write_bytes(data)
+    import imageio.v2 as imageio
+
+    reader = imageio.get_reader(path, format="FFMPEG")
+    try:
+        assert reader.count_frames() == len(snaps)
+        assert reader.get_data(0).shape == (128, 128, 3)  # rounded down to a multiple of 16
+    finally:
+        reader.close()
+
+
+def test_metrics_csv_joins_evaluations(run_with_snapshots):
+    _, _, records = run_with_snapshots
+    text = records_csv(records, [{"step": 4, "wall_s": 0.1, "energy": 0.25}, {"step": 0, "wall_s": 0.0, "energy": 0.9}])
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [int(r["step"]) for r in rows] == list(range(0, 11))
+    assert rows[0]["energy"] == "0.9" and rows[4]["energy"] == "0.25" and rows[5]["energy"] == ""
+    assert float(rows[3]["loss"]) == pytest.approx(records[2].loss)
+
+
+def test_side_by_side_gif_pairs_frames_of_each_arm(run_with_snapshots):
+    from drift_core.export import frames_mp4, side_by_side_frames, side_by_side_gif
+
+    _, snaps, _ = run_with_snapshots
+    gif = Image.open(io.BytesIO(side_by_side_gif({"baseline": snaps, "lookahead": snaps[:4]}, size=96)))
+    assert gif.n_frames == 4 and gif.size == (192, 96)  # cut to the shorter run
+    frames = side_by_side_frames({"a": snaps[:2], "b": snaps[:2], "c": snaps[:2]}, size=50)
+    assert data_size(frames_mp4(frames, fps=4)) > 0 and frames[0].size == (150, 50)
+
+
+def data_size(data: bytes) -> int:
+    assert data[4:8] == b"ftyp"
+    return len(data)
+
+
+def test_rows_csv_unions_columns_across_arms():
+    """The comparison export: arms with different columns (one drift_rms per term) share one CSV."""
+    import csv as _csv
+    import io as _io
+
+    from drift_core.export import record_rows, rows_csv
+
+    base = record_rows([{"step": 1, "loss": 0.5, "drift_rms_0": 0.1}], [{"step": 0, "wall_s": 0.0, "energy": 0.9}])
+    look = record_rows([{"step": 1, "loss": 0.4, "drift_rms_0": 0.1, "drift_rms_1": 0.05}])
+    text = rows_csv([{"arm": "baseline", **r} for r in base] + [{"arm": "lookahead", **r} for r in look], "arm")
+    parsed = list(_csv.DictReader(_io.StringIO(text)))
+    assert list(parsed[0]) == ["arm", "step", "energy", "loss", "drift_rms_0", "drift_rms_1"]
+    assert [(r["arm"], r["step"]) for r in parsed] == [("baseline", "0"), ("baseline", "1"), ("lookahead", "1")]
+    assert parsed[1]["drift_rms_1"] == "" and parsed[2]["drift_rms_1"] == "0.05" and parsed[0]["energy"] == "0.9"
+    assert rows_csv([], "arm") == "arm\n"

@@ -1,5 +1,6 @@
 """Server limits and the lenient reading of a shared link (drift_core.limits.config_from_query), fuzzed:
-any query string gives a valid config within the limits and short notices, never an exception."""
+any query string gives a valid config within the limits and short notices, never an exception; limits
+from the environment, on the model's size, on uploads and on steps per frame."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from drift_core import cli
 from drift_core.config import ConfigError, ExperimentConfig, flat_field_names, model_parameter_count
+from drift_core.data.points import PointSetError, load_points
 from drift_core.limits import Limits, config_from_query
 from drift_core.models import build_generator
 from drift_core.train import Trainer
@@ -133,3 +136,89 @@ def test_the_limit_on_the_generator_counts_its_d_outputs():
     limits.check(config)
     with pytest.raises(ConfigError, match="parameters"):
         limits.check(config.with_values({"dimension": 64}))
+
+
+# ---- limits from the environment and on the model's size ---------------------------------------
+
+
+def test_query_params_are_clamped_or_defaulted_with_notices():
+    cfg, notices = config_from_query(
+        ExperimentConfig(), {"K": "99", "tau": "abc", "batch_size": "100000", "unknown": "1", "lr": "0.01"}
+    )
+    assert (
+        cfg.drift.K == 8
+        and cfg.drift.tau == 0.05
+        and cfg.train.batch_size == Limits().max_batch
+        and cfg.train.lr == 0.01
+    )
+    assert len(notices) == 3
+
+
+def test_limits_from_env_and_check():
+    limits = Limits.from_env({"DRIFT_MAX_BATCH": "256", "DRIFT_MAX_K": "2"})
+    with pytest.raises(ConfigError, match="256"):
+        limits.check(ExperimentConfig().with_values({"batch_size": 512}))
+    with pytest.raises(ConfigError, match="K = 3"):
+        limits.check(ExperimentConfig().with_values({"method": "lookahead", "K": 3}))
+    with pytest.raises(ConfigError):
+        Limits.from_env({"DRIFT_MAX_K": "lots"})
+
+
+def test_upload_row_limit_comes_from_the_environment(monkeypatch, tmp_path, capsys):
+    rows = "\n".join(f"{i},{i % 3}" for i in range(50))
+    assert load_points(rows).shape == (50, 2)
+    monkeypatch.setenv("DRIFT_MAX_UPLOAD_POINTS", "40")
+    limit = Limits.from_env().max_upload_points
+    with pytest.raises(PointSetError, match="more than 40 rows"):
+        load_points(rows, max_points=limit)
+    with pytest.raises(PointSetError, match="limit 40"):
+        load_points(torch.zeros(41, 2), max_points=limit)
+    (tmp_path / "p.csv").write_text(rows)  # the CLI applies the server's limit
+    assert (
+        cli.main(
+            [
+                "train",
+                "--points",
+                str(tmp_path / "p.csv"),
+                "--set",
+                "dataset=custom",
+                "--steps",
+                "1",
+                "--quiet",
+                "--out",
+                str(tmp_path / "run"),
+            ]
+        )
+        == 2
+    )
+    assert "more than 40 rows" in capsys.readouterr().err
+
+
+def test_limits_refuse_oversized_models_and_clamp_steps_per_frame():
+    limits = Limits.from_env({"DRIFT_MAX_MODEL_PARAMS": "100000", "DRIFT_MAX_STEPS_PER_FRAME": "5"})
+    big = ExperimentConfig().with_values({"width": 512, "depth": 3})
+    assert model_parameter_count(big.model) == sum(p.numel() for p in build_generator(big.model, seed=0).parameters())
+    with pytest.raises(ConfigError, match="parameters, above this server's limit of 100,000"):
+        limits.check(big)
+    limits.check(ExperimentConfig().with_values({"width": 128}))  # 3 x 128 fits 100k parameters
+    assert limits.steps_per_frame(3) == (3, "")
+    steps, notice = limits.steps_per_frame(50)
+    assert steps == 5 and "1..5" in notice
+    assert limits.steps_per_frame(0)[0] == 1
+
+
+def test_query_params_beyond_the_model_limit_keep_the_current_value():
+    limits = Limits(max_model_params=100_000)
+    base = ExperimentConfig().with_values({"width": 128})  # 3 x 128: fits this limit
+    cfg, notices = config_from_query(base, {"width": "4096", "depth": "16", "K": "-3", "lr": "1e9"}, limits)
+    assert cfg.model.width == 128 and cfg.model.depth == 3  # refused: no clamp fits the limit
+    assert cfg.drift.K == 0 and cfg.train.lr == 1.0  # clamped into range
+    assert len(notices) == 4 and all(("ignored" in n) or ("using" in n) for n in notices), notices
+    limits.check(cfg)
+    tight = Limits(max_batch=128, max_model_params=20_000)  # even the defaults are too big for this server
+    cfg, notices = config_from_query(base, {"depth": "2"}, tight)
+    assert cfg.train.batch_size == 128 and cfg.model.depth == 2 and len(notices) == 2
+    tight.check(cfg)
+    cfg, notices = config_from_query(base, {}, tight)
+    assert cfg.model.width == 64 and "using 64" in notices[-1]
+    tight.check(cfg)

@@ -1,5 +1,6 @@
 """The point-file reader (drift_core.data.points.load_points) under fuzzing: random bytes, random text
-and mutated valid files either load as finite [M, 2] float32 points or raise PointSetError, quickly."""
+and mutated valid files either load as finite [M, 2] float32 points or raise PointSetError, quickly; point
+files as real tools write them, and each kind of bad file or array refused with its reason."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ import codecs
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from drift_core.data.points import MAX_POINTS, PointSetError, load_points
+from drift_core.data.points import MAX_BYTES, MAX_POINTS, PointSetError, load_points
 from tests.fuzz_support import fuzz_settings, mutated
 
 
@@ -106,3 +108,82 @@ def test_unreadable_files_are_refused_with_a_message(tmp_path, monkeypatch):
 def test_utf16_without_bom_and_odd_lengths_are_refused_not_crashed():
     for data in (codecs.BOM_UTF16_LE + b"1\x00,\x002", "1,2\n3,4\n".encode("utf-16-le")):
         _check(data)
+
+
+# ---- point files as real tools write them ---------------------------------------------------------
+
+
+def test_load_points_good_and_bad():
+    pts = load_points(b"x,y\n0,0\n1,1\n2,0.5\n")
+    assert pts.shape == (3, 2)
+    bad = {
+        b"": "empty",
+        b"1,2\n4\n": "at least 2 columns",
+        b"a,b\nc,d\n1,2\n": "two numeric columns",
+        b"1,2\nnan,3\n": "NaN",
+        b"1,2\n": "at least",
+        b"\x00\x01\x02binary": "binary",
+        b"\xff\xfe\xfa": "UTF-8",
+    }
+    for content, words in bad.items():
+        with pytest.raises(PointSetError, match=words):
+            load_points(content)
+    with pytest.raises(PointSetError, match="too many"):
+        load_points("\n".join("1,2" for _ in range(200_002)))
+    with pytest.raises(PointSetError, match="shape"):
+        load_points(np.zeros((3, 3)))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x,y\r0.5,1\r-1,2\r3,4\r",  # classic Mac line endings
+        "x\ty\n0.5\t1\n-1\t2\n3\t4\n",  # tab-separated
+        "x;y\r\n0.5;1\r\n-1;2\r\n3;4\r\n",  # semicolons, Windows line endings
+        "0.5 1\n-1   2\n3 4\n",  # whitespace, no header
+        '"x","y"\n"0.5","1"\n"-1","2"\n"3","4"\n',  # quoted
+        "# exported\nx,y,\n0.5,1,\n-1,2,\n3,4,\n",  # a comment and trailing delimiters
+    ],
+)
+def test_point_files_in_any_common_dialect_load(text):
+    points = load_points(text)
+    assert points.tolist() == [[0.5, 1.0], [-1.0, 2.0], [3.0, 4.0]]
+
+
+def test_point_files_with_a_bom_or_label_columns_say_which_columns_were_used():
+    rows = "label,y,x,weight\na,1,0.5,9\nb,2,-1,9\nc,4,3,9\n"
+    notes: list[str] = []
+    assert load_points(rows, notes=notes).tolist() == [[0.5, 1.0], [-1.0, 2.0], [3.0, 4.0]]
+    assert notes == ["used columns 'x' and 'y' of 4 as x and y"]
+    notes.clear()
+    assert load_points("id,a,b\n7,0.5,1\n8,-1,2\n", notes=notes).tolist() == [[7.0, 0.5], [8.0, -1.0]]
+    notes.clear()
+    assert load_points("name;p;q\nu;0.5;1\nv;-1;2\n", notes=notes).tolist() == [[0.5, 1.0], [-1.0, 2.0]]
+    assert notes == ["used columns 'p' and 'q' of 3 as x and y"]
+    for encoded in ("x,y\n1,2\n3,4\n".encode("utf-16"), "\ufeffx,y\n1,2\n3,4\n".encode("utf-8")):
+        assert load_points(encoded).tolist() == [[1.0, 2.0], [3.0, 4.0]]
+
+
+def test_bad_point_files_are_refused_with_the_line():
+    with pytest.raises(PointSetError, match="line 3"):
+        load_points("x,y\n1,2\n3,oops\n")
+    with pytest.raises(PointSetError, match="line 2"):
+        load_points("x,y\n" + "1" * 200_000 + ",2\n")  # one field beyond the csv module's limit
+    with pytest.raises(PointSetError, match="two numeric columns"):
+        load_points("a,b\nx,y\n")
+
+
+def test_huge_file_is_refused_before_reading(tmp_path):
+    big = tmp_path / "huge.csv"
+    with open(big, "wb") as fh:
+        fh.truncate(MAX_BYTES + 1)  # sparse: nothing is written, and nothing may be read
+    with pytest.raises(PointSetError, match="too large"):
+        load_points(big)
+    with pytest.raises(PointSetError, match="too large"):
+        load_points(b"1,2\n" * (MAX_BYTES // 4 + 1))
+
+
+def test_arrays_of_the_wrong_kind_are_refused():
+    for bad in (torch.zeros(3), [["a", "b"], ["c", "d"]], torch.full((3, 2), float("nan"))):
+        with pytest.raises(PointSetError):
+            load_points(bad)

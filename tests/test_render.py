@@ -1,5 +1,6 @@
 """Pictures for files (drift_core.render): degenerate inputs (zero-width spreads, NaN, huge values), the
-font's Greek letters, the palette's colours in a frame and arrow layers that stay apart in greyscale."""
+font's Greek letters, the palette's colours in a frame and arrow layers that stay apart in greyscale, and
+the heatmap's colour order."""
 
 from __future__ import annotations
 
@@ -181,3 +182,15 @@ def test_arrow_layers_stay_apart_in_greyscale():
         assert 0.3 < broken.mean() < 0.75  # V⁺ and V⁻: about half ink, half gap
     assert len(ink_runs(~dotted)) > 2 * len(ink_runs(~dashed)) > 10  # dots: many short gaps; dashes: fewer
     assert v_rows >= max(pos_rows, neg_rows) and v_darkest < min(pos_darkest, neg_darkest)  # V: widest, darkest
+
+
+def test_heatmap_colours_best_cell_brightest():
+    values = np.array([[0.5, 0.1], [0.3, np.nan]])
+    img = heatmap_image(values, ["a", "b"], ["c", "d"], lower_is_better=True, cell=40)
+    left, top = 110, 14
+    at = lambda i, j: img.getpixel((left + j * 40 + 3, top + i * 40 + 3))  # noqa: E731  (corner, clear of text)
+    brightness = lambda p: sum(p)  # noqa: E731
+    assert brightness(at(0, 1)) > brightness(at(1, 0)) > brightness(at(0, 0))
+    assert at(1, 1) == (200, 200, 200)  # NaN is grey
+    flipped = heatmap_image(values, ["a", "b"], ["c", "d"], lower_is_better=False, cell=40)
+    assert sum(flipped.getpixel((left + 3, top + 3))) > sum(flipped.getpixel((left + 40 + 3, top + 3)))

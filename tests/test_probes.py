@@ -1,5 +1,5 @@
-"""Probes (grid field, density, step inspection) and the bounded History, checked against drift_core's
-own functions and an independent loop reference."""
+"""Probes (drift_core.probes: grid field, density, step inspection, the kernel in D dimensions), checked
+against drift_core's own functions and an independent loop reference."""
 
 from __future__ import annotations
 
@@ -9,9 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from drift_core.config import ExperimentConfig
 from drift_core.drift import drift_weights, drifting_field
-from drift_core.history import History
 from drift_core.lookahead import lookahead_field
 from drift_core.particles import ParticleTrainer
 from drift_core.probes import (
@@ -25,9 +23,8 @@ from drift_core.probes import (
 )
 from drift_core.runtime import make_generator
 from drift_core.train import Trainer, make_drift_fn
+from tests.configs_support import SMALL
 from tests.reference_drift import reference_drift
-
-SMALL = ExperimentConfig().with_values({"batch_size": 48, "width": 32, "depth": 2, "dataset": "8gaussians"})
 
 
 def test_grid_points_layout():
@@ -109,47 +106,6 @@ def test_inspect_step_of_a_trained_model_moves_towards_targets():
     # one Adam step moves outputs in the direction of the drift on average
     assert ins.achieved_fraction > 0
     assert ins.tracking_error >= 0
-
-
-def _record(step):
-    from drift_core.train import StepRecord
-
-    return StepRecord(
-        step=step,
-        loss=1.0 / step,
-        drift_rms=(0.1,),
-        wall_s=step * 0.01,
-        step_s=0.01,
-        lr=1e-3,
-        K=0,
-        tau=0.05,
-        batch_size=8,
-    )
-
-
-def test_history_is_bounded_and_thins_rows():
-    h = History(max_records=50, max_metrics=5, max_snapshots=3, snapshot_every=10)
-    h.add_records(_record(s) for s in range(1, 201))
-    assert len(h) == 50 and h.records[0].step == 151 and h.records[-1].step == 200
-    rows = h.record_rows(max_rows=10)
-    assert len(rows) == 10 and rows[-1]["step"] == 200 and rows[0]["step"] == 151
-    assert [r["step"] for r in rows] == sorted(r["step"] for r in rows)
-    for s in range(8):
-        h.add_metrics(s, s * 0.1, {"energy": float(s)})
-    assert [r["step"] for r in h.metric_rows()] == [3, 4, 5, 6, 7]
-
-
-def test_history_keeps_snapshots_every_n_steps():
-    trainer = Trainer(SMALL)
-    h = History(max_snapshots=2, snapshot_every=3)
-    kept = []
-    for _ in range(7):
-        trainer.step()
-        kept.append(h.add_snapshot(trainer.snapshot(16)))
-    assert kept == [True, False, False, True, False, False, True]
-    assert [s.step for s in h.snapshots] == [4, 7]
-    h.clear()
-    assert len(h) == 0 and not h.snapshots
 
 
 def test_field_on_grid_is_zero_when_generated_equals_data(gen):

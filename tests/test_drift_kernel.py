@@ -1,6 +1,6 @@
-"""The fast, chunked and blocked drift paths (drift_core/_drift_kernel.py) agree with the literal
-Algorithm 2 (drifting_field_reference) and with the independent loop reference; correctness only
-(speed lives in benchmarks/)."""
+"""The fast, chunked, blocked, compiled and graph-safe paths of the drift kernel (drift_core/_drift_kernel.py)
+agree with the literal Algorithm 2 (drifting_field_reference) and with the independent loop reference;
+correctness only (speed lives in benchmarks/)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,10 @@ import pytest
 import torch
 
 import drift_core._drift_kernel as kernel
-import drift_core.lookahead as lookahead_module
 from drift_core._drift_kernel import _dense_kernel
 from drift_core.drift import SELF_MASK_DISTANCE, compiled_drifting_field, drifting_field, drifting_field_reference
-from drift_core.lookahead import lookahead_field
+from tests.drift_support import _rand
 from tests.reference_drift import reference_drift
-
-
-def _rand(g, n, d, shift=0.0, scale=1.0, dtype=torch.float64):
-    return (torch.randn(n, d, generator=g, dtype=torch.float64) * scale + shift).to(dtype)
 
 
 def literal_v(x, y_pos, y_neg=None, **options):
@@ -207,17 +202,6 @@ def test_dense_kernel_of_the_compile_path_matches_eager(gen, mask):
     torch.testing.assert_close(v_pos, field.v_pos, rtol=1e-9, atol=1e-12)
 
 
-def test_lookahead_costs_exactly_k_plus_1_drift_passes(gen, monkeypatch):
-    calls = []
-    original = lookahead_module.drifting_field
-    monkeypatch.setattr(lookahead_module, "drifting_field", lambda *a, **k: calls.append(1) or original(*a, **k))
-    x, y = _rand(gen, 30, 2), _rand(gen, 30, 2, shift=0.5)
-    for K in (0, 1, 4):
-        calls.clear()
-        lookahead_field(x, y, K=K, tau=0.1, scaling="relative")
-        assert len(calls) == K + 1
-
-
 def test_compiled_entry_point_matches_eager_with_options(gen, monkeypatch):
     """compiled_drifting_field's plumbing (distance normalisation, temperatures, masks, fallbacks),
     with the dense kernel run eagerly in place of its torch.compile'd version."""
@@ -318,69 +302,6 @@ def test_graph_safe_kernel_is_exact_where_probabilities_underflow(gen):
     with kernel.graph_safe():
         v32 = drifting_field(x.float(), y.float(), tau=0.02).v
     assert torch.isfinite(v32).all() and _rel(v32, literal_v(x, y, tau=0.02)) < 1e-4
-
-
-def test_graph_safe_dispatch_only_inside_its_context(gen, monkeypatch):
-    x, y = _rand(gen, 20, 2), _rand(gen, 20, 2)
-    calls = []
-    original = kernel.graph_safe_field_terms
-    monkeypatch.setattr(kernel, "graph_safe_field_terms", lambda *a, **k: calls.append(1) or original(*a, **k))
-    drifting_field(x, y, tau=0.1)
-    assert calls == [] and not kernel.graph_safe_wanted(x)
-    with kernel.graph_safe():
-        assert kernel.graph_safe_wanted(x)
-        lookahead_field(x, y, K=1, tau=0.1)
-    assert calls == [1, 1] and not kernel.graph_safe_wanted(x)
-
-
-# ---- CPU threads chosen per call ---------------------------------------------------------------
-
-
-@pytest.fixture
-def contended(monkeypatch):
-    """A policy that sees two other processes busy on two CPUs (so it chooses one thread), with two
-    threads configured; records the thread count each kernel call ran with."""
-    from drift_core import runtime
-
-    clock = iter(runtime.CpuSample(wall_s=float(i), busy_s=2.0 * i, own_s=0.0) for i in range(10**6))
-    monkeypatch.setattr(runtime, "CPU_THREADS", runtime.CpuThreadPolicy(lambda: next(clock), cpus=2, window_s=0.0))
-    seen = []
-    original = kernel.field_terms
-    monkeypatch.setattr(
-        kernel, "field_terms", lambda *a, **k: seen.append(torch.get_num_threads()) or original(*a, **k)
-    )
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield seen
-    torch.set_num_threads(before)
-
-
-def test_contention_gives_one_thread_and_the_same_bits_for_low_dimensions(gen, contended):
-    from drift_core import runtime
-
-    x, y = _rand(gen, 700, 2, dtype=torch.float32), _rand(gen, 650, 2, shift=0.3, dtype=torch.float32)
-    adaptive = [
-        drifting_field(x, y, tau=0.05).v,
-        drifting_field(x, y, tau=(0.02, 0.05, 0.2), normalize_distance=True).v,
-        lookahead_field(x, y, K=2, tau=0.05).v,
-    ]
-    assert contended and set(contended) == {1} and torch.get_num_threads() == 2
-    contended.clear()
-    with runtime.fixed_cpu_threads():
-        fixed = [
-            drifting_field(x, y, tau=0.05).v,
-            drifting_field(x, y, tau=(0.02, 0.05, 0.2), normalize_distance=True).v,
-            lookahead_field(x, y, K=2, tau=0.05).v,
-        ]
-    assert set(contended) == {2}
-    for a, b in zip(adaptive, fixed):
-        assert torch.equal(a, b)  # the thread count changes the speed, not a bit of the result
-
-
-def test_high_dimensions_keep_the_configured_threads(gen, contended):
-    x, y = _rand(gen, 50, 16, dtype=torch.float32), _rand(gen, 40, 16, dtype=torch.float32)
-    drifting_field(x, y, tau=1.0)
-    assert contended == [2]
 
 
 # ---- the Gaussian kernel on every path ------------------------------------------------------------

@@ -1,0 +1,25 @@
+"""The package's public API (drift_core/__init__.py): every name in ``__all__`` exists, and drift_core
+imports no UI library."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import drift_core
+from tests.conftest import ROOT
+
+
+def test_all_names_exist():
+    for name in drift_core.__all__:
+        assert hasattr(drift_core, name), name
+
+
+def test_drift_core_imports_no_ui_libraries():
+    code = (
+        "import sys, drift_core, drift_core.cli, drift_core.metrics, drift_core.render; "
+        "import pkgutil, importlib; [importlib.import_module(m.name) for m in pkgutil.walk_packages(drift_core.__path__, 'drift_core.') if not m.name.endswith('__main__')]; "
+        "bad=[m for m in ('streamlit','plotly','altair') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
