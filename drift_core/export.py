@@ -23,6 +23,7 @@ import imageio.v2 as imageio
 import numpy as np
 from PIL import Image
 
+from .bounds import square_bounds
 from .config import ExperimentConfig
 from .files import write_text
 from .records import StepRecord
@@ -102,11 +103,7 @@ def frame_bounds(snapshots: Sequence[Any], margin: float = 0.08) -> tuple[float,
         gen = gen[np.isfinite(gen).all(1)]
         if len(gen):
             parts.append(np.percentile(gen, [1, 99], axis=0))
-    pts = np.concatenate(parts) if parts else np.zeros((1, 2))
-    lo, hi = pts.min(0), pts.max(0)
-    span = max(float((hi - lo).max()), 1e-6) * (1 + 2 * margin)
-    mid = (lo + hi) / 2
-    return (mid[0] - span / 2, mid[0] + span / 2, mid[1] - span / 2, mid[1] + span / 2)
+    return square_bounds(parts, margin=margin)
 
 
 def snapshot_frames(

@@ -13,7 +13,6 @@ filled head at the tip, so V (solid), V⁺ (dotted) and V⁻ (dashed) stay apart
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from matplotlib.ticker import MaxNLocator
 from PIL import Image, ImageFont
 
 from . import palette
+from .bounds import square_bounds
 from .palette import Stroke
 
 __all__ = [
@@ -121,30 +121,13 @@ def snapshot_arrows(snap, layers: Sequence[str] = ("V",), arrow_scale: float = 3
     return out
 
 
-def _usable_box(bounds, margin: float) -> tuple[float, float, float, float]:
-    """A square (xmin, xmax, ymin, ymax) around ``bounds``' centre, ``margin`` times its larger side:
-    at least 1e-6 wide, at most 1e300 (a span beyond float range), centred on 0 when the centre is not
-    finite."""
-    x0, x1, y0, y1 = (float(b) for b in bounds)
-    mid_x, mid_y = x0 / 2 + x1 / 2, y0 / 2 + y1 / 2  # halves first: no overflow
-    if not (math.isfinite(mid_x) and math.isfinite(mid_y)):
-        mid_x = mid_y = 0.0
-    span = max(x1 - x0, y1 - y0) * margin
-    span = 1.0 if math.isnan(span) else min(max(span, 1e-6), 1e300)
-    return (mid_x - span / 2, mid_x + span / 2, mid_y - span / 2, mid_y + span / 2)
-
-
 def _points(points) -> np.ndarray:
     return np.asarray(points, dtype=np.float64).reshape(-1, 2)
 
 
 def auto_bounds(*layers: np.ndarray, margin: float = 1.1) -> tuple[float, float, float, float]:
     """A square box around every finite point of ``layers``, ``margin`` times their larger spread."""
-    finite = [p[np.isfinite(p).all(1)] for p in map(_points, layers)]
-    allp = np.concatenate([*finite, np.zeros((0, 2))])
-    allp = allp if len(allp) else np.zeros((1, 2))
-    lo, hi = allp.min(0), allp.max(0)
-    return _usable_box((lo[0], hi[0], lo[1], hi[1]), margin)
+    return square_bounds(map(_points, layers), margin=(margin - 1) / 2)
 
 
 def _compound(polylines: np.ndarray, closed: bool) -> CompoundPath:
@@ -170,7 +153,8 @@ class ParticleCanvas:
     def __init__(self, bounds: Sequence[float], *, size: int = REFERENCE_SIZE, legend: bool = True, axes: bool = True):
         self.size = size
         self.scale = size / REFERENCE_SIZE
-        self.bounds = _usable_box(bounds, 1.0)
+        x0, x1, y0, y1 = (float(b) for b in bounds)
+        self.bounds = square_bounds([np.array([[x0, y0], [x1, y1]])], margin=0.0)  # square, finite, usable
         self.legend = legend and axes
         self.figure, self.canvas = _figure(size, size)
         self.axes = self.figure.add_axes((0.12, 0.07, 0.8, 0.8) if axes else (0, 0, 1, 1))

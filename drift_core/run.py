@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .bounds import square_bounds
 from .config import LIVE_FIELDS, ConfigError, ExperimentConfig
 from .data.toy2d import MIXTURE_SIGMA, mixture_modes
 from .history import History
@@ -177,16 +178,9 @@ def reset_changes(old, new, live: frozenset[str] = LIVE_FIELDS) -> list[str]:
 
 
 def view_bounds(*samples: np.ndarray, margin: float = 0.15, min_span: float = 0.5) -> tuple[float, float, float, float]:
-    """A square box (xmin, xmax, ymin, ymax) holding every finite point of ``samples`` with a margin;
-    fixed for a run so the axes never jump."""
-    pts = np.concatenate([np.asarray(s, dtype=np.float64).reshape(-1, 2) for s in samples])
-    pts = pts[np.isfinite(pts).all(1)]
-    if len(pts) == 0:
-        return (-1.5, 1.5, -1.5, 1.5)
-    lo, hi = np.percentile(pts, 0.5, axis=0), np.percentile(pts, 99.5, axis=0)
-    span = max(float((hi - lo).max()) * (1 + 2 * margin), min_span)
-    mid = (lo + hi) / 2
-    return (mid[0] - span / 2, mid[0] + span / 2, mid[1] - span / 2, mid[1] + span / 2)
+    """A square box (xmin, xmax, ymin, ymax) holding the finite points of ``samples`` (a few stray ones
+    aside) with a margin; fixed for a run so the axes never jump (:func:`~drift_core.bounds.square_bounds`)."""
+    return square_bounds(samples, margin=margin, quantiles=(0.005, 0.995), min_span=min_span)
 
 
 def compare_arms(config: ExperimentConfig, fairness: bool) -> dict[str, ExperimentConfig]:

@@ -27,6 +27,7 @@ from PIL import Image, ImageDraw
 from tqdm import tqdm
 
 from .. import palette
+from ..bounds import square_bounds
 from ..config import ConfigError
 from ..export import write_csv
 from ..files import atomic_write, write_text
@@ -162,11 +163,7 @@ def heatmap_for(result: SweepResult, metric: str) -> Image.Image:
 
 def thumbnail_bounds(result: SweepResult) -> tuple[float, float, float, float]:
     """One frame shared by every cell (the reference data with a margin), so thumbnails compare."""
-    ref = result.reference
-    lo, hi = ref.min(0), ref.max(0)
-    half = float((hi - lo).max()) * 0.65
-    mid = (lo + hi) / 2
-    return (mid[0] - half, mid[0] + half, mid[1] - half, mid[1] + half)
+    return square_bounds([result.reference], margin=0.15)
 
 
 def cell_thumbnail(result: SweepResult, i: int, j: int, size: int = 160, *, label: bool = True) -> Image.Image | None:
