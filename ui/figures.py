@@ -14,9 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-import altair as alt
 import numpy as np
-import pandas as pd
 import plotly.graph_objects as go
 
 from drift_core import palette
@@ -295,49 +293,6 @@ def curves_figure(
             ),
         },
     }
-
-
-def curves_chart(
-    rows: list[dict], x: str, y: str, *, series: str = "series", title: str = "", log_y: bool = False, height: int = 170
-) -> alt.Chart:
-    """A line chart of long-form rows [{x, y, series}] (one line per series)."""
-    frame = pd.DataFrame(rows, columns=[x, y, series] if not rows else None)
-    frame = frame.replace([np.inf, -np.inf], np.nan).dropna(subset=[y])
-    x_title = {"step": "step", "wall_s": "training time (s)"}.get(x, x)
-    scale = alt.Scale(type="log") if log_y else alt.Scale(zero=False)
-    domain = list(dict.fromkeys(frame[series])) or [""]
-    colours = [palette.arm_colour(s, i) for i, s in enumerate(domain)]
-    return (
-        alt.Chart(frame, title=title, height=height)
-        .mark_line(point=len(frame) < 3)
-        .encode(
-            x=alt.X(f"{x}:Q", title=x_title),
-            y=alt.Y(f"{y}:Q", title=y, scale=scale),
-            color=alt.Color(
-                f"{series}:N",
-                title=None,
-                scale=alt.Scale(domain=domain, range=colours),
-                legend=alt.Legend(orient="top") if len(domain) > 1 else None,
-            ),
-        )
-    )
-
-
-def chart_spec(chart: alt.Chart) -> dict:
-    """The chart's Vega-Lite spec without Altair's JSON-schema validation (46 ms against 14 ms for a
-    300-row curve on the development CPU; the builders' output is validated in full by the tests). Draw
-    it with ``st.vega_lite_chart(spec=...)``."""
-    return chart.to_dict(validate=False)
-
-
-def long_rows(rows_by_series: dict[str, list[dict]], x: str, y: str) -> list[dict]:
-    """Long-form rows [{x, y, series}] from {series: [row dicts]} (rows without ``y`` are skipped)."""
-    out = []
-    for name, rows in rows_by_series.items():
-        for row in rows:
-            if y in row and row[y] == row[y]:
-                out.append({x: row[x], y: row[y], "series": name})
-    return out
 
 
 def kernel_matrix_figure(w_pos: np.ndarray, w_neg: np.ndarray, *, height: int = 320) -> dict:
