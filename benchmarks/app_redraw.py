@@ -97,7 +97,7 @@ def headless_rate(page: str, batch: int, seconds: float) -> float:
 def measure(page_obj, url: str, page: str, batch: int, spf: str, seconds: float) -> dict:
     page_obj.goto(f"{url}/{page}?batch_size={batch}&steps=1000000&steps_per_frame={spf}")
     page_obj.wait_for_selector('[data-testid="stMetric"]', timeout=120_000)
-    page_obj.locator(".st-key-play button").click()
+    page_obj.locator(".st-key-play button").first.click()
     time.sleep(4)  # warm up
     page_obj.evaluate(OBSERVE)
     page_obj.evaluate("() => { window.__driftPaints = {}; }")
@@ -117,7 +117,7 @@ def measure(page_obj, url: str, page: str, batch: int, spf: str, seconds: float)
     step1 = page_obj.evaluate(READ_STEP)
     distinct = page_obj.evaluate("() => { window.__stepObserver.disconnect(); return window.__stepValues.size; }")
     paints = page_obj.evaluate("() => window.__driftPaints")
-    page_obj.locator(".st-key-play button").click()
+    page_obj.locator(".st-key-play button").first.click()
     view_paints = [ms for name, values in paints.items() if name.startswith("view_") for ms in values]
     curve_paints = [ms for name, values in paints.items() if name.startswith("curve_") for ms in values]
     med = lambda xs: statistics.median(xs) if xs else float("nan")  # noqa: E731

@@ -30,8 +30,10 @@ FRAME_S = 0.15
 between runs still leave at least 5 (5.5-6 measured in Chromium, benchmarks/RESULTS.md)."""
 CURVES_S = 1.0
 """Refresh interval of the metric curves (Altair charts cost ~40 ms each to build: not every frame)."""
-FRAMES_PER_RUN = 8
-"""Frames one timer-driven fragment run draws while playing (a full page run draws one)."""
+FRAMES_PER_RUN = 25
+"""Frames one timer-driven fragment run draws while playing (a full page run draws one). Between two
+runs lies a browser-server round trip and a fresh layout of the fragment, time nobody trains in; a
+click still interrupts a run at its next element, so a long run costs no responsiveness."""
 
 
 def timer_run() -> bool:
