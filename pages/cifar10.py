@@ -60,7 +60,8 @@ with group_col:
     group = feature_group_selector(run.trainer.feature_groups, picture_group(run, page.feature_group))
 about_col.caption(
     "Beside each grid: the feature space in 2D, as in the 2D views. Grey: real images, blue: the grid's "
-    "images, lines: their drift V (drawn shorter), on the two main axes of the real features (fixed for the run)."
+    "images, lines: their drift V (at the scale under each picture), on the two main axes of the real features "
+    "(fixed for the run)."
 )
 
 
