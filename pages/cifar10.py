@@ -16,8 +16,9 @@ from drift_core.images.pair import evaluate_arms, load_arm
 from drift_core.images.render import tile_images
 from drift_core.images.train import DISPLAY_SAMPLES
 from ui import figures
-from ui.images_state import current_run, drift_rms_rows, page_state, pair_for
-from ui.images_widgets import FID_SIZES, page_widget, sidebar
+from ui.images_figures import feature_space_figures
+from ui.images_state import current_run, drift_rms_rows, feature_pictures, page_state, pair_for, picture_group
+from ui.images_widgets import FID_SIZES, feature_group_selector, page_widget, sidebar
 from ui.live import live_fragment
 from ui.live_plot import LiveView
 from ui.run_view import header
@@ -54,6 +55,14 @@ else:
 header("Images", "images", run)
 if note:
     st.caption(note)
+group_col, about_col = st.columns([1, 2.2], vertical_alignment="bottom")
+with group_col:
+    group = feature_group_selector(run.trainer.feature_groups, picture_group(run, page.feature_group))
+about_col.caption(
+    "Beside each grid: the feature space in 2D, as in the 2D views. Grey: real images, blue: the grid's "
+    "images, lines: their drift V (at the scale under each picture), on the two main axes of the real features "
+    "(fixed for the run)."
+)
 
 
 def frame() -> None:
@@ -62,13 +71,20 @@ def frame() -> None:
         st.rerun()  # redraw the page paused, with the reason
     if pair.message:
         st.warning(pair.message, icon=":material/pause_circle:")
-    for col, (arm, snap) in zip(st.columns(len(pair.trainers)), pair.frames(DISPLAY_SAMPLES).items()):
+    snapshots = pair.frames(DISPLAY_SAMPLES)
+    pictures = feature_space_figures(
+        feature_pictures(pair, group, snapshots), uirevision=group, style=figures.Style.of(lab().view)
+    )
+    for col, (arm, snap) in zip(st.columns(len(pair.trainers)), snapshots.items()):
         trainer, label = pair.trainers[arm], pair.label(arm)
         with col:
             st.markdown(f"**{label}** · step {snap.step}")
-            st.image(
+            grid_col, picture_col = st.columns(2, vertical_alignment="center")
+            grid_col.image(
                 tile_images(snap.images, nrow=8, scale=3), caption=f"{label}: fixed noise, EMA weights", width="stretch"
             )
+            with picture_col:
+                LiveView(f"img_features_{arm}").draw(pictures[arm])
             if trainer.last_record is not None:
                 last = trainer.last_record
                 st.caption(

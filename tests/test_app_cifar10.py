@@ -2,16 +2,24 @@
 demo label, Step trains both runs, the grids and curves render, FID/KID fills its table (with a small
 stand-in extractor: the real Inception network is tested in test_images.py), the settings survive a
 page switch, a checkpoint loads into one arm while a bad file is refused, a K change restarts the
-pair, and CIFAR10 absent gives a message."""
+pair, and CIFAR10 absent gives a message; beside each grid the feature space in 2D with its group selector,
+and the official-style drift options reach the run."""
 
 from __future__ import annotations
 
 import numpy as np
+import plotly.graph_objects as go
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+from drift_core import palette
+from drift_core.images.projection import PlanarFeatureView
+from tests.app_support import figure_specs
 from tests.conftest import ROOT
+from ui import figures as ui_figures
+from ui.images_figures import ARROW_SHARE, feature_space_figures
+from ui.live_plot import resolve_theme
 
 
 @pytest.fixture(autouse=True)
@@ -106,3 +114,73 @@ def test_images_page_cifar10_absent_shows_message():
     assert not at.exception, at.exception
     assert any("cifar-10-python.tar.gz" in e.value for e in at.error)
     assert any("demo" in i.value for i in at.info)
+
+
+def test_images_page_draws_the_feature_space_beside_each_grid_and_its_options():
+    """Beside each arm's grid: one feature group in the PCA plane of the real features (real, V,
+    generated), on the same axes for both arms; the group selector offers the run's groups and keeps the
+    choice in the session; the official-style options reach the run (per-location drift, mean and std
+    as two groups) and the pair trains with them."""
+    at = open_page()
+    figures = [spec for spec in figure_specs(at) if "PC1" in spec["layout"]["xaxis"].get("title", {}).get("text", "")]
+    assert len(figures) == 2  # baseline and lookahead
+    assert [t["name"].split(" ")[0] for t in figures[0]["data"]] == ["real", "V", "generated"]
+    assert figures[0]["layout"]["xaxis"]["range"] == figures[1]["layout"]["xaxis"]["range"]
+    pair = _pair(at)
+    selector = at.selectbox(key="img_group")
+    assert tuple(selector.options) == pair.trainer.feature_groups and selector.value == "stage1.mean_std"
+    selector.set_value("stage4.map").run()
+    assert not at.exception, at.exception
+    assert at.session_state["lab"].pages["images"].feature_group == "stage4.map"
+    after = [spec for spec in figure_specs(at) if "PC1" in spec["layout"]["xaxis"].get("title", {}).get("text", "")]
+    assert len(after) == 2 and after[0]["data"] != figures[0]["data"]
+    at.toggle(key="img_per_location").set_value(True).run()
+    at.toggle(key="img_separate_mean_std").set_value(True).run()
+    assert not at.exception, at.exception
+    official = _pair(at)
+    assert official is not pair
+    assert official.base_config.model.per_location and official.base_config.model.separate_mean_std
+    assert official.trainer.batched_drift_fn is not None
+    assert {"stage1.mean", "stage1.std"} <= set(at.selectbox(key="img_group").options)
+    assert at.selectbox(key="img_group").value == "stage4.map"
+    at.button(key="step").click().run()
+    assert not at.exception, at.exception
+    assert {a: t.step_count for a, t in official.trainers.items()} == {"baseline": 1, "lookahead": 1}
+    assert len(official.trainers["baseline"].last_record.group_rms) == 11
+    at.switch_page("pages/home.py").run()
+    at.switch_page("pages/cifar10.py").run()
+    assert at.selectbox(key="img_group").value == "stage4.map" and at.toggle(key="img_per_location").value
+
+
+def test_feature_space_figures_share_axes_and_arrow_scale_in_the_app_palette():
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(40, 2))
+    views = {
+        arm: PlanarFeatureView("g", 3, rng.normal(size=(8, 2)) + shift, real, rng.normal(size=(8, 2)) * 5, (0.5, 0.2))
+        for arm, shift in (("baseline", 4.0), ("lookahead", -1.0))
+    }
+    out = feature_space_figures(views)
+    assert list(out) == ["baseline", "lookahead"]
+    base, look = out["baseline"], out["lookahead"]
+    go.Figure(resolve_theme(base))  # a valid Plotly figure (full validation) once the theme colours are in
+    x0, x1 = base["layout"]["xaxis"]["range"]
+    y0, y1 = base["layout"]["yaxis"]["range"]
+    assert base["layout"]["xaxis"]["range"] == look["layout"]["xaxis"]["range"]
+    every = np.concatenate([real] + [v.generated for v in views.values()])
+    assert x0 <= every[:, 0].min() and every[:, 0].max() <= x1 and y0 <= every[:, 1].min() and every[:, 1].max() <= y1
+    real_trace, arrows, generated = base["data"]
+    assert real_trace["marker"]["color"] == palette.DATA.colour
+    assert generated["marker"]["color"] == palette.GENERATED.colour
+    assert arrows["line"]["color"] == ui_figures.V.colour
+    # one arrow scale for both arms: the median drawn arrow over both is ARROW_SHARE of the width
+    drawn = [
+        np.hypot(
+            np.asarray(f["data"][1]["x"][1::3]) - f["data"][1]["x"][0::3],
+            np.asarray(f["data"][1]["y"][1::3]) - f["data"][1]["y"][0::3],
+        )
+        for f in (base, look)
+    ]
+    assert np.median(np.concatenate(drawn)) == pytest.approx(ARROW_SHARE * (x1 - x0))
+    assert (
+        base["data"][1]["name"] == look["data"][1]["name"] and "PC1 (50%)" in base["layout"]["xaxis"]["title"]["text"]
+    )

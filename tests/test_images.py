@@ -22,7 +22,7 @@ from drift_core.drift import drifting_field
 from drift_core.images.config import ImageExperimentConfig, image_preset
 from drift_core.images.data import DatasetUnavailable, demo_digits, demo_photos, load_cifar10, to_model_space, to_uint8
 from drift_core.images.drift_loss import feature_drift_loss, feature_scale
-from drift_core.images.features import PixelEncoder, RandomConvEncoder, build_encoder
+from drift_core.images.features import PixelEncoder, RandomConvEncoder, build_encoder, drift_groups
 from drift_core.images.fid import (
     FIDWeightsUnavailable,
     InceptionFeatures,
@@ -268,7 +268,9 @@ def test_feature_drift_equals_drifting_field_for_a_single_group(gen):
 def test_feature_loss_sums_one_loss_per_group(gen):
     enc = RandomConvEncoder()
     x, y = torch.randn(8, 3, 32, 32, generator=gen), torch.randn(8, 3, 32, 32, generator=gen)
-    result = feature_drift_loss(enc(x), enc(y), make_drift_fn(ImageExperimentConfig().drift))
+    result = feature_drift_loss(
+        drift_groups(enc(x)), drift_groups(enc(y)), make_drift_fn(ImageExperimentConfig().drift)
+    )
     assert len(result.group_loss) == 7 and result.loss.item() == pytest.approx(
         sum(result.group_loss.values()), rel=1e-5
     )
@@ -314,22 +316,27 @@ def test_bf16_autocast_path_keeps_the_drift_in_fp32(monkeypatch):
     assert trainer.generate(trainer.display_noise[:4]).dtype == torch.float32
 
 
-def test_k0_lookahead_equals_baseline():
-    base = ImageTrainer(ImageExperimentConfig().with_values({**TINY, "method": "baseline"}), device="cpu")
-    k0 = ImageTrainer(ImageExperimentConfig().with_values({**TINY, "method": "lookahead", "K": 0}), device="cpu")
+@pytest.mark.parametrize("layout", [{}, {"per_location": True, "separate_mean_std": True}])
+def test_k0_lookahead_equals_baseline(layout):
+    """Lookahead with K = 0 trains exactly as the baseline, in the default and the official-style layout
+    (there the groups drifted per location go through the batched field)."""
+    cfg = ImageExperimentConfig().with_values({**TINY, **layout})
+    base = ImageTrainer(cfg.with_values({"method": "baseline"}), device="cpu")
+    k0 = ImageTrainer(cfg.with_values({"method": "lookahead", "K": 0, "weighting": "geometric"}), device="cpu")
     r1, r2 = base.run(2), k0.run(2)
     assert [r.loss for r in r1] == [r.loss for r in r2]
     assert all(torch.equal(p, q) for p, q in zip(base.model.parameters(), k0.model.parameters()))
-    k1 = ImageTrainer(ImageExperimentConfig().with_values({**TINY, "method": "lookahead", "K": 1}), device="cpu")
+    k1 = ImageTrainer(cfg.with_values({"method": "lookahead", "K": 1}), device="cpu")
     r3 = k1.step()
     assert len(r3.term_rms) == 2 and r3.loss != r1[0].loss
+    assert len(r3.group_rms) == (11 if layout else 7)
 
 
 def _feature_gap(trainer: ImageTrainer, enc, real: torch.Tensor) -> float:
     """Distance between the mean stage-1/2 channel statistics of generated and real images."""
     with torch.no_grad():
         fake = to_model_space(trainer.sample(128, generator=torch.Generator().manual_seed(5)))
-        fg, rg = enc(fake), enc(real)
+        fg, rg = drift_groups(enc(fake)), drift_groups(enc(real))
     return sum(float((fg[k].mean(0) - rg[k].mean(0)).norm()) for k in ("pixels", "stage1.mean_std", "stage2.mean_std"))
 
 
@@ -430,6 +437,23 @@ def test_cli_train_images_on_demo_set_and_resume(tmp_path, capsys):
     assert len(lines) == 1 + 5 and lines[-1].startswith("5,")
     assert main(["train-images", "--set", "K=99", "--out", str(out)]) == 2
     assert "K must be" in capsys.readouterr().err
+
+
+def test_cli_train_images_with_the_official_style_drift(tmp_path, capsys):
+    """--set per_location / separate_mean_std reach the run (its config.json and its per-group numbers);
+    a value that is not a yes/no is a one-line error."""
+    from drift_core.cli import main
+
+    out = tmp_path / "official"
+    common = ["train-images", "--steps", "2", "--batch-size", "8", "--positives", "8", "--device", "cpu", "--quiet"]
+    settings = ["--set", "per_location=true", "--set", "separate_mean_std=yes"]
+    assert main([*common, *settings, "--out", str(out)]) == 0
+    model = json.loads((out / "config.json").read_text())["model"]
+    assert model["per_location"] is True and model["separate_mean_std"] is True
+    trainer = ImageTrainer.load(out / "checkpoint.pt", device="cpu")
+    assert trainer.feature_groups[:3] == ("pixels", "stage1.mean", "stage1.std")
+    assert main([*common, "--set", "per_location=maybe", "--out", str(out)]) == 2
+    assert "per_location" in capsys.readouterr().err
 
 
 # ---- DDP on two CPU processes (gloo) ----------------------------------------------------------

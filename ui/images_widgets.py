@@ -29,6 +29,8 @@ CONFIG_KEYS = {
     "img_dataset": "dataset",
     "img_generator": "generator",
     "img_encoder": "encoder",
+    "img_per_location": "per_location",
+    "img_separate_mean_std": "separate_mean_std",
     "img_K": "K",
     "img_alpha": "alpha",
     "img_tau": "tau",
@@ -105,6 +107,18 @@ def sidebar(page: ImagesPage) -> None:
         **_config_widget("img_encoder", page),
         help="where the drift is computed: raw pixels, or the feature groups of a frozen encoder",
     )
+    sb.toggle(
+        "Drift per location",
+        **_config_widget("img_per_location", page),
+        help="each location of a feature map is its own drift problem over the batch, as the official "
+        "drift_loss is used; off: a map is one long vector per image",
+    )
+    sb.toggle(
+        "Mean and std as two groups",
+        **_config_widget("img_separate_mean_std", page),
+        help="each stage's channel means and stds drift as two feature groups with a loss each, as in the "
+        "official code; off: one group of both",
+    )
     sb.markdown("#### :material/tune: Drift and training")
     sb.slider("Lookahead terms K", 0, min(4, Limits.from_env().max_k), **_config_widget("img_K", page))
     sb.select_slider(
@@ -132,3 +146,17 @@ def sidebar(page: ImagesPage) -> None:
     )
     if page.setting_error:
         sb.warning(page.setting_error)
+
+
+def feature_group_selector(groups: tuple[str, ...], current: str) -> str:
+    """The feature group of the 2D picture (the page's ``feature_group``, shown as ``current`` when that
+    is not one of the run's ``groups``); returns the group to draw."""
+    page_state().feature_group = current
+    st.selectbox(
+        "Feature group (2D picture)",
+        groups,
+        help="the picture beside each sample grid: this group's features of the real sample (grey), of the "
+        "grid's images (blue) and their drift V (lines), on the two main axes (PCA) of the real features",
+        **page_widget("img_group", "feature_group"),
+    )
+    return page_state().feature_group

@@ -2,7 +2,8 @@
 drifting) with a progress bar, periodic checkpoints, ``--resume`` and periodic FID/KID.
 
 Writes config.json, metrics.csv, checkpoint.pt, samples.png (EMA, fixed noise) and summary.json into
-``--out``. Multi-GPU: ``torchrun --nproc_per_node=G -m drift_core train-images ...`` (DDP; NCCL on
+``--out``. The official code's feature groups: ``--set per_location=true`` (each location of a feature
+map its own drift problem) and ``--set separate_mean_std=true`` (channel means and stds as two groups). Multi-GPU: ``torchrun --nproc_per_node=G -m drift_core train-images ...`` (DDP; NCCL on
 GPUs, gloo on CPUs); batch sizes are per process and the drift of each feature group is computed over
 the all-gathered batch (see drift_core/images/train.py). Only rank 0 writes files and computes FID.
 """

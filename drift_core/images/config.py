@@ -5,6 +5,12 @@ the multi-temperature set mean exactly what they mean in 2D (see :data:`IMAGE_DR
 default that differs, alpha). Images use ``multi_temperature=True``
 (tau x {0.4, 1, 4} = {0.02, 0.05, 0.2} at tau = 0.05, per-tau RMS-normalised) and
 ``normalize_distance=True`` (tau dimensionless), as in the official code.
+
+Two model fields choose how the encoder's features become drift problems
+(:class:`drift_core.images.features.GroupLayout`): ``per_location`` (each location of a feature map is
+its own drift problem over the batch, as the official ``drift_loss`` usage; default: a map is one vector
+per image) and ``separate_mean_std`` (a stage's channel means and stds are two groups with two losses,
+as the official feature dictionary; default: one group). Neither changes the pixels encoder.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import math
 from dataclasses import dataclass, field, replace
 
 from ..config import MAX_SEED, MAX_STEPS, ConfigError, DriftConfig, SectionedConfig, int_range_problems
+from .batched_drift import unsupported_drift_settings
 from .data import DATASETS
 
 __all__ = [
@@ -53,6 +60,8 @@ class ImageModelConfig:
     encoder: str = (
         "random-conv"  # drift space: pixels | random-conv (offline) | resnet18 (pretrained, if cached) | auto
     )
+    per_location: bool = False  # each location of a feature map is its own drift problem (official); else one vector
+    separate_mean_std: bool = False  # a stage's channel means and stds are two groups (official); else one group
 
 
 @dataclass(frozen=True)
@@ -95,6 +104,11 @@ class ImageExperimentConfig(SectionedConfig):
             problems.append(f"encoder must be one of {', '.join(ENCODERS)}")
         problems += int_range_problems(m, IMAGE_INT_RANGES)
         problems += r.problems(max_k=8)
+        if m.per_location and unsupported_drift_settings(r):
+            problems.append(
+                f"per-location drift does not implement {', '.join(unsupported_drift_settings(r))} yet; "
+                "keep their defaults or turn per_location off"
+            )
         problems += int_range_problems(t, IMAGE_INT_RANGES)
         if not (t.lr > 0 and math.isfinite(t.lr)):
             problems.append("lr must be a positive number")

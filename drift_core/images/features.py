@@ -1,9 +1,23 @@
-"""Frozen encoders that map images to several *feature groups*; drift is computed per group.
+"""Frozen encoders that map images to *features*, and how the features become drift problems.
 
 An encoder maps model-space images [N, 3, 32, 32] (in [-1, 1], differentiable) to an ordered dict
-{group name: features [N, D_group]}. Following the drifting paper (A.5), groups are per-stage
-channel statistics (mean and std over locations, "b"), pooled patch means ("c/d") and whole small
-feature maps ("a", flattened here into one vector per image rather than one problem per location).
+{name: features} whose values are vectors [N, D] or feature maps [N, C, H, W]. Following the drifting
+paper (A.5), they are per-stage channel statistics ("b": ``stageI.mean`` and ``stageI.std`` [N, C], the
+mean and std over locations), pooled patch maps ("c/d") and whole small feature maps ("a"), plus the raw
+pixels as one vector.
+
+:func:`drift_groups` turns them into the *feature groups* the drift runs on, one drifting loss per group
+(:mod:`drift_core.images.drift_loss`), as a :class:`GroupLayout` says:
+
+* default (``GroupLayout()``): a map is flattened into one vector per image (one drift problem in
+  C*H*W dimensions), and a stage's mean and std are concatenated into one group ``stageI.mean_std``
+  [N, 2C];
+* ``per_location``: each of the H*W locations of a map is its own drift problem over the batch
+  (the group is [N, H*W, C]), as the official ``drift_loss`` usage does;
+* ``separate_mean_std``: ``stageI.mean`` and ``stageI.std`` are two groups, each its own drift problem
+  and loss, as in the official feature dictionary.
+
+Vectors (the pixels, the statistics) are one problem in every layout.
 
 * ``pixels``: one group, the raw image (pixel-space drifting). Offline.
 * ``random-conv``: a fixed, randomly initialised 4-stage conv net (seed 0, identical on every
@@ -20,6 +34,8 @@ metric itself).
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -27,6 +43,8 @@ from torch import Tensor, nn
 
 __all__ = [
     "EncoderUnavailable",
+    "GroupLayout",
+    "drift_groups",
     "FeatureEncoder",
     "PixelEncoder",
     "RandomConvEncoder",
@@ -40,14 +58,49 @@ class EncoderUnavailable(RuntimeError):
     """The encoder's weights are not available; the message says where to put them."""
 
 
-def _mean_std(h: Tensor) -> Tensor:
-    """[N, C, H, W] -> [N, 2C]: per-channel mean and std over locations."""
+def _add_mean_std(features: OrderedDict[str, Tensor], name: str, h: Tensor) -> None:
+    """features[name.mean], features[name.std] = per-channel mean and std over the locations of h
+    [N, C, H, W], each [N, C]."""
     flat = h.flatten(2)
-    return torch.cat([flat.mean(2), (flat.var(2, unbiased=False) + 1e-6).sqrt()], dim=1)
+    features[f"{name}.mean"] = flat.mean(2)
+    features[f"{name}.std"] = (flat.var(2, unbiased=False) + 1e-6).sqrt()
+
+
+@dataclass(frozen=True)
+class GroupLayout:
+    """How an encoder's features become feature groups (module docstring): ``per_location`` makes each
+    location of a feature map its own drift problem, ``separate_mean_std`` makes a stage's channel means
+    and stds two groups. The default is one vector per image and one mean-and-std group per stage."""
+
+    per_location: bool = False
+    separate_mean_std: bool = False
+
+
+def drift_groups(features: Mapping[str, Tensor], layout: GroupLayout = GroupLayout()) -> OrderedDict[str, Tensor]:
+    """The feature groups of an encoder's ``features`` in ``layout``: {group: [N, D]} for a group that is
+    one drift problem, {group: [N, L, C]} for a map drifted per location (L = H*W locations of C channels).
+
+    A pair ``X.mean``, ``X.std`` becomes the group ``X.mean_std`` = [mean, std] [N, 2C] at the place of
+    ``X.mean`` unless ``layout.separate_mean_std``; a map [N, C, H, W] becomes [N, C*H*W] (channel-major,
+    as ``flatten(1)``) or, with ``layout.per_location``, [N, H*W, C]."""
+    groups: OrderedDict[str, Tensor] = OrderedDict()
+    for name, t in features.items():
+        stem = name.rpartition(".")[0]
+        paired = not layout.separate_mean_std and f"{stem}.mean" in features and f"{stem}.std" in features
+        if paired and name == f"{stem}.std":
+            continue  # joined to its mean
+        if paired and name == f"{stem}.mean":
+            groups[f"{stem}.mean_std"] = torch.cat([t, features[f"{stem}.std"]], dim=1)
+        elif t.ndim == 4:
+            groups[name] = t.flatten(2).transpose(1, 2) if layout.per_location else t.flatten(1)
+        else:
+            groups[name] = t
+    return groups
 
 
 class FeatureEncoder(nn.Module):
-    """Base class: frozen (no parameter requires grad, always eval); ``forward`` returns groups."""
+    """Base class: frozen (no parameter requires grad, always eval); ``forward`` returns the features
+    (vectors [N, D] and maps [N, C, H, W]; :func:`drift_groups` makes feature groups of them)."""
 
     name = "encoder"
 
@@ -69,8 +122,8 @@ class PixelEncoder(FeatureEncoder):
 
 class RandomConvEncoder(FeatureEncoder):
     """Four conv stages (32, 64, 128, 256 channels at 32, 16, 8, 4 px), ReLU, He-normal init from a
-    fixed seed. Groups: pixels [3072]; stage{1..4}.mean_std [2C]; stage3.patch2 (2x2 means of the
-    8x8 map) [2048]; stage4.map [4096]."""
+    fixed seed. Features: pixels [3072]; stage{1..4}.mean and .std [C]; stage3.patch2 (2x2 means of
+    the 8x8 map) [128, 4, 4]; stage4.map [256, 4, 4]."""
 
     name = "random-conv"
 
@@ -91,16 +144,16 @@ class RandomConvEncoder(FeatureEncoder):
         self.freeze()
 
     def forward(self, x: Tensor) -> OrderedDict[str, Tensor]:
-        groups: OrderedDict[str, Tensor] = OrderedDict(pixels=x.flatten(1))
+        features: OrderedDict[str, Tensor] = OrderedDict(pixels=x.flatten(1))
         h = x
         for i, conv in enumerate(self.convs, start=1):
             h = torch.relu(conv(h))
-            groups[f"stage{i}.mean_std"] = _mean_std(h)
+            _add_mean_std(features, f"stage{i}", h)
             if i == 3:
-                groups["stage3.patch2"] = nn.functional.avg_pool2d(h, 2).flatten(1)
+                features["stage3.patch2"] = nn.functional.avg_pool2d(h, 2)
             if i == 4:
-                groups["stage4.map"] = h.flatten(1)
-        return groups
+                features["stage4.map"] = h
+        return features
 
 
 def resnet18_weights_path() -> Path:
@@ -111,8 +164,8 @@ def resnet18_weights_path() -> Path:
 
 
 class ResNet18Encoder(FeatureEncoder):
-    """ImageNet ResNet-18 on 64x64 upsampled, ImageNet-normalised input. Groups:
-    layer{1..4}.mean_std; layer3.map (4x4x256) [4096]; layer4.map (2x2x512) [2048]."""
+    """ImageNet ResNet-18 on 64x64 upsampled, ImageNet-normalised input. Features: layer{1..4}.mean and
+    .std; layer3.map (2x2 means of the 8x8 map) [256, 4, 4]; layer4.map [512, 4, 4]."""
 
     name = "resnet18"
 
@@ -139,15 +192,15 @@ class ResNet18Encoder(FeatureEncoder):
         h = nn.functional.interpolate((x + 1) / 2, size=(64, 64), mode="bilinear", align_corners=False)
         h = (h - self.mean) / self.std
         h = n.relu(n.bn1(n.conv1(h)))  # no max-pool at this resolution: 32x32
-        groups: OrderedDict[str, Tensor] = OrderedDict()
+        features: OrderedDict[str, Tensor] = OrderedDict()
         for i, layer in enumerate((n.layer1, n.layer2, n.layer3, n.layer4), start=1):
             h = layer(h)
-            groups[f"layer{i}.mean_std"] = _mean_std(h)
+            _add_mean_std(features, f"layer{i}", h)
             if i == 3:
-                groups["layer3.map"] = nn.functional.avg_pool2d(h, 2).flatten(1)
+                features["layer3.map"] = nn.functional.avg_pool2d(h, 2)
             if i == 4:
-                groups["layer4.map"] = h.flatten(1)
-        return groups
+                features["layer4.map"] = h
+        return features
 
 
 def build_encoder(name: str) -> FeatureEncoder:

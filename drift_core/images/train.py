@@ -4,8 +4,13 @@ only; nothing prints or plots), EMA weights, gradient clipping, bf16 autocast on
 One step (per process):
     noise ~ N(0, I) [B, noise_dim];  y = real images [P, 3, 32, 32] in [-1, 1]
     x = f(noise)                                   (bf16 autocast on CUDA, fp32 elsewhere)
-    L = feature_drift_loss(E(x), E(y), drift_fn)   (drift in fp32; E frozen; sum over feature groups)
+    G = drift_groups(E(.), layout)                 (E frozen; the config's per_location / separate_mean_std)
+    L = feature_drift_loss(G(x), G(y), drift_fn)   (drift in fp32; sum over feature groups)
     AdamW step on clip_grad_norm(grad L); warmup from 1e-6; EMA of the weights.
+
+:meth:`ImageTrainer.feature_view` gives one feature group of the fixed display images, of a fixed real
+sample and the drift V of the display images, and :meth:`ImageTrainer.feature_projection` the PCA plane
+fitted on that real sample (:mod:`drift_core.images.projection`): the images page draws them in 2D.
 
 An :class:`ImageTrainer` is an arm of a :class:`drift_core.run.Run` like the 2D trainer: it draws a
 batch (``draw_batch``), takes its rows of a shared lock-step batch (``fit_batch``), steps on it, marks
@@ -41,13 +46,15 @@ from ..checkpoint import (
 )
 from ..config import MAX_STEPS, ConfigError
 from ..records import Batch
-from ..runtime import make_generator, select_device
+from ..runtime import make_generator, select_device, stream
 from ..train import DivergedError, make_drift_fn
+from .batched_drift import make_batched_drift_fn
 from .config import ImageExperimentConfig
 from .data import ImageSet, load_images, to_model_space, to_uint8
-from .drift_loss import FeatureDriftLoss, Gather, feature_drift_loss
-from .features import FeatureEncoder, build_encoder
+from .drift_loss import FeatureDriftLoss, Gather, feature_drift, feature_drift_loss
+from .features import FeatureEncoder, GroupLayout, build_encoder, drift_groups
 from .models import build_image_generator
+from .projection import FeatureProjection, FeatureView
 
 __all__ = [
     "ImageStepRecord",
@@ -59,10 +66,17 @@ __all__ = [
     "cached_images",
     "data_stream",
     "DISPLAY_SAMPLES",
+    "FEATURE_VIEW_REALS",
 ]
 
 DISPLAY_SAMPLES = 64
 """Images in a snapshot: the generator's outputs on a fixed display noise, drawn as an 8 x 8 grid."""
+FEATURE_VIEW_REALS = 256
+"""Real images in the feature-space picture (at most the whole set): the PCA plane is fitted on their
+features, they are drawn, and they are the positives of the drift V drawn for the display images."""
+FEATURE_VIEW_SEED = 0
+"""Seeds the feature-space picture's real sample (stream "reference"): not the run's seed, so every run
+on an image set, both arms of a pair included, draws on the same real sample and the same plane."""
 FID_NOISE_SEED = 2024
 """Seeds the noise of the images an FID evaluation generates: the same noise at every evaluation, so two
 evaluations differ only by the model."""
@@ -222,6 +236,10 @@ class ImageTrainer:
         self.data_generator = data_stream(t.seed, self.dist.rank)
         self.display_noise = torch.randn(DISPLAY_SAMPLES, m.noise_dim, generator=make_generator(t.seed + 12_345))
         self.drift_fn = make_drift_fn(config.drift)
+        self.layout = GroupLayout(per_location=m.per_location, separate_mean_std=m.separate_mean_std)
+        self.batched_drift_fn = make_batched_drift_fn(config.drift) if m.per_location else None
+        self._reference_features: dict[str, Tensor] | None = None  # drift groups of the picture's real sample
+        self._projections: dict[str, FeatureProjection] = {}
         # On a GPU the uint8 image set lives on the device, so a batch is one gather.
         self._pool = self.images.images.to(self.device) if self.device.type == "cuda" else self.images.images
         self.step_count = 0
@@ -278,13 +296,14 @@ class ImageTrainer:
         """Generator forward and encoder in bf16 autocast (CUDA only), drift and loss in fp32."""
         with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.autocast_enabled):
             x = self.trained(noise)
-            gen_features = self.encoder(x)
+            gen_features = drift_groups(self.encoder(x), self.layout)
             with torch.no_grad():
-                pos_features = self.encoder(positives)
+                pos_features = drift_groups(self.encoder(positives), self.layout)
         return feature_drift_loss(
             {k: v.float() for k, v in gen_features.items()},
             {k: v.float() for k, v in pos_features.items()},
             self.drift_fn,
+            batched_drift_fn=self.batched_drift_fn,
             gather=self.gather,
         )
 
@@ -422,6 +441,62 @@ class ImageTrainer:
         """The first ``n`` (at most :data:`DISPLAY_SAMPLES`) display images of the EMA weights."""
         n = max(1, min(n, DISPLAY_SAMPLES))
         return ImageSnapshot(self.step_count, to_uint8(self.generate(self.display_noise[:n])))
+
+    # ---- the feature space in 2D -------------------------------------------------------------------
+    @torch.no_grad()
+    def _features(self, images: Tensor) -> dict[str, Tensor]:
+        """The feature groups (this trainer's layout, fp32, on the device) of model-space images."""
+        return {k: v.float() for k, v in drift_groups(self.encoder(images.to(self.device)), self.layout).items()}
+
+    def reference_features(self) -> dict[str, Tensor]:
+        """The feature groups of the picture's fixed real sample (:data:`FEATURE_VIEW_REALS` images drawn
+        from the stream (:data:`FEATURE_VIEW_SEED`, "reference")), computed once."""
+        if self._reference_features is None:
+            n = min(FEATURE_VIEW_REALS, len(self.images))
+            index = torch.randperm(len(self.images), generator=stream(FEATURE_VIEW_SEED, "reference"))[:n]
+            self._reference_features = self._features(to_model_space(self.images.images[index]))
+        return self._reference_features
+
+    @property
+    def feature_groups(self) -> tuple[str, ...]:
+        """The names of the feature groups the drift runs on (in the encoder's order)."""
+        return tuple(self.reference_features())
+
+    def feature_projection(self, group: str) -> FeatureProjection:
+        """The PCA plane of ``group`` fitted on the real sample's features (fixed for the run)."""
+        if group not in self._projections:
+            self._projections[group] = FeatureProjection.fit(self._group(group).flatten(1))
+        return self._projections[group]
+
+    def _group(self, group: str) -> Tensor:
+        features = self.reference_features()
+        if group not in features:
+            raise KeyError(f"no feature group {group!r}; this encoder has {', '.join(features)}")
+        return features[group]
+
+    @torch.no_grad()
+    def feature_view(self, group: str, n: int = DISPLAY_SAMPLES, *, images: Tensor | None = None) -> FeatureView:
+        """Feature group ``group`` of the first ``n`` display images (fixed noise, EMA weights: the grid's
+        images), of the real sample, and the drift V of the display images against the real sample, as
+        the training step computes it (this trainer's K, temperatures and layout), in feature units.
+        Per image: a group drifted per location is flattened to [n, L*C]. KeyError for an unknown group.
+
+        ``images``: the display images when the caller has them already (uint8 [n, 3, 32, 32] as a
+        snapshot holds them, or model-space floats), so they are not generated twice."""
+        real = self._group(group)
+        if images is None:
+            images = self.generate(self.display_noise[: max(1, min(n, DISPLAY_SAMPLES))])
+        elif images.dtype == torch.uint8:
+            images = to_model_space(images)
+        gen = self._features(images)[group]
+        drift = feature_drift(gen, real, self.drift_fn, batched_drift_fn=self.batched_drift_fn)
+        return FeatureView(
+            group=group,
+            step=self.step_count,
+            generated=gen.flatten(1).cpu(),
+            real=real.flatten(1).cpu(),
+            drift=drift.v.flatten(1).cpu(),
+        )
 
     # ---- state and checkpoints ----------------------------------------------------------------
     def state_dict(self) -> dict:
