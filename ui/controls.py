@@ -262,7 +262,6 @@ def live_controls(session: LabSession, *, lookahead_arm: bool = False, batch: bo
             "normalize_distance",
             "kernel",
             "affinity_floor",
-            "particle_step",
         ),
     )
     top_k = max(1, min(8, lim.max_k))
@@ -375,6 +374,7 @@ def live_controls(session: LabSession, *, lookahead_arm: bool = False, batch: bo
             "large batches it swamps the toy's tiny weights and the field stalls",
         )
     if session.config.train.mode == "particles":
+        _seed(session.config, ("particle_step",))
         sb.select_slider(
             "Particle step η",
             _options(STEP_OPTIONS, "particle_step"),

@@ -1,4 +1,4 @@
-"""AppTest of the Images (CIFAR10) page on the offline demo set with tiny steps: the page opens with the
+"""AppTest of the Images page (pages/cifar10.py) on the offline demo set with tiny steps: the page opens with the
 demo label, Step trains both runs, the grids and curves render, FID/KID fills its table (with a small
 stand-in extractor: the real Inception network is tested in test_images.py), the settings survive a
 page switch, a checkpoint loads into one arm while a bad file is refused, a K change restarts the
@@ -63,7 +63,7 @@ def test_images_page_trains_both_runs_and_evaluates(monkeypatch):
 
     monkeypatch.setattr(fid, "InceptionFeatures", _SmallExtractor)
     at = open_page()
-    assert any("Offline demo" in i.value for i in at.info)
+    assert any("Offline demo" in c.value for c in at.caption)  # the data is named under the header
     at.select_slider(key="img_batch").set_value(8).run()
     at.button(key="step").click().run()
     assert not at.exception, at.exception
