@@ -452,20 +452,30 @@ class LiveRunView:
         return int(self.session.view.steps_per_frame)
 
     def _train_chunk(self, budget: FrameBudget, last: FrameBudget) -> None:
-        """A bounded chunk of training while playing: the fixed steps per frame, or on "auto" as many
-        steps as fit :func:`ui.live.training_budget` at the run's recent seconds per step."""
+        """A bounded chunk of training while playing: the fixed steps per frame, or on "auto" steps one
+        at a time for as long as :func:`ui.live.training_budget` allows (a next step is taken while it
+        is expected to end within the budget, judged by the last one; at least one step)."""
         run = self.run
         if not run.playing:
             return
-        steps = self._fixed_steps
-        if not steps:
-            recent = [r.step_s for h in run.histories.values() for r in list(h.records)[-3:] if not r.diverged]
-            per_step = len(run.trainers) * sum(recent) / len(recent) if recent else 0.01
-            steps = int(min(limits().max_steps_per_frame, max(1, training_budget(last.drawing) / max(per_step, 1e-4))))
+        fixed = self._fixed_steps
         with budget.phase("train"):
-            advance = run.advance(steps, wait=False)  # never queue behind another caller's training
-        budget.steps = len(advance.records) // max(1, len(run.trainers))
-        if advance.paused_reason:
+            if fixed:
+                advance = run.advance(fixed, wait=False)  # never queue behind another caller's training
+                steps, reason = len(advance.records), advance.paused_reason
+            else:
+                start = time.perf_counter()
+                deadline = start + training_budget(last.drawing)
+                steps, reason, previous = 0, "", start
+                for _ in range(limits().max_steps_per_frame):
+                    advance = run.advance(1, wait=False)
+                    steps, reason = steps + len(advance.records), advance.paused_reason
+                    now = time.perf_counter()
+                    if reason or advance.busy or now + (now - previous) > deadline:
+                        break
+                    previous = now
+        budget.steps = steps // max(1, len(run.trainers))
+        if reason:
             st.rerun()  # redraw the whole page paused, with the reason
 
     def _draw(self, frame: Frame, slots: dict, budget: FrameBudget, index: int) -> None:
