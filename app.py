@@ -8,10 +8,17 @@ st.set_page_config(page_title="Drift Lab", page_icon="🌀", layout="wide")
 with st.spinner("Starting Drift Lab: loading the engine…"):
     from ui.classroom import page_style  # noqa: E402
     from ui.controls import open_session  # noqa: E402
-    from ui.safety import configure_torch_threads, guard_session, limit_malloc_arenas, show_session_notice  # noqa: E402
+    from ui.safety import (  # noqa: E402
+        configure_torch_threads,
+        guard_session,
+        limit_malloc_arenas,
+        show_session_notice,
+        start_memory_janitor,
+    )
 
 configure_torch_threads()
 limit_malloc_arenas()
+start_memory_janitor()  # closed tabs' runs are freed and handed back even when no script runs
 guard_session()  # DRIFT_MAX_SESSIONS: admit, evict an idle session, or refuse with the reason
 show_session_notice()
 open_session()  # a shared link's settings, whichever page it opens

@@ -55,17 +55,20 @@ estimator-noise resamples, the rotation that embeds the 2D data in D dimensions,
 Playground's prediction game highlights."""
 
 
-def stream_seed(seed: int, purpose: str) -> int:
-    """The 63-bit torch seed of the stream (seed, purpose): the first 8 bytes of BLAKE2b of both."""
+def stream_seed(seed: int, purpose: str, part: int = 0) -> int:
+    """The 63-bit torch seed of the stream (seed, purpose, part): the first 8 bytes of BLAKE2b of them.
+    ``part`` numbers the sub-streams of one purpose (a process rank, a sample drawn at a given step);
+    part 0 is the purpose's own stream."""
     if purpose not in PURPOSES:
         raise ValueError(f"unknown random stream {purpose!r}; known: {', '.join(PURPOSES)}")
-    digest = hashlib.blake2b(f"drift-lab:{int(seed)}:{purpose}".encode(), digest_size=8).digest()
+    name = f"drift-lab:{int(seed)}:{purpose}" + (f":{int(part)}" if part else "")
+    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") & ((1 << 63) - 1)
 
 
-def stream(seed: int, purpose: str) -> torch.Generator:
-    """A CPU generator for the stream (seed, purpose); see :func:`stream_seed`."""
-    return make_generator(stream_seed(seed, purpose))
+def stream(seed: int, purpose: str, part: int = 0) -> torch.Generator:
+    """A CPU generator for the stream (seed, purpose, part); see :func:`stream_seed`."""
+    return make_generator(stream_seed(seed, purpose, part))
 
 
 def select_device(name: str = "auto") -> torch.device:

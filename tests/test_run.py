@@ -123,8 +123,10 @@ def test_cli_train_and_the_app_run_report_the_same_metrics(tmp_path):
 
 def test_streams_of_different_seeds_and_purposes_never_coincide():
     seeds = list(range(40)) + [2**31 - 1, 10**30]
-    values = {(s, p): stream_seed(s, p) for s, p in itertools.product(seeds, PURPOSES)}
-    assert len(set(values.values())) == len(values)  # no two (seed, purpose) share a torch seed
+    parts = (0, 1, 2, 7, 1000)  # sub-streams: a process rank, a sample drawn at some step
+    values = {(s, p, k): stream_seed(s, p, k) for s, p, k in itertools.product(seeds, PURPOSES, parts)}
+    assert len(set(values.values())) == len(values)  # no two (seed, purpose, part) share a torch seed
+    assert all(stream_seed(s, p) == values[s, p, 0] for s, p in itertools.product(seeds, PURPOSES))
     assert all(0 <= v < 2**63 for v in values.values())
     # the old seed + k scheme made seed 0's evaluation stream seed 2's data stream
     a = torch.rand(8, generator=stream(0, "evaluation"))

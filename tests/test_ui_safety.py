@@ -5,7 +5,12 @@ message, and the number of live sessions is bounded."""
 
 from __future__ import annotations
 
+import ctypes.util
+import gc
 import pickle
+import threading
+import types
+import weakref
 
 import pytest
 import torch
@@ -285,9 +290,6 @@ def test_a_double_click_on_play_and_a_page_switch_mid_run_lose_nothing():
 
 
 def test_the_session_registry_does_not_keep_a_closed_sessions_runs_alive():
-    import gc
-    import weakref
-
     at = open_playground()
     at.button(key="play").click().run()
     run = weakref.ref(run_of(at))
@@ -297,9 +299,53 @@ def test_the_session_registry_does_not_keep_a_closed_sessions_runs_alive():
     assert run() is None  # nothing of ours (the registry's callback included) keeps the run alive
 
 
-def test_freed_memory_goes_back_to_the_system_at_most_every_few_seconds():
-    import ctypes.util
+def test_an_evicted_sessions_run_is_freed_while_its_tab_stays_open():
+    """Streamlit keeps the page's live fragment (and the view in it) as long as the tab is open: the
+    view must not keep a run alive that the registry released."""
+    safety.set_registry(SessionRegistry(1, min_idle_s=0))
+    a = open_playground()
+    a.button(key="play").click().run()
+    run = weakref.ref(run_of(a))
+    open_playground()  # the server holds one live session: a (idle) is evicted, its tab still open
+    gc.collect()
+    assert not lab_of(a).runs and run() is None
+    a.run()  # and a's next frame starts a fresh run, with the notice
+    assert not a.exception, a.exception
+    assert safety.EVICTED_NOTICE in texts(a.warning) and run_of(a) is not None
 
+
+def test_the_janitor_makes_streamlit_forget_closed_tabs_it_no_longer_keeps(monkeypatch):
+    """Streamlit (1.67) prunes its store of disconnected sessions only when another session disconnects;
+    the janitor prunes it on its own clock, through the session manager's lock. This drives the real
+    storage class, so a Streamlit that changes these internals fails here instead of leaking quietly."""
+    from streamlit import runtime
+    from streamlit.runtime.memory_session_storage import MemorySessionStorage
+
+    clock = [100.0]
+    storage = MemorySessionStorage(ttl_seconds=5)
+    storage._cache._timer = lambda: clock[0]
+
+    class ClosedTab:  # what Streamlit stores: a session (with an id) inside a SessionInfo
+        id = "closed-tab"
+
+    kept = ClosedTab()
+    storage.save(types.SimpleNamespace(session=kept))
+    manager = types.SimpleNamespace(_session_storage=storage, _storage_lock=threading.Lock())
+    monkeypatch.setattr(runtime, "exists", lambda: True)
+    monkeypatch.setattr(runtime, "get_instance", lambda: types.SimpleNamespace(_session_mgr=manager))
+    assert safety.forget_expired_streamlit_sessions()
+    assert storage.get("closed-tab") is not None  # within its TTL: kept for a reconnecting tab
+    clock[0] += 6
+    referent = weakref.ref(kept)
+    del kept
+    assert safety.forget_expired_streamlit_sessions()
+    gc.collect()
+    assert referent() is None  # pruned: nothing of the closed tab's session is kept
+    monkeypatch.setattr(runtime, "get_instance", lambda: types.SimpleNamespace(_session_mgr=None))
+    assert not safety.forget_expired_streamlit_sessions()  # internals not as expected: leaves them alone
+
+
+def test_freed_memory_goes_back_to_the_system_at_most_every_few_seconds():
     glibc = ctypes.util.find_library("c") is not None
     assert safety.limit_malloc_arenas() == glibc
     safety._last_trim[0] = 0.0

@@ -34,6 +34,35 @@ def test_session_registry_evicts_the_least_recently_used_idle_session():
         SessionRegistry(0)
 
 
+def test_a_closed_tab_is_released_after_the_grace_period_and_a_reconnect_keeps_its_run():
+    clock = [0.0]
+    released = []
+    open_tabs = {"tab-a", "tab-b"}
+    reg = SessionRegistry(10, min_idle_s=3600, clock=lambda: clock[0])
+    reg.touch("a", lambda: released.append("a"), connection="tab-a")
+    reg.touch("b", lambda: released.append("b"), connection="tab-b")
+    reg.touch("legacy", lambda: released.append("legacy"))  # no connection known: never released this way
+    assert reg.release_closed(open_tabs.__contains__, grace_s=5) == []
+    open_tabs -= {"tab-a", "tab-b"}  # both tabs close (or lose their network) at t = 0
+    assert reg.release_closed(open_tabs.__contains__, grace_s=5) == []  # closed, but not for 5 s yet
+    clock[0] = 3
+    open_tabs.add("tab-b")  # b reconnects within the grace period: its clock starts again
+    assert reg.release_closed(open_tabs.__contains__, grace_s=5) == []
+    clock[0] = 6
+    assert reg.release_closed(open_tabs.__contains__, grace_s=5) == ["a"]
+    assert released == ["a"] and reg.keys() == ["b", "legacy"] and reg.was_evicted("a")
+    open_tabs.discard("tab-b")
+    clock[0] = 7
+    reg.release_closed(open_tabs.__contains__, grace_s=5)
+    clock[0] = 10
+    reg.touch("b")  # b ran a script again (it is open after all): its closed clock is cleared
+    clock[0] = 13
+    assert reg.release_closed(open_tabs.__contains__, grace_s=5) == []  # closed since 13 only, as far as known
+    clock[0] = 18
+    assert reg.release_closed(open_tabs.__contains__, grace_s=5) == ["b"] and released == ["a", "b"]
+    assert reg.keys() == ["legacy"]
+
+
 def test_session_registry_stays_bounded_under_concurrent_use():
     reg = SessionRegistry(5, min_idle_s=0)
     released = []

@@ -9,6 +9,7 @@ where and turns clicks into calls on the run. A page's run lives in ``lab().runs
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -238,8 +239,18 @@ class LiveRunView:
     a bounded chunk (while playing, in a timer run), then redraws the cards, views and status in place."""
 
     def __init__(self, session: LabSession, page: str, run: Run):
-        self.session, self.page, self.run = session, page, run
+        self.session, self.page = session, page
+        # weakly: Streamlit keeps the fragment (and so this view) with the browser session, and a run the
+        # session released (an evicted idle session, a closed tab) must be freed, not kept by its view
+        self._run = weakref.ref(run)
         self.compare = page == "compare"
+
+    @property
+    def run(self) -> Run:
+        run = self._run()
+        if run is None:
+            raise RuntimeError("this view's run was released")  # _frames reruns the page before this
+        return run
 
     # -- drawing one frame
     def frame(self) -> Frame:
@@ -415,8 +426,8 @@ class LiveRunView:
         return slots
 
     def _frames(self) -> None:
-        run = self.run
-        if self.session.runs.get(self.page) is not run:  # a widget in here replaced the run (a scenario)
+        run = self._run()
+        if run is None or self.session.runs.get(self.page) is not run:  # replaced (a scenario) or released
             st.rerun()
         ticks = frame_ticks(lambda: run.playing and not run.branches)  # branches train once per timer run
         last = self.session.page(f"{self.page}:frame", FrameBudget)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
+import logging
 import os
 import threading
 import time
@@ -76,12 +78,15 @@ def guard_session() -> bool:
     # kept alive by the registry's callback until the entry is evicted
     alive = weakref.ref(session)
     try:
-        registry().touch(session.token, lambda: (found := alive()) is not None and _release(found))
+        registry().touch(
+            session.token,
+            lambda: (found := alive()) is not None and _release(found),
+            connection=get_script_run_ctx().session_id,
+        )
     except SessionLimitError as err:
         st.error(f"Drift Lab is busy: {err}.", icon=":material/group:")
         st.stop()
         return False
-    release_memory()
     return True
 
 
@@ -156,7 +161,7 @@ def checkpoint_controls(session: LabSession, page: str) -> None:
 
 
 # ---- the server's memory ----------------------------------------------------------------------------------
-TRIM_EVERY_S = 20.0
+TRIM_EVERY_S = 10.0
 """At most this often, freed memory is handed back to the operating system (see :func:`release_memory`)."""
 _LIBC: list = []
 _last_trim = [0.0]
@@ -191,6 +196,78 @@ def release_memory(now: float | None = None) -> bool:
     _last_trim[0] = now
     libc.malloc_trim(0)
     return True
+
+
+def _tab_connected(session_id: str) -> bool:
+    """Whether the browser connection of Streamlit session ``session_id`` is open now."""
+    from streamlit import runtime
+
+    return not runtime.exists() or runtime.get_instance().is_active_session(session_id)
+
+
+def forget_expired_streamlit_sessions() -> bool:
+    """Make Streamlit forget the closed tabs it no longer keeps for reconnection. Returns whether it could.
+
+    Streamlit keeps a disconnected session (its session state, its fragments and whatever they hold) in
+    a TTL cache for ``server.disconnectedSessionTTL`` seconds, but prunes expired entries only when
+    another session disconnects (a known upstream limitation): after the last tabs close, their
+    sessions stay in memory indefinitely. This prunes them, under the session manager's own lock. It
+    reaches into Streamlit's internals, so it checks each one and does nothing where they differ."""
+    from streamlit import runtime
+
+    if not runtime.exists():
+        return False
+    manager = getattr(runtime.get_instance(), "_session_mgr", None)
+    expire = getattr(getattr(getattr(manager, "_session_storage", None), "_cache", None), "expire", None)
+    lock = getattr(manager, "_storage_lock", None)
+    if not callable(expire) or lock is None:
+        return False
+    with lock:
+        expire()
+    return True
+
+
+def tidy_memory(now: float | None = None) -> list[str]:
+    """One round of the memory janitor: release the runs of tabs closed for longer than Streamlit's
+    ``server.disconnectedSessionTTL`` (the time it keeps a session for a reconnecting tab) and let
+    Streamlit forget those sessions, collect reference cycles, and hand freed memory back
+    (:func:`release_memory`). Returns the released sessions' registry keys."""
+    from streamlit import config
+
+    released = registry().release_closed(_tab_connected, float(config.get_option("server.disconnectedSessionTTL")))
+    forget_expired_streamlit_sessions()
+    gc.collect()
+    release_memory(now)
+    return released
+
+
+_janitor: list[threading.Thread] = []
+_janitor_lock = threading.Lock()
+
+
+def start_memory_janitor(every_s: float = TRIM_EVERY_S) -> threading.Thread:
+    """Start (once per process) a daemon thread that runs :func:`tidy_memory` every ``every_s`` seconds.
+
+    It must not wait for a script run: after the last tab closes no script runs any more, and
+    Streamlit forgets a disconnected session only when another one disconnects, so neither a trim
+    called from a rerun nor Python's cycle collector (driven by allocations) would ever free the closed
+    tabs' runs. Returns the thread (the same one on every call)."""
+    with _janitor_lock:
+        if _janitor and _janitor[0].is_alive():
+            return _janitor[0]
+
+        def sweep() -> None:
+            while True:
+                time.sleep(every_s)
+                try:
+                    tidy_memory()
+                except Exception:  # noqa: BLE001 - logged; the janitor must outlive one bad round
+                    logging.getLogger(__name__).exception("the memory janitor's round failed; retrying")
+
+        thread = threading.Thread(target=sweep, name="drift-lab-memory-janitor", daemon=True)
+        thread.start()
+        _janitor[:] = [thread]
+        return thread
 
 
 # ---- the server's torch threads ----------------------------------------------------------------------------

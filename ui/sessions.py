@@ -7,8 +7,13 @@ exceed the bound, the least recently used one is evicted if it has been idle for
 ``min_idle_s`` seconds: its ``release`` callback frees its trainer and history, and the next time it is
 used :meth:`SessionRegistry.was_evicted` tells it so (the UI shows a message and starts afresh). When
 every live session is active, the newcomer is refused with :class:`SessionLimitError` (a message that
-says why) instead: nobody loses a run they are watching. Thread-safe: Streamlit runs each session in
-its own thread.
+says why) instead: nobody loses a run they are watching.
+
+A closed tab is released too (:meth:`SessionRegistry.release_closed`): once its connection has been
+gone for a grace period, its callback frees its runs, whether or not the server is full. Streamlit
+keeps a disconnected session for reconnection and forgets it lazily, only when another session
+disconnects, so the last tabs to close would otherwise keep their runs' memory indefinitely.
+Thread-safe: Streamlit runs each session in its own thread.
 """
 
 from __future__ import annotations
@@ -43,16 +48,22 @@ class SessionRegistry:
         self._live: OrderedDict[str, Callable[[], None] | None] = OrderedDict()
         self._last_used: dict[str, float] = {}
         self._evicted: set[str] = set()
+        self._connection: dict[str, str] = {}
+        self._closed_since: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def touch(self, key: str, release: Callable[[], None] | None = None) -> list[str]:
+    def touch(self, key: str, release: Callable[[], None] | None = None, *, connection: str | None = None) -> list[str]:
         """Mark session ``key`` as just used (registering it with its ``release`` callback if new, or
-        replacing the callback when one is given). A new session beyond ``max_sessions`` evicts the
-        least recently used sessions that have been idle for ``min_idle_s`` (their callbacks are
-        called; their keys are returned), or is refused with :class:`SessionLimitError` when none is
-        idle that long."""
+        replacing the callback when one is given; ``connection`` names the browser connection it runs
+        in, for :meth:`release_closed`). A new session beyond ``max_sessions`` evicts the least
+        recently used sessions that have been idle for ``min_idle_s`` (their callbacks are called;
+        their keys are returned), or is refused with :class:`SessionLimitError` when none is idle that
+        long."""
         with self._lock:
             now = self._clock()
+            if connection is not None:
+                self._connection[key] = connection
+            self._closed_since.pop(key, None)
             if key in self._live:
                 self._live.move_to_end(key)
                 self._last_used[key] = now
@@ -76,6 +87,7 @@ class SessionRegistry:
                 victims.append((oldest, callback))
             for victim, _ in victims:
                 self._last_used.pop(victim, None)
+                self._connection.pop(victim, None)
                 self._evicted.add(victim)
             self._live[key] = release
             self._last_used[key] = now
@@ -83,6 +95,35 @@ class SessionRegistry:
             if callback is not None:
                 callback()
         return [victim for victim, _ in victims]
+
+    def release_closed(self, is_connected: Callable[[str], bool], grace_s: float) -> list[str]:
+        """Release the sessions whose browser connection has been closed for at least ``grace_s``
+        seconds (``is_connected(connection)`` says whether it is open now; a session reconnecting
+        within the grace period keeps its runs). Their callbacks are called and they leave the
+        registry, marked evicted; returns their keys. Call it periodically (the app's janitor does)."""
+        with self._lock:
+            now = self._clock()
+            connections = [(key, self._connection.get(key)) for key in self._live]
+        gone = []
+        for key, connection in connections:  # outside the lock: asking the server may take a while
+            if connection is None:
+                continue
+            if is_connected(connection):
+                with self._lock:
+                    self._closed_since.pop(key, None)
+                continue
+            with self._lock:
+                since = self._closed_since.setdefault(key, now)
+                if now - since >= grace_s and key in self._live:
+                    gone.append((key, self._live.pop(key)))
+                    self._last_used.pop(key, None)
+                    self._connection.pop(key, None)
+                    self._closed_since.pop(key, None)
+                    self._evicted.add(key)
+        for _key, callback in gone:
+            if callback is not None:
+                callback()
+        return [key for key, _ in gone]
 
     def was_evicted(self, key: str) -> bool:
         """True once if ``key`` was evicted (the flag is then cleared). Ask before :meth:`touch`, which
@@ -98,6 +139,8 @@ class SessionRegistry:
         with self._lock:
             self._live.pop(key, None)
             self._last_used.pop(key, None)
+            self._connection.pop(key, None)
+            self._closed_since.pop(key, None)
             self._evicted.discard(key)
 
     def is_live(self, key: str) -> bool:

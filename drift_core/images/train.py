@@ -93,7 +93,7 @@ def cached_images(name: str, *, download: bool = False) -> ImageSet:
 def data_stream(seed: int, rank: int = 0) -> torch.Generator:
     """The batch stream of a run with ``seed`` on process ``rank``: a lone trainer's own stream, and the
     stream a lock-step pair shares (so each arm of the pair trains exactly like a lone trainer)."""
-    return make_generator(1_000_003 * (seed + 1) + rank)
+    return stream(seed, "data", part=rank)
 
 
 class AllGather(Gather):
@@ -221,7 +221,7 @@ class ImageTrainer:
             images if images is not None else cached_images(config.data.dataset, download=config.data.download)
         )
         m, t = config.model, config.train
-        self.model = build_image_generator(m.generator, m.noise_dim, generator=make_generator(t.seed)).to(self.device)
+        self.model = build_image_generator(m.generator, m.noise_dim, generator=stream(t.seed, "init")).to(self.device)
         self.ema = copy.deepcopy(self.model).requires_grad_(False).eval()
         self.encoder = (encoder or build_encoder(m.encoder)).to(self.device)
         self.gather: Gather = AllGather() if self.dist.world_size > 1 else Gather()
@@ -234,7 +234,7 @@ class ImageTrainer:
             self.model.parameters(), lr=t.lr, betas=(0.9, 0.95), weight_decay=t.weight_decay
         )
         self.data_generator = data_stream(t.seed, self.dist.rank)
-        self.display_noise = torch.randn(DISPLAY_SAMPLES, m.noise_dim, generator=make_generator(t.seed + 12_345))
+        self.display_noise = torch.randn(DISPLAY_SAMPLES, m.noise_dim, generator=stream(t.seed, "display"))
         self.drift_fn = make_drift_fn(config.drift)
         self.layout = GroupLayout(per_location=m.per_location, separate_mean_std=m.separate_mean_std)
         self.batched_drift_fn = make_batched_drift_fn(config.drift) if m.per_location else None
@@ -425,7 +425,9 @@ class ImageTrainer:
     def sample(self, n: int, *, generator: torch.Generator | None = None, ema: bool = True) -> Tensor:
         """uint8 images [n, 3, 32, 32] from fresh noise."""
         noise = torch.randn(
-            n, self.config.model.noise_dim, generator=generator or make_generator(777 + self.step_count)
+            n,
+            self.config.model.noise_dim,
+            generator=generator or stream(self.config.train.seed, "sample", part=self.step_count),
         )
         return to_uint8(self.generate(noise, ema=ema))
 
