@@ -183,10 +183,15 @@ def restless(s: Session, step: int) -> None:
         thumb = page.locator(".st-key-tau input[type='range']").first
         thumb.focus(timeout=60_000)
         thumb.press("ArrowRight" if step % 2 == 0 else "ArrowLeft")
-        page.locator(".st-key-play button", has_text="Play").first.click(timeout=60_000)
+        # then make sure it plays: clicks sent faster than the server reruns reach it together, and it
+        # runs their callbacks in one rerun, so the run may already be playing again
+        play = page.locator(".st-key-play button").first
+        if "Play" in play.inner_text(timeout=60_000):
+            play.click(timeout=60_000)
         s.actions += 1
     except Exception as err:  # noqa: BLE001 - a click that cannot land is a finding, reported, not a crash
-        why = str(err).strip().splitlines()[0][:160] if str(err).strip() else ""
+        lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+        why = " / ".join(lines[:1] + lines[-2:])[:400]  # the error, and what Playwright was waiting for
         s.problems.append(f"restless action failed ({type(err).__name__}: {why})")
 
 

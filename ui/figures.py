@@ -260,21 +260,34 @@ def curves_figure(
     log = log_y and len(positive) > 1 and max(positive) > 10 * min(positive)
     xs_all = [x for xs, _ in series.values() for x in xs]
     short = x_title == "step" and (not xs_all or max(xs_all) < 10)  # a few steps: no ticks at half steps
+    legend = len(series) > 1
+    # the title on top, the legend on its own row under it: side by side they collided in narrow panels
+    # and at presenter sizes
+    top = 2 * style.text + 12 + (style.text + 12 if legend else 0)
     return {
         "data": traces,
         "layout": {
-            "title": {"text": title, "x": 0.02, "font": {"size": style.text + 1}},
-            "height": height,
+            "title": {
+                "text": title,
+                "x": 0.02,
+                "xanchor": "left",
+                "yref": "container",
+                "y": 1,
+                "yanchor": "top",
+                "pad": {"t": 6},
+                "font": {"size": style.text + 1},
+            },
+            "height": height + (style.text + 12 if legend else 0),
             "uirevision": uirevision,
             "plot_bgcolor": "rgba(0,0,0,0)",
-            "margin": {"l": 30 + 2 * style.text, "r": 10, "t": 2 * style.text + 12, "b": 2 * style.text + 14},
-            "showlegend": len(series) > 1,
+            "margin": {"l": 30 + 2 * style.text, "r": 10, "t": top, "b": 2 * style.text + 14},
+            "showlegend": legend,
             "legend": {
                 "orientation": "h",
                 "y": 1.02,
                 "yanchor": "bottom",
-                "x": 1,
-                "xanchor": "right",
+                "x": 0,
+                "xanchor": "left",
                 "font": {"size": style.text - 1},
             },
             "xaxis": _axis(
@@ -286,10 +299,11 @@ def curves_figure(
             ),
             "yaxis": _axis(
                 style,
-                title={"text": y_title, "font": {"size": style.text - 1}},
+                title={"text": y_title, "font": {"size": style.text - 1}, "standoff": 6},
                 type="log" if log else "linear",
                 tickformat=".1~e" if log else ".3~g",
                 rangemode="normal" if log else "tozero",
+                automargin=True,  # room for the tick labels and the title beside them, at any text size
             ),
         },
     }
