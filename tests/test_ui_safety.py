@@ -9,6 +9,7 @@ import ctypes.util
 import gc
 import pickle
 import threading
+import time
 import types
 import weakref
 
@@ -35,6 +36,19 @@ def _fresh_state():
     yield
     safety.set_registry(None)
     torch.set_num_threads(threads)
+
+
+def freed(ref: weakref.ref, seconds: float = 10.0) -> bool:
+    """Whether the object behind ``ref`` is freed, collecting until it is (at most ``seconds``): a
+    ``gc.collect()`` returns at once without collecting while another thread is collecting."""
+    deadline = time.monotonic() + seconds
+    while True:
+        gc.collect()
+        if ref() is None:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
 
 
 def open_playground(query: dict | None = None) -> AppTest:
@@ -295,8 +309,7 @@ def test_the_session_registry_does_not_keep_a_closed_sessions_runs_alive():
     run = weakref.ref(run_of(at))
     assert run() is not None and len(safety.registry()) == 1
     del at  # the tab closes: Streamlit drops its session state
-    gc.collect()
-    assert run() is None  # nothing of ours (the registry's callback included) keeps the run alive
+    assert freed(run)  # nothing of ours (the registry's callback included) keeps the run alive
 
 
 def test_an_evicted_sessions_run_is_freed_while_its_tab_stays_open():
@@ -307,8 +320,7 @@ def test_an_evicted_sessions_run_is_freed_while_its_tab_stays_open():
     a.button(key="play").click().run()
     run = weakref.ref(run_of(a))
     open_playground()  # the server holds one live session: a (idle) is evicted, its tab still open
-    gc.collect()
-    assert not lab_of(a).runs and run() is None
+    assert not lab_of(a).runs and freed(run)
     a.run()  # and a's next frame starts a fresh run, with the notice
     assert not a.exception, a.exception
     assert safety.EVICTED_NOTICE in texts(a.warning) and run_of(a) is not None
@@ -339,10 +351,14 @@ def test_the_janitor_makes_streamlit_forget_closed_tabs_it_no_longer_keeps(monke
     referent = weakref.ref(kept)
     del kept
     assert safety.forget_expired_streamlit_sessions()
-    gc.collect()
-    assert referent() is None  # pruned: nothing of the closed tab's session is kept
-    monkeypatch.setattr(runtime, "get_instance", lambda: types.SimpleNamespace(_session_mgr=None))
+    assert freed(referent)  # pruned: nothing of the closed tab's session is kept
+    monkeypatch.setattr(runtime, "get_instance", lambda: types.SimpleNamespace(_session_mgr=object()))
     assert not safety.forget_expired_streamlit_sessions()  # internals not as expected: leaves them alone
+
+
+def test_no_janitor_without_a_streamlit_server():
+    assert safety.start_memory_janitor() is None  # AppTest and bare mode: nothing to tidy, nothing started
+    assert not [t for t in threading.enumerate() if t.name == "drift-lab-memory-janitor"]
 
 
 def test_freed_memory_goes_back_to_the_system_at_most_every_few_seconds():

@@ -198,11 +198,22 @@ def release_memory(now: float | None = None) -> bool:
     return True
 
 
-def _tab_connected(session_id: str) -> bool:
-    """Whether the browser connection of Streamlit session ``session_id`` is open now."""
+def _server_runtime():
+    """The running Streamlit server's runtime, or None where there is none: bare mode, or AppTest (whose
+    runtime is a stand-in without a session manager)."""
     from streamlit import runtime
 
-    return not runtime.exists() or runtime.get_instance().is_active_session(session_id)
+    if not runtime.exists():
+        return None
+    instance = runtime.get_instance()
+    return instance if getattr(instance, "_session_mgr", None) is not None else None
+
+
+def _tab_connected(session_id: str) -> bool:
+    """Whether the browser connection of Streamlit session ``session_id`` is open now (True without a
+    server: nothing is released there)."""
+    server = _server_runtime()
+    return server is None or server.is_active_session(session_id)
 
 
 def forget_expired_streamlit_sessions() -> bool:
@@ -213,11 +224,10 @@ def forget_expired_streamlit_sessions() -> bool:
     another session disconnects (a known upstream limitation): after the last tabs close, their
     sessions stay in memory indefinitely. This prunes them, under the session manager's own lock. It
     reaches into Streamlit's internals, so it checks each one and does nothing where they differ."""
-    from streamlit import runtime
-
-    if not runtime.exists():
+    server = _server_runtime()
+    if server is None:
         return False
-    manager = getattr(runtime.get_instance(), "_session_mgr", None)
+    manager = server._session_mgr
     expire = getattr(getattr(getattr(manager, "_session_storage", None), "_cache", None), "expire", None)
     lock = getattr(manager, "_storage_lock", None)
     if not callable(expire) or lock is None:
@@ -245,13 +255,17 @@ _janitor: list[threading.Thread] = []
 _janitor_lock = threading.Lock()
 
 
-def start_memory_janitor(every_s: float = TRIM_EVERY_S) -> threading.Thread:
+def start_memory_janitor(every_s: float = TRIM_EVERY_S) -> threading.Thread | None:
     """Start (once per process) a daemon thread that runs :func:`tidy_memory` every ``every_s`` seconds.
 
     It must not wait for a script run: after the last tab closes no script runs any more, and
     Streamlit forgets a disconnected session only when another one disconnects, so neither a trim
     called from a rerun nor Python's cycle collector (driven by allocations) would ever free the closed
-    tabs' runs. Returns the thread (the same one on every call)."""
+    tabs' runs. Returns the thread (the same one on every call), or None without a Streamlit server
+    (AppTest, bare mode): no tabs to close there, and a collector running beside the caller's own
+    ``gc.collect()`` would make that call return without collecting."""
+    if _server_runtime() is None:
+        return None
     with _janitor_lock:
         if _janitor and _janitor[0].is_alive():
             return _janitor[0]
