@@ -26,14 +26,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from torch import Tensor
 
 from .drift import DriftField, drifting_field
 
-__all__ = ["LookaheadField", "lookahead_field", "lookahead_weights", "SCALINGS", "WEIGHTINGS", "NEGATIVES"]
+if TYPE_CHECKING:  # only read, never built here: the engine's math does not import the config layer
+    from .config import DriftConfig
+
+__all__ = [
+    "LookaheadField",
+    "lookahead_field",
+    "lookahead_options",
+    "lookahead_weights",
+    "SCALINGS",
+    "WEIGHTINGS",
+    "NEGATIVES",
+]
 
 Scaling = Literal["none", "unit_rms", "relative"]
 Weighting = Literal["uniform", "heun", "geometric", "extrapolation"]
@@ -84,6 +95,21 @@ def lookahead_weights(K: int, weighting: str = "uniform", *, gamma: float = 0.5,
             return (1.0,)
         return (0.0,) * (K - 1) + (-float(lam), 1.0 + float(lam))
     raise ValueError(f"unknown weighting {weighting!r}; choose one of {WEIGHTINGS}")
+
+
+def lookahead_options(drift: DriftConfig) -> dict:
+    """The lookahead keyword arguments a drift config sets (K, α, the scaling and weighting of the terms
+    with their γ and λ, the negatives), shared by :func:`lookahead_field` and its per-location batched
+    form; the drift options proper (temperatures, distances, kernel) are the caller's."""
+    return dict(
+        K=drift.K,
+        alpha=drift.alpha,
+        scaling=drift.scaling,
+        weighting=drift.weighting,
+        gamma=drift.gamma,
+        lam=drift.lam,
+        negatives=drift.negatives,
+    )
 
 
 def lookahead_field(

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
+from typing import TypeVar
 
 import torch
 from torch import Tensor
@@ -26,7 +27,7 @@ from .config import LIVE_FIELDS, MAX_STEPS, ConfigError, DriftConfig, Experiment
 from .data.points import PointSetError, load_points
 from .data.toy2d import SAMPLERS, PointSet, mixture_modes
 from .embedding import Embedding
-from .lookahead import LookaheadField, lookahead_field
+from .lookahead import LookaheadField, lookahead_field, lookahead_options
 from .loss import drifting_loss
 from .models import MLPGenerator, build_generator
 from .records import Batch, Snapshot, StepRecord
@@ -41,6 +42,7 @@ __all__ = [
     "Lockstep",
     "make_drift_fn",
     "field_options",
+    "steps_until_diverged",
     "evaluation_noise",
     "initial_generator",
     "DivergedError",
@@ -84,19 +86,23 @@ def field_options(drift: DriftConfig) -> dict:
     )
 
 
+R = TypeVar("R")
+
+
+def steps_until_diverged(step: Callable[[], R], steps: int) -> list[R]:
+    """Call ``step`` up to ``steps`` times, stopping after the first record that says it diverged
+    (``.diverged``); the records, in order. Every trainer's ``run``."""
+    records = []
+    for _ in range(steps):
+        records.append(step())
+        if records[-1].diverged:
+            break
+    return records
+
+
 def make_drift_fn(drift: DriftConfig) -> Callable[[Tensor, Tensor], LookaheadField]:
     """The drift callable for a config: lookahead with K = drift.K (K = 0 is the baseline)."""
-    return partial(
-        lookahead_field,
-        K=drift.K,
-        alpha=drift.alpha,
-        scaling=drift.scaling,
-        weighting=drift.weighting,
-        gamma=drift.gamma,
-        lam=drift.lam,
-        negatives=drift.negatives,
-        **field_options(drift),
-    )
+    return partial(lookahead_field, **lookahead_options(drift), **field_options(drift))
 
 
 def evaluation_noise(config: ExperimentConfig, n: int = EVAL_SAMPLES) -> Tensor:
@@ -266,12 +272,7 @@ class ToyArm:
 
     def run(self, steps: int) -> list[StepRecord]:
         """Up to ``steps`` steps, stopping early on divergence."""
-        records = []
-        for _ in range(steps):
-            records.append(self.step())
-            if records[-1].diverged:
-                break
-        return records
+        return steps_until_diverged(self.step, steps)
 
     # ---- drawing ----------------------------------------------------------------------------------
     def display_sets(self, n: int = DISPLAY_SAMPLES) -> tuple[Tensor, Tensor]:

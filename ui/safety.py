@@ -19,6 +19,7 @@ import weakref
 
 import streamlit as st
 import torch
+from streamlit import runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from drift_core.checkpoint import CheckpointError, checkpoint_bytes
@@ -201,8 +202,6 @@ def release_memory(now: float | None = None) -> bool:
 def _server_runtime():
     """The running Streamlit server's runtime, or None where there is none: bare mode, or AppTest (whose
     runtime is a stand-in without a session manager)."""
-    from streamlit import runtime
-
     if not runtime.exists():
         return None
     instance = runtime.get_instance()
@@ -242,9 +241,7 @@ def tidy_memory(now: float | None = None) -> list[str]:
     ``server.disconnectedSessionTTL`` (the time it keeps a session for a reconnecting tab) and let
     Streamlit forget those sessions, collect reference cycles, and hand freed memory back
     (:func:`release_memory`). Returns the released sessions' registry keys."""
-    from streamlit import config
-
-    released = registry().release_closed(_tab_connected, float(config.get_option("server.disconnectedSessionTTL")))
+    released = registry().release_closed(_tab_connected, float(st.get_option("server.disconnectedSessionTTL")))
     forget_expired_streamlit_sessions()
     gc.collect()
     release_memory(now)

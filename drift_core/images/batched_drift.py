@@ -37,7 +37,7 @@ from torch import Tensor
 
 from ..config import DriftConfig
 from ..drift import NORMALIZED_MASK_DISTANCE, SELF_MASK_DISTANCE, DriftField
-from ..lookahead import NEGATIVES, SCALINGS, LookaheadField, lookahead_weights
+from ..lookahead import NEGATIVES, SCALINGS, LookaheadField, lookahead_options, lookahead_weights
 
 __all__ = [
     "batched_drifting_field",
@@ -227,14 +227,8 @@ def make_batched_drift_fn(drift: DriftConfig) -> Callable[[Tensor, Tensor], Look
         raise ValueError(f"per-location drift does not implement {', '.join(unsupported)}; keep their defaults")
     return partial(
         batched_lookahead_field,
-        K=drift.K,
+        **lookahead_options(drift),
         tau=drift.temperatures,
-        alpha=drift.alpha,
-        scaling=drift.scaling,
-        weighting=drift.weighting,
-        gamma=drift.gamma,
-        lam=drift.lam,
-        negatives=drift.negatives,
         normalize_distance=drift.normalize_distance,
         attraction_only=drift.attraction_only,
     )

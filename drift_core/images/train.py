@@ -47,7 +47,7 @@ from ..checkpoint import (
 from ..config import MAX_STEPS, ConfigError
 from ..records import Batch
 from ..runtime import make_generator, select_device, stream
-from ..train import DivergedError, make_drift_fn
+from ..train import DivergedError, make_drift_fn, steps_until_diverged
 from .batched_drift import make_batched_drift_fn
 from .config import ImageExperimentConfig
 from .data import ImageSet, load_images, to_model_space, to_uint8
@@ -404,12 +404,7 @@ class ImageTrainer:
 
     def run(self, steps: int) -> list[ImageStepRecord]:
         """Up to ``steps`` steps, stopping early on divergence."""
-        records = []
-        for _ in range(steps):
-            records.append(self.step())
-            if records[-1].diverged:
-                break
-        return records
+        return steps_until_diverged(self.step, steps)
 
     # ---- sampling ---------------------------------------------------------------------------
     @torch.no_grad()
