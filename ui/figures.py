@@ -263,7 +263,7 @@ def curves_figure(
     legend = len(series) > 1
     # the title on top, the legend on its own row under it: side by side they collided in narrow panels
     # and at presenter sizes
-    top = 2 * style.text + 12 + (style.text + 12 if legend else 0)
+    legend_row = style.text + 12 if legend else 0
     return {
         "data": traces,
         "layout": {
@@ -277,10 +277,15 @@ def curves_figure(
                 "pad": {"t": 6},
                 "font": {"size": style.text + 1},
             },
-            "height": height + (style.text + 12 if legend else 0),
+            "height": height + legend_row,
             "uirevision": uirevision,
             "plot_bgcolor": "rgba(0,0,0,0)",
-            "margin": {"l": 30 + 2 * style.text, "r": 10, "t": top, "b": 2 * style.text + 14},
+            "margin": {
+                "l": 30 + 2 * style.text,
+                "r": 10,
+                "t": 2 * style.text + 12 + legend_row,
+                "b": 2 * style.text + 14,
+            },
             "showlegend": legend,
             "legend": {
                 "orientation": "h",
