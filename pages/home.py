@@ -6,7 +6,7 @@ ensure_navigation()  # first: a deep link on a fresh server runs this page alone
 
 import streamlit as st
 
-from ui.home_picture import drift_picture
+from drift_views.home import drift_picture
 from ui.live_plot import LiveView
 
 st.title("Drift Lab")

@@ -6,7 +6,8 @@ ensure_navigation()  # first: a deep link on a fresh server runs this page alone
 
 import streamlit as st
 
-from ui import controls, figures, inspector_view, run_view
+from drift_views import figures
+from ui import controls, inspector_view, run_view
 from ui.inspector_view import InspectorState
 from ui.live import live_fragment
 from ui.session import lab

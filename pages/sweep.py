@@ -9,6 +9,7 @@ import streamlit as st
 
 from drift_core.export import rows_csv
 from drift_core.sweep import METRICS
+from drift_views import sweep as views
 from ui import classroom, controls
 from ui import sweep_view as sv
 
@@ -25,7 +26,7 @@ st.caption(
     "cached, so running the same sweep again is instant."
 )
 
-base = sv.sweep_base_config(session.config)  # on a session's first page, the URL's settings
+base = views.sweep_base_config(session.config)  # on a session's first page, the URL's settings
 presenter = session.view.presenter
 state = sv.page_state(base)
 sv.prepare()
@@ -106,13 +107,13 @@ if result is not None:
     if metric == "modes" and rspec.base.data.dataset not in ("8gaussians", "25gaussians", "bimodal"):
         st.info("Mode coverage is defined for the mixture datasets (8gaussians, 25gaussians, bimodal) only.")
     st.plotly_chart(
-        sv.heatmap_figure(result, metric, height=classroom.plot_height(420)),
+        views.heatmap_figure(result, metric, height=classroom.plot_height(420)),
         key="sw_heatmap",
         on_select=lambda: sv.select_from_heatmap(state, "sw_heatmap"),
         selection_mode="points",
         config={"displaylogo": False},
     )
-    st.caption(sv.colour_note(result))
+    st.caption(views.colour_note(result))
     verdict = result.verdict(metric)
     if verdict:
         separated = len(rspec.seeds) > 1 and not result.not_separated_from_best(metric)
@@ -132,21 +133,23 @@ if result is not None:
         help="start a new Playground run with this cell's settings (from step 0, with the first seed); "
         "the sweep keeps numbers and final points, not trained networks",
     )
-    st.caption(f"{METRICS[metric][0]} of {rspec.cell_label(i, j)}: {sv.seed_values(result, i, j, metric)}")
+    st.caption(f"{METRICS[metric][0]} of {rspec.cell_label(i, j)}: {views.seed_values(result, i, j, metric)}")
 
     st.markdown("##### Final particles (blue) over the data (grey)" + (", first seed" if len(rspec.seeds) > 1 else ""))
     mean, std = result.mean(metric), result.std(metric)
     for i in range(rspec.shape[0]):
         row = st.columns(rspec.shape[1])
         for j, col in enumerate(row):
-            png = sv.thumbnail_png(result, i, j)
+            png = views.thumbnail_png(result, i, j)
             if png is None:
                 col.caption(f"{rspec.cell_label(i, j)}: not run")
                 continue
             col.image(png, width=240)
             diverged = sum(t.diverged for t in result.cell_trials(i, j))
             note = f" · diverged ({diverged})" if diverged else ""
-            col.caption(f"{rspec.cell_label(i, j)} · {METRICS[metric][0]}: {sv.cell_text(mean[i, j], std[i, j])}{note}")
+            col.caption(
+                f"{rspec.cell_label(i, j)} · {METRICS[metric][0]}: {views.cell_text(mean[i, j], std[i, j])}{note}"
+            )
     d1, d2, d3 = st.columns(3)
     d1.download_button(
         "Cells: mean and std (CSV)",
@@ -168,7 +171,7 @@ if result is not None:
     )
     d3.download_button(
         "Heatmap (PNG)",
-        sv.heatmap_png(result, metric),
+        views.heatmap_png(result, metric),
         file_name=f"sweep_{metric}.png",
         icon=":material/download:",
         mime="image/png",

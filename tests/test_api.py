@@ -1,5 +1,5 @@
-"""The package's public API (drift_core/__init__.py): every name in ``__all__`` exists, and drift_core
-imports no UI library."""
+"""The package's public API (drift_core/__init__.py): every name in ``__all__`` exists, drift_core
+imports no UI library, and drift_views (figures and words) imports no Streamlit."""
 
 from __future__ import annotations
 
@@ -20,6 +20,17 @@ def test_drift_core_imports_no_ui_libraries():
         "import sys, drift_core, drift_core.cli, drift_core.metrics, drift_core.render; "
         "import pkgutil, importlib; [importlib.import_module(m.name) for m in pkgutil.walk_packages(drift_core.__path__, 'drift_core.') if not m.name.endswith('__main__')]; "
         "bad=[m for m in ('streamlit','plotly','altair') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_drift_views_imports_no_streamlit():
+    code = (
+        "import sys, pkgutil, importlib, drift_views; "
+        "[importlib.import_module(m.name) for m in pkgutil.walk_packages(drift_views.__path__, 'drift_views.')]; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('streamlit', 'ui'))[:5]); "
+        "sys.exit(1 if any(m.split('.')[0] in ('streamlit', 'ui') for m in sys.modules) else 0)"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr

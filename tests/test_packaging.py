@@ -209,16 +209,17 @@ def test_pip_install_into_a_fresh_venv_gives_the_command_the_api_and_the_app(tmp
     probe = textwrap.dedent("""
         import importlib.metadata, importlib.util
         from drift_core import drifting_field, lookahead_field
-        import drift_core
+        import drift_core, drift_views
         print(drift_core.__file__)
+        print(drift_views.__file__)
         print(importlib.util.find_spec("ui"))
         for requirement in importlib.metadata.requires("drift-lab"):
             print("requires", requirement)
     """)
     lines = run_in(python, [str(python), "-c", probe], elsewhere).stdout.splitlines()
-    assert Path(lines[0]).is_relative_to(site), lines[0]
-    assert lines[1] == "None"  # ui lives next to app.py in drift_lab_app, not as a top-level package
-    installed = {Requirement(line.removeprefix("requires ")) for line in lines[2:]}
+    assert Path(lines[0]).is_relative_to(site) and Path(lines[1]).is_relative_to(site), lines[:2]
+    assert lines[2] == "None"  # ui lives next to app.py in drift_lab_app, not as a top-level package
+    installed = {Requirement(line.removeprefix("requires ")) for line in lines[3:]}
     for requirement in PROJECT["dependencies"]:
         assert Requirement(requirement) in installed, requirement
 

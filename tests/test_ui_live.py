@@ -8,8 +8,8 @@ import json
 import numpy as np
 import plotly
 
+from drift_views.figures import fast_figure
 from ui import live, live_plot
-from ui.figures import fast_figure
 
 
 class FakeClock:

@@ -22,9 +22,9 @@ from drift_core.export import (
 )
 from drift_core.run import Run
 from drift_core.scenarios import SCENARIOS
+from drift_views.figures import arrow_trace
 
 from .controls import apply_scenario
-from .figures import arrow_trace
 from .session import lab
 
 PRESENTER_SCALE = 1.5

@@ -11,8 +11,8 @@ import torch
 
 from drift_core.probes import NeighboursByDimension, neighbours_by_dimension
 from drift_core.run import Run
+from drift_views import figures
 
-from . import figures
 from .live_plot import LiveView
 from .session import lab
 

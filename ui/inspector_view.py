@@ -15,15 +15,15 @@ from drift_core.particles import ParticleTrainer
 from drift_core.probes import StepInspection, effective_neighbours, inspect_step
 from drift_core.run import Run
 from drift_core.train import DivergedError
+from drift_views import figures
 
-from . import figures
 from .live_plot import LiveView
 from .session import lab
 
 
 @dataclass(frozen=True)
 class Stage:
-    """One stage: ``draws`` names what its picture shows (see :func:`ui.figures.stage_figure`)."""
+    """One stage: ``draws`` names what its picture shows (see :func:`drift_views.figures.stage_figure`)."""
 
     title: str
     draws: frozenset[str]

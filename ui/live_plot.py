@@ -84,7 +84,7 @@ def _component():
 
 
 def figure_json(figure) -> str:
-    """The figure (a ``go.Figure`` or one of ui.figures' dicts) as Plotly JSON; numpy arrays travel as
+    """The figure (a ``go.Figure`` or one of drift_views.figures' dicts) as Plotly JSON; numpy arrays travel as
     typed binary (a dict goes through an unvalidated ``go.Figure``: serialising that is faster than
     serialising the dict itself, benchmarks/RESULTS.md)."""
     if isinstance(figure, dict):
@@ -159,7 +159,7 @@ LIGHT_THEME = {"theme:text": "#31333F", "theme:grid": "rgba(49, 51, 63, 0.14)"}
 
 
 def resolve_theme(figure, colours: dict[str, str] = LIGHT_THEME):
-    """``figure`` (a dict) with the theme tokens of :mod:`ui.figures` replaced by ``colours``, for
+    """``figure`` (a dict) with the theme tokens of :mod:`drift_views.figures` replaced by ``colours``, for
     drawing without the in-place view (``st.plotly_chart``, which cannot know the browser's theme)."""
     if isinstance(figure, str):
         return colours.get(figure, figure)

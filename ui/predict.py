@@ -15,8 +15,8 @@ from drift_core.palette import Stroke
 from drift_core.records import Snapshot
 from drift_core.run import Run
 from drift_core.runtime import stream
+from drift_views.figures import TEXT, Style, arrow_trace
 
-from .figures import TEXT, Style, arrow_trace
 from .session import lab
 
 HORIZONS = (1, 50)

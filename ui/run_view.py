@@ -22,8 +22,9 @@ from drift_core.particles import ParticleTrainer
 from drift_core.probes import DataKernelShare, density_on_grid, field_on_grid, grid_points
 from drift_core.records import Snapshot
 from drift_core.run import DOUBLED_LR_ARM, DOUBLED_STEP_ARM, TAPE_EVERY, TAPE_STATES, Run
+from drift_views import figures
 
-from . import classroom, figures, predict
+from . import classroom, predict
 from .controls import BATCH_OPTIONS, TAU_OPTIONS, limits, view_widget
 from .live import CURVES_S, FrameBudget, MetricCards, StatusLine, frame_ticks, live_fragment, training_budget
 from .live_plot import LiveView

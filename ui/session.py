@@ -23,6 +23,7 @@ import streamlit as st
 from torch import Tensor
 
 from drift_core.config import ExperimentConfig
+from drift_views.figures import LAYERS as LAYER_NAMES
 
 __all__ = ["KEY", "LabSession", "UserPoints", "ViewSettings", "VIEW_PARAMS", "LAYER_NAMES", "lab"]
 
@@ -30,8 +31,6 @@ KEY = "lab"
 """The one session-state key the app stores its state under."""
 
 T = TypeVar("T")
-LAYER_NAMES = ("V", "V⁺", "V⁻", "lookahead terms", "field on a grid", "density")
-"""The particle view's layers (the first four are offered on Compare)."""
 VIEW_PARAMS = (
     "steps_per_frame",
     "fairness",
@@ -53,7 +52,7 @@ class ViewSettings:
     steps_per_frame: int = 0  # training steps between two redraws while playing; 0: auto (a time budget)
     fairness: bool = False  # Compare: add a baseline with 2x learning rate (restarts the comparison)
     beside_particles: bool = False  # Playground: the network and, beside it, the field without it (restarts)
-    layers: tuple[str, ...] = ("V",)  # Playground arrow and density layers (ui.figures.LAYERS)
+    layers: tuple[str, ...] = ("V",)  # Playground arrow and density layers (drift_views.figures.LAYERS)
     compare_layers: tuple[str, ...] = ("V",)  # Compare arrow layers
     difference: bool = False  # Compare: segments from each lookahead particle to its baseline twin
     arrow_scale: int = 3  # arrows are drawn this many times their true length

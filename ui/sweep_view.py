@@ -1,5 +1,6 @@
 """Streamlit helpers of the Sweep page: its state, the grid controls, the background job (progress,
-cancel), the heatmap figure, per-cell thumbnails and "open this cell in the Playground".
+cancel), picking a cell and "open this cell in the Playground". The heatmap, the thumbnails and the
+words are :mod:`drift_views.sweep`.
 
 The sweep itself (training, metrics, seeds, cache) is :mod:`drift_core.sweep`; its trials run in a
 worker process (:class:`drift_core.sweep.SweepJob`), and a ``run_every`` fragment polls its progress,
@@ -12,17 +13,15 @@ through ``on_change``, so a page switch or a rerun loses nothing.
 
 from __future__ import annotations
 
-import io
 import os
 from dataclasses import dataclass, field
 
-import numpy as np
 import streamlit as st
 
-from drift_core.cli.sweep import cell_thumbnail, heatmap_for
-from drift_core.config import ConfigError, ExperimentConfig
+from drift_core.config import ExperimentConfig
 from drift_core.data.toy2d import SAMPLERS
-from drift_core.sweep import AXES, METRICS, SweepJob, SweepResult, SweepSpec, prepare_workers
+from drift_core.sweep import AXES, SweepJob, SweepResult, SweepSpec, prepare_workers
+from drift_views.sweep import axis_label, build_spec, fixed_settings, seeds_for, selected_cell
 
 from .controls import BATCH_OPTIONS, LR_OPTIONS, TAU_OPTIONS, limits
 from .session import lab
@@ -66,10 +65,6 @@ def bound(key: str, value, write) -> dict:
     widget's new value to ``write``."""
     st.session_state[key] = value
     return {"key": key, "on_change": lambda: write(st.session_state[key])}
-
-
-def axis_label(axis: str) -> str:
-    return AXES[axis]
 
 
 def axis_options(axis: str) -> list:
@@ -156,53 +151,6 @@ def grid_controls(state: SweepPage, base: ExperimentConfig) -> tuple[SweepSpec |
     return build_spec(base, state.dataset, x_axis, x_values, y_axis, y_values, state.steps, seeds)
 
 
-def seeds_for(base: ExperimentConfig, count: int) -> tuple[int, ...]:
-    """The page's seeds: the session's seed and the ``count - 1`` seeds after it."""
-    return tuple(range(base.train.seed, base.train.seed + max(1, int(count))))
-
-
-def fixed_settings(base: ExperimentConfig, x_axis: str, y_axis: str, seeds: tuple[int, ...]) -> str:
-    """What every cell shares (the settings that are not swept) and its seeds, in one sentence."""
-    swept = {x_axis, y_axis}
-    parts = [f"network {base.model.width}×{base.model.depth}"]
-    if "batch_size" not in swept:
-        parts.append(f"N = {base.train.batch_size}")
-    if "tau" not in swept:
-        parts.append(f"τ = {base.drift.tau:g}")
-    if "lr" not in swept:
-        parts.append(f"lr = {base.train.lr:g}")
-    if "K" not in swept:
-        parts.append(base.drift.label())
-    seed_text = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {', '.join(str(s) for s in seeds)}"
-    return f"Every cell uses your current settings for what is not swept: {', '.join(parts)}; {seed_text}."
-
-
-def build_spec(
-    base: ExperimentConfig,
-    dataset: str,
-    x_axis: str,
-    x_values: list,
-    y_axis: str,
-    y_values: list,
-    steps: int,
-    seeds: tuple[int, ...] = (),
-) -> tuple[SweepSpec | None, str]:
-    """The spec, or None with the reason (shown to the user; nothing is lost)."""
-    if not x_values or not y_values:
-        return None, "Pick at least one value on each axis."
-    try:
-        base = base.with_values({"dataset": dataset}) if base.data.dataset != dataset else base
-        return SweepSpec(base, x_axis, tuple(x_values), y_axis, tuple(y_values), steps=int(steps), seeds=seeds), ""
-    except ConfigError as err:
-        return None, str(err)
-
-
-def sweep_base_config(config: ExperimentConfig) -> ExperimentConfig:
-    """The session's configuration (network, seed, unswept settings), or the defaults when it uses
-    uploaded points (sweeps run on the built-in datasets)."""
-    return ExperimentConfig() if config.data.dataset == "custom" else config
-
-
 def prepare() -> None:
     """Get the sweep worker's process server going (it imports torch in the background while the user
     picks the grid), so pressing Run does not wait for that. Cheap after the first call."""
@@ -240,140 +188,6 @@ def take_finished(state: SweepPage) -> bool:
 
 
 # ---- the result ------------------------------------------------------------------------------------
-def colour_range(mean: np.ndarray, std: np.ndarray) -> tuple[float, float] | None:
-    """The heatmap's colour range: the means' range, widened to at least ± 2 × the typical spread
-    (root mean square of the cells' std) around its middle, so cells that differ by less than seed
-    noise get nearly the same colour. Without a spread (one seed) the means' range. None when no cell
-    has a value."""
-    finite = mean[np.isfinite(mean)]
-    if not finite.size:
-        return None
-    lo, hi = float(finite.min()), float(finite.max())
-    spreads = std[np.isfinite(std)]
-    if spreads.size:
-        noise = float(np.sqrt(np.mean(spreads**2)))
-        middle, half = (lo + hi) / 2, max((hi - lo) / 2, 2 * noise)
-        lo, hi = middle - half, middle + half
-    return lo, hi
-
-
-def cell_text(mean: float, std: float) -> str:
-    if not np.isfinite(mean):
-        return "n/a"
-    return f"{mean:.3g} ± {std:.2g}" if np.isfinite(std) else f"{mean:.3g}"
-
-
-def heatmap_figure(result: SweepResult, metric: str, *, height: int = 420) -> dict:
-    """A Plotly heatmap of one metric's mean over the seeds (rows: y values, columns: x values; best =
-    bright) with "mean ± std" in each cell, colours over :func:`colour_range`, every seed's value on
-    hover, and an invisible marker per cell so a click selects that cell."""
-    spec = result.spec
-    mean, std, values = result.mean(metric), result.std(metric), result.values(metric)
-    name, lower = METRICS[metric]
-    xs = [f"{v:g}" for v in spec.x_values]
-    ys = [f"{v:g}" for v in spec.y_values]
-    bounds = colour_range(mean, std)
-    log = bounds is not None and bounds[0] > 0 and bounds[1] / bounds[0] > 10
-    shade = np.where(np.isfinite(mean), np.log10(np.where(mean > 0, mean, 1)) if log else mean, np.nan)
-    heat = {
-        "type": "heatmap",
-        "z": shade.tolist(),
-        "x": xs,
-        "y": ys,
-        "hoverinfo": "skip",
-        "text": [[cell_text(mean[i, j], std[i, j]) for j in range(len(xs))] for i in range(len(ys))],
-        "texttemplate": "%{text}",
-        "colorscale": "Viridis",
-        "reversescale": lower,
-        "colorbar": {"title": {"text": ("log₁₀ " if log else "") + name}},
-    }
-    if bounds is not None:
-        lo, hi = (np.log10(bounds[0]), np.log10(bounds[1])) if log else bounds
-        heat.update(zmin=float(lo), zmax=float(hi) if hi > lo else float(lo) + 1e-12, zauto=False)
-    seeds = spec.seeds
-
-    def hover(i: int, j: int) -> str:
-        per_seed = [
-            f"seed {seeds[s]}: {values[i, j, s]:.4g}" for s in range(len(seeds)) if np.isfinite(values[i, j, s])
-        ]
-        return f"{spec.cell_label(i, j)}<br>{'<br>'.join(per_seed) or 'not run'}<br>click to select"
-
-    return {
-        "data": [
-            heat,
-            {
-                "type": "scatter",
-                "mode": "markers",
-                "x": [x for _ in ys for x in xs],
-                "y": [y for y in ys for _ in xs],
-                "name": "cells",
-                # square markers almost as tall as a cell (plotly selects points on click, not heatmap cells)
-                "marker": {
-                    "size": max(12, int(0.9 * (height - 90) / len(ys))),
-                    "symbol": "square",
-                    "opacity": 0,
-                    "color": "black",
-                },
-                "customdata": [[i, j] for i in range(len(ys)) for j in range(len(xs))],
-                "text": [hover(i, j) for i in range(len(ys)) for j in range(len(xs))],
-                "hovertemplate": "%{text}<extra></extra>",
-                "showlegend": False,
-            },
-        ],
-        "layout": {
-            "height": height,
-            "margin": {"l": 60, "r": 10, "t": 40, "b": 50},
-            "title": {
-                "text": f"{name} after {spec.steps} steps, "
-                f"{'mean of ' + str(len(seeds)) + ' seeds' if len(seeds) > 1 else 'one seed'} "
-                f"({'lower' if lower else 'higher'} is better)",
-                "font": {"size": 14},
-                "x": 0.02,
-            },
-            # fixed ranges: the big click markers must not pad the axes (row 0 at the top, like the thumbnails)
-            "xaxis": {
-                "title": {"text": axis_label(spec.x_axis)},
-                "type": "category",
-                "range": [-0.5, len(xs) - 0.5],
-                "autorange": False,
-            },
-            "yaxis": {
-                "title": {"text": axis_label(spec.y_axis)},
-                "type": "category",
-                "range": [len(ys) - 0.5, -0.5],
-                "autorange": False,
-            },
-            "clickmode": "event+select",
-            "dragmode": False,
-        },
-    }
-
-
-def colour_note(result: SweepResult) -> str:
-    if len(result.spec.seeds) > 1:
-        return (
-            "Each cell: mean ± std over the seeds. Colours span at least ± 2 × the typical spread, so "
-            "cells that differ by less than seed noise look alike; hover a cell for every seed's value."
-        )
-    return (
-        "One seed per cell: the colours stretch over whatever range that seed gave, so seed noise can look "
-        "like a pattern. Set *Seeds per cell* to 3 or more to see the spread."
-    )
-
-
-def selected_cell(event, result: SweepResult) -> tuple[int, int] | None:
-    """The (row, col) clicked in the heatmap (a ``st.plotly_chart(..., on_select=...)`` selection)."""
-    try:
-        points = event.selection.points if hasattr(event, "selection") else event["selection"]["points"]
-    except (KeyError, TypeError, AttributeError):
-        return None
-    for point in points or []:
-        data = point.get("customdata")
-        if data is not None and len(data) == 2:
-            i, j = int(data[0]), int(data[1])
-            if 0 <= i < result.spec.shape[0] and 0 <= j < result.spec.shape[1]:
-                return i, j
-    return None
 
 
 def select_from_heatmap(state: SweepPage, key: str) -> None:
@@ -399,25 +213,6 @@ def cell_picker(state: SweepPage, result: SweepResult) -> tuple[int, int]:
     return state.selected
 
 
-def seed_values(result: SweepResult, i: int, j: int, metric: str) -> str:
-    """ "seed 0: 0.0123 · seed 1: 0.0131" for cell (i, j)."""
-    values, seeds = result.values(metric), result.spec.seeds
-    return (
-        " · ".join(f"seed {seeds[s]}: {values[i, j, s]:.4g}" for s in range(len(seeds)) if np.isfinite(values[i, j, s]))
-        or "no finished seed"
-    )
-
-
-def thumbnail_png(result: SweepResult, i: int, j: int, size: int = 180) -> bytes | None:
-    """Cell (i, j)'s final particles over the data as PNG, without a label (the page writes it below)."""
-    image = cell_thumbnail(result, i, j, size=size, label=False)
-    if image is None:
-        return None
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def request_open(state: SweepPage) -> None:
     """on_click of "Open in Playground" (the page switch happens in the page body)."""
     state.open_requested = True
@@ -434,9 +229,3 @@ def open_in_playground(config: ExperimentConfig) -> None:
         f"{config.train.seed}); the sweep keeps numbers and final points, not trained networks."
     )
     st.switch_page("pages/playground.py", query_params=config.to_query())
-
-
-def heatmap_png(result: SweepResult, metric: str) -> bytes:
-    buffer = io.BytesIO()
-    heatmap_for(result, metric).save(buffer, format="PNG")
-    return buffer.getvalue()

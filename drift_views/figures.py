@@ -5,7 +5,7 @@ inspections come from ``drift_core``; colours and line styles from :mod:`drift_c
 Particles use Scattergl (WebGL); each arrow layer is ONE trace of line segments separated by gaps;
 axes are fixed to the run's bounds and ``uirevision`` keeps a user's zoom across redraws. Colours that
 must follow the app's theme are the tokens :data:`TEXT` and :data:`GRID`, which the in-place view
-(:mod:`ui.live_plot`) replaces with the theme's colours in the browser; the plot area is transparent,
+(``ui.live_plot`` in the app) replaces with the theme's colours in the browser; the plot area is transparent,
 so a dark theme gives a dark picture.
 """
 
@@ -20,8 +20,6 @@ import plotly.graph_objects as go
 from drift_core import palette
 from drift_core.palette import Stroke
 
-from .session import LAYER_NAMES
-
 TEXT = "theme:text"
 """Drawn in the theme's text colour (black on light, light on dark): the drift V, outlines."""
 GRID = "theme:grid"
@@ -29,8 +27,9 @@ GRID = "theme:grid"
 V = Stroke(TEXT, palette.V.dash, palette.V.width)
 TERM_COLOURS = tuple(stroke.colour for stroke in palette.TERMS)
 
-LAYERS = LAYER_NAMES
-"""Toggleable layers of the particle view (data and particles are always drawn)."""
+LAYERS = ("V", "V⁺", "V⁻", "lookahead terms", "field on a grid", "density")
+"""Toggleable layers of the particle view (data and particles are always drawn); the first four are
+offered on Compare."""
 SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
 

@@ -1,5 +1,5 @@
 """The images page's feature-space picture: one feature group of an arm in the PCA plane of the real
-features (:mod:`drift_core.images.projection`), as a Plotly dict for :class:`ui.live_plot.LiveView`:
+features (:mod:`drift_core.images.projection`), as a Plotly dict for the app's live view:
 the real sample (faint, as the 2D data), the generated display images (as the 2D particles) and their
 drift V (as the 2D arrows), in the palette of the 2D views. No mathematics beyond drawing."""
 
@@ -12,7 +12,8 @@ import numpy as np
 from drift_core import palette
 from drift_core.images.projection import PlanarFeatureView
 from drift_core.run import view_bounds
-from ui import figures
+
+from . import figures
 
 ARROW_SHARE = 0.08
 """The median drift arrow is drawn this share of the picture's width (V's true length, in feature

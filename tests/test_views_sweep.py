@@ -1,0 +1,55 @@
+"""drift_views.sweep: the heatmap's colour range against seed noise, the cell a click selects, and
+the grid a page's choices describe (or why there is none)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from drift_core.config import ExperimentConfig
+from drift_views.sweep import build_spec, cell_text, colour_range, fixed_settings, selected_cell
+
+finite = st.floats(-1e3, 1e3, allow_nan=False)
+spread = st.floats(0, 1e2, allow_nan=False)
+
+
+@given(arrays(float, (3, 4), elements=finite), arrays(float, (3, 4), elements=spread))
+def test_colour_range_holds_every_mean_and_is_no_narrower_than_the_noise(mean, std):
+    lo, hi = colour_range(mean, std)
+    assert lo <= mean.min() + 1e-9 and hi >= mean.max() - 1e-9
+    noise = np.sqrt(np.mean(std**2))
+    assert hi - lo >= 4 * noise * (1 - 1e-9)  # ± 2 × the typical spread at least
+    assert np.isclose((lo + hi) / 2, (mean.min() + mean.max()) / 2)  # centred on the means' range
+
+
+def test_colour_range_without_values_or_spread():
+    assert colour_range(np.full((2, 2), np.nan), np.full((2, 2), np.nan)) is None
+    mean = np.array([[1.0, 3.0]])
+    assert colour_range(mean, np.full_like(mean, np.nan)) == (1.0, 3.0)  # one seed: the means' range
+    assert cell_text(np.nan, 0.1) == "n/a" and cell_text(0.5, np.nan) == "0.5" and "±" in cell_text(0.5, 0.1)
+
+
+def test_selected_cell_reads_only_a_cell_of_the_grid():
+    spec = build_spec(ExperimentConfig(), "8gaussians", "K", [0, 1], "tau", [0.05, 0.1, 0.2], 10)[0]
+    result = SimpleNamespace(spec=spec)
+    pick = {"selection": {"points": [{"customdata": [2, 1]}]}}
+    assert selected_cell(pick, result) == (2, 1)
+    assert selected_cell(SimpleNamespace(selection=SimpleNamespace(points=[{"customdata": [0, 0]}])), result) == (0, 0)
+    for junk in (None, {}, {"selection": None}, {"selection": {"points": [{"customdata": [3, 0]}, {"x": 1}]}}, 7):
+        assert selected_cell(junk, result) is None
+
+
+def test_build_spec_says_why_there_is_no_grid():
+    base = ExperimentConfig()
+    assert build_spec(base, "8gaussians", "K", [], "tau", [0.1], 10) == (None, "Pick at least one value on each axis.")
+    spec, reason = build_spec(base, "8gaussians", "K", [0, 2], "tau", [0.1], 10, seeds=(0, 1))
+    assert reason == "" and spec.shape == (1, 2) and spec.seeds == (0, 1)
+    assert spec.trial_config(0, 1).drift.K == 2 and spec.trial_config(0, 1).data.dataset == "8gaussians"
+    spec, reason = build_spec(base, "8gaussians", "K", [0], "tau", [0.1], 0)
+    assert spec is None and reason  # the config refuses zero steps, and the page shows why
+    sentence = fixed_settings(base, "K", "tau", (3, 4))
+    assert "τ =" not in sentence and f"N = {base.train.batch_size}" in sentence and "seeds 3, 4" in sentence
