@@ -91,6 +91,18 @@ class History:
         """Metric points as flat rows {step, wall_s, name: value...}, thinned like :meth:`record_rows`."""
         return [{"step": m.step, "wall_s": m.wall_s, **m.values} for m in _thin(list(self.metrics), max_rows)]
 
+    def snapshot_at(self, step: int) -> Snapshot | None:
+        """The newest kept snapshot at or before ``step`` (None if none is that old)."""
+        return next((s for s in reversed(self.snapshots) if s.step <= step), None)
+
+    def record_at(self, step: int) -> StepRecord | None:
+        """The newest step record at or before ``step``."""
+        return next((r for r in reversed(self.records) if r.step <= step), None)
+
+    def metrics_at(self, step: int) -> dict[str, float]:
+        """The newest evaluation's values at or before ``step`` ({} if none)."""
+        return next((m.values for m in reversed(self.metrics) if m.step <= step), {})
+
     def clear(self) -> None:
         self.records.clear()
         self.metrics.clear()

@@ -11,13 +11,14 @@ so a dark theme gives a dark picture.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
 
 from drift_core import palette
+from drift_core.history import History
 from drift_core.palette import Stroke
 
 TEXT = "theme:text"
@@ -471,3 +472,52 @@ def stage_figure(
     layout = base_layout(bounds, height=height, uirevision="stage", style=style)
     layout["hovermode"] = "closest"  # a click on a particle opens its kernel lens
     return {"data": traces, "layout": layout}
+
+
+def energy_figure(histories: Mapping[str, History], title: str, *, height: int = 320, style: Style = Style()) -> dict:
+    """The energy distance against step, one line per history (log axis: it spans decades)."""
+    rows = {name: history.metric_rows(300) for name, history in histories.items()}
+    return curves_figure(
+        {
+            name: ([r["step"] for r in arm if "energy" in r], [r["energy"] for r in arm if "energy" in r])
+            for name, arm in rows.items()
+        },
+        title=title,
+        x_title="step",
+        y_title="energy distance",
+        log_y=True,
+        height=height,
+        style=style,
+    )
+
+
+def run_curves(histories: Mapping[str, History], *, height: int = 200, style: Style = Style()) -> list[dict]:
+    """A run's three curves: energy distance against step and against training time, and the loss
+    against step, one line per arm (log axes: the values span decades). A single arm's line is named
+    after its quantity."""
+    metrics = {name: h.metric_rows(300) for name, h in histories.items()}
+    records = {name: h.record_rows(300) for name, h in histories.items()}
+    single = len(histories) == 1
+
+    def series(rows, x, y, label):
+        return {
+            (label if single else name): ([r[x] for r in arm if y in r], [r[y] for r in arm if y in r])
+            for name, arm in rows.items()
+        }
+
+    def curve(rows, x, y, label, title, x_title):
+        return curves_figure(
+            series(rows, x, y, label),
+            title=title,
+            x_title=x_title,
+            y_title=label,
+            log_y=True,
+            height=height,
+            style=style,
+        )
+
+    return [
+        curve(metrics, "step", "energy", "energy distance", "energy distance vs step", "step"),
+        curve(metrics, "wall_s", "energy", "energy distance", "energy distance vs training time", "training time (s)"),
+        curve(records, "step", "loss", "loss", "loss ‖V‖² vs step", "step"),
+    ]

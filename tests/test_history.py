@@ -47,3 +47,13 @@ def test_history_keeps_snapshots_every_n_steps():
     assert [s.step for s in h.snapshots] == [4, 7]
     h.clear()
     assert len(h) == 0 and not h.snapshots
+
+
+def test_lookups_at_a_step_give_the_newest_entry_not_after_it():
+    h = History(snapshot_every=1)
+    h.add_records(_record(s) for s in (1, 2, 5, 9))
+    for s in (0, 4):
+        h.add_metrics(s, s * 0.1, {"energy": 10.0 - s})
+    assert h.record_at(0) is None and h.record_at(4).step == 2 and h.record_at(100).step == 9
+    assert h.metrics_at(3) == {"energy": 10.0} and h.metrics_at(4) == {"energy": 6.0}
+    assert History().metrics_at(5) == {} and h.snapshot_at(3) is None

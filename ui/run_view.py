@@ -16,13 +16,13 @@ from dataclasses import dataclass
 import streamlit as st
 import torch
 
-from drift_core.comparison import compare_arms_now
 from drift_core.config import ConfigError, ExperimentConfig
 from drift_core.particles import ParticleTrainer
-from drift_core.probes import DataKernelShare, density_on_grid, field_on_grid, grid_points
+from drift_core.probes import density_on_grid, field_on_grid, grid_points
 from drift_core.records import Snapshot
-from drift_core.run import DOUBLED_LR_ARM, DOUBLED_STEP_ARM, TAPE_EVERY, TAPE_STATES, Run
+from drift_core.run import TAPE_EVERY, TAPE_STATES, Run
 from drift_views import figures
+from drift_views.words import arm_label, difference_sentence, fmt, kernel_share_warning
 
 from . import classroom, predict
 from .controls import BATCH_OPTIONS, TAU_OPTIONS, limits, view_widget
@@ -186,21 +186,6 @@ def header(title: str, page: str, run, *, on_step: Callable[[str], None] = _step
 
 
 # ---- what the page says about the run ------------------------------------------------------------------
-def kernel_share_warning(share: DataKernelShare | None, config: ExperimentConfig) -> str:
-    """Why nothing moves, in words, when the data's kernel weight has vanished (else "")."""
-    if share is None or not share.vanished:
-        return ""
-    how = (
-        "distances are normalised by the batch's mean distance"
-        if config.drift.normalize_distance
-        else "distances are raw (turn on 'Normalise distances' under 'More drift settings')"
-    )
-    return (
-        f"The particles cannot see the data: the data gets {share.share:.0e} of each particle's kernel "
-        f"weight, so V ≈ 0 and nothing moves. The nearest data point is {share.nearest_data:.2g} away, "
-        f"{share.nearest_data / share.tau:.0f} temperatures at τ = {share.tau:g}, and {how}. "
-        "Raise τ or normalise distances."
-    )
 
 
 def run_message(slot, run: Run) -> None:
@@ -220,10 +205,6 @@ def run_message(slot, run: Run) -> None:
         )
     else:
         slot.empty()
-
-
-def fmt(value: float | None, spec: str = ".4g") -> str:
-    return "–" if value is None or value != value else format(value, spec)
 
 
 # ---- the live view ---------------------------------------------------------------------------------------
@@ -257,7 +238,7 @@ class LiveRunView:
     def frame(self) -> Frame:
         replay = self.session.replay.get(self.page)
         if replay is not None and not self.run.playing:
-            snaps = {name: _snapshot_at(h, replay) for name, h in self.run.histories.items()}
+            snaps = {name: h.snapshot_at(replay) for name, h in self.run.histories.items()}
             if all(s is not None for s in snaps.values()):
                 return Frame(snaps, replay)
         self.session.replay[self.page] = None
@@ -274,7 +255,7 @@ class LiveRunView:
         )
         if self.compare:
             for index, name in enumerate(run.trainers, start=1):
-                metrics = _metrics_at(run.histories[name], step)
+                metrics = run.histories[name].metrics_at(step)
                 cards.show(
                     index,
                     f"{name}: energy distance",
@@ -283,8 +264,8 @@ class LiveRunView:
                 )
             return
         history = run.history
-        record = _record_at(history, step)
-        metrics = _metrics_at(history, step)
+        record = history.record_at(step)
+        metrics = history.metrics_at(step)
         cards.show(
             1, "Loss", fmt(record.loss if record else None, ".2e"), help="‖V‖²: the drifting loss of the last step"
         )
@@ -343,7 +324,7 @@ class LiveRunView:
             trainer = run.trainers[name]
             config = trainer.config
             if self.compare:
-                energy = _metrics_at(run.histories[name], step).get("energy")
+                energy = run.histories[name].metrics_at(step).get("energy")
                 title = (
                     f"<b>{arm_label(run, name)}</b> · energy {fmt(energy)} · "
                     + (
@@ -360,7 +341,7 @@ class LiveRunView:
             else:
                 title = f"{run.label(name)} · τ = {config.drift.tau:g} · N = {config.train.batch_size}"
                 if len(frame.snaps) > 1:
-                    energy = _metrics_at(run.histories[name], step).get("energy")
+                    energy = run.histories[name].metrics_at(step).get("energy")
                     title = f"<b>{name}</b> · energy {fmt(energy)} · τ = {config.drift.tau:g}"
                 layers = set(view.layers)
                 extra = self._field_layers(snap, layers)
@@ -518,15 +499,12 @@ class LiveRunView:
 
     def _draw_curves(self, views: list, budget: FrameBudget, index: int) -> None:
         with budget.phase("figures"):
-            charts = curve_figures(self.run)
+            charts = figures.run_curves(
+                self.run.histories, height=classroom.plot_height(200), style=figures.Style.of(lab().view)
+            )
         with budget.phase("send"):
             for view, chart in zip(views, charts):
                 view.draw(chart, index)
-
-
-def arm_label(run: Run, name: str) -> str:
-    """An arm as a person reads it: "lookahead K=1", "baseline (particles)", or the control's own name."""
-    return name if name in (DOUBLED_LR_ARM, DOUBLED_STEP_ARM) else run.label(name)
 
 
 def noise_applies(run: Run) -> bool:
@@ -539,62 +517,6 @@ def _in(container, factory, *args):
     """``factory(*args)`` created inside ``container``."""
     with container:
         return factory(*args)
-
-
-def _snapshot_at(history, step: int) -> Snapshot | None:
-    """The newest kept snapshot at or before ``step``."""
-    best = None
-    for snap in history.snapshots:
-        if snap.step <= step:
-            best = snap
-    return best
-
-
-def _record_at(history, step: int):
-    for record in reversed(history.records):
-        if record.step <= step:
-            return record
-    return None
-
-
-def _metrics_at(history, step: int) -> dict[str, float]:
-    for point in reversed(history.metrics):
-        if point.step <= step:
-            return point.values
-    return {}
-
-
-def difference_sentence(run: Run) -> str:
-    """What the comparison shows now, in plain words: which arm is ahead at equal steps and at equal
-    training time, and whether the gap is larger than the recent spread of the evaluations."""
-    result = compare_arms_now(run.histories)
-    if result is None or result.at_step.at == 0:
-        return "The arms start from the same weights: press Play to see them part."
-
-    def label(name: str) -> str:
-        return arm_label(run, name)
-
-    def part(standing, where: str) -> str:
-        first, second = standing.ranking[:2]
-        values = f"energy distance {fmt(standing.levels[first], '.3g')} vs {fmt(standing.levels[second], '.3g')}"
-        if not standing.noise:
-            return (
-                f"{where} {label(first)} leads {label(second)} ({values}; too few evaluations yet to judge the noise)"
-            )
-        if not standing.clear:
-            return (
-                f"{where} no clear difference between {label(first)} and {label(second)} ({values}: the gap is "
-                f"only {standing.gap / standing.noise:.1f}× the recent spread of the evaluations)"
-            )
-        return (
-            f"{where} **{label(first)}** is ahead of {label(second)}: {values} (a gap of "
-            f"{standing.gap / standing.noise:.0f}× the recent spread)"
-        )
-
-    text = part(result.at_step, f"At step {result.at_step.at:.0f},")
-    if result.at_time is not None:
-        text += "; " + part(result.at_time, f"at equal training time ({result.at_time.at:.1f} s),")
-    return text + "."
 
 
 # ---- timeline, fork, branches ------------------------------------------------------------------------------
@@ -750,67 +672,13 @@ def branches(run: Run) -> None:
             )
             if branch.message:
                 st.caption(branch.message)
-    rows = {"original": run.history.metric_rows(300)} | {name: b.history.metric_rows(300) for name, b in run.branches}
     LiveView("branch_curves").draw(
-        figures.curves_figure(
-            {
-                name: ([r["step"] for r in arm if "energy" in r], [r["energy"] for r in arm if "energy" in r])
-                for name, arm in rows.items()
-            },
-            title="energy distance vs step: original and branches",
-            x_title="step",
-            y_title="energy distance",
-            log_y=True,
+        figures.energy_figure(
+            {"original": run.history} | {name: b.history for name, b in run.branches},
+            "energy distance vs step: original and branches",
             style=style,
         )
     )
-
-
-# ---- curves ---------------------------------------------------------------------------------------------------
-def curve_figures(run: Run) -> list[dict]:
-    """Energy distance against step and against training time, and the loss against step, one line per
-    arm (log axes: the values span decades)."""
-    metrics = {name: h.metric_rows(300) for name, h in run.histories.items()}
-    records = {name: h.record_rows(300) for name, h in run.histories.items()}
-    single = len(run.histories) == 1
-
-    def series(rows, x, y, label):
-        return {
-            (label if single else name): ([r[x] for r in arm if y in r], [r[y] for r in arm if y in r])
-            for name, arm in rows.items()
-        }
-
-    height = classroom.plot_height(200)
-    style = figures.Style.of(lab().view)
-    return [
-        figures.curves_figure(
-            series(metrics, "step", "energy", "energy distance"),
-            title="energy distance vs step",
-            x_title="step",
-            y_title="energy distance",
-            log_y=True,
-            height=height,
-            style=style,
-        ),
-        figures.curves_figure(
-            series(metrics, "wall_s", "energy", "energy distance"),
-            title="energy distance vs training time",
-            x_title="training time (s)",
-            y_title="energy distance",
-            log_y=True,
-            height=height,
-            style=style,
-        ),
-        figures.curves_figure(
-            series(records, "step", "loss", "loss"),
-            title="loss ‖V‖² vs step",
-            x_title="step",
-            y_title="loss",
-            log_y=True,
-            height=height,
-            style=style,
-        ),
-    ]
 
 
 def layer_pickers(page: str) -> None:

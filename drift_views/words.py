@@ -1,0 +1,68 @@
+"""The sentences the app prints about a run, without Streamlit: its arms' names, why nothing moves,
+which arm of a comparison is ahead, and numbers formatted for a card."""
+
+from __future__ import annotations
+
+from drift_core.comparison import compare_arms_now
+from drift_core.config import ExperimentConfig
+from drift_core.probes import DataKernelShare
+from drift_core.run import DOUBLED_LR_ARM, DOUBLED_STEP_ARM, Run
+
+
+def kernel_share_warning(share: DataKernelShare | None, config: ExperimentConfig) -> str:
+    """Why nothing moves, in words, when the data's kernel weight has vanished (else "")."""
+    if share is None or not share.vanished:
+        return ""
+    how = (
+        "distances are normalised by the batch's mean distance"
+        if config.drift.normalize_distance
+        else "distances are raw (turn on 'Normalise distances' under 'More drift settings')"
+    )
+    return (
+        f"The particles cannot see the data: the data gets {share.share:.0e} of each particle's kernel "
+        f"weight, so V ≈ 0 and nothing moves. The nearest data point is {share.nearest_data:.2g} away, "
+        f"{share.nearest_data / share.tau:.0f} temperatures at τ = {share.tau:g}, and {how}. "
+        "Raise τ or normalise distances."
+    )
+
+
+def fmt(value: float | None, spec: str = ".4g") -> str:
+    return "–" if value is None or value != value else format(value, spec)
+
+
+def arm_label(run: Run, name: str) -> str:
+    """An arm as a person reads it: "lookahead K=1", "baseline (particles)", or the control's own name."""
+    return name if name in (DOUBLED_LR_ARM, DOUBLED_STEP_ARM) else run.label(name)
+
+
+def difference_sentence(run: Run) -> str:
+    """What the comparison shows now, in plain words: which arm is ahead at equal steps and at equal
+    training time, and whether the gap is larger than the recent spread of the evaluations."""
+    result = compare_arms_now(run.histories)
+    if result is None or result.at_step.at == 0:
+        return "The arms start from the same weights: press Play to see them part."
+
+    def label(name: str) -> str:
+        return arm_label(run, name)
+
+    def part(standing, where: str) -> str:
+        first, second = standing.ranking[:2]
+        values = f"energy distance {fmt(standing.levels[first], '.3g')} vs {fmt(standing.levels[second], '.3g')}"
+        if not standing.noise:
+            return (
+                f"{where} {label(first)} leads {label(second)} ({values}; too few evaluations yet to judge the noise)"
+            )
+        if not standing.clear:
+            return (
+                f"{where} no clear difference between {label(first)} and {label(second)} ({values}: the gap is "
+                f"only {standing.gap / standing.noise:.1f}× the recent spread of the evaluations)"
+            )
+        return (
+            f"{where} **{label(first)}** is ahead of {label(second)}: {values} (a gap of "
+            f"{standing.gap / standing.noise:.0f}× the recent spread)"
+        )
+
+    text = part(result.at_step, f"At step {result.at_step.at:.0f},")
+    if result.at_time is not None:
+        text += "; " + part(result.at_time, f"at equal training time ({result.at_time.at:.1f} s),")
+    return text + "."
