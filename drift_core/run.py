@@ -562,6 +562,16 @@ class Run:
             )
         return forked
 
+    def copy_now(self, **changes) -> Run:
+        """A new single run from this run's network as it is now (weights, optimiser state, data
+        stream), with live settings changed; this run is untouched. The Inspector continues the
+        Playground's run this way."""
+        with self.lock:
+            trainer = self.trainer.spawn(self.config)
+            trainer.load_state_dict(copy.deepcopy(self.trainer.state_dict()))
+        trainer.update(trainer.config.with_values(changes))
+        return Run.around(trainer)
+
     def branch(self, step: int, **changes) -> Run:
         """:meth:`fork`, kept in ``branches`` (named by its settings) to train beside this run."""
         forked = self.fork(step, **changes)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.app_support import lab_of, open_page, step_counter, texts, tick
-from ui.inspector_view import STAGES
+from drift_views.inspector import STAGES
 
 
 @pytest.mark.slow

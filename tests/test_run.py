@@ -175,6 +175,20 @@ def test_a_fork_without_changes_continues_exactly_like_the_original(compare):
         run.fork(15)
 
 
+def test_a_copy_now_continues_like_the_original_and_leaves_it_alone():
+    run = Run.single(SMALL.with_values({"steps": 100}))
+    run.advance(7)  # between two kept states: the copy is of the network now, not of a tape entry
+    copied = run.copy_now()
+    assert copied.step == 7 and copied.trainer is not run.trainer
+    copied.advance(5)
+    run.advance(5)
+    for a, b in zip(run.trainer.model.parameters(), copied.trainer.model.parameters()):
+        assert torch.equal(a, b)  # weights, Adam state and the data stream were all copied
+    smaller = run.copy_now(batch_size=16)
+    smaller.advance(1)
+    assert smaller.config.train.batch_size == 16 and run.config.train.batch_size == 32 and run.step == 12
+
+
 def test_branches_are_kept_with_their_run_and_bounded():
     run = Run.single(SMALL.with_values({"steps": 100}))
     run.advance(10)

@@ -16,7 +16,7 @@ from drift_core.probes import density_on_grid, field_on_grid, grid_points, inspe
 from drift_core.run import view_bounds
 from drift_core.train import Trainer
 from drift_views import figures
-from ui.inspector_view import STAGES
+from drift_views.inspector import STAGES
 from ui.live_plot import resolve_theme
 from ui.safety import configure_torch_threads
 

@@ -1,135 +1,23 @@
-"""The Inspector's stages: one training step in slow motion, each stage with its title, what its
-picture draws and a few sentences computed from the step (:class:`~drift_core.probes.StepInspection`),
-and the page's own state (the inspected step, the stage, the particle under the kernel lens)."""
+"""The Inspector's widgets and layout: one training step in slow motion, stage by stage (the stages
+and their words are :mod:`drift_views.inspector`), the kernel lens, and the page's own state (the
+inspected step, the stage, the particle under the lens)."""
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
 
 from drift_core.particles import ParticleTrainer
-from drift_core.probes import StepInspection, effective_neighbours, inspect_step
+from drift_core.probes import StepInspection, inspect_step
 from drift_core.run import Run
 from drift_core.train import DivergedError
 from drift_views import figures
+from drift_views.inspector import STAGES, lens_text
 
 from .live_plot import LiveView
 from .session import lab
-
-
-@dataclass(frozen=True)
-class Stage:
-    """One stage: ``draws`` names what its picture shows (see :func:`drift_views.figures.stage_figure`)."""
-
-    title: str
-    draws: frozenset[str]
-    explain: Callable[[StepInspection], str]
-
-
-def _kernel(ins: StepInspection) -> str:
-    n = ins.outputs.shape[0]
-    neighbours = np.mean([effective_neighbours(w) for w in ins.w_pos])
-    hint = (
-        ""
-        if neighbours >= 1.5
-        else f"\n\n**Note:** with τ = {ins.tau:g} each particle sees only about "
-        f"{neighbours:.1f} positive(s): the kernel is narrow for {n} points, so V is tiny. Try a larger τ."
-    )
-    return (
-        f"Every particle i is compared with every positive and every other particle through the kernel "
-        f"exp(−‖x − y‖/τ), τ = {ins.tau:g}, normalised over rows and columns and cross-weighted (W⁺ | W⁻). "
-        "Bright cells are close pairs. The diagonal of W⁻ (a particle with itself) is masked." + hint
-    )
-
-
-def _lookahead(ins: StepInspection) -> str:
-    k = len(ins.terms) - 1
-    if k == 0:
-        return "Baseline (K = 0): no lookahead terms; V = V₀. Raise K in the sidebar to see them."
-    return (
-        f"Lookahead computes {k} more term(s): z^(k+1) = z^k + α V_k, and each V_k is the drift of the moved "
-        f"set z^k (one colour per term, true length). The training move is Σ w_k V_k, weights "
-        f"{', '.join(f'{w:g}' for w in ins.weights)}."
-    )
-
-
-def _norms(ins: StepInspection) -> np.ndarray:
-    return np.sqrt((ins.v**2).sum(1))
-
-
-STAGES: tuple[Stage, ...] = (
-    Stage(
-        "1 · Sample noise ε",
-        frozenset({"noise"}),
-        lambda ins: (
-            f"{ins.outputs.shape[0]} noise vectors ε ~ N(0, I) of dimension {ins.noise.shape[1]} (the picture shows "
-            "their first two coordinates). Each one becomes one generated point."
-        ),
-    ),
-    Stage(
-        "2 · Generator outputs x = f(ε)",
-        frozenset(),
-        lambda ins: (
-            f"The generator maps each ε to a point x = f(ε): {ins.outputs.shape[0]} blue particles. No data is "
-            "involved yet."
-        ),
-    ),
-    Stage(
-        "3 · Draw a data batch (positives)",
-        frozenset({"data"}),
-        lambda ins: (
-            f"{ins.positives.shape[0]} real data points (green) are drawn: the *positives* that attract the particles."
-        ),
-    ),
-    Stage("4 · Kernel matrix", frozenset({"data", "kernel"}), _kernel),
-    Stage(
-        "5 · Attraction V⁺, repulsion V⁻, drift V₀ = V⁺ − V⁻",
-        frozenset({"data", "attraction"}),
-        lambda ins: (
-            "V⁺ (green) pulls each particle towards nearby data; V⁻ (red, drawn as −V⁻) pushes it away from "
-            "nearby particles. Their difference V₀ (black) is the drift: it vanishes when the particles match the "
-            "data. Arrows are drawn longer than true size."
-        ),
-    ),
-    Stage("6 · Lookahead points z⁰..z^K", frozenset({"data", "lookahead"}), _lookahead),
-    Stage(
-        "7 · Drifted targets x + V",
-        frozenset({"data", "targets"}),
-        lambda ins: (
-            f"Each particle's target is x + V (orange), a frozen point (stop-gradient). Mean ‖V‖ = "
-            f"{_norms(ins).mean():.2e}, largest {_norms(ins).max():.2e}."
-        ),
-    ),
-    Stage(
-        "8 · Loss ‖x − stopgrad(x + V)‖²",
-        frozenset({"data", "targets"}),
-        lambda ins: (
-            f"The loss is the mean squared distance to the frozen targets: mean(V²) = **{ins.loss:.3e}**. Its "
-            "gradient pulls each output towards its target; the drift itself gets no gradient."
-        ),
-    ),
-    Stage(
-        "9 · Optimiser step",
-        frozenset({"data", "moved"}),
-        lambda ins: (
-            f"Adam (lr {ins.record.lr:g}) updates the generator's weights once. The network cannot move every "
-            "point independently: all points move together through shared weights."
-        ),
-    ),
-    Stage(
-        "10 · Where the outputs actually moved",
-        frozenset({"data", "moved"}),
-        lambda ins: (
-            f"Orange: the target move V. Black: where f(ε) actually moved after the step (purple dots). Tracking "
-            f"error RMS = {ins.tracking_error:.2e}; achieved/target = {ins.achieved_fraction:.2f} (1 would mean "
-            "the outputs moved exactly as far as V asked, on average; Adam's step size sets this, not V)."
-        ),
-    ),
-)
 
 
 @dataclass
@@ -162,15 +50,12 @@ class InspectorState:
         source = session.runs.get("playground")
         if source is None or isinstance(source.trainer, ParticleTrainer):
             return
-        with source.lock:
-            trainer = source.trainer.spawn(source.config)
-            trainer.load_state_dict(copy.deepcopy(source.trainer.state_dict()))
-        trainer.update(trainer.config.with_values({"batch_size": config.train.batch_size, "steps": config.train.steps}))
-        session.runs["inspector"] = Run.around(trainer)
+        copied = source.copy_now(batch_size=config.train.batch_size, steps=config.train.steps)
+        session.runs["inspector"] = copied
         session.run_points["inspector"] = session.run_points.get("playground", 0)
         session.notices["inspector"] = (
             f":material/content_copy: Inspecting a copy of the Playground's run at step "
-            f"{trainer.step_count}; the Playground's own run is untouched."
+            f"{copied.step}; the Playground's own run is untouched."
         )
 
     def advance_stage(self, run: Run) -> None:
@@ -274,17 +159,6 @@ def kernel_lens(state: InspectorState, run: Run) -> None:
             on_change=_pick_lens,
             help="or click a particle in the picture above",
         )
-        w_pos, w_neg = ins.w_pos[i], ins.w_neg[i]
-        p = ins.positives.shape[0]
-        st.markdown(
-            f"Particle **{i}** at ({ins.outputs[i, 0]:.3f}, {ins.outputs[i, 1]:.3f}).\n\n"
-            f"- Weight on positives Σ W⁺ = {w_pos.sum():.3g}, effective neighbours {effective_neighbours(w_pos):.1f}\n"
-            f"- Weight on negatives Σ W⁻ = {w_neg.sum():.3g}, effective neighbours {effective_neighbours(w_neg):.1f}\n"
-            f"- Within distance τ = {ins.tau:g}: {(ins.distance[i, :p] < ins.tau).sum()} positives, "
-            f"{(np.delete(ins.distance[i, p:], i) < ins.tau).sum()} other particles\n"
-            f"- Drift V = ({ins.v[i, 0]:.2e}, {ins.v[i, 1]:.2e})\n\n"
-            "Marker size shows each neighbour's weight. A larger τ widens the lens; a smaller τ makes "
-            "each particle see only its nearest neighbours."
-        )
+        st.markdown(lens_text(ins, i))
     with left:
         LiveView("view_lens").draw(figures.lens_figure(ins, i, run.bounds))
