@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.app_support import lab_of, open_page, step_counter, texts, tick
 from drift_views.inspector import STAGES
+from tests.app_support import lab_of, open_page, step_counter, texts, tick
 
 
 @pytest.mark.slow

@@ -4,10 +4,8 @@ estimator-noise layer. The mathematics is ``drift_core``'s (:mod:`~drift_core.ex
 
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
-from drift_core import palette
 from drift_core.estimator_noise import EstimatorNoise, estimator_noise
 from drift_core.export import (
     arm_labels,
@@ -22,7 +20,7 @@ from drift_core.export import (
 )
 from drift_core.run import Run
 from drift_core.scenarios import SCENARIOS
-from drift_views.figures import arrow_trace
+from drift_views.figures import add_noise_layer
 
 from .controls import apply_scenario
 from .session import lab
@@ -197,48 +195,13 @@ NOISE_PROBES = 48
 
 
 def noise_layer(run: Run, figure: dict, arrow_scale: float) -> EstimatorNoise | None:
-    """Add the estimator-noise layer to a particle figure: for ``NOISE_PROBES`` particles, the V of each
-    of ``NOISE_RESAMPLES`` fresh batches (thin arrows) and a circle of radius = the spread of V."""
+    """Add the estimator-noise layer to a particle figure (:func:`drift_views.figures.add_noise_layer`)
+    for ``NOISE_PROBES`` particles and ``NOISE_RESAMPLES`` fresh batches; None, with a caption saying
+    why, when it cannot be computed."""
     try:
         noise = estimator_noise(run.trainer, resamples=NOISE_RESAMPLES, probes=NOISE_PROBES, seed=run.step)
     except (ValueError, RuntimeError) as err:
         st.caption(f"Estimator noise unavailable: {err}")
         return None
-    starts = np.repeat(noise.probes[None], noise.samples.shape[0], 0).reshape(-1, 2)
-    figure["data"].append(
-        arrow_trace(
-            starts,
-            noise.samples.reshape(-1, 2),
-            arrow_scale,
-            f"V from {noise.samples.shape[0]} fresh batches",
-            palette.NOISE,
-        )
-    )
-    tips = noise.probes + arrow_scale * noise.mean
-    layout = figure.get("layout", {})
-    x0, x1 = layout.get("xaxis", {}).get("range", [-1.5, 1.5])
-    px_per_unit = 0.8 * float(layout.get("height", 480)) / max(float(x1 - x0), 1e-9)
-    figure["data"].append(
-        {
-            "type": "scatter",
-            "mode": "markers",
-            "x": tips[:, 0],
-            "y": tips[:, 1],
-            "name": "spread of V (circle radius)",
-            "hoverinfo": "skip",
-            "marker": {
-                "symbol": "circle-open",
-                "color": palette.NOISE.colour,
-                "size": np.clip(2 * arrow_scale * noise.spread * px_per_unit, 4, 80),
-            },
-        }
-    )
+    add_noise_layer(figure, noise, arrow_scale)
     return noise
-
-
-def noise_caption(noise: EstimatorNoise) -> str:
-    return (
-        f"Estimator noise at N = {noise.batch_size}: the spread of V over {noise.samples.shape[0]} fresh "
-        f"batches is {np.median(noise.spread):.2e} (median), {noise.noise_to_signal:.0%} of the size of V. "
-        "Quadruple N to roughly halve it."
-    )

@@ -22,6 +22,7 @@ from drift_core.probes import density_on_grid, field_on_grid, grid_points
 from drift_core.records import Snapshot
 from drift_core.run import TAPE_EVERY, TAPE_STATES, Run
 from drift_views import figures
+from drift_views.predict import overlay as prediction_marks
 from drift_views.words import arm_label, difference_sentence, fmt, kernel_share_warning
 
 from . import classroom, predict
@@ -483,7 +484,7 @@ class LiveRunView:
             game = getattr(self, "game", None)
             guessing = game is not None and game.active and not self.run.playing and frame.replay_step is None
             if guessing:
-                predict.overlay(built[first], game, figures.Style.of(self.session.view))
+                prediction_marks(built[first], game, figures.Style.of(self.session.view))
         with budget.phase("send"):
             for name, figure in built.items():
                 click = slots["views"][name].draw(figure, index, clickable=guessing and name == first)
@@ -491,7 +492,7 @@ class LiveRunView:
                     game.take_click(click)
                     st.rerun(scope="fragment")  # draw the guess now
         if noise is not None:
-            slots["noise"].caption(classroom.noise_caption(noise))
+            slots["noise"].caption(figures.noise_caption(noise))
         else:
             slots["noise"].empty()
         if "difference" in slots:
