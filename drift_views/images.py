@@ -11,7 +11,7 @@ import numpy as np
 
 from drift_core import palette
 from drift_core.images.projection import PlanarFeatureView
-from drift_core.run import view_bounds
+from drift_core.run import Run, view_bounds
 
 from . import figures
 
@@ -70,3 +70,13 @@ def feature_space_figures(
         arm: feature_space_figure(view, bounds=bounds, arrow_scale=scale, uirevision=uirevision, style=style)
         for arm, view in pictures.items()
     }
+
+
+def drift_rms_rows(run: Run) -> list[dict]:
+    """Long-form rows {step, drift_rms, series} of every arm's finite steps, for the curves."""
+    return [
+        {"step": r.step, "drift_rms": r.drift_rms, "series": run.label(name)}
+        for name, history in run.histories.items()
+        for r in history.records
+        if not r.diverged
+    ]

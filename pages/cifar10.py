@@ -12,12 +12,12 @@ from drift_core.config import ConfigError
 from drift_core.images.data import DatasetUnavailable
 from drift_core.images.features import EncoderUnavailable
 from drift_core.images.fid import FIDWeightsUnavailable
-from drift_core.images.pair import evaluate_arms, load_arm
+from drift_core.images.pair import evaluate_arms, feature_pictures, load_arm, picture_group
 from drift_core.images.render import tile_images
 from drift_core.images.train import DISPLAY_SAMPLES
 from drift_views import figures
-from drift_views.images import feature_space_figures
-from ui.images_state import current_run, drift_rms_rows, feature_pictures, page_state, pair_for, picture_group
+from drift_views.images import drift_rms_rows, feature_space_figures
+from ui.images_state import current_run, page_state, pair_for
 from ui.images_widgets import FID_SIZES, feature_group_selector, page_widget, sidebar
 from ui.live import live_fragment
 from ui.live_plot import LiveView

@@ -5,13 +5,10 @@ No widgets here (:mod:`ui.images_widgets`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from drift_core.images.config import ImageExperimentConfig
 from drift_core.images.pair import ArmFID, image_pair
-from drift_core.images.projection import PlanarFeatureView
-from drift_core.images.train import ImageSnapshot
 from drift_core.run import Run
 from ui.session import lab
 
@@ -43,7 +40,7 @@ a short EMA so the grids follow the training closely."""
 class ImagesPage:
     """What the images page keeps besides its run: the settings of the sidebar (``config``: the pair's
     base config, its K is the lookahead arm's), steps per frame, the feature group of the 2D picture
-    ("": the default, :func:`picture_group`), the FID size and results, and the checkpoint controls'
+    ("": the default, :func:`drift_core.images.pair.picture_group`), the FID size and results, and the checkpoint controls'
     choices."""
 
     config: ImageExperimentConfig = field(default_factory=lambda: DEFAULT_CONFIG)
@@ -80,34 +77,3 @@ def pair_for(config: ImageExperimentConfig, *, reset: bool = False) -> tuple[Run
     note = "" if run is None else ("restarted" if reset else "settings changed: both runs restarted from step 0")
     lab().runs[PAGE] = image_pair(config)
     return lab().runs[PAGE], note
-
-
-def drift_rms_rows(run: Run) -> list[dict]:
-    """Long-form rows {step, drift_rms, series} of every arm's finite steps, for the curves."""
-    return [
-        {"step": r.step, "drift_rms": r.drift_rms, "series": run.label(name)}
-        for name, history in run.histories.items()
-        for r in history.records
-        if not r.diverged
-    ]
-
-
-def picture_group(run: Run, wanted: str) -> str:
-    """The feature group the 2D picture shows: ``wanted`` when the run's encoder has it, else the
-    encoder's first group after the raw pixels (the pixels when they are the only one)."""
-    groups = run.trainer.feature_groups
-    if wanted in groups:
-        return wanted
-    return next((g for g in groups if g != "pixels"), groups[0])
-
-
-def feature_pictures(run: Run, group: str, snapshots: Mapping[str, ImageSnapshot]) -> dict[str, PlanarFeatureView]:
-    """{arm: feature group ``group`` of the arm's display images (those of its snapshot in ``snapshots``,
-    as :meth:`Run.frames` gives them), the real sample and the drift V, on the PCA plane of the real
-    sample} (one plane for all arms: the first arm's, fitted once per run)."""
-    with run.lock:
-        projection = run.trainer.feature_projection(group)
-        return {
-            name: trainer.feature_view(group, images=snapshots[name].images).planar(projection)
-            for name, trainer in run.trainers.items()
-        }

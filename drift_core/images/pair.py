@@ -10,7 +10,7 @@ back and forking are the :class:`~drift_core.run.Run`'s, exactly as for the 2D a
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -21,7 +21,8 @@ from ..train import Lockstep
 from .config import ImageExperimentConfig
 from .data import ImageSet
 from .fid import FIDEvaluator, metric_label
-from .train import ImageTrainer, cached_images, data_stream
+from .projection import PlanarFeatureView
+from .train import ImageSnapshot, ImageTrainer, cached_images, data_stream
 
 __all__ = ["ARMS", "ArmFID", "image_arms", "image_pair", "evaluate_arms", "load_arm"]
 
@@ -124,3 +125,24 @@ def load_arm(run: Run, arm: str, source) -> ImageTrainer:
         )
     run.replace_arm(arm, trainer)
     return trainer
+
+
+def picture_group(run: Run, wanted: str) -> str:
+    """The feature group the 2D picture shows: ``wanted`` when the run's encoder has it, else the
+    encoder's first group after the raw pixels (the pixels when they are the only one)."""
+    groups = run.trainer.feature_groups
+    if wanted in groups:
+        return wanted
+    return next((g for g in groups if g != "pixels"), groups[0])
+
+
+def feature_pictures(run: Run, group: str, snapshots: Mapping[str, ImageSnapshot]) -> dict[str, PlanarFeatureView]:
+    """{arm: feature group ``group`` of the arm's display images (those of its snapshot in ``snapshots``,
+    as :meth:`Run.frames` gives them), the real sample and the drift V, on the PCA plane of the real
+    sample} (one plane for all arms: the first arm's, fitted once per run)."""
+    with run.lock:
+        projection = run.trainer.feature_projection(group)
+        return {
+            name: trainer.feature_view(group, images=snapshots[name].images).planar(projection)
+            for name, trainer in run.trainers.items()
+        }
