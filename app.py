@@ -6,15 +6,10 @@ st.set_page_config(page_title="Drift Lab", page_icon="🌀", layout="wide")
 # The first visit after the server starts imports torch and the engine, which takes seconds: say so
 # instead of showing a blank page (later runs find them imported).
 with st.spinner("Starting Drift Lab: loading the engine…"):
+    from drift_core.process import configure_torch_threads, limit_malloc_arenas  # noqa: E402
     from ui.classroom import page_style  # noqa: E402
     from ui.controls import open_session  # noqa: E402
-    from ui.safety import (  # noqa: E402
-        configure_torch_threads,
-        guard_session,
-        limit_malloc_arenas,
-        show_session_notice,
-        start_memory_janitor,
-    )
+    from ui.safety import guard_session, show_session_notice, start_memory_janitor  # noqa: E402
 
 configure_torch_threads()
 limit_malloc_arenas()

@@ -12,7 +12,7 @@ fixed features; with ``--quality-steps N`` also trains baseline and K=1 of each 
     .venv/bin/python -m benchmarks.images_throughput --grid-steps 300      # + benchmarks/img/images_*.png
     .venv/bin/python -m benchmarks.images_throughput --generators tiny --layouts --quality-steps 300
 
-Threads: torch uses DRIFT_TORCH_THREADS (default 1, as the app does; see ui.safety.configure_torch_threads).
+Threads: torch uses DRIFT_TORCH_THREADS (default 1, as the app does; see drift_core.process.configure_torch_threads).
 """
 
 from __future__ import annotations

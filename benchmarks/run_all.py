@@ -45,6 +45,7 @@ from drift_core import runtime
 from drift_core.config import ExperimentConfig, ModelConfig
 from drift_core.drift import compiled_drifting_field, drifting_field, drifting_field_reference
 from drift_core.lookahead import lookahead_field
+from drift_core.process import libc
 from drift_core.train import Trainer
 
 FULL_N = (256, 512, 1024, 2048, 4096, 16384)
@@ -102,23 +103,14 @@ def peak_extra_mb(fn, device: torch.device) -> float:
     return _vm_hwm_mb() - before
 
 
-_LIBC = []
-
-
 def _exact_malloc():
     """glibc: serve allocations >= 64 KB by mmap and unmap them on free (no dynamic threshold), so
     that RSS reflects live memory. Called only in the memory child process (it slows allocation)."""
-    if not _LIBC:
-        try:
-            import ctypes
-
-            libc = ctypes.CDLL("libc.so.6")
-            libc.mallopt(-3, 64 * 1024)  # M_MMAP_THRESHOLD
-            libc.mallopt(-1, 64 * 1024)  # M_TRIM_THRESHOLD
-            _LIBC.append(libc)
-        except (OSError, AttributeError):
-            _LIBC.append(None)
-    return _LIBC[0]
+    c = libc()
+    if c is not None and hasattr(c, "mallopt"):
+        c.mallopt(-3, 64 * 1024)  # M_MMAP_THRESHOLD
+        c.mallopt(-1, 64 * 1024)  # M_TRIM_THRESHOLD
+    return c
 
 
 _PEAK_CHILD = r"""

@@ -5,7 +5,6 @@ message, and the number of live sessions is bounded."""
 
 from __future__ import annotations
 
-import ctypes.util
 import gc
 import pickle
 import threading
@@ -359,15 +358,6 @@ def test_the_janitor_makes_streamlit_forget_closed_tabs_it_no_longer_keeps(monke
 def test_no_janitor_without_a_streamlit_server():
     assert safety.start_memory_janitor() is None  # AppTest and bare mode: nothing to tidy, nothing started
     assert not [t for t in threading.enumerate() if t.name == "drift-lab-memory-janitor"]
-
-
-def test_freed_memory_goes_back_to_the_system_at_most_every_few_seconds():
-    glibc = ctypes.util.find_library("c") is not None
-    assert safety.limit_malloc_arenas() == glibc
-    safety._last_trim[0] = 0.0
-    assert safety.release_memory(now=1000.0) == glibc  # trimmed
-    assert not safety.release_memory(now=1000.0 + safety.TRIM_EVERY_S / 2)  # too soon: not again
-    assert safety.release_memory(now=1000.0 + safety.TRIM_EVERY_S) == glibc
 
 
 def test_a_particle_runs_checkpoint_loads_as_a_particle_run():

@@ -18,7 +18,6 @@ from drift_core.train import Trainer
 from drift_views import figures
 from drift_views.inspector import STAGES
 from ui.live_plot import resolve_theme
-from ui.safety import configure_torch_threads
 
 SMALL = ExperimentConfig().with_values(
     {"batch_size": 32, "width": 16, "depth": 1, "method": "lookahead", "K": 2, "dataset": "8gaussians"}
@@ -125,12 +124,3 @@ def test_view_bounds_are_square_and_hold_the_points():
     pts = np.array([[0.0, 0.0], [2.0, 0.5]])
     x0, x1, y0, y1 = view_bounds(pts)
     assert x1 - x0 == pytest.approx(y1 - y0) and x0 < 0 < 2 < x1 and y0 < 0 < 0.5 < y1
-
-
-def test_configure_torch_threads_reads_the_environment():
-    before = torch.get_num_threads()
-    try:
-        assert configure_torch_threads({"DRIFT_TORCH_THREADS": "1"}) == 1 and torch.get_num_threads() == 1
-        assert configure_torch_threads({"DRIFT_TORCH_THREADS": "bad"}) == 1
-    finally:
-        torch.set_num_threads(before)

@@ -8,17 +8,13 @@ Nothing a user uploads is executed: checkpoints are read with ``torch.load(weigh
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import gc
 import logging
-import os
 import threading
 import time
 import weakref
 
 import streamlit as st
-import torch
 from streamlit import runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
@@ -26,6 +22,7 @@ from drift_core.checkpoint import CheckpointError, checkpoint_bytes
 from drift_core.config import ConfigError
 from drift_core.limits import Limits
 from drift_core.particles import load_arm
+from drift_core.process import release_memory
 from drift_core.run import Run
 from drift_core.train import Trainer
 
@@ -163,40 +160,7 @@ def checkpoint_controls(session: LabSession, page: str) -> None:
 
 # ---- the server's memory ----------------------------------------------------------------------------------
 TRIM_EVERY_S = 10.0
-"""At most this often, freed memory is handed back to the operating system (see :func:`release_memory`)."""
-_LIBC: list = []
-_last_trim = [0.0]
-
-
-def _libc():
-    if not _LIBC:
-        try:
-            _LIBC.append(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6"))
-        except OSError:
-            _LIBC.append(None)
-    return _LIBC[0]
-
-
-def limit_malloc_arenas(arenas: int = 2) -> bool:
-    """Let glibc's malloc use at most ``arenas`` arenas. Streamlit runs every session's script in a thread
-    of its own, and glibc gives threads arenas of their own (up to 8 per core): memory a closed session
-    freed then stays scattered over them instead of returning to the system. Returns whether it applied
-    (glibc only)."""
-    libc = _libc()
-    return bool(libc is not None and hasattr(libc, "mallopt") and libc.mallopt(-8, arenas))  # M_ARENA_MAX
-
-
-def release_memory(now: float | None = None) -> bool:
-    """Hand freed heap memory back to the operating system (glibc's ``malloc_trim``), at most every
-    :data:`TRIM_EVERY_S` seconds: the memory of runs that were dropped (a closed tab, an evicted session,
-    a reset) otherwise stays counted in the server's resident size. Returns whether it trimmed now."""
-    now = time.monotonic() if now is None else now
-    libc = _libc()
-    if libc is None or not hasattr(libc, "malloc_trim") or now - _last_trim[0] < TRIM_EVERY_S:
-        return False
-    _last_trim[0] = now
-    libc.malloc_trim(0)
-    return True
+"""How often the memory janitor tidies (:func:`tidy_memory`)."""
 
 
 def _server_runtime():
@@ -244,7 +208,7 @@ def tidy_memory(now: float | None = None) -> list[str]:
     released = registry().release_closed(_tab_connected, float(st.get_option("server.disconnectedSessionTTL")))
     forget_expired_streamlit_sessions()
     gc.collect()
-    release_memory(now)
+    release_memory()
     return released
 
 
@@ -279,19 +243,3 @@ def start_memory_janitor(every_s: float = TRIM_EVERY_S) -> threading.Thread | No
         thread.start()
         _janitor[:] = [thread]
         return thread
-
-
-# ---- the server's torch threads ----------------------------------------------------------------------------
-def configure_torch_threads(environ=os.environ) -> int:
-    """Intra-op threads for training in the app server: DRIFT_TORCH_THREADS, default 1.
-
-    A Streamlit server trains one small model per session in its own thread; several sessions (and
-    other processes) share the cores, and torch's multi-threaded kernels then spin against each other
-    (benchmarks/RESULTS.md). Returns the thread count in force."""
-    try:
-        wanted = max(1, int(environ.get("DRIFT_TORCH_THREADS", "1")))
-    except ValueError:
-        wanted = 1
-    if torch.get_num_threads() != wanted:
-        torch.set_num_threads(wanted)
-    return wanted
