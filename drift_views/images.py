@@ -27,9 +27,34 @@ def feature_bounds(views: Sequence[PlanarFeatureView]) -> tuple[float, float, fl
     return view_bounds(*points, min_span=1e-3 * span)
 
 
+INSIDE_SHARE = 0.95
+"""At least this share of the drawn arrows ends inside the picture."""
+
+
 def feature_arrow_scale(views: Sequence[PlanarFeatureView], bounds: Sequence[float]) -> float:
-    """One drawing scale for the drift arrows of all arms (their lengths stay comparable)."""
-    return figures.visible_scale(np.concatenate([v.drift for v in views]), bounds, share=ARROW_SHARE)
+    """One drawing scale for the drift arrows of all arms (their lengths stay comparable): the median
+    arrow :data:`ARROW_SHARE` of the width, shortened where needed so that at least
+    :data:`INSIDE_SHARE` of the arrows end inside ``bounds`` (one arm's drift can be many times the
+    other's, as a lookahead arm's is at step 0)."""
+    starts = np.concatenate([v.generated for v in views]).astype(np.float64)
+    drift = np.concatenate([v.drift for v in views]).astype(np.float64)
+    scale = figures.visible_scale(drift, bounds, share=ARROW_SHARE)
+    return min(scale, inside_scale(starts, drift, bounds, INSIDE_SHARE))
+
+
+def inside_scale(starts: np.ndarray, vectors: np.ndarray, bounds: Sequence[float], share: float) -> float:
+    """The largest scale s at which ``share`` of the arrows from ``starts`` [n, 2] along ``vectors``
+    [n, 2], drawn s times their length, end inside ``bounds`` (x0, x1, y0, y1); inf if no arrow can
+    leave. An arrow whose start is outside the box counts as leaving at any scale."""
+    lows, highs = np.array([bounds[0], bounds[2]]), np.array([bounds[1], bounds[3]])
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        room = np.where(
+            vectors > 0, (highs - starts) / vectors, np.where(vectors < 0, (lows - starts) / vectors, np.inf)
+        )
+    reach = np.where(((starts >= lows) & (starts <= highs)).all(1), room.min(1), 0.0)
+    if not len(reach):
+        return float("inf")
+    return float(np.quantile(reach, 1 - share, method="lower"))
 
 
 def feature_space_figure(

@@ -11,12 +11,15 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 import torch
+from hypothesis import given
+from hypothesis.extra.numpy import arrays
+from hypothesis.strategies import floats
 from streamlit.testing.v1 import AppTest
 
 from drift_core import palette
 from drift_core.images.projection import PlanarFeatureView
 from drift_views import figures as ui_figures
-from drift_views.images import ARROW_SHARE, feature_space_figures
+from drift_views.images import ARROW_SHARE, INSIDE_SHARE, feature_space_figures, inside_scale
 from tests.app_support import figure_specs
 from tests.conftest import ROOT
 from ui.live_plot import resolve_theme
@@ -184,3 +187,40 @@ def test_feature_space_figures_share_axes_and_arrow_scale_in_the_app_palette():
     assert (
         base["data"][1]["name"] == look["data"][1]["name"] and "PC1 (50%)" in base["layout"]["xaxis"]["title"]["text"]
     )
+
+
+def test_feature_arrows_stay_in_the_picture_when_one_arm_drifts_far_more():
+    """At step 0 a lookahead arm's V can be many times the baseline's: the shared scale shortens every
+    arrow so that at least 95 % of them end inside the axes, and both arms keep one scale."""
+    rng = np.random.default_rng(1)
+    real = rng.normal(size=(60, 2))
+    views = {
+        "baseline": PlanarFeatureView("g", 3, rng.normal(size=(16, 2)), real, rng.normal(size=(16, 2)), (0.5, 0.2)),
+        "lookahead": PlanarFeatureView(
+            "g", 3, rng.normal(size=(16, 2)), real, 40 * rng.normal(size=(16, 2)), (0.5, 0.2)
+        ),
+    }
+    out = feature_space_figures(views)
+    x0, x1 = out["baseline"]["layout"]["xaxis"]["range"]
+    y0, y1 = out["baseline"]["layout"]["yaxis"]["range"]
+    tips = np.concatenate(
+        [np.stack([f["data"][1]["x"][1::3], f["data"][1]["y"][1::3]], 1).astype(float) for f in out.values()]
+    )
+    inside = (
+        (tips[:, 0] >= x0 - 1e-9) & (tips[:, 0] <= x1 + 1e-9) & (tips[:, 1] >= y0 - 1e-9) & (tips[:, 1] <= y1 + 1e-9)
+    )
+    assert inside.mean() >= INSIDE_SHARE
+    assert out["baseline"]["data"][1]["name"] == out["lookahead"]["data"][1]["name"]  # one scale for both
+
+
+@given(
+    arrays(np.float64, (12, 2), elements=floats(-3, 3)),
+    arrays(np.float64, (12, 2), elements=floats(-50, 50)),
+    floats(0.5, 1.0),
+)
+def test_inside_scale_keeps_the_asked_share_of_tips_in_the_box(starts, vectors, share):
+    bounds = (-3.0, 3.0, -3.0, 3.0)
+    scale = inside_scale(starts, vectors, bounds, share)
+    tips = starts + min(scale, 1e6) * vectors
+    inside = ((tips >= -3 - 1e-6) & (tips <= 3 + 1e-6)).all(1)
+    assert inside.mean() >= share - 1e-9
