@@ -72,9 +72,8 @@ def frame() -> None:
         with col:
             st.markdown(f"**{label}** · step {snap.step}")
             grid_col, picture_col = st.columns(2, vertical_alignment="center")
-            grid_col.image(
-                tile_images(snap.images, nrow=8, scale=3), caption=f"{label}: fixed noise, EMA weights", width="stretch"
-            )
+            # the same caption under each grid (the arm is named above), so the arms' grids line up
+            grid_col.image(tile_images(snap.images, nrow=8, scale=3), caption="fixed noise, EMA weights", width="stretch")
             with picture_col:
                 LiveView(f"img_features_{arm}").draw(pictures[arm])
             if trainer.last_record is not None:
