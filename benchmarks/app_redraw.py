@@ -28,8 +28,9 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
+
+from drift_core.cli.app import headless_server
 
 ROOT = Path(__file__).resolve().parents[1]
 OBSERVE = """() => {
@@ -150,34 +151,8 @@ def main() -> None:
         sys.exit("Debian's chromium is missing: run `make browser`")
     from playwright.sync_api import sync_playwright
 
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "app.py",
-        "--server.headless",
-        "true",
-        "--server.address",
-        "127.0.0.1",
-        "--server.port",
-        str(args.port),
-        "--server.fileWatcherType",
-        "none",
-        "--browser.gatherUsageStats",
-        "false",
-    ]
-    server = subprocess.Popen(
-        cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT)}
-    )
-    url = f"http://127.0.0.1:{args.port}"
-    try:
-        for _ in range(240):
-            try:
-                if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.5)
+    with headless_server(port=args.port, health_timeout_s=120) as server:
+        url = server.url
         print(
             f"machine: {os.cpu_count()} CPUs; {args.busy} busy process(es) beside it; "
             f"load average at start {os.getloadavg()[0]:.1f}"
@@ -207,9 +182,6 @@ def main() -> None:
                 )
                 tab.close()
             browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=15)
 
 
 if __name__ == "__main__":

@@ -28,18 +28,19 @@ Prints a table per session and a memory table; exits 1 if a check fails.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import re
 import shutil
-import subprocess
-import sys
 import threading
 import time
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from drift_core.cli.app import headless_server
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM_ARGS = [
@@ -121,47 +122,6 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no VmRSS for pid {pid}")
-
-
-def start_server(port: int, log_path: Path, env: dict[str, str]) -> subprocess.Popen:
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "app.py",
-        "--server.headless",
-        "true",
-        "--server.address",
-        "127.0.0.1",
-        "--server.port",
-        str(port),
-        "--server.fileWatcherType",
-        "none",
-        "--browser.gatherUsageStats",
-        "false",
-        "--server.disconnectedSessionTTL",
-        "5",  # a closed tab's session is dropped soon, so the memory it frees can be seen
-    ]
-    log = open(log_path, "w")
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(ROOT), **env}
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 180
-    while True:
-        if proc.poll() is not None:
-            raise SystemExit(f"streamlit exited with status {proc.returncode}; see {log_path}")
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                if r.read().decode().strip() == "ok":
-                    return proc
-        except OSError:
-            pass
-        if time.time() > deadline:
-            proc.kill()
-            raise SystemExit("streamlit did not answer /_stcore/health within 180 s")
-        time.sleep(0.5)
 
 
 def expected_title_parts(requested: dict[str, str]) -> list[str]:
@@ -255,11 +215,17 @@ def main() -> int:
 
     args.log.parent.mkdir(parents=True, exist_ok=True)
     proc = None
+    serving = contextlib.ExitStack()
     if args.url:
         url, pid = args.url.rstrip("/"), args.pid
     else:
-        proc = start_server(args.port, args.log, {})
-        url, pid = f"http://127.0.0.1:{args.port}", proc.pid
+        # a closed tab's session is dropped soon (TTL 5 s), so the memory it frees can be seen
+        server = serving.enter_context(
+            headless_server(
+                "--server.disconnectedSessionTTL", "5", port=args.port, log_path=args.log, health_timeout_s=180
+            )
+        )
+        proc, url, pid = server.process, server.url, server.process.pid
     rss: list[tuple[float, float]] = []
     sessions = [Session(i, CONFIGS[i], restless=i % RESTLESS_EVERY == RESTLESS_EVERY - 1) for i in range(args.sessions)]
     t0 = time.time()
@@ -347,12 +313,7 @@ def main() -> int:
                 time.sleep(1.0)
     finally:
         stop_sampling.set()
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        serving.close()  # stops the server this test started
     log_text = args.log.read_text(errors="replace") if proc is not None and args.log.exists() else ""
     if live_log_chars is None:  # the run stopped before the sessions were closed: count everything
         live_log_chars = len(log_text)

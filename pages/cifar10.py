@@ -73,7 +73,9 @@ def frame() -> None:
             st.markdown(f"**{label}** · step {snap.step}")
             grid_col, picture_col = st.columns(2, vertical_alignment="center")
             # the same caption under each grid (the arm is named above), so the arms' grids line up
-            grid_col.image(tile_images(snap.images, nrow=8, scale=3), caption="fixed noise, EMA weights", width="stretch")
+            grid_col.image(
+                tile_images(snap.images, nrow=8, scale=3), caption="fixed noise, EMA weights", width="stretch"
+            )
             with picture_col:
                 LiveView(f"img_features_{arm}").draw(pictures[arm])
             if trainer.last_record is not None:

@@ -11,7 +11,7 @@ import tomllib
 import pytest
 
 from drift_core.cli import main as cli_main
-from drift_core.cli.app import app_folder, config_flags
+from drift_core.cli.app import app_folder, config_flags, headless_server
 from tests.conftest import ROOT
 
 
@@ -47,3 +47,13 @@ def test_version_names_the_command(capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli_main(["--version"], prog="drift-lab")
     assert exit_info.value.code == 0 and capsys.readouterr().out.startswith("drift-lab ")
+
+
+def test_a_headless_server_that_cannot_start_says_so_and_points_to_its_log(tmp_path):
+    """The browser tests and the benchmarks start the app through headless_server; a server that exits
+    before it answers is reported with its log, not waited on."""
+    log = tmp_path / "server.log"
+    with pytest.raises(RuntimeError, match="exited with status") as failure:
+        with headless_server("--server.noSuchOption", "1", log_path=log, health_timeout_s=60):
+            pass
+    assert str(log) in str(failure.value) and "noSuchOption" in log.read_text()
