@@ -565,3 +565,19 @@ def noise_caption(noise: EstimatorNoise) -> str:
         f"batches is {np.median(noise.spread):.2e} (median), {noise.noise_to_signal:.0%} of the size of V. "
         "Quadruple N to roughly halve it."
     )
+
+
+LIGHT_THEME = {"theme:text": "#31333F", "theme:grid": "rgba(49, 51, 63, 0.14)"}
+
+
+def resolve_theme(figure, colours: dict[str, str] = LIGHT_THEME):
+    """``figure`` (a dict) with the theme tokens (:data:`TEXT`, :data:`GRID`) replaced by ``colours``, for
+    drawing without the app's in-place view: ``st.plotly_chart``, which cannot know the browser's theme,
+    or ``go.Figure(resolve_theme(figure))`` in a notebook."""
+    if isinstance(figure, str):
+        return colours.get(figure, figure)
+    if isinstance(figure, dict):
+        return {key: resolve_theme(value, colours) for key, value in figure.items()}
+    if isinstance(figure, (list, tuple)):
+        return type(figure)(resolve_theme(value, colours) for value in figure)
+    return figure

@@ -3,6 +3,8 @@ Jupyter kernel on this interpreter) from start to end without an error, showing 
 
 from __future__ import annotations
 
+import json
+
 import nbformat
 import pytest
 from nbclient import NotebookClient
@@ -36,6 +38,12 @@ def test_quickstart_notebook_runs_headless(tmp_path, monkeypatch):
     assert "exit status 0" in text and "loaded at step 40" in text
     assert "mean of 3 seeds" in text
     figures = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
-    assert len(figures) == 3  # the field, the metric curves, the loaded checkpoint's samples
-    curves = figures[1]["data"]["application/vnd.plotly.v1+json"]
-    assert sorted(trace["name"] for trace in curves["data"]) == ["baseline", "lookahead"]
+    # the field, the metric curves, the app's two particle pictures and a curve (drift_views), the
+    # loaded checkpoint's samples
+    assert len(figures) == 6
+    plotted = [figure["data"]["application/vnd.plotly.v1+json"] for figure in figures]
+    assert sorted(trace["name"] for trace in plotted[1]["data"]) == ["baseline", "lookahead"]
+    pictures = [plotted[2]["layout"]["title"]["text"], plotted[3]["layout"]["title"]["text"]]
+    assert pictures[0].startswith("baseline · step 80") and pictures[1].startswith("lookahead K=1 · step 80")
+    assert "theme:" not in json.dumps(plotted[2:5])  # the theme's colours are filled in
+    assert sorted(trace["name"] for trace in plotted[4]["data"]) == ["baseline", "lookahead"]

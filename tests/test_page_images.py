@@ -19,10 +19,10 @@ from streamlit.testing.v1 import AppTest
 from drift_core import palette
 from drift_core.images.projection import PlanarFeatureView
 from drift_views import figures as ui_figures
+from drift_views.figures import resolve_theme
 from drift_views.images import ARROW_SHARE, INSIDE_SHARE, feature_space_figures, inside_scale
 from tests.app_support import figure_specs
 from tests.conftest import ROOT
-from ui.live_plot import resolve_theme
 
 
 @pytest.fixture(autouse=True)

@@ -16,8 +16,8 @@ from drift_core.probes import density_on_grid, field_on_grid, grid_points, inspe
 from drift_core.run import view_bounds
 from drift_core.train import Trainer
 from drift_views import figures
+from drift_views.figures import resolve_theme
 from drift_views.inspector import STAGES
-from ui.live_plot import resolve_theme
 
 SMALL = ExperimentConfig().with_values(
     {"batch_size": 32, "width": 16, "depth": 1, "method": "lookahead", "K": 2, "dataset": "8gaussians"}

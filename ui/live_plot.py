@@ -29,6 +29,8 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import streamlit as st
 
+from drift_views.figures import resolve_theme
+
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 """Streamlit serves this folder (next to app.py) at ``app/static/`` when static serving is on."""
 PLOTLY_JS = "plotly.min.js"
@@ -153,18 +155,3 @@ class LiveView:
 
 def _ignore() -> None:
     """A click is read from the component's result in the same run; the callback only registers it."""
-
-
-LIGHT_THEME = {"theme:text": "#31333F", "theme:grid": "rgba(49, 51, 63, 0.14)"}
-
-
-def resolve_theme(figure, colours: dict[str, str] = LIGHT_THEME):
-    """``figure`` (a dict) with the theme tokens of :mod:`drift_views.figures` replaced by ``colours``, for
-    drawing without the in-place view (``st.plotly_chart``, which cannot know the browser's theme)."""
-    if isinstance(figure, str):
-        return colours.get(figure, figure)
-    if isinstance(figure, dict):
-        return {key: resolve_theme(value, colours) for key, value in figure.items()}
-    if isinstance(figure, (list, tuple)):
-        return type(figure)(resolve_theme(value, colours) for value in figure)
-    return figure
