@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from drift_core.data.points import MAX_BYTES, MAX_POINTS, PointSetError, load_points
@@ -64,6 +64,8 @@ def test_valid_and_mutated_point_files_load_or_are_refused(data):
 
 @fuzz_settings(max_examples=50)
 @given(point_files())
+@example(b'"0.0" "0.0"\n"0.0" "0.0"')  # space-separated and quoted: once read as a header of two words
+@example(b'  1.5\t  "2"  \n\t-3 4e0\t\n')  # runs of spaces and tabs around quoted and bare numbers
 def test_every_dialect_of_a_valid_file_loads(data):
     points = load_points(data)
     assert len(points) >= 2
@@ -187,3 +189,9 @@ def test_arrays_of_the_wrong_kind_are_refused():
     for bad in (torch.zeros(3), [["a", "b"], ["c", "d"]], torch.full((3, 2), float("nan"))):
         with pytest.raises(PointSetError):
             load_points(bad)
+
+
+def test_whitespace_separated_files_may_quote_their_numbers():
+    assert load_points(b'"0.5" "1"\n"-2" "3e0"\n').tolist() == [[0.5, 1.0], [-2.0, 3.0]]
+    assert load_points(b'  1.5\t  "2"  \n\t-3 4e0\t\n').tolist() == [[1.5, 2.0], [-3.0, 4.0]]
+    assert load_points(b'"x" "y"\n1 2\n3 4\n').tolist() == [[1.0, 2.0], [3.0, 4.0]]  # a quoted header

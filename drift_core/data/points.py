@@ -50,7 +50,7 @@ def _parse_csv(text: str, max_points: int = MAX_POINTS, notes: list[str] | None 
     try:
         delimiter = csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
     except csv.Error:
-        delimiter = next((d for d in DELIMITERS if d in sample), None)  # None: runs of whitespace
+        delimiter = _fallback_delimiter(sample)
     rows = _split_rows(lines, delimiter)
     header: list[str] | None = None
     if rows and not any(_is_number(c) for c in rows[0][1]):
@@ -90,22 +90,43 @@ def _parse_csv(text: str, max_points: int = MAX_POINTS, notes: list[str] | None 
     return np.asarray(out, dtype=np.float64).reshape(-1, 2)
 
 
+def _fallback_delimiter(sample: str) -> str | None:
+    """When the sniffer cannot tell: the first of :data:`DELIMITERS` in ``sample``, except that a tab
+    counts only when it splits every line after the first (which may be a header) into the same
+    number, two or more, of non-empty cells; otherwise the tabs align columns together with spaces,
+    and None is returned (runs of whitespace)."""
+    lines = sample.splitlines()
+    if len(sample) >= SNIFF_CHARS and len(lines) > 2:
+        lines = lines[:-1]  # the sample's last line may be cut short
+    for candidate in DELIMITERS:
+        if candidate not in sample:
+            continue
+        if candidate != "\t":
+            return candidate
+        try:
+            counts = {sum(1 for c in cells if c.strip()) for cells in csv.reader(lines[1:] or lines, delimiter="\t")}
+        except csv.Error:
+            return None
+        return "\t" if len(counts) == 1 and counts.pop() >= 2 else None
+    return None
+
+
 def _split_rows(lines: list[tuple[int, str]], delimiter: str | None) -> list[tuple[int, list[str]]]:
-    """(line number, stripped cells) of each line; a malformed line is refused with its number."""
+    """(line number, stripped cells) of each line; a malformed line is refused with its number. With no
+    ``delimiter`` the cells are separated by runs of spaces and tabs, quoted as in the other dialects."""
     rows = []
     for no, line in lines:
         if delimiter is None:
-            cells = line.split()
-        else:
-            try:
-                cells = next(csv.reader([line], delimiter=delimiter, skipinitialspace=True), [])
-            except csv.Error as err:
-                if "field larger than field limit" in str(err):
-                    raise PointSetError(
-                        f"line {no}: a value is longer than {csv.field_size_limit():,} characters; "
-                        "expected rows of x,y numbers"
-                    ) from None
-                raise PointSetError(f"line {no}: {err}") from None
+            line = line.strip().replace("\t", " ")
+        try:
+            cells = next(csv.reader([line], delimiter=delimiter or " ", skipinitialspace=True), [])
+        except csv.Error as err:
+            if "field larger than field limit" in str(err):
+                raise PointSetError(
+                    f"line {no}: a value is longer than {csv.field_size_limit():,} characters; "
+                    "expected rows of x,y numbers"
+                ) from None
+            raise PointSetError(f"line {no}: {err}") from None
         cells = [c.strip() for c in cells]
         while cells and cells[-1] == "":  # a trailing delimiter
             cells.pop()
