@@ -31,12 +31,27 @@ def _views(page, count: int, timeout_s: float = 60) -> None:
     deadline = time.time() + timeout_s
     while page.evaluate(drawn) < count and time.time() < deadline:
         time.sleep(0.25)
-    assert page.evaluate(drawn) >= count, f"expected {count} drawn particle views, saw {page.evaluate(drawn)}"
+    titles = f"() => [...document.querySelectorAll('{VIEWS}')].map(d => d.layout ? d.layout.title.text : '(not drawn)')"
+    assert page.evaluate(drawn) >= count, f"expected {count} drawn particle views, saw {page.evaluate(titles)}"
+
+
+def _switch_on(page, key: str, tries: int = 3) -> None:
+    """Click the toggle ``key`` until it shows on (a click that lands while the page is still being
+    redrawn can be lost under load, as a user would see and click again)."""
+    toggle = page.locator(f".st-key-{key} input").first
+    for _ in range(tries):
+        page.locator(f".st-key-{key} label").first.click()
+        deadline = time.time() + 10
+        while time.time() < deadline and not toggle.is_checked():
+            time.sleep(0.25)
+        if toggle.is_checked():
+            return
+    assert toggle.is_checked(), f"the toggle {key} did not switch on after {tries} clicks"
 
 
 def test_the_field_without_the_network_beside_it_and_in_more_dimensions(page, app_url, artifacts_dir):
     _open(page, app_url + "/playground?batch_size=128&width=64&steps=100000")
-    page.locator(".st-key-beside_particles label").first.click()  # the sidebar toggle
+    _switch_on(page, "beside_particles")  # the sidebar toggle
     _views(page, 2)
     titles = page.evaluate(f"() => [...document.querySelectorAll('{VIEWS}')].map(d => d.layout.title.text)")
     assert any("particles" in t for t in titles) and any("network" in t for t in titles), titles
