@@ -27,8 +27,8 @@ def feature_bounds(views: Sequence[PlanarFeatureView]) -> tuple[float, float, fl
     return view_bounds(*points, min_span=1e-3 * span)
 
 
-INSIDE_SHARE = 0.95
-"""At least this share of the drawn arrows ends inside the picture."""
+INSIDE_SHARE = 1.0
+"""This share of the drawn arrows ends inside the picture (all: a cut arrow hides where it points)."""
 
 
 def feature_arrow_scale(views: Sequence[PlanarFeatureView], bounds: Sequence[float]) -> float:
