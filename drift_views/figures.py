@@ -225,6 +225,18 @@ def particle_figure(
     }
 
 
+NOTHING_YET = {
+    "text": "no steps yet: press Play or Step",
+    "xref": "paper",
+    "yref": "paper",
+    "x": 0.5,
+    "y": 0.5,
+    "showarrow": False,
+    "opacity": 0.6,
+}
+"""The note a curve without any point shows in its middle."""
+
+
 def curves_figure(
     series: dict[str, tuple[Sequence[float], Sequence[float]]],
     *,
@@ -265,6 +277,8 @@ def curves_figure(
     # the title on top, the legend on its own row under it: side by side they collided in narrow panels
     # and at presenter sizes
     legend_row = style.text + 12 if legend else 0
+    # nothing to draw yet (step 0): say what brings the curve, instead of empty axes
+    empty = [] if any(len(trace["x"]) for trace in traces) else [NOTHING_YET | {"font": {"size": style.text}}]
     return {
         "data": traces,
         "layout": {
@@ -288,6 +302,7 @@ def curves_figure(
                 "b": 2 * style.text + 14,
             },
             "showlegend": legend,
+            "annotations": empty,
             "legend": {
                 "orientation": "h",
                 "y": 1.02,

@@ -104,6 +104,15 @@ def test_log_axes_only_where_values_span_decades_and_never_for_zero():
     assert list(wide["data"][0]["y"]) == [1.0, 0.01]  # the 0 is left out of the log axis
 
 
+def test_a_curve_without_points_says_how_to_get_some():
+    for series in ({}, {"energy": ([], [])}, {"a": ([0], [float("nan")]), "b": ([1], [0.0])}):
+        figure = figures.curves_figure(series, title="", x_title="step", y_title="e", log_y=True)
+        assert [a["text"] for a in figure["layout"]["annotations"]] == ["no steps yet: press Play or Step"]
+        go.Figure(resolve_theme(figure))  # valid
+    drawn = figures.curves_figure({"a": ([0, 1], [0.5, 0.4])}, title="", x_title="step", y_title="e")
+    assert drawn["layout"]["annotations"] == []
+
+
 def test_inspector_arrows_are_scaled_to_be_seen():
     bounds = (-1.0, 1.0, -1.0, 1.0)
     tiny = np.full((10, 2), 1e-6)
