@@ -179,13 +179,20 @@ def _as_temperatures(tau: float | Sequence[float]) -> tuple[float, ...]:
     return taus
 
 
-def _sum_temperatures(terms: list[tuple[Tensor, Tensor]], normalize_drift: bool, attraction_only: bool) -> DriftField:
-    """Sum the per-temperature (V+, V-) pairs, each divided by its field's RMS when ``normalize_drift``."""
+MEAN_SQUARE_FLOOR = 1e-8
+"""Normalising divides a field by sqrt(max(mean square, this)), as the official code does: a field
+whose RMS is below 1e-4 is not blown up to RMS 1."""
+
+
+def sum_temperatures(terms: list[tuple[Tensor, Tensor]], normalize_drift: bool, attraction_only: bool) -> DriftField:
+    """Sum the per-temperature (V+, V-) pairs, each divided by its field's RMS over every entry (floored
+    by :data:`MEAN_SQUARE_FLOOR`) when ``normalize_drift``. Any leading shape: [N, D] here, [B, N, D]
+    for the batched image field."""
     v_pos_total, v_neg_total, raw_rms = 0.0, 0.0, []
     for v_pos, v_neg in terms:
-        rms = (v_pos if attraction_only else v_pos - v_neg).square().mean().sqrt()
-        raw_rms.append(rms)
-        scale = 1.0 / rms.clamp_min(1e-8) if normalize_drift else 1.0
+        mean_square = (v_pos if attraction_only else v_pos - v_neg).square().mean()
+        raw_rms.append(mean_square.sqrt())
+        scale = mean_square.clamp_min(MEAN_SQUARE_FLOOR).rsqrt() if normalize_drift else 1.0
         v_pos_total = v_pos_total + v_pos * scale
         v_neg_total = v_neg_total + v_neg * scale
     if attraction_only:
@@ -259,7 +266,7 @@ def drifting_field_reference(
         v_pos = w.w_pos @ b.y_pos - w.w_pos.sum(1, keepdim=True) * b.x
         v_neg = w.w_neg @ b.y_neg - w.w_neg.sum(1, keepdim=True) * b.x
         terms.append((v_pos, v_neg))
-    return _sum_temperatures(terms, len(taus) > 1 if normalize_drift is None else normalize_drift, attraction_only)
+    return sum_temperatures(terms, len(taus) > 1 if normalize_drift is None else normalize_drift, attraction_only)
 
 
 def drift_weights(
@@ -360,7 +367,7 @@ def drifting_field(
             terms = _drift_kernel.compiled_field_terms(*b, **options)
         else:
             terms = _drift_kernel.field_terms(*b, block_rows=block_rows, **options)
-    return _sum_temperatures(terms, len(taus) > 1 if normalize_drift is None else normalize_drift, attraction_only)
+    return sum_temperatures(terms, len(taus) > 1 if normalize_drift is None else normalize_drift, attraction_only)
 
 
 def _thread_choice(x: Tensor):

@@ -98,7 +98,7 @@ METRICS: dict[str, tuple[str, bool]] = {
 }
 """metric key -> (readable name, lower is better)."""
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4  # 4: normalised fields floor the mean square (1e-8), not the RMS
 """Bumped when what a trial computes changes, so old cache files are not reused (3: one torch thread
 per trial, seeds)."""
 

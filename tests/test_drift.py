@@ -9,7 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import drift_core._drift_kernel as kernel
-from drift_core.drift import drift_weights, drifting_field, drifting_field_reference
+from drift_core.drift import (
+    MEAN_SQUARE_FLOOR,
+    drift_weights,
+    drifting_field,
+    drifting_field_reference,
+    sum_temperatures,
+)
 from drift_core.lookahead import lookahead_field
 from tests.drift_support import _rand
 from tests.reference_drift import reference_drift
@@ -333,3 +339,15 @@ def test_high_dimensions_keep_the_configured_threads(gen, contended):
     x, y = _rand(gen, 50, 16, dtype=torch.float32), _rand(gen, 40, 16, dtype=torch.float32)
     drifting_field(x, y, tau=1.0)
     assert contended == [2]
+
+
+def test_normalising_floors_the_mean_square_as_the_official_code_does():
+    """Each temperature's field is divided by sqrt(max(mean square, 1e-8)): a field of RMS 1e-6 comes out
+    at RMS 1e-2 (not blown up to 1), one of RMS 0.3 at exactly 1."""
+    v = torch.randn(64, 2, dtype=torch.float64)
+    v = v / v.square().mean().sqrt()
+    for rms, expected in ((1e-6, 1e-2), (0.3, 1.0)):
+        field = sum_temperatures([(rms * v, torch.zeros_like(v))], normalize_drift=True, attraction_only=False)
+        assert float(field.v.square().mean().sqrt()) == pytest.approx(expected, rel=1e-9)
+        assert float(field.raw_rms[0]) == pytest.approx(rms, rel=1e-9)
+    assert MEAN_SQUARE_FLOOR == 1e-8

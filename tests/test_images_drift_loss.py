@@ -46,9 +46,9 @@ def official_problem_set_loss(gen: torch.Tensor, pos: torch.Tensor) -> torch.Ten
             coeff = torch.cat([-a_neg * a_pos.sum(1, keepdim=True), a_pos * a_neg.sum(1, keepdim=True)], 1)
             forces[r].append(coeff @ targets - coeff.sum(1, keepdim=True) * x)
     mean_square = {r: torch.stack(forces[r]).square().mean() for r in R_LIST}  # over all locations
-    # The official code divides by sqrt(max(mean_square, 1e-8)); the engine's floor is on the RMS
-    # (1e-8, drift_core.drift), so the two differ when a temperature's field is below RMS 1e-4 (generated
-    # points far from the data at a small tau). The examples here stay above it.
+    # The official code divides by sqrt(max(mean_square, 1e-8)), as the engine does
+    # (drift_core.drift.MEAN_SQUARE_FLOOR); this reference divides without the floor, so the examples
+    # stay above it.
     assert min(mean_square.values()) > 1e-8, "an example where the official floor acts"
     rms = {r: mean_square[r].sqrt() for r in R_LIST}
     losses = []

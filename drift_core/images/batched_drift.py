@@ -36,7 +36,7 @@ import torch
 from torch import Tensor
 
 from ..config import DriftConfig
-from ..drift import NORMALIZED_MASK_DISTANCE, SELF_MASK_DISTANCE, DriftField
+from ..drift import NORMALIZED_MASK_DISTANCE, SELF_MASK_DISTANCE, DriftField, sum_temperatures
 from ..lookahead import NEGATIVES, SCALINGS, LookaheadField, lookahead_options, lookahead_weights
 
 __all__ = [
@@ -143,16 +143,7 @@ def batched_drifting_field(
         s_pos, s_neg = a_pos.sum(-1, keepdim=True), a_neg.sum(-1, keepdim=True)
         terms.append((s_neg * (a_pos @ y_pos - s_pos * x), s_pos * (a_neg @ negatives - s_neg * x)))
     normalize = len(taus) > 1 if normalize_drift is None else normalize_drift
-    v_pos_total, v_neg_total, raw_rms = 0.0, 0.0, []
-    for v_pos, v_neg in terms:
-        rms = (v_pos if attraction_only else v_pos - v_neg).square().mean().sqrt()
-        raw_rms.append(rms)
-        scale = 1.0 / rms.clamp_min(1e-8) if normalize else 1.0
-        v_pos_total = v_pos_total + v_pos * scale
-        v_neg_total = v_neg_total + v_neg * scale
-    if attraction_only:
-        v_neg_total = torch.zeros_like(v_pos_total)
-    return DriftField(v=v_pos_total - v_neg_total, v_pos=v_pos_total, v_neg=v_neg_total, raw_rms=torch.stack(raw_rms))
+    return sum_temperatures(terms, normalize, attraction_only)
 
 
 def batched_lookahead_field(
