@@ -278,7 +278,11 @@ def curves_figure(
     # and at presenter sizes
     legend_row = style.text + 12 if legend else 0
     # nothing to draw yet (step 0): say what brings the curve, instead of empty axes
-    empty = [] if any(len(trace["x"]) for trace in traces) else [NOTHING_YET | {"font": {"size": style.text}}]
+    empty = (
+        []
+        if any(len(trace["x"]) for trace in traces)
+        else [NOTHING_YET | {"font": {"size": style.text, "color": TEXT}}]
+    )
     return {
         "data": traces,
         "layout": {
