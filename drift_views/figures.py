@@ -577,15 +577,6 @@ def add_noise_layer(figure: dict, noise: EstimatorNoise, arrow_scale: float) -> 
     )
 
 
-def noise_caption(noise: EstimatorNoise) -> str:
-    """The estimator noise in one sentence: its spread, relative to V, and how N changes it."""
-    return (
-        f"Estimator noise at N = {noise.batch_size}: the spread of V over {noise.samples.shape[0]} fresh "
-        f"batches is {np.median(noise.spread):.2e} (median), {noise.noise_to_signal:.0%} of the size of V. "
-        "Quadruple N to roughly halve it."
-    )
-
-
 LIGHT_THEME = {"theme:text": "#31333F", "theme:grid": "rgba(49, 51, 63, 0.14)"}
 
 

@@ -1,10 +1,13 @@
 """The sentences the app prints about a run, without Streamlit: its arms' names, why nothing moves,
-which arm of a comparison is ahead, and numbers formatted for a card."""
+which arm of a comparison is ahead, how noisy the drift estimate is, and numbers formatted for a card."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from drift_core.comparison import compare_arms_now
 from drift_core.config import ExperimentConfig
+from drift_core.estimator_noise import EstimatorNoise
 from drift_core.probes import DataKernelShare
 from drift_core.run import DOUBLED_LR_ARM, DOUBLED_STEP_ARM, Run
 
@@ -66,3 +69,12 @@ def difference_sentence(run: Run) -> str:
     if result.at_time is not None:
         text += "; " + part(result.at_time, f"at equal training time ({result.at_time.at:.1f} s),")
     return text + "."
+
+
+def noise_caption(noise: EstimatorNoise) -> str:
+    """The estimator noise in one sentence: its spread, relative to V, and how N changes it."""
+    return (
+        f"Estimator noise at N = {noise.batch_size}: the spread of V over {noise.samples.shape[0]} fresh "
+        f"batches is {np.median(noise.spread):.2e} (median), {noise.noise_to_signal:.0%} of the size of V. "
+        "Quadruple N to roughly halve it."
+    )

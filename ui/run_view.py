@@ -23,7 +23,7 @@ from drift_core.records import Snapshot
 from drift_core.run import TAPE_EVERY, TAPE_STATES, Run
 from drift_views import figures
 from drift_views.predict import overlay as prediction_marks
-from drift_views.words import arm_label, difference_sentence, fmt, kernel_share_warning
+from drift_views.words import arm_label, difference_sentence, fmt, kernel_share_warning, noise_caption
 
 from . import classroom, predict
 from .controls import BATCH_OPTIONS, TAU_OPTIONS, limits, view_widget
@@ -492,7 +492,7 @@ class LiveRunView:
                     game.take_click(click)
                     st.rerun(scope="fragment")  # draw the guess now
         if noise is not None:
-            slots["noise"].caption(figures.noise_caption(noise))
+            slots["noise"].caption(noise_caption(noise))
         else:
             slots["noise"].empty()
         if "difference" in slots:
