@@ -24,7 +24,7 @@ geometric (gamma^k); extrapolation (LA-DPM style: V_K + lam (V_K - V_{K-1}), i.e
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -40,6 +40,7 @@ __all__ = [
     "LookaheadField",
     "lookahead_field",
     "lookahead_options",
+    "lookahead_terms",
     "lookahead_weights",
     "SCALINGS",
     "WEIGHTINGS",
@@ -143,6 +144,38 @@ def lookahead_field(
     Returns:
         :class:`LookaheadField`; ``v`` has shape [N, D].
     """
+    return lookahead_terms(
+        lambda z, fixed_negatives: drifting_field(
+            z, y_pos, fixed_negatives, tau=tau, mask_diagonal=True, **drift_options
+        ),
+        x,
+        K=K,
+        alpha=alpha,
+        scaling=scaling,
+        weighting=weighting,
+        gamma=gamma,
+        lam=lam,
+        negatives=negatives,
+    )
+
+
+def lookahead_terms(
+    field_of: Callable[[Tensor, Tensor | None], DriftField],
+    x: Tensor,
+    *,
+    K: int,
+    alpha: float = 1.0,
+    scaling: Scaling = "none",
+    weighting: Weighting = "uniform",
+    gamma: float = 0.5,
+    lam: float = 0.5,
+    negatives: Negatives = "moved",
+) -> LookaheadField:
+    """The lookahead loop of the module docstring for any drifting field: ``field_of(z, fixed)`` is
+    U = drifting_field(z, y_pos, negatives) with the positives bound, where ``fixed`` is None for the
+    moved set z itself (self-masked; reconstruction A) or sg(x) (reconstruction B). Every RMS is over
+    all of the term's entries, so a batched field [B, N, D] (the image drift per location) gets the
+    same steps, scalings and weights as [N, D]. Arguments as :func:`lookahead_field`."""
     if scaling not in SCALINGS:
         raise ValueError(f"unknown scaling {scaling!r}; choose one of {SCALINGS}")
     if negatives not in NEGATIVES:
@@ -152,19 +185,16 @@ def lookahead_field(
     points, terms, fields, raw = [], [], [], []
     base_rms = None
     for k in range(K + 1):
-        y_neg = None if negatives == "moved" else x
-        field = drifting_field(z, y_pos, y_neg, tau=tau, mask_diagonal=True, **drift_options)
+        field = field_of(z, None if negatives == "moved" else x)
         u = field.v
         rms = u.square().mean().sqrt()
-        if base_rms is None:
-            base_rms = rms
+        base_rms = rms if base_rms is None else base_rms
         if scaling == "unit_rms":
-            c = 1.0 / rms.clamp_min(1e-12)
-        elif scaling == "relative":
-            c = base_rms / rms.clamp_min(1e-12) if k > 0 else torch.ones((), dtype=u.dtype, device=u.device)
+            v_k = u * (1.0 / rms.clamp_min(1e-12))
+        elif scaling == "relative" and k > 0:
+            v_k = u * (base_rms / rms.clamp_min(1e-12))
         else:
-            c = None
-        v_k = u if c is None else u * c
+            v_k = u
         points.append(z)
         terms.append(v_k)
         fields.append(field)

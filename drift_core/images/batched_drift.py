@@ -37,7 +37,7 @@ from torch import Tensor
 
 from ..config import DriftConfig
 from ..drift import NORMALIZED_MASK_DISTANCE, SELF_MASK_DISTANCE, DriftField, sum_temperatures
-from ..lookahead import NEGATIVES, SCALINGS, LookaheadField, lookahead_options, lookahead_weights
+from ..lookahead import LookaheadField, lookahead_options, lookahead_terms
 
 __all__ = [
     "batched_drifting_field",
@@ -173,40 +173,19 @@ def batched_lookahead_field(
     Returns:
         :class:`~drift_core.lookahead.LookaheadField` whose tensors are [B, N, D].
     """
-    if scaling not in SCALINGS:
-        raise ValueError(f"unknown scaling {scaling!r}; choose one of {SCALINGS}")
-    if negatives not in NEGATIVES:
-        raise ValueError(f"unknown negatives {negatives!r}; choose one of {NEGATIVES}")
-    weights = lookahead_weights(K, weighting, gamma=gamma, lam=lam)
-    z = x
-    points, terms, fields, raw = [], [], [], []
-    base_rms = None
-    for k in range(K + 1):
-        y_neg = z if negatives == "moved" else x
-        field = batched_drifting_field(z, y_pos, y_neg, tau=tau, mask_diagonal=True, **drift_options)
-        u = field.v
-        rms = u.square().mean().sqrt()
-        base_rms = rms if base_rms is None else base_rms
-        if scaling == "unit_rms":
-            v_k = u * (1.0 / rms.clamp_min(1e-12))
-        elif scaling == "relative" and k > 0:
-            v_k = u * (base_rms / rms.clamp_min(1e-12))
-        else:
-            v_k = u
-        points.append(z)
-        terms.append(v_k)
-        fields.append(field)
-        raw.append(rms)
-        if k < K:
-            z = z + alpha * v_k
-    if K == 0 and weights[0] == 1.0:
-        v = terms[0]
-    else:
-        v = torch.zeros_like(terms[0])
-        for w, t in zip(weights, terms):
-            if w != 0.0:
-                v = v + w * t
-    return LookaheadField(v=v, terms=terms, points=points, weights=weights, fields=fields, raw_rms=torch.stack(raw))
+    return lookahead_terms(
+        lambda z, fixed: batched_drifting_field(
+            z, y_pos, z if fixed is None else fixed, tau=tau, mask_diagonal=True, **drift_options
+        ),
+        x,
+        K=K,
+        alpha=alpha,
+        scaling=scaling,
+        weighting=weighting,
+        gamma=gamma,
+        lam=lam,
+        negatives=negatives,
+    )
 
 
 def make_batched_drift_fn(drift: DriftConfig) -> Callable[[Tensor, Tensor], LookaheadField]:
