@@ -1,5 +1,6 @@
 """The package's public API (drift_core/__init__.py): every name in ``__all__`` exists, drift_core
-imports no UI library, and drift_views (figures and words) imports no Streamlit."""
+imports no UI library and nothing of the layers above it (drift_views, ui), and drift_views (figures and
+words) imports no Streamlit and no ui."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ def test_drift_core_imports_no_ui_libraries():
     code = (
         "import sys, drift_core, drift_core.cli, drift_core.metrics, drift_core.render; "
         "import pkgutil, importlib; [importlib.import_module(m.name) for m in pkgutil.walk_packages(drift_core.__path__, 'drift_core.') if not m.name.endswith('__main__')]; "
-        "bad=[m for m in ('streamlit','plotly','altair') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
+        "bad=[m for m in ('streamlit','plotly','altair','drift_views','ui') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
