@@ -8,9 +8,9 @@ import io
 
 import numpy as np
 
-from drift_core.cli.sweep import cell_thumbnail, heatmap_for
 from drift_core.config import ConfigError, ExperimentConfig
 from drift_core.sweep import AXES, METRICS, SweepResult, SweepSpec
+from drift_core.sweep_pictures import cell_thumbnail, heatmap_for
 
 
 def axis_label(axis: str) -> str:

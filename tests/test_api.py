@@ -4,6 +4,7 @@ words) imports no Streamlit and no ui."""
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 
@@ -35,3 +36,15 @@ def test_drift_views_imports_no_streamlit():
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_the_app_and_its_views_do_not_import_the_command_line():
+    """The command line is a front end like the app: what both need lives in the engine, so neither
+    imports the other (``drift-lab app`` only starts Streamlit, by path)."""
+    offenders = []
+    for path in [*ROOT.glob("ui/*.py"), *ROOT.glob("pages/*.py"), *ROOT.glob("drift_views/*.py"), ROOT / "app.py"]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names += [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            offenders += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.startswith("drift_core.cli")]
+    assert not offenders, offenders

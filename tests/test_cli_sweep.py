@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 
 from drift_core.cli import main as cli_main
-from drift_core.cli.sweep import cell_thumbnail, heatmap_for, thumbnail_bounds
 from drift_core.config import ExperimentConfig
 from drift_core.sweep import SweepResult, SweepSpec, TrialResult
+from drift_core.sweep_pictures import cell_thumbnail, heatmap_for, thumbnail_bounds
 
 SMALL = [
     "--dataset",
