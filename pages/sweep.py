@@ -12,6 +12,7 @@ from drift_core.sweep import METRICS
 from drift_views import sweep as views
 from ui import classroom, controls
 from ui import sweep_view as sv
+from ui.session import bound
 
 session = controls.open_session()
 controls.show_notices(session)
@@ -101,7 +102,7 @@ if result is not None:
         "Metric",
         list(METRICS),
         format_func=lambda m: METRICS[m][0],
-        **sv.bound("sw_metric", state.metric, lambda m: setattr(state, "metric", m or state.metric)),
+        **bound("sw_metric", state.metric, lambda m: setattr(state, "metric", m or state.metric)),
     )
     metric = metric or state.metric
     if metric == "modes" and rspec.base.data.dataset not in ("8gaussians", "25gaussians", "bimodal"):

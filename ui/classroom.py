@@ -23,7 +23,7 @@ from drift_core.scenarios import SCENARIOS
 from drift_views.figures import add_noise_layer
 
 from .controls import apply_scenario
-from .session import lab
+from .session import bound, lab
 
 PRESENTER_SCALE = 1.5
 """Plots are this much taller in presenter mode."""
@@ -82,8 +82,7 @@ def exit_presenter_button() -> None:
 
 
 # ---- guided scenarios -----------------------------------------------------------------------------------
-def _choose_scenario() -> None:
-    key = st.session_state.get("scenario")
+def _choose_scenario(key: str | None) -> None:
     if key in SCENARIOS:
         apply_scenario(key)
 
@@ -94,12 +93,10 @@ def scenario_picker() -> None:
     session = lab()
     active = SCENARIOS.get(session.scenario or "")
     applies = active is not None and active.config == session.config
-    st.session_state["scenario"] = active.key if applies else None
     st.pills(
         "Guided scenarios: one click each",
         list(SCENARIOS),
-        key="scenario",
-        on_change=_choose_scenario,
+        **bound("scenario", active.key if applies else None, _choose_scenario),
         format_func=lambda key: SCENARIOS[key].title,
         help="each sets up one classic situation and says what to watch; it restarts the run",
     )

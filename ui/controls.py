@@ -3,9 +3,10 @@
 The session's :class:`~drift_core.config.ExperimentConfig` (``lab().config``) is the only copy of the
 settings. Each config widget's key is the field's flat name (``K``, ``tau``, ``batch_size``...), which
 is also its URL parameter and CLI ``--set`` name. Streamlit drops the state of widgets a page does not
-draw, so every run seeds each widget key from the session (:func:`_seed`) and a change reaches the
-session through the widget's ``on_change`` (:func:`_commit`), which runs before the script. Display
-settings (:class:`~ui.session.ViewSettings`) work the same way through :func:`view_widget`.
+draw, so every run gives each widget key its value from the session and a change reaches the session
+through the widget's ``on_change``, which runs before the script (:func:`ui.session.bound`, through
+:func:`_field`). Display settings (:class:`~ui.session.ViewSettings`) work the same way through
+:func:`view_widget`.
 
 A shared link is read on the session's first run (:func:`open_session`): unknown keys are ignored,
 bad values kept, out-of-range ones clamped, each with a notice; after every run the URL is rewritten
@@ -13,6 +14,8 @@ with what differs from the defaults (:func:`sync_url`), so a copied link reprodu
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 import streamlit as st
 
@@ -24,7 +27,7 @@ from drift_core.limits import Limits, config_from_query
 from drift_core.lookahead import NEGATIVES, SCALINGS, WEIGHTINGS
 from drift_core.scenarios import SCENARIOS
 
-from .session import TRUTHY, VIEW_PARAMS, LabSession, ViewSettings, lab
+from .session import TRUTHY, VIEW_PARAMS, LabSession, ViewSettings, bound, lab
 
 TAU_OPTIONS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.3, 0.5, 0.7, 1.0, 2.0)
 LR_OPTIONS = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 1e-1, 0.2, 0.5, 1.0)
@@ -104,19 +107,12 @@ def show_notices(session: LabSession, *topics: str) -> None:
 
 
 # ---- binding widgets to the session -------------------------------------------------------------------
-def _seed(config: ExperimentConfig, names) -> None:
-    """Give each config widget its value from the session, on every run (see the module docstring)."""
-    flat = config.to_flat()
-    for name in names:
-        st.session_state[name] = flat[name]
-
-
-def _commit(name: str) -> None:
-    """on_change of a config widget: the session's config with this field set to the widget's value;
-    a value the engine or the server's limits refuse keeps the previous config and says why."""
+def _commit(name: str, value) -> None:
+    """A config widget changed: the session's config with this field set to ``value``; a value the engine
+    or the server's limits refuse keeps the previous config and says why."""
     session = lab()
     try:
-        config = session.config.with_values({name: st.session_state[name]})
+        config = session.config.with_values({name: value})
         limits().check(config)
     except ConfigError as err:
         session.notices["setting"] = f"Setting not applied: {err}"
@@ -125,26 +121,24 @@ def _commit(name: str) -> None:
     session.notices.pop("setting", None)
 
 
-def _field(name: str) -> dict:
-    return {"key": name, "on_change": _commit, "args": (name,)}
+def _field(name: str, shown=None) -> dict:
+    """Widget kwargs for the config field ``name`` (its key, URL parameter and ``--set`` name), showing
+    the session's value (or ``shown``, the value clamped to what the widget offers)."""
+    value = lab().config.to_flat()[name] if shown is None else shown
+    return bound(name, value, partial(_commit, name))
 
 
 def view_widget(name: str) -> dict:
-    """Widget kwargs for the display setting ``name``: its key seeded from the session, and an
-    on_change that stores the widget's value back (lists become tuples)."""
-    session = lab()
-    value = getattr(session.view, name)
-    st.session_state[name] = list(value) if isinstance(value, tuple) else value
-
-    def store() -> None:
-        new = st.session_state[name]
-        lab().set_view(**{name: tuple(new or ()) if isinstance(value, tuple) else new})
-
-    return {"key": name, "on_change": store}
+    """Widget kwargs for the display setting ``name`` (lists become tuples in the session)."""
+    value = getattr(lab().view, name)
+    if isinstance(value, tuple):
+        return bound(name, list(value), lambda new: lab().set_view(**{name: tuple(new or ())}))
+    return bound(name, value, lambda new: lab().set_view(**{name: new}))
 
 
-def _options(base, key) -> list:
-    return sorted(set(base) | {st.session_state[key]})
+def _options(base, name: str) -> list:
+    """``base`` and the session's value of ``name`` (a value from a link may lie between the steps)."""
+    return sorted(set(base) | {lab().config.to_flat()[name]})
 
 
 # ---- callbacks ----------------------------------------------------------------------------------------
@@ -157,8 +151,7 @@ def apply_scenario(key: str) -> None:
         session.runs.pop(page, None)
 
 
-def _apply_start_case() -> None:
-    name = st.session_state.get("start_case")
+def _apply_start_case(name: str | None) -> None:
     if name in SCENARIOS:
         apply_scenario(name)
 
@@ -186,14 +179,11 @@ def run_controls(session: LabSession, *, upload: bool = True) -> None:
     """Settings that define a run (changing one restarts it): data, start, network, seed."""
     sb = st.sidebar
     sb.markdown("#### :material/restart_alt: Restart the run when changed")
-    _seed(session.config, ("dataset", "init", "width", "depth", "seed", "mode", "dimension"))
-    st.session_state["start_case"] = session.scenario if session.scenario in START_CASES else None
     sb.pills(
         "The paper's start cases (bimodal data)",
         list(START_CASES),
-        key="start_case",
         format_func=START_CASES.get,
-        on_change=_apply_start_case,
+        **bound("start_case", session.scenario if session.scenario in START_CASES else None, _apply_start_case),
         help="Fig. 3 of the drifting paper: outputs start between the two modes, far away, or collapsed onto "
         "one mode (dataset bimodal, τ = 0.1, 300 steps)",
     )
@@ -245,42 +235,21 @@ def live_controls(session: LabSession, *, lookahead_arm: bool = False, batch: bo
     lim = limits()
     sb = st.sidebar
     sb.markdown("#### :material/bolt: Applies live")
-    _seed(
-        session.config,
-        (
-            "K",
-            "tau",
-            "multi_temperature",
-            "batch_size",
-            "lr",
-            "steps",
-            "alpha",
-            "scaling",
-            "weighting",
-            "negatives",
-            "attraction_only",
-            "normalize_distance",
-            "kernel",
-            "affinity_floor",
-        ),
-    )
     top_k = max(1, min(8, lim.max_k))
     if lookahead_arm:
-        st.session_state["K"] = min(max(1, session.config.drift.K), top_k)
         sb.slider(
             "K of the lookahead arm",
             1,
             top_k,
-            **_field("K"),
+            **_field("K", min(max(1, session.config.drift.K), top_k)),
             help="lookahead terms after the base term; the baseline arm has K = 0",
         )
     else:
-        st.session_state["K"] = min(session.config.drift.K, lim.max_k)
         sb.slider(
             "K (lookahead terms; 0 = baseline)",
             0,
             min(8, lim.max_k),
-            **_field("K"),
+            **_field("K", min(session.config.drift.K, lim.max_k)),
             help="K further drifting terms per step, each on the points moved by the ones before it",
         )
     sb.select_slider(
@@ -293,7 +262,7 @@ def live_controls(session: LabSession, *, lookahead_arm: bool = False, batch: bo
     sb.toggle("Multi-temperature (τ × {0.4, 1, 4})", **_field("multi_temperature"))
     if batch:
         sizes = [b for b in _options(BATCH_OPTIONS, "batch_size") if b <= lim.max_batch]
-        sb.select_slider("Batch size N", sizes or [st.session_state["batch_size"]], **_field("batch_size"))
+        sb.select_slider("Batch size N", sizes or [session.config.train.batch_size], **_field("batch_size"))
     sb.select_slider(
         "Learning rate (log scale)", _options(LR_OPTIONS, "lr"), **_field("lr"), format_func=lambda v: f"{v:g}"
     )
@@ -308,23 +277,21 @@ def live_controls(session: LabSession, *, lookahead_arm: bool = False, batch: bo
             help="training steps between two redraws; auto: as many as keep the animation "
             "smooth while training gets most of the time",
         )
-    st.session_state["steps"] = min(session.config.train.steps, 1_000_000)
     sb.number_input(
         "Step budget",
         min_value=0,
         max_value=1_000_000,
         step=100,
-        **_field("steps"),
+        **_field("steps", min(session.config.train.steps, 1_000_000)),
         help="training pauses by itself after this many steps",
     )
     with sb.expander("More drift settings (live)"):
-        st.session_state["alpha"] = min(max(session.config.drift.alpha, 0.0), 3.0)
         st.slider(
             "α (step between lookahead terms)",
             0.0,
             3.0,
             step=0.1,
-            **_field("alpha"),
+            **_field("alpha", min(max(session.config.drift.alpha, 0.0), 3.0)),
             help="z^(k+1) = z^k + α·V_k: how far the set moves before the next lookahead term is computed",
         )
         st.selectbox(
@@ -374,7 +341,6 @@ def live_controls(session: LabSession, *, lookahead_arm: bool = False, batch: bo
             "large batches it swamps the toy's tiny weights and the field stalls",
         )
     if session.config.train.mode == "particles":
-        _seed(session.config, ("particle_step",))
         sb.select_slider(
             "Particle step η",
             _options(STEP_OPTIONS, "particle_step"),

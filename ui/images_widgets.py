@@ -1,10 +1,10 @@
-"""The images page's controls. Widget keys are not where settings live: each key is given its value
-from the session's :class:`~ui.images_state.ImagesPage` on every script run, and its ``on_change``
-writes the new value back there (as :mod:`ui.widgets` does for the 2D settings), so a setting survives
-a page switch."""
+"""The images page's controls. Widget keys are not where settings live: each widget is bound
+(:func:`ui.session.bound`) to the session's :class:`~ui.images_state.ImagesPage`, as the 2D settings
+are to the session's config, so a setting survives a page switch."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import streamlit as st
@@ -14,6 +14,7 @@ from drift_core.images.data import DATASET_LABELS, DATASETS
 from drift_core.images.features import resnet18_weights_path
 from drift_core.limits import Limits
 from ui.images_state import NOISE_DIMS, ImagesPage, page_state
+from ui.session import bound
 
 TAUS = (0.02, 0.03, 0.05, 0.1, 0.2)
 BATCHES = (8, 16, 32, 64, 128, 256)
@@ -52,32 +53,25 @@ def _config_values(key: str, value: Any) -> dict[str, Any]:
     return {name: value}
 
 
-def _commit_config(key: str) -> None:
-    """on_change of a config widget: the page's config with the widget's value; a value the engine
-    refuses keeps the previous config and says why."""
+def _commit_config(key: str, value: Any) -> None:
+    """A config widget changed: the page's config with the widget's value; a value the engine refuses
+    keeps the previous config and says why."""
     page = page_state()
     try:
-        page.config = page.config.with_values(_config_values(key, st.session_state[key]))
+        page.config = page.config.with_values(_config_values(key, value))
         page.setting_error = ""
     except ConfigError as err:
         page.setting_error = f"Setting not applied: {err}"
 
 
-def _commit_page(key: str, attribute: str) -> None:
-    """on_change of a page widget (steps per frame, FID size, checkpoint arm)."""
-    setattr(page_state(), attribute, st.session_state[key])
-
-
 def _config_widget(key: str, page: ImagesPage) -> dict[str, Any]:
-    """Key and on_change of a config widget, its key given the config's value."""
-    st.session_state[key] = page.config.to_flat()[CONFIG_KEYS[key]]
-    return {"key": key, "on_change": _commit_config, "args": (key,)}
+    """Widget kwargs for a config widget, bound to the page's config (:func:`ui.session.bound`)."""
+    return bound(key, page.config.to_flat()[CONFIG_KEYS[key]], partial(_commit_config, key))
 
 
 def page_widget(key: str, attribute: str) -> dict[str, Any]:
-    """Key and on_change of a widget showing one of the page's own settings."""
-    st.session_state[key] = getattr(page_state(), attribute)
-    return {"key": key, "on_change": _commit_page, "args": (key, attribute)}
+    """Widget kwargs for a widget showing one of the page's own settings."""
+    return bound(key, getattr(page_state(), attribute), lambda value: setattr(page_state(), attribute, value))
 
 
 def sidebar(page: ImagesPage) -> None:

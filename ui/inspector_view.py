@@ -17,7 +17,7 @@ from drift_views import figures
 from drift_views.inspector import STAGES, lens_text
 
 from .live_plot import LiveView
-from .session import lab
+from .session import bound, lab
 
 
 @dataclass
@@ -87,10 +87,6 @@ def _move_stage(delta: int) -> None:
     state.stage = min(max(state.stage + delta, 0), len(STAGES) - 1)
 
 
-def _pick_stage() -> None:
-    lab().page("inspector", InspectorState).stage = int(st.session_state["stage"])
-
-
 def stage_picker(state: InspectorState) -> None:
     nav = st.columns([1, 6, 1], vertical_alignment="center")
     nav[0].button(
@@ -101,12 +97,12 @@ def stage_picker(state: InspectorState) -> None:
         args=(-1,),
         help="previous stage",
     )
-    st.session_state["stage"] = state.stage
     nav[1].select_slider(
         "Stage",
         list(range(len(STAGES))),
-        key="stage",
-        on_change=_pick_stage,
+        **bound(
+            "stage", state.stage, lambda stage: setattr(lab().page("inspector", InspectorState), "stage", int(stage))
+        ),
         format_func=lambda i: STAGES[i].title,
         label_visibility="collapsed",
     )
@@ -137,10 +133,6 @@ def stage_view(state: InspectorState, run: Run, style: figures.Style) -> None:
             LiveView("view_kernel").draw(figures.kernel_matrix_figure(ins.w_pos, ins.w_neg))
 
 
-def _pick_lens() -> None:
-    lab().page("inspector", InspectorState).particle = int(st.session_state["lens_particle"])
-
-
 def kernel_lens(state: InspectorState, run: Run) -> None:
     ins = state.inspection
     st.markdown("### Kernel lens")
@@ -149,14 +141,12 @@ def kernel_lens(state: InspectorState, run: Run) -> None:
     i = state.particle
     left, right = st.columns([3, 2])
     with right:
-        st.session_state["lens_particle"] = i
         st.number_input(
             "Particle",
             min_value=0,
             max_value=n - 1,
             step=1,
-            key="lens_particle",
-            on_change=_pick_lens,
+            **bound("lens_particle", i, lambda i: setattr(lab().page("inspector", InspectorState), "particle", int(i))),
             help="or click a particle in the picture above",
         )
         st.markdown(lens_text(ins, i))

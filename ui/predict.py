@@ -5,12 +5,14 @@ drift V that moved it. The game and its marks are :mod:`drift_views.predict`."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import streamlit as st
 
 from drift_core.run import Run
 from drift_views.predict import HORIZONS, Prediction
 
-from .session import lab
+from .session import bound, lab
 
 
 def _toggle(page: str) -> None:
@@ -37,9 +39,9 @@ def _new_round(page: str) -> None:
         session.page(f"{page}:predict", Prediction).new_round(run.frame(evaluate=False), run.config.train.seed)
 
 
-def _horizon(page: str) -> None:
+def _horizon(page: str, horizon: int) -> None:
     game = lab().page(f"{page}:predict", Prediction)
-    game.horizon = int(st.session_state["predict_horizon"])
+    game.horizon = int(horizon)
     game.guess = game.path = None
 
 
@@ -56,13 +58,10 @@ def controls(page: str, run: Run) -> Prediction:
             help="pause, guess where a particle will be after the next step (or 50), then see where it goes",
         )
         return game
-    st.session_state["predict_horizon"] = game.horizon
     st.segmented_control(
         "Predict the particle's place after",
         HORIZONS,
-        key="predict_horizon",
-        on_change=_horizon,
-        args=(page,),
+        **bound("predict_horizon", game.horizon, partial(_horizon, page)),
         format_func=lambda h: f"{h} step" + ("s" if h > 1 else ""),
     )
     cols = st.columns(3)

@@ -12,6 +12,7 @@ import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import streamlit as st
 import torch
@@ -29,7 +30,7 @@ from . import classroom, predict
 from .controls import BATCH_OPTIONS, TAU_OPTIONS, limits, view_widget
 from .live import CURVES_S, FrameBudget, MetricCards, StatusLine, frame_ticks, live_fragment, training_budget
 from .live_plot import LiveView
-from .session import LabSession, lab
+from .session import LabSession, bound, lab
 
 
 # ---- the page's run ---------------------------------------------------------------------------------
@@ -521,9 +522,8 @@ def _in(container, factory, *args):
 
 
 # ---- timeline, fork, branches ------------------------------------------------------------------------------
-def _choose_replay(page: str) -> None:
+def _choose_replay(page: str, value) -> None:
     session = lab()
-    value = st.session_state.get("timeline")
     session.replay[page] = None if value == "live" else value
     run = session.runs.get(page)
     if run is not None and value != "live":
@@ -542,14 +542,11 @@ def timeline(session: LabSession, page: str, run: Run) -> int | None:
         return None
     if chosen not in steps:
         chosen = session.replay[page] = None
-    st.session_state["timeline"] = "live" if chosen is None else chosen
     st.select_slider(
         "Timeline (scrub back through training; 'live' is the run now)",
         steps + ["live"],
-        key="timeline",
         format_func=lambda v: f"live (step {run.step})" if v == "live" else f"step {v}",
-        on_change=_choose_replay,
-        args=(page,),
+        **bound("timeline", "live" if chosen is None else chosen, partial(_choose_replay, page)),
     )
     return chosen
 

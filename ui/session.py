@@ -25,7 +25,7 @@ from torch import Tensor
 from drift_core.config import ExperimentConfig
 from drift_views.figures import LAYERS as LAYER_NAMES
 
-__all__ = ["KEY", "LabSession", "UserPoints", "ViewSettings", "VIEW_PARAMS", "LAYER_NAMES", "lab"]
+__all__ = ["KEY", "LabSession", "UserPoints", "ViewSettings", "VIEW_PARAMS", "LAYER_NAMES", "bound", "lab"]
 
 KEY = "lab"
 """The one session-state key the app stores its state under."""
@@ -159,3 +159,16 @@ def lab() -> LabSession:
     if not isinstance(session, LabSession):
         session = st.session_state[KEY] = LabSession()
     return session
+
+
+def bound(key: str, value: Any, write: Callable[[Any], None]) -> dict[str, Any]:
+    """Widget kwargs that bind widget ``key`` to a value kept in the session: the key is given ``value``
+    on this run (Streamlit drops the state of a widget a page does not draw), and its ``on_change``
+    hands the widget's new value to ``write``, which stores it in the session. The one way every
+    page's widgets keep their settings."""
+    st.session_state[key] = value
+    return {"key": key, "on_change": _write_back, "args": (key, write)}
+
+
+def _write_back(key: str, write: Callable[[Any], None]) -> None:
+    write(st.session_state[key])

@@ -7,8 +7,8 @@ worker process (:class:`drift_core.sweep.SweepJob`), and a ``run_every`` fragmen
 which reads a few shared numbers: the server's script runs never compete with the training.
 
 Everything the page keeps between script runs lives in one :class:`SweepPage` object in the session
-(``lab().page("sweep", ...)``). Widget keys are seeded from it on every run and write back to it
-through ``on_change``, so a page switch or a rerun loses nothing.
+(``lab().page("sweep", ...)``). Widget keys are bound to it (:func:`ui.session.bound`), so a page
+switch or a rerun loses nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from drift_core.sweep import AXES, SweepJob, SweepResult, SweepSpec, prepare_wor
 from drift_views.sweep import axis_label, build_spec, fixed_settings, seeds_for, selected_cell
 
 from .controls import BATCH_OPTIONS, LR_OPTIONS, TAU_OPTIONS, limits
-from .session import lab
+from .session import bound, lab
 
 POLL_S = 0.5
 MAX_PAGE_SEEDS = 8
@@ -58,13 +58,6 @@ def page_state(base: ExperimentConfig) -> SweepPage:
     return lab().page(
         "sweep", lambda: SweepPage(dataset=base.data.dataset if base.data.dataset in SAMPLERS else "8gaussians")
     )
-
-
-def bound(key: str, value, write) -> dict:
-    """Widget kwargs: the key seeded with ``value`` on this run, and an on_change that passes the
-    widget's new value to ``write``."""
-    st.session_state[key] = value
-    return {"key": key, "on_change": lambda: write(st.session_state[key])}
 
 
 def axis_options(axis: str) -> list:
