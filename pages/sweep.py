@@ -151,34 +151,13 @@ if result is not None:
             col.caption(
                 f"{rspec.cell_label(i, j)} · {METRICS[metric][0]}: {views.cell_text(mean[i, j], std[i, j])}{note}"
             )
-    d1, d2, d3 = st.columns(3)
-    d1.download_button(
-        "Cells: mean and std (CSV)",
-        rows_csv(result.rows()),
-        file_name="sweep.csv",
-        mime="text/csv",
-        icon=":material/download:",
-        key="sw_dl_csv",
-        on_click="ignore",
+    downloads = (
+        ("Cells: mean and std (CSV)", rows_csv(result.rows()), "sweep.csv", "text/csv"),
+        ("Every seed (CSV)", rows_csv(result.trial_rows()), "trials.csv", "text/csv"),
+        ("Heatmap (PNG)", views.heatmap_png(result, metric), f"sweep_{metric}.png", "image/png"),
     )
-    d2.download_button(
-        "Every seed (CSV)",
-        rows_csv(result.trial_rows()),
-        file_name="trials.csv",
-        mime="text/csv",
-        icon=":material/download:",
-        key="sw_dl_trials",
-        on_click="ignore",
-    )
-    d3.download_button(
-        "Heatmap (PNG)",
-        views.heatmap_png(result, metric),
-        file_name=f"sweep_{metric}.png",
-        icon=":material/download:",
-        mime="image/png",
-        key="sw_dl_png",
-        on_click="ignore",
-    )
+    for column, (label, data, name, mime) in zip(st.columns(len(downloads)), downloads):
+        column.download_button(label, data, file_name=name, mime=mime, icon=":material/download:", on_click="ignore")
 elif not running:
     if presenter:
         st.info(
