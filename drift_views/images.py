@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from drift_core import palette
+from drift_core.images.pair import ArmFID
 from drift_core.images.projection import PlanarFeatureView
 from drift_core.run import Run, view_bounds
 
@@ -97,11 +98,33 @@ def feature_space_figures(
     }
 
 
-def drift_rms_rows(run: Run) -> list[dict]:
-    """Long-form rows {step, drift_rms, series} of every arm's finite steps, for the curves."""
+def drift_rms_figure(run: Run, *, style: figures.Style = figures.Style()) -> dict:
+    """Each arm's raw drift RMS (the base term, mean over the feature groups) against step, over its
+    finite steps (log axis)."""
+    series = {}
+    for name, history in run.histories.items():
+        steps = [r for r in history.records if not r.diverged]
+        series[run.label(name)] = ([r.step for r in steps], [r.drift_rms for r in steps])
+    return figures.curves_figure(
+        series,
+        title="Raw drift RMS (base term, mean over feature groups)",
+        x_title="step",
+        y_title="raw drift RMS",
+        log_y=True,
+        style=style,
+    )
+
+
+def fid_table(rows: Sequence[ArmFID]) -> list[dict]:
+    """The FID/KID results as table rows, one per evaluation."""
     return [
-        {"step": r.step, "drift_rms": r.drift_rms, "series": run.label(name)}
-        for name, history in run.histories.items()
-        for r in history.records
-        if not r.diverged
+        {
+            "run": r.arm,
+            "step": r.step,
+            "FID": round(r.fid, 2),
+            "KID": f"{r.kid:.4f} ± {r.kid_std:.4f}",
+            "metric": r.label,
+            "seconds": round(r.seconds, 1),
+        }
+        for r in rows
     ]

@@ -16,7 +16,7 @@ from drift_core.images.pair import evaluate_arms, feature_pictures, load_arm, pi
 from drift_core.images.render import tile_images
 from drift_core.images.train import DISPLAY_SAMPLES
 from drift_views import figures
-from drift_views.images import drift_rms_rows, feature_space_figures
+from drift_views.images import drift_rms_figure, feature_space_figures, fid_table
 from ui.images_state import current_run, page_state, pair_for
 from ui.images_widgets import FID_SIZES, feature_group_selector, page_widget, sidebar
 from ui.live import live_fragment
@@ -85,23 +85,7 @@ def frame() -> None:
                     f"{last.images_per_s:.0f} images/s on {trainer.device.type}"
                 )
 
-    rows = drift_rms_rows(pair)
-    LiveView("curve_images").draw(
-        figures.curves_figure(
-            {
-                name: (
-                    [r["step"] for r in rows if r["series"] == name],
-                    [r["drift_rms"] for r in rows if r["series"] == name],
-                )
-                for name in dict.fromkeys(r["series"] for r in rows)
-            },
-            title="Raw drift RMS (base term, mean over feature groups)",
-            x_title="step",
-            y_title="raw drift RMS",
-            log_y=True,
-            style=figures.Style.of(lab().view),
-        )
-    )
+    LiveView("curve_images").draw(drift_rms_figure(pair, style=figures.Style.of(lab().view)))
 
 
 live_fragment(frame, run.playing)
@@ -129,20 +113,7 @@ if fid_cols[1].button("Compute FID/KID", icon=":material/speed:", key="img_fid")
     except FIDWeightsUnavailable as err:
         st.error(str(err))
 if page.fid_rows:
-    st.dataframe(
-        [
-            {
-                "run": r.arm,
-                "step": r.step,
-                "FID": round(r.fid, 2),
-                "KID": f"{r.kid:.4f} ± {r.kid_std:.4f}",
-                "metric": r.label,
-                "seconds": round(r.seconds, 1),
-            }
-            for r in page.fid_rows
-        ],
-        hide_index=True,
-    )
+    st.dataframe(fid_table(page.fid_rows), hide_index=True)
 
 st.subheader("Checkpoints")
 ck_cols = st.columns(2)

@@ -7,6 +7,8 @@ and the official-style drift options reach the run."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import plotly.graph_objects as go
 import pytest
@@ -20,7 +22,7 @@ from drift_core import palette
 from drift_core.images.projection import PlanarFeatureView
 from drift_views import figures as ui_figures
 from drift_views.figures import resolve_theme
-from drift_views.images import ARROW_SHARE, INSIDE_SHARE, feature_space_figures, inside_scale
+from drift_views.images import ARROW_SHARE, INSIDE_SHARE, drift_rms_figure, feature_space_figures, inside_scale
 from tests.app_support import figure_specs
 from tests.conftest import ROOT
 
@@ -224,3 +226,18 @@ def test_inside_scale_keeps_the_asked_share_of_tips_in_the_box(starts, vectors, 
     tips = starts + min(scale, 1e6) * vectors
     inside = ((tips >= -3 - 1e-6) & (tips <= 3 + 1e-6)).all(1)
     assert inside.mean() >= share - 1e-9
+
+
+def test_drift_rms_figure_draws_each_arm_over_its_finite_steps():
+    def record(step, rms, diverged=False):
+        return SimpleNamespace(step=step, drift_rms=rms, diverged=diverged)
+
+    histories = {
+        "baseline": SimpleNamespace(records=[record(1, 0.5), record(2, 0.4)]),
+        "lookahead": SimpleNamespace(records=[record(1, 0.9), record(2, float("nan"), diverged=True)]),
+    }
+    run = SimpleNamespace(histories=histories, label=lambda name: name if name == "baseline" else f"{name} K=1")
+    figure = drift_rms_figure(run)
+    lines = {trace["name"]: (list(trace["x"]), list(trace["y"])) for trace in figure["data"]}
+    assert lines == {"baseline": ([1, 2], [0.5, 0.4]), "lookahead K=1": ([1], [0.9])}
+    assert figure["layout"]["annotations"] == []  # points to draw: no 'press Play' note
