@@ -184,10 +184,14 @@ MEAN_SQUARE_FLOOR = 1e-8
 whose RMS is below 1e-4 is not blown up to RMS 1."""
 
 
-def sum_temperatures(terms: list[tuple[Tensor, Tensor]], normalize_drift: bool, attraction_only: bool) -> DriftField:
+def sum_temperatures(
+    terms: list[tuple[Tensor, Tensor]], normalize_drift: bool | None, attraction_only: bool
+) -> DriftField:
     """Sum the per-temperature (V+, V-) pairs, each divided by its field's RMS over every entry (floored
-    by :data:`MEAN_SQUARE_FLOOR`) when ``normalize_drift``. Any leading shape: [N, D] here, [B, N, D]
-    for the batched image field."""
+    by :data:`MEAN_SQUARE_FLOOR`) when ``normalize_drift`` (None: when there are several temperatures).
+    Any leading shape: [N, D] here, [B, N, D] for the batched image field."""
+    if normalize_drift is None:
+        normalize_drift = len(terms) > 1
     v_pos_total, v_neg_total, raw_rms = 0.0, 0.0, []
     for v_pos, v_neg in terms:
         mean_square = (v_pos if attraction_only else v_pos - v_neg).square().mean()
@@ -266,7 +270,7 @@ def drifting_field_reference(
         v_pos = w.w_pos @ b.y_pos - w.w_pos.sum(1, keepdim=True) * b.x
         v_neg = w.w_neg @ b.y_neg - w.w_neg.sum(1, keepdim=True) * b.x
         terms.append((v_pos, v_neg))
-    return sum_temperatures(terms, len(taus) > 1 if normalize_drift is None else normalize_drift, attraction_only)
+    return sum_temperatures(terms, normalize_drift, attraction_only)
 
 
 def drift_weights(
@@ -367,7 +371,7 @@ def drifting_field(
             terms = _drift_kernel.compiled_field_terms(*b, **options)
         else:
             terms = _drift_kernel.field_terms(*b, block_rows=block_rows, **options)
-    return sum_temperatures(terms, len(taus) > 1 if normalize_drift is None else normalize_drift, attraction_only)
+    return sum_temperatures(terms, normalize_drift, attraction_only)
 
 
 def _thread_choice(x: Tensor):

@@ -98,9 +98,9 @@ METRICS: dict[str, tuple[str, bool]] = {
 }
 """metric key -> (readable name, lower is better)."""
 
-CACHE_VERSION = 4  # 4: normalised fields floor the mean square (1e-8), not the RMS
+CACHE_VERSION = 4
 """Bumped when what a trial computes changes, so old cache files are not reused (3: one torch thread
-per trial, seeds)."""
+per trial, seeds; 4: normalised fields floor the mean square at 1e-8, not the RMS)."""
 
 TRIAL_TORCH_THREADS = 1
 """Torch threads a trial trains and measures with, wherever it runs. torch splits its reductions by

@@ -494,14 +494,15 @@ def stage_figure(
     return {"data": traces, "layout": layout}
 
 
+def _series(rows: Mapping[str, list[dict]], x: str, y: str) -> dict[str, tuple[list, list]]:
+    """{name: (xs, ys)} of the rows that have ``y``, for :func:`curves_figure`."""
+    return {name: ([r[x] for r in arm if y in r], [r[y] for r in arm if y in r]) for name, arm in rows.items()}
+
+
 def energy_figure(histories: Mapping[str, History], title: str, *, height: int = 320, style: Style = Style()) -> dict:
     """The energy distance against step, one line per history (log axis: it spans decades)."""
-    rows = {name: history.metric_rows(300) for name, history in histories.items()}
     return curves_figure(
-        {
-            name: ([r["step"] for r in arm if "energy" in r], [r["energy"] for r in arm if "energy" in r])
-            for name, arm in rows.items()
-        },
+        _series({name: history.metric_rows(300) for name, history in histories.items()}, "step", "energy"),
         title=title,
         x_title="step",
         y_title="energy distance",
@@ -519,15 +520,10 @@ def run_curves(histories: Mapping[str, History], *, height: int = 200, style: St
     records = {name: h.record_rows(300) for name, h in histories.items()}
     single = len(histories) == 1
 
-    def series(rows, x, y, label):
-        return {
-            (label if single else name): ([r[x] for r in arm if y in r], [r[y] for r in arm if y in r])
-            for name, arm in rows.items()
-        }
-
     def curve(rows, x, y, label, title, x_title):
+        lines = _series(rows, x, y)
         return curves_figure(
-            series(rows, x, y, label),
+            {label: next(iter(lines.values()))} if single else lines,
             title=title,
             x_title=x_title,
             y_title=label,

@@ -195,8 +195,8 @@ def run_message(slot, run: Run) -> None:
     fallback = [n for t in run.trainers.values() for n in getattr(t, "fallback_notices", ())]
     if run.message:
         slot.warning(run.message, icon=":material/pause_circle:")
-    elif kernel_share_warning(run.kernel_share, run.base_config):
-        slot.warning(kernel_share_warning(run.kernel_share, run.base_config), icon=":material/visibility_off:")
+    elif why_still := kernel_share_warning(run.kernel_share, run.base_config):
+        slot.warning(why_still, icon=":material/visibility_off:")
     elif fallback:
         trainer = run.trainer
         where = "the CPU" if trainer.device.type == "cpu" else str(trainer.device)

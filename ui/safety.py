@@ -200,11 +200,11 @@ def forget_expired_streamlit_sessions() -> bool:
     return True
 
 
-def tidy_memory(now: float | None = None) -> list[str]:
+def tidy_memory() -> list[str]:
     """One round of the memory janitor: release the runs of tabs closed for longer than Streamlit's
     ``server.disconnectedSessionTTL`` (the time it keeps a session for a reconnecting tab) and let
     Streamlit forget those sessions, collect reference cycles, and hand freed memory back
-    (:func:`release_memory`). Returns the released sessions' registry keys."""
+    (:func:`drift_core.process.release_memory`). Returns the released sessions' registry keys."""
     released = registry().release_closed(_tab_connected, float(st.get_option("server.disconnectedSessionTTL")))
     forget_expired_streamlit_sessions()
     gc.collect()

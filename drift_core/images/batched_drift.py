@@ -142,8 +142,7 @@ def batched_drifting_field(
         a_pos, a_neg = a[:, :, :p], a[:, :, p:]
         s_pos, s_neg = a_pos.sum(-1, keepdim=True), a_neg.sum(-1, keepdim=True)
         terms.append((s_neg * (a_pos @ y_pos - s_pos * x), s_pos * (a_neg @ negatives - s_neg * x)))
-    normalize = len(taus) > 1 if normalize_drift is None else normalize_drift
-    return sum_temperatures(terms, normalize, attraction_only)
+    return sum_temperatures(terms, normalize_drift, attraction_only)
 
 
 def batched_lookahead_field(
