@@ -283,7 +283,7 @@ def test_sweep_page_runs_a_tiny_grid_and_opens_a_cell(page, app_url, artifacts_d
     _wait_idle(page)
     page.locator(".st-key-sw_y_values").get_by_role("button", name="Remove 0.02").click()  # tau: 0.05, 0.2
     _wait_idle(page)
-    steps = page.locator(".st-key-sw_steps input")
+    steps = page.locator(".st-key-steps input")
     steps.fill("15")
     steps.press("Enter")
     page.get_by_text("2 × 2 = 4 cells × 15 steps").wait_for(timeout=60_000)

@@ -2,7 +2,7 @@
 
 * Sidebar navigation between every pair of Playground, Compare and Inspector with non-default
   settings: the settings survive each switch (URL and widgets), and a Playground run survives a visit
-  to another page.
+  to another page; the Images page's widgets of the same names show and keep its own settings.
 * Moving the τ slider by mouse and by keyboard every few seconds while a run plays, for 30 s on
   the Playground and on Compare: no error element, no traceback in the server log, the Step counter
   never goes back, and the picture never shows a replay nobody asked for.
@@ -103,6 +103,22 @@ def _selected(page, key: str) -> str:
     return box.locator("input").first.input_value().strip()
 
 
+def _go_to_images(page) -> None:
+    page.locator('[data-testid="stSidebar"] [data-testid="stPageLink"] a', has_text="Images").first.click()
+    page.wait_for_url("**/cifar10**", timeout=60_000)
+    _wait_idle(page)
+    page.locator(".st-key-tau [data-testid='stSliderThumbValue']").first.wait_for(timeout=90_000)
+
+
+def _wait_for_selected(page, key: str, text: str, timeout_s: float = 60.0) -> None:
+    deadline = time.time() + timeout_s
+    while _selected(page, key) != text:
+        if time.time() > deadline:
+            pytest.fail(f"{key} shows {_selected(page, key)!r}, not {text!r}")
+        time.sleep(0.25)
+    _wait_idle(page)
+
+
 def _assert_settings(page, where: str) -> None:
     query = _query(page)
     for name in SHARED:
@@ -128,6 +144,17 @@ def test_sidebar_navigation_keeps_settings_and_the_run(page, app_url, artifacts_
         _assert_settings(page, title)
         if title == "Playground":
             assert _step(page) >= before, f"the Playground run was replaced (step {_step(page)} < {before})"
+    # The Images page's widgets have the same keys (tau, dataset, K...) and show the images' own settings;
+    # a change there stays there, and the 2D pages keep theirs
+    _go_to_images(page)
+    assert _selected(page, "tau") == "0.05" and _selected(page, "dataset") != "moons", page.url
+    _move_tau(page, "tau", by_keyboard=True, direction=1)
+    _wait_for_selected(page, "tau", "0.1")
+    _sidebar_go(page, "Playground")
+    _assert_settings(page, "Playground after the Images page")
+    _go_to_images(page)
+    assert _selected(page, "tau") == "0.1", "the Images page lost its τ"
+    _no_errors(page)
     page.screenshot(path=str(artifacts_dir / "app-after-navigation.png"), full_page=True)
     log = _log_since(app_url, start_log)
     assert "Traceback" not in log, log[-3000:]

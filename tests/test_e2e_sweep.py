@@ -73,7 +73,7 @@ def test_sweep_with_the_page_open_is_not_starved(page, sweep_server, tmp_path, a
     _wait_idle(page)
     page.locator(".st-key-sw_y_values").get_by_role("button", name="Remove 0.02").click()  # tau: 0.05, 0.2
     _wait_idle(page)
-    steps = page.locator(".st-key-sw_steps input")
+    steps = page.locator(".st-key-steps input")
     steps.fill(str(STEPS))
     steps.press("Enter")
     page.get_by_text(f"2 × 2 = 4 cells × {STEPS} steps").wait_for(timeout=60_000)

@@ -69,7 +69,7 @@ def test_images_page_trains_both_runs_and_evaluates(monkeypatch):
     monkeypatch.setattr(fid, "InceptionFeatures", _SmallExtractor)
     at = open_page()
     assert any("Offline demo" in c.value for c in at.caption)  # the data is named under the header
-    at.select_slider(key="img_batch").set_value(8).run()
+    at.select_slider(key="batch_size").set_value(8).run()
     at.button(key="step").click().run()
     assert not at.exception, at.exception
     pair = _pair(at)
@@ -104,10 +104,10 @@ def test_images_page_trains_both_runs_and_evaluates(monkeypatch):
     # A widget's value lives in the session, not in its key: a page switch keeps it.
     at.switch_page("pages/home.py").run()
     at.switch_page("pages/cifar10.py").run()
-    assert at.select_slider(key="img_batch").value == 8 and at.selectbox(key="img_fid_n").value == 50
+    assert at.select_slider(key="batch_size").value == 8 and at.selectbox(key="img_fid_n").value == 50
     assert _pair(at) is pair and pair.step == 2
     # K change restarts both runs with a note.
-    at.slider(key="img_K").set_value(2).run()
+    at.slider(key="K").set_value(2).run()
     assert _pair(at) is not pair and _pair(at).trainers["lookahead"].config.drift.K == 2
     assert _pair(at).trainers["lookahead"].step_count == 0
     assert any("restarted" in c.value for c in at.caption)
@@ -115,7 +115,7 @@ def test_images_page_trains_both_runs_and_evaluates(monkeypatch):
 
 def test_images_page_cifar10_absent_shows_message():
     at = open_page()
-    at.selectbox(key="img_dataset").set_value("cifar10").run()
+    at.selectbox(key="dataset").set_value("cifar10").run()
     assert not at.exception, at.exception
     assert any("cifar-10-python.tar.gz" in e.value for e in at.error)
     assert any("demo" in i.value for i in at.info)
@@ -139,8 +139,8 @@ def test_images_page_draws_the_feature_space_beside_each_grid_and_its_options():
     assert at.session_state["lab"].pages["images"].feature_group == "stage4.map"
     after = [spec for spec in figure_specs(at) if "PC1" in spec["layout"]["xaxis"].get("title", {}).get("text", "")]
     assert len(after) == 2 and after[0]["data"] != figures[0]["data"]
-    at.toggle(key="img_per_location").set_value(True).run()
-    at.toggle(key="img_separate_mean_std").set_value(True).run()
+    at.toggle(key="per_location").set_value(True).run()
+    at.toggle(key="separate_mean_std").set_value(True).run()
     assert not at.exception, at.exception
     official = _pair(at)
     assert official is not pair
@@ -154,7 +154,7 @@ def test_images_page_draws_the_feature_space_beside_each_grid_and_its_options():
     assert len(official.trainers["baseline"].last_record.group_rms) == 11
     at.switch_page("pages/home.py").run()
     at.switch_page("pages/cifar10.py").run()
-    assert at.selectbox(key="img_group").value == "stage4.map" and at.toggle(key="img_per_location").value
+    assert at.selectbox(key="img_group").value == "stage4.map" and at.toggle(key="per_location").value
 
 
 def test_feature_space_figures_share_axes_and_arrow_scale_in_the_app_palette():
@@ -241,3 +241,30 @@ def test_drift_rms_figure_draws_each_arm_over_its_finite_steps():
     lines = {trace["name"]: (list(trace["x"]), list(trace["y"])) for trace in figure["data"]}
     assert lines == {"baseline": ([1, 2], [0.5, 0.4]), "lookahead K=1": ([1], [0.9])}
     assert figure["layout"]["annotations"] == []  # points to draw: no 'press Play' note
+
+
+def test_settings_of_the_same_name_stay_on_their_own_page():
+    """The images page's widgets have the 2D pages' field names as keys (tau, batch_size, K, dataset,
+    steps_per_frame): each page shows and changes its own settings, whichever page was visited last."""
+    at = open_page()
+    at.switch_page("pages/playground.py").run()
+    at.select_slider(key="tau").set_value(0.2).run()
+    at.select_slider(key="batch_size").set_value(64).run()
+    at.select_slider(key="steps_per_frame").set_value(5).run()
+    assert not at.exception, at.exception
+    at.switch_page("pages/cifar10.py").run()
+    assert not at.exception, at.exception
+    assert at.select_slider(key="tau").value == 0.05 and at.select_slider(key="batch_size").value == 32
+    assert at.slider(key="steps_per_frame").value == 1 and at.selectbox(key="dataset").value == "demo-digits"
+    at.select_slider(key="tau").set_value(0.1).run()
+    at.slider(key="K").set_value(2).run()
+    at.switch_page("pages/playground.py").run()
+    assert not at.exception, at.exception
+    config = at.session_state["lab"].config
+    assert (config.drift.tau, config.train.batch_size, config.drift.K) == (0.2, 64, 0)
+    assert at.select_slider(key="tau").value == 0.2 and at.slider(key="K").value == 0
+    assert at.select_slider(key="steps_per_frame").value == 5 and at.selectbox(key="dataset").value == "checkerboard"
+    at.switch_page("pages/cifar10.py").run()
+    images = at.session_state["lab"].pages["images"].config
+    assert (images.drift.tau, images.drift.K, images.train.batch_size) == (0.1, 2, 32)
+    assert at.select_slider(key="tau").value == 0.1 and at.slider(key="K").value == 2

@@ -39,12 +39,12 @@ def page(at: AppTest):
 
 
 def small_grid(at: AppTest, steps: int = 3, seeds: int = 1) -> None:
-    at.selectbox(key="sw_dataset").set_value("8gaussians")
+    at.selectbox(key="dataset").set_value("8gaussians")
     at.selectbox(key="sw_x_axis").set_value("K").run()
     at.multiselect(key="sw_x_values").set_value([0, 1])
     at.selectbox(key="sw_y_axis").set_value("tau").run()
     at.multiselect(key="sw_y_values").set_value([0.05, 0.2])
-    at.number_input(key="sw_steps").set_value(steps)
+    at.number_input(key="steps").set_value(steps)
     at.number_input(key="sw_seeds").set_value(seeds).run()
     assert not at.exception, at.exception
 
@@ -141,7 +141,15 @@ def test_sweep_page_state_survives_a_page_switch_and_axis_swaps():
     at.switch_page("pages/sweep.py").run()
     assert not at.exception, at.exception
     assert at.selectbox(key="sw_x_axis").value == "tau" and at.multiselect(key="sw_y_values").value == [0, 1]
-    assert at.number_input(key="sw_steps").value == 7 and at.number_input(key="sw_seeds").value == 3
+    assert at.number_input(key="steps").value == 7 and at.number_input(key="sw_seeds").value == 3
+    # the grid's dataset and steps have the 2D fields' names as keys: the Playground shows its own
+    at.switch_page("pages/playground.py").run()
+    assert at.number_input(key="steps").value == at.session_state["lab"].config.train.steps != 7
+    assert at.selectbox(key="dataset").value == at.session_state["lab"].config.data.dataset
+    at.number_input(key="steps").set_value(900).run()
+    at.switch_page("pages/sweep.py").run()
+    assert at.number_input(key="steps").value == 7 and page(at).steps == 7
+    assert at.session_state["lab"].config.train.steps == 900
 
 
 def test_sweep_cell_opens_in_playground_with_its_config():

@@ -1,6 +1,8 @@
 """The images page's controls. Widget keys are not where settings live: each widget is bound
 (:func:`ui.session.bound`) to the session's :class:`~ui.images_state.ImagesPage`, as the 2D settings
-are to the session's config, so a setting survives a page switch."""
+are to the session's config, so a setting survives a page switch. A config widget's key is its field's
+name (``tau``, ``batch_size``...), the same vocabulary as the 2D pages, whose widgets of the same name
+show the 2D config: each page gives those keys its own values on every run."""
 
 from __future__ import annotations
 
@@ -26,26 +28,11 @@ ENCODER_LABELS = {
     "resnet18": "ResNet-18 ImageNet (if cached)",
 }
 ALPHAS = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
-CONFIG_KEYS = {
-    "img_dataset": "dataset",
-    "img_generator": "generator",
-    "img_encoder": "encoder",
-    "img_per_location": "per_location",
-    "img_separate_mean_std": "separate_mean_std",
-    "img_K": "K",
-    "img_alpha": "alpha",
-    "img_tau": "tau",
-    "img_batch": "batch_size",
-    "img_lr": "lr",
-    "img_steps": "steps",
-}
-"""Widget key -> the config field it shows."""
 
 
-def _config_values(key: str, value: Any) -> dict[str, Any]:
+def _config_values(name: str, value: Any) -> dict[str, Any]:
     """The config fields one widget sets: the generator also sets its noise size, the batch size the
     number of real images (generated = real)."""
-    name = CONFIG_KEYS[key]
     if name == "generator":
         return {"generator": value, "noise_dim": NOISE_DIMS[value]}
     if name == "batch_size":
@@ -53,20 +40,22 @@ def _config_values(key: str, value: Any) -> dict[str, Any]:
     return {name: value}
 
 
-def _commit_config(key: str, value: Any) -> None:
-    """A config widget changed: the page's config with the widget's value; a value the engine refuses
-    keeps the previous config and says why."""
+def _commit_config(name: str, value: Any) -> None:
+    """The widget of config field ``name`` changed: the page's config with the widget's value; a value
+    the engine refuses keeps the previous config and says why."""
     page = page_state()
     try:
-        page.config = page.config.with_values(_config_values(key, value))
+        page.config = page.config.with_values(_config_values(name, value))
         page.setting_error = ""
     except ConfigError as err:
         page.setting_error = f"Setting not applied: {err}"
 
 
-def _config_widget(key: str, page: ImagesPage) -> dict[str, Any]:
-    """Widget kwargs for a config widget, bound to the page's config (:func:`ui.session.bound`)."""
-    return bound(key, page.config.to_flat()[CONFIG_KEYS[key]], partial(_commit_config, key))
+def _config_widget(name: str, page: ImagesPage) -> dict[str, Any]:
+    """Widget kwargs for the widget of config field ``name``, bound to the page's config
+    (:func:`ui.session.bound`). Its key is the field's name, as on the 2D pages: the pages never draw
+    at the same time and each run gives the key its page's value."""
+    return bound(name, page.config.to_flat()[name], partial(_commit_config, name))
 
 
 def page_widget(key: str, attribute: str) -> dict[str, Any]:
@@ -86,56 +75,56 @@ def sidebar(page: ImagesPage) -> None:
         DATASETS,
         format_func=lambda n: DATASET_LABELS[n].split(" - ")[0],
         help="CIFAR10 is read from DRIFT_DATA_DIR (or downloaded when online); the demo sets need no download",
-        **_config_widget("img_dataset", page),
+        **_config_widget("dataset", page),
     )
     sb.selectbox(
         "Generator",
         tuple(NOISE_DIMS),
-        **_config_widget("img_generator", page),
+        **_config_widget("generator", page),
         help="tiny: ~0.4 M parameters, learns on a CPU in minutes; base: ~3.6 M, for GPUs",
     )
     sb.selectbox(
         "Drift space",
         encoders,
         format_func=ENCODER_LABELS.get,
-        **_config_widget("img_encoder", page),
+        **_config_widget("encoder", page),
         help="where the drift is computed: raw pixels, or the feature groups of a frozen encoder",
     )
     sb.toggle(
         "Drift per location",
-        **_config_widget("img_per_location", page),
+        **_config_widget("per_location", page),
         help="each location of a feature map is its own drift problem over the batch, as the official "
         "drift_loss is used; off: a map is one long vector per image",
     )
     sb.toggle(
         "Mean and std as two groups",
-        **_config_widget("img_separate_mean_std", page),
+        **_config_widget("separate_mean_std", page),
         help="each stage's channel means and stds drift as two feature groups with a loss each, as in the "
         "official code; off: one group of both",
     )
     sb.markdown("#### :material/tune: Drift and training")
-    sb.slider("Lookahead terms K", 0, min(4, Limits.from_env().max_k), **_config_widget("img_K", page))
+    sb.slider("Lookahead terms K", 0, min(4, Limits.from_env().max_k), **_config_widget("K", page))
     sb.select_slider(
         "Lookahead step α",
         ALPHAS,
-        **_config_widget("img_alpha", page),
+        **_config_widget("alpha", page),
         help="z¹ = z⁰ + α V₀ between lookahead terms. In normalised feature space the terms are O(1) per "
         "coordinate, so α = 1 overshoots (benchmarks/RESULTS.md); 0.1 is the images' default",
     )
     sb.select_slider(
         "Temperature τ",
         TAUS,
-        **_config_widget("img_tau", page),
+        **_config_widget("tau", page),
         help="used as τ × {0.4, 1, 4}, each RMS-normalised (the paper's {0.02, 0.05, 0.2} at 0.05)",
     )
-    sb.select_slider("Batch (generated = real)", BATCHES, **_config_widget("img_batch", page))
-    sb.select_slider("Learning rate", LRS, **_config_widget("img_lr", page))
-    sb.number_input("Step budget", 1, 1_000_000, **_config_widget("img_steps", page))
+    sb.select_slider("Batch (generated = real)", BATCHES, **_config_widget("batch_size", page))
+    sb.select_slider("Learning rate", LRS, **_config_widget("lr", page))
+    sb.number_input("Step budget", 1, 1_000_000, **_config_widget("steps", page))
     sb.slider(
         "Steps per frame",
         1,
         10,
-        **page_widget("img_spf", "steps_per_frame"),
+        **page_widget("steps_per_frame", "steps_per_frame"),
         help="training steps of each run between redraws",
     )
     if page.setting_error:

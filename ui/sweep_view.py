@@ -108,7 +108,8 @@ def axis_picker(state: SweepPage, slot: str) -> tuple[str, list]:
 
 def grid_controls(state: SweepPage, base: ExperimentConfig) -> tuple[SweepSpec | None, str]:
     """The sidebar's grid controls; the spec they describe, or None with the reason (shown to the
-    user; nothing is lost)."""
+    user; nothing is lost). The dataset's and the steps' keys are the 2D fields' names, as on every
+    page; each page gives them its own values."""
     sb = st.sidebar
     sb.markdown("#### :material/grid_on: Grid")
     datasets = list(SAMPLERS)
@@ -116,7 +117,7 @@ def grid_controls(state: SweepPage, base: ExperimentConfig) -> tuple[SweepSpec |
         "Dataset",
         datasets,
         **bound(
-            "sw_dataset",
+            "dataset",
             state.dataset if state.dataset in datasets else datasets[0],
             lambda v: setattr(state, "dataset", v),
         ),
@@ -128,7 +129,7 @@ def grid_controls(state: SweepPage, base: ExperimentConfig) -> tuple[SweepSpec |
         min_value=1,
         max_value=5000,
         step=50,
-        **bound("sw_steps", state.steps, lambda v: setattr(state, "steps", int(v))),
+        **bound("steps", state.steps, lambda v: setattr(state, "steps", int(v))),
     )
     sb.number_input(
         "Seeds per cell",
