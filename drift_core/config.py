@@ -88,36 +88,86 @@ def int_range_problems(section: Any, ranges: Mapping[str, tuple[int, int]]) -> l
     return problems
 
 
+def setting(default: Any, meaning: str) -> Any:
+    """A config field: its default and its meaning, the one text that the CLI's help (``--tau``) and the
+    app's tooltips show for it (:meth:`SectionedConfig.meanings`)."""
+    return field(default=default, metadata={"meaning": meaning})
+
+
 @dataclass(frozen=True)
 class DataConfig:
-    dataset: str = "checkerboard"  # a name in drift_core.data.toy2d.SAMPLERS, or "custom" (uploaded points)
-    dimension: int = 2  # D: the 2D data rotated into D dimensions (drift_core.embedding); 2: no embedding
-    embedding_noise: float = 0.05  # std of the noise in the D - 2 extra coordinates (data units)
+    dataset: str = setting(
+        "checkerboard", "the 2D data: a mixture of drift_core.data.toy2d, or custom (uploaded points, --points)"
+    )
+    dimension: int = setting(
+        2,
+        "D: the 2D data rotated into D dimensions with a little noise in the extra ones; training happens in D, "
+        "the pictures show the data's plane (2: no embedding). Watch the kernel weights flatten as D grows",
+    )
+    embedding_noise: float = setting(0.05, "std of the noise in the D − 2 extra coordinates (data units)")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    noise_dim: int = 32  # input noise dimension
-    width: int = 256  # hidden units per layer (the paper's toy MLP; ~70 steps/s at N=512 on one CPU thread)
-    depth: int = 3  # hidden layers (SiLU after each)
-    init: str = "default"  # start scenario: default | between (the modes) | far (away) | collapsed (onto one mode)
+    noise_dim: int = setting(32, "the generator's input noise dimension")
+    width: int = setting(256, "hidden units per layer of the generator MLP (the paper's toy MLP)")
+    depth: int = setting(3, "hidden layers of the generator MLP (SiLU after each)")
+    init: str = setting(
+        "default",
+        "where the generator's outputs start: default (the network's init), between (the modes), far (away) or "
+        "collapsed (onto one mode); the paper's three start cases use the bimodal data",
+    )
 
 
 @dataclass(frozen=True)
 class DriftConfig:
-    K: int = 0  # lookahead terms after the base term; K = 0 is the baseline
-    tau: float = 0.05  # kernel temperature, data units
-    multi_temperature: bool = False  # use tau x {0.4, 1, 4} (= {0.02, 0.05, 0.2} at 0.05), per-tau RMS-normalised
-    alpha: float = 1.0  # lookahead step between terms
-    scaling: str = "none"  # per-term scaling: none | unit_rms | relative
-    weighting: str = "uniform"  # uniform | heun | geometric | extrapolation
-    gamma: float = 0.5  # geometric weight ratio
-    lam: float = 0.5  # extrapolation strength
-    negatives: str = "moved"  # moved (reconstruction A) | fixed (B)
-    normalize_distance: bool = False  # divide distances by their batch mean
-    attraction_only: bool = False  # V = V+ only (ablation: why repulsion matters)
-    kernel: str = "laplace"  # laplace exp(-d/tau) (paper eq. 12) | gaussian exp(-d^2/(2 tau^2))
-    affinity_floor: float = 0.0  # A = sqrt(max(row*col, floor)); 0: none (paper, notebook); 1e-6: the official code
+    K: int = setting(
+        0,
+        "lookahead terms after the base term, each on the points moved by the ones before it; K = 0 is the baseline",
+    )
+    tau: float = setting(
+        0.05,
+        "kernel temperature τ in data units: kernel exp(−‖x−y‖/τ), the distance at which points still see each other",
+    )
+    multi_temperature: bool = setting(
+        False, "use τ × {0.4, 1, 4} (= {0.02, 0.05, 0.2} at τ = 0.05), each temperature's field RMS-normalised"
+    )
+    alpha: float = setting(
+        1.0, "α, the step between lookahead terms: z^(k+1) = z^k + α·V_k, how far the set moves before the next term"
+    )
+    scaling: str = setting(
+        "none",
+        "how each lookahead term is rescaled before the sum: none; unit_rms (each term to RMS 1); relative (each "
+        "term to the base term's RMS)",
+    )
+    weighting: str = setting(
+        "uniform",
+        "weights w_k of the terms in the training target x + Σ w_k V_k: uniform (1, 1, ...), heun (½, ½), "
+        "geometric (γ^k), extrapolation (−λ, 1+λ)",
+    )
+    gamma: float = setting(0.5, "γ, the ratio of the geometric weights")
+    lam: float = setting(0.5, "λ, the strength of the extrapolation weights")
+    negatives: str = setting(
+        "moved",
+        "what the later terms are repelled from: the moved set z^k (moved, reconstruction A) or the original "
+        "outputs (fixed, B)",
+    )
+    normalize_distance: bool = setting(
+        False, "measure distances in units of the batch's mean distance, as the official code does"
+    )
+    attraction_only: bool = setting(
+        False, "V = V⁺: no repulsion from the other generated points (an ablation: why repulsion matters)"
+    )
+    kernel: str = setting(
+        "laplace",
+        "laplace exp(−d/τ) (the paper's eq. 12) or gaussian exp(−d²/2τ²), whose tail vanishes far from the data "
+        "(at τ = 0.05 a point 0.8 away gets e^−128), so distant particles stop moving",
+    )
+    affinity_floor: float = setting(
+        0.0,
+        "the official code's floor under the normalised kernel, √max(row·col, floor): 0 none (the paper), 1e-6 "
+        "the official code; at large batches it swamps the toy's tiny weights and the field stalls",
+    )
 
     @property
     def method(self) -> str:
@@ -159,13 +209,19 @@ class DriftConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    batch_size: int = 512  # generated samples per step (N); also the number of positives
-    lr: float = 1e-3  # Adam learning rate
-    steps: int = 2000  # step budget
-    seed: int = 0  # seeds model init, noise and data batches
-    device: str = "auto"  # auto | cpu | cuda | mps
-    mode: str = "network"  # network (train the generator) | particles (move its initial outputs: z <- z + eta V)
-    particle_step: float = 1.0  # eta of particle mode, z <- z + eta V (1: the paper's eq. 2); unused by the network
+    batch_size: int = setting(512, "generated samples per step (N); also the number of data samples")
+    lr: float = setting(1e-3, "Adam learning rate")
+    steps: int = setting(2000, "step budget: training pauses (the app) or ends (the CLI) after this many steps")
+    seed: int = setting(0, "seeds the model's initial weights, its noise and the data batches (named streams)")
+    device: str = setting("auto", "auto | cpu | cuda | mps")
+    mode: str = setting(
+        "network",
+        "network: the one-step generator is trained on the drift (the model); particles: its initial outputs moved "
+        "directly by the field, z ← z + η·V, no network (the flow the network is trained to follow)",
+    )
+    particle_step: float = setting(
+        1.0, "η of particle mode, z ← z + η·V (1: the paper's x ← x + V); unused by the network"
+    )
 
 
 class SectionedConfig:
@@ -184,9 +240,14 @@ class SectionedConfig:
         return dataclasses.asdict(self)
 
     @classmethod
+    def meanings(cls) -> dict[str, str]:
+        """{leaf field name: what it means}, in declaration order (the fields' :func:`setting` texts)."""
+        return {name: meaning for name, (_, _, meaning) in _leaf_fields(cls).items()}
+
+    @classmethod
     def field_types(cls) -> dict[str, str]:
         """{leaf field name: its type's name ("int", "float", "str", "bool")}, in declaration order."""
-        return {name: type_name for name, (_, type_name) in _leaf_fields(cls).items()}
+        return {name: type_name for name, (_, type_name, _) in _leaf_fields(cls).items()}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
@@ -240,7 +301,7 @@ class SectionedConfig:
         for name, raw in values.items():
             if name not in leaves:
                 raise ConfigError(f"unknown setting {_clip(repr(name))}; known: {', '.join(leaves)}")
-            section, type_name = leaves[name]
+            section, type_name, _ = leaves[name]
             updates.setdefault(section, {})[name] = _coerce(name, type_name, raw)
         cfg = replace(self, **{s: replace(getattr(self, s), **u) for s, u in updates.items()})
         cfg.validate()
@@ -268,11 +329,11 @@ def _method_as_k(values: Mapping[str, Any], current_k: int) -> Mapping[str, Any]
 
 
 @functools.cache
-def _leaf_fields(config_class: type) -> dict[str, tuple[str, str]]:
-    """{leaf name: (section name, type name)} of a SectionedConfig class."""
+def _leaf_fields(config_class: type) -> dict[str, tuple[str, str, str]]:
+    """{leaf name: (section name, type name, meaning)} of a SectionedConfig class."""
     default = config_class()
     return {
-        leaf.name: (section.name, leaf.type)
+        leaf.name: (section.name, leaf.type, leaf.metadata.get("meaning", ""))
         for section in fields(config_class)
         for leaf in fields(getattr(default, section.name))
     }

@@ -258,3 +258,21 @@ def test_config_json_round_trips_through_cli_and_url(tmp_path):
 
     restored, notices = config_from_query(ExperimentConfig(), dict(parse_qsl(config_query(cfg))))
     assert restored == cfg and notices == []
+
+
+@pytest.mark.parametrize("config_class", CLASSES)
+def test_every_field_says_what_it_means_once_for_the_cli_and_the_app(config_class, capsys):
+    """Each field's meaning is written once, in its config: ``python -m drift_core settings`` lists every
+    field with it, and the commands' typed flags show it as their help."""
+    meanings = config_class.meanings()
+    assert list(meanings) == list(config_class().to_flat())
+    assert all(len(text) > 10 for text in meanings.values()), meanings
+    assert cli_main(["settings"] + (["--images"] if config_class is ImageExperimentConfig else [])) == 0
+    listed = capsys.readouterr().out
+    for name, text in meanings.items():
+        assert f"\n{name} = " in "\n" + listed and " ".join(text.split()[:4]) in " ".join(listed.split())
+    command = "train-images" if config_class is ImageExperimentConfig else "train"
+    with pytest.raises(SystemExit):
+        cli_main([command, "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--tau TAU " + " ".join(meanings["tau"].split()[:5]) in help_text

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from drift_core.config import ExperimentConfig
 from drift_core.scenarios import SCENARIOS
 from tests.app_support import (
     SMALL_URL,
@@ -55,6 +56,8 @@ def test_playground_plays_applies_live_changes_and_resets():
     # live change: K applies to the same trainer, the counter keeps going
     at.slider(key="K").set_value(3).run()
     assert lab_of(at).runs["playground"] is run and run.trainer.config.drift.K == 3
+    # a setting's tooltip is its config field's meaning, the text the CLI's help shows
+    assert at.select_slider(key="tau").help == ExperimentConfig.meanings()["tau"]
     tick(at)
     assert step_counter(at) > after_play
     assert len(run.trainer.last_record.drift_rms) == 4  # the step used K = 3 (4 terms)

@@ -48,6 +48,9 @@ START_CASES = {"start_between": "Between", "start_far": "Far away", "start_colla
 """The paper's three start cases as sidebar pills: keys of :data:`drift_core.scenarios.SCENARIOS`."""
 
 
+MEANINGS = ExperimentConfig.meanings()
+
+
 def limits() -> Limits:
     return Limits.from_env()
 
@@ -121,11 +124,13 @@ def _commit(name: str, value) -> None:
     session.notices.pop("setting", None)
 
 
-def _field(name: str, shown=None) -> dict:
+def _field(name: str, shown=None, help: str | None = None) -> dict:
     """Widget kwargs for the config field ``name`` (its key, URL parameter and ``--set`` name), showing
-    the session's value (or ``shown``, the value clamped to what the widget offers)."""
+    the session's value (or ``shown``, the value clamped to what the widget offers), with the field's
+    meaning (:meth:`~drift_core.config.SectionedConfig.meanings`, as in the CLI's help) or ``help`` as
+    its tooltip."""
     value = lab().config.to_flat()[name] if shown is None else shown
-    return bound(name, value, partial(_commit, name))
+    return {"help": help or MEANINGS[name], **bound(name, value, partial(_commit, name))}
 
 
 def view_widget(name: str) -> dict:
@@ -206,22 +211,17 @@ def run_controls(session: LabSession, *, upload: bool = True) -> None:
         list(START_LABELS),
         **_field("init"),
         format_func=START_LABELS.get,
-        help="Where the generator's outputs start (the paper's three start cases use the bimodal data)",
     )
     sb.segmented_control(
         "What moves the points",
         MODES,
         **_field("mode"),
         format_func=MODE_LABELS.get,
-        help="network: the one-step generator is trained on the drift (the model); particles: the same start points "
-        "moved directly by the field, z ← z + η·V, no network (the flow the network is trained to follow)",
     )
     sb.select_slider(
         "Dimensions D",
         _options(DIMENSION_OPTIONS, "dimension"),
         **_field("dimension"),
-        help="the 2D data rotated into D dimensions with a little noise in the extra ones; training happens in D, "
-        "the picture shows the data's plane. Watch the kernel weights flatten as D grows",
     )
     c1, c2 = sb.columns(2)
     c1.select_slider("Width", _options(WIDTH_OPTIONS, "width"), **_field("width"))
@@ -241,8 +241,11 @@ def live_controls(session: LabSession, *, lookahead_arm: bool = False, batch: bo
             "K of the lookahead arm",
             1,
             top_k,
-            **_field("K", min(max(1, session.config.drift.K), top_k)),
-            help="lookahead terms after the base term; the baseline arm has K = 0",
+            **_field(
+                "K",
+                min(max(1, session.config.drift.K), top_k),
+                "lookahead terms after the base term; the baseline arm has K = 0",
+            ),
         )
     else:
         sb.slider(
@@ -250,14 +253,12 @@ def live_controls(session: LabSession, *, lookahead_arm: bool = False, batch: bo
             0,
             min(8, lim.max_k),
             **_field("K", min(session.config.drift.K, lim.max_k)),
-            help="K further drifting terms per step, each on the points moved by the ones before it",
         )
     sb.select_slider(
         "Temperature τ (log scale)",
         _options(TAU_OPTIONS, "tau"),
         **_field("tau"),
         format_func=lambda v: f"{v:g}",
-        help="kernel exp(−‖x−y‖/τ): the distance at which points still see each other",
     )
     sb.toggle("Multi-temperature (τ × {0.4, 1, 4})", **_field("multi_temperature"))
     if batch:
@@ -283,7 +284,6 @@ def live_controls(session: LabSession, *, lookahead_arm: bool = False, batch: bo
         max_value=1_000_000,
         step=100,
         **_field("steps", min(session.config.train.steps, 1_000_000)),
-        help="training pauses by itself after this many steps",
     )
     with sb.expander("More drift settings (live)"):
         st.slider(
@@ -292,53 +292,41 @@ def live_controls(session: LabSession, *, lookahead_arm: bool = False, batch: bo
             3.0,
             step=0.1,
             **_field("alpha", min(max(session.config.drift.alpha, 0.0), 3.0)),
-            help="z^(k+1) = z^k + α·V_k: how far the set moves before the next lookahead term is computed",
         )
         st.selectbox(
             "Term scaling",
             list(SCALINGS),
             **_field("scaling"),
-            help="how each lookahead term is rescaled before the sum: none; unit_rms (each term to RMS 1); "
-            "relative (each term to the base term's RMS)",
         )
         st.selectbox(
             "Term weighting",
             list(WEIGHTINGS),
             **_field("weighting"),
-            help="weights w_k of the terms in the training target x + Σ w_k V_k: uniform (1, 1, ...), heun "
-            "(½, ½), geometric (γ^k), extrapolation (−λ, 1+λ)",
         )
         st.selectbox(
             "Lookahead negatives",
             list(NEGATIVES),
             **_field("negatives"),
-            help="what the later terms are repelled from: the moved set z^k (moved) or the original outputs (fixed)",
         )
         st.toggle(
             "Attraction only (ablation)",
             **_field("attraction_only"),
-            help="V = V⁺: no repulsion from the other generated points",
         )
         st.toggle(
             "Normalise distances",
             **_field("normalize_distance"),
-            help="measure distances in units of the batch's mean distance, as the official code does",
         )
         st.selectbox(
             "Kernel",
             KERNELS,
             **_field("kernel"),
             format_func=KERNEL_LABELS.get,
-            help="the paper's Laplace kernel, or a Gaussian one: its tail e^(−d²/2τ²) vanishes far from the data "
-            "(at τ = 0.05 a point 0.8 away gets e^−128), so distant particles stop moving",
         )
         st.select_slider(
             "Affinity floor",
             _options(FLOOR_OPTIONS, "affinity_floor"),
             **_field("affinity_floor"),
             format_func=lambda v: "off" if v == 0 else f"{v:g}",
-            help="the official code's floor under the normalised kernel, √max(row·col, floor) (1e-6 there); at "
-            "large batches it swamps the toy's tiny weights and the field stalls",
         )
     if session.config.train.mode == "particles":
         sb.select_slider(
@@ -346,7 +334,6 @@ def live_controls(session: LabSession, *, lookahead_arm: bool = False, batch: bo
             _options(STEP_OPTIONS, "particle_step"),
             **_field("particle_step"),
             format_func=lambda v: f"{v:g}",
-            help="particles move z ← z + η·V each step (η = 1: the paper's x ← x + V)",
         )
 
 

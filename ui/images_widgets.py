@@ -12,6 +12,7 @@ from typing import Any
 import streamlit as st
 
 from drift_core.config import ConfigError
+from drift_core.images.config import ImageExperimentConfig
 from drift_core.images.data import DATASET_LABELS, DATASETS
 from drift_core.images.features import resnet18_weights_path
 from drift_core.limits import Limits
@@ -51,11 +52,13 @@ def _commit_config(name: str, value: Any) -> None:
         page.setting_error = f"Setting not applied: {err}"
 
 
-def _config_widget(name: str, page: ImagesPage) -> dict[str, Any]:
+def _config_widget(name: str, page: ImagesPage, help: str | None = None) -> dict[str, Any]:
     """Widget kwargs for the widget of config field ``name``, bound to the page's config
-    (:func:`ui.session.bound`). Its key is the field's name, as on the 2D pages: the pages never draw
-    at the same time and each run gives the key its page's value."""
-    return bound(name, page.config.to_flat()[name], partial(_commit_config, name))
+    (:func:`ui.session.bound`), with the field's meaning (or ``help``) as its tooltip. Its key is the
+    field's name, as on the 2D pages: the pages never draw at the same time and each run gives the key
+    its page's value."""
+    meaning = help or ImageExperimentConfig.meanings()[name]
+    return {"help": meaning, **bound(name, page.config.to_flat()[name], partial(_commit_config, name))}
 
 
 def page_widget(key: str, attribute: str) -> dict[str, Any]:
@@ -74,48 +77,45 @@ def sidebar(page: ImagesPage) -> None:
         "Image set",
         DATASETS,
         format_func=lambda n: DATASET_LABELS[n].split(" - ")[0],
-        help="CIFAR10 is read from DRIFT_DATA_DIR (or downloaded when online); the demo sets need no download",
         **_config_widget("dataset", page),
     )
     sb.selectbox(
         "Generator",
         tuple(NOISE_DIMS),
         **_config_widget("generator", page),
-        help="tiny: ~0.4 M parameters, learns on a CPU in minutes; base: ~3.6 M, for GPUs",
     )
     sb.selectbox(
         "Drift space",
         encoders,
         format_func=ENCODER_LABELS.get,
         **_config_widget("encoder", page),
-        help="where the drift is computed: raw pixels, or the feature groups of a frozen encoder",
     )
     sb.toggle(
         "Drift per location",
         **_config_widget("per_location", page),
-        help="each location of a feature map is its own drift problem over the batch, as the official "
-        "drift_loss is used; off: a map is one long vector per image",
     )
     sb.toggle(
         "Mean and std as two groups",
         **_config_widget("separate_mean_std", page),
-        help="each stage's channel means and stds drift as two feature groups with a loss each, as in the "
-        "official code; off: one group of both",
     )
     sb.markdown("#### :material/tune: Drift and training")
     sb.slider("Lookahead terms K", 0, min(4, Limits.from_env().max_k), **_config_widget("K", page))
     sb.select_slider(
         "Lookahead step α",
         ALPHAS,
-        **_config_widget("alpha", page),
-        help="z¹ = z⁰ + α V₀ between lookahead terms. In normalised feature space the terms are O(1) per "
-        "coordinate, so α = 1 overshoots (benchmarks/RESULTS.md); 0.1 is the images' default",
+        **_config_widget(
+            "alpha",
+            page,
+            "z¹ = z⁰ + α V₀ between lookahead terms. In normalised feature space the terms are O(1) per "
+            "coordinate, so α = 1 overshoots (benchmarks/RESULTS.md); 0.1 is the images' default",
+        ),
     )
     sb.select_slider(
         "Temperature τ",
         TAUS,
-        **_config_widget("tau", page),
-        help="used as τ × {0.4, 1, 4}, each RMS-normalised (the paper's {0.02, 0.05, 0.2} at 0.05)",
+        **_config_widget(
+            "tau", page, "used as τ × {0.4, 1, 4}, each RMS-normalised (the paper's {0.02, 0.05, 0.2} at 0.05)"
+        ),
     )
     sb.select_slider("Batch (generated = real)", BATCHES, **_config_widget("batch_size", page))
     sb.select_slider("Learning rate", LRS, **_config_widget("lr", page))

@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "drift_core.cli.sweep",
     "drift_core.cli.images",
     "drift_core.cli.app",
+    "drift_core.cli.settings",
 )
 
 DISTRIBUTION = "drift-lab"

@@ -20,6 +20,7 @@ COMMON_FIELDS = ("dataset", "method", "K", "tau", "batch_size", "lr", "steps", "
 """Config fields with a flag of their own (``--batch-size`` for batch_size); --set NAME=VALUE reaches every field."""
 
 _ARG_TYPES = {"int": int, "float": float, "str": str}
+METHOD_MEANING = "baseline or lookahead: another way to say K (baseline: K = 0; lookahead: K of at least 1)"
 
 
 def add_command(sub, name: str, **kwargs) -> argparse.ArgumentParser:
@@ -113,7 +114,7 @@ def add_preset_arguments(
 ) -> None:
     """--preset, --config, a typed flag for each of ``fields`` (``--batch-size`` for batch_size,
     typed like the field) and --set NAME=VALUE for any field; all overrides land in ``args.settings``."""
-    types = config_class.field_types()
+    types, meanings = config_class.field_types(), config_class.meanings()
     parser.set_defaults(settings={})
     parser.add_argument(
         "--preset",
@@ -131,7 +132,7 @@ def add_preset_arguments(
             action=_Setting,
             const=name,
             metavar=name.upper(),
-            help=f"set {name}",
+            help=(meanings.get(name) or METHOD_MEANING).replace("%", "%%"),
             **extra,
         )
     parser.add_argument(
@@ -140,7 +141,7 @@ def add_preset_arguments(
         action=_Setting,
         type=name_value,
         metavar="NAME=VALUE",
-        help=f"set any field ({', '.join(types)}); repeatable",
+        help=f"set any field ({', '.join(types)}; what each means: python -m drift_core settings); repeatable",
     )
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
-from ..config import MAX_SEED, MAX_STEPS, ConfigError, DriftConfig, SectionedConfig, int_range_problems
+from ..config import MAX_SEED, MAX_STEPS, ConfigError, DriftConfig, SectionedConfig, int_range_problems, setting
 from .batched_drift import unsupported_drift_settings
 from .data import DATASETS
 
@@ -49,33 +49,48 @@ IMAGE_INT_RANGES: dict[str, tuple[int, int]] = {
 
 @dataclass(frozen=True)
 class ImageDataConfig:
-    dataset: str = "demo-digits"  # cifar10 | demo-digits | demo-photos
-    download: bool = False  # let torchvision download CIFAR10 when it is absent (needs internet)
+    dataset: str = setting(
+        "demo-digits",
+        "cifar10 (read from DRIFT_DATA_DIR, or downloaded with download) or an offline set that needs no "
+        "download: demo-digits, demo-photos",
+    )
+    download: bool = setting(False, "let torchvision download CIFAR10 when it is absent (needs internet)")
 
 
 @dataclass(frozen=True)
 class ImageModelConfig:
-    generator: str = "tiny"  # tiny (CPU, minutes) | base (GPU)
-    noise_dim: int = 64  # generator input noise dimension
-    encoder: str = (
-        "random-conv"  # drift space: pixels | random-conv (offline) | resnet18 (pretrained, if cached) | auto
+    generator: str = setting("tiny", "tiny: ~0.4 M parameters, learns on a CPU in minutes; base: ~3.6 M, for GPUs")
+    noise_dim: int = setting(64, "the generator's input noise dimension")
+    encoder: str = setting(
+        "random-conv",
+        "where the drift is computed: raw pixels, the feature groups of a frozen random conv net (random-conv, "
+        "offline) or of ResNet-18 trained on ImageNet (resnet18, if its weights are cached); auto: resnet18 if "
+        "cached, else random-conv",
     )
-    per_location: bool = False  # each location of a feature map is its own drift problem (official); else one vector
-    separate_mean_std: bool = False  # a stage's channel means and stds are two groups (official); else one group
+    per_location: bool = setting(
+        False,
+        "each location of a feature map is its own drift problem over the batch, as the official drift_loss is "
+        "used; off: a map is one long vector per image",
+    )
+    separate_mean_std: bool = setting(
+        False,
+        "each stage's channel means and stds drift as two feature groups with a loss each, as in the official "
+        "code; off: one group of both",
+    )
 
 
 @dataclass(frozen=True)
 class ImageTrainConfig:
-    batch_size: int = 64  # generated images per step (per process under torchrun); also the negatives
-    positives: int = 64  # real images per step (per process)
-    lr: float = 1e-3  # AdamW learning rate after warmup
-    warmup_steps: int = 0  # linear warmup from 1e-6
-    weight_decay: float = 0.0
-    ema_decay: float = 0.99  # EMA of the generator weights (sampling uses the EMA)
-    grad_clip: float = 2.0  # global gradient-norm clip
-    steps: int = 500
-    seed: int = 0
-    device: str = "auto"
+    batch_size: int = setting(64, "generated images per step (per process under torchrun); also the negatives")
+    positives: int = setting(64, "real images per step (per process)")
+    lr: float = setting(1e-3, "AdamW learning rate after the warmup")
+    warmup_steps: int = setting(0, "steps of linear learning-rate warmup from 1e-6")
+    weight_decay: float = setting(0.0, "AdamW weight decay")
+    ema_decay: float = setting(0.99, "decay of the EMA of the generator weights (samples use the EMA weights)")
+    grad_clip: float = setting(2.0, "global gradient-norm clip")
+    steps: int = setting(500, "step budget")
+    seed: int = setting(0, "seeds the generator's initial weights, its noise and the data batches (named streams)")
+    device: str = setting("auto", "auto | cpu | cuda | mps")
 
 
 IMAGE_DRIFT = DriftConfig(K=0, tau=0.05, multi_temperature=True, normalize_distance=True, alpha=0.1)
