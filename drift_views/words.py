@@ -3,6 +3,8 @@ which arm of a comparison is ahead, how noisy the drift estimate is, and numbers
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from drift_core.comparison import compare_arms_now
@@ -78,3 +80,69 @@ def noise_caption(noise: EstimatorNoise) -> str:
         f"batches is {np.median(noise.spread):.2e} (median), {noise.noise_to_signal:.0%} of the size of V. "
         "Quadruple N to roughly halve it."
     )
+
+
+@dataclass(frozen=True)
+class Card:
+    """One metric card: its label, its value as text, and its tooltip."""
+
+    label: str
+    value: str
+    help: str | None = None
+
+
+def run_cards(run: Run, step: int, *, compare: bool, replayed: bool = False, counter_rate: str = "–") -> list[Card]:
+    """The metric cards of a run at ``step`` (``replayed``: a step before the run's own): the step, then
+    on Compare one energy card per arm, else the run's (first arm's) loss, drift RMS, energy, sliced W₂
+    and mode coverage (its steps per second, ``counter_rate``, where the data has no modes)."""
+    cards = [Card("Step", f"{step}", "the replayed step (the run itself is further on)" if replayed else None)]
+    if compare:
+        for name, trainer in run.trainers.items():
+            energy = run.histories[name].metrics_at(step).get("energy")
+            cards.append(Card(f"{name}: energy distance", fmt(energy), f"training time so far: {trainer.wall_s:.1f} s"))
+        return cards
+    record, metrics = run.history.record_at(step), run.history.metrics_at(step)
+    cards += [
+        Card("Loss", fmt(record.loss if record else None, ".2e"), "‖V‖²: the drifting loss of the last step"),
+        Card(
+            "Drift RMS",
+            fmt(record.drift_rms[0] if record and record.drift_rms else None, ".2e"),
+            "RMS of the base drift term: falls towards the noise floor as the model matches the data",
+        ),
+        Card(
+            "Energy",
+            fmt(metrics.get("energy")),
+            "energy distance to a fixed data sample: 0 when the distributions match",
+        ),
+        Card("Sliced W₂", fmt(metrics.get("sliced_w2")), "sliced Wasserstein-2 distance to the same sample"),
+    ]
+    if "modes_covered" in metrics:
+        modes = f"{metrics['modes_covered']:.0f}/{len(run.evaluator.modes)}"
+        cards.append(Card("Modes", modes, "modes of the mixture that hold their share of the generated points"))
+    else:
+        cards.append(
+            Card(
+                "Steps / s",
+                counter_rate,
+                "how fast the step counter advances while playing (training and drawing together); 'auto' steps "
+                "per frame gives training most of the time",
+            )
+        )
+    return cards
+
+
+def arm_title(run: Run, name: str, step: int, *, compare: bool, replay_step: int | None = None) -> str:
+    """The title of arm ``name``'s particle view at ``step``: on Compare the arm, its energy, its learning
+    rate (or particle step) and training time; on the Playground the run's label, τ and N (the arm and
+    its energy when the particles train beside the network); "replay of step S" first when replayed."""
+    trainer = run.trainers[name]
+    config = trainer.config
+    energy = fmt(run.histories[name].metrics_at(step).get("energy"))
+    if compare:
+        rate = f"η {config.train.particle_step:g}" if config.train.mode == "particles" else f"lr {config.train.lr:g}"
+        title = f"<b>{arm_label(run, name)}</b> · energy {energy} · {rate} · {trainer.wall_s:.1f} s"
+    elif len(run.trainers) > 1:
+        title = f"<b>{name}</b> · energy {energy} · τ = {config.drift.tau:g}"
+    else:
+        title = f"{run.label(name)} · τ = {config.drift.tau:g} · N = {config.train.batch_size}"
+    return f"replay of step {replay_step} · {title}" if replay_step is not None else title

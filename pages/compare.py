@@ -10,22 +10,12 @@ from ui import classroom, controls, run_view
 
 PAGE = "compare"
 
-session = controls.open_session()
-controls.show_notices(session)
-controls.run_controls(session)
+session = controls.start_sidebar()
 st.sidebar.toggle(
     "Add a baseline with 2× learning rate (fairness control; restarts)", **controls.view_widget("fairness")
 )
 controls.live_controls(session, lookahead_arm=True)
-controls.display_controls()
-controls.setting_error(session)
-controls.sync_url(session)
-if session.config.data.dataset == "custom" and session.points is None:
-    st.info(
-        "Upload a CSV of x,y points in the sidebar ('Your own points') to compare on your own data.",
-        icon=":material/upload_file:",
-    )
-    st.stop()
+controls.finish_sidebar(session, "to compare on your own data")
 
 run = run_view.page_run(session, PAGE, session.config, fairness=session.view.fairness)
 run_view.header("Compare", PAGE, run)

@@ -15,22 +15,12 @@ from ui.session import lab
 PAGE = "inspector"
 STAGE_S = 0.6  # seconds per stage while playing
 
-session = controls.open_session()
-controls.show_notices(session)
-controls.run_controls(session)
+session = controls.start_sidebar()
 controls.live_controls(session, batch=False, speed=False)
 st.sidebar.select_slider(
     "Particles (batch size for this page)", [16, 32, 48, 64, 96, 128], **controls.view_widget("inspect_n")
 )
-controls.display_controls()
-controls.setting_error(session)
-controls.sync_url(session)
-if session.config.data.dataset == "custom" and session.points is None:
-    st.info(
-        "Upload a CSV of x,y points in the sidebar ('Your own points') to inspect a step on your own data.",
-        icon=":material/upload_file:",
-    )
-    st.stop()
+controls.finish_sidebar(session, "to inspect a step on your own data")
 
 if session.config.train.mode != "network" or session.config.data.dimension != 2:
     st.info(

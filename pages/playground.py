@@ -10,9 +10,7 @@ from ui import classroom, controls, dimension_view, run_view, safety
 
 PAGE = "playground"
 
-session = controls.open_session()
-controls.show_notices(session)
-controls.run_controls(session)
+session = controls.start_sidebar()
 st.sidebar.toggle(
     "Beside it: the field without the network (restarts)",
     **controls.view_widget("beside_particles"),
@@ -22,15 +20,7 @@ st.sidebar.toggle(
 )
 controls.live_controls(session)
 safety.checkpoint_controls(session, PAGE)
-controls.display_controls()
-controls.setting_error(session)
-controls.sync_url(session)
-if session.config.data.dataset == "custom" and session.points is None:
-    st.info(
-        "Upload a CSV of x,y points in the sidebar ('Your own points') to train on your own data.",
-        icon=":material/upload_file:",
-    )
-    st.stop()
+controls.finish_sidebar(session, "to train on your own data")
 
 run = run_view.page_run(session, PAGE, session.config)
 run_view.header("Playground", PAGE, run)

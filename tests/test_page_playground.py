@@ -324,3 +324,13 @@ def test_the_field_without_the_network_dimensions_and_kernels_from_the_sidebar()
     chart = lab_of(at).pages["playground:flattening"].result
     assert chart.dimensions[-1] == 64 and set(chart.neighbours) >= {"raw distances", "normalised distances"}
     assert any("neighbours ÷ data points" in t for t in titles(at))
+
+
+@pytest.mark.parametrize("page", ["playground", "compare", "inspector"])
+def test_a_link_to_uploaded_points_asks_for_the_upload_and_trains_nothing(page):
+    """Uploaded points are not part of a link: a link with dataset=custom says so, the page asks for
+    the CSV (its sidebar stays usable) and no run is built until points arrive."""
+    at = open_page(page, {"dataset": "custom", "tau": "0.2"})
+    assert any("upload the CSV again" in i.value for i in at.info), texts(at)
+    assert any("Upload a CSV of x,y points" in i.value for i in at.info)
+    assert page not in lab_of(at).runs and at.select_slider(key="tau").value == 0.2

@@ -133,3 +133,30 @@ def test_view_bounds_are_square_and_hold_the_points():
     pts = np.array([[0.0, 0.0], [2.0, 0.5]])
     x0, x1, y0, y1 = view_bounds(pts)
     assert x1 - x0 == pytest.approx(y1 - y0) and x0 < 0 < 2 < x1 and y0 < 0 < 0.5 < y1
+
+
+def test_run_cards_and_titles_read_the_run_at_the_step_shown():
+    """The cards and view titles are the run's own numbers at the step shown: a single arm's loss and
+    drift RMS are its record's at that step, a comparison has one energy card per arm, and a replayed
+    step is named in the card's tooltip and the title."""
+    from drift_core.run import Run
+    from drift_views.words import arm_title, run_cards
+
+    config = ExperimentConfig().with_values(
+        {"dataset": "8gaussians", "width": 16, "depth": 1, "noise_dim": 4, "batch_size": 32, "K": 1}
+    )
+    single = Run.single(config)
+    single.advance(3)
+    cards = {card.label: card for card in run_cards(single, 2, compare=False, replayed=True, counter_rate="12")}
+    assert list(cards) == ["Step", "Loss", "Drift RMS", "Energy", "Sliced W₂", "Modes"]
+    record = single.history.record_at(2)
+    assert cards["Step"].value == "2" and "replayed" in cards["Step"].help
+    assert cards["Loss"].value == f"{record.loss:.2e}" and cards["Drift RMS"].value == f"{record.drift_rms[0]:.2e}"
+    assert cards["Modes"].value.endswith("/8")
+    title = arm_title(single, next(iter(single.trainers)), 2, compare=False, replay_step=2)
+    assert title.startswith("replay of step 2 · ") and "τ = 0.05 · N = 32" in title
+    pair = Run.compare(config, False, None)
+    pair.advance(2)
+    labels = [card.label for card in run_cards(pair, pair.step, compare=True)]
+    assert labels == ["Step"] + [f"{name}: energy distance" for name in pair.trainers]
+    assert arm_title(pair, "baseline", pair.step, compare=True).startswith("<b>baseline</b> · energy ")

@@ -355,8 +355,26 @@ def display_controls(*, arrows: bool = True) -> None:
     )
 
 
-def setting_error(session: LabSession) -> None:
-    """The message of a setting the engine refused (shown until a setting is accepted)."""
+def start_sidebar() -> LabSession:
+    """The start of a 2D page: the session (a link's settings on its first run), its notices, and the
+    sidebar's settings that restart the run."""
+    session = open_session()
+    show_notices(session)
+    run_controls(session)
+    return session
+
+
+def finish_sidebar(session: LabSession, purpose: str) -> None:
+    """The end of a 2D page's sidebar: the display settings, the message of a setting the engine refused
+    (shown until one is accepted) and the URL; then, when the data is "custom" but nothing was uploaded,
+    a hint (the points are for ``purpose``) and the page stops there."""
+    display_controls()
     message = session.notices.get("setting")
     if message:
         st.sidebar.error(message)
+    sync_url(session)
+    if session.config.data.dataset == "custom" and session.points is None:
+        st.info(
+            f"Upload a CSV of x,y points in the sidebar ('Your own points') {purpose}.", icon=":material/upload_file:"
+        )
+        st.stop()

@@ -24,7 +24,7 @@ from drift_core.records import Snapshot
 from drift_core.run import TAPE_EVERY, TAPE_STATES, Run
 from drift_views import figures
 from drift_views.predict import overlay as prediction_marks
-from drift_views.words import arm_label, difference_sentence, fmt, kernel_share_warning, noise_caption
+from drift_views.words import arm_title, difference_sentence, kernel_share_warning, noise_caption, run_cards
 
 from . import classroom, predict
 from .controls import BATCH_OPTIONS, TAU_OPTIONS, limits, view_widget
@@ -247,60 +247,11 @@ class LiveRunView:
         return Frame(self.run.frames(), None)
 
     def draw_cards(self, cards: MetricCards, frame: Frame) -> None:
-        run = self.run
-        step = frame.replay_step if frame.replay_step is not None else run.step
-        cards.show(
-            0,
-            "Step",
-            f"{step}",
-            help="the replayed step (the run itself is further on)" if frame.replay_step is not None else None,
-        )
-        if self.compare:
-            for index, name in enumerate(run.trainers, start=1):
-                metrics = run.histories[name].metrics_at(step)
-                cards.show(
-                    index,
-                    f"{name}: energy distance",
-                    fmt(metrics.get("energy")),
-                    help=f"training time so far: {run.trainers[name].wall_s:.1f} s",
-                )
-            return
-        history = run.history
-        record = history.record_at(step)
-        metrics = history.metrics_at(step)
-        cards.show(
-            1, "Loss", fmt(record.loss if record else None, ".2e"), help="‖V‖²: the drifting loss of the last step"
-        )
-        cards.show(
-            2,
-            "Drift RMS",
-            fmt(record.drift_rms[0] if record and record.drift_rms else None, ".2e"),
-            help="RMS of the base drift term: falls towards the noise floor as the model matches the data",
-        )
-        cards.show(
-            3,
-            "Energy",
-            fmt(metrics.get("energy")),
-            help="energy distance to a fixed data sample: 0 when the distributions match",
-        )
-        cards.show(
-            4, "Sliced W₂", fmt(metrics.get("sliced_w2")), help="sliced Wasserstein-2 distance to the same sample"
-        )
-        if "modes_covered" in metrics:
-            cards.show(
-                5,
-                "Modes",
-                f"{metrics['modes_covered']:.0f}/{len(run.evaluator.modes)}",
-                help="modes of the mixture that hold their share of the generated points",
-            )
-        else:
-            cards.show(
-                5,
-                "Steps / s",
-                self._counter_rate(),
-                help="how fast the step counter advances while playing "
-                "(training and drawing together); 'auto' steps per frame gives training most of the time",
-            )
+        replayed = frame.replay_step is not None
+        step = frame.replay_step if replayed else self.run.step
+        shown = run_cards(self.run, step, compare=self.compare, replayed=replayed, counter_rate=self._counter_rate())
+        for index, card in enumerate(shown):
+            cards.show(index, card.label, card.value, help=card.help)
 
     def _counter_rate(self) -> str:
         """Steps per second of wall-clock time over the last few seconds of playing ("–" while paused)."""
@@ -323,32 +274,17 @@ class LiveRunView:
         step = frame.replay_step if frame.replay_step is not None else run.step
         out = {}
         for name, snap in frame.snaps.items():
-            trainer = run.trainers[name]
-            config = trainer.config
+            title = arm_title(
+                run, name, step, compare=self.compare, replay_step=None if frame.replay_step is None else snap.step
+            )
             if self.compare:
-                energy = run.histories[name].metrics_at(step).get("energy")
-                title = (
-                    f"<b>{arm_label(run, name)}</b> · energy {fmt(energy)} · "
-                    + (
-                        f"η {config.train.particle_step:g}"
-                        if isinstance(trainer, ParticleTrainer)
-                        else f"lr {config.train.lr:g}"
-                    )
-                    + f" · {trainer.wall_s:.1f} s"
-                )
                 layers = set(view.compare_layers)
                 baseline = frame.snaps.get("baseline")
                 other = baseline.generated if (name == "lookahead" and view.difference and baseline) else None
                 extra = {"other": other, "other_name": "baseline", "uirevision": "compare"}
             else:
-                title = f"{run.label(name)} · τ = {config.drift.tau:g} · N = {config.train.batch_size}"
-                if len(frame.snaps) > 1:
-                    energy = run.histories[name].metrics_at(step).get("energy")
-                    title = f"<b>{name}</b> · energy {fmt(energy)} · τ = {config.drift.tau:g}"
                 layers = set(view.layers)
                 extra = self._field_layers(snap, layers)
-            if frame.replay_step is not None:
-                title = f"replay of step {snap.step} · {title}"
             out[name] = figures.particle_figure(
                 snap,
                 run.bounds,
