@@ -362,3 +362,65 @@ def config_query(config: ExperimentConfig) -> str:
     """The config as a URL query string (only fields that differ from the defaults), e.g.
     ``dataset=8gaussians&tau=0.1``; the app's pages apply it with ``drift_core.limits.config_from_query``."""
     return urlencode(config.to_query())
+
+
+@dataclass(frozen=True)
+class RunExport:
+    """A run's files to download, from what it has kept: an animated GIF and MP4 of its kept frames (its
+    arms side by side when there are several), its records and metrics as CSV (with a column ``arm``
+    for several arms) and its config as JSON. :meth:`of` copies the run's lists now (the run trains
+    on); each file is made only when asked for."""
+
+    snapshots: Mapping[str, Sequence[Any]]
+    records: Mapping[str, tuple[Sequence[StepRecord], Sequence[dict]]]
+    labels: Mapping[str, ArmLabel]
+    config: ExperimentConfig
+    layers: Sequence[str] = ("V",)
+    arrow_scale: float = ARROW_SCALE
+
+    @classmethod
+    def of(cls, run: Any, *, layers: Sequence[str] = ("V",), arrow_scale: float = ARROW_SCALE) -> RunExport:
+        """The exports of a :class:`~drift_core.run.Run` (its histories, arms and base config)."""
+        return cls(
+            snapshots={name: list(h.snapshots) for name, h in run.histories.items()},
+            records={
+                name: (list(h.records), [{"step": m.step, "wall_s": m.wall_s, **m.values} for m in h.metrics])
+                for name, h in run.histories.items()
+            },
+            labels=arm_labels({name: trainer.config for name, trainer in run.trainers.items()}),
+            config=run.base_config,
+            layers=tuple(layers),
+            arrow_scale=arrow_scale,
+        )
+
+    @property
+    def frames(self) -> int:
+        """Frames of the animation: the kept snapshots of the arm with the fewest."""
+        return min(len(s) for s in self.snapshots.values())
+
+    def _single(self) -> str | None:
+        return next(iter(self.snapshots)) if len(self.snapshots) == 1 else None
+
+    def metrics_csv(self) -> str:
+        if (name := self._single()) is not None:
+            return rows_csv(record_rows(*self.records[name]))
+        rows = [
+            {"arm": name, **row} for name, (recs, metrics) in self.records.items() for row in record_rows(recs, metrics)
+        ]
+        return rows_csv(rows, "arm")
+
+    def gif(self) -> bytes:
+        drawing = {"layers": self.layers, "arrow_scale": self.arrow_scale}
+        if (name := self._single()) is not None:
+            return gif_bytes(self.snapshots[name], label=self.labels[name], **drawing)
+        return side_by_side_gif(self.snapshots, labels=self.labels, **drawing)
+
+    def mp4(self) -> bytes:
+        """Raises :class:`ExportError` without an encoder (:func:`mp4_encoder`)."""
+        drawing = {"layers": self.layers, "arrow_scale": self.arrow_scale}
+        if (name := self._single()) is not None:
+            return mp4_bytes(self.snapshots[name], label=self.labels[name], **drawing)
+        return side_by_side_mp4(self.snapshots, labels=self.labels, **drawing)
+
+    def config_json(self) -> str:
+        return config_json(self.config)

@@ -18,6 +18,7 @@ from drift_core.config import ExperimentConfig
 from drift_core.export import (
     ArmLabel,
     ExportError,
+    RunExport,
     arm_labels,
     frame_bounds,
     gif_bytes,
@@ -231,3 +232,38 @@ def test_rows_csv_unions_columns_across_arms():
     assert [(r["arm"], r["step"]) for r in parsed] == [("baseline", "0"), ("baseline", "1"), ("lookahead", "1")]
     assert parsed[1]["drift_rms_1"] == "" and parsed[2]["drift_rms_1"] == "0.05" and parsed[0]["energy"] == "0.9"
     assert rows_csv([], "arm") == "arm\n"
+
+
+def test_run_export_offers_a_runs_files_from_what_it_kept():
+    """RunExport (the app's download buttons): a single arm's CSV is its records by step, a comparison's
+    has an arm column with every arm's rows; the GIF and MP4 have one frame per kept snapshot of the
+    shorter arm; the config JSON reads back as the run's base config; and the copy is the run's state
+    when it was taken (the run training on does not change it)."""
+    from drift_core.run import Run
+
+    config = ExperimentConfig().with_values(
+        {"dataset": "8gaussians", "width": 16, "depth": 1, "noise_dim": 4, "batch_size": 32, "K": 1}
+    )
+    single = Run.single(config)
+    for _ in range(4):  # a frame drawn after each step, as the app does: each one kept
+        single.advance(1)
+        single.frames(64, force_snapshot=True)
+    files = RunExport.of(single)
+    rows = list(csv.DictReader(io.StringIO(files.metrics_csv())))
+    history = single.history
+    steps = sorted({r.step for r in history.records} | {m.step for m in history.metrics})  # evaluated at 0 too
+    assert [int(r["step"]) for r in rows] == steps and "arm" not in rows[0]
+    assert files.frames == len(single.history.snapshots) >= 2
+    assert iio.imread(files.gif(), index=None).shape[0] == files.frames
+    assert ExperimentConfig.from_json(files.config_json()) == single.base_config
+    single.advance(4)
+    assert len(list(csv.DictReader(io.StringIO(files.metrics_csv())))) == len(rows)  # taken when asked
+    pair = Run.compare(config, True, None)
+    for _ in range(3):
+        pair.advance(1)
+        pair.frames(64, force_snapshot=True)
+    both = RunExport.of(pair, layers=("V", "V+"), arrow_scale=2.0)
+    rows = list(csv.DictReader(io.StringIO(both.metrics_csv())))
+    assert {r["arm"] for r in rows} == set(pair.trainers) and len(rows) == 4 * len(pair.trainers)  # steps 0-3
+    assert iio.imread(both.gif(), index=None).shape[0] == both.frames
+    assert iio.imread(both.mp4(), index=None, extension=".mp4").shape[0] == both.frames  # the bundled encoder

@@ -7,17 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from drift_core.estimator_noise import EstimatorNoise, estimator_noise
-from drift_core.export import (
-    arm_labels,
-    config_json,
-    gif_bytes,
-    mp4_bytes,
-    mp4_encoder,
-    record_rows,
-    rows_csv,
-    side_by_side_gif,
-    side_by_side_mp4,
-)
+from drift_core.export import RunExport, mp4_encoder
 from drift_core.run import Run
 from drift_core.scenarios import SCENARIOS
 from drift_views.figures import add_noise_layer
@@ -106,82 +96,49 @@ def scenario_picker() -> None:
 
 # ---- exports ------------------------------------------------------------------------------------------------
 def export_buttons(run: Run) -> None:
-    """Download buttons for a run: an animated GIF and MP4 of its kept frames (the arms side by side
-    when there are several), its metrics as CSV (column ``arm`` for several arms) and its config as
-    JSON. The buffers are copied now (references) and the files made only when a button is clicked."""
-    snaps = {name: list(h.snapshots) for name, h in run.histories.items()}
-    kept = {
-        name: (list(h.records), [{"step": m.step, "wall_s": m.wall_s, **m.values} for m in h.metrics])
-        for name, h in run.histories.items()
-    }
-    frames = min(len(s) for s in snaps.values())
-    single = len(snaps) == 1
-    only = next(iter(snaps.values()))
-    labels = arm_labels({name: trainer.config for name, trainer in run.trainers.items()})
+    """Download buttons for the run's exports (:class:`drift_core.export.RunExport`, drawn with the
+    page's arrow layers): GIF, MP4, metrics CSV and config JSON, each file made when its button is
+    clicked."""
     view = lab().view
-    drawing = {"layers": view.layers if single else view.compare_layers, "arrow_scale": view.arrow_scale}
-
-    def csv_text() -> str:
-        if single:
-            return rows_csv(record_rows(*next(iter(kept.values()))))
-        rows = [{"arm": name, **row} for name, (recs, metrics) in kept.items() for row in record_rows(recs, metrics)]
-        return rows_csv(rows, "arm")
-
-    def gif() -> bytes:
-        if single:
-            return gif_bytes(only, label=next(iter(labels.values())), **drawing)
-        return side_by_side_gif(snaps, labels=labels, **drawing)
-
-    def mp4() -> bytes:
-        if single:
-            return mp4_bytes(only, label=next(iter(labels.values())), **drawing)
-        return side_by_side_mp4(snaps, labels=labels, **drawing)
-
-    cols = st.columns(4)
-    cols[0].download_button(
-        "GIF",
-        gif,
-        file_name="drift_lab_run.gif",
-        mime="image/gif",
-        disabled=frames < 2,
-        on_click="ignore",
-        icon=":material/gif_box:",
-        width="stretch",
-        help=f"animated GIF of the {frames} kept frames",
-    )
-    encoder = mp4_encoder()
-    cols[1].download_button(
-        "MP4",
-        mp4,
-        file_name="drift_lab_run.mp4",
-        mime="video/mp4",
-        disabled=frames < 2 or encoder is None,
-        on_click="ignore",
-        icon=":material/movie:",
-        width="stretch",
-        help="MP4 needs an encoder: pip install imageio-ffmpeg"
-        if encoder is None
-        else f"H.264 video of the {frames} kept frames",
-    )
-    cols[2].download_button(
-        "Metrics CSV",
-        csv_text,
-        file_name="drift_lab_metrics.csv",
-        mime="text/csv",
-        on_click="ignore",
-        icon=":material/table:",
-        width="stretch",
-    )
-    cols[3].download_button(
-        "Config JSON",
-        config_json(run.base_config),
-        file_name="drift_lab_config.json",
-        mime="application/json",
-        on_click="ignore",
-        icon=":material/data_object:",
-        width="stretch",
-        help="python -m drift_core train --config drift_lab_config.json reproduces this run",
-    )
+    layers = view.layers if len(run.trainers) == 1 else view.compare_layers
+    files = RunExport.of(run, layers=layers, arrow_scale=view.arrow_scale)
+    frames, encoder = files.frames, mp4_encoder()
+    buttons = [  # label, data, file name, type, icon, disabled, help
+        ("GIF", files.gif, "run.gif", "image/gif", "gif_box", frames < 2, f"animated GIF of the {frames} kept frames"),
+        (
+            "MP4",
+            files.mp4,
+            "run.mp4",
+            "video/mp4",
+            "movie",
+            frames < 2 or encoder is None,
+            "MP4 needs an encoder: pip install imageio-ffmpeg"
+            if encoder is None
+            else f"H.264 video of the {frames} kept frames",
+        ),
+        ("Metrics CSV", files.metrics_csv, "metrics.csv", "text/csv", "table", False, None),
+        (
+            "Config JSON",
+            files.config_json(),
+            "config.json",
+            "application/json",
+            "data_object",
+            False,
+            "python -m drift_core train --config drift_lab_config.json reproduces this run",
+        ),
+    ]
+    for col, (label, data, name, mime, icon, disabled, help) in zip(st.columns(len(buttons)), buttons):
+        col.download_button(
+            label,
+            data,
+            file_name=f"drift_lab_{name}",
+            mime=mime,
+            disabled=disabled,
+            on_click="ignore",
+            icon=f":material/{icon}:",
+            width="stretch",
+            help=help,
+        )
     if frames < 2:
         st.caption("GIF/MP4 export needs at least two kept frames: train a few more steps.")
 
