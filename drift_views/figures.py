@@ -45,7 +45,7 @@ class Style:
 
     @classmethod
     def of(cls, view) -> Style:
-        """The style for a :class:`ui.session.ViewSettings`."""
+        """The style for a :class:`drift_views.display.ViewSettings`."""
         return cls(text=19 if view.presenter else 13, contrast=bool(view.contrast))
 
     def width(self, stroke: Stroke) -> float:

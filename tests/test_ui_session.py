@@ -4,12 +4,10 @@ it, so the settings survive page switches (the browser test checks the same with
 
 from __future__ import annotations
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
 from tests.app_support import SMALL_URL, lab_of, open_page, tick
-from ui.session import KEY, LAYER_NAMES, VIEW_PARAMS, ViewSettings
+from ui.session import KEY
 
 CONFIG_FIELDS = {
     "dataset",
@@ -69,28 +67,3 @@ def test_a_tour_of_every_page_keeps_all_state_in_one_object():
         f"{len(own)} app key; {len(widgets)} widget keys ({len(widgets & CONFIG_FIELDS)} config fields, "
         f"{len(other)} others: {sorted(other)})"
     )
-
-
-def test_view_settings_from_a_link_are_read_leniently():
-    view, notices = ViewSettings.from_query(
-        {
-            "steps_per_frame": "auto",
-            "layers": "V,density,nope",
-            "arrow_scale": "500",
-            "compare_layers": "density,V⁺",
-            "presenter": "yes",
-        },
-        20,
-    )
-    assert view.steps_per_frame == 0 and view.layers == ("V", "density") and view.arrow_scale == 50
-    assert view.compare_layers == ("V⁺",) and view.presenter  # Compare offers only the arrow layers
-    assert len(notices) == 3
-
-
-@settings(max_examples=300, deadline=1000, derandomize=True)
-@given(st.dictionaries(st.sampled_from(VIEW_PARAMS + ("other",)), st.text(max_size=300) | st.binary(max_size=50)))
-def test_any_link_gives_valid_view_settings_and_never_raises(params):
-    view, notices = ViewSettings.from_query(params, 50)
-    assert 0 <= view.steps_per_frame <= 50 and 1 <= view.arrow_scale <= 50
-    assert set(view.layers) <= set(LAYER_NAMES) and set(view.compare_layers) <= set(LAYER_NAMES[:4])
-    assert all(len(n) < 200 for n in notices)

@@ -5,7 +5,7 @@ settings. Each config widget's key is the field's flat name (``K``, ``tau``, ``b
 is also its URL parameter and CLI ``--set`` name. Streamlit drops the state of widgets a page does not
 draw, so every run gives each widget key its value from the session and a change reaches the session
 through the widget's ``on_change``, which runs before the script (:func:`ui.session.bound`, through
-:func:`_field`). Display settings (:class:`~ui.session.ViewSettings`) work the same way through
+:func:`_field`). Display settings (:class:`~drift_views.display.ViewSettings`) work the same way through
 :func:`view_widget`.
 
 A shared link is read on the session's first run (:func:`open_session`): unknown keys are ignored,
@@ -26,8 +26,9 @@ from drift_core.drift import KERNELS
 from drift_core.limits import Limits, config_from_query
 from drift_core.lookahead import NEGATIVES, SCALINGS, WEIGHTINGS
 from drift_core.scenarios import SCENARIOS
+from drift_views.display import TRUTHY, ViewSettings
 
-from .session import TRUTHY, VIEW_PARAMS, LabSession, ViewSettings, bound, lab
+from .session import LabSession, bound, lab
 
 TAU_OPTIONS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.3, 0.5, 0.7, 1.0, 2.0)
 LR_OPTIONS = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 1e-1, 0.2, 0.5, 1.0)
@@ -77,21 +78,10 @@ def open_session() -> LabSession:
     return session
 
 
-def sync_url(session: LabSession, *, view_names: tuple[str, ...] = VIEW_PARAMS) -> None:
-    """Write the configuration and the display settings ``view_names`` that differ from the defaults
-    into the URL (not the uploaded points)."""
-    wanted = dict(session.config.to_query())
-    default = ViewSettings()
-    for name in view_names:
-        value = getattr(session.view, name)
-        if value != getattr(default, name):
-            wanted[name] = (
-                ",".join(value)
-                if isinstance(value, tuple)
-                else ("true" if value else "false")
-                if isinstance(value, bool)
-                else str(value)
-            )
+def sync_url(session: LabSession) -> None:
+    """Write the configuration and the display settings that differ from the defaults into the URL (not
+    the uploaded points)."""
+    wanted = {**session.config.to_query(), **session.view.to_query()}
     if st.query_params.to_dict() != wanted:
         st.query_params.from_dict(wanted)
 

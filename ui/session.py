@@ -15,7 +15,7 @@ and its ``on_change`` writes the new value back here (:mod:`ui.controls`).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -23,74 +23,14 @@ import streamlit as st
 from torch import Tensor
 
 from drift_core.config import ExperimentConfig
-from drift_views.figures import LAYERS as LAYER_NAMES
+from drift_views.display import ViewSettings
 
-__all__ = ["KEY", "LabSession", "UserPoints", "ViewSettings", "VIEW_PARAMS", "LAYER_NAMES", "bound", "lab"]
+__all__ = ["KEY", "LabSession", "UserPoints", "bound", "lab"]
 
 KEY = "lab"
 """The one session-state key the app stores its state under."""
 
 T = TypeVar("T")
-VIEW_PARAMS = (
-    "steps_per_frame",
-    "fairness",
-    "layers",
-    "compare_layers",
-    "difference",
-    "arrow_scale",
-    "presenter",
-    "contrast",
-)
-"""Display settings that are part of a shared link (when they differ from the defaults)."""
-TRUTHY = ("1", "true", "yes", "on")
-
-
-@dataclass(frozen=True)
-class ViewSettings:
-    """How runs are shown (not what is trained); shared by the pages of one session."""
-
-    steps_per_frame: int = 0  # training steps between two redraws while playing; 0: auto (a time budget)
-    fairness: bool = False  # Compare: add a baseline with 2x learning rate (restarts the comparison)
-    beside_particles: bool = False  # Playground: the network and, beside it, the field without it (restarts)
-    layers: tuple[str, ...] = ("V",)  # Playground arrow and density layers (drift_views.figures.LAYERS)
-    compare_layers: tuple[str, ...] = ("V",)  # Compare arrow layers
-    difference: bool = False  # Compare: segments from each lookahead particle to its baseline twin
-    arrow_scale: int = 3  # arrows are drawn this many times their true length
-    estimator_noise: bool = False  # Playground: V from several fresh batches at a few particles
-    inspect_n: int = 48  # Inspector: particles (its own batch size)
-    presenter: bool = False  # large text and pictures, no sidebar (?presenter=1)
-    contrast: bool = False  # larger points and thicker lines (a projector, a bright room)
-
-    @classmethod
-    def from_query(cls, params: Mapping[str, object], max_steps_per_frame: int) -> tuple[ViewSettings, list[str]]:
-        """The display settings a shared link asks for: each readable value is used (clamped to its
-        range), anything else ignored with a notice. Never raises, whatever the link says."""
-        values: dict[str, object] = {}
-        notices: list[str] = []
-        for name in VIEW_PARAMS:
-            if name not in params:
-                continue
-            text = str(params[name]).strip()
-            shown = repr(text[:40] + ("…" if len(text) > 40 else ""))
-            if name in ("layers", "compare_layers"):
-                allowed = LAYER_NAMES if name == "layers" else LAYER_NAMES[:4]
-                parts = [part for part in text.split(",") if part]
-                values[name] = tuple(dict.fromkeys(part for part in parts if part in allowed))
-                if len(values[name]) != len(set(parts)):
-                    notices.append(f"ignored unknown layers in {name}={shown}")
-            elif name in ("steps_per_frame", "arrow_scale"):
-                low, high = (0, max_steps_per_frame) if name == "steps_per_frame" else (1, 50)
-                auto = name == "steps_per_frame" and text.lower() == "auto"
-                if not (auto or (text.isascii() and text.isdigit() and len(text) < 10)):
-                    notices.append(f"ignored {name}={shown}: not a whole number from {low} to {high}")
-                    continue
-                number = 0 if auto else int(text)
-                values[name] = min(max(low, number), high)
-                if values[name] != number:
-                    notices.append(f"{name}={number} is out of range; using {values[name]}")
-            else:
-                values[name] = text.lower() in TRUTHY
-        return replace(cls(), **values), notices
 
 
 @dataclass(frozen=True)
