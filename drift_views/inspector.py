@@ -1,6 +1,7 @@
 """The Inspector's words, without Streamlit: its ten stages of one training step (title, what the
 picture draws, a few sentences computed from the step) and what the kernel lens says about one
-particle. The numbers come from :class:`drift_core.probes.StepInspection`."""
+particle; and the page's own state (:class:`InspectorState`). The numbers come from
+:class:`drift_core.probes.StepInspection`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,27 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from drift_core.probes import StepInspection, effective_neighbours
+from drift_core.probes import StepInspection, effective_neighbours, inspect_step
+from drift_core.run import Run
+from drift_core.train import DivergedError
+
+from .words import Card
+
+
+def inspection_cards(ins: StepInspection) -> list[Card]:
+    """The inspected step's cards: its step, loss, how far the outputs moved relative to V, and K."""
+    return [
+        Card("Step", f"{ins.step}"),
+        Card("Loss", f"{ins.loss:.1e}", "‖V‖²: the drifting loss of this step"),
+        Card(
+            "Moved ÷ asked",
+            f"{ins.achieved_fraction:.3g}",
+            "how far the outputs really moved along V after the optimiser step, relative to ‖V‖ (1 = exactly as "
+            "far as the drift asked). Adam's step size, not the size of V, sets how far they move: far more "
+            "than 1 when V is tiny, as at the start",
+        ),
+        Card("Lookahead terms", f"{len(ins.terms) - 1}"),
+    ]
 
 
 def lens_text(ins: StepInspection, i: int) -> str:
@@ -138,3 +159,33 @@ STAGES: tuple[Stage, ...] = (
         ),
     ),
 )
+
+
+@dataclass
+class InspectorState:
+    """The Inspector's own state: the step inspected (of which run), the stage shown, the particle
+    under the kernel lens, and why the last step could not be taken."""
+
+    inspection: StepInspection | None = None
+    run: Run | None = None
+    stage: int = 0
+    particle: int = 0
+    error: str = ""
+
+    def next_step(self, run: Run) -> None:
+        """Take one inspected training step of ``run`` (a real step of its trainer) and start at stage 1."""
+        try:
+            with run.lock:  # one step at a time per run, whatever script runs overlap
+                self.inspection = inspect_step(run.trainer)
+            self.error = ""
+        except DivergedError as err:
+            self.error = str(err)
+            run.playing = False
+        self.run, self.stage = run, 0
+
+    def advance_stage(self, run: Run) -> None:
+        """Play: the next stage, or a new step after the last one."""
+        if self.stage + 1 < len(STAGES):
+            self.stage += 1
+        else:
+            self.next_step(run)

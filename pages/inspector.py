@@ -7,8 +7,8 @@ ensure_navigation()  # first: a deep link on a fresh server runs this page alone
 import streamlit as st
 
 from drift_views import figures
+from drift_views.inspector import InspectorState
 from ui import controls, inspector_view, run_view
-from ui.inspector_view import InspectorState
 from ui.live import live_fragment
 from ui.session import lab
 
@@ -59,7 +59,7 @@ if (
         f"Inspect the Playground's run (step {playground.step})",
         key="inspect_playground",
         icon=":material/content_copy:",
-        on_click=InspectorState.from_playground,
+        on_click=inspector_view.inspect_playground,
         args=(run.config,),
         help="continue here from a copy of the Playground's trained network instead of a fresh one",
     )

@@ -160,3 +160,33 @@ def test_run_cards_and_titles_read_the_run_at_the_step_shown():
     labels = [card.label for card in run_cards(pair, pair.step, compare=True)]
     assert labels == ["Step"] + [f"{name}: energy distance" for name in pair.trainers]
     assert arm_title(pair, "baseline", pair.step, compare=True).startswith("<b>baseline</b> · energy ")
+
+
+def test_the_inspector_state_walks_the_stages_and_takes_real_steps():
+    """InspectorState: next_step takes one real step of the run's trainer and starts at the first
+    stage; Play walks the stages and, after the last, takes the next step; a diverged step pauses
+    the run with the reason; the cards read the inspected step."""
+    from drift_core.run import Run
+    from drift_views.inspector import InspectorState, inspection_cards
+
+    config = ExperimentConfig().with_values(
+        {"dataset": "8gaussians", "width": 16, "depth": 1, "noise_dim": 4, "batch_size": 24, "K": 2}
+    )
+    run = Run.single(config)
+    state = InspectorState()
+    state.next_step(run)
+    assert (state.stage, state.run, run.trainer.step_count, state.error) == (0, run, 1, "")
+    for stage in range(1, len(STAGES)):
+        state.advance_stage(run)
+        assert state.stage == stage and run.trainer.step_count == 1
+    state.advance_stage(run)
+    assert state.stage == 0 and run.trainer.step_count == 2 and state.inspection.step == 2
+    cards = {card.label: card.value for card in inspection_cards(state.inspection)}
+    assert cards["Step"] == "2" and cards["Lookahead terms"] == "2"
+    with torch.no_grad():
+        for parameter in run.trainer.model.parameters():
+            parameter.fill_(float("nan"))
+    state.next_step(run)  # the step that diverges is recorded as such; the next one is refused
+    run.playing = True
+    state.next_step(run)
+    assert "diverged" in state.error and not run.playing

@@ -1,85 +1,42 @@
-"""The Inspector's widgets and layout: one training step in slow motion, stage by stage (the stages
-and their words are :mod:`drift_views.inspector`), the kernel lens, and the page's own state (the
-inspected step, the stage, the particle under the lens)."""
+"""The Inspector's widgets and layout: one training step in slow motion, stage by stage, and the kernel
+lens. The stages, their words and the page's own state (the inspected step, the stage, the particle
+under the lens) are :mod:`drift_views.inspector`'s."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
 
 from drift_core.particles import ParticleTrainer
-from drift_core.probes import StepInspection, inspect_step
+from drift_core.probes import StepInspection
 from drift_core.run import Run
-from drift_core.train import DivergedError
 from drift_views import figures
-from drift_views.inspector import STAGES, lens_text
+from drift_views.inspector import STAGES, InspectorState, inspection_cards, lens_text
 
 from .live_plot import LiveView
 from .session import bound, lab
 
 
-@dataclass
-class InspectorState:
-    """The Inspector's own state: the step inspected (of which run), the stage shown, the particle
-    under the kernel lens, and why the last step could not be taken."""
-
-    inspection: StepInspection | None = None
-    run: Run | None = None
-    stage: int = 0
-    particle: int = 0
-    error: str = ""
-
-    def next_step(self, run: Run) -> None:
-        """Take one inspected training step of ``run`` (a real step of its trainer) and start at stage 1."""
-        try:
-            with run.lock:  # one step at a time per run, whatever script runs overlap
-                self.inspection = inspect_step(run.trainer)
-            self.error = ""
-        except DivergedError as err:
-            self.error = str(err)
-            run.playing = False
-        self.run, self.stage = run, 0
-
-    @staticmethod
-    def from_playground(config) -> None:
-        """on_click: the Inspector continues from a copy of the Playground's run as it is now (its
-        weights, optimizer and data stream), with this page's batch size."""
-        session = lab()
-        source = session.runs.get("playground")
-        if source is None or isinstance(source.trainer, ParticleTrainer):
-            return
-        copied = source.copy_now(batch_size=config.train.batch_size, steps=config.train.steps)
-        session.runs["inspector"] = copied
-        session.run_points["inspector"] = session.run_points.get("playground", 0)
-        session.notices["inspector"] = (
-            f":material/content_copy: Inspecting a copy of the Playground's run at step "
-            f"{copied.step}; the Playground's own run is untouched."
-        )
-
-    def advance_stage(self, run: Run) -> None:
-        """Play: the next stage, or a new step after the last one."""
-        if self.stage + 1 < len(STAGES):
-            self.stage += 1
-        else:
-            self.next_step(run)
+def inspect_playground(config) -> None:
+    """on_click: the Inspector continues from a copy of the Playground's run as it is now (its
+    weights, optimizer and data stream), with this page's batch size."""
+    session = lab()
+    source = session.runs.get("playground")
+    if source is None or isinstance(source.trainer, ParticleTrainer):
+        return
+    copied = source.copy_now(batch_size=config.train.batch_size, steps=config.train.steps)
+    session.runs["inspector"] = copied
+    session.run_points["inspector"] = session.run_points.get("playground", 0)
+    session.notices["inspector"] = (
+        f":material/content_copy: Inspecting a copy of the Playground's run at step "
+        f"{copied.step}; the Playground's own run is untouched."
+    )
 
 
 # ---- drawing -------------------------------------------------------------------------------------------
 def cards(ins: StepInspection) -> None:
-    top = st.columns(2)
-    top[0].metric("Step", f"{ins.step}")
-    top[1].metric("Loss", f"{ins.loss:.1e}", help="‖V‖²: the drifting loss of this step")
-    bottom = st.columns(2)
-    bottom[0].metric(
-        "Moved ÷ asked",
-        f"{ins.achieved_fraction:.3g}",
-        help="how far the outputs really moved along V after the optimiser step, relative to ‖V‖ (1 = exactly "
-        "as far as the drift asked). Adam's step size, not the size of V, sets how far they move: far "
-        "more than 1 when V is tiny, as at the start",
-    )
-    bottom[1].metric("Lookahead terms", f"{len(ins.terms) - 1}")
+    for cell, card in zip([*st.columns(2), *st.columns(2)], inspection_cards(ins)):
+        cell.metric(card.label, card.value, help=card.help)
 
 
 def _move_stage(delta: int) -> None:
