@@ -1,5 +1,6 @@
-"""The live-animation helpers: frame pacing (ui.live.frame_ticks, with a fake clock) and the in-place
-Plotly view's asset (ui.live_plot). The animation itself is proven in the browser test."""
+"""The live-animation helpers: one frame outside a timer run (ui.live.frame_ticks; the pacing itself is
+tested in test_views_pacing.py) and the in-place Plotly view's asset (ui.live_plot). The animation
+itself is proven in the browser test."""
 
 from __future__ import annotations
 
@@ -10,41 +11,6 @@ import plotly
 
 from drift_views.figures import fast_figure
 from ui import live, live_plot
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = 100.0
-        self.sleeps = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(round(seconds, 6))
-        self.now += seconds
-
-
-def test_frame_ticks_paces_frames_one_interval_apart():
-    clock = FakeClock()
-    starts = []
-    for _ in live.frame_ticks(lambda: True, frames=4, interval=0.2, clock=clock, sleep=clock.sleep):
-        starts.append(round(clock.now, 6))
-        clock.now += 0.05  # the frame's own work
-    assert starts == [100.0, 100.2, 100.4, 100.6]
-    assert clock.sleeps == [0.15, 0.15, 0.15]
-
-
-def test_frame_ticks_does_not_burst_after_a_slow_frame_and_stops_when_paused():
-    clock = FakeClock()
-    starts, playing = [], [True]
-    for index in live.frame_ticks(lambda: playing[0], frames=5, interval=0.2, clock=clock, sleep=clock.sleep):
-        starts.append(round(clock.now, 6))
-        clock.now += 0.5 if index == 0 else 0.05  # frame 0 overruns the interval
-        if index == 2:
-            playing[0] = False  # e.g. the step budget was reached
-    # frame 1 starts at once after the overrun; frame 2 one interval after frame 1, not "catching up"
-    assert starts == [100.0, 100.5, 100.7]
 
 
 def test_frame_ticks_draws_one_frame_outside_a_timer_run():

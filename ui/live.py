@@ -1,4 +1,5 @@
-"""The live frame loop shared by the Playground and Compare pages.
+"""The live frame loop shared by the Playground and Compare pages (its pacing, without Streamlit, is
+:mod:`drift_views.pacing`).
 
 ``live_fragment(body, playing)`` runs ``body`` as an ``st.fragment`` that Streamlit re-runs every
 ``FRAME_S`` seconds while playing (and not at all while paused: the page's full run draws it once).
@@ -15,25 +16,15 @@ preempt it at the next element, so controls answer within a frame.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from .safety import guard_session
+from drift_views import pacing
+from drift_views.pacing import FRAME_S, FRAMES_PER_RUN
 
-FRAME_S = 0.15
-"""Target frame interval of the particle view: up to ~6.7 frames a second, so that the round trips
-between runs still leave at least 5 (5.5-6 measured in Chromium, benchmarks/RESULTS.md)."""
-CURVES_S = 1.0
-"""Refresh interval of the metric curves (Altair charts cost ~40 ms each to build: not every frame)."""
-FRAMES_PER_RUN = 25
-"""Frames one timer-driven fragment run draws while playing (a full page run draws one). Between two
-runs lies a browser-server round trip and a fresh layout of the fragment, time nobody trains in; a
-click still interrupts a run at its next element, so a long run costs no responsiveness."""
+from .safety import guard_session
 
 
 def timer_run() -> bool:
@@ -43,30 +34,10 @@ def timer_run() -> bool:
     return bool(ctx is not None and getattr(ctx, "fragment_ids_this_run", None))
 
 
-def frame_ticks(
-    keep_going: Callable[[], bool],
-    frames: int | None = None,
-    interval: float = FRAME_S,
-    *,
-    clock: Callable[[], float] = time.perf_counter,
-    sleep: Callable[[float], None] = time.sleep,
-) -> Iterator[int]:
-    """Frame indices 0, 1, ... for one run of a live body.
-
-    Frame 0 always; then, while ``keep_going()`` is true, up to ``frames`` - 1 more (default:
-    ``FRAMES_PER_RUN`` in a timer run, 1 in a full run), each started ``interval`` seconds after the
-    previous one started, or at once when that frame overran (no catch-up bursts)."""
-    total = frames if frames is not None else (FRAMES_PER_RUN if timer_run() else 1)
-    started = clock()
-    for index in range(total):
-        if index:
-            if not keep_going():
-                return
-            wait = started + interval - clock()
-            if wait > 0:
-                sleep(wait)
-            started = max(clock(), started + interval)
-        yield index
+def frame_ticks(keep_going: Callable[[], bool]) -> Iterator[int]:
+    """The frames of this script run (:func:`drift_views.pacing.frame_ticks`): up to
+    ``FRAMES_PER_RUN`` in a timer run, one in a full run."""
+    return pacing.frame_ticks(keep_going, FRAMES_PER_RUN if timer_run() else 1)
 
 
 def live_fragment(body: Callable[[], None], playing: bool, interval: float = FRAME_S) -> None:
@@ -79,46 +50,6 @@ def live_fragment(body: Callable[[], None], playing: bool, interval: float = FRA
         body()
 
     st.fragment(run_every=interval if playing else None)(tick)()
-
-
-@dataclass
-class FrameBudget:
-    """Where one frame's time went, phase by phase (seconds): training, the run's snapshots (and the
-    evaluation, when one was due), building the figures, and handing them to Streamlit. Shown in the
-    status line and read by ``benchmarks/app_redraw.py``."""
-
-    train: float = 0.0
-    steps: int = 0
-    snapshot: float = 0.0
-    figures: float = 0.0
-    send: float = 0.0
-    started: float = field(default_factory=time.perf_counter)
-
-    @contextmanager
-    def phase(self, name: str):
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            setattr(self, name, getattr(self, name) + time.perf_counter() - start)
-
-    @property
-    def drawing(self) -> float:
-        return self.snapshot + self.figures + self.send
-
-    def describe(self) -> str:
-        ms = lambda s: f"{s * 1000:.0f}"  # noqa: E731
-        return (
-            f"frame: training {ms(self.train)} ms ({self.steps} steps) · snapshot {ms(self.snapshot)} · "
-            f"figures {ms(self.figures)} · send {ms(self.send)} ms"
-        )
-
-
-def training_budget(drawing_s: float, interval: float = FRAME_S) -> float:
-    """Seconds of training for the next frame when steps per frame is "auto": what the frame interval
-    leaves after drawing, and at least 1.5x the drawing time, so that training gets at least 60 % of
-    the wall time however slow drawing is (the frame rate drops instead)."""
-    return max(interval - drawing_s, 1.5 * drawing_s)
 
 
 def slow_frame_warning(train_s: float, steps: int, interval: float = FRAME_S) -> None:

@@ -23,12 +23,13 @@ from drift_core.probes import density_on_grid, field_on_grid, grid_points
 from drift_core.records import Snapshot
 from drift_core.run import TAPE_EVERY, TAPE_STATES, Run
 from drift_views import figures
+from drift_views.pacing import CURVES_S, FrameBudget, StepRate, advance_within, training_budget
 from drift_views.predict import overlay as prediction_marks
 from drift_views.words import arm_title, difference_sentence, kernel_share_warning, noise_caption, run_cards
 
 from . import classroom, predict
 from .controls import BATCH_OPTIONS, TAU_OPTIONS, limits, view_widget
-from .live import CURVES_S, FrameBudget, MetricCards, StatusLine, frame_ticks, live_fragment, training_budget
+from .live import MetricCards, StatusLine, frame_ticks, live_fragment
 from .live_plot import LiveView
 from .session import LabSession, bound, lab
 
@@ -249,22 +250,15 @@ class LiveRunView:
     def draw_cards(self, cards: MetricCards, frame: Frame) -> None:
         replayed = frame.replay_step is not None
         step = frame.replay_step if replayed else self.run.step
-        shown = run_cards(self.run, step, compare=self.compare, replayed=replayed, counter_rate=self._counter_rate())
+        shown = run_cards(
+            self.run,
+            step,
+            compare=self.compare,
+            replayed=replayed,
+            counter_rate=self.session.page(f"{self.page}:rate", StepRate).add(self.run.step, self.run.playing),
+        )
         for index, card in enumerate(shown):
             cards.show(index, card.label, card.value, help=card.help)
-
-    def _counter_rate(self) -> str:
-        """Steps per second of wall-clock time over the last few seconds of playing ("–" while paused)."""
-        samples = self.session.pages.setdefault(f"{self.page}:rate", [])
-        if not self.run.playing:
-            samples.clear()
-            return "–"
-        now = time.monotonic()
-        samples.append((now, self.run.step))
-        while len(samples) > 2 and now - samples[0][0] > 3.0:
-            samples.pop(0)
-        (t0, s0), (t1, s1) = samples[0], samples[-1]
-        return f"{(s1 - s0) / (t1 - t0):.0f}" if t1 - t0 > 0.5 else "–"
 
     def figures(self, frame: Frame) -> dict[str, dict]:
         """One particle figure per arm."""
@@ -383,9 +377,8 @@ class LiveRunView:
         return int(self.session.view.steps_per_frame)
 
     def _train_chunk(self, budget: FrameBudget, last: FrameBudget) -> None:
-        """A bounded chunk of training while playing: the fixed steps per frame, or on "auto" steps one
-        at a time for as long as :func:`ui.live.training_budget` allows (a next step is taken while it
-        is expected to end within the budget, judged by the last one; at least one step)."""
+        """A bounded chunk of training while playing: the fixed steps per frame, or on "auto" as many as
+        fit the frame's training budget (:func:`drift_views.pacing.advance_within`)."""
         run = self.run
         if not run.playing:
             return
@@ -395,16 +388,7 @@ class LiveRunView:
                 advance = run.advance(fixed, wait=False)  # never queue behind another caller's training
                 steps, reason = len(advance.records), advance.paused_reason
             else:
-                start = time.perf_counter()
-                deadline = start + training_budget(last.drawing)
-                steps, reason, previous = 0, "", start
-                for _ in range(limits().max_steps_per_frame):
-                    advance = run.advance(1, wait=False)
-                    steps, reason = steps + len(advance.records), advance.paused_reason
-                    now = time.perf_counter()
-                    if reason or advance.busy or now + (now - previous) > deadline:
-                        break
-                    previous = now
+                steps, reason = advance_within(run, training_budget(last.drawing), limits().max_steps_per_frame)
         budget.steps = steps // max(1, len(run.trainers))
         if reason:
             st.rerun()  # redraw the whole page paused, with the reason
