@@ -1,6 +1,7 @@
 """How runs are shown (not what is trained), without Streamlit: the display settings one browser session
 shares between its pages, and their round trip through a shared link (:meth:`ViewSettings.from_query`,
-:meth:`ViewSettings.to_query`), as :class:`drift_core.config.ExperimentConfig` has for the experiment."""
+:meth:`ViewSettings.to_query`), as :class:`drift_core.config.ExperimentConfig` has for the experiment;
+and the values the settings' sliders offer."""
 
 from __future__ import annotations
 
@@ -10,6 +11,15 @@ from dataclasses import dataclass, replace
 from .figures import LAYERS as LAYER_NAMES
 
 __all__ = ["ViewSettings", "VIEW_PARAMS", "TRUTHY", "LAYER_NAMES"]
+
+TAU_OPTIONS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.3, 0.5, 0.7, 1.0, 2.0)
+LR_OPTIONS = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 1e-1, 0.2, 0.5, 1.0)
+BATCH_OPTIONS = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)
+WIDTH_OPTIONS = (16, 32, 64, 128, 256, 512)
+DIMENSION_OPTIONS = (2, 3, 4, 8, 16, 32, 64)
+FLOOR_OPTIONS = (0.0, 1e-8, 1e-6, 1e-4)
+STEP_OPTIONS = (0.01, 0.03, 0.1, 0.3, 1.0, 2.0, 3.0, 10.0)
+"""The values the settings' sliders offer (a value from a link may lie between them: the sliders add it)."""
 
 VIEW_PARAMS = (
     "steps_per_frame",

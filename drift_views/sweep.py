@@ -1,16 +1,90 @@
-"""The Sweep page's pictures and words, without Streamlit: the heatmap of one metric (mean over the
-seeds, "mean ± std" per cell, a colour range no narrower than the seed noise), per-cell thumbnails,
-what every cell shares, and the grid a page's choices describe."""
+"""The Sweep page without Streamlit: its state (:class:`SweepPage`: the grid being chosen, the job, the
+result), the heatmap of one metric (mean over the seeds, "mean ± std" per cell, a colour range no
+narrower than the seed noise), per-cell thumbnails, what every cell shares, and the grid a page's
+choices describe."""
 
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from drift_core.config import ConfigError, ExperimentConfig
-from drift_core.sweep import AXES, METRICS, SweepResult, SweepSpec
+from drift_core.limits import Limits
+from drift_core.sweep import AXES, METRICS, SweepJob, SweepResult, SweepSpec
 from drift_core.sweep_pictures import cell_thumbnail, heatmap_for
+
+from .display import BATCH_OPTIONS, LR_OPTIONS, TAU_OPTIONS
+
+AXIS_OPTIONS = {"K": tuple(range(0, 9)), "tau": TAU_OPTIONS, "batch_size": BATCH_OPTIONS, "lr": LR_OPTIONS}
+"""The values the page offers along each axis (within the server's limits: :func:`axis_options`)."""
+DEFAULT_VALUES = {"K": (0, 1, 2), "tau": (0.02, 0.05, 0.2), "batch_size": (32, 128, 512), "lr": (1e-3, 5e-3, 2e-2)}
+
+
+@dataclass
+class SweepPage:
+    """The Sweep page's state in one browser session: the grid being chosen (the values chosen for
+    every axis are kept when the axes change), the metric shown, the selected cell, the running job
+    and the last result."""
+
+    dataset: str = "8gaussians"
+    x_axis: str = "K"
+    y_axis: str = "tau"
+    values: dict[str, tuple] = field(default_factory=lambda: dict(DEFAULT_VALUES))
+    steps: int = 200
+    seeds: int = 1  # seeds per cell: the base seed and the ones after it
+    metric: str = "energy"
+    selected: tuple[int, int] | None = None  # (row, col) of the result's selected cell
+    open_requested: bool = False  # "Open in Playground" was pressed (the page switch happens in the body)
+    job: SweepJob | None = None
+    result: SweepResult | None = None
+
+    def set_axis(self, slot: str, axis: str) -> None:
+        """Choose ``slot``'s ("x" or "y") axis; choosing the other slot's axis swaps the two."""
+        other = "y" if slot == "x" else "x"
+        if axis == getattr(self, f"{other}_axis"):
+            setattr(self, f"{other}_axis", getattr(self, f"{slot}_axis"))
+        setattr(self, f"{slot}_axis", axis)
+
+    def set_values(self, axis: str, values) -> None:
+        self.values[axis] = tuple(sorted(values))
+
+    def chosen(self, axis: str, options) -> list:
+        """The values chosen for ``axis`` that ``options`` offers."""
+        return [v for v in self.values.get(axis, DEFAULT_VALUES[axis]) if v in options]
+
+    def start(self, spec: SweepSpec, *, here: bool = False) -> None:
+        """Start a sweep of ``spec`` in a worker process (``here``: in this thread), cancelling a running one."""
+        if self.job is not None and not self.job.done:
+            self.job.cancel()
+        self.job, self.selected = SweepJob(spec), None
+        if here:
+            self.job.run_here()
+        else:
+            self.job.start()
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+
+    def take_finished(self) -> bool:
+        """Make a finished job's result the page's result; True if there was a new one."""
+        job = self.job
+        if job is not None and job.result is not None and self.result is not job.result:
+            self.result = job.result
+            return True
+        return False
+
+
+def axis_options(axis: str, limits: Limits) -> list:
+    """The values offered along ``axis`` that the server's limits allow."""
+    options = list(AXIS_OPTIONS[axis])
+    if axis == "K":
+        options = [k for k in options if k <= limits.max_k]
+    if axis == "batch_size":
+        options = [b for b in options if b <= limits.max_batch]
+    return options
 
 
 def axis_label(axis: str) -> str:

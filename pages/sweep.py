@@ -33,7 +33,7 @@ state = sv.page_state(base)
 sv.prepare()
 spec, problem = sv.grid_controls(state, base)
 
-sv.take_finished(state)
+state.take_finished()
 result = state.result
 if state.open_requested:
     state.open_requested = False
@@ -50,16 +50,16 @@ cols[0].button(
     type="primary",
     disabled=spec is None or running,
     width="stretch",
-    on_click=sv.start,
-    args=(state, spec) if spec is not None else None,
+    on_click=state.start,
+    args=(spec,) if spec is not None else None,
+    kwargs={"here": sv.sweep_here()},
 )
 cols[1].button(
     "Cancel",
     icon=":material/stop:",
     key="sw_cancel",
     disabled=not running,
-    on_click=sv.cancel,
-    args=(state,),
+    on_click=state.cancel,
     width="stretch",
 )
 if spec is not None:

@@ -53,3 +53,25 @@ def test_build_spec_says_why_there_is_no_grid():
     assert spec is None and reason  # the config refuses zero steps, and the page shows why
     sentence = fixed_settings(base, "K", "tau", (3, 4))
     assert "τ =" not in sentence and f"N = {base.train.batch_size}" in sentence and "seeds 3, 4" in sentence
+
+
+def test_the_sweep_page_state_swaps_axes_keeps_values_and_runs_a_job_here():
+    """SweepPage: choosing the other slot's axis swaps the two; each axis keeps its chosen values; the
+    offered values respect the server's limits; start runs the grid (here: in this thread) and
+    take_finished adopts its result once."""
+    from drift_core.limits import Limits
+    from drift_views.sweep import SweepPage, axis_options
+
+    state = SweepPage()
+    state.set_values("K", [2, 0])
+    state.set_axis("x", "tau")
+    assert (state.x_axis, state.y_axis) == ("tau", "K") and state.values["K"] == (0, 2)
+    assert state.chosen("K", axis_options("K", Limits(max_k=1))) == [0]
+    assert max(axis_options("batch_size", Limits(max_batch=256))) == 256
+    base = ExperimentConfig().with_values({"dataset": "8gaussians", "width": 8, "depth": 1, "batch_size": 16})
+    spec, problem = build_spec(base, "8gaussians", "K", [0, 1], "tau", [0.1], 2, (0,))
+    assert spec is not None, problem
+    state.start(spec, here=True)
+    assert state.job.done and state.take_finished() and state.result is state.job.result
+    assert not state.take_finished()
+    assert len(state.result.spec.cells()) == 2

@@ -26,17 +26,20 @@ from drift_core.drift import KERNELS
 from drift_core.limits import Limits, config_from_query
 from drift_core.lookahead import NEGATIVES, SCALINGS, WEIGHTINGS
 from drift_core.scenarios import SCENARIOS
-from drift_views.display import TRUTHY, ViewSettings
+from drift_views.display import (
+    BATCH_OPTIONS,
+    DIMENSION_OPTIONS,
+    FLOOR_OPTIONS,
+    LR_OPTIONS,
+    STEP_OPTIONS,
+    TAU_OPTIONS,
+    TRUTHY,
+    WIDTH_OPTIONS,
+    ViewSettings,
+)
 
 from .session import LabSession, bound, lab
 
-TAU_OPTIONS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.3, 0.5, 0.7, 1.0, 2.0)
-LR_OPTIONS = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 1e-1, 0.2, 0.5, 1.0)
-BATCH_OPTIONS = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)
-WIDTH_OPTIONS = (16, 32, 64, 128, 256, 512)
-DIMENSION_OPTIONS = (2, 3, 4, 8, 16, 32, 64)
-FLOOR_OPTIONS = (0.0, 1e-8, 1e-6, 1e-4)
-STEP_OPTIONS = (0.01, 0.03, 0.1, 0.3, 1.0, 2.0, 3.0, 10.0)
 MODE_LABELS = {"network": "network", "particles": "particles (no network)"}
 KERNEL_LABELS = {"laplace": "Laplace exp(−d/τ)", "gaussian": "Gaussian exp(−d²/2τ²)"}
 START_LABELS = {

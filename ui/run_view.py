@@ -23,12 +23,13 @@ from drift_core.probes import density_on_grid, field_on_grid, grid_points
 from drift_core.records import Snapshot
 from drift_core.run import TAPE_EVERY, TAPE_STATES, Run
 from drift_views import figures
+from drift_views.display import BATCH_OPTIONS, TAU_OPTIONS
 from drift_views.pacing import CURVES_S, FrameBudget, StepRate, advance_within, training_budget
 from drift_views.predict import overlay as prediction_marks
 from drift_views.words import arm_title, difference_sentence, kernel_share_warning, noise_caption, run_cards
 
 from . import classroom, predict
-from .controls import BATCH_OPTIONS, TAU_OPTIONS, limits, view_widget
+from .controls import limits, view_widget
 from .live import MetricCards, StatusLine, frame_ticks, live_fragment
 from .live_plot import LiveView
 from .session import LabSession, bound, lab

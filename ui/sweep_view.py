@@ -6,51 +6,29 @@ The sweep itself (training, metrics, seeds, cache) is :mod:`drift_core.sweep`; i
 worker process (:class:`drift_core.sweep.SweepJob`), and a ``run_every`` fragment polls its progress,
 which reads a few shared numbers: the server's script runs never compete with the training.
 
-Everything the page keeps between script runs lives in one :class:`SweepPage` object in the session
-(``lab().page("sweep", ...)``). Widget keys are bound to it (:func:`ui.session.bound`), so a page
+Everything the page keeps between script runs lives in one :class:`drift_views.sweep.SweepPage` object
+in the session (``lab().page("sweep", ...)``). Widget keys are bound to it (:func:`ui.session.bound`), so a page
 switch or a rerun loses nothing.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 
 import streamlit as st
 
 from drift_core.config import ExperimentConfig
 from drift_core.data.toy2d import SAMPLERS
-from drift_core.sweep import AXES, SweepJob, SweepResult, SweepSpec, prepare_workers
-from drift_views.sweep import axis_label, build_spec, fixed_settings, seeds_for, selected_cell
+from drift_core.sweep import AXES, SweepResult, SweepSpec, prepare_workers
+from drift_views.sweep import SweepPage, axis_label, axis_options, build_spec, fixed_settings, seeds_for, selected_cell
 
-from .controls import BATCH_OPTIONS, LR_OPTIONS, TAU_OPTIONS, limits
+from .controls import limits
 from .session import bound, lab
 
 POLL_S = 0.5
+
 MAX_PAGE_SEEDS = 8
 """Seeds per cell the page offers (the CLI allows more)."""
-
-AXIS_OPTIONS = {"K": tuple(range(0, 9)), "tau": TAU_OPTIONS, "batch_size": BATCH_OPTIONS, "lr": LR_OPTIONS}
-DEFAULT_VALUES = {"K": (0, 1, 2), "tau": (0.02, 0.05, 0.2), "batch_size": (32, 128, 512), "lr": (1e-3, 5e-3, 2e-2)}
-
-
-@dataclass
-class SweepPage:
-    """The Sweep page's state in one browser session: the grid being chosen (the values chosen for
-    every axis are kept when the axes change), the metric shown, the selected cell, the running job
-    and the last result."""
-
-    dataset: str = "8gaussians"
-    x_axis: str = "K"
-    y_axis: str = "tau"
-    values: dict[str, tuple] = field(default_factory=lambda: dict(DEFAULT_VALUES))
-    steps: int = 200
-    seeds: int = 1  # seeds per cell: the base seed and the ones after it
-    metric: str = "energy"
-    selected: tuple[int, int] | None = None  # (row, col) of the result's selected cell
-    open_requested: bool = False  # "Open in Playground" was pressed (the page switch happens in the body)
-    job: SweepJob | None = None
-    result: SweepResult | None = None
 
 
 def page_state(base: ExperimentConfig) -> SweepPage:
@@ -58,28 +36,6 @@ def page_state(base: ExperimentConfig) -> SweepPage:
     return lab().page(
         "sweep", lambda: SweepPage(dataset=base.data.dataset if base.data.dataset in SAMPLERS else "8gaussians")
     )
-
-
-def axis_options(axis: str) -> list:
-    lim = limits()
-    options = list(AXIS_OPTIONS[axis])
-    if axis == "K":
-        options = [k for k in options if k <= lim.max_k]
-    if axis == "batch_size":
-        options = [b for b in options if b <= lim.max_batch]
-    return options
-
-
-def _set_axis(state: SweepPage, slot: str, axis: str) -> None:
-    """Choose ``slot``'s axis; choosing the other slot's axis swaps the two."""
-    other = "y" if slot == "x" else "x"
-    if axis == getattr(state, f"{other}_axis"):
-        setattr(state, f"{other}_axis", getattr(state, f"{slot}_axis"))
-    setattr(state, f"{slot}_axis", axis)
-
-
-def _set_values(state: SweepPage, axis: str, values) -> None:
-    state.values[axis] = tuple(sorted(values))
 
 
 def axis_picker(state: SweepPage, slot: str) -> tuple[str, list]:
@@ -92,16 +48,16 @@ def axis_picker(state: SweepPage, slot: str) -> tuple[str, list]:
         f"{slot.upper()} axis ({'columns' if slot == 'x' else 'rows'})",
         choices,
         format_func=axis_label,
-        **bound(f"sw_{slot}_axis", axis, lambda a: _set_axis(state, slot, a)),
+        **bound(f"sw_{slot}_axis", axis, lambda a: state.set_axis(slot, a)),
     )
     axis = getattr(state, f"{slot}_axis")
-    options = axis_options(axis)
-    chosen = [v for v in state.values.get(axis, DEFAULT_VALUES[axis]) if v in options]
+    options = axis_options(axis, limits())
+    chosen = state.chosen(axis, options)
     values = sb.multiselect(
         f"{axis_label(axis)} values",
         options,
         format_func=lambda v: f"{v:g}",
-        **bound(f"sw_{slot}_values", chosen, lambda v: _set_values(state, axis, v)),
+        **bound(f"sw_{slot}_values", chosen, lambda v: state.set_values(axis, v)),
     )
     return axis, sorted(values)
 
@@ -145,40 +101,19 @@ def grid_controls(state: SweepPage, base: ExperimentConfig) -> tuple[SweepSpec |
     return build_spec(base, state.dataset, x_axis, x_values, y_axis, y_values, state.steps, seeds)
 
 
+def sweep_here() -> bool:
+    """Whether sweeps run in the server's thread instead of a worker process (``DRIFT_SWEEP_SYNC=1``)."""
+    return os.environ.get("DRIFT_SWEEP_SYNC") == "1"
+
+
 def prepare() -> None:
     """Get the sweep worker's process server going (it imports torch in the background while the user
     picks the grid), so pressing Run does not wait for that. Cheap after the first call."""
-    if os.environ.get("DRIFT_SWEEP_SYNC") != "1":
+    if not sweep_here():
         try:
             prepare_workers()
         except OSError:
             pass  # the job reports it if worker processes cannot start
-
-
-def start(state: SweepPage, spec: SweepSpec) -> None:
-    """on_click of Run: start a sweep in a worker process (or in this thread when ``DRIFT_SWEEP_SYNC=1``)."""
-    if state.job is not None and not state.job.done:
-        state.job.cancel()
-    job = SweepJob(spec)
-    state.job, state.selected = job, None
-    if os.environ.get("DRIFT_SWEEP_SYNC") == "1":
-        job.run_here()
-    else:
-        job.start()
-
-
-def cancel(state: SweepPage) -> None:
-    if state.job is not None:
-        state.job.cancel()
-
-
-def take_finished(state: SweepPage) -> bool:
-    """Make a finished job's result the page's result; True if there was a new one."""
-    job = state.job
-    if job is not None and job.result is not None and state.result is not job.result:
-        state.result = job.result
-        return True
-    return False
 
 
 # ---- the result ------------------------------------------------------------------------------------
