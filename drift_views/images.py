@@ -1,20 +1,79 @@
-"""The images page's feature-space picture: one feature group of an arm in the PCA plane of the real
-features (:mod:`drift_core.images.projection`), as a Plotly dict for the app's live view:
-the real sample (faint, as the 2D data), the generated display images (as the 2D particles) and their
-drift V (as the 2D arrows), in the palette of the 2D views. No mathematics beyond drawing."""
+"""The images page without Streamlit: its own state (:class:`ImagesPage`: the settings, the FID rows),
+and its feature-space picture: one feature group of an arm in the PCA plane of the real features
+(:mod:`drift_core.images.projection`), as a Plotly dict for the app's live view: the real sample
+(faint, as the 2D data), the generated display images (as the 2D particles) and their drift V (as the
+2D arrows), in the palette of the 2D views. No mathematics beyond drawing."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from drift_core import palette
+from drift_core.config import ConfigError
+from drift_core.images.config import ImageExperimentConfig
 from drift_core.images.pair import ArmFID
 from drift_core.images.projection import PlanarFeatureView
 from drift_core.run import Run, view_bounds
 
 from . import figures
+
+NOISE_DIMS = {"tiny": 64, "base": 128}
+"""The noise size the page gives each generator."""
+DEFAULT_CONFIG = ImageExperimentConfig().with_values(
+    {
+        "dataset": "demo-digits",
+        "generator": "tiny",
+        "noise_dim": NOISE_DIMS["tiny"],
+        "encoder": "random-conv",
+        "K": 1,
+        "alpha": 0.1,
+        "tau": 0.05,
+        "batch_size": 32,
+        "positives": 32,
+        "lr": 1e-3,
+        "steps": 2000,
+        "ema_decay": 0.95,
+    }
+)
+"""The page's first settings: the offline digits and the tiny generator, which learn on a CPU in minutes;
+a short EMA so the grids follow the training closely."""
+
+
+@dataclass
+class ImagesPage:
+    """What the images page keeps besides its run: the settings of the sidebar (``config``: the pair's
+    base config, its K is the lookahead arm's), steps per frame, the feature group of the 2D picture
+    ("": the default, :func:`drift_core.images.pair.picture_group`), the FID size and results, and the checkpoint controls'
+    choices."""
+
+    config: ImageExperimentConfig = field(default_factory=lambda: DEFAULT_CONFIG)
+    steps_per_frame: int = 1
+    feature_group: str = ""
+    fid_n: int = 250
+    fid_rows: list[ArmFID] = field(default_factory=list)
+    checkpoint_arm: str = "baseline"
+    loaded_upload: tuple[str, str] | None = (
+        None  # (file id, arm) of the upload loaded last, so a rerun does not load it again
+    )
+    setting_error: str = ""
+
+    def set(self, name: str, value) -> None:
+        """Set config field ``name`` (the generator also sets its noise size, the batch size the number
+        of real images: generated = real); a value the engine refuses keeps the config and says why."""
+        values = {name: value}
+        if name == "generator":
+            values["noise_dim"] = NOISE_DIMS[value]
+        if name == "batch_size":
+            values["positives"] = value
+        try:
+            self.config = self.config.with_values(values)
+            self.setting_error = ""
+        except ConfigError as err:
+            self.setting_error = f"Setting not applied: {err}"
+
 
 ARROW_SHARE = 0.08
 """The median drift arrow is drawn this share of the picture's width (V's true length, in feature

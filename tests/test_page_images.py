@@ -268,3 +268,19 @@ def test_settings_of_the_same_name_stay_on_their_own_page():
     images = at.session_state["lab"].pages["images"].config
     assert (images.drift.tau, images.drift.K, images.train.batch_size) == (0.1, 2, 32)
     assert at.select_slider(key="tau").value == 0.1 and at.slider(key="K").value == 2
+
+
+def test_the_images_page_state_sets_fields_with_their_companions_and_refuses_bad_values():
+    from drift_views.images import NOISE_DIMS, ImagesPage
+
+    page = ImagesPage()
+    page.set("generator", "base")
+    page.set("batch_size", 16)
+    assert page.config.model.noise_dim == NOISE_DIMS["base"] and page.config.train.positives == 16
+    before = page.config
+    page.set("tau", -1.0)
+    assert (
+        page.config == before and page.setting_error.startswith("Setting not applied: ") and "tau" in page.setting_error
+    )
+    page.set("tau", 0.1)
+    assert page.config.drift.tau == 0.1 and page.setting_error == ""

@@ -1,22 +1,21 @@
 """The images page's controls. Widget keys are not where settings live: each widget is bound
-(:func:`ui.session.bound`) to the session's :class:`~ui.images_state.ImagesPage`, as the 2D settings
+(:func:`ui.session.bound`) to the session's :class:`~drift_views.images.ImagesPage`, as the 2D settings
 are to the session's config, so a setting survives a page switch. A config widget's key is its field's
 name (``tau``, ``batch_size``...), the same vocabulary as the 2D pages, whose widgets of the same name
 show the 2D config: each page gives those keys its own values on every run."""
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 import streamlit as st
 
-from drift_core.config import ConfigError
 from drift_core.images.config import ImageExperimentConfig
 from drift_core.images.data import DATASET_LABELS, DATASETS
 from drift_core.images.features import resnet18_weights_path
 from drift_core.limits import Limits
-from ui.images_state import NOISE_DIMS, ImagesPage, page_state
+from drift_views.images import NOISE_DIMS, ImagesPage
+from ui.images_state import page_state
 from ui.session import bound
 
 TAUS = (0.02, 0.03, 0.05, 0.1, 0.2)
@@ -31,34 +30,13 @@ ENCODER_LABELS = {
 ALPHAS = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 
 
-def _config_values(name: str, value: Any) -> dict[str, Any]:
-    """The config fields one widget sets: the generator also sets its noise size, the batch size the
-    number of real images (generated = real)."""
-    if name == "generator":
-        return {"generator": value, "noise_dim": NOISE_DIMS[value]}
-    if name == "batch_size":
-        return {"batch_size": value, "positives": value}
-    return {name: value}
-
-
-def _commit_config(name: str, value: Any) -> None:
-    """The widget of config field ``name`` changed: the page's config with the widget's value; a value
-    the engine refuses keeps the previous config and says why."""
-    page = page_state()
-    try:
-        page.config = page.config.with_values(_config_values(name, value))
-        page.setting_error = ""
-    except ConfigError as err:
-        page.setting_error = f"Setting not applied: {err}"
-
-
 def _config_widget(name: str, page: ImagesPage, help: str | None = None) -> dict[str, Any]:
     """Widget kwargs for the widget of config field ``name``, bound to the page's config
     (:func:`ui.session.bound`), with the field's meaning (or ``help``) as its tooltip. Its key is the
     field's name, as on the 2D pages: the pages never draw at the same time and each run gives the key
     its page's value."""
     meaning = help or ImageExperimentConfig.meanings()[name]
-    return {"help": meaning, **bound(name, page.config.to_flat()[name], partial(_commit_config, name))}
+    return {"help": meaning, **bound(name, page.config.to_flat()[name], lambda value: page_state().set(name, value))}
 
 
 def page_widget(key: str, attribute: str) -> dict[str, Any]:
