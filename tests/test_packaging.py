@@ -227,7 +227,7 @@ def test_pip_install_into_a_fresh_venv_gives_the_command_the_api_and_the_app(tmp
 
     # the app's files sit together in the installed drift_lab_app, as in the checkout
     app = site / "drift_lab_app"
-    for pattern in ("pages/*.py", "ui/*.py", "ui/*.js"):
+    for pattern in ("pages/*.py", "ui/*.py", "ui/*.js", "ui/*.css"):
         assert {p.relative_to(ROOT) for p in ROOT.glob(pattern)} == {p.relative_to(app) for p in app.glob(pattern)}
     assert (app / "app.py").is_file() and (app / ".streamlit" / "config.toml").read_text() == (
         ROOT / ".streamlit" / "config.toml"

@@ -4,6 +4,8 @@ estimator-noise layer. The mathematics is ``drift_core``'s (:mod:`~drift_core.ex
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from drift_core.estimator_noise import EstimatorNoise, estimator_noise
@@ -18,29 +20,10 @@ from .session import bound, lab
 PRESENTER_SCALE = 1.5
 """Plots are this much taller in presenter mode."""
 
-PAGE_CSS = """
-<style>
-[data-testid="stMainBlockContainer"] { padding-top: 3.2rem !important; padding-bottom: 3rem !important; }
-[data-testid="stMainBlockContainer"] h3 { padding: 0 !important; }
-[data-testid="stMetricValue"] { font-size: 1.6rem !important; }
-[data-testid="stButtonGroup"] > div { flex-wrap: wrap !important; overflow-x: visible !important; }
-[data-testid="stMainBlockContainer"] button kbd { font-size: 0.72em; padding: 0 0.25em; }
-</style>
-"""
-"""Every page: the picture starts right under the header (Streamlit's default leaves a tall empty band)."""
-
-PRESENTER_CSS = """
-<style>
-section[data-testid="stSidebar"], div[data-testid="stSidebarCollapsedControl"],
-button[data-testid="stExpandSidebarButton"], header[data-testid="stHeader"],
-div[data-testid="stToolbar"], [data-testid="stSidebarNav"],
-[data-testid="stExpander"], [data-testid="stCaptionContainer"], .st-key-layers, .st-key-estimator_noise,
-.st-key-timeline, .st-key-compare_layers, .st-key-difference, .st-key-dismiss { display: none !important; }
-.block-container, [data-testid="stMainBlockContainer"] { padding-top: 1rem !important; max-width: 100% !important; }
-html, body, [data-testid="stAppViewContainer"] { font-size: 20px; }
-[data-testid="stMetricValue"] { font-size: 2.4rem !important; }
-</style>
-"""
+PAGE_CSS = (Path(__file__).with_name("page.css")).read_text(encoding="utf-8")
+"""Every page's style (ui/page.css)."""
+PRESENTER_CSS = (Path(__file__).with_name("presenter.css")).read_text(encoding="utf-8")
+"""Presenter mode's style on top of it (ui/presenter.css)."""
 
 
 # ---- presenter mode -----------------------------------------------------------------------------------
@@ -58,7 +41,7 @@ def page_style() -> None:
     """The app's page style, and in presenter mode (``?presenter=1``) the presenter's: no sidebar,
     header, toolbar, layer pickers, timeline, expanders or captions (the transport buttons stay),
     larger text, metrics and pictures. The pages put the "exit" button in their header row."""
-    st.markdown(PAGE_CSS + (PRESENTER_CSS if lab().view.presenter else ""), unsafe_allow_html=True)
+    st.markdown(f"<style>{PAGE_CSS}{PRESENTER_CSS if lab().view.presenter else ''}</style>", unsafe_allow_html=True)
 
 
 def exit_presenter_button() -> None:
