@@ -20,6 +20,16 @@ DIMENSION_OPTIONS = (2, 3, 4, 8, 16, 32, 64)
 FLOOR_OPTIONS = (0.0, 1e-8, 1e-6, 1e-4)
 STEP_OPTIONS = (0.01, 0.03, 0.1, 0.3, 1.0, 2.0, 3.0, 10.0)
 """The values the settings' sliders offer (a value from a link may lie between them: the sliders add it)."""
+MODE_LABELS = {"network": "network", "particles": "particles (no network)"}
+KERNEL_LABELS = {"laplace": "Laplace exp(−d/τ)", "gaussian": "Gaussian exp(−d²/2τ²)"}
+START_LABELS = {
+    "default": "default (network init)",
+    "between": "between the modes",
+    "far": "far away",
+    "collapsed": "collapsed onto one mode",
+}
+START_CASES = {"start_between": "Between", "start_far": "Far away", "start_collapsed": "Collapsed"}
+"""The paper's three start cases as sidebar pills: keys of :data:`drift_core.scenarios.SCENARIOS`."""
 
 VIEW_PARAMS = (
     "steps_per_frame",

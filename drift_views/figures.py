@@ -21,6 +21,7 @@ from drift_core import palette
 from drift_core.estimator_noise import EstimatorNoise
 from drift_core.history import History
 from drift_core.palette import Stroke
+from drift_core.probes import NeighboursByDimension
 
 TEXT = "theme:text"
 """Drawn in the theme's text colour (black on light, light on dark): the drift V, outlines."""
@@ -587,3 +588,18 @@ def resolve_theme(figure, colours: dict[str, str] = LIGHT_THEME):
     if isinstance(figure, (list, tuple)):
         return type(figure)(resolve_theme(value, colours) for value in figure)
     return figure
+
+
+def flattening_figures(result: NeighboursByDimension, step: int, *, style: Style | None = None) -> tuple[dict, dict]:
+    """The kernel-flattening chart's two panels against D, for raw and normalised distances, one and
+    three temperatures: how many data points a particle's attraction averages over, as a share of all
+    of them, and how much of its 2D neighbourhood it still sees."""
+    share = {
+        name: (result.dimensions, [n / result.positives for n in values]) for name, values in result.neighbours.items()
+    }
+    overlap = {name: (result.dimensions, values) for name, values in result.overlap.items()}
+    common = {"x_title": "dimensions D", "style": style, "uirevision": "flattening"}
+    return (
+        curves_figure(share, title=f"neighbours ÷ data points (step {step})", y_title="share of the data", **common),
+        curves_figure(overlap, title="overlap with the 2D neighbourhood", y_title="overlap", **common),
+    )

@@ -30,7 +30,11 @@ from drift_views.display import (
     BATCH_OPTIONS,
     DIMENSION_OPTIONS,
     FLOOR_OPTIONS,
+    KERNEL_LABELS,
     LR_OPTIONS,
+    MODE_LABELS,
+    START_CASES,
+    START_LABELS,
     STEP_OPTIONS,
     TAU_OPTIONS,
     TRUTHY,
@@ -39,18 +43,6 @@ from drift_views.display import (
 )
 
 from .session import LabSession, bound, lab
-
-MODE_LABELS = {"network": "network", "particles": "particles (no network)"}
-KERNEL_LABELS = {"laplace": "Laplace exp(−d/τ)", "gaussian": "Gaussian exp(−d²/2τ²)"}
-START_LABELS = {
-    "default": "default (network init)",
-    "between": "between the modes",
-    "far": "far away",
-    "collapsed": "collapsed onto one mode",
-}
-START_CASES = {"start_between": "Between", "start_far": "Far away", "start_collapsed": "Collapsed"}
-"""The paper's three start cases as sidebar pills: keys of :data:`drift_core.scenarios.SCENARIOS`."""
-
 
 MEANINGS = ExperimentConfig.meanings()
 

@@ -69,32 +69,9 @@ def kernel_flattening(page: str, run: Run) -> None:
         result = chart.result
         if result is None:
             return
-        style = figures.Style.of(lab().view)
-        share = {
-            name: (result.dimensions, [n / result.positives for n in values])
-            for name, values in result.neighbours.items()
-        }
-        overlap = {name: (result.dimensions, values) for name, values in result.overlap.items()}
+        neighbours, overlap = figures.flattening_figures(result, chart.step, style=figures.Style.of(lab().view))
         left, right = st.columns(2)
         with left:
-            LiveView("flattening_neighbours").draw(
-                figures.curves_figure(
-                    share,
-                    title=f"neighbours ÷ data points (step {chart.step})",
-                    x_title="dimensions D",
-                    y_title="share of the data",
-                    style=style,
-                    uirevision="flattening",
-                )
-            )
+            LiveView("flattening_neighbours").draw(neighbours)
         with right:
-            LiveView("flattening_overlap").draw(
-                figures.curves_figure(
-                    overlap,
-                    title="overlap with the 2D neighbourhood",
-                    x_title="dimensions D",
-                    y_title="overlap",
-                    style=style,
-                    uirevision="flattening",
-                )
-            )
+            LiveView("flattening_overlap").draw(overlap)
