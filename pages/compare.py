@@ -17,7 +17,7 @@ st.sidebar.toggle(
 controls.live_controls(session, lookahead_arm=True)
 controls.finish_sidebar(session, "to compare on your own data")
 
-run = run_view.page_run(session, PAGE, session.config, fairness=session.view.fairness)
+run = session.run_for(PAGE, session.config, fairness=session.view.fairness)
 run_view.header("Compare", PAGE, run)
 run_view.run_note(session, PAGE)
 run_view.LiveRunView(session, PAGE, run).show()

@@ -28,8 +28,7 @@ if session.config.train.mode != "network" or session.config.data.dimension != 2:
         "and dimensions apply on the Playground and Compare).",
         icon=":material/info:",
     )
-run = run_view.page_run(
-    session,
+run = session.run_for(
     PAGE,
     session.config.with_values(
         {"batch_size": session.view.inspect_n, "steps": 10**6, "mode": "network", "dimension": 2}

@@ -22,7 +22,7 @@ controls.live_controls(session)
 safety.checkpoint_controls(session, PAGE)
 controls.finish_sidebar(session, "to train on your own data")
 
-run = run_view.page_run(session, PAGE, session.config)
+run = session.run_for(PAGE, session.config)
 run_view.header("Playground", PAGE, run)
 run_view.run_note(session, PAGE)
 run_view.LiveRunView(session, PAGE, run).show()

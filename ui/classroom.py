@@ -14,7 +14,6 @@ from drift_core.run import Run
 from drift_core.scenarios import SCENARIOS
 from drift_views.figures import add_noise_layer
 
-from .controls import apply_scenario
 from .session import bound, lab
 
 PRESENTER_SCALE = 1.5
@@ -57,7 +56,7 @@ def exit_presenter_button() -> None:
 # ---- guided scenarios -----------------------------------------------------------------------------------
 def _choose_scenario(key: str | None) -> None:
     if key in SCENARIOS:
-        apply_scenario(key)
+        lab().apply_scenario(key)
 
 
 def scenario_picker() -> None:

@@ -15,12 +15,9 @@ with what differs from the defaults (:func:`sync_url`), so a copied link reprodu
 
 from __future__ import annotations
 
-from functools import partial
-
 import streamlit as st
 
-from drift_core.config import MODES, ConfigError, ExperimentConfig
-from drift_core.data.points import PointSetError, load_points
+from drift_core.config import MODES, ExperimentConfig
 from drift_core.data.toy2d import SAMPLERS
 from drift_core.drift import KERNELS
 from drift_core.limits import Limits, config_from_query
@@ -95,27 +92,13 @@ def show_notices(session: LabSession, *topics: str) -> None:
 
 
 # ---- binding widgets to the session -------------------------------------------------------------------
-def _commit(name: str, value) -> None:
-    """A config widget changed: the session's config with this field set to ``value``; a value the engine
-    or the server's limits refuse keeps the previous config and says why."""
-    session = lab()
-    try:
-        config = session.config.with_values({name: value})
-        limits().check(config)
-    except ConfigError as err:
-        session.notices["setting"] = f"Setting not applied: {err}"
-        return
-    session.config = config
-    session.notices.pop("setting", None)
-
-
 def _field(name: str, shown=None, help: str | None = None) -> dict:
     """Widget kwargs for the config field ``name`` (its key, URL parameter and ``--set`` name), showing
     the session's value (or ``shown``, the value clamped to what the widget offers), with the field's
     meaning (:meth:`~drift_core.config.SectionedConfig.meanings`, as in the CLI's help) or ``help`` as
     its tooltip."""
     value = lab().config.to_flat()[name] if shown is None else shown
-    return {"help": help or MEANINGS[name], **bound(name, value, partial(_commit, name))}
+    return {"help": help or MEANINGS[name], **bound(name, value, lambda new: lab().set_setting(name, new, limits()))}
 
 
 def view_widget(name: str) -> dict:
@@ -132,36 +115,16 @@ def _options(base, name: str) -> list:
 
 
 # ---- callbacks ----------------------------------------------------------------------------------------
-def apply_scenario(key: str) -> None:
-    """The guided scenario's configuration becomes the session's; the page starts a fresh run with it."""
-    session = lab()
-    session.config = SCENARIOS[key].config
-    session.scenario = key
-    for page in ("playground", "compare", "inspector"):
-        session.runs.pop(page, None)
-
-
 def _apply_start_case(name: str | None) -> None:
     if name in SCENARIOS:
-        apply_scenario(name)
+        lab().apply_scenario(name)
 
 
 def _take_upload() -> None:
-    """on_change of the CSV uploader: on success the uploaded points become the data; on failure
-    everything stays as it was and the notice says why."""
-    session = lab()
+    """on_change of the CSV uploader (what the session does with it: :meth:`LabSession.take_points`)."""
     file = st.session_state.get("upload_csv")
-    if file is None:
-        return
-    notes: list[str] = []
-    try:
-        points = load_points(file.getvalue(), max_points=limits().max_upload_points, notes=notes)
-    except PointSetError as err:
-        session.notices["upload"] = f"Could not use {file.name}: {err}. Your previous data is unchanged."
-        return
-    session.add_points(points, file.name + (f" ({'; '.join(notes)})" if notes else ""))
-    session.notices.pop("upload", None)
-    session.config = session.config.with_values({"dataset": "custom"})
+    if file is not None:
+        lab().take_points(file.getvalue(), file.name, limits())
 
 
 # ---- the sidebar ----------------------------------------------------------------------------------------

@@ -2,8 +2,9 @@
 (lock-step arms): transport buttons, metric cards, one particle view per arm, the timeline with
 "fork from here", exports and curves.
 
-All training, evaluation, rewinding and forking is the run's; this module decides what is drawn
-where and turns clicks into calls on the run. A page's run lives in ``lab().runs[page]``.
+All training, evaluation, rewinding and forking is the run's, and what a click does to the session is
+:class:`~drift_views.session.LabSession`'s (``lab().run_for(page, config)``, ``play_pause``, ``fork``...);
+this module decides what is drawn where. A page's run lives in ``lab().runs[page]``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from functools import partial
 import streamlit as st
 import torch
 
-from drift_core.config import ConfigError, ExperimentConfig
 from drift_core.particles import ParticleTrainer
 from drift_core.probes import density_on_grid, field_on_grid, grid_points
 from drift_core.records import Snapshot
@@ -35,41 +35,6 @@ from .live_plot import LiveView
 from .session import LabSession, bound, lab
 
 
-# ---- the page's run ---------------------------------------------------------------------------------
-def page_run(session: LabSession, page: str, config: ExperimentConfig, *, fairness: bool = False) -> Run:
-    """The page's run for ``config``: created on first use, rebuilt when a field that defines the run
-    changed (data, start, network, seed, mode, uploaded points, the fairness arm, the particles beside
-    the network), else given the live changes. What happened is left in ``session.notices[page]`` for
-    :func:`run_note`."""
-    custom = config.data.dataset == "custom" and session.points is not None
-    points = session.points.points if custom else None
-    version = session.points.version if custom else 0
-    beside = page == "playground" and session.view.beside_particles and config.train.mode == "network"
-    run = session.runs.get(page)
-    if run is not None:
-        changed = run.needs_reset(config, fairness if page == "compare" else None)
-        if session.run_points.get(page, 0) != version:
-            changed.append("uploaded points")
-        if page == "playground" and beside != ("particles" in run.trainers):
-            changed.append("the particles beside the network")
-        if not changed:
-            live = run.apply(config)
-            if live:
-                session.notices[page] = f":material/bolt: Applied live (no reset): {', '.join(live)}."
-            return run
-        session.notices[page] = f":material/restart_alt: Restarted the run: {', '.join(changed)} changed."
-    if page == "compare":
-        run = Run.compare(config, fairness, points)
-    elif beside:
-        run = Run.network_and_particles(config, points)
-    else:
-        run = Run.single(config, points)
-    session.runs[page] = run
-    session.run_points[page] = version
-    session.replay[page] = None
-    return run
-
-
 def run_note(session: LabSession, page: str) -> None:
     """One line on what happened to the page's run (restarted, applied live, forked, stepped back).
     In its own container, so the elements below keep their places when it comes and goes."""
@@ -80,58 +45,15 @@ def run_note(session: LabSession, page: str) -> None:
 
 
 # ---- transport: Play / Pause, Step, Reset, Step back ------------------------------------------------------
-def _play_pause(page: str) -> None:
-    session = lab()
-    run = session.runs.get(page)
-    if run is None:
-        return
-    if run.playing:
-        run.playing = False
-        return
-    session.replay[page] = None  # Play returns to the live view
-    if getattr(run, "diverged", False):
-        run.resume_after_divergence()
-    run.message = ""
-    run.playing = True
+def on_session(method: str, *args) -> None:
+    """A button's callback: the session's :class:`~drift_views.session.LabSession` method ``method``
+    with ``args`` (the session of the click, looked up when it runs)."""
+    getattr(lab(), method)(*args)
 
 
-def _step(page: str) -> None:
-    session = lab()
-    run = session.runs.get(page)
-    if run is None:
-        return
-    session.replay[page] = None
-    run.playing = False
-    if getattr(run, "diverged", False):
-        run.resume_after_divergence()
-    run.advance(1)
-
-
-def _reset(page: str) -> None:
-    session = lab()
-    session.runs.pop(page, None)
-    session.replay[page] = None
-    session.notices[page] = ":material/restart_alt: Restarted the run."
-
-
-def _step_back(page: str) -> None:
-    session = lab()
-    run = session.runs.get(page)
-    if run is None:
-        return
-    try:
-        step = run.step_back()
-    except ValueError as err:
-        session.notices[page] = str(err)
-        return
-    session.replay[page] = None
-    session.notices[page] = (
-        f":material/undo: Stepped back to step {step}. Lower the learning rate before "
-        "pressing Play, or it will diverge again."
-    )
-
-
-def header(title: str, page: str, run, *, on_step: Callable[[str], None] = _step, step_label: str = "Step") -> None:
+def header(
+    title: str, page: str, run, *, on_step: Callable[[str], None] | None = None, step_label: str = "Step"
+) -> None:
     """The page's title and its transport in one row: Play/Pause (Space), Step (→), Reset (Backspace),
     and Step back while the run is diverged. The buttons' callbacks change the run before the page is
     drawn, so what the page shows is their result; a button is enabled exactly when it can act."""
@@ -143,8 +65,8 @@ def header(title: str, page: str, run, *, on_step: Callable[[str], None] = _step
         "Pause" if run.playing else "Play",
         icon=":material/pause:" if run.playing else ":material/play_arrow:",
         key="play",
-        on_click=_play_pause,
-        args=(page,),
+        on_click=on_session,
+        args=("play_pause", page),
         type="secondary" if run.playing else "primary",
         width="stretch",
         shortcut="Space",
@@ -157,8 +79,8 @@ def header(title: str, page: str, run, *, on_step: Callable[[str], None] = _step
         step_label,
         icon=":material/skip_next:",
         key="step",
-        on_click=on_step,
-        args=(page,),
+        on_click=on_step or on_session,
+        args=(page,) if on_step else ("step", page),
         width="stretch",
         shortcut="Right",
         help="one training step (→)",
@@ -167,8 +89,8 @@ def header(title: str, page: str, run, *, on_step: Callable[[str], None] = _step
         "Reset",
         icon=":material/replay:",
         key="reset",
-        on_click=_reset,
-        args=(page,),
+        on_click=on_session,
+        args=("reset", page),
         width="stretch",
         shortcut="Backspace",
         help="start this run again from step 0 (Backspace)",
@@ -179,8 +101,8 @@ def header(title: str, page: str, run, *, on_step: Callable[[str], None] = _step
             f"Step back to step {earlier[-1]}" if earlier else "Step back",
             key="step_back",
             icon=":material/undo:",
-            on_click=_step_back,
-            args=(page,),
+            on_click=on_session,
+            args=("step_back", page),
             disabled=not earlier,
             help=f"return to the newest kept state before this one (kept every {TAPE_EVERY} steps)",
         )
@@ -443,14 +365,6 @@ def _in(container, factory, *args):
 
 
 # ---- timeline, fork, branches ------------------------------------------------------------------------------
-def _choose_replay(page: str, value) -> None:
-    session = lab()
-    session.replay[page] = None if value == "live" else value
-    run = session.runs.get(page)
-    if run is not None and value != "live":
-        run.playing = False
-
-
 def timeline(session: LabSession, page: str, run: Run) -> int | None:
     """While paused, a slider over the kept snapshots and "live" (while playing it says how to scrub,
     so its value never lags behind the run). Returns the replayed step, or None."""
@@ -467,39 +381,17 @@ def timeline(session: LabSession, page: str, run: Run) -> int | None:
         "Timeline (scrub back through training; 'live' is the run now)",
         steps + ["live"],
         format_func=lambda v: f"live (step {run.step})" if v == "live" else f"step {v}",
-        **bound("timeline", "live" if chosen is None else chosen, partial(_choose_replay, page)),
+        **bound("timeline", "live" if chosen is None else chosen, partial(lab().choose_replay, page)),
     )
     return chosen
 
 
 def _fork(page: str, step: int) -> None:
-    """on_click of "Fork": a Playground branch trains beside the run; on Compare the comparison itself
-    continues from ``step`` with the new settings (and the sidebar takes them)."""
-    session = lab()
-    run = session.runs.get(page)
-    if run is None:
-        return
-    state = st.session_state
-    changes = {
-        "K": int(state.get("fork_K", run.base_config.drift.K)),
-        "tau": state.get("fork_tau"),
-        "batch_size": state.get("fork_batch"),
-    }
-    try:
-        if page == "compare":
-            forked = run.fork(step, **changes)
-            session.runs[page] = forked
-            session.config = session.config.with_values({k: forked.base_config.to_flat()[k] for k in changes})
-            session.replay[page] = None
-            cfg = forked.base_config
-            session.notices[page] = (
-                f":material/call_split: Forked from step {step}: K = {cfg.drift.K}, "
-                f"τ = {cfg.drift.tau:g}, N = {cfg.train.batch_size}."
-            )
-        else:
-            run.branch(step, **changes)
-    except (ConfigError, KeyError) as err:
-        session.notices[page] = f"Cannot fork from step {step}: {err}"
+    """on_click of "Fork": the session forks the page's run with the fork controls' K, τ and N."""
+    state, run = st.session_state, lab().runs.get(page)
+    if run is not None:
+        changes = {"K": int(state.get("fork_K", run.base_config.drift.K)), "tau": state.get("fork_tau")}
+        lab().fork(page, step, {**changes, "batch_size": state.get("fork_batch")})
 
 
 def fork_controls(page: str, run: Run, step: int) -> None:

@@ -18,12 +18,9 @@ import streamlit as st
 from streamlit import runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from drift_core.checkpoint import CheckpointError, checkpoint_bytes
-from drift_core.config import ConfigError
+from drift_core.checkpoint import checkpoint_bytes
 from drift_core.limits import Limits
-from drift_core.particles import load_arm
 from drift_core.process import release_memory
-from drift_core.run import Run
 from drift_core.train import Trainer
 
 from .session import LabSession, lab
@@ -100,30 +97,11 @@ def trainer_checkpoint(trainer: Trainer) -> bytes:
 
 
 def _take_checkpoint(page: str) -> None:
-    """on_change of the checkpoint uploader: load safely; on success the loaded run replaces the page's
-    run and its settings become the session's; on failure nothing changes and the notice says why."""
-    session = lab()
+    """on_change of the checkpoint uploader (what the session does with it:
+    :meth:`LabSession.take_checkpoint`)."""
     file = st.session_state.get("checkpoint_upload")
-    if file is None:
-        return
-    try:
-        trainer = load_arm(file.getvalue(), limits=Limits.from_env())  # a network or a particle run
-    except (CheckpointError, ConfigError, ValueError) as err:  # ValueError: e.g. a device this server lacks
-        session.notices["checkpoint"] = f"error:Could not load {file.name}: {err}. Your current run is unchanged."
-        return
-    run = Run.around(trainer)
-    if trainer.points is not None:
-        session.add_points(trainer.points, file.name)
-    session.run_points[page] = session.points.version if trainer.points is not None else 0
-    session.config = trainer.config
-    session.set_view(beside_particles=False)  # the loaded run is one arm: keep it as it is
-    session.runs[page] = run
-    session.replay[page] = None
-    session.notices["checkpoint"] = (
-        f"Loaded {file.name}: {trainer.config.data.dataset}, "
-        f"{trainer.config.drift.label()}, step {trainer.step_count}. "
-        "Press Play to continue it."
-    )
+    if file is not None:
+        lab().take_checkpoint(page, file.getvalue(), file.name, Limits.from_env())
 
 
 def checkpoint_controls(session: LabSession, page: str) -> None:

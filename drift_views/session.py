@@ -1,0 +1,248 @@
+"""Everything one browser session of the app keeps between script runs, without Streamlit: one
+:class:`LabSession` with the experiment configuration (the only copy of the settings), the display
+settings, the uploaded points, each page's :class:`~drift_core.run.Run`, the notices waiting to be
+shown and any page's own state; and what the app's controls do to it (a setting, a scenario, an
+upload, a checkpoint, Play, Step, Reset, Step back, the timeline, a fork). :mod:`ui.session` keeps it
+under one session-state key and binds the widgets to it; the controls' callbacks call these methods."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
+
+from torch import Tensor
+
+from drift_core.checkpoint import CheckpointError
+from drift_core.config import ConfigError, ExperimentConfig
+from drift_core.data.points import PointSetError, load_points
+from drift_core.limits import Limits
+from drift_core.particles import load_arm
+from drift_core.run import Run
+from drift_core.scenarios import SCENARIOS
+
+from .display import ViewSettings
+
+__all__ = ["LabSession", "UserPoints"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class UserPoints:
+    """An uploaded (or checkpointed) point set [M, 2], its description, and a version that grows
+    with every new upload, so a run knows when its data changed."""
+
+    points: Tensor
+    description: str
+    version: int
+
+
+@dataclass
+class LabSession:
+    """One browser session's state. ``runs`` and ``replay`` are keyed by page name
+    ("playground", "compare", "inspector", "images"); ``notices`` by topic ("link", "setting",
+    "upload", "checkpoint", or a page name for what happened to its run); ``pages`` holds any
+    page's own state object (see :meth:`page`)."""
+
+    config: ExperimentConfig = field(default_factory=ExperimentConfig)
+    view: ViewSettings = field(default_factory=ViewSettings)
+    points: UserPoints | None = None
+    runs: dict[str, Any] = field(default_factory=dict)
+    run_points: dict[str, int] = field(default_factory=dict)  # the points version each page's run trains on
+    fallbacks_seen: dict[str, int] = field(default_factory=dict)  # out-of-memory fallbacks taken into the config
+    replay: dict[str, int | None] = field(default_factory=dict)
+    notices: dict[str, str] = field(default_factory=dict)
+    scenario: str | None = None  # the guided scenario whose "what to watch" is shown
+    pages: dict[str, Any] = field(default_factory=dict)
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)  # this session in the server's registry
+    from_link: bool = False  # the settings were read from the URL (first run of the session)
+
+    def set_view(self, **changes) -> None:
+        self.view = replace(self.view, **changes)
+
+    def page(self, name: str, factory: Callable[[], T]) -> T:
+        """Page ``name``'s own state object, created by ``factory`` on first use."""
+        if name not in self.pages:
+            self.pages[name] = factory()
+        return self.pages[name]
+
+    def take_notice(self, topic: str) -> str:
+        """The notice waiting under ``topic`` ("" if none), removed."""
+        return self.notices.pop(topic, "")
+
+    def adopt_fallbacks(self) -> None:
+        """After a run fell back to a smaller batch (out of memory), make that batch the session's, so
+        the next script run does not ask for the batch that did not fit."""
+        for page, run in self.runs.items():
+            trainers = list(getattr(run, "trainers", {}).values())
+            taken = sum(len(getattr(t, "fallback_notices", ())) for t in trainers)
+            if taken > self.fallbacks_seen.get(page, 0):
+                self.fallbacks_seen[page] = taken
+                smallest = min(t.config.train.batch_size for t in trainers)
+                if page != "inspector" and smallest < self.config.train.batch_size:
+                    self.config = self.config.with_values({"batch_size": smallest})
+
+    def add_points(self, points: Tensor, description: str) -> None:
+        version = self.points.version + 1 if self.points is not None else 1
+        self.points = UserPoints(points, description, version)
+
+    # ---- settings ------------------------------------------------------------------------------------
+    def set_setting(self, name: str, value, limits: Limits) -> None:
+        """Config field ``name`` set to ``value``; a value the engine or the server's ``limits`` refuse
+        keeps the previous config and leaves the reason under the notice "setting"."""
+        try:
+            config = self.config.with_values({name: value})
+            limits.check(config)
+        except ConfigError as err:
+            self.notices["setting"] = f"Setting not applied: {err}"
+            return
+        self.config = config
+        self.notices.pop("setting", None)
+
+    def apply_scenario(self, key: str) -> None:
+        """The guided scenario's configuration becomes the session's; the 2D pages start fresh runs."""
+        self.config = SCENARIOS[key].config
+        self.scenario = key
+        for page in ("playground", "compare", "inspector"):
+            self.runs.pop(page, None)
+
+    def take_points(self, data: bytes, name: str, limits: Limits) -> None:
+        """An uploaded CSV of points: on success they become the data (dataset "custom"); on failure
+        everything stays as it was and the notice "upload" says why."""
+        notes: list[str] = []
+        try:
+            points = load_points(data, max_points=limits.max_upload_points, notes=notes)
+        except PointSetError as err:
+            self.notices["upload"] = f"Could not use {name}: {err}. Your previous data is unchanged."
+            return
+        self.add_points(points, name + (f" ({'; '.join(notes)})" if notes else ""))
+        self.notices.pop("upload", None)
+        self.config = self.config.with_values({"dataset": "custom"})
+
+    def take_checkpoint(self, page: str, data: bytes, name: str, limits: Limits) -> None:
+        """A checkpoint file read safely (:func:`drift_core.particles.load_arm`, ``weights_only``): on
+        success its run replaces ``page``'s and its settings become the session's; on failure nothing
+        changes and the notice "checkpoint" says why (prefixed "error:")."""
+        try:
+            trainer = load_arm(data, limits=limits)  # a network or a particle run
+        except (CheckpointError, ConfigError, ValueError) as err:  # ValueError: e.g. a device this server lacks
+            self.notices["checkpoint"] = f"error:Could not load {name}: {err}. Your current run is unchanged."
+            return
+        if trainer.points is not None:
+            self.add_points(trainer.points, name)
+        self.run_points[page] = self.points.version if trainer.points is not None else 0
+        self.config = trainer.config
+        self.set_view(beside_particles=False)  # the loaded run is one arm: keep it as it is
+        self.runs[page], self.replay[page] = Run.around(trainer), None
+        self.notices["checkpoint"] = (
+            f"Loaded {name}: {trainer.config.data.dataset}, {trainer.config.drift.label()}, "
+            f"step {trainer.step_count}. Press Play to continue it."
+        )
+
+    # ---- a page's run ----------------------------------------------------------------------------------
+    def run_for(self, page: str, config: ExperimentConfig, *, fairness: bool = False) -> Run:
+        """Page ``page``'s run for ``config``: created on first use, rebuilt when a field that defines
+        the run changed (data, start, network, seed, mode, uploaded points, the fairness arm, the
+        particles beside the network), else given the live changes. What happened is left in
+        ``notices[page]``."""
+        custom = config.data.dataset == "custom" and self.points is not None
+        points = self.points.points if custom else None
+        version = self.points.version if custom else 0
+        beside = page == "playground" and self.view.beside_particles and config.train.mode == "network"
+        run = self.runs.get(page)
+        if run is not None:
+            changed = run.needs_reset(config, fairness if page == "compare" else None)
+            if self.run_points.get(page, 0) != version:
+                changed.append("uploaded points")
+            if page == "playground" and beside != ("particles" in run.trainers):
+                changed.append("the particles beside the network")
+            if not changed:
+                live = run.apply(config)
+                if live:
+                    self.notices[page] = f":material/bolt: Applied live (no reset): {', '.join(live)}."
+                return run
+            self.notices[page] = f":material/restart_alt: Restarted the run: {', '.join(changed)} changed."
+        if page == "compare":
+            run = Run.compare(config, fairness, points)
+        elif beside:
+            run = Run.network_and_particles(config, points)
+        else:
+            run = Run.single(config, points)
+        self.runs[page], self.run_points[page], self.replay[page] = run, version, None
+        return run
+
+    def play_pause(self, page: str) -> None:
+        """Play or pause ``page``'s run; Play returns to the live view and resumes after a divergence."""
+        run = self.runs.get(page)
+        if run is None:
+            return
+        if run.playing:
+            run.playing = False
+            return
+        self.replay[page] = None
+        if getattr(run, "diverged", False):
+            run.resume_after_divergence()
+        run.message, run.playing = "", True
+
+    def step(self, page: str) -> None:
+        """One training step of ``page``'s run (paused, live view)."""
+        run = self.runs.get(page)
+        if run is None:
+            return
+        self.replay[page], run.playing = None, False
+        if getattr(run, "diverged", False):
+            run.resume_after_divergence()
+        run.advance(1)
+
+    def reset(self, page: str) -> None:
+        """Drop ``page``'s run: the page starts a fresh one from step 0."""
+        self.runs.pop(page, None)
+        self.replay[page] = None
+        self.notices[page] = ":material/restart_alt: Restarted the run."
+
+    def step_back(self, page: str) -> None:
+        """``page``'s run back to its newest kept state before this one (after a divergence)."""
+        run = self.runs.get(page)
+        if run is None:
+            return
+        try:
+            step = run.step_back()
+        except ValueError as err:
+            self.notices[page] = str(err)
+            return
+        self.replay[page] = None
+        self.notices[page] = (
+            f":material/undo: Stepped back to step {step}. Lower the learning rate before "
+            "pressing Play, or it will diverge again."
+        )
+
+    def choose_replay(self, page: str, value) -> None:
+        """Show kept step ``value`` of ``page``'s run (pausing it), or the live run ("live")."""
+        self.replay[page] = None if value == "live" else value
+        run = self.runs.get(page)
+        if run is not None and value != "live":
+            run.playing = False
+
+    def fork(self, page: str, step: int, changes: dict) -> None:
+        """Fork ``page``'s run at kept ``step`` with new settings ``changes`` (K, tau, batch_size): on
+        Compare the comparison itself continues from there (and the session takes the settings);
+        elsewhere a branch trains beside the run. A refusal is left in ``notices[page]``."""
+        run = self.runs.get(page)
+        if run is None:
+            return
+        try:
+            if page == "compare":
+                forked = run.fork(step, **changes)
+                cfg = forked.base_config
+                self.runs[page], self.replay[page] = forked, None
+                self.config = self.config.with_values({k: cfg.to_flat()[k] for k in changes})
+                self.notices[page] = (
+                    f":material/call_split: Forked from step {step}: K = {cfg.drift.K}, "
+                    f"τ = {cfg.drift.tau:g}, N = {cfg.train.batch_size}."
+                )
+            else:
+                run.branch(step, **changes)
+        except (ConfigError, KeyError) as err:
+            self.notices[page] = f"Cannot fork from step {step}: {err}"

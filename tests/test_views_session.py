@@ -1,0 +1,142 @@
+"""What the app's controls do to a browser session (drift_views.session.LabSession), without Streamlit:
+a setting within or beyond the server's limits, a scenario, an upload and a checkpoint (good and bad),
+a page's run built, kept with live changes or rebuilt, Play / Step / Reset / Step back, the timeline and
+a fork. The AppTests and the browser tests drive the same methods through the widgets."""
+
+from __future__ import annotations
+
+import io
+
+import torch
+
+from drift_core.checkpoint import checkpoint_bytes
+from drift_core.config import ExperimentConfig
+from drift_core.limits import Limits
+from drift_core.scenarios import SCENARIOS
+from drift_views.session import LabSession
+
+SMALL = ExperimentConfig().with_values({"dataset": "8gaussians", "width": 16, "depth": 1, "batch_size": 32})
+
+
+def session() -> LabSession:
+    return LabSession(config=SMALL)
+
+
+def test_a_setting_is_applied_or_refused_with_the_reason():
+    lab = session()
+    lab.set_setting("tau", 0.2, Limits())
+    assert lab.config.drift.tau == 0.2 and "setting" not in lab.notices
+    lab.set_setting("tau", -1, Limits())
+    assert lab.config.drift.tau == 0.2 and lab.notices["setting"].startswith("Setting not applied")
+    lab.set_setting("batch_size", 4096, Limits(max_batch=1024))
+    assert lab.config.train.batch_size == 32 and "1024" in lab.notices["setting"]
+    lab.set_setting("K", 2, Limits())
+    assert lab.config.drift.K == 2 and "setting" not in lab.notices
+
+
+def test_a_scenario_sets_the_config_and_restarts_the_2d_pages():
+    lab = session()
+    lab.run_for("playground", lab.config)
+    key = next(iter(SCENARIOS))
+    lab.apply_scenario(key)
+    assert lab.config == SCENARIOS[key].config and lab.scenario == key and "playground" not in lab.runs
+
+
+def test_uploaded_points_become_the_data_and_a_bad_file_changes_nothing():
+    lab = session()
+    lab.take_points(b"x,y\n0,0\n1,1\n0.5,0.2\n", "mine.csv", Limits())
+    assert lab.config.data.dataset == "custom" and lab.points.version == 1 and len(lab.points.points) == 3
+    run = lab.run_for("playground", lab.config)
+    lab.take_points(b"\x00\xff not points", "bad.csv", Limits())
+    assert lab.points.version == 1 and "Could not use bad.csv" in lab.notices["upload"]
+    assert lab.run_for("playground", lab.config) is run
+    lab.take_points(b"x,y\n2,2\n3,3\n", "more.csv", Limits())
+    assert "upload" not in lab.notices and lab.run_for("playground", lab.config) is not run  # new points: new run
+    assert "uploaded points" in lab.notices["playground"]
+
+
+def test_a_checkpoint_replaces_the_pages_run_and_a_bad_one_is_refused():
+    lab = session()
+    source = session().run_for("playground", SMALL.with_values({"K": 1}))
+    source.advance(3)
+    data = checkpoint_bytes(source.trainer.state_dict(), kind="toy2d")
+    run = lab.run_for("playground", lab.config)
+    lab.take_checkpoint("playground", b"garbage", "bad.pt", Limits())
+    assert lab.runs["playground"] is run and lab.notices["checkpoint"].startswith("error:Could not load bad.pt")
+    lab.take_checkpoint("playground", data, "good.pt", Limits())
+    loaded = lab.runs["playground"]
+    assert loaded is not run and loaded.step == 3 and lab.config.drift.K == 1
+    assert lab.notices["checkpoint"].startswith("Loaded good.pt")
+    assert lab.run_for("playground", lab.config) is loaded  # the session's settings are the checkpoint's
+    torch.testing.assert_close(
+        next(loaded.trainer.model.parameters()), next(source.trainer.model.parameters()), rtol=0, atol=0
+    )
+
+
+def test_a_pages_run_is_kept_with_live_changes_and_rebuilt_when_it_must_be():
+    lab = session()
+    run = lab.run_for("playground", lab.config)
+    assert lab.run_for("playground", lab.config.with_values({"tau": 0.1})) is run
+    assert run.config.drift.tau == 0.1 and "Applied live" in lab.notices["playground"]
+    rebuilt = lab.run_for("playground", lab.config.with_values({"width": 8}))
+    assert rebuilt is not run and "Restarted the run" in lab.notices["playground"]
+    lab.set_view(beside_particles=True)
+    both = lab.run_for("playground", lab.config.with_values({"width": 8}))
+    assert both is not rebuilt and "particles" in both.trainers
+    pair = lab.run_for("compare", lab.config, fairness=True)
+    assert len(pair.trainers) == 3 and lab.run_for("compare", lab.config, fairness=False) is not pair
+
+
+def test_transport_play_step_reset_and_the_timeline():
+    lab = session()
+    run = lab.run_for("playground", lab.config)
+    lab.play_pause("playground")
+    assert run.playing
+    lab.play_pause("playground")
+    assert not run.playing
+    lab.step("playground")
+    lab.step("playground")
+    assert run.step == 2
+    run.frames(64, force_snapshot=True)
+    lab.play_pause("playground")
+    lab.choose_replay("playground", 0)
+    assert lab.replay["playground"] == 0 and not run.playing  # scrubbing back pauses
+    lab.play_pause("playground")
+    assert lab.replay["playground"] is None and run.playing  # Play returns to the live run
+    lab.choose_replay("playground", "live")
+    assert lab.replay["playground"] is None
+    lab.reset("playground")
+    assert "playground" not in lab.runs and lab.run_for("playground", lab.config).step == 0
+
+
+def test_step_back_after_a_divergence_and_forks():
+    lab = session()
+    run = lab.run_for("playground", lab.config.with_values({"lr": 1.0}))
+    lab.step_back("playground")
+    assert "playground" in lab.notices  # nothing kept before step 0: the reason, not an error
+    run.advance(2)
+    run.frames(64, force_snapshot=True)
+    with torch.no_grad():
+        for parameter in run.trainer.model.parameters():
+            parameter.fill_(float("nan"))
+    run.advance(1)
+    assert run.diverged
+    lab.step_back("playground")
+    assert not run.diverged and run.step < 3 and f"Stepped back to step {run.step}" in lab.notices["playground"]
+    lab.fork("playground", run.step, {"K": 1, "tau": 0.1, "batch_size": 16})
+    assert len(run.branches) == 1
+    pair = lab.run_for("compare", lab.config.with_values({"K": 1, "lr": 1e-3}))
+    pair.advance(2)
+    pair.frames(64, force_snapshot=True)
+    lab.fork("compare", 2, {"K": 2, "tau": 0.2, "batch_size": 16})
+    forked = lab.runs["compare"]
+    assert forked is not pair and forked.step == 2 and lab.config.drift.K == 2 and lab.config.drift.tau == 0.2
+    lab.fork("compare", 1, {"K": 2, "tau": 0.2, "batch_size": 16})
+    assert lab.notices["compare"].startswith("Cannot fork from step 1")
+
+
+def test_take_points_reads_bytes_of_any_kind_without_raising():
+    lab = session()
+    for data in (b"", io.BytesIO(b"1,2").getvalue(), bytes(range(256)), "x,y\n∞,1\n".encode()):
+        lab.take_points(data, "f.csv", Limits())
+    assert lab.points is None and "upload" in lab.notices
