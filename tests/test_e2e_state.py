@@ -111,11 +111,15 @@ def _go_to_images(page) -> None:
 
 
 def _wait_for_selected(page, key: str, text: str, timeout_s: float = 60.0) -> None:
+    """Wait until the slider ``key`` shows ``text`` and the server has taken it: a slider hands its
+    value to the server only after a short debounce, so a page switch right after a move (faster
+    than a person) would leave before the change is sent."""
     deadline = time.time() + timeout_s
     while _selected(page, key) != text:
         if time.time() > deadline:
             pytest.fail(f"{key} shows {_selected(page, key)!r}, not {text!r}")
         time.sleep(0.25)
+    time.sleep(1.5)  # past the debounce and the rerun's start
     _wait_idle(page)
 
 
