@@ -19,10 +19,10 @@ from streamlit.testing.v1 import AppTest
 from drift_core.checkpoint import checkpoint_bytes
 from drift_core.config import ExperimentConfig
 from drift_core.train import Trainer
+from drift_views.registry import SessionRegistry
 from tests.app_support import lab_of, open_page, step_counter, texts, upload
 from tests.conftest import ROOT
 from ui import safety
-from ui.sessions import SessionRegistry
 
 SMALL_URL = {"dataset": "moons", "batch_size": "64", "width": "32", "depth": "2", "steps_per_frame": "10"}
 

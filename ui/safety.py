@@ -1,5 +1,5 @@
 """Reliability in the app: a bound on live sessions and checkpoint save/load. The logic lives in
-:mod:`ui.sessions` (the registry) and :mod:`drift_core.checkpoint`; divergence and out-of-memory
+:mod:`drift_views.registry` (the registry) and :mod:`drift_core.checkpoint`; divergence and out-of-memory
 handling are the run's (:class:`drift_core.run.Run`), shown by :mod:`ui.run_view`.
 
 Nothing a user uploads is executed: checkpoints are read with ``torch.load(weights_only=True)``
@@ -22,9 +22,9 @@ from drift_core.checkpoint import checkpoint_bytes
 from drift_core.limits import Limits
 from drift_core.process import release_memory
 from drift_core.train import Trainer
+from drift_views.registry import SessionLimitError, SessionRegistry
 
 from .session import LabSession, lab
-from .sessions import SessionLimitError, SessionRegistry
 
 EVICTED_NOTICE = (
     "This session was idle while the server was full, so its run was released to make room for "

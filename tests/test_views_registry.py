@@ -1,4 +1,4 @@
-"""The bound on live app sessions (ui.sessions.SessionRegistry): the least recently used idle session is
+"""The bound on live app sessions (drift_views.registry.SessionRegistry): the least recently used idle session is
 evicted, a newcomer refused while all are active, and the bound holds under concurrent use."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from ui.sessions import SessionLimitError, SessionRegistry
+from drift_views.registry import SessionLimitError, SessionRegistry
 
 
 def test_session_registry_evicts_the_least_recently_used_idle_session():
