@@ -17,6 +17,8 @@ from torch import Tensor
 from drift_core.checkpoint import CheckpointError
 from drift_core.config import ConfigError, ExperimentConfig
 from drift_core.data.points import PointSetError, load_points
+from drift_core.images.config import ImageExperimentConfig
+from drift_core.images.pair import image_pair
 from drift_core.limits import Limits
 from drift_core.particles import load_arm
 from drift_core.run import Run
@@ -172,6 +174,20 @@ class LabSession:
             run = Run.single(config, points)
         self.runs[page], self.run_points[page], self.replay[page] = run, version, None
         return run
+
+    def images_run(self, config: ImageExperimentConfig, *, reset: bool = False) -> tuple[Run, str]:
+        """The images page's lock-step pair for ``config`` (:func:`drift_core.images.pair.image_pair`)
+        and a note: a new pair (both arms from step 0) on Reset, on the first visit or when a setting
+        that needs one changed; otherwise the same pair with the live settings (the step budget)
+        applied. Raises what :func:`image_pair` raises (the old pair stays)."""
+        run = self.runs.get("images")
+        if run is not None and not reset and not run.needs_reset(config):
+            if config != run.base_config:
+                run.apply(config)
+            return run, ""
+        note = "" if run is None else ("restarted" if reset else "settings changed: both runs restarted from step 0")
+        self.runs["images"] = image_pair(config)
+        return self.runs["images"], note
 
     def play_pause(self, page: str) -> None:
         """Play or pause ``page``'s run; Play returns to the live view and resumes after a divergence."""

@@ -17,8 +17,7 @@ from drift_core.images.render import tile_images
 from drift_core.images.train import DISPLAY_SAMPLES
 from drift_views import figures
 from drift_views.images import drift_rms_figure, feature_space_figures, fid_table
-from ui.images_state import current_run, page_state, pair_for
-from ui.images_widgets import FID_SIZES, feature_group_selector, page_widget, sidebar
+from ui.images_widgets import FID_SIZES, feature_group_selector, page_state, page_widget, sidebar
 from ui.live import live_fragment
 from ui.live_plot import LiveView
 from ui.run_view import header
@@ -27,7 +26,7 @@ from ui.session import lab
 page = page_state()
 sidebar(page)
 try:
-    run, note = pair_for(page.config)
+    run, note = lab().images_run(page.config)
 except (DatasetUnavailable, EncoderUnavailable) as err:
     st.error(str(err), icon=":material/cloud_off:")
     st.info("Pick an offline demo set (digits or photo crops) in the sidebar to try the page without CIFAR10.")
@@ -58,7 +57,7 @@ about_col.caption(
 
 
 def frame() -> None:
-    pair = current_run()
+    pair = lab().runs["images"]
     if pair.playing and pair.advance(page.steps_per_frame, wait=False).paused_reason:
         st.rerun()  # redraw the page paused, with the reason
     if pair.message:

@@ -140,3 +140,18 @@ def test_take_points_reads_bytes_of_any_kind_without_raising():
     for data in (b"", io.BytesIO(b"1,2").getvalue(), bytes(range(256)), "x,y\n∞,1\n".encode()):
         lab.take_points(data, "f.csv", Limits())
     assert lab.points is None and "upload" in lab.notices
+
+
+def test_the_images_pair_is_kept_with_live_changes_and_rebuilt_with_a_note(tmp_path, monkeypatch):
+    from drift_views.images import ImagesPage
+
+    monkeypatch.setenv("DRIFT_DATA_DIR", str(tmp_path))
+    lab, config = session(), ImagesPage().config.with_values({"batch_size": 8, "positives": 8})
+    pair, note = lab.images_run(config)
+    assert note == "" and lab.runs["images"] is pair and set(pair.trainers) == {"baseline", "lookahead"}
+    kept, note = lab.images_run(config.with_values({"steps": 50}))
+    assert kept is pair and note == "" and pair.base_config.train.steps == 50
+    rebuilt, note = lab.images_run(config.with_values({"K": 2}))
+    assert rebuilt is not pair and "restarted" in note and rebuilt.trainers["lookahead"].config.drift.K == 2
+    again, note = lab.images_run(config.with_values({"K": 2}), reset=True)
+    assert again is not rebuilt and note == "restarted"

@@ -15,8 +15,7 @@ from drift_core.images.data import DATASET_LABELS, DATASETS
 from drift_core.images.features import resnet18_weights_path
 from drift_core.limits import Limits
 from drift_views.images import NOISE_DIMS, ImagesPage
-from ui.images_state import page_state
-from ui.session import bound
+from ui.session import bound, lab
 
 TAUS = (0.02, 0.03, 0.05, 0.1, 0.2)
 BATCHES = (8, 16, 32, 64, 128, 256)
@@ -37,6 +36,11 @@ def _config_widget(name: str, page: ImagesPage, help: str | None = None) -> dict
     its page's value."""
     meaning = help or ImageExperimentConfig.meanings()[name]
     return {"help": meaning, **bound(name, page.config.to_flat()[name], lambda value: page_state().set(name, value))}
+
+
+def page_state() -> ImagesPage:
+    """This session's :class:`~drift_views.images.ImagesPage` (its run is ``lab().runs["images"]``)."""
+    return lab().page("images", ImagesPage)
 
 
 def page_widget(key: str, attribute: str) -> dict[str, Any]:
