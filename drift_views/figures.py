@@ -16,12 +16,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
+import torch
 
 from drift_core import palette
-from drift_core.estimator_noise import EstimatorNoise
+from drift_core.config import DriftConfig
+from drift_core.estimator_noise import EstimatorNoise, estimator_noise
 from drift_core.history import History
 from drift_core.palette import Stroke
-from drift_core.probes import NeighboursByDimension
+from drift_core.probes import NeighboursByDimension, density_on_grid, field_on_grid, grid_points
+from drift_core.records import Snapshot
 
 TEXT = "theme:text"
 """Drawn in the theme's text colour (black on light, light on dark): the drift V, outlines."""
@@ -603,3 +606,32 @@ def flattening_figures(result: NeighboursByDimension, step: int, *, style: Style
         curves_figure(share, title=f"neighbours ÷ data points (step {step})", y_title="share of the data", **common),
         curves_figure(overlap, title="overlap with the 2D neighbourhood", y_title="overlap", **common),
     )
+
+
+def field_layers(snap: Snapshot, bounds, drift: DriftConfig, layers: set[str]) -> dict:
+    """The extra inputs of :func:`particle_figure` for the grid layers in ``layers``: the field V on a
+    21 × 21 grid over ``bounds`` ("field on a grid") and the particles' density ("density")."""
+    extra: dict = {}
+    if "field on a grid" in layers:
+        grid = grid_points(bounds, 21)
+        positives = torch.as_tensor(snap.positives)
+        extra["grid_field"] = field_on_grid(grid, torch.as_tensor(snap.generated), positives, drift).numpy()
+        extra["grid"] = grid.numpy()
+    if "density" in layers:
+        extra["density"] = density_on_grid(snap.generated, bounds, 60)
+    return extra
+
+
+NOISE_RESAMPLES = 8
+NOISE_PROBES = 48
+
+
+def noise_layer(trainer, figure: dict, arrow_scale: float, seed: int) -> EstimatorNoise | str:
+    """Add the estimator-noise layer (:func:`add_noise_layer`) for ``NOISE_PROBES`` of ``trainer``'s
+    particles and ``NOISE_RESAMPLES`` fresh batches; returns the noise, or why it cannot be computed."""
+    try:
+        noise = estimator_noise(trainer, resamples=NOISE_RESAMPLES, probes=NOISE_PROBES, seed=seed)
+    except (ValueError, RuntimeError) as err:
+        return f"Estimator noise unavailable: {err}"
+    add_noise_layer(figure, noise, arrow_scale)
+    return noise

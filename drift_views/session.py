@@ -8,7 +8,7 @@ under one session-state key and binds the widgets to it; the controls' callbacks
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -19,12 +19,12 @@ from drift_core.config import ConfigError, ExperimentConfig
 from drift_core.data.points import PointSetError, load_points
 from drift_core.images.config import ImageExperimentConfig
 from drift_core.images.pair import image_pair
-from drift_core.limits import Limits
+from drift_core.limits import Limits, config_from_query
 from drift_core.particles import load_arm
 from drift_core.run import Run
 from drift_core.scenarios import SCENARIOS
 
-from .display import ViewSettings
+from .display import TRUTHY, ViewSettings
 
 __all__ = ["LabSession", "UserPoints"]
 
@@ -89,6 +89,23 @@ class LabSession:
     def add_points(self, points: Tensor, description: str) -> None:
         version = self.points.version + 1 if self.points is not None else 1
         self.points = UserPoints(points, description, version)
+
+    def open_link(self, params: Mapping[str, str], limits: Limits) -> None:
+        """A page's URL parameters: on the session's first run its settings become the session's
+        (unknown keys ignored, bad values kept, out-of-range ones clamped, each with a notice under
+        "link"); later, only ``presenter`` is honoured (a link opened in an existing tab)."""
+        if self.from_link:
+            if "presenter" in params:
+                self.set_view(presenter=str(params["presenter"]).strip().lower() in TRUTHY)
+            return
+        self.from_link = True
+        config, notices = config_from_query(ExperimentConfig(), params, limits)
+        if config.data.dataset == "custom":
+            notices.append("the link uses uploaded points, which are not part of a link: upload the CSV again")
+        self.config = config
+        self.view, view_notices = ViewSettings.from_query(params, limits.max_steps_per_frame)
+        if notices + view_notices:
+            self.notices["link"] = "Link settings adjusted: " + "; ".join(notices + view_notices)
 
     # ---- settings ------------------------------------------------------------------------------------
     def set_setting(self, name: str, value, limits: Limits) -> None:

@@ -155,3 +155,18 @@ def test_the_images_pair_is_kept_with_live_changes_and_rebuilt_with_a_note(tmp_p
     assert rebuilt is not pair and "restarted" in note and rebuilt.trainers["lookahead"].config.drift.K == 2
     again, note = lab.images_run(config.with_values({"K": 2}), reset=True)
     assert again is not rebuilt and note == "restarted"
+
+
+def test_a_link_is_read_once_and_later_links_only_switch_presenter_mode():
+    lab = LabSession()
+    lab.open_link(
+        {"tau": "0.2", "batch_size": "999999", "layers": "V,nope", "K": "x", "junk": "1"}, Limits(max_batch=1024)
+    )
+    assert lab.config.drift.tau == 0.2 and lab.config.train.batch_size == 1024 and lab.view.layers == ("V",)
+    notice = lab.notices["link"]
+    assert notice.startswith("Link settings adjusted: ") and "batch_size" in notice and "layers" in notice
+    lab.open_link({"tau": "0.5", "presenter": "yes"}, Limits())
+    assert lab.config.drift.tau == 0.2 and lab.view.presenter  # the settings are the session's now
+    custom = LabSession()
+    custom.open_link({"dataset": "custom"}, Limits())
+    assert "upload the CSV again" in custom.notices["link"]

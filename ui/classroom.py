@@ -8,11 +8,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from drift_core.estimator_noise import EstimatorNoise, estimator_noise
 from drift_core.export import RunExport, mp4_encoder
 from drift_core.run import Run
 from drift_core.scenarios import SCENARIOS
-from drift_views.figures import add_noise_layer
 
 from .session import bound, lab
 
@@ -123,21 +121,3 @@ def export_buttons(run: Run) -> None:
         )
     if frames < 2:
         st.caption("GIF/MP4 export needs at least two kept frames: train a few more steps.")
-
-
-# ---- estimator noise ------------------------------------------------------------------------------------------
-NOISE_RESAMPLES = 8
-NOISE_PROBES = 48
-
-
-def noise_layer(run: Run, figure: dict, arrow_scale: float) -> EstimatorNoise | None:
-    """Add the estimator-noise layer to a particle figure (:func:`drift_views.figures.add_noise_layer`)
-    for ``NOISE_PROBES`` particles and ``NOISE_RESAMPLES`` fresh batches; None, with a caption saying
-    why, when it cannot be computed."""
-    try:
-        noise = estimator_noise(run.trainer, resamples=NOISE_RESAMPLES, probes=NOISE_PROBES, seed=run.step)
-    except (ValueError, RuntimeError) as err:
-        st.caption(f"Estimator noise unavailable: {err}")
-        return None
-    add_noise_layer(figure, noise, arrow_scale)
-    return noise

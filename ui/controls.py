@@ -20,7 +20,7 @@ import streamlit as st
 from drift_core.config import MODES, ExperimentConfig
 from drift_core.data.toy2d import SAMPLERS
 from drift_core.drift import KERNELS
-from drift_core.limits import Limits, config_from_query
+from drift_core.limits import Limits
 from drift_core.lookahead import NEGATIVES, SCALINGS, WEIGHTINGS
 from drift_core.scenarios import SCENARIOS
 from drift_views.display import (
@@ -34,9 +34,7 @@ from drift_views.display import (
     START_LABELS,
     STEP_OPTIONS,
     TAU_OPTIONS,
-    TRUTHY,
     WIDTH_OPTIONS,
-    ViewSettings,
 )
 
 from .session import LabSession, bound, lab
@@ -53,19 +51,7 @@ def open_session() -> LabSession:
     """This session's :class:`LabSession`; on its first run the URL's settings become its own. A
     ``presenter`` parameter is honoured on every run (a link opened in an existing tab)."""
     session = lab()
-    params = st.query_params.to_dict()
-    if not session.from_link:
-        session.from_link = True
-        config, notices = config_from_query(ExperimentConfig(), params, limits())
-        if config.data.dataset == "custom":
-            notices.append("the link uses uploaded points, which are not part of a link: upload the CSV again")
-        session.config = config
-        session.view, view_notices = ViewSettings.from_query(params, limits().max_steps_per_frame)
-        notices += view_notices
-        if notices:
-            session.notices["link"] = "Link settings adjusted: " + "; ".join(notices)
-    elif "presenter" in params:
-        session.set_view(presenter=str(params["presenter"]).strip().lower() in TRUTHY)
+    session.open_link(st.query_params.to_dict(), limits())
     session.adopt_fallbacks()
     return session
 

@@ -16,10 +16,8 @@ from dataclasses import dataclass
 from functools import partial
 
 import streamlit as st
-import torch
 
 from drift_core.particles import ParticleTrainer
-from drift_core.probes import density_on_grid, field_on_grid, grid_points
 from drift_core.records import Snapshot
 from drift_core.run import TAPE_EVERY, TAPE_STATES, Run
 from drift_views import figures
@@ -201,7 +199,7 @@ class LiveRunView:
                 extra = {"other": other, "other_name": "baseline", "uirevision": "compare"}
             else:
                 layers = set(view.layers)
-                extra = self._field_layers(snap, layers)
+                extra = figures.field_layers(snap, run.bounds, run.config.drift, layers)
             out[name] = figures.particle_figure(
                 snap,
                 run.bounds,
@@ -213,18 +211,6 @@ class LiveRunView:
                 **extra,
             )
         return out
-
-    def _field_layers(self, snap: Snapshot, layers: set[str]) -> dict:
-        extra: dict = {}
-        if "field on a grid" in layers:
-            grid = grid_points(self.run.bounds, 21)
-            extra["grid_field"] = field_on_grid(
-                grid, torch.as_tensor(snap.generated), torch.as_tensor(snap.positives), self.run.config.drift
-            ).numpy()
-            extra["grid"] = grid.numpy()
-        if "density" in layers:
-            extra["density"] = density_on_grid(snap.generated, self.run.bounds, 60)
-        return extra
 
     # -- the frame loop
     def show(self) -> None:
@@ -324,7 +310,8 @@ class LiveRunView:
             first = next(iter(built))
             noise = None
             if self.session.view.estimator_noise and frame.replay_step is None and noise_applies(self.run):
-                noise = classroom.noise_layer(self.run, built[first], float(self.session.view.arrow_scale))
+                scale = float(self.session.view.arrow_scale)
+                noise = figures.noise_layer(self.run.trainer, built[first], scale, seed=self.run.step)
             game = getattr(self, "game", None)
             guessing = game is not None and game.active and not self.run.playing and frame.replay_step is None
             if guessing:
@@ -336,7 +323,7 @@ class LiveRunView:
                     game.take_click(click)
                     st.rerun(scope="fragment")  # draw the guess now
         if noise is not None:
-            slots["noise"].caption(noise_caption(noise))
+            slots["noise"].caption(noise if isinstance(noise, str) else noise_caption(noise))
         else:
             slots["noise"].empty()
         if "difference" in slots:
