@@ -140,23 +140,9 @@ def run_controls(session: LabSession, *, upload: bool = True) -> None:
         **_field("dataset"),
         format_func=lambda d: "your uploaded points" if d == "custom" else d,
     )
-    sb.selectbox(
-        "Start",
-        list(START_LABELS),
-        **_field("init"),
-        format_func=START_LABELS.get,
-    )
-    sb.segmented_control(
-        "What moves the points",
-        MODES,
-        **_field("mode"),
-        format_func=MODE_LABELS.get,
-    )
-    sb.select_slider(
-        "Dimensions D",
-        _options(DIMENSION_OPTIONS, "dimension"),
-        **_field("dimension"),
-    )
+    sb.selectbox("Start", list(START_LABELS), **_field("init"), format_func=START_LABELS.get)
+    sb.segmented_control("What moves the points", MODES, **_field("mode"), format_func=MODE_LABELS.get)
+    sb.select_slider("Dimensions D", _options(DIMENSION_OPTIONS, "dimension"), **_field("dimension"))
     c1, c2 = sb.columns(2)
     c1.select_slider("Width", _options(WIDTH_OPTIONS, "width"), **_field("width"))
     c2.select_slider("Depth", _options(range(1, 7), "depth"), **_field("depth"))
@@ -189,10 +175,7 @@ def live_controls(session: LabSession, *, lookahead_arm: bool = False, batch: bo
             **_field("K", min(session.config.drift.K, lim.max_k)),
         )
     sb.select_slider(
-        "Temperature τ (log scale)",
-        _options(TAU_OPTIONS, "tau"),
-        **_field("tau"),
-        format_func=lambda v: f"{v:g}",
+        "Temperature τ (log scale)", _options(TAU_OPTIONS, "tau"), **_field("tau"), format_func=lambda v: f"{v:g}"
     )
     sb.toggle("Multi-temperature (τ × {0.4, 1, 4})", **_field("multi_temperature"))
     if batch:
@@ -227,35 +210,12 @@ def live_controls(session: LabSession, *, lookahead_arm: bool = False, batch: bo
             step=0.1,
             **_field("alpha", min(max(session.config.drift.alpha, 0.0), 3.0)),
         )
-        st.selectbox(
-            "Term scaling",
-            list(SCALINGS),
-            **_field("scaling"),
-        )
-        st.selectbox(
-            "Term weighting",
-            list(WEIGHTINGS),
-            **_field("weighting"),
-        )
-        st.selectbox(
-            "Lookahead negatives",
-            list(NEGATIVES),
-            **_field("negatives"),
-        )
-        st.toggle(
-            "Attraction only (ablation)",
-            **_field("attraction_only"),
-        )
-        st.toggle(
-            "Normalise distances",
-            **_field("normalize_distance"),
-        )
-        st.selectbox(
-            "Kernel",
-            KERNELS,
-            **_field("kernel"),
-            format_func=KERNEL_LABELS.get,
-        )
+        st.selectbox("Term scaling", list(SCALINGS), **_field("scaling"))
+        st.selectbox("Term weighting", list(WEIGHTINGS), **_field("weighting"))
+        st.selectbox("Lookahead negatives", list(NEGATIVES), **_field("negatives"))
+        st.toggle("Attraction only (ablation)", **_field("attraction_only"))
+        st.toggle("Normalise distances", **_field("normalize_distance"))
+        st.selectbox("Kernel", KERNELS, **_field("kernel"), format_func=KERNEL_LABELS.get)
         st.select_slider(
             "Affinity floor",
             _options(FLOOR_OPTIONS, "affinity_floor"),

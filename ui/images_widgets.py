@@ -61,25 +61,10 @@ def sidebar(page: ImagesPage) -> None:
         format_func=lambda n: DATASET_LABELS[n].split(" - ")[0],
         **_config_widget("dataset", page),
     )
-    sb.selectbox(
-        "Generator",
-        tuple(NOISE_DIMS),
-        **_config_widget("generator", page),
-    )
-    sb.selectbox(
-        "Drift space",
-        encoders,
-        format_func=ENCODER_LABELS.get,
-        **_config_widget("encoder", page),
-    )
-    sb.toggle(
-        "Drift per location",
-        **_config_widget("per_location", page),
-    )
-    sb.toggle(
-        "Mean and std as two groups",
-        **_config_widget("separate_mean_std", page),
-    )
+    sb.selectbox("Generator", tuple(NOISE_DIMS), **_config_widget("generator", page))
+    sb.selectbox("Drift space", encoders, format_func=ENCODER_LABELS.get, **_config_widget("encoder", page))
+    sb.toggle("Drift per location", **_config_widget("per_location", page))
+    sb.toggle("Mean and std as two groups", **_config_widget("separate_mean_std", page))
     sb.markdown("#### :material/tune: Drift and training")
     sb.slider("Lookahead terms K", 0, min(4, Limits.from_env().max_k), **_config_widget("K", page))
     sb.select_slider(
