@@ -60,6 +60,7 @@ class LabSession:
     pages: dict[str, Any] = field(default_factory=dict)
     token: str = field(default_factory=lambda: uuid.uuid4().hex)  # this session in the server's registry
     from_link: bool = False  # the settings were read from the URL (first run of the session)
+    play_next: set[str] = field(default_factory=set)  # pages whose next run starts playing (Play right after Reset)
 
     def set_view(self, **changes) -> None:
         self.view = replace(self.view, **changes)
@@ -190,7 +191,14 @@ class LabSession:
         else:
             run = Run.single(config, points)
         self.runs[page], self.run_points[page], self.replay[page] = run, version, None
+        run.playing = self._take_play_next(page)
         return run
+
+    def _take_play_next(self, page: str) -> bool:
+        """Whether Play was pressed for ``page`` while it had no run (forgotten once asked)."""
+        asked = page in self.play_next
+        self.play_next.discard(page)
+        return asked
 
     def images_run(self, config: ImageExperimentConfig, *, reset: bool = False) -> tuple[Run, str]:
         """The images page's lock-step pair for ``config`` (:func:`drift_core.images.pair.image_pair`)
@@ -204,12 +212,16 @@ class LabSession:
             return run, ""
         note = "" if run is None else ("restarted" if reset else "settings changed: both runs restarted from step 0")
         self.runs["images"] = image_pair(config)
+        self.runs["images"].playing = self._take_play_next("images")
         return self.runs["images"], note
 
     def play_pause(self, page: str) -> None:
-        """Play or pause ``page``'s run; Play returns to the live view and resumes after a divergence."""
+        """Play or pause ``page``'s run; Play returns to the live view and resumes after a divergence.
+        Streamlit runs the callbacks of clicks that come faster than a rerun together, in click order:
+        after Reset there is no run yet, so Play then starts the page's next one."""
         run = self.runs.get(page)
-        if run is None:
+        if run is None:  # Reset and Play pressed within one rerun: the page's fresh run starts playing
+            self.play_next.add(page)
             return
         if run.playing:
             run.playing = False

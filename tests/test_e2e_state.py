@@ -240,3 +240,30 @@ def test_playground_live_tau_changes_while_playing(page, app_url, artifacts_dir)
 def test_compare_live_tau_changes_while_playing(page, app_url, artifacts_dir):
     _play_and_tweak(page, app_url, app_url + "/compare?dataset=8gaussians&steps=100000")
     page.screenshot(path=str(artifacts_dir / "app-compare-live-tau.png"), full_page=True)
+
+
+def test_reset_then_play_faster_than_a_rerun_plays_the_fresh_run(page, app_url, artifacts_dir):
+    """Reset and Play clicked in one go (a teacher restarting a demo): the clicks reach the server
+    together, Reset's first; the page's fresh run starts from step 0 and plays (it stayed paused at
+    step 0 before LabSession.play_pause remembered the Play)."""
+    _open(page, app_url + "/playground?dataset=8gaussians&steps=100000")
+    _click(page, "play")
+    _wait_for_step_above(page, 150)
+    _pause(page)
+    paused_at = _step(page)
+    page.evaluate(WATCH)
+    page.evaluate(
+        "() => { document.querySelector('.st-key-reset button').click(); "
+        "document.querySelector('.st-key-play button').click(); }"
+    )
+    try:
+        page.locator(".st-key-play button", has_text="Pause").first.wait_for(timeout=45_000)
+    except Exception:  # noqa: BLE001 - playwright's TimeoutError
+        pytest.fail(f"after Reset then Play the page shows a paused run at step {_step(page)}")
+    time.sleep(3.0)
+    steps = page.evaluate(STOP_WATCH)["steps"]
+    fresh = [s for s in steps if s < paused_at]
+    assert fresh, f"the run was not reset: steps seen {steps} after pausing at {paused_at}"
+    assert fresh[-1] > fresh[0] or steps[-1] > fresh[0], f"the fresh run did not play: {steps}"
+    _pause(page)
+    _no_errors(page)

@@ -170,3 +170,19 @@ def test_a_link_is_read_once_and_later_links_only_switch_presenter_mode():
     custom = LabSession()
     custom.open_link({"dataset": "custom"}, Limits())
     assert "upload the CSV again" in custom.notices["link"]
+
+
+def test_play_right_after_reset_starts_the_fresh_run_playing():
+    """Clicks faster than a rerun reach the session together, in click order: Reset (no run now),
+    then Play, whose effect is kept for the run the page builds next; Play then Reset stays reset."""
+    lab = session()
+    lab.run_for("playground", lab.config).advance(3)
+    lab.reset("playground")
+    lab.play_pause("playground")
+    fresh = lab.run_for("playground", lab.config)
+    assert fresh.step == 0 and fresh.playing
+    assert not lab.play_next and lab.run_for("playground", lab.config) is fresh
+    lab.play_pause("playground")  # pause, then Play and Reset in that order
+    lab.play_pause("playground")
+    lab.reset("playground")
+    assert not lab.run_for("playground", lab.config).playing
