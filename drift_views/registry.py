@@ -18,12 +18,15 @@ Thread-safe: Streamlit runs each session in its own thread.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-__all__ = ["SessionRegistry", "SessionLimitError"]
+from drift_core.limits import Limits
+
+__all__ = ["SessionRegistry", "SessionLimitError", "shared_registry", "set_shared_registry", "start_janitor"]
 
 
 class SessionLimitError(RuntimeError):
@@ -155,3 +158,60 @@ class SessionRegistry:
         """Live session keys, least recently used first."""
         with self._lock:
             return list(self._live)
+
+
+_shared: list[SessionRegistry] = []
+_shared_lock = threading.Lock()
+
+
+def shared_registry() -> SessionRegistry:
+    """The process-wide registry of live sessions, sized by ``DRIFT_MAX_SESSIONS`` and
+    ``DRIFT_SESSION_IDLE_S`` (:class:`~drift_core.limits.Limits`) when first asked for."""
+    with _shared_lock:
+        if not _shared:
+            limits = Limits.from_env()
+            _shared.append(SessionRegistry(limits.max_sessions, min_idle_s=limits.session_idle_s))
+        return _shared[0]
+
+
+def set_shared_registry(registry: SessionRegistry | None) -> None:
+    """Replace the process-wide registry (None: made afresh from the environment when next asked for).
+    For tests; an operator changing the limits restarts the server."""
+    with _shared_lock:
+        _shared[:] = [] if registry is None else [registry]
+
+
+_janitor: list[threading.Thread] = []
+_janitor_lock = threading.Lock()
+_janitor_stop = threading.Event()
+
+
+def start_janitor(tidy: Callable[[], object], every_s: float) -> threading.Thread:
+    """Start (once per process) a daemon thread that calls ``tidy`` every ``every_s`` seconds; a round
+    that raises is logged and the next one runs. Returns the thread (the same one on every call while
+    it lives)."""
+    with _janitor_lock:
+        if _janitor and _janitor[0].is_alive():
+            return _janitor[0]
+        _janitor_stop.clear()
+
+        def sweep() -> None:
+            while not _janitor_stop.wait(every_s):
+                try:
+                    tidy()
+                except Exception:  # noqa: BLE001 - logged; the janitor must outlive one bad round
+                    logging.getLogger(__name__).exception("the janitor's round failed; retrying")
+
+        thread = threading.Thread(target=sweep, name="drift-lab-janitor", daemon=True)
+        thread.start()
+        _janitor[:] = [thread]
+        return thread
+
+
+def stop_janitor(timeout_s: float = 5.0) -> None:
+    """Stop the janitor thread after its current round (tests; a server's janitor runs until it exits)."""
+    with _janitor_lock:
+        _janitor_stop.set()
+        for thread in _janitor:
+            thread.join(timeout_s)
+        _janitor.clear()

@@ -25,13 +25,11 @@ def gen() -> torch.Generator:
 
 @pytest.fixture(autouse=True)
 def _fresh_session_registry():
-    """Each test starts with an empty registry of live app sessions (ui.safety, DRIFT_MAX_SESSIONS):
-    AppTests in one process would otherwise count as concurrent users of one server."""
-    import sys
+    """Each test starts with an empty registry of live app sessions (drift_views.registry,
+    DRIFT_MAX_SESSIONS): AppTests in one process would otherwise count as concurrent users of one server."""
+    from drift_views.registry import set_shared_registry
 
-    safety = sys.modules.get("ui.safety")
-    if safety is not None:
-        safety.set_registry(None)
+    set_shared_registry(None)
     yield
 
 

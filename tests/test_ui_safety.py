@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 from drift_core.checkpoint import checkpoint_bytes
 from drift_core.config import ExperimentConfig
 from drift_core.train import Trainer
-from drift_views.registry import SessionRegistry
+from drift_views.registry import SessionRegistry, set_shared_registry
 from tests.app_support import lab_of, open_page, step_counter, texts, upload
 from tests.conftest import ROOT
 from ui import safety
@@ -31,9 +31,9 @@ SMALL_URL = {"dataset": "moons", "batch_size": "64", "width": "32", "depth": "2"
 def _fresh_state():
     """Every test gets its own session registry and its torch thread count back."""
     threads = torch.get_num_threads()
-    safety.set_registry(None)
+    set_shared_registry(None)
     yield
-    safety.set_registry(None)
+    set_shared_registry(None)
     torch.set_num_threads(threads)
 
 
@@ -248,7 +248,7 @@ def test_out_of_memory_lowers_the_batch_with_a_message(monkeypatch):
 
 # ---- many users -----------------------------------------------------------------------------------------
 def test_idle_sessions_are_evicted_and_newcomers_refused_when_all_are_active():
-    safety.set_registry(SessionRegistry(1, min_idle_s=0))
+    set_shared_registry(SessionRegistry(1, min_idle_s=0))
     a = open_playground()
     a.button(key="play").click().run()
     assert run_of(a).step > 0
@@ -258,7 +258,7 @@ def test_idle_sessions_are_evicted_and_newcomers_refused_when_all_are_active():
     a.run()
     assert not a.exception, a.exception
     assert safety.EVICTED_NOTICE in texts(a.warning) and step_counter(a) == 0
-    safety.set_registry(SessionRegistry(1, min_idle_s=3600))
+    set_shared_registry(SessionRegistry(1, min_idle_s=3600))
     b.run()
     c = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     c.run()
@@ -314,7 +314,7 @@ def test_the_session_registry_does_not_keep_a_closed_sessions_runs_alive():
 def test_an_evicted_sessions_run_is_freed_while_its_tab_stays_open():
     """Streamlit keeps the page's live fragment (and the view in it) as long as the tab is open: the
     view must not keep a run alive that the registry released."""
-    safety.set_registry(SessionRegistry(1, min_idle_s=0))
+    set_shared_registry(SessionRegistry(1, min_idle_s=0))
     a = open_playground()
     a.button(key="play").click().run()
     run = weakref.ref(run_of(a))

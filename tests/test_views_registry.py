@@ -4,10 +4,18 @@ evicted, a newcomer refused while all are active, and the bound holds under conc
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
-from drift_views.registry import SessionLimitError, SessionRegistry
+from drift_views.registry import (
+    SessionLimitError,
+    SessionRegistry,
+    set_shared_registry,
+    shared_registry,
+    start_janitor,
+    stop_janitor,
+)
 
 
 def test_session_registry_evicts_the_least_recently_used_idle_session():
@@ -85,3 +93,34 @@ def test_session_registry_stays_bounded_under_concurrent_use():
         th.join()
     assert len(reg) == 5 and not refused  # with min_idle_s=0 the oldest can always go
     assert len(released) + len(reg) >= 24  # every distinct session is either live or was released
+
+
+def test_the_shared_registry_is_sized_from_the_environment_and_replaceable(monkeypatch):
+    monkeypatch.setenv("DRIFT_MAX_SESSIONS", "3")
+    set_shared_registry(None)
+    assert shared_registry().max_sessions == 3 and shared_registry() is shared_registry()
+    mine = SessionRegistry(1)
+    set_shared_registry(mine)
+    assert shared_registry() is mine
+    set_shared_registry(None)
+    assert shared_registry() is not mine
+
+
+def test_the_janitor_runs_once_per_process_and_outlives_a_failing_round():
+    rounds = []
+
+    def tidy():
+        rounds.append(time.monotonic())
+        if len(rounds) == 1:
+            raise RuntimeError("a bad round")  # logged; the next round still runs
+
+    try:
+        thread = start_janitor(tidy, every_s=0.01)
+        assert start_janitor(lambda: None, every_s=0.01) is thread  # one janitor per process
+        deadline = time.monotonic() + 10
+        while len(rounds) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(rounds) >= 3 and thread.is_alive()
+    finally:
+        stop_janitor()
+    assert not thread.is_alive()

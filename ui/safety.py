@@ -9,9 +9,7 @@ Nothing a user uploads is executed: checkpoints are read with ``torch.load(weigh
 from __future__ import annotations
 
 import gc
-import logging
 import threading
-import time
 import weakref
 
 import streamlit as st
@@ -22,7 +20,7 @@ from drift_core.checkpoint import checkpoint_bytes
 from drift_core.limits import Limits
 from drift_core.process import release_memory
 from drift_core.train import Trainer
-from drift_views.registry import SessionLimitError, SessionRegistry
+from drift_views.registry import SessionLimitError, shared_registry, start_janitor
 
 from .session import LabSession, lab
 
@@ -31,26 +29,8 @@ EVICTED_NOTICE = (
     "another user (DRIFT_MAX_SESSIONS). Your settings are kept; a fresh run has started."
 )
 
-_registry: SessionRegistry | None = None
-_registry_lock = threading.Lock()
-
-
-# ---- a bound on live sessions -------------------------------------------------------------------------
-def registry() -> SessionRegistry:
-    """The process-wide registry of live sessions (sized by DRIFT_MAX_SESSIONS / DRIFT_SESSION_IDLE_S)."""
-    global _registry
-    with _registry_lock:
-        if _registry is None:
-            limits = Limits.from_env()
-            _registry = SessionRegistry(limits.max_sessions, min_idle_s=limits.session_idle_s)
-        return _registry
-
-
-def set_registry(new: SessionRegistry | None) -> None:
-    """Replace the registry (tests; an operator changing limits needs a server restart otherwise)."""
-    global _registry
-    with _registry_lock:
-        _registry = new
+registry = shared_registry
+"""The process-wide registry of live sessions (:func:`drift_views.registry.shared_registry`)."""
 
 
 def _release(session: LabSession) -> None:
@@ -190,34 +170,14 @@ def tidy_memory() -> list[str]:
     return released
 
 
-_janitor: list[threading.Thread] = []
-_janitor_lock = threading.Lock()
-
-
 def start_memory_janitor(every_s: float = TRIM_EVERY_S) -> threading.Thread | None:
-    """Start (once per process) a daemon thread that runs :func:`tidy_memory` every ``every_s`` seconds.
+    """Start (once per process) the thread that runs :func:`tidy_memory` every ``every_s`` seconds
+    (:func:`drift_views.registry.start_janitor`).
 
     It must not wait for a script run: after the last tab closes no script runs any more, and
     Streamlit forgets a disconnected session only when another one disconnects, so neither a trim
     called from a rerun nor Python's cycle collector (driven by allocations) would ever free the closed
-    tabs' runs. Returns the thread (the same one on every call), or None without a Streamlit server
-    (AppTest, bare mode): no tabs to close there, and a collector running beside the caller's own
-    ``gc.collect()`` would make that call return without collecting."""
-    if _server_runtime() is None:
-        return None
-    with _janitor_lock:
-        if _janitor and _janitor[0].is_alive():
-            return _janitor[0]
-
-        def sweep() -> None:
-            while True:
-                time.sleep(every_s)
-                try:
-                    tidy_memory()
-                except Exception:  # noqa: BLE001 - logged; the janitor must outlive one bad round
-                    logging.getLogger(__name__).exception("the memory janitor's round failed; retrying")
-
-        thread = threading.Thread(target=sweep, name="drift-lab-memory-janitor", daemon=True)
-        thread.start()
-        _janitor[:] = [thread]
-        return thread
+    tabs' runs. Returns the thread, or None without a Streamlit server (AppTest, bare mode): no tabs to
+    close there, and a collector running beside the caller's own ``gc.collect()`` would make that call
+    return without collecting."""
+    return None if _server_runtime() is None else start_janitor(tidy_memory, every_s)
