@@ -60,6 +60,7 @@ class LabSession:
     pages: dict[str, Any] = field(default_factory=dict)
     token: str = field(default_factory=lambda: uuid.uuid4().hex)  # this session in the server's registry
     from_link: bool = False  # the settings were read from the URL (first run of the session)
+    fork_choices: dict[str, dict] = field(default_factory=dict)  # per page: the fork controls' changed values
     play_next: set[str] = field(default_factory=set)  # pages whose next run starts playing (Play right after Reset)
 
     def set_view(self, **changes) -> None:
@@ -191,6 +192,7 @@ class LabSession:
         else:
             run = Run.single(config, points)
         self.runs[page], self.run_points[page], self.replay[page] = run, version, None
+        self.fork_choices.pop(page, None)
         run.playing = self._take_play_next(page)
         return run
 
@@ -270,18 +272,33 @@ class LabSession:
         if run is not None and value != "live":
             run.playing = False
 
-    def fork(self, page: str, step: int, changes: dict) -> None:
-        """Fork ``page``'s run at kept ``step`` with new settings ``changes`` (K, tau, batch_size): on
-        Compare the comparison itself continues from there (and the session takes the settings);
-        elsewhere a branch trains beside the run. A refusal is left in ``notices[page]``."""
+    def fork_settings(self, page: str) -> dict:
+        """What a fork of ``page``'s run would change: K, tau and batch_size as the run has them, with
+        the values chosen in the fork controls (:meth:`choose_fork`) in their place."""
+        base = self.runs[page].base_config
+        now = {"K": base.drift.K, "tau": base.drift.tau, "batch_size": base.train.batch_size}
+        return now | self.fork_choices.get(page, {})
+
+    def choose_fork(self, page: str, name: str, value) -> None:
+        """Set ``name`` (K, tau or batch_size) for the next fork of ``page``'s run."""
+        self.fork_choices.setdefault(page, {})[name] = value
+
+    def fork(self, page: str, step: int, changes: dict | None = None) -> None:
+        """Fork ``page``'s run at kept ``step`` with new settings ``changes`` (K, tau, batch_size; by
+        default :meth:`fork_settings`): on Compare the comparison itself continues from there (and the
+        session takes the settings); elsewhere a branch trains beside the run. A refusal is left in
+        ``notices[page]``."""
         run = self.runs.get(page)
         if run is None:
             return
+        if changes is None:
+            changes = self.fork_settings(page)
         try:
             if page == "compare":
                 forked = run.fork(step, **changes)
                 cfg = forked.base_config
                 self.runs[page], self.replay[page] = forked, None
+                self.fork_choices.pop(page, None)  # the fork controls start from the new run's settings
                 self.config = self.config.with_values({k: cfg.to_flat()[k] for k in changes})
                 self.notices[page] = (
                     f":material/call_split: Forked from step {step}: K = {cfg.drift.K}, "

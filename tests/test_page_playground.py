@@ -194,7 +194,7 @@ def test_replay_timeline_and_fork_from_here_make_a_branch():
     assert any("replay of step 10" in t for t in titles(at))
     assert step_counter(at) == 10  # the cards show the replayed step, not the live one
     at.slider(key="fork_K").set_value(2)
-    at.select_slider(key="fork_batch").set_value(128)
+    at.select_slider(key="fork_batch_size").set_value(128)
     at.button(key="fork").click().run()
     assert not at.exception, at.exception
     assert len(run.branches) == 1

@@ -135,6 +135,25 @@ def test_step_back_after_a_divergence_and_forks():
     assert lab.notices["compare"].startswith("Cannot fork from step 1")
 
 
+def test_the_fork_controls_choices_are_kept_until_the_run_they_fork_is_replaced():
+    lab = session()
+    lab.config = lab.config.with_values({"K": 0, "tau": 0.5})
+    run = lab.run_for("playground", lab.config)
+    assert lab.fork_settings("playground") == {"K": 0, "tau": 0.5, "batch_size": 32}  # the run's own settings
+    lab.choose_fork("playground", "K", 2)
+    lab.choose_fork("playground", "batch_size", 16)
+    run.advance(2)
+    run.frames(64, force_snapshot=True)
+    lab.fork("playground", 2)  # what the Fork button does: the chosen settings
+    ((_, branch),) = run.branches
+    assert branch.base_config.drift.K == 2 and branch.base_config.train.batch_size == 16
+    assert branch.base_config.drift.tau == 0.5
+    assert lab.fork_settings("playground")["K"] == 2  # kept for the next branch
+    lab.reset("playground")
+    lab.run_for("playground", lab.config)
+    assert lab.fork_settings("playground") == {"K": 0, "tau": 0.5, "batch_size": 32}  # a new run: its settings
+
+
 def test_take_points_reads_bytes_of_any_kind_without_raising():
     lab = session()
     for data in (b"", io.BytesIO(b"1,2").getvalue(), bytes(range(256)), "x,y\n∞,1\n".encode()):

@@ -12,19 +12,17 @@ from __future__ import annotations
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 
 import streamlit as st
 
-from drift_core.particles import ParticleTrainer
-from drift_core.records import Snapshot
-from drift_core.run import TAPE_EVERY, TAPE_STATES, Run
+from drift_core.run import TAPE_STATES, Run
 from drift_views import figures
 from drift_views.display import BATCH_OPTIONS, TAU_OPTIONS
+from drift_views.frames import Frame, Transport, arm_figures, noise_applies, run_warning
 from drift_views.pacing import CURVES_S, FrameBudget, StepRate, advance_within, training_budget
 from drift_views.predict import overlay as prediction_marks
-from drift_views.words import arm_title, difference_sentence, kernel_share_warning, noise_caption, run_cards
+from drift_views.words import difference_sentence, noise_caption, run_cards
 
 from . import classroom, predict
 from .controls import limits, view_widget
@@ -57,8 +55,7 @@ def header(
     drawn, so what the page shows is their result; a button is enabled exactly when it can act."""
     cols = st.columns([1.5, 1.6, 1.6, 1.8, 2.5], vertical_alignment="center")
     cols[0].markdown(f"### {title}")
-    budget = getattr(getattr(run, "base_config", None), "train", None)
-    spent = budget is not None and not run.playing and run.step >= budget.steps
+    transport = Transport.of(run)
     cols[1].button(
         "Pause" if run.playing else "Play",
         icon=":material/pause:" if run.playing else ":material/play_arrow:",
@@ -68,10 +65,8 @@ def header(
         type="secondary" if run.playing else "primary",
         width="stretch",
         shortcut="Space",
-        disabled=spent,
-        help=f"the step budget ({budget.steps} steps) is used up: raise 'Step budget' or press Reset"
-        if spent
-        else "play or pause (Space)",
+        disabled=transport.budget_spent,
+        help=transport.play_help,
     )
     cols[2].button(
         step_label,
@@ -93,16 +88,15 @@ def header(
         shortcut="Backspace",
         help="start this run again from step 0 (Backspace)",
     )
-    if getattr(run, "diverged", False):
-        earlier = [s for s in run.kept_steps() if s < run.step]
+    if transport.diverged:
         cols[4].button(
-            f"Step back to step {earlier[-1]}" if earlier else "Step back",
+            transport.step_back_label,
             key="step_back",
             icon=":material/undo:",
             on_click=on_session,
             args=("step_back", page),
-            disabled=not earlier,
-            help=f"return to the newest kept state before this one (kept every {TAPE_EVERY} steps)",
+            disabled=transport.step_back_to is None,
+            help=Transport.STEP_BACK_HELP,
         )
     elif lab().view.presenter:
         with cols[4]:
@@ -113,33 +107,15 @@ def header(
 
 
 def run_message(slot, run: Run) -> None:
-    """Why the run paused (divergence, budget), why nothing moves, or an out-of-memory fallback."""
-    fallback = [n for t in run.trainers.values() for n in getattr(t, "fallback_notices", ())]
-    if run.message:
-        slot.warning(run.message, icon=":material/pause_circle:")
-    elif why_still := kernel_share_warning(run.kernel_share, run.base_config):
-        slot.warning(why_still, icon=":material/visibility_off:")
-    elif fallback:
-        trainer = run.trainer
-        where = "the CPU" if trainer.device.type == "cpu" else str(trainer.device)
-        slot.warning(
-            f"Out of memory: {fallback[-1]}. This run now uses batch size "
-            f"{trainer.config.train.batch_size} on {where}.",
-            icon=":material/memory:",
-        )
+    """Why the run paused, why nothing moves, or an out-of-memory fallback (:func:`run_warning`)."""
+    warning = run_warning(run)
+    if warning:
+        slot.warning(warning.text, icon=f":material/{warning.icon}:")
     else:
         slot.empty()
 
 
 # ---- the live view ---------------------------------------------------------------------------------------
-@dataclass
-class Frame:
-    """What one drawn frame shows: each arm's snapshot, and the replayed step (None when live)."""
-
-    snaps: dict[str, Snapshot]
-    replay_step: int | None
-
-
 class LiveRunView:
     """Lays out and draws a page's live run. ``page`` is "playground" or "compare"; each frame trains
     a bounded chunk (while playing, in a timer run), then redraws the cards, views and status in place."""
@@ -160,57 +136,20 @@ class LiveRunView:
 
     # -- drawing one frame
     def frame(self) -> Frame:
-        replay = self.session.replay.get(self.page)
-        if replay is not None and not self.run.playing:
-            snaps = {name: h.snapshot_at(replay) for name, h in self.run.histories.items()}
-            if all(s is not None for s in snaps.values()):
-                return Frame(snaps, replay)
-        self.session.replay[self.page] = None
-        return Frame(self.run.frames(), None)
+        frame = Frame.of(self.run, self.session.replay.get(self.page))
+        self.session.replay[self.page] = frame.replay_step
+        return frame
 
     def draw_cards(self, cards: MetricCards, frame: Frame) -> None:
-        replayed = frame.replay_step is not None
-        step = frame.replay_step if replayed else self.run.step
         shown = run_cards(
             self.run,
-            step,
+            frame.step(self.run),
             compare=self.compare,
-            replayed=replayed,
+            replayed=frame.replay_step is not None,
             counter_rate=self.session.page(f"{self.page}:rate", StepRate).add(self.run.step, self.run.playing),
         )
         for index, card in enumerate(shown):
             cards.show(index, card.label, card.value, help=card.help)
-
-    def figures(self, frame: Frame) -> dict[str, dict]:
-        """One particle figure per arm."""
-        run, view = self.run, self.session.view
-        height = classroom.plot_height(430 if self.compare else 540)
-        style = figures.Style.of(view)
-        step = frame.replay_step if frame.replay_step is not None else run.step
-        out = {}
-        for name, snap in frame.snaps.items():
-            title = arm_title(
-                run, name, step, compare=self.compare, replay_step=None if frame.replay_step is None else snap.step
-            )
-            if self.compare:
-                layers = set(view.compare_layers)
-                baseline = frame.snaps.get("baseline")
-                other = baseline.generated if (name == "lookahead" and view.difference and baseline) else None
-                extra = {"other": other, "other_name": "baseline", "uirevision": "compare"}
-            else:
-                layers = set(view.layers)
-                extra = figures.field_layers(snap, run.bounds, run.config.drift, layers)
-            out[name] = figures.particle_figure(
-                snap,
-                run.bounds,
-                layers,
-                arrow_scale=float(view.arrow_scale),
-                title=title,
-                height=height,
-                style=style,
-                **extra,
-            )
-        return out
 
     # -- the frame loop
     def show(self) -> None:
@@ -306,7 +245,8 @@ class LiveRunView:
         run_message(slots["message"], self.run)
         self.draw_cards(slots["cards"], frame)
         with budget.phase("figures"):
-            built = self.figures(frame)
+            height = classroom.plot_height(430 if self.compare else 540)
+            built = arm_figures(self.run, frame, self.session.view, compare=self.compare, height=height)
             first = next(iter(built))
             noise = None
             if self.session.view.estimator_noise and frame.replay_step is None and noise_applies(self.run):
@@ -339,12 +279,6 @@ class LiveRunView:
                 view.draw(chart, index)
 
 
-def noise_applies(run: Run) -> bool:
-    """Estimator noise is drawn for a single-arm network run on 2D data (it redraws the batch for the
-    network's outputs on the display noise)."""
-    return len(run.trainers) == 1 and not isinstance(run.trainer, ParticleTrainer) and run.config.data.dimension == 2
-
-
 def _in(container, factory, *args):
     """``factory(*args)`` created inside ``container``."""
     with container:
@@ -373,18 +307,9 @@ def timeline(session: LabSession, page: str, run: Run) -> int | None:
     return chosen
 
 
-def _fork(page: str, step: int) -> None:
-    """on_click of "Fork": the session forks the page's run with the fork controls' K, τ and N."""
-    state, run = st.session_state, lab().runs.get(page)
-    if run is not None:
-        changes = {"K": int(state.get("fork_K", run.base_config.drift.K)), "tau": state.get("fork_tau")}
-        lab().fork(page, step, {**changes, "batch_size": state.get("fork_batch")})
-
-
 def fork_controls(page: str, run: Run, step: int) -> None:
     """New K / τ / N for a fork from the replayed step, and the button."""
     lim = limits()
-    config = run.base_config
     ok = run.can_fork(step)
     low = 1 if page == "compare" else 0
     with st.container(border=True):
@@ -397,34 +322,28 @@ def fork_controls(page: str, run: Run, step: int) -> None:
             )
         )
         c1, c2, c3, c4 = st.columns([1, 1, 1, 1.2])
-        c1.slider(
-            "K",
-            low,
-            max(low, min(8, lim.max_k)),
-            value=min(max(low, config.drift.K), max(low, lim.max_k)),
-            key="fork_K",
-        )
+        chosen = lab().fork_settings(page)
+
+        def choice(name: str, value) -> dict:
+            return bound(f"fork_{name}", value, partial(lab().choose_fork, page, name))
+
+        c1.slider("K", low, max(low, min(8, lim.max_k)), **choice("K", min(max(low, chosen["K"]), max(low, lim.max_k))))
         c2.select_slider(
             "τ",
-            sorted(set(TAU_OPTIONS) | {config.drift.tau}),
-            value=config.drift.tau,
-            key="fork_tau",
+            sorted(set(TAU_OPTIONS) | {chosen["tau"]}),
+            **choice("tau", chosen["tau"]),
             format_func=lambda v: f"{v:g}",
         )
-        c3.select_slider(
-            "N",
-            sorted({b for b in BATCH_OPTIONS if b <= lim.max_batch} | {config.train.batch_size}),
-            value=config.train.batch_size,
-            key="fork_batch",
-        )
+        sizes = sorted({b for b in BATCH_OPTIONS if b <= lim.max_batch} | {chosen["batch_size"]})
+        c3.select_slider("N", sizes, **choice("batch_size", chosen["batch_size"]))
         c4.button(
             "Fork",
             key="fork",
             type="primary",
             icon=":material/call_split:",
             disabled=not ok,
-            on_click=_fork,
-            args=(page, step),
+            on_click=on_session,
+            args=("fork", page, step),
             width="stretch",
             help=None
             if ok

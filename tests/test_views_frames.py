@@ -1,0 +1,86 @@
+"""What a frame of the live view shows (drift_views.frames), without Streamlit: a kept step while paused
+on the timeline or the live run, one figure per arm with the page's layers, the warning above the
+picture and what the transport buttons offer."""
+
+from __future__ import annotations
+
+import torch
+
+from drift_core.config import ExperimentConfig
+from drift_core.run import Run
+from drift_views.display import ViewSettings
+from drift_views.frames import Frame, Transport, arm_figures, noise_applies, run_warning
+
+SMALL = ExperimentConfig().with_values({"dataset": "8gaussians", "width": 16, "depth": 1, "batch_size": 32, "steps": 3})
+
+
+def kept_run(config: ExperimentConfig = SMALL, *, compare: bool = False) -> Run:
+    """A run with snapshots kept at steps 0, 1 and 2."""
+    run = Run.compare(config.with_values({"K": 1})) if compare else Run.single(config)
+    run.frames(64, force_snapshot=True)
+    for _ in range(2):
+        run.advance(1)
+        run.frames(64, force_snapshot=True)
+    return run
+
+
+def test_a_frame_replays_a_kept_step_only_while_paused():
+    run = kept_run()
+    replayed = Frame.of(run, 1)
+    assert replayed.replay_step == 1 and replayed.step(run) == 1 and replayed.snaps["run"].step == 1
+    assert Frame.of(run, -1).replay_step is None  # nothing kept that early: the live run
+    run.playing = True
+    live = Frame.of(run, 1)
+    assert live.replay_step is None and live.step(run) == run.step == 2 and live.snaps["run"].step == 2
+
+
+def test_one_figure_per_arm_with_the_pages_layers():
+    run = kept_run(compare=True)
+    frame = Frame.of(run, None)
+    view = ViewSettings(compare_layers=("V",), difference=True)
+    built = arm_figures(run, frame, view, compare=True, height=300)
+    assert set(built) == set(run.trainers) and all(f["layout"]["height"] == 300 for f in built.values())
+    names = {name: {trace.get("name") for trace in figure["data"]} for name, figure in built.items()}
+    extra = names["lookahead"] - names["baseline"]
+    assert extra, "the lookahead panel draws its difference lines to the baseline's particles"
+    plain = arm_figures(run, frame, ViewSettings(compare_layers=("V",), difference=False), compare=True, height=300)
+    assert {t.get("name") for t in plain["lookahead"]["data"]} == names["baseline"]
+    replay = arm_figures(run, Frame.of(run, 1), view, compare=True, height=300)
+    assert all("1" in str(figure["layout"]["title"]) for figure in replay.values())
+
+
+def test_the_warning_says_why_the_run_paused_and_nothing_when_all_is_well():
+    run = kept_run()
+    assert run_warning(run) is None
+    with torch.no_grad():
+        for parameter in run.trainer.model.parameters():
+            parameter.fill_(float("nan"))
+    run.advance(1)
+    warning = run_warning(run)
+    assert warning is not None and warning.icon == "pause_circle" and warning.text == run.message != ""
+
+
+def test_the_transport_offers_step_back_while_diverged_and_play_until_the_budget_is_spent():
+    run = kept_run()
+    transport = Transport.of(run)
+    assert not transport.diverged and transport.budget_steps == 3 and not transport.budget_spent
+    run.advance(1)
+    assert Transport.of(run).budget_spent and "step budget (3 steps)" in Transport.of(run).play_help
+    run.playing = True
+    assert not Transport.of(run).budget_spent  # while playing, Pause stays enabled
+    run = kept_run(SMALL.with_values({"steps": 100}))
+    with torch.no_grad():
+        for parameter in run.trainer.model.parameters():
+            parameter.fill_(float("nan"))
+    run.advance(1)
+    transport = Transport.of(run)
+    assert transport.diverged and transport.step_back_to is not None and transport.step_back_to < run.step
+    assert transport.step_back_to == max(s for s in run.kept_steps() if s < run.step)
+    assert transport.step_back_label == f"Step back to step {transport.step_back_to}"
+
+
+def test_estimator_noise_applies_to_a_single_network_run_on_2d_data():
+    assert noise_applies(Run.single(SMALL))
+    assert not noise_applies(Run.single(SMALL.with_values({"mode": "particles"})))
+    assert not noise_applies(Run.single(SMALL.with_values({"dimension": 8})))
+    assert not noise_applies(Run.compare(SMALL.with_values({"K": 1})))
