@@ -137,3 +137,21 @@ class Transport:
         return "Step back" if self.step_back_to is None else f"Step back to step {self.step_back_to}"
 
     STEP_BACK_HELP = f"return to the newest kept state before this one (kept every {TAPE_EVERY} steps)"
+
+
+def fork_refusal(run: Run, step: int) -> str:
+    """Why the run cannot be forked at ``step`` and where it can, in words ("" when it can). A fork
+    needs the whole training state of its step, and the run keeps only its newest states
+    (:data:`~drift_core.run.TAPE_STATES`, within a memory bound), so the timeline's oldest frames can
+    be watched but not forked."""
+    if run.can_fork(step):
+        return ""
+    kept = run.kept_steps()
+    if not kept:
+        return f"Step {step}'s training state is not kept: train a few steps, then fork."
+    if step > kept[-1]:
+        return f"Step {step}'s training state is not kept: pick step {kept[-1]} or earlier on the timeline."
+    return (
+        f"Step {step}'s training state is no longer kept (the run keeps only its newest states): pick step "
+        f"{kept[0]} or later on the timeline to fork."
+    )

@@ -7,9 +7,10 @@ from __future__ import annotations
 import torch
 
 from drift_core.config import ExperimentConfig
+from drift_core.replay import StateTape
 from drift_core.run import Run
 from drift_views.display import ViewSettings
-from drift_views.frames import Frame, Transport, arm_figures, noise_applies, run_warning
+from drift_views.frames import Frame, Transport, arm_figures, fork_refusal, noise_applies, run_warning
 
 SMALL = ExperimentConfig().with_values({"dataset": "8gaussians", "width": 16, "depth": 1, "batch_size": 32, "steps": 3})
 
@@ -84,3 +85,18 @@ def test_estimator_noise_applies_to_a_single_network_run_on_2d_data():
     assert not noise_applies(Run.single(SMALL.with_values({"mode": "particles"})))
     assert not noise_applies(Run.single(SMALL.with_values({"dimension": 8})))
     assert not noise_applies(Run.compare(SMALL.with_values({"K": 1})))
+
+
+def test_a_step_whose_state_is_gone_says_where_the_run_can_be_forked():
+    run = Run.single(SMALL.with_values({"steps": 1000}))
+    run.tapes["run"] = StateTape(max_states=3)  # a short tape: the oldest states go after three
+    assert fork_refusal(run, 0).startswith("Step 0's training state is not kept: train a few steps")
+    for _ in range(6):
+        run.advance(1)
+        run.frames(64, force_snapshot=True)
+    kept = run.kept_steps()
+    assert len(kept) == 3 and kept[-1] == run.step == 6
+    assert fork_refusal(run, kept[0]) == fork_refusal(run, run.step) == ""  # kept: Fork is enabled
+    for step in (0, 1, kept[0] - 1):
+        assert fork_refusal(run, step).endswith(f"pick step {kept[0]} or later on the timeline to fork.")
+    assert fork_refusal(run, 9).endswith("pick step 6 or earlier on the timeline.")

@@ -16,10 +16,10 @@ from functools import partial
 
 import streamlit as st
 
-from drift_core.run import TAPE_STATES, Run
+from drift_core.run import Run
 from drift_views import figures
 from drift_views.display import BATCH_OPTIONS, TAU_OPTIONS
-from drift_views.frames import Frame, Transport, arm_figures, noise_applies, run_warning
+from drift_views.frames import Frame, Transport, arm_figures, fork_refusal, noise_applies, run_warning
 from drift_views.pacing import CURVES_S, FrameBudget, StepRate, advance_within, training_budget
 from drift_views.predict import overlay as prediction_marks
 from drift_views.words import difference_sentence, noise_caption, run_cards
@@ -310,7 +310,7 @@ def timeline(session: LabSession, page: str, run: Run) -> int | None:
 def fork_controls(page: str, run: Run, step: int) -> None:
     """New K / τ / N for a fork from the replayed step, and the button."""
     lim = limits()
-    ok = run.can_fork(step)
+    refusal = fork_refusal(run, step)
     low = 1 if page == "compare" else 0
     with st.container(border=True):
         st.markdown(
@@ -341,14 +341,14 @@ def fork_controls(page: str, run: Run, step: int) -> None:
             key="fork",
             type="primary",
             icon=":material/call_split:",
-            disabled=not ok,
+            disabled=bool(refusal),
             on_click=on_session,
             args=("fork", page, step),
             width="stretch",
-            help=None
-            if ok
-            else f"this step's state is no longer kept (only the latest {TAPE_STATES}); pick a later step",
+            help=refusal or None,
         )
+        if refusal:
+            st.caption(f":material/info: {refusal}")
 
 
 def branches(run: Run) -> None:
