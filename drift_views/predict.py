@@ -34,6 +34,22 @@ class Prediction:
     path: list[tuple[float, float]] | None = None  # where it went, step by step, once revealed
     rounds: int = 0
 
+    def toggle(self, run: Run | None) -> None:
+        """Start the game (pausing ``run`` and ringing a particle) or stop it."""
+        self.active = not self.active
+        if self.active and run is not None:
+            run.playing = False
+            self.next_round(run)
+
+    def next_round(self, run: Run) -> None:
+        """A new round on ``run`` as it is now (:meth:`new_round`)."""
+        self.new_round(run.frame(evaluate=False), run.config.train.seed)
+
+    def set_horizon(self, horizon: int) -> None:
+        """Guess the place after ``horizon`` steps; a guess made for another horizon is dropped."""
+        self.horizon = int(horizon)
+        self.guess = self.path = None
+
     def new_round(self, snap: Snapshot, seed: int) -> None:
         """Highlight another particle (the same sequence for a seed: a class can replay a lesson)."""
         self.rounds += 1

@@ -20,7 +20,7 @@ from drift_core.data.points import PointSetError, load_points
 from drift_core.images.config import ImageExperimentConfig
 from drift_core.images.pair import image_pair
 from drift_core.limits import Limits, config_from_query
-from drift_core.particles import load_arm
+from drift_core.particles import ParticleTrainer, load_arm
 from drift_core.run import Run
 from drift_core.scenarios import SCENARIOS
 
@@ -242,6 +242,29 @@ class LabSession:
         if getattr(run, "diverged", False):
             run.resume_after_divergence()
         run.advance(1)
+
+    def inspectable_playground(self, config: ExperimentConfig) -> Run | None:
+        """The Playground's run when the Inspector (whose run has ``config``) can continue from a copy
+        of it: one network arm, past step 0, with nothing that would restart the Inspector's run."""
+        source = self.runs.get("playground")
+        if source is None or len(source.trainers) != 1 or isinstance(source.trainer, ParticleTrainer):
+            return None
+        return source if source.step > 0 and not source.needs_reset(config) else None
+
+    def inspect_playground(self, config: ExperimentConfig) -> None:
+        """The Inspector continues from a copy of the Playground's run as it is now (its weights,
+        optimizer and data stream) with the Inspector's batch size and budget (from ``config``); the
+        Playground's own run is untouched."""
+        source = self.inspectable_playground(config)
+        if source is None:
+            return
+        copied = source.copy_now(batch_size=config.train.batch_size, steps=config.train.steps)
+        self.runs["inspector"], self.replay["inspector"] = copied, None
+        self.run_points["inspector"] = self.run_points.get("playground", 0)
+        self.notices["inspector"] = (
+            f":material/content_copy: Inspecting a copy of the Playground's run at step "
+            f"{copied.step}; the Playground's own run is untouched."
+        )
 
     def reset(self, page: str) -> None:
         """Drop ``page``'s run: the page starts a fresh one from step 0."""

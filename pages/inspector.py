@@ -47,19 +47,14 @@ run_view.header("Inspector", PAGE, run, on_step=next_step, step_label="Next step
 if state.run is not run:
     state.next_step(run)
 run_view.run_note(session, PAGE)
-playground = session.runs.get("playground")
-if (
-    playground is not None
-    and len(playground.trainers) == 1
-    and not playground.needs_reset(run.config)
-    and playground.step > 0
-):
+playground = session.inspectable_playground(run.config)
+if playground is not None:
     st.button(
         f"Inspect the Playground's run (step {playground.step})",
         key="inspect_playground",
         icon=":material/content_copy:",
-        on_click=inspector_view.inspect_playground,
-        args=(run.config,),
+        on_click=run_view.on_session,
+        args=("inspect_playground", run.config),
         help="continue here from a copy of the Playground's trained network instead of a fresh one",
     )
 

@@ -205,3 +205,44 @@ def test_play_right_after_reset_starts_the_fresh_run_playing():
     lab.play_pause("playground")
     lab.reset("playground")
     assert not lab.run_for("playground", lab.config).playing
+
+
+def test_the_inspector_continues_from_a_copy_of_the_playgrounds_network():
+    lab = session()
+    inspector_config = lab.config.with_values({"batch_size": 16, "steps": 10**6})
+    assert lab.inspectable_playground(inspector_config) is None  # no Playground run yet
+    source = lab.run_for("playground", lab.config)
+    assert lab.inspectable_playground(inspector_config) is None  # step 0: nothing to copy
+    source.advance(3)
+    assert lab.inspectable_playground(inspector_config) is source
+    assert lab.inspectable_playground(inspector_config.with_values({"width": 32})) is None  # another network
+    lab.inspect_playground(inspector_config)
+    copied = lab.runs["inspector"]
+    assert copied is not source and copied.step == 3 and copied.config.train.batch_size == 16
+    before = [p.clone() for p in source.trainer.model.parameters()]
+    copied.advance(1)
+    assert all(torch.equal(a, b) for a, b in zip(before, source.trainer.model.parameters()))  # untouched
+    assert "step 3" in lab.notices["inspector"]
+    lab.config = lab.config.with_values({"mode": "particles"})
+    lab.reset("playground")
+    particles = lab.run_for("playground", lab.config)
+    particles.advance(2)
+    assert lab.inspectable_playground(inspector_config.with_values({"mode": "particles"})) is None
+
+
+def test_predict_then_reveal_starts_stops_and_changes_its_horizon():
+    from drift_views.predict import Prediction
+
+    lab = session()
+    run = lab.run_for("playground", lab.config)
+    run.playing = True
+    game = Prediction()
+    game.toggle(run)
+    assert game.active and not run.playing and game.start is not None and game.rounds == 1
+    game.take_click({"x": 0.1, "y": 0.2})
+    game.set_horizon(50)
+    assert game.horizon == 50 and game.guess is None  # a guess for the old horizon is dropped
+    game.next_round(run)
+    assert game.rounds == 2
+    game.toggle(None)
+    assert not game.active

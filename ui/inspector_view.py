@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from drift_core.particles import ParticleTrainer
 from drift_core.probes import StepInspection
 from drift_core.run import Run
 from drift_views import figures
@@ -15,22 +14,6 @@ from drift_views.inspector import STAGES, InspectorState, inspection_cards, lens
 
 from .live_plot import LiveView
 from .session import bound, lab
-
-
-def inspect_playground(config) -> None:
-    """on_click: the Inspector continues from a copy of the Playground's run as it is now (its
-    weights, optimizer and data stream), with this page's batch size."""
-    session = lab()
-    source = session.runs.get("playground")
-    if source is None or isinstance(source.trainer, ParticleTrainer):
-        return
-    copied = source.copy_now(batch_size=config.train.batch_size, steps=config.train.steps)
-    session.runs["inspector"] = copied
-    session.run_points["inspector"] = session.run_points.get("playground", 0)
-    session.notices["inspector"] = (
-        f":material/content_copy: Inspecting a copy of the Playground's run at step "
-        f"{copied.step}; the Playground's own run is untouched."
-    )
 
 
 # ---- drawing -------------------------------------------------------------------------------------------

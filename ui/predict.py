@@ -15,34 +15,15 @@ from drift_views.predict import HORIZONS, Prediction
 from .session import bound, lab
 
 
-def _toggle(page: str) -> None:
+def _play(page: str, move: str, *args) -> None:
+    """A button's callback: the page's game does ``move`` (toggle, next_round or reveal: with the
+    page's run; set_horizon: with ``args``)."""
     session = lab()
-    game = session.page(f"{page}:predict", Prediction)
-    game.active = not game.active
-    run = session.runs.get(page)
-    if game.active and run is not None:
-        run.playing = False
-        game.new_round(run.frame(evaluate=False), run.config.train.seed)
-
-
-def _reveal(page: str) -> None:
-    session = lab()
-    run = session.runs.get(page)
-    if run is not None:
-        session.page(f"{page}:predict", Prediction).reveal(run)
-
-
-def _new_round(page: str) -> None:
-    session = lab()
-    run = session.runs.get(page)
-    if run is not None:
-        session.page(f"{page}:predict", Prediction).new_round(run.frame(evaluate=False), run.config.train.seed)
-
-
-def _horizon(page: str, horizon: int) -> None:
-    game = lab().page(f"{page}:predict", Prediction)
-    game.horizon = int(horizon)
-    game.guess = game.path = None
+    game, run = session.page(f"{page}:predict", Prediction), session.runs.get(page)
+    if move == "set_horizon":
+        game.set_horizon(*args)
+    elif move == "toggle" or run is not None:
+        getattr(game, move)(run)
 
 
 def controls(page: str, run: Run) -> Prediction:
@@ -53,15 +34,15 @@ def controls(page: str, run: Run) -> Prediction:
             "Predict, then reveal",
             key="predict",
             icon=":material/psychology:",
-            on_click=_toggle,
-            args=(page,),
+            on_click=_play,
+            args=(page, "toggle"),
             help="pause, guess where a particle will be after the next step (or 50), then see where it goes",
         )
         return game
     st.segmented_control(
         "Predict the particle's place after",
         HORIZONS,
-        **bound("predict_horizon", game.horizon, partial(_horizon, page)),
+        **bound("predict_horizon", game.horizon, partial(_play, page, "set_horizon")),
         format_func=lambda h: f"{h} step" + ("s" if h > 1 else ""),
     )
     cols = st.columns(3)
@@ -69,12 +50,12 @@ def controls(page: str, run: Run) -> Prediction:
         "Reveal",
         key="predict_reveal",
         type="primary",
-        on_click=_reveal,
-        args=(page,),
+        on_click=_play,
+        args=(page, "reveal"),
         disabled=game.path is not None or run.playing,
         width="stretch",
     )
-    cols[1].button("New round", key="predict_new", on_click=_new_round, args=(page,), width="stretch")
-    cols[2].button("Done", key="predict", on_click=_toggle, args=(page,), width="stretch")
+    cols[1].button("New round", key="predict_new", on_click=_play, args=(page, "next_round"), width="stretch")
+    cols[2].button("Done", key="predict", on_click=_play, args=(page, "toggle"), width="stretch")
     st.markdown(game.outcome())
     return game
