@@ -243,6 +243,18 @@ class LabSession:
             run.resume_after_divergence()
         run.advance(1)
 
+    def advance_branches(self, page: str, steps: int | None = None) -> None:
+        """Train every branch of ``page``'s run ``steps`` steps (by default the steps per frame, at
+        least one: while the run plays, each frame trains its branches too)."""
+        run = self.runs.get(page)
+        for _name, branch in run.branches if run is not None else ():
+            branch.advance(steps if steps is not None else max(1, self.view.steps_per_frame))
+
+    def remove_branches(self, page: str) -> None:
+        run = self.runs.get(page)
+        if run is not None:
+            run.branches.clear()
+
     def inspectable_playground(self, config: ExperimentConfig) -> Run | None:
         """The Playground's run when the Inspector (whose run has ``config``) can continue from a copy
         of it: one network arm, past step 0, with nothing that would restart the Inspector's run."""

@@ -207,6 +207,8 @@ def test_replay_timeline_and_fork_from_here_make_a_branch():
     at.select_slider(key="timeline").set_value("live").run()  # back to live: the original picture returns
     assert not any("replay of step" in t for t in titles(at))
     assert step_counter(at) == run.step
+    at.button(key="branch_clear").click().run()
+    assert run.branches == [] and not any(t.startswith("fork @10") for t in titles(at))
 
 
 def test_play_returns_from_a_replay_to_the_live_run():

@@ -246,3 +246,21 @@ def test_predict_then_reveal_starts_stops_and_changes_its_horizon():
     assert game.rounds == 2
     game.toggle(None)
     assert not game.active
+
+
+def test_branches_train_by_the_frame_or_fifty_at_a_time_and_can_be_removed():
+    lab = session()
+    run = lab.run_for("playground", lab.config)
+    run.advance(2)
+    run.frames(64, force_snapshot=True)
+    lab.fork("playground", 2, {"K": 1, "tau": 0.1, "batch_size": 16})
+    lab.fork("playground", 2, {"K": 2, "tau": 0.1, "batch_size": 16})
+    lab.set_view(steps_per_frame=0)  # "auto": a branch still takes one step per frame
+    lab.advance_branches("playground")
+    assert [branch.step for _, branch in run.branches] == [3, 3]
+    lab.set_view(steps_per_frame=5)
+    lab.advance_branches("playground")
+    lab.advance_branches("playground", 50)
+    assert [branch.step for _, branch in run.branches] == [58, 58] and run.step == 2  # the run itself waits
+    lab.remove_branches("playground")
+    assert run.branches == []

@@ -215,7 +215,7 @@ class LiveRunView:
             self.session.pages[f"{self.page}:frame"] = budget
             last = budget
             if index == 0:
-                branches(run)
+                branches(self.session, self.page, run)
                 if frame.replay_step is not None or not run.playing:
                     return
 
@@ -351,28 +351,36 @@ def fork_controls(page: str, run: Run, step: int) -> None:
             st.caption(f":material/info: {refusal}")
 
 
-def branches(run: Run) -> None:
-    """The Playground's branches: trained along with the run, drawn small, with the energy curves of
-    the original and every branch."""
+def branches(session: LabSession, page: str, run: Run) -> None:
+    """The Playground's branches: trained along with the run (:meth:`LabSession.advance_branches`),
+    drawn small, with the energy curves of the original and every branch."""
     if not run.branches:
         return
+    if run.playing:
+        session.advance_branches(page)
     c1, c2, c3 = st.columns([3, 1, 1])
     c1.markdown(f"##### Branches ({len(run.branches)})")
-    extra = c2.button(
+    c2.button(
         "+50 steps",
         key="branch_steps",
         icon=":material/fast_forward:",
+        on_click=on_session,
+        args=("advance_branches", page, 50),
         width="stretch",
         help="50 more steps for every branch (they also train while the run plays)",
     )
-    if c3.button("Remove", key="branch_clear", icon=":material/delete:", type="tertiary", width="stretch"):
-        run.branches.clear()
-        return
+    c3.button(
+        "Remove",
+        key="branch_clear",
+        icon=":material/delete:",
+        type="tertiary",
+        on_click=on_session,
+        args=("remove_branches", page),
+        width="stretch",
+    )
     cols = st.columns(min(len(run.branches), 2))
     style = figures.Style.of(lab().view)
     for index, (name, branch) in enumerate(run.branches):
-        if run.playing or extra:
-            branch.advance(50 if extra else max(1, lab().view.steps_per_frame))
         snap = branch.frame()
         with cols[index % len(cols)]:
             LiveView(f"branch_{index}").draw(
