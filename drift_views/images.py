@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from drift_core import palette
+from drift_core.checkpoint import CheckpointError
 from drift_core.config import ConfigError
 from drift_core.images.config import ImageExperimentConfig
-from drift_core.images.pair import ArmFID
+from drift_core.images.pair import ArmFID, load_arm
 from drift_core.images.projection import PlanarFeatureView
 from drift_core.run import Run, view_bounds
 
@@ -55,9 +56,7 @@ class ImagesPage:
     fid_n: int = 250
     fid_rows: list[ArmFID] = field(default_factory=list)
     checkpoint_arm: str = "baseline"
-    loaded_upload: tuple[str, str] | None = (
-        None  # (file id, arm) of the upload loaded last, so a rerun does not load it again
-    )
+    checkpoint_note: str = ""  # what the last upload did (after "error:" when it was refused)
     setting_error: str = ""
 
     def set(self, name: str, value) -> None:
@@ -73,6 +72,18 @@ class ImagesPage:
             self.setting_error = ""
         except ConfigError as err:
             self.setting_error = f"Setting not applied: {err}"
+
+    def take_checkpoint(self, run: Run, data: bytes, name: str) -> None:
+        """Load the uploaded checkpoint ``data`` (file ``name``) into the arm chosen in the checkpoint
+        controls (:func:`drift_core.images.pair.load_arm`: the run pauses). Called once per upload:
+        choosing the other arm afterwards, to save it, loads nothing into it. A refused file changes
+        nothing and the note says why."""
+        try:
+            loaded = load_arm(run, self.checkpoint_arm, data)
+        except CheckpointError as err:
+            self.checkpoint_note = f"error:Not loaded: {err}"
+        else:
+            self.checkpoint_note = f"Loaded {name}: {loaded.config.drift.label()} at step {loaded.step_count}."
 
 
 ARROW_SHARE = 0.08

@@ -7,17 +7,16 @@ ensure_navigation()  # first: a deep link on a fresh server runs this page alone
 
 import streamlit as st
 
-from drift_core.checkpoint import CheckpointError
 from drift_core.config import ConfigError
 from drift_core.images.data import DatasetUnavailable
 from drift_core.images.features import EncoderUnavailable
 from drift_core.images.fid import FIDWeightsUnavailable
-from drift_core.images.pair import evaluate_arms, feature_pictures, load_arm, picture_group
+from drift_core.images.pair import evaluate_arms, feature_pictures, picture_group
 from drift_core.images.render import tile_images
 from drift_core.images.train import DISPLAY_SAMPLES
 from drift_views import figures
 from drift_views.images import drift_rms_figure, feature_space_figures, fid_table
-from ui.images_widgets import FID_SIZES, feature_group_selector, page_state, page_widget, sidebar
+from ui.images_widgets import FID_SIZES, checkpoint_uploader, feature_group_selector, page_state, page_widget, sidebar
 from ui.live import live_fragment
 from ui.live_plot import LiveView
 from ui.run_view import header
@@ -128,11 +127,4 @@ ck_cols[0].download_button(
     icon=":material/download:",
     key="img_ck_save",
 )
-upload = ck_cols[1].file_uploader("Load a checkpoint into this run", type=["pt"], key="img_ck_load")
-if upload is not None and page.loaded_upload != (upload.file_id, arm):
-    try:
-        loaded = load_arm(run, arm, upload.getvalue())
-        page.loaded_upload = (upload.file_id, arm)
-        st.success(f"Loaded {upload.name}: {loaded.config.drift.label()} at step {loaded.step_count}.")
-    except CheckpointError as err:
-        st.error(f"Not loaded: {err}")
+checkpoint_uploader(ck_cols[1])

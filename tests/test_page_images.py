@@ -99,6 +99,9 @@ def test_images_page_trains_both_runs_and_evaluates(monkeypatch):
     loaded = pair.trainers["lookahead"]
     assert loaded is not before and loaded.step_count == 2 and pair.step == 2 and not pair.playing
     assert all(torch.equal(a, b) for a, b in zip(loaded.model.parameters(), before.model.parameters()))
+    baseline = pair.trainers["baseline"]
+    at.radio(key="img_ck_arm").set_value("baseline").run()  # to save the other arm: the upload stays where it went
+    assert pair.trainers["baseline"] is baseline and pair.trainers["lookahead"] is loaded
     at.file_uploader(key="img_ck_load").set_value(("bad.pt", b"garbage", "application/octet-stream")).run()
     assert any(e.value.startswith("Not loaded:") for e in at.error)
     # A widget's value lives in the session, not in its key: a page switch keeps it.

@@ -110,3 +110,20 @@ def feature_group_selector(groups: tuple[str, ...], current: str) -> str:
         **page_widget("img_group", "feature_group"),
     )
     return page_state().feature_group
+
+
+def _take_checkpoint() -> None:
+    """on_change of the checkpoint uploader: the page loads it into the chosen arm, once."""
+    file, run = st.session_state.get("img_ck_load"), lab().runs.get("images")
+    if file is not None and run is not None:
+        page_state().take_checkpoint(run, file.getvalue(), file.name)
+
+
+def checkpoint_uploader(column) -> None:
+    """The uploader of a checkpoint for the chosen arm, and what the last upload did."""
+    column.file_uploader("Load a checkpoint into this run", type=["pt"], key="img_ck_load", on_change=_take_checkpoint)
+    note = page_state().checkpoint_note
+    if note.startswith("error:"):
+        column.error(note.removeprefix("error:"))
+    elif note:
+        column.success(note)
