@@ -255,6 +255,16 @@ class LabSession:
         if run is not None:
             run.branches.clear()
 
+    def open_in_playground(self, config: ExperimentConfig) -> None:
+        """Make a Sweep cell's ``config`` the session's settings; the Playground then starts a new run
+        with them from step 0 (the sweep keeps numbers and final points, not trained networks)."""
+        self.config = config
+        self.runs.pop("playground", None)
+        self.notices["playground"] = (
+            f"Opened from the Sweep page: a new run from step 0 with the settings of the cell you picked (seed "
+            f"{config.train.seed}); the sweep keeps numbers and final points, not trained networks."
+        )
+
     def inspectable_playground(self, config: ExperimentConfig) -> Run | None:
         """The Playground's run when the Inspector (whose run has ``config``) can continue from a copy
         of it: one network arm, past step 0, with nothing that would restart the Inspector's run."""

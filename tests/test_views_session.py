@@ -264,3 +264,14 @@ def test_branches_train_by_the_frame_or_fifty_at_a_time_and_can_be_removed():
     assert [branch.step for _, branch in run.branches] == [58, 58] and run.step == 2  # the run itself waits
     lab.remove_branches("playground")
     assert run.branches == []
+
+
+def test_a_sweep_cell_opened_in_the_playground_starts_a_new_run_with_its_settings():
+    lab = session()
+    old = lab.run_for("playground", lab.config)
+    old.advance(2)
+    cell = lab.config.with_values({"tau": 0.3, "K": 2, "seed": 7})
+    lab.open_in_playground(cell)
+    run = lab.run_for("playground", lab.config)
+    assert run is not old and run.step == 0 and run.base_config == cell
+    assert "seed 7" in lab.notices["playground"]

@@ -148,13 +148,7 @@ def request_open(state: SweepPage) -> None:
 
 
 def open_in_playground(config: ExperimentConfig) -> None:
-    """Make ``config`` the session's configuration (widget keys included) and go to the Playground with
-    it in the URL, where a new run starts from step 0. Stops the script (st.switch_page)."""
-    session = lab()
-    session.config = config
-    session.runs.pop("playground", None)  # the Playground builds a fresh run for this configuration
-    session.notices["playground"] = (
-        f"Opened from the Sweep page: a new run from step 0 with the settings of the cell you picked (seed "
-        f"{config.train.seed}); the sweep keeps numbers and final points, not trained networks."
-    )
+    """The session takes ``config`` (:meth:`LabSession.open_in_playground`) and the browser goes to the
+    Playground with it in the URL. Stops the script (st.switch_page)."""
+    lab().open_in_playground(config)
     st.switch_page("pages/playground.py", query_params=config.to_query())
