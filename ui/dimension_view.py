@@ -4,45 +4,20 @@ several temperatures do about it. Computed on request (it embeds the current par
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import streamlit as st
-import torch
 
-from drift_core.probes import NeighboursByDimension, neighbours_by_dimension
 from drift_core.run import Run
 from drift_views import figures
+from drift_views.flattening import FlatteningChart
 
 from .live_plot import LiveView
 from .session import lab
 
-POINTS = 128
-"""Particles and data points the chart embeds (evenly spaced over the drawn ones)."""
-
-
-@dataclass
-class FlatteningChart:
-    result: NeighboursByDimension | None = None
-    step: int = -1
-
 
 def _compute(page: str) -> None:
-    session = lab()
-    run = session.runs.get(page)
-    if run is None:
-        return
-    snap = run.frame(evaluate=False)
-    config = run.config
-    result = neighbours_by_dimension(
-        torch.as_tensor(snap.generated),
-        torch.as_tensor(snap.positives),
-        config.drift,
-        embedding_noise=config.data.embedding_noise,
-        seed=config.train.seed,
-        max_points=POINTS,
-    )
-    chart = session.page(f"{page}:flattening", FlatteningChart)
-    chart.result, chart.step = result, snap.step
+    run = lab().runs.get(page)
+    if run is not None:
+        lab().page(f"{page}:flattening", FlatteningChart).compute(run)
 
 
 def kernel_flattening(page: str, run: Run) -> None:
