@@ -132,6 +132,25 @@ def build_spec(
         return None, str(err)
 
 
+def grid_size(spec: SweepSpec) -> str:
+    """How much training a sweep of ``spec`` is, e.g. "3 × 2 = 6 cells × 2 seeds × 300 steps = 3,600
+    training steps"."""
+    cells, seeds = spec.shape[0] * spec.shape[1], len(spec.seeds)
+    per_seed = f" × {seeds} seeds" if seeds > 1 else ""
+    return (
+        f"{spec.shape[0]} × {spec.shape[1]} = {cells} cell{'s' if cells != 1 else ''}{per_seed} × {spec.steps} steps "
+        f"= {cells * seeds * spec.steps:,} training steps"
+    )
+
+
+def cancelled_note(result: SweepResult) -> str:
+    """What a cancelled sweep kept."""
+    return (
+        f"Cancelled: {len(result.trials)} of {len(result.spec.trials())} runs finished (they are cached; run "
+        "again to finish the rest)."
+    )
+
+
 def sweep_base_config(config: ExperimentConfig) -> ExperimentConfig:
     """The session's configuration (network, seed, unswept settings), or the defaults when it uses
     uploaded points (sweeps run on the built-in datasets)."""

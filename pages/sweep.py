@@ -63,12 +63,7 @@ cols[1].button(
     width="stretch",
 )
 if spec is not None:
-    cells, seeds = spec.shape[0] * spec.shape[1], len(spec.seeds)
-    per_seed = f" × {seeds} seeds" if seeds > 1 else ""
-    cols[2].caption(
-        f"{spec.shape[0]} × {spec.shape[1]} = {cells} cells{per_seed} × {spec.steps} steps "
-        f"= {cells * seeds * spec.steps:,} training steps"
-    )
+    cols[2].caption(views.grid_size(spec))
 else:
     cols[2].warning(problem, icon=":material/block:")
 if job is not None and job.error:
@@ -91,12 +86,7 @@ st.fragment(run_every=sv.POLL_S if running else None)(progress_panel)()
 if result is not None:
     rspec = result.spec
     if result.cancelled:
-        done = len(result.trials)
-        st.warning(
-            f"Cancelled: {done} of {len(rspec.trials())} runs finished (they are cached; run again to finish "
-            "the rest).",
-            icon=":material/stop_circle:",
-        )
+        st.warning(views.cancelled_note(result), icon=":material/stop_circle:")
     st.caption(f"{rspec.base.data.dataset} · {result.cached_trials} run(s) from the cache · {result.seconds:.1f} s")
     metric = st.segmented_control(
         "Metric",

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from drift_core.config import ExperimentConfig
-from drift_views.sweep import build_spec, cell_text, colour_range, fixed_settings, selected_cell
+from drift_views.sweep import build_spec, cell_text, colour_range, fixed_settings, grid_size, selected_cell
 
 finite = st.floats(-1e3, 1e3, allow_nan=False)
 spread = st.floats(0, 1e2, allow_nan=False)
@@ -53,6 +53,10 @@ def test_build_spec_says_why_there_is_no_grid():
     assert spec is None and reason  # the config refuses zero steps, and the page shows why
     sentence = fixed_settings(base, "K", "tau", (3, 4))
     assert "τ =" not in sentence and f"N = {base.train.batch_size}" in sentence and "seeds 3, 4" in sentence
+    spec, _ = build_spec(base, "8gaussians", "K", [0, 1, 2], "tau", [0.1, 0.2], 300, seeds=(0, 1))
+    assert grid_size(spec) == "2 × 3 = 6 cells × 2 seeds × 300 steps = 3,600 training steps"
+    spec, _ = build_spec(base, "8gaussians", "K", [0], "tau", [0.1], 50)
+    assert grid_size(spec) == "1 × 1 = 1 cell × 50 steps = 50 training steps"
 
 
 def test_the_sweep_page_state_swaps_axes_keeps_values_and_runs_a_job_here():
