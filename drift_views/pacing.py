@@ -82,6 +82,18 @@ class FrameBudget:
         )
 
 
+def slow_frame(train_s: float, steps: int, interval: float = FRAME_S) -> str:
+    """Why the animation stutters when one frame's ``steps`` fixed training steps alone took longer
+    (``train_s``) than the frame interval, and what to change; "" otherwise."""
+    if not steps or train_s <= interval:
+        return ""
+    return (
+        f"Training {steps} step(s) took {train_s * 1000:.0f} ms, longer than the {interval * 1000:.0f} ms "
+        "frame interval: the animation will stutter. Choose 'auto' or fewer steps per frame, a smaller "
+        "batch size or K."
+    )
+
+
 def training_budget(drawing_s: float, interval: float = FRAME_S) -> float:
     """Seconds of training for the next frame when steps per frame is "auto": what the frame interval
     leaves after drawing, and at least 1.5x the drawing time, so that training gets at least 60 % of

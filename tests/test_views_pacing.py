@@ -81,3 +81,10 @@ def test_training_gets_at_least_sixty_percent_of_a_frame():
     assert pacing.training_budget(0.05, interval=0.15) == pytest.approx(0.10)
     slow = pacing.training_budget(1.0, interval=0.15)
     assert slow / (slow + 1.0) == pytest.approx(0.6)
+
+
+def test_a_slow_frame_is_explained_only_when_fixed_steps_overrun_the_frame():
+    assert pacing.slow_frame(0.5, 0, interval=0.2) == ""  # "auto": the budget already bounds training
+    assert pacing.slow_frame(0.1, 10, interval=0.2) == ""
+    why = pacing.slow_frame(0.5, 10, interval=0.2)
+    assert why.startswith("Training 10 step(s) took 500 ms, longer than the 200 ms frame interval")

@@ -22,7 +22,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from drift_views import pacing
-from drift_views.pacing import FRAME_S, FRAMES_PER_RUN
+from drift_views.pacing import FRAME_S, FRAMES_PER_RUN, slow_frame
 
 from .safety import guard_session
 
@@ -52,17 +52,6 @@ def live_fragment(body: Callable[[], None], playing: bool, interval: float = FRA
     st.fragment(run_every=interval if playing else None)(tick)()
 
 
-def slow_frame_warning(train_s: float, steps: int, interval: float = FRAME_S) -> None:
-    """A plain warning when one frame's training alone takes longer than the frame interval."""
-    if steps and train_s > interval:
-        st.warning(
-            f"Training {steps} step(s) took {train_s * 1000:.0f} ms, longer than the {interval * 1000:.0f} ms "
-            "frame interval: the animation will stutter. Choose 'auto' or fewer steps per frame, a smaller "
-            "batch size or K.",
-            icon=":material/slow_motion_video:",
-        )
-
-
 class MetricCards:
     """A grid of ``st.metric`` cards laid out once per run and updated in place on later frames.
 
@@ -88,6 +77,9 @@ class StatusLine:
         self._caption = st.empty()  # placed now: the caption stays under the picture, whatever comes after
 
     def show(self, text: str, train_s: float = 0.0, steps: int = 0) -> None:
-        with self._warning:
-            slow_frame_warning(train_s, steps)
+        why = slow_frame(train_s, steps)
+        if why:
+            self._warning.warning(why, icon=":material/slow_motion_video:")
+        else:
+            self._warning.empty()
         self._caption.caption(text)
