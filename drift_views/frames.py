@@ -14,7 +14,7 @@ from drift_core.run import TAPE_EVERY, Run
 
 from . import figures
 from .display import ViewSettings
-from .words import arm_title, kernel_share_warning
+from .words import arm_title, kernel_share_warning, noise_caption
 
 
 @dataclass
@@ -72,6 +72,41 @@ def noise_applies(run: Run) -> bool:
     """Estimator noise is drawn for a single-arm network run on 2D data (it redraws the batch for the
     network's outputs on the display noise)."""
     return len(run.trainers) == 1 and not isinstance(run.trainer, ParticleTrainer) and run.config.data.dimension == 2
+
+
+def noise_note(run: Run, frame: Frame, view: ViewSettings, figure: dict) -> str | None:
+    """With the estimator-noise layer switched on, on a live frame of a run it applies to: add the layer
+    to ``figure`` (the first arm's, :func:`drift_views.figures.noise_layer`) and return its sentence, or
+    why it cannot be computed. None where it is not drawn."""
+    if not (view.estimator_noise and frame.replay_step is None and noise_applies(run)):
+        return None
+    noise = figures.noise_layer(run.trainer, figure, float(view.arrow_scale), seed=run.step)
+    return noise if isinstance(noise, str) else noise_caption(noise)
+
+
+def branch_figures(run: Run, view: ViewSettings, height: int) -> tuple[list[tuple[dict, str | None]], dict]:
+    """The Playground's branches drawn small: each one's particle figure with its message (why it
+    paused, or None), and the energy curves of the original and every branch."""
+    style, drawn = figures.Style.of(view), []
+    for index, (name, branch) in enumerate(run.branches):
+        snap = branch.frame()
+        figure = figures.particle_figure(
+            snap,
+            branch.bounds,
+            {"V"},
+            arrow_scale=float(view.arrow_scale),
+            title=f"{name} · step {snap.step}",
+            height=height,
+            uirevision=f"branch{index}",
+            style=style,
+        )
+        drawn.append((figure, branch.message or None))
+    curves = figures.energy_figure(
+        {"original": run.history} | {name: branch.history for name, branch in run.branches},
+        "energy distance vs step: original and branches",
+        style=style,
+    )
+    return drawn, curves
 
 
 @dataclass(frozen=True)

@@ -302,6 +302,18 @@ def seed_values(result: SweepResult, i: int, j: int, metric: str) -> str:
     )
 
 
+def thumbnail_caption(result: SweepResult, i: int, j: int, metric: str) -> str:
+    """The words under cell (i, j)'s thumbnail: its settings, the metric's mean ± std over the seeds and
+    how many of its runs diverged; or that it was not run (a cancelled sweep)."""
+    label = result.spec.cell_label(i, j)
+    trials = result.cell_trials(i, j)
+    if not trials:
+        return f"{label}: not run"
+    diverged = sum(trial.diverged for trial in trials)
+    mean, std = result.mean(metric)[i, j], result.std(metric)[i, j]
+    return f"{label} · {METRICS[metric][0]}: {cell_text(mean, std)}" + (f" · diverged ({diverged})" if diverged else "")
+
+
 def thumbnail_png(result: SweepResult, i: int, j: int, size: int = 180) -> bytes | None:
     """Cell (i, j)'s final particles over the data as PNG, without a label (the page writes it below)."""
     image = cell_thumbnail(result, i, j, size=size, label=False)

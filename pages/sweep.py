@@ -7,9 +7,9 @@ ensure_navigation()  # first: a deep link on a fresh server runs this page alone
 
 import streamlit as st
 
-from drift_core.export import rows_csv
 from drift_core.sweep import METRICS
 from drift_views import sweep as views
+from drift_views.downloads import sweep_downloads
 from ui import classroom, controls
 from ui import sweep_view as sv
 from ui.session import bound
@@ -127,27 +127,13 @@ if result is not None:
     st.caption(f"{METRICS[metric][0]} of {rspec.cell_label(i, j)}: {views.seed_values(result, i, j, metric)}")
 
     st.markdown("##### Final particles (blue) over the data (grey)" + (", first seed" if len(rspec.seeds) > 1 else ""))
-    mean, std = result.mean(metric), result.std(metric)
     for i in range(rspec.shape[0]):
-        row = st.columns(rspec.shape[1])
-        for j, col in enumerate(row):
+        for j, col in enumerate(st.columns(rspec.shape[1])):
             png = views.thumbnail_png(result, i, j)
-            if png is None:
-                col.caption(f"{rspec.cell_label(i, j)}: not run")
-                continue
-            col.image(png, width=240)
-            diverged = sum(t.diverged for t in result.cell_trials(i, j))
-            note = f" · diverged ({diverged})" if diverged else ""
-            col.caption(
-                f"{rspec.cell_label(i, j)} · {METRICS[metric][0]}: {views.cell_text(mean[i, j], std[i, j])}{note}"
-            )
-    downloads = (
-        ("Cells: mean and std (CSV)", rows_csv(result.rows()), "sweep.csv", "text/csv"),
-        ("Every seed (CSV)", rows_csv(result.trial_rows()), "trials.csv", "text/csv"),
-        ("Heatmap (PNG)", views.heatmap_png(result, metric), f"sweep_{metric}.png", "image/png"),
-    )
-    for column, (label, data, name, mime) in zip(st.columns(len(downloads)), downloads):
-        column.download_button(label, data, file_name=name, mime=mime, icon=":material/download:", on_click="ignore")
+            if png is not None:
+                col.image(png, width=240)
+            col.caption(views.thumbnail_caption(result, i, j, metric))
+    classroom.download_row(sweep_downloads(result, metric))
 elif not running:
     if presenter:
         st.info(

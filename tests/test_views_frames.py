@@ -10,7 +10,16 @@ from drift_core.config import ExperimentConfig
 from drift_core.replay import StateTape
 from drift_core.run import Run
 from drift_views.display import ViewSettings
-from drift_views.frames import Frame, Transport, arm_figures, fork_refusal, noise_applies, run_warning
+from drift_views.frames import (
+    Frame,
+    Transport,
+    arm_figures,
+    branch_figures,
+    fork_refusal,
+    noise_applies,
+    noise_note,
+    run_warning,
+)
 
 SMALL = ExperimentConfig().with_values({"dataset": "8gaussians", "width": 16, "depth": 1, "batch_size": 32, "steps": 3})
 
@@ -85,6 +94,30 @@ def test_estimator_noise_applies_to_a_single_network_run_on_2d_data():
     assert not noise_applies(Run.single(SMALL.with_values({"mode": "particles"})))
     assert not noise_applies(Run.single(SMALL.with_values({"dimension": 8})))
     assert not noise_applies(Run.compare(SMALL.with_values({"K": 1})))
+
+
+def test_the_estimator_noise_note_adds_its_layer_only_when_asked_and_live():
+    run = kept_run()
+    figure = arm_figures(run, Frame.of(run, None), ViewSettings(), compare=False, height=300)["run"]
+    traces = len(figure["data"])
+    assert noise_note(run, Frame.of(run, None), ViewSettings(), figure) is None and len(figure["data"]) == traces
+    on = ViewSettings(estimator_noise=True)
+    assert noise_note(run, Frame.of(run, 1), on, figure) is None  # a replayed frame: no fresh batches to draw
+    note = noise_note(run, Frame.of(run, None), on, figure)
+    assert note.startswith(f"Estimator noise at N = {SMALL.train.batch_size}") and len(figure["data"]) > traces
+
+
+def test_each_branch_is_drawn_small_beside_the_energy_curves_of_all():
+    run = kept_run()
+    run.branch(2, K=1)
+    run.branch(2, tau=0.2)
+    run.branches[1][1].advance(1)
+    drawn, curves = branch_figures(run, ViewSettings(), 250)
+    assert len(drawn) == 2 and all(figure["layout"]["height"] == 250 for figure, _ in drawn)
+    titles = [str(figure["layout"]["title"]) for figure, _ in drawn]
+    assert run.branches[0][0] in titles[0] and "step 2" in titles[0] and "step 3" in titles[1]
+    assert all(message is None for _, message in drawn)
+    assert {trace["name"] for trace in curves["data"]} >= {"original", *(name for name, _ in run.branches)}
 
 
 def test_a_step_whose_state_is_gone_says_where_the_run_can_be_forked():

@@ -11,7 +11,15 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from drift_core.config import ExperimentConfig
-from drift_views.sweep import build_spec, cell_text, colour_range, fixed_settings, grid_size, selected_cell
+from drift_views.sweep import (
+    build_spec,
+    cell_text,
+    colour_range,
+    fixed_settings,
+    grid_size,
+    selected_cell,
+    thumbnail_caption,
+)
 
 finite = st.floats(-1e3, 1e3, allow_nan=False)
 spread = st.floats(0, 1e2, allow_nan=False)
@@ -79,3 +87,10 @@ def test_the_sweep_page_state_swaps_axes_keeps_values_and_runs_a_job_here():
     assert state.job.done and state.take_finished() and state.result is state.job.result
     assert not state.take_finished()
     assert len(state.result.spec.cells()) == 2
+    # the words under each thumbnail: the cell, its metric, and "not run" for a cell without trials
+    result = state.result
+    caption = thumbnail_caption(result, 0, 0, "energy")
+    assert caption.startswith(f"{spec.cell_label(0, 0)} · energy distance: ") and "diverged" not in caption
+    assert cell_text(result.mean("energy")[0, 0], result.std("energy")[0, 0]) in caption
+    result.trials.pop((0, 1, 0))
+    assert thumbnail_caption(result, 0, 1, "energy") == f"{spec.cell_label(0, 1)}: not run"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from drift_core.export import RunExport, mp4_encoder
 from drift_core.run import Run
 from drift_core.scenarios import SCENARIOS
+from drift_views.downloads import Download, run_downloads
 
 from .session import bound, lab
 
@@ -74,50 +74,27 @@ def scenario_picker() -> None:
         st.info(f"**{active.title}.** {active.watch} Press **Play**.", icon=":material/visibility:")
 
 
-# ---- exports ------------------------------------------------------------------------------------------------
-def export_buttons(run: Run) -> None:
-    """Download buttons for the run's exports (:class:`drift_core.export.RunExport`, drawn with the
-    page's arrow layers): GIF, MP4, metrics CSV and config JSON, each file made when its button is
-    clicked."""
-    view = lab().view
-    layers = view.layers if len(run.trainers) == 1 else view.compare_layers
-    files = RunExport.of(run, layers=layers, arrow_scale=view.arrow_scale)
-    frames, encoder = files.frames, mp4_encoder()
-    buttons = [  # label, data, file name, type, icon, disabled, help
-        ("GIF", files.gif, "run.gif", "image/gif", "gif_box", frames < 2, f"animated GIF of the {frames} kept frames"),
-        (
-            "MP4",
-            files.mp4,
-            "run.mp4",
-            "video/mp4",
-            "movie",
-            frames < 2 or encoder is None,
-            "MP4 needs an encoder: pip install imageio-ffmpeg"
-            if encoder is None
-            else f"H.264 video of the {frames} kept frames",
-        ),
-        ("Metrics CSV", files.metrics_csv, "metrics.csv", "text/csv", "table", False, None),
-        (
-            "Config JSON",
-            files.config_json(),
-            "config.json",
-            "application/json",
-            "data_object",
-            False,
-            "python -m drift_core train --config drift_lab_config.json reproduces this run",
-        ),
-    ]
-    for col, (label, data, name, mime, icon, disabled, help) in zip(st.columns(len(buttons)), buttons):
-        col.download_button(
-            label,
-            data,
-            file_name=f"drift_lab_{name}",
-            mime=mime,
-            disabled=disabled,
+# ---- downloads ------------------------------------------------------------------------------------------
+def download_row(downloads: list[Download]) -> None:
+    """One row of download buttons (:class:`drift_views.downloads.Download`); a file that takes time to
+    make is made when its button is clicked."""
+    for column, item in zip(st.columns(len(downloads)), downloads):
+        column.download_button(
+            item.label,
+            item.data,
+            file_name=item.file_name,
+            mime=item.mime,
+            disabled=item.disabled,
             on_click="ignore",
-            icon=f":material/{icon}:",
+            icon=f":material/{item.icon}:",
             width="stretch",
-            help=help,
+            help=item.help,
         )
-    if frames < 2:
-        st.caption("GIF/MP4 export needs at least two kept frames: train a few more steps.")
+
+
+def export_buttons(run: Run) -> None:
+    """Download buttons for the run's exports (:func:`drift_views.downloads.run_downloads`)."""
+    downloads, note = run_downloads(run, lab().view)
+    download_row(downloads)
+    if note:
+        st.caption(note)

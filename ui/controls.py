@@ -5,7 +5,7 @@ settings. Each config widget's key is the field's flat name (``K``, ``tau``, ``b
 is also its URL parameter and CLI ``--set`` name. Streamlit drops the state of widgets a page does not
 draw, so every run gives each widget key its value from the session and a change reaches the session
 through the widget's ``on_change``, which runs before the script (:func:`ui.session.bound`, through
-:func:`_field`). Display settings (:class:`~drift_views.display.ViewSettings`) work the same way through
+:func:`setting`). Display settings (:class:`~drift_views.display.ViewSettings`) work the same way through
 :func:`view_widget`.
 
 A shared link is read on the session's first run (:func:`open_session`): unknown keys are ignored,
@@ -15,31 +15,29 @@ with what differs from the defaults (:func:`sync_url`), so a copied link reprodu
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import streamlit as st
 
-from drift_core.config import MODES, ExperimentConfig
-from drift_core.data.toy2d import SAMPLERS
-from drift_core.drift import KERNELS
 from drift_core.limits import Limits
-from drift_core.lookahead import NEGATIVES, SCALINGS, WEIGHTINGS
 from drift_core.scenarios import SCENARIOS
-from drift_views.display import (
-    BATCH_OPTIONS,
-    DIMENSION_OPTIONS,
-    FLOOR_OPTIONS,
-    KERNEL_LABELS,
-    LR_OPTIONS,
-    MODE_LABELS,
-    START_CASES,
-    START_LABELS,
-    STEP_OPTIONS,
-    TAU_OPTIONS,
-    WIDTH_OPTIONS,
-)
+from drift_views.display import START_CASES
+from drift_views.setting_widgets import LOOKAHEAD_ARM_K, TOY_WIDGETS, SettingWidget
 
 from .session import LabSession, bound, lab
 
-MEANINGS = ExperimentConfig.meanings()
+DRIFT_DETAILS = (
+    "alpha",
+    "scaling",
+    "weighting",
+    "negatives",
+    "attraction_only",
+    "normalize_distance",
+    "kernel",
+    "affinity_floor",
+)
+"""The drift settings in the "More drift settings" expander."""
 
 
 def limits() -> Limits:
@@ -78,13 +76,20 @@ def show_notices(session: LabSession, *topics: str) -> None:
 
 
 # ---- binding widgets to the session -------------------------------------------------------------------
-def _field(name: str, shown=None, help: str | None = None) -> dict:
-    """Widget kwargs for the config field ``name`` (its key, URL parameter and ``--set`` name), showing
-    the session's value (or ``shown``, the value clamped to what the widget offers), with the field's
-    meaning (:meth:`~drift_core.config.SectionedConfig.meanings`, as in the CLI's help) or ``help`` as
-    its tooltip."""
-    value = lab().config.to_flat()[name] if shown is None else shown
-    return {"help": help or MEANINGS[name], **bound(name, value, lambda new: lab().set_setting(name, new, limits()))}
+def config_widget(container, widget: SettingWidget, value: Any, write: Callable[[Any], None], key: str = "") -> None:
+    """Draw ``widget`` (:mod:`drift_views.setting_widgets`) in ``container`` showing ``value``, with its
+    tooltip (the field's meaning, as in the CLI's help); its key is ``key`` or else the field's name,
+    and a change goes to ``write``."""
+    args, shown = widget.offer(value, limits())
+    getattr(container, widget.kind)(**args, help=widget.help, **bound(key or widget.field, shown, write))
+
+
+def setting(container, widget: SettingWidget | str) -> None:
+    """A 2D setting's widget (a field's name means its :data:`TOY_WIDGETS` entry), bound to the
+    session's config: a change goes to :meth:`LabSession.set_setting`."""
+    widget = TOY_WIDGETS[widget] if isinstance(widget, str) else widget
+    name = widget.field
+    config_widget(container, widget, lab().config.to_flat()[name], lambda new: lab().set_setting(name, new, limits()))
 
 
 def view_widget(name: str) -> dict:
@@ -93,11 +98,6 @@ def view_widget(name: str) -> dict:
     if isinstance(value, tuple):
         return bound(name, list(value), lambda new: lab().set_view(**{name: tuple(new or ())}))
     return bound(name, value, lambda new: lab().set_view(**{name: new}))
-
-
-def _options(base, name: str) -> list:
-    """``base`` and the session's value of ``name`` (a value from a link may lie between the steps)."""
-    return sorted(set(base) | {lab().config.to_flat()[name]})
 
 
 # ---- callbacks ----------------------------------------------------------------------------------------
@@ -134,19 +134,11 @@ def run_controls(session: LabSession, *, upload: bool = True) -> None:
     error = session.notices.get("upload")
     if error:
         sb.error(error, icon=":material/upload_file:")
-    sb.selectbox(
-        "Dataset",
-        list(SAMPLERS) + ["custom"],
-        **_field("dataset"),
-        format_func=lambda d: "your uploaded points" if d == "custom" else d,
-    )
-    sb.selectbox("Start", list(START_LABELS), **_field("init"), format_func=START_LABELS.get)
-    sb.segmented_control("What moves the points", MODES, **_field("mode"), format_func=MODE_LABELS.get)
-    sb.select_slider("Dimensions D", _options(DIMENSION_OPTIONS, "dimension"), **_field("dimension"))
-    c1, c2 = sb.columns(2)
-    c1.select_slider("Width", _options(WIDTH_OPTIONS, "width"), **_field("width"))
-    c2.select_slider("Depth", _options(range(1, 7), "depth"), **_field("depth"))
-    sb.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, **_field("seed"))
+    for field in ("dataset", "init", "mode", "dimension"):
+        setting(sb, field)
+    for column, field in zip(sb.columns(2), ("width", "depth")):
+        setting(column, field)
+    setting(sb, "seed")
 
 
 def live_controls(session: LabSession, *, lookahead_arm: bool = False, batch: bool = True, speed: bool = True) -> None:
@@ -155,35 +147,9 @@ def live_controls(session: LabSession, *, lookahead_arm: bool = False, batch: bo
     lim = limits()
     sb = st.sidebar
     sb.markdown("#### :material/bolt: Applies live")
-    top_k = max(1, min(8, lim.max_k))
-    if lookahead_arm:
-        sb.slider(
-            "K of the lookahead arm",
-            1,
-            top_k,
-            **_field(
-                "K",
-                min(max(1, session.config.drift.K), top_k),
-                "lookahead terms after the base term; the baseline arm has K = 0",
-            ),
-        )
-    else:
-        sb.slider(
-            "K (lookahead terms; 0 = baseline)",
-            0,
-            min(8, lim.max_k),
-            **_field("K", min(session.config.drift.K, lim.max_k)),
-        )
-    sb.select_slider(
-        "Temperature τ (log scale)", _options(TAU_OPTIONS, "tau"), **_field("tau"), format_func=lambda v: f"{v:g}"
-    )
-    sb.toggle("Multi-temperature (τ × {0.4, 1, 4})", **_field("multi_temperature"))
-    if batch:
-        sizes = [b for b in _options(BATCH_OPTIONS, "batch_size") if b <= lim.max_batch]
-        sb.select_slider("Batch size N", sizes or [session.config.train.batch_size], **_field("batch_size"))
-    sb.select_slider(
-        "Learning rate (log scale)", _options(LR_OPTIONS, "lr"), **_field("lr"), format_func=lambda v: f"{v:g}"
-    )
+    setting(sb, LOOKAHEAD_ARM_K if lookahead_arm else "K")
+    for field in ("tau", "multi_temperature") + (("batch_size",) if batch else ()) + ("lr",):
+        setting(sb, field)
     if speed:
         choices = [0] + [n for n in (1, 2, 3, 5, 10, 20, 50, 100) if n <= lim.max_steps_per_frame]
         session.set_view(steps_per_frame=min(session.view.steps_per_frame, lim.max_steps_per_frame))
@@ -195,40 +161,12 @@ def live_controls(session: LabSession, *, lookahead_arm: bool = False, batch: bo
             help="training steps between two redraws; auto: as many as keep the animation "
             "smooth while training gets most of the time",
         )
-    sb.number_input(
-        "Step budget",
-        min_value=0,
-        max_value=1_000_000,
-        step=100,
-        **_field("steps", min(session.config.train.steps, 1_000_000)),
-    )
+    setting(sb, "steps")
     with sb.expander("More drift settings (live)"):
-        st.slider(
-            "α (step between lookahead terms)",
-            0.0,
-            3.0,
-            step=0.1,
-            **_field("alpha", min(max(session.config.drift.alpha, 0.0), 3.0)),
-        )
-        st.selectbox("Term scaling", list(SCALINGS), **_field("scaling"))
-        st.selectbox("Term weighting", list(WEIGHTINGS), **_field("weighting"))
-        st.selectbox("Lookahead negatives", list(NEGATIVES), **_field("negatives"))
-        st.toggle("Attraction only (ablation)", **_field("attraction_only"))
-        st.toggle("Normalise distances", **_field("normalize_distance"))
-        st.selectbox("Kernel", KERNELS, **_field("kernel"), format_func=KERNEL_LABELS.get)
-        st.select_slider(
-            "Affinity floor",
-            _options(FLOOR_OPTIONS, "affinity_floor"),
-            **_field("affinity_floor"),
-            format_func=lambda v: "off" if v == 0 else f"{v:g}",
-        )
+        for field in DRIFT_DETAILS:
+            setting(st, field)
     if session.config.train.mode == "particles":
-        sb.select_slider(
-            "Particle step η",
-            _options(STEP_OPTIONS, "particle_step"),
-            **_field("particle_step"),
-            format_func=lambda v: f"{v:g}",
-        )
+        setting(sb, "particle_step")
 
 
 def display_controls(*, arrows: bool = True) -> None:

@@ -10,32 +10,12 @@ from typing import Any
 
 import streamlit as st
 
-from drift_core.images.config import ImageExperimentConfig
-from drift_core.images.data import DATASET_LABELS, DATASETS
-from drift_core.images.features import resnet18_weights_path
-from drift_core.limits import Limits
-from drift_views.images import NOISE_DIMS, ImagesPage
+from drift_views.images import ImagesPage
+from drift_views.setting_widgets import IMAGE_WIDGETS, SettingWidget, image_encoders
+from ui.controls import config_widget
 from ui.session import bound, lab
 
-TAUS = (0.02, 0.03, 0.05, 0.1, 0.2)
-BATCHES = (8, 16, 32, 64, 128, 256)
-LRS = (2e-4, 5e-4, 1e-3, 2e-3)
 FID_SIZES = (50, 250, 500, 1000, 2000, 5000)
-ENCODER_LABELS = {
-    "pixels": "pixels (no encoder)",
-    "random-conv": "random conv net (offline)",
-    "resnet18": "ResNet-18 ImageNet (if cached)",
-}
-ALPHAS = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
-
-
-def _config_widget(name: str, page: ImagesPage, help: str | None = None) -> dict[str, Any]:
-    """Widget kwargs for the widget of config field ``name``, bound to the page's config
-    (:func:`ui.session.bound`), with the field's meaning (or ``help``) as its tooltip. Its key is the
-    field's name, as on the 2D pages: the pages never draw at the same time and each run gives the key
-    its page's value."""
-    meaning = help or ImageExperimentConfig.meanings()[name]
-    return {"help": meaning, **bound(name, page.config.to_flat()[name], lambda value: page_state().set(name, value))}
 
 
 def page_state() -> ImagesPage:
@@ -48,45 +28,25 @@ def page_widget(key: str, attribute: str) -> dict[str, Any]:
     return bound(key, getattr(page_state(), attribute), lambda value: setattr(page_state(), attribute, value))
 
 
+def setting(container, widget: SettingWidget) -> None:
+    """An images setting's widget, bound to the page's config (:meth:`ImagesPage.set`). Its key is the
+    field's name, as on the 2D pages: the pages never draw at the same time and each run gives the key
+    its page's value."""
+    name = widget.field
+    config_widget(container, widget, page_state().config.to_flat()[name], lambda new: page_state().set(name, new))
+
+
 def sidebar(page: ImagesPage) -> None:
     """The sidebar's data, model, drift and training controls (they change ``page.config``)."""
-    encoders = ["pixels", "random-conv"] + (["resnet18"] if resnet18_weights_path().is_file() else [])
-    if page.config.model.encoder not in encoders:
+    if page.config.model.encoder not in image_encoders():
         page.config = page.config.with_values({"encoder": "random-conv"})
     sb = st.sidebar
     sb.markdown("#### :material/image: Data and model")
-    sb.selectbox(
-        "Image set",
-        DATASETS,
-        format_func=lambda n: DATASET_LABELS[n].split(" - ")[0],
-        **_config_widget("dataset", page),
-    )
-    sb.selectbox("Generator", tuple(NOISE_DIMS), **_config_widget("generator", page))
-    sb.selectbox("Drift space", encoders, format_func=ENCODER_LABELS.get, **_config_widget("encoder", page))
-    sb.toggle("Drift per location", **_config_widget("per_location", page))
-    sb.toggle("Mean and std as two groups", **_config_widget("separate_mean_std", page))
+    for name in ("dataset", "generator", "encoder", "per_location", "separate_mean_std"):
+        setting(sb, IMAGE_WIDGETS[name])
     sb.markdown("#### :material/tune: Drift and training")
-    sb.slider("Lookahead terms K", 0, min(4, Limits.from_env().max_k), **_config_widget("K", page))
-    sb.select_slider(
-        "Lookahead step α",
-        ALPHAS,
-        **_config_widget(
-            "alpha",
-            page,
-            "z¹ = z⁰ + α V₀ between lookahead terms. In normalised feature space the terms are O(1) per "
-            "coordinate, so α = 1 overshoots (benchmarks/RESULTS.md); 0.1 is the images' default",
-        ),
-    )
-    sb.select_slider(
-        "Temperature τ",
-        TAUS,
-        **_config_widget(
-            "tau", page, "used as τ × {0.4, 1, 4}, each RMS-normalised (the paper's {0.02, 0.05, 0.2} at 0.05)"
-        ),
-    )
-    sb.select_slider("Batch (generated = real)", BATCHES, **_config_widget("batch_size", page))
-    sb.select_slider("Learning rate", LRS, **_config_widget("lr", page))
-    sb.number_input("Step budget", 1, 1_000_000, **_config_widget("steps", page))
+    for name in ("K", "alpha", "tau", "batch_size", "lr", "steps"):
+        setting(sb, IMAGE_WIDGETS[name])
     sb.slider(
         "Steps per frame",
         1,

@@ -18,14 +18,23 @@ import streamlit as st
 
 from drift_core.run import Run
 from drift_views import figures
-from drift_views.display import BATCH_OPTIONS, TAU_OPTIONS
-from drift_views.frames import Frame, Transport, arm_figures, fork_refusal, noise_applies, run_warning
+from drift_views.frames import (
+    Frame,
+    Transport,
+    arm_figures,
+    branch_figures,
+    fork_refusal,
+    noise_applies,
+    noise_note,
+    run_warning,
+)
 from drift_views.pacing import CURVES_S, FrameBudget, StepRate, advance_within, training_budget
 from drift_views.predict import overlay as prediction_marks
-from drift_views.words import difference_sentence, noise_caption, run_cards
+from drift_views.setting_widgets import fork_widgets
+from drift_views.words import difference_sentence, run_cards
 
 from . import classroom, predict
-from .controls import limits, view_widget
+from .controls import config_widget, limits, view_widget
 from .live import MetricCards, StatusLine, frame_ticks, live_fragment
 from .live_plot import LiveView
 from .session import LabSession, bound, lab
@@ -248,10 +257,7 @@ class LiveRunView:
             height = classroom.plot_height(430 if self.compare else 540)
             built = arm_figures(self.run, frame, self.session.view, compare=self.compare, height=height)
             first = next(iter(built))
-            noise = None
-            if self.session.view.estimator_noise and frame.replay_step is None and noise_applies(self.run):
-                scale = float(self.session.view.arrow_scale)
-                noise = figures.noise_layer(self.run.trainer, built[first], scale, seed=self.run.step)
+            noise = noise_note(self.run, frame, self.session.view, built[first])
             game = getattr(self, "game", None)
             guessing = game is not None and game.active and not self.run.playing and frame.replay_step is None
             if guessing:
@@ -262,10 +268,7 @@ class LiveRunView:
                 if click and game.path is None:
                     game.take_click(click)
                     st.rerun(scope="fragment")  # draw the guess now
-        if noise is not None:
-            slots["noise"].caption(noise if isinstance(noise, str) else noise_caption(noise))
-        else:
-            slots["noise"].empty()
+        slots["noise"].caption(noise) if noise else slots["noise"].empty()
         if "difference" in slots:
             slots["difference"].markdown(difference_sentence(self.run))
 
@@ -309,9 +312,7 @@ def timeline(session: LabSession, page: str, run: Run) -> int | None:
 
 def fork_controls(page: str, run: Run, step: int) -> None:
     """New K / τ / N for a fork from the replayed step, and the button."""
-    lim = limits()
     refusal = fork_refusal(run, step)
-    low = 1 if page == "compare" else 0
     with st.container(border=True):
         st.markdown(
             f"**Fork from step {step}**: "
@@ -321,21 +322,11 @@ def fork_controls(page: str, run: Run, step: int) -> None:
                 else "a branch trains next to this run with new settings."
             )
         )
-        c1, c2, c3, c4 = st.columns([1, 1, 1, 1.2])
+        *columns, c4 = st.columns([1, 1, 1, 1.2])
         chosen = lab().fork_settings(page)
-
-        def choice(name: str, value) -> dict:
-            return bound(f"fork_{name}", value, partial(lab().choose_fork, page, name))
-
-        c1.slider("K", low, max(low, min(8, lim.max_k)), **choice("K", min(max(low, chosen["K"]), max(low, lim.max_k))))
-        c2.select_slider(
-            "τ",
-            sorted(set(TAU_OPTIONS) | {chosen["tau"]}),
-            **choice("tau", chosen["tau"]),
-            format_func=lambda v: f"{v:g}",
-        )
-        sizes = sorted({b for b in BATCH_OPTIONS if b <= lim.max_batch} | {chosen["batch_size"]})
-        c3.select_slider("N", sizes, **choice("batch_size", chosen["batch_size"]))
+        for column, widget in zip(columns, fork_widgets(page == "compare")):
+            name = widget.field
+            config_widget(column, widget, chosen[name], partial(lab().choose_fork, page, name), key=f"fork_{name}")
         c4.button(
             "Fork",
             key="fork",
@@ -378,32 +369,14 @@ def branches(session: LabSession, page: str, run: Run) -> None:
         args=("remove_branches", page),
         width="stretch",
     )
-    cols = st.columns(min(len(run.branches), 2))
-    style = figures.Style.of(lab().view)
-    for index, (name, branch) in enumerate(run.branches):
-        snap = branch.frame()
+    drawn, curves = branch_figures(run, session.view, classroom.plot_height(360))
+    cols = st.columns(min(len(drawn), 2))
+    for index, (figure, message) in enumerate(drawn):
         with cols[index % len(cols)]:
-            LiveView(f"branch_{index}").draw(
-                figures.particle_figure(
-                    snap,
-                    branch.bounds,
-                    {"V"},
-                    arrow_scale=float(lab().view.arrow_scale),
-                    title=f"{name} · step {snap.step}",
-                    height=classroom.plot_height(360),
-                    uirevision=f"branch{index}",
-                    style=style,
-                )
-            )
-            if branch.message:
-                st.caption(branch.message)
-    LiveView("branch_curves").draw(
-        figures.energy_figure(
-            {"original": run.history} | {name: b.history for name, b in run.branches},
-            "energy distance vs step: original and branches",
-            style=style,
-        )
-    )
+            LiveView(f"branch_{index}").draw(figure)
+            if message:
+                st.caption(message)
+    LiveView("branch_curves").draw(curves)
 
 
 def layer_pickers(page: str) -> None:
