@@ -25,6 +25,8 @@ from drift_core.run import Run
 from drift_core.scenarios import SCENARIOS
 
 from .display import TRUTHY, ViewSettings
+from .inspector import InspectorState
+from .predict import Prediction
 
 __all__ = ["LabSession", "UserPoints"]
 
@@ -249,6 +251,23 @@ class LabSession:
         run = self.runs.get(page)
         for _name, branch in run.branches if run is not None else ():
             branch.advance(steps if steps is not None else max(1, self.view.steps_per_frame))
+
+    def predict(self, page: str, move: str, *args) -> None:
+        """A move in ``page``'s prediction game (:class:`~drift_views.predict.Prediction`): "toggle",
+        "next_round" or "reveal" on the page's run, or "set_horizon" with ``args``."""
+        game, run = self.page(f"{page}:predict", Prediction), self.runs.get(page)
+        if move == "set_horizon":
+            game.set_horizon(*args)
+        elif move == "toggle" or run is not None:
+            getattr(game, move)(run)
+
+    def inspect_next_step(self, page: str) -> None:
+        """The Inspector's "Next step": pause ``page``'s run and inspect its next training step
+        (:meth:`~drift_views.inspector.InspectorState.next_step`)."""
+        run = self.runs.get(page)
+        if run is not None:
+            run.playing = False
+            self.page(page, InspectorState).next_step(run)
 
     def remove_branches(self, page: str) -> None:
         run = self.runs.get(page)

@@ -10,7 +10,7 @@ from drift_views import figures
 from drift_views.inspector import InspectorState
 from ui import controls, inspector_view, run_view
 from ui.live import live_fragment
-from ui.session import lab
+from ui.session import on_session
 
 PAGE = "inspector"
 STAGE_S = 0.6  # seconds per stage while playing
@@ -37,13 +37,7 @@ run = session.run_for(
 state = session.page(PAGE, InspectorState)
 
 
-def next_step(page: str) -> None:
-    current = lab().runs[page]
-    current.playing = False
-    lab().page(page, InspectorState).next_step(current)
-
-
-run_view.header("Inspector", PAGE, run, on_step=next_step, step_label="Next step")
+run_view.header("Inspector", PAGE, run, step_method="inspect_next_step", step_label="Next step")
 if state.run is not run:
     state.next_step(run)
 run_view.run_note(session, PAGE)
@@ -53,7 +47,7 @@ if playground is not None:
         f"Inspect the Playground's run (step {playground.step})",
         key="inspect_playground",
         icon=":material/content_copy:",
-        on_click=run_view.on_session,
+        on_click=on_session,
         args=("inspect_playground", run.config),
         help="continue here from a copy of the Playground's trained network instead of a fresh one",
     )

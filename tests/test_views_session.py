@@ -248,6 +248,32 @@ def test_predict_then_reveal_starts_stops_and_changes_its_horizon():
     assert not game.active
 
 
+def test_the_sessions_game_moves_and_the_inspectors_next_step():
+    """LabSession.predict plays the page's game on the page's run (a move without a run is ignored,
+    except stopping); inspect_next_step pauses the Inspector's run and inspects one more step."""
+    from drift_views.inspector import InspectorState
+    from drift_views.predict import Prediction
+
+    lab = session()
+    lab.predict("playground", "reveal")  # no run yet: nothing happens
+    assert not lab.page("playground:predict", Prediction).active
+    run = lab.run_for("playground", lab.config)
+    lab.predict("playground", "toggle")
+    lab.predict("playground", "set_horizon", 50)
+    game = lab.page("playground:predict", Prediction)
+    assert game.active and game.horizon == 50
+    game.take_click({"x": 0.0, "y": 0.0})
+    lab.predict("playground", "reveal")
+    assert run.step == 50 and game.path is not None
+    inspected = lab.run_for("inspector", lab.config)
+    inspected.playing = True
+    lab.inspect_next_step("inspector")
+    state = lab.page("inspector", InspectorState)
+    assert not inspected.playing and state.run is inspected and inspected.step == 1
+    lab.inspect_next_step("inspector")
+    assert inspected.step == 2 and state.inspection.step == 2
+
+
 def test_branches_train_by_the_frame_or_fifty_at_a_time_and_can_be_removed():
     lab = session()
     run = lab.run_for("playground", lab.config)

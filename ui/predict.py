@@ -12,18 +12,7 @@ import streamlit as st
 from drift_core.run import Run
 from drift_views.predict import HORIZONS, Prediction
 
-from .session import bound, lab
-
-
-def _play(page: str, move: str, *args) -> None:
-    """A button's callback: the page's game does ``move`` (toggle, next_round or reveal: with the
-    page's run; set_horizon: with ``args``)."""
-    session = lab()
-    game, run = session.page(f"{page}:predict", Prediction), session.runs.get(page)
-    if move == "set_horizon":
-        game.set_horizon(*args)
-    elif move == "toggle" or run is not None:
-        getattr(game, move)(run)
+from .session import bound, lab, on_session
 
 
 def controls(page: str, run: Run) -> Prediction:
@@ -34,15 +23,15 @@ def controls(page: str, run: Run) -> Prediction:
             "Predict, then reveal",
             key="predict",
             icon=":material/psychology:",
-            on_click=_play,
-            args=(page, "toggle"),
+            on_click=on_session,
+            args=("predict", page, "toggle"),
             help="pause, guess where a particle will be after the next step (or 50), then see where it goes",
         )
         return game
     st.segmented_control(
         "Predict the particle's place after",
         HORIZONS,
-        **bound("predict_horizon", game.horizon, partial(_play, page, "set_horizon")),
+        **bound("predict_horizon", game.horizon, partial(on_session, "predict", page, "set_horizon")),
         format_func=lambda h: f"{h} step" + ("s" if h > 1 else ""),
     )
     cols = st.columns(3)
@@ -50,12 +39,14 @@ def controls(page: str, run: Run) -> Prediction:
         "Reveal",
         key="predict_reveal",
         type="primary",
-        on_click=_play,
-        args=(page, "reveal"),
+        on_click=on_session,
+        args=("predict", page, "reveal"),
         disabled=game.path is not None or run.playing,
         width="stretch",
     )
-    cols[1].button("New round", key="predict_new", on_click=_play, args=(page, "next_round"), width="stretch")
-    cols[2].button("Done", key="predict", on_click=_play, args=(page, "toggle"), width="stretch")
+    cols[1].button(
+        "New round", key="predict_new", on_click=on_session, args=("predict", page, "next_round"), width="stretch"
+    )
+    cols[2].button("Done", key="predict", on_click=on_session, args=("predict", page, "toggle"), width="stretch")
     st.markdown(game.outcome())
     return game

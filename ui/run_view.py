@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 import weakref
-from collections.abc import Callable
 from functools import partial
 
 import streamlit as st
@@ -37,7 +36,7 @@ from . import classroom, predict
 from .controls import config_widget, limits, view_widget
 from .live import MetricCards, StatusLine, frame_ticks, live_fragment
 from .live_plot import LiveView
-from .session import LabSession, bound, lab
+from .session import LabSession, bound, lab, on_session
 
 
 def run_note(session: LabSession, page: str) -> None:
@@ -50,15 +49,7 @@ def run_note(session: LabSession, page: str) -> None:
 
 
 # ---- transport: Play / Pause, Step, Reset, Step back ------------------------------------------------------
-def on_session(method: str, *args) -> None:
-    """A button's callback: the session's :class:`~drift_views.session.LabSession` method ``method``
-    with ``args`` (the session of the click, looked up when it runs)."""
-    getattr(lab(), method)(*args)
-
-
-def header(
-    title: str, page: str, run, *, on_step: Callable[[str], None] | None = None, step_label: str = "Step"
-) -> None:
+def header(title: str, page: str, run, *, step_method: str = "step", step_label: str = "Step") -> None:
     """The page's title and its transport in one row: Play/Pause (Space), Step (→), Reset (Backspace),
     and Step back while the run is diverged. The buttons' callbacks change the run before the page is
     drawn, so what the page shows is their result; a button is enabled exactly when it can act."""
@@ -81,8 +72,8 @@ def header(
         step_label,
         icon=":material/skip_next:",
         key="step",
-        on_click=on_step or on_session,
-        args=(page,) if on_step else ("step", page),
+        on_click=on_session,
+        args=(step_method, page),
         width="stretch",
         shortcut="Right",
         help="one training step (→)",

@@ -21,7 +21,7 @@ import streamlit as st
 
 from drift_views.session import LabSession
 
-__all__ = ["KEY", "LabSession", "bound", "lab"]
+__all__ = ["KEY", "LabSession", "bound", "lab", "on_session"]
 
 KEY = "lab"
 """The one session-state key the app stores its state under."""
@@ -33,6 +33,12 @@ def lab() -> LabSession:
     if not isinstance(session, LabSession):
         session = st.session_state[KEY] = LabSession()
     return session
+
+
+def on_session(method: str, *args) -> None:
+    """A control's callback: the :class:`LabSession` method ``method`` with ``args``, on the session of
+    the click (looked up when the callback runs)."""
+    getattr(lab(), method)(*args)
 
 
 def bound(key: str, value: Any, write: Callable[[Any], None]) -> dict[str, Any]:
