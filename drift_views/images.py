@@ -168,6 +168,18 @@ def feature_space_figures(
     }
 
 
+def arm_caption(trainer) -> str:
+    """The numbers under an arm's grid: its last step's drift RMS, loss and speed on its device ("" before
+    the first step)."""
+    last = trainer.last_record
+    if last is None:
+        return ""
+    return (
+        f"drift RMS {last.drift_rms:.4f} · loss {last.loss:.2f} · {last.images_per_s:.0f} images/s on "
+        f"{trainer.device.type}"
+    )
+
+
 def drift_rms_figure(run: Run, *, style: figures.Style = figures.Style()) -> dict:
     """Each arm's raw drift RMS (the base term, mean over the feature groups) against step, over its
     finite steps (log axis)."""

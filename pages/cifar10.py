@@ -15,7 +15,7 @@ from drift_core.images.pair import evaluate_arms, feature_pictures, picture_grou
 from drift_core.images.render import tile_images
 from drift_core.images.train import DISPLAY_SAMPLES
 from drift_views import figures
-from drift_views.images import drift_rms_figure, feature_space_figures, fid_table
+from drift_views.images import arm_caption, drift_rms_figure, feature_space_figures, fid_table
 from ui.images_widgets import FID_SIZES, checkpoint_uploader, feature_group_selector, page_state, page_widget, sidebar
 from ui.live import live_fragment
 from ui.live_plot import LiveView
@@ -76,12 +76,8 @@ def frame() -> None:
             )
             with picture_col:
                 LiveView(f"img_features_{arm}").draw(pictures[arm])
-            if trainer.last_record is not None:
-                last = trainer.last_record
-                st.caption(
-                    f"drift RMS {last.drift_rms:.4f} · loss {last.loss:.2f} · "
-                    f"{last.images_per_s:.0f} images/s on {trainer.device.type}"
-                )
+            if numbers := arm_caption(trainer):
+                st.caption(numbers)
 
     LiveView("curve_images").draw(drift_rms_figure(pair, style=figures.Style.of(lab().view)))
 

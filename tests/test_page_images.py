@@ -78,6 +78,7 @@ def test_images_page_trains_both_runs_and_evaluates(monkeypatch):
     assert pair.trainers["lookahead"].config.drift.K == 1
     assert pair.trainers["baseline"].config.drift.K == 0
     assert len(at.get("image")) == 2  # one sample grid per run, side by side
+    assert sum(f"images/s on {pair.trainer.device.type}" in c.value for c in at.caption) == 2  # each arm's numbers
     assert any("baseline" in m.value for m in at.markdown) and any("lookahead K=1" in m.value for m in at.markdown)
     at.button(key="step").click().run()
     assert pair.trainers["baseline"].step_count == 2 and [len(h.records) for h in pair.histories.values()] == [2, 2]

@@ -25,7 +25,7 @@ from drift_core.scenarios import SCENARIOS
 from drift_views.display import START_CASES
 from drift_views.setting_widgets import LOOKAHEAD_ARM_K, TOY_WIDGETS, SettingWidget
 
-from .session import LabSession, bound, lab
+from .session import LabSession, bound, lab, uploaded
 
 DRIFT_DETAILS = (
     "alpha",
@@ -106,13 +106,6 @@ def _apply_start_case(name: str | None) -> None:
         lab().apply_scenario(name)
 
 
-def _take_upload() -> None:
-    """on_change of the CSV uploader (what the session does with it: :meth:`LabSession.take_points`)."""
-    file = st.session_state.get("upload_csv")
-    if file is not None:
-        lab().take_points(file.getvalue(), file.name, limits())
-
-
 # ---- the sidebar ----------------------------------------------------------------------------------------
 def run_controls(session: LabSession, *, upload: bool = True) -> None:
     """Settings that define a run (changing one restarts it): data, start, network, seed."""
@@ -128,7 +121,11 @@ def run_controls(session: LabSession, *, upload: bool = True) -> None:
     )
     if upload:
         with sb.expander("Your own points (CSV of x,y rows)", expanded=False):
-            st.file_uploader("CSV file", type=["csv", "txt", "tsv"], key="upload_csv", on_change=_take_upload)
+            st.file_uploader(
+                "CSV file",
+                type=["csv", "txt", "tsv"],
+                **uploaded("upload_csv", lambda data, name: lab().take_points(data, name, limits())),
+            )
             if session.points is not None:
                 st.caption(f"Loaded {len(session.points.points):,} points from {session.points.description}.")
     error = session.notices.get("upload")

@@ -13,7 +13,7 @@ import streamlit as st
 from drift_views.images import ImagesPage
 from drift_views.setting_widgets import IMAGE_WIDGETS, SettingWidget, image_encoders
 from ui.controls import config_widget
-from ui.session import bound, lab
+from ui.session import bound, lab, outcome, uploaded
 
 FID_SIZES = (50, 250, 500, 1000, 2000, 5000)
 
@@ -72,18 +72,14 @@ def feature_group_selector(groups: tuple[str, ...], current: str) -> str:
     return page_state().feature_group
 
 
-def _take_checkpoint() -> None:
-    """on_change of the checkpoint uploader: the page loads it into the chosen arm, once."""
-    file, run = st.session_state.get("img_ck_load"), lab().runs.get("images")
-    if file is not None and run is not None:
-        page_state().take_checkpoint(run, file.getvalue(), file.name)
+def _take_checkpoint(data: bytes, name: str) -> None:
+    """The page loads an uploaded checkpoint into the chosen arm."""
+    run = lab().runs.get("images")
+    if run is not None:
+        page_state().take_checkpoint(run, data, name)
 
 
 def checkpoint_uploader(column) -> None:
     """The uploader of a checkpoint for the chosen arm, and what the last upload did."""
-    column.file_uploader("Load a checkpoint into this run", type=["pt"], key="img_ck_load", on_change=_take_checkpoint)
-    note = page_state().checkpoint_note
-    if note.startswith("error:"):
-        column.error(note.removeprefix("error:"))
-    elif note:
-        column.success(note)
+    column.file_uploader("Load a checkpoint into this run", type=["pt"], **uploaded("img_ck_load", _take_checkpoint))
+    outcome(column, page_state().checkpoint_note)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import threading
 import weakref
+from functools import partial
 
 import streamlit as st
 from streamlit import runtime
@@ -22,7 +23,7 @@ from drift_core.process import release_memory
 from drift_core.train import Trainer
 from drift_views.registry import SessionLimitError, shared_registry, start_janitor
 
-from .session import LabSession, lab
+from .session import LabSession, lab, outcome, uploaded
 
 EVICTED_NOTICE = (
     "This session was idle while the server was full, so its run was released to make room for "
@@ -76,12 +77,8 @@ def trainer_checkpoint(trainer: Trainer) -> bytes:
     return checkpoint_bytes(trainer.state_dict(), kind="toy2d")
 
 
-def _take_checkpoint(page: str) -> None:
-    """on_change of the checkpoint uploader (what the session does with it:
-    :meth:`LabSession.take_checkpoint`)."""
-    file = st.session_state.get("checkpoint_upload")
-    if file is not None:
-        lab().take_checkpoint(page, file.getvalue(), file.name, Limits.from_env())
+def _take_checkpoint(page: str, data: bytes, name: str) -> None:
+    lab().take_checkpoint(page, data, name, Limits.from_env())
 
 
 def checkpoint_controls(session: LabSession, page: str) -> None:
@@ -103,17 +100,11 @@ def checkpoint_controls(session: LabSession, page: str) -> None:
         st.file_uploader(
             "Load a checkpoint (.pt)",
             type=["pt"],
-            key="checkpoint_upload",
-            on_change=_take_checkpoint,
-            args=(page,),
+            **uploaded("checkpoint_upload", partial(_take_checkpoint, page)),
             help="only plain weights are read (torch.load with weights_only=True): a file that "
             "would run code is refused",
         )
-        note = session.notices.get("checkpoint", "")
-        if note.startswith("error:"):
-            st.error(note.removeprefix("error:"), icon=":material/block:")
-        elif note:
-            st.success(note, icon=":material/check_circle:")
+        outcome(st, session.notices.get("checkpoint", ""))
 
 
 # ---- the server's memory ----------------------------------------------------------------------------------

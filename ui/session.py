@@ -21,7 +21,7 @@ import streamlit as st
 
 from drift_views.session import LabSession
 
-__all__ = ["KEY", "LabSession", "bound", "lab", "on_session"]
+__all__ = ["KEY", "LabSession", "bound", "lab", "on_session", "outcome", "uploaded"]
 
 KEY = "lab"
 """The one session-state key the app stores its state under."""
@@ -52,3 +52,24 @@ def bound(key: str, value: Any, write: Callable[[Any], None]) -> dict[str, Any]:
 
 def _write_back(key: str, write: Callable[[Any], None]) -> None:
     write(st.session_state[key])
+
+
+def uploaded(key: str, take: Callable[[bytes, str], None]) -> dict[str, Any]:
+    """File-uploader kwargs: key ``key``, and an ``on_change`` that hands a new file's bytes and name to
+    ``take`` (a session method that reads it and keeps what it says), once per upload."""
+    return {"key": key, "on_change": _hand_over, "args": (key, take)}
+
+
+def _hand_over(key: str, take: Callable[[bytes, str], None]) -> None:
+    file = st.session_state.get(key)
+    if file is not None:
+        take(file.getvalue(), file.name)
+
+
+def outcome(container, note: str) -> None:
+    """What the last upload did: an error for a note that starts with "error:", a success otherwise
+    (nothing for "")."""
+    if note.startswith("error:"):
+        container.error(note.removeprefix("error:"), icon=":material/block:")
+    elif note:
+        container.success(note, icon=":material/check_circle:")
