@@ -68,6 +68,18 @@ class SweepPage:
         if self.job is not None:
             self.job.cancel()
 
+    def request_open(self) -> None:
+        """ "Open in Playground" was pressed (the page switch happens in the page body)."""
+        self.open_requested = True
+
+    def take_open_request(self) -> ExperimentConfig | None:
+        """The selected cell's settings (first seed) once "Open in Playground" was pressed, then the
+        request is forgotten; None when nothing was asked or there is no selected cell."""
+        asked, self.open_requested = self.open_requested, False
+        if asked and self.result is not None and self.selected is not None:
+            return self.result.spec.trial_config(*self.selected)
+        return None
+
     def take_finished(self) -> bool:
         """Make a finished job's result the page's result; True if there was a new one."""
         job = self.job

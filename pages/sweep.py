@@ -35,10 +35,8 @@ spec, problem = sv.grid_controls(state, base)
 
 state.take_finished()
 result = state.result
-if state.open_requested:
-    state.open_requested = False
-    if result is not None and state.selected is not None:
-        sv.open_in_playground(result.spec.trial_config(*state.selected))
+if (opened := state.take_open_request()) is not None:
+    sv.open_in_playground(opened)
 
 job = state.job
 running = job is not None and not job.done
@@ -118,8 +116,7 @@ if result is not None:
         icon=":material/open_in_new:",
         key="sw_open",
         type="primary",
-        on_click=sv.request_open,
-        args=(state,),
+        on_click=state.request_open,
         width="stretch",
         help="start a new Playground run with this cell's settings (from step 0, with the first seed); "
         "the sweep keeps numbers and final points, not trained networks",

@@ -94,3 +94,8 @@ def test_the_sweep_page_state_swaps_axes_keeps_values_and_runs_a_job_here():
     assert cell_text(result.mean("energy")[0, 0], result.std("energy")[0, 0]) in caption
     result.trials.pop((0, 1, 0))
     assert thumbnail_caption(result, 0, 1, "energy") == f"{spec.cell_label(0, 1)}: not run"
+    # "Open in Playground" hands over the selected cell's settings once
+    assert state.take_open_request() is None
+    state.selected = (0, 1)
+    state.request_open()
+    assert state.take_open_request() == spec.trial_config(0, 1) and state.take_open_request() is None

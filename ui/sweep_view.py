@@ -142,11 +142,6 @@ def cell_picker(state: SweepPage, result: SweepResult) -> tuple[int, int]:
     return state.selected
 
 
-def request_open(state: SweepPage) -> None:
-    """on_click of "Open in Playground" (the page switch happens in the page body)."""
-    state.open_requested = True
-
-
 def open_in_playground(config: ExperimentConfig) -> None:
     """The session takes ``config`` (:meth:`LabSession.open_in_playground`) and the browser goes to the
     Playground with it in the URL. Stops the script (st.switch_page)."""
