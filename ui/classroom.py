@@ -1,6 +1,6 @@
-"""Classroom tools of the Playground and Compare: presenter mode, guided scenarios, exports and the
-estimator-noise layer. The mathematics is ``drift_core``'s (:mod:`~drift_core.export`,
-:mod:`~drift_core.scenarios`, :mod:`~drift_core.estimator_noise`); state is the session's."""
+"""Classroom tools of the Playground and Compare: presenter mode, guided scenarios and rows of download
+buttons (what they hold: :mod:`drift_views.downloads`). The scenarios are :mod:`drift_core.scenarios`;
+state is the session's."""
 
 from __future__ import annotations
 
