@@ -120,6 +120,19 @@ def advance_within(
     return steps, reason
 
 
+def train_chunk(run: Run, steps_per_frame: int, last_drawing_s: float, max_steps: int) -> tuple[int, str]:
+    """One frame's training while playing: ``steps_per_frame`` steps, or for 0 ("auto") as many as fit
+    the frame's training budget after drawing took ``last_drawing_s`` (:func:`advance_within`), never
+    queueing behind another caller's training. Returns the steps each arm took and why the run paused
+    ("" if it did not)."""
+    if steps_per_frame:
+        advance = run.advance(steps_per_frame, wait=False)
+        steps, reason = len(advance.records), advance.paused_reason
+    else:
+        steps, reason = advance_within(run, training_budget(last_drawing_s), max_steps)
+    return steps // max(1, len(run.trainers)), reason
+
+
 @dataclass
 class StepRate:
     """Steps per second of wall-clock time over the last ``window_s`` seconds of playing, from the

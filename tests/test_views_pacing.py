@@ -67,6 +67,17 @@ def test_auto_steps_train_until_the_next_step_would_overrun_the_budget():
     assert steps <= 3 and reason
 
 
+def test_a_frames_chunk_takes_the_fixed_steps_of_every_arm_or_the_auto_chunk():
+    config = ExperimentConfig().with_values({"dataset": "8gaussians", "width": 16, "depth": 1, "batch_size": 16})
+    pair = Run.compare(config.with_values({"K": 1}))
+    assert pacing.train_chunk(pair, 3, 0.0, 50) == (3, "") and pair.step == 3  # steps per arm
+    steps, reason = pacing.train_chunk(pair, 0, 0.0, 2)  # auto: within the frame's budget, at most max_steps
+    assert 1 <= steps <= 2 and reason == "" and pair.step == 3 + steps
+    short = Run.single(config.with_values({"steps": 2}))
+    steps, reason = pacing.train_chunk(short, 5, 0.0, 50)
+    assert steps == 2 and "budget" in reason and short.step == 2
+
+
 def test_step_rate_is_steps_per_second_over_the_last_seconds_of_playing():
     rate = pacing.StepRate(window_s=3.0)
     assert rate.add(0, playing=True, now=10.0) == "–"  # one sample: no rate yet

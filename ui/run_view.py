@@ -27,7 +27,7 @@ from drift_views.frames import (
     noise_note,
     run_warning,
 )
-from drift_views.pacing import CURVES_S, FrameBudget, StepRate, advance_within, training_budget
+from drift_views.pacing import CURVES_S, FrameBudget, StepRate, train_chunk
 from drift_views.predict import overlay as prediction_marks
 from drift_views.setting_widgets import fork_widgets
 from drift_views.words import difference_sentence, run_cards
@@ -225,21 +225,14 @@ class LiveRunView:
         return int(self.session.view.steps_per_frame)
 
     def _train_chunk(self, budget: FrameBudget, last: FrameBudget) -> None:
-        """A bounded chunk of training while playing: the fixed steps per frame, or on "auto" as many as
-        fit the frame's training budget (:func:`drift_views.pacing.advance_within`)."""
-        run = self.run
-        if not run.playing:
+        """A bounded chunk of training while playing (:func:`drift_views.pacing.train_chunk`); a pause
+        redraws the whole page with its reason."""
+        if not self.run.playing:
             return
-        fixed = self._fixed_steps
         with budget.phase("train"):
-            if fixed:
-                advance = run.advance(fixed, wait=False)  # never queue behind another caller's training
-                steps, reason = len(advance.records), advance.paused_reason
-            else:
-                steps, reason = advance_within(run, training_budget(last.drawing), limits().max_steps_per_frame)
-        budget.steps = steps // max(1, len(run.trainers))
+            budget.steps, reason = train_chunk(self.run, self._fixed_steps, last.drawing, limits().max_steps_per_frame)
         if reason:
-            st.rerun()  # redraw the whole page paused, with the reason
+            st.rerun()
 
     def _draw(self, frame: Frame, slots: dict, budget: FrameBudget, index: int) -> None:
         run_message(slots["message"], self.run)
