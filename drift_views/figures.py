@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io as pio
 import torch
 
 from drift_core import palette
@@ -60,10 +61,17 @@ class Style:
 
 
 def fast_figure(figure: dict) -> go.Figure:
-    """A Plotly Figure from one of this module's dicts without Plotly's per-property validation
-    (50 ms for a particle frame on the development CPU, against 10 ms without; the builders' output
-    is validated in full by the tests)."""
+    """A Plotly Figure from one of this module's dicts without Plotly's per-property validation, which
+    costs several times the figure itself (benchmarks/RESULTS.md); the builders' output is validated in
+    full by the tests."""
     return go.Figure(figure, _validate=False)
+
+
+def figure_json(figure: dict | go.Figure) -> str:
+    """The figure (a ``go.Figure`` or one of this module's dicts) as Plotly JSON; numpy arrays travel as
+    typed binary. A dict goes through :func:`fast_figure`: serialising that is faster than serialising
+    the dict itself (benchmarks/RESULTS.md)."""
+    return pio.to_json(fast_figure(figure) if isinstance(figure, dict) else figure, validate=False)
 
 
 def segments(starts: np.ndarray, vectors: np.ndarray, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:

@@ -329,6 +329,15 @@ class LabSession:
             "pressing Play, or it will diverge again."
         )
 
+    def timeline(self, page: str) -> tuple[list[int], int | None]:
+        """The steps the timeline of ``page``'s run offers (its kept snapshots; none while it plays or
+        keeps fewer than two) and the replayed one (None: live; a step no longer kept falls back to live)."""
+        run = self.runs.get(page)
+        steps = [] if run is None or run.playing else [snap.step for snap in run.history.snapshots]
+        if len(steps) < 2 or self.replay.get(page) not in steps:
+            self.replay[page] = None
+        return (steps if len(steps) >= 2 else []), self.replay[page]
+
     def choose_replay(self, page: str, value) -> None:
         """Show kept step ``value`` of ``page``'s run (pausing it), or the live run ("live")."""
         self.replay[page] = None if value == "live" else value

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import plotly
 
-from drift_views.figures import fast_figure
 from ui import live, live_plot
 
 
@@ -51,16 +49,6 @@ def test_without_static_serving_the_pages_fall_back_to_st_plotly_chart(monkeypat
     assert not [el for el in at.get("bidi_component") if el.proto.component_name == "drift_lab.live_plot"]
     names = [t.get("name") for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]]
     assert "generated" in names
-
-
-def test_figure_json_sends_arrays_as_typed_binary():
-    figure = {
-        "data": [{"type": "scattergl", "x": np.arange(512, dtype=np.float32), "y": np.zeros(512)}],
-        "layout": {"height": 300},
-    }
-    spec = json.loads(live_plot.figure_json(fast_figure(figure)))
-    assert spec["data"][0]["x"]["dtype"] == "f4" and "bdata" in spec["data"][0]["x"]
-    assert spec["layout"]["height"] == 300
 
 
 def test_a_read_only_app_folder_falls_back_to_st_plotly_chart(monkeypatch, caplog):

@@ -190,3 +190,14 @@ def test_the_inspector_state_walks_the_stages_and_takes_real_steps():
     run.playing = True
     state.next_step(run)
     assert "diverged" in state.error and not run.playing
+
+
+def test_figure_json_sends_arrays_as_typed_binary_from_a_dict_or_a_figure():
+    figure = {
+        "data": [{"type": "scattergl", "x": np.arange(512, dtype=np.float32), "y": np.zeros(512)}],
+        "layout": {"height": 300},
+    }
+    for given in (figure, figures.fast_figure(figure)):
+        spec = json.loads(figures.figure_json(given))
+        assert spec["data"][0]["x"]["dtype"] == "f4" and "bdata" in spec["data"][0]["x"]
+        assert spec["layout"]["height"] == 300

@@ -97,9 +97,13 @@ def test_transport_play_step_reset_and_the_timeline():
     lab.step("playground")
     lab.step("playground")
     assert run.step == 2
+    assert lab.timeline("playground") == ([], None)  # one kept frame: nothing to scrub
     run.frames(64, force_snapshot=True)
+    assert lab.timeline("playground") == ([0, 2], None)
     lab.play_pause("playground")
+    assert lab.timeline("playground") == ([], None)  # while playing the timeline only says how to scrub
     lab.choose_replay("playground", 0)
+    assert lab.timeline("playground") == ([0, 2], 0)
     assert lab.replay["playground"] == 0 and not run.playing  # scrubbing back pauses
     lab.play_pause("playground")
     assert lab.replay["playground"] is None and run.playing  # Play returns to the live run

@@ -25,11 +25,9 @@ import time
 from pathlib import Path
 
 import plotly
-import plotly.graph_objects as go
-import plotly.io as pio
 import streamlit as st
 
-from drift_views.figures import resolve_theme
+from drift_views.figures import figure_json, resolve_theme
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 """Streamlit serves this folder (next to app.py) at ``app/static/`` when static serving is on."""
@@ -83,15 +81,6 @@ def _component():
     if not _COMPONENT:
         _COMPONENT.append(st.components.v2.component("drift_lab.live_plot", js=_JS, isolate_styles=False))
     return _COMPONENT[0]
-
-
-def figure_json(figure) -> str:
-    """The figure (a ``go.Figure`` or one of drift_views.figures' dicts) as Plotly JSON; numpy arrays travel as
-    typed binary (a dict goes through an unvalidated ``go.Figure``: serialising that is faster than
-    serialising the dict itself, benchmarks/RESULTS.md)."""
-    if isinstance(figure, dict):
-        figure = go.Figure(figure, _validate=False)
-    return pio.to_json(figure, validate=False)
 
 
 def plotly_url() -> str:

@@ -276,15 +276,12 @@ def _in(container, factory, *args):
 def timeline(session: LabSession, page: str, run: Run) -> int | None:
     """While paused, a slider over the kept snapshots and "live" (while playing it says how to scrub,
     so its value never lags behind the run). Returns the replayed step, or None."""
-    steps = [s.step for s in run.history.snapshots]
-    chosen = session.replay.get(page)
-    if run.playing or len(steps) < 2:
+    steps, chosen = session.timeline(page)
+    if not steps:
         st.caption(
             ":material/history: Pause to scrub back through the kept frames and fork from one." if run.playing else ""
         )
         return None
-    if chosen not in steps:
-        chosen = session.replay[page] = None
     st.select_slider(
         "Timeline (scrub back through training; 'live' is the run now)",
         steps + ["live"],
