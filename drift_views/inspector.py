@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from drift_core.config import ExperimentConfig
 from drift_core.probes import StepInspection, effective_neighbours, inspect_step
 from drift_core.run import Run
 from drift_core.train import DivergedError
@@ -159,6 +160,20 @@ STAGES: tuple[Stage, ...] = (
         ),
     ),
 )
+
+
+def inspected_config(config: ExperimentConfig, particles: int) -> tuple[ExperimentConfig, str]:
+    """The Inspector's run of the session's ``config``: ``particles`` as its batch, a budget it never
+    reaches, and always the network on 2D data (the step it shows); with a note when the session's
+    particle mode or dimensions do not apply here ("" otherwise)."""
+    note = ""
+    if config.train.mode != "network" or config.data.dimension != 2:
+        note = (
+            "The Inspector takes one step of the network on 2D data: it shows that step (the sidebar's particle "
+            "mode and dimensions apply on the Playground and Compare)."
+        )
+    changes = {"batch_size": particles, "steps": 10**6, "mode": "network", "dimension": 2}
+    return config.with_values(changes), note
 
 
 @dataclass

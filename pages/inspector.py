@@ -7,7 +7,7 @@ ensure_navigation()  # first: a deep link on a fresh server runs this page alone
 import streamlit as st
 
 from drift_views import figures
-from drift_views.inspector import InspectorState
+from drift_views.inspector import InspectorState, inspected_config
 from ui import controls, inspector_view, run_view
 from ui.live import live_fragment
 from ui.session import on_session
@@ -22,18 +22,10 @@ st.sidebar.select_slider(
 )
 controls.finish_sidebar(session, "to inspect a step on your own data")
 
-if session.config.train.mode != "network" or session.config.data.dimension != 2:
-    st.info(
-        "The Inspector takes one step of the network on 2D data: it shows that step (the sidebar's particle mode "
-        "and dimensions apply on the Playground and Compare).",
-        icon=":material/info:",
-    )
-run = session.run_for(
-    PAGE,
-    session.config.with_values(
-        {"batch_size": session.view.inspect_n, "steps": 10**6, "mode": "network", "dimension": 2}
-    ),
-)
+config, note = inspected_config(session.config, session.view.inspect_n)
+if note:
+    st.info(note, icon=":material/info:")
+run = session.run_for(PAGE, config)
 state = session.page(PAGE, InspectorState)
 
 
