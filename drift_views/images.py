@@ -6,7 +6,7 @@ and its feature-space picture: one feature group of an arm in the PCA plane of t
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,7 +15,8 @@ from drift_core import palette
 from drift_core.checkpoint import CheckpointError
 from drift_core.config import ConfigError
 from drift_core.images.config import ImageExperimentConfig
-from drift_core.images.pair import ArmFID, load_arm
+from drift_core.images.fid import FIDWeightsUnavailable
+from drift_core.images.pair import ArmFID, evaluate_arms, load_arm
 from drift_core.images.projection import PlanarFeatureView
 from drift_core.run import Run, view_bounds
 
@@ -58,6 +59,16 @@ class ImagesPage:
     checkpoint_arm: str = "baseline"
     checkpoint_note: str = ""  # what the last upload did (after "error:" when it was refused)
     setting_error: str = ""
+    fid_error: str = ""  # why the last FID/KID could not be computed
+
+    def evaluate(self, run: Run, progress: Callable[[float, str], None] | None = None) -> None:
+        """FID-n and KID of both arms at the page's ``fid_n`` (:func:`~drift_core.images.pair.evaluate_arms`),
+        added to the page's rows; without Inception weights the rows stay and ``fid_error`` says why."""
+        try:
+            self.fid_rows.extend(evaluate_arms(run, self.fid_n, progress=progress))
+            self.fid_error = ""
+        except FIDWeightsUnavailable as err:
+            self.fid_error = str(err)
 
     def set(self, name: str, value) -> None:
         """Set config field ``name`` (the generator also sets its noise size, the batch size the number

@@ -146,3 +146,16 @@ def arm_title(run: Run, name: str, step: int, *, compare: bool, replay_step: int
     else:
         title = f"{run.label(name)} · τ = {config.drift.tau:g} · N = {config.train.batch_size}"
     return f"replay of step {replay_step} · {title}" if replay_step is not None else title
+
+
+def flattening_caption(embedding_noise: float) -> str:
+    """What the kernel-flattening chart (:mod:`drift_views.flattening`) shows and why it matters."""
+    return (
+        "The particles and the data, embedded in D dimensions as a run with that D embeds them (a rotation and "
+        f"noise of {embedding_noise:g} in the extra coordinates). Left: how many data points each particle's "
+        "attraction averages over, as a share of all of them (1 = a flat kernel that sees everything alike). "
+        "Right: how much of its 2D neighbourhood it still sees (1 = the same neighbours). Distances grow alike in "
+        "D, so the weights flatten or settle on random points; normalising distances and several temperatures "
+        "change the level, not the trend: this is why images are drifted in the feature space of an encoder, not "
+        "in pixels."
+    )

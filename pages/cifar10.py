@@ -10,8 +10,7 @@ import streamlit as st
 from drift_core.config import ConfigError
 from drift_core.images.data import DatasetUnavailable
 from drift_core.images.features import EncoderUnavailable
-from drift_core.images.fid import FIDWeightsUnavailable
-from drift_core.images.pair import evaluate_arms, feature_pictures, picture_group
+from drift_core.images.pair import feature_pictures, picture_group
 from drift_core.images.render import tile_images
 from drift_core.images.train import DISPLAY_SAMPLES
 from drift_views import figures
@@ -101,11 +100,10 @@ fid_n = int(fid_cols[0].selectbox("N images", FID_SIZES, **page_widget("img_fid_
 fid_cols[2].caption(f"{fid_n} reference + 2 × {fid_n} generated images through Inception")
 if fid_cols[1].button("Compute FID/KID", icon=":material/speed:", key="img_fid"):
     bar = st.progress(0.0, text="loading Inception")
-    try:
-        page.fid_rows.extend(evaluate_arms(run, fid_n, progress=lambda f, text: bar.progress(f, text=text)))
-        bar.progress(1.0, text="done")
-    except FIDWeightsUnavailable as err:
-        st.error(str(err))
+    page.evaluate(run, progress=lambda fraction, text: bar.progress(fraction, text=text))
+    bar.empty()
+if page.fid_error:
+    st.error(page.fid_error)
 if page.fid_rows:
     st.dataframe(fid_table(page.fid_rows), hide_index=True)
 

@@ -117,6 +117,17 @@ def test_images_page_trains_both_runs_and_evaluates(monkeypatch):
     assert any("restarted" in c.value for c in at.caption)
 
 
+def test_missing_fid_weights_say_how_to_get_them_and_lose_nothing(monkeypatch, tmp_path):
+    monkeypatch.setenv("DRIFT_FID_WEIGHTS", str(tmp_path / "missing.pt"))
+    at = open_page()
+    at.button(key="step").click().run()
+    at.selectbox(key="img_fid_n").set_value(50).run()
+    at.button(key="img_fid").click().run()
+    assert not at.exception, at.exception
+    assert any("FID Inception weights were not found" in e.value and "DRIFT_FID_WEIGHTS" in e.value for e in at.error)
+    assert _pair(at).step == 1 and not at.session_state["lab"].pages["images"].fid_rows
+
+
 def test_images_page_cifar10_absent_shows_message():
     at = open_page()
     at.selectbox(key="dataset").set_value("cifar10").run()

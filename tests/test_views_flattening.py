@@ -30,3 +30,10 @@ def test_the_flattening_chart_is_computed_for_the_runs_current_particles():
         max_points=POINTS,
     )
     assert again.neighbours == chart.result.neighbours and again.overlap == chart.result.overlap
+
+
+def test_the_charts_caption_names_the_runs_embedding_noise():
+    from drift_views.words import flattening_caption
+
+    assert "noise of 0.05 in the extra coordinates" in flattening_caption(0.05)
+    assert "noise of 0.2 in" in flattening_caption(0.2)

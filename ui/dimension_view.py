@@ -9,6 +9,7 @@ import streamlit as st
 from drift_core.run import Run
 from drift_views import figures
 from drift_views.flattening import FlatteningChart
+from drift_views.words import flattening_caption
 
 from .live_plot import LiveView
 from .session import lab
@@ -25,15 +26,7 @@ def kernel_flattening(page: str, run: Run) -> None:
     the 2D neighbourhood, against D, for raw and normalised distances, one and three temperatures."""
     chart = lab().page(f"{page}:flattening", FlatteningChart)
     with st.expander("Dimensions: how the kernel flattens as D grows", icon=":material/3d_rotation:"):
-        st.caption(
-            "The particles and the data, embedded in D dimensions as a run with that D embeds them (a rotation and "
-            f"noise of {run.config.data.embedding_noise:g} in the extra coordinates). Left: how many data points "
-            "each particle's attraction averages over, as a share of all of them (1 = a flat kernel that sees "
-            "everything alike). Right: how much of its 2D neighbourhood it still sees (1 = the same neighbours). "
-            "Distances grow alike in D, so the weights flatten or settle on random points; normalising distances and "
-            "several temperatures change the level, not the trend: this is why images are drifted in the feature "
-            "space of an encoder, not in pixels."
-        )
+        st.caption(flattening_caption(run.config.data.embedding_noise))
         st.button(
             "Compute for the current particles" if chart.result is None else "Compute again",
             key="flattening",
