@@ -65,6 +65,18 @@ class LabSession:
     fork_choices: dict[str, dict] = field(default_factory=dict)  # per page: the fork controls' changed values
     play_next: set[str] = field(default_factory=set)  # pages whose next run starts playing (Play right after Reset)
 
+    EVICTED_NOTICE = (
+        "This session was idle while the server was full, so its run was released to make room for "
+        "another user (DRIFT_MAX_SESSIONS). Your settings are kept; a fresh run has started."
+    )
+
+    def release(self) -> None:
+        """Free this session's runs and page state, because the server evicted it while idle (its
+        settings and uploaded points stay); the next page it shows says why, and starts a fresh run."""
+        self.runs.clear()
+        self.pages.clear()
+        self.notices["session"] = self.EVICTED_NOTICE
+
     def set_view(self, **changes) -> None:
         self.view = replace(self.view, **changes)
 

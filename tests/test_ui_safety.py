@@ -20,6 +20,7 @@ from drift_core.checkpoint import checkpoint_bytes
 from drift_core.config import ExperimentConfig
 from drift_core.train import Trainer
 from drift_views.registry import SessionRegistry, set_shared_registry
+from drift_views.session import LabSession
 from tests.app_support import lab_of, open_page, step_counter, texts, upload
 from tests.conftest import ROOT
 from ui import safety
@@ -257,7 +258,7 @@ def test_idle_sessions_are_evicted_and_newcomers_refused_when_all_are_active():
     assert not lab_of(a).runs  # a's run was released
     a.run()
     assert not a.exception, a.exception
-    assert safety.EVICTED_NOTICE in texts(a.warning) and step_counter(a) == 0
+    assert LabSession.EVICTED_NOTICE in texts(a.warning) and step_counter(a) == 0
     set_shared_registry(SessionRegistry(1, min_idle_s=3600))
     b.run()
     c = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
@@ -322,7 +323,7 @@ def test_an_evicted_sessions_run_is_freed_while_its_tab_stays_open():
     assert not lab_of(a).runs and freed(run)
     a.run()  # and a's next frame starts a fresh run, with the notice
     assert not a.exception, a.exception
-    assert safety.EVICTED_NOTICE in texts(a.warning) and run_of(a) is not None
+    assert LabSession.EVICTED_NOTICE in texts(a.warning) and run_of(a) is not None
 
 
 def test_the_janitor_makes_streamlit_forget_closed_tabs_it_no_longer_keeps(monkeypatch):

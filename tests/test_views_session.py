@@ -305,3 +305,14 @@ def test_a_sweep_cell_opened_in_the_playground_starts_a_new_run_with_its_setting
     run = lab.run_for("playground", lab.config)
     assert run is not old and run.step == 0 and run.base_config == cell
     assert "seed 7" in lab.notices["playground"]
+
+
+def test_an_evicted_session_frees_its_runs_and_keeps_its_settings_and_points():
+    lab = session()
+    lab.set_setting("tau", 0.2, Limits())
+    lab.take_points(b"x,y\n0,0\n1,1\n2,0\n", "three.csv", Limits())
+    lab.run_for("playground", lab.config)
+    lab.page("sweep", dict)
+    lab.release()
+    assert lab.runs == {} and lab.pages == {} and lab.config.drift.tau == 0.2 and lab.points is not None
+    assert lab.take_notice("session") == LabSession.EVICTED_NOTICE and lab.take_notice("session") == ""

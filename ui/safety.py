@@ -25,20 +25,8 @@ from drift_views.registry import SessionLimitError, shared_registry, start_janit
 
 from .session import LabSession, lab, outcome, uploaded
 
-EVICTED_NOTICE = (
-    "This session was idle while the server was full, so its run was released to make room for "
-    "another user (DRIFT_MAX_SESSIONS). Your settings are kept; a fresh run has started."
-)
-
 registry = shared_registry
 """The process-wide registry of live sessions (:func:`drift_views.registry.shared_registry`)."""
-
-
-def _release(session: LabSession) -> None:
-    """Free an evicted (idle) session's runs and page state; its settings and uploaded points stay."""
-    session.runs.clear()
-    session.pages.clear()
-    session.notices["session"] = EVICTED_NOTICE
 
 
 def guard_session() -> bool:
@@ -56,7 +44,7 @@ def guard_session() -> bool:
     try:
         registry().touch(
             session.token,
-            lambda: (found := alive()) is not None and _release(found),
+            lambda: (found := alive()) is not None and found.release(),
             connection=get_script_run_ctx().session_id,
         )
     except SessionLimitError as err:
