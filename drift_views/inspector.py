@@ -204,3 +204,17 @@ class InspectorState:
             self.stage += 1
         else:
             self.next_step(run)
+
+    def move_stage(self, delta: int) -> None:
+        """The previous (-1) or next (+1) stage, staying within the stages."""
+        self.stage = min(max(self.stage + delta, 0), len(STAGES) - 1)
+
+    def pick(self, click: dict) -> None:
+        """Put the particle nearest a click (data coordinates ``{"x", "y"}``) under the kernel lens."""
+        outputs = self.inspection.outputs
+        self.particle = int(np.argmin(((outputs - [click["x"], click["y"]]) ** 2).sum(1)))
+
+    def lens_particle(self) -> int:
+        """The particle under the lens, within the inspected batch (a smaller new batch moves it)."""
+        self.particle = min(self.particle, self.inspection.outputs.shape[0] - 1)
+        return self.particle

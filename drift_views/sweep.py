@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from drift_core.config import ConfigError, ExperimentConfig
+from drift_core.data.toy2d import MIXTURE_SIGMA, mixture_modes
 from drift_core.limits import Limits
 from drift_core.sweep import AXES, METRICS, SweepJob, SweepResult, SweepSpec
 from drift_core.sweep_pictures import cell_thumbnail, heatmap_for
@@ -312,6 +313,22 @@ def seed_values(result: SweepResult, i: int, j: int, metric: str) -> str:
         " · ".join(f"seed {seeds[s]}: {values[i, j, s]:.4g}" for s in range(len(seeds)) if np.isfinite(values[i, j, s]))
         or "no finished seed"
     )
+
+
+def metric_note(result: SweepResult, metric: str) -> str:
+    """Why ``metric`` says nothing on this sweep's dataset ("" when it applies): mode coverage needs a
+    dataset with discrete modes."""
+    if metric != "modes" or mixture_modes(result.spec.base.data.dataset) is not None:
+        return ""
+    return f"Mode coverage is defined for the mixture datasets ({', '.join(MIXTURE_SIGMA)}) only."
+
+
+def verdict(result: SweepResult, metric: str) -> tuple[str, bool]:
+    """The verdict on the best cell (:meth:`SweepResult.verdict`, "" without one), and whether the seeds
+    separate it from every other cell (several seeds, no other cell's mean ± std overlapping it)."""
+    text = result.verdict(metric)
+    separated = bool(text) and len(result.spec.seeds) > 1 and not result.not_separated_from_best(metric)
+    return text, separated
 
 
 def thumbnail_caption(result: SweepResult, i: int, j: int, metric: str) -> str:

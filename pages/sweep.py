@@ -93,8 +93,8 @@ if result is not None:
         **bound("sw_metric", state.metric, lambda m: setattr(state, "metric", m or state.metric)),
     )
     metric = metric or state.metric
-    if metric == "modes" and rspec.base.data.dataset not in ("8gaussians", "25gaussians", "bimodal"):
-        st.info("Mode coverage is defined for the mixture datasets (8gaussians, 25gaussians, bimodal) only.")
+    if note := views.metric_note(result, metric):
+        st.info(note)
     st.plotly_chart(
         views.heatmap_figure(result, metric, height=classroom.plot_height(420)),
         key="sw_heatmap",
@@ -103,9 +103,8 @@ if result is not None:
         config={"displaylogo": False},
     )
     st.caption(views.colour_note(result))
-    verdict = result.verdict(metric)
+    verdict, separated = views.verdict(result, metric)
     if verdict:
-        separated = len(rspec.seeds) > 1 and not result.not_separated_from_best(metric)
         (st.success if separated else st.warning)(verdict, icon=":material/insights:")
 
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")

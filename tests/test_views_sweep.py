@@ -99,3 +99,20 @@ def test_the_sweep_page_state_swaps_axes_keeps_values_and_runs_a_job_here():
     state.selected = (0, 1)
     state.request_open()
     assert state.take_open_request() == spec.trial_config(0, 1) and state.take_open_request() is None
+
+
+def test_a_metrics_note_and_the_verdicts_confidence():
+    """Mode coverage says why it is empty off the mixtures; a verdict is confident only when several
+    seeds separate the best cell from every other."""
+    from drift_core.sweep import run_sweep
+    from drift_views.sweep import metric_note, verdict
+
+    base = ExperimentConfig().with_values({"dataset": "8gaussians", "width": 8, "depth": 1, "batch_size": 16})
+    spec, _ = build_spec(base, "moons", "K", [0, 1], "tau", [0.1], 2, (0,))
+    moons = run_sweep(spec)
+    assert metric_note(moons, "modes").startswith("Mode coverage is defined for the mixture datasets (8gaussians")
+    assert metric_note(moons, "energy") == ""
+    text, separated = verdict(moons, "energy")
+    assert text and not separated  # one seed cannot separate anything
+    spec, _ = build_spec(base, "8gaussians", "K", [0, 1], "tau", [0.1], 2, (0,))
+    assert metric_note(run_sweep(spec), "modes") == ""

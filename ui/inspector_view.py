@@ -4,7 +4,6 @@ under the lens) are :mod:`drift_views.inspector`'s."""
 
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from drift_core.probes import StepInspection
@@ -23,8 +22,7 @@ def cards(ins: StepInspection) -> None:
 
 
 def _move_stage(delta: int) -> None:
-    state = lab().page("inspector", InspectorState)
-    state.stage = min(max(state.stage + delta, 0), len(STAGES) - 1)
+    lab().page("inspector", InspectorState).move_stage(delta)
 
 
 def stage_picker(state: InspectorState) -> None:
@@ -63,7 +61,7 @@ def stage_view(state: InspectorState, run: Run, style: figures.Style) -> None:
             clickable="noise" not in stage.draws,
         )
         if click:
-            state.particle = int(np.argmin(((ins.outputs - [click["x"], click["y"]]) ** 2).sum(1)))
+            state.pick(click)
     with right:
         stage_picker(state)
         st.markdown(f"#### {stage.title}")
@@ -76,15 +74,13 @@ def stage_view(state: InspectorState, run: Run, style: figures.Style) -> None:
 def kernel_lens(state: InspectorState, run: Run) -> None:
     ins = state.inspection
     st.markdown("### Kernel lens")
-    n = ins.outputs.shape[0]
-    state.particle = min(state.particle, n - 1)
-    i = state.particle
+    i = state.lens_particle()
     left, right = st.columns([3, 2])
     with right:
         st.number_input(
             "Particle",
             min_value=0,
-            max_value=n - 1,
+            max_value=ins.outputs.shape[0] - 1,
             step=1,
             **bound("lens_particle", i, lambda i: setattr(lab().page("inspector", InspectorState), "particle", int(i))),
             help="or click a particle in the picture above",
