@@ -179,6 +179,17 @@ def feature_space_figures(
     }
 
 
+def data_caption(images) -> str:
+    """What the pair trains on (an :class:`~drift_core.images.data.ImageSet`): an offline demo set says
+    why it is used."""
+    if images.is_demo:
+        return (
+            f":material/science: **{images.description}.** CIFAR10 was not requested or is not here; this offline "
+            "set needs no download."
+        )
+    return f"Data: {images.description}"
+
+
 def arm_caption(trainer) -> str:
     """The numbers under an arm's grid: its last step's drift RMS, loss and speed on its device ("" before
     the first step)."""

@@ -315,6 +315,16 @@ def seed_values(result: SweepResult, i: int, j: int, metric: str) -> str:
     )
 
 
+def empty_note(presenter: bool) -> str:
+    """What to do when there is no sweep to show yet (presenter mode hides the sidebar with the grid)."""
+    if presenter:
+        return (
+            "No sweep to show yet. Presenter mode hides the sidebar, where the grid is chosen: press **Exit "
+            "presenter mode** above, choose the axes and values, run the sweep, then present it."
+        )
+    return "Choose the axes and values in the sidebar, then press **Run sweep**."
+
+
 def metric_note(result: SweepResult, metric: str) -> str:
     """Why ``metric`` says nothing on this sweep's dataset ("" when it applies): mode coverage needs a
     dataset with discrete modes."""

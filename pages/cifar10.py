@@ -14,7 +14,7 @@ from drift_core.images.pair import feature_pictures, picture_group
 from drift_core.images.render import tile_images
 from drift_core.images.train import DISPLAY_SAMPLES
 from drift_views import figures
-from drift_views.images import arm_caption, drift_rms_figure, feature_space_figures, fid_table
+from drift_views.images import arm_caption, data_caption, drift_rms_figure, feature_space_figures, fid_table
 from ui.images_widgets import FID_SIZES, checkpoint_uploader, feature_group_selector, page_state, page_widget, sidebar
 from ui.live import live_fragment
 from ui.live_plot import LiveView
@@ -35,13 +35,7 @@ except ConfigError as err:
 
 images = run.trainer.images
 header("Images", "images", run)
-if images.is_demo:
-    st.caption(
-        f":material/science: **{images.description}.** CIFAR10 was not requested or is not here; this offline set "
-        "needs no download."
-    )
-else:
-    st.caption(f"Data: {images.description}")
+st.caption(data_caption(images))
 if note:
     st.caption(note)
 group_col, about_col = st.columns([1, 2.2], vertical_alignment="bottom")

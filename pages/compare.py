@@ -26,9 +26,7 @@ st.caption(
     "batches**, so any difference comes from the drift alone. Lookahead does more work per step: the "
     "*training time* curves and the optional 2× learning-rate baseline keep the comparison fair."
 )
-replay = run_view.timeline(session, PAGE, run)
-if replay is not None:
-    run_view.fork_controls(PAGE, run, replay)
+run_view.timeline(session, PAGE, run)
 with st.expander(
     "Export this comparison: side-by-side GIF / MP4, metrics CSV, config JSON", icon=":material/download:"
 ):

@@ -32,8 +32,6 @@ st.caption(
     "each particle is pushed along (drawn longer than true size)."
 )
 dimension_view.kernel_flattening(PAGE, run)
-replay = run_view.timeline(session, PAGE, run)
-if replay is not None:
-    run_view.fork_controls(PAGE, run, replay)
+run_view.timeline(session, PAGE, run)
 with st.expander("Export this run: GIF / MP4, metrics CSV, config JSON", icon=":material/download:"):
     classroom.export_buttons(run)

@@ -131,11 +131,4 @@ if result is not None:
             col.caption(views.thumbnail_caption(result, i, j, metric))
     classroom.download_row(sweep_downloads(result, metric))
 elif not running:
-    if presenter:
-        st.info(
-            "No sweep to show yet. Presenter mode hides the sidebar, where the grid is chosen: press **Exit "
-            "presenter mode** above, choose the axes and values, run the sweep, then present it.",
-            icon=":material/grid_on:",
-        )
-    else:
-        st.info("Choose the axes and values in the sidebar, then press **Run sweep**.", icon=":material/grid_on:")
+    st.info(views.empty_note(presenter), icon=":material/grid_on:")

@@ -273,22 +273,23 @@ def _in(container, factory, *args):
 
 
 # ---- timeline, fork, branches ------------------------------------------------------------------------------
-def timeline(session: LabSession, page: str, run: Run) -> int | None:
-    """While paused, a slider over the kept snapshots and "live" (while playing it says how to scrub,
-    so its value never lags behind the run). Returns the replayed step, or None."""
+def timeline(session: LabSession, page: str, run: Run) -> None:
+    """While paused, a slider over the kept snapshots and "live", and for a chosen step the fork panel
+    (while playing it says how to scrub, so its value never lags behind the run)."""
     steps, chosen = session.timeline(page)
     if not steps:
         st.caption(
             ":material/history: Pause to scrub back through the kept frames and fork from one." if run.playing else ""
         )
-        return None
+        return
     st.select_slider(
         "Timeline (scrub back through training; 'live' is the run now)",
         steps + ["live"],
         format_func=lambda v: f"live (step {run.step})" if v == "live" else f"step {v}",
         **bound("timeline", "live" if chosen is None else chosen, partial(lab().choose_replay, page)),
     )
-    return chosen
+    if chosen is not None:
+        fork_controls(page, run, chosen)
 
 
 def fork_controls(page: str, run: Run, step: int) -> None:
