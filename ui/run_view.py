@@ -103,18 +103,6 @@ def header(title: str, page: str, run, *, step_method: str = "step", step_label:
             classroom.exit_presenter_button()
 
 
-# ---- what the page says about the run ------------------------------------------------------------------
-
-
-def run_message(slot, run: Run) -> None:
-    """Why the run paused, why nothing moves, or an out-of-memory fallback (:func:`run_warning`)."""
-    warning = run_warning(run)
-    if warning:
-        slot.warning(warning.text, icon=f":material/{warning.icon}:")
-    else:
-        slot.empty()
-
-
 # ---- the live view ---------------------------------------------------------------------------------------
 class LiveRunView:
     """Lays out and draws a page's live run. ``page`` is "playground" or "compare"; each frame trains
@@ -235,7 +223,9 @@ class LiveRunView:
             st.rerun()
 
     def _draw(self, frame: Frame, slots: dict, budget: FrameBudget, index: int) -> None:
-        run_message(slots["message"], self.run)
+        # why the run paused, why nothing moves, or an out-of-memory fallback
+        message, warning = slots["message"], run_warning(self.run)
+        message.warning(warning.text, icon=f":material/{warning.icon}:") if warning else message.empty()
         self.draw_cards(slots["cards"], frame)
         with budget.phase("figures"):
             height = classroom.plot_height(430 if self.compare else 540)
