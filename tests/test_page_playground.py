@@ -336,3 +336,15 @@ def test_a_link_to_uploaded_points_asks_for_the_upload_and_trains_nothing(page):
     assert any("upload the CSV again" in i.value for i in at.info), texts(at)
     assert any("Upload a CSV of x,y points" in i.value for i in at.info)
     assert page not in lab_of(at).runs and at.select_slider(key="tau").value == 0.2
+
+
+def test_the_sidebar_shows_a_links_values_even_off_the_widgets_steps_and_ranges():
+    """A link's α = 64 is read as 10 (the link's bound) and τ = 0.04 lies between the slider's steps: the
+    sidebar shows exactly what the run trains with, not the nearest value a widget usually offers."""
+    at = open_page("playground", {**SMALL_URL, "alpha": "64", "tau": "0.04"})
+    config = lab_of(at).config
+    assert (config.drift.alpha, config.drift.tau) == (10.0, 0.04)
+    assert at.slider(key="alpha").value == 10.0 and at.select_slider(key="tau").value == 0.04
+    at.button(key="step").click().run()
+    assert not at.exception, at.exception
+    assert lab_of(at).runs["playground"].trainer.config.drift.alpha == 10.0
