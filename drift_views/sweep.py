@@ -69,6 +69,12 @@ class SweepPage:
         if self.job is not None:
             self.job.cancel()
 
+    def take_selection(self, event) -> None:
+        """A click on the heatmap (the chart's selection event, any shape): the clicked cell becomes the
+        selected one; anything else changes nothing."""
+        if self.result is not None and (picked := selected_cell(event, self.result)) is not None:
+            self.selected = picked
+
     def request_open(self) -> None:
         """ "Open in Playground" was pressed (the page switch happens in the page body)."""
         self.open_requested = True

@@ -12,7 +12,7 @@ from drift_views import sweep as views
 from drift_views.downloads import sweep_downloads
 from ui import classroom, controls
 from ui import sweep_view as sv
-from ui.session import bound
+from ui.session import bound, chart_selection
 
 session = controls.open_session()
 controls.show_notices(session)
@@ -97,8 +97,7 @@ if result is not None:
         st.info(note)
     st.plotly_chart(
         views.heatmap_figure(result, metric, height=classroom.plot_height(420)),
-        key="sw_heatmap",
-        on_select=lambda: sv.select_from_heatmap(state, "sw_heatmap"),
+        **chart_selection("sw_heatmap", state.take_selection),
         selection_mode="points",
         config={"displaylogo": False},
     )

@@ -48,3 +48,14 @@ def test_the_app_and_its_views_do_not_import_the_command_line():
             names += [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
             offenders += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.startswith("drift_core.cli")]
     assert not offenders, offenders
+
+
+def test_only_ui_session_touches_streamlits_session_state():
+    """One module keeps the browser session's state (the one key ``lab``) and binds widgets to it;
+    pages and the other ``ui`` modules go through it, so no page invents a key of its own."""
+    offenders = []
+    for path in [*ROOT.glob("ui/*.py"), *ROOT.glob("pages/*.py"), ROOT / "app.py"]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr == "session_state" and path.name != "session.py":
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not offenders, offenders

@@ -94,6 +94,12 @@ def test_the_sweep_page_state_swaps_axes_keeps_values_and_runs_a_job_here():
     assert cell_text(result.mean("energy")[0, 0], result.std("energy")[0, 0]) in caption
     result.trials.pop((0, 1, 0))
     assert thumbnail_caption(result, 0, 1, "energy") == f"{spec.cell_label(0, 1)}: not run"
+    # a click on the heatmap selects its cell; anything else keeps the selection
+    state.take_selection({"selection": {"points": [{"customdata": [0, 1]}]}})
+    assert state.selected == (0, 1)
+    for junk in (None, 7, {"selection": {"points": [{"customdata": [5, 5]}]}}):
+        state.take_selection(junk)
+        assert state.selected == (0, 1)
     # "Open in Playground" hands over the selected cell's settings once
     assert state.take_open_request() is None
     state.selected = (0, 1)

@@ -9,7 +9,9 @@ its own.
 
 Widget keys are not state. Streamlit drops the state of a widget that a page does not draw (a sidebar
 page switch, a run cut short by a click), so each widget's key is seeded from the session on every run
-and its ``on_change`` writes the new value back here (:mod:`ui.controls`).
+and its ``on_change`` writes the new value back here (:func:`bound`); a file uploader hands its file
+over (:func:`uploaded`) and a chart its selection (:func:`chart_selection`) the same way. This is the
+only module that touches ``st.session_state`` (``tests/test_api.py`` checks it).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import streamlit as st
 
 from drift_views.session import LabSession
 
-__all__ = ["KEY", "LabSession", "bound", "lab", "on_session", "outcome", "uploaded"]
+__all__ = ["KEY", "LabSession", "bound", "chart_selection", "lab", "on_session", "outcome", "uploaded"]
 
 KEY = "lab"
 """The one session-state key the app stores its state under."""
@@ -64,6 +66,12 @@ def _hand_over(key: str, take: Callable[[bytes, str], None]) -> None:
     file = st.session_state.get(key)
     if file is not None:
         take(file.getvalue(), file.name)
+
+
+def chart_selection(key: str, take: Callable[[Any], None]) -> dict[str, Any]:
+    """Chart kwargs: key ``key``, and an ``on_select`` that hands the chart's selection event to
+    ``take``."""
+    return {"key": key, "on_select": lambda: take(st.session_state.get(key))}
 
 
 def outcome(container, note: str) -> None:

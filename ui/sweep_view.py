@@ -20,7 +20,7 @@ import streamlit as st
 from drift_core.config import ExperimentConfig
 from drift_core.data.toy2d import SAMPLERS
 from drift_core.sweep import AXES, SweepResult, SweepSpec, prepare_workers
-from drift_views.sweep import SweepPage, axis_label, axis_options, build_spec, fixed_settings, seeds_for, selected_cell
+from drift_views.sweep import SweepPage, axis_label, axis_options, build_spec, fixed_settings, seeds_for
 
 from .controls import limits
 from .session import bound, lab
@@ -117,14 +117,6 @@ def prepare() -> None:
 
 
 # ---- the result ------------------------------------------------------------------------------------
-
-
-def select_from_heatmap(state: SweepPage, key: str) -> None:
-    """on_select of the heatmap: the clicked cell becomes the selected one."""
-    if state.result is not None:
-        picked = selected_cell(st.session_state.get(key), state.result)
-        if picked is not None:
-            state.selected = picked
 
 
 def cell_picker(state: SweepPage, result: SweepResult) -> tuple[int, int]:
