@@ -31,8 +31,17 @@ def _views(page, count: int, timeout_s: float = 60) -> None:
     deadline = time.time() + timeout_s
     while page.evaluate(drawn) < count and time.time() < deadline:
         time.sleep(0.25)
-    titles = f"() => [...document.querySelectorAll('{VIEWS}')].map(d => d.layout ? d.layout.title.text : '(not drawn)')"
-    assert page.evaluate(drawn) >= count, f"expected {count} drawn particle views, saw {page.evaluate(titles)}"
+    # on failure, each view's state: its title, whether Plotly finished it, what the view says (a view
+    # whose Plotly.react failed shows the error) and any console errors of the page
+    state = (
+        f"() => [...document.querySelectorAll('{VIEWS}')].map(d => ({{view: d.dataset.view, "
+        "title: d.layout && d.layout.title ? d.layout.title.text : null, fullData: !!d._fullData, "
+        "fullLayout: !!d._fullLayout, text: d._fullData ? '' : d.textContent.slice(0, 200)}))"
+    )
+    assert page.evaluate(drawn) >= count, (
+        f"expected {count} drawn particle views after {timeout_s} s, saw {page.evaluate(state)}; "
+        f"console errors: {getattr(page, 'console_errors', 'not recorded')}"
+    )
 
 
 def _switch_on(page, key: str, tries: int = 3) -> None:
