@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from drift_core.limits import Limits
+
 from .figures import LAYERS as LAYER_NAMES
 
 __all__ = ["ViewSettings", "VIEW_PARAMS", "TRUTHY", "LAYER_NAMES"]
@@ -20,6 +22,13 @@ DIMENSION_OPTIONS = (2, 3, 4, 8, 16, 32, 64)
 FLOOR_OPTIONS = (0.0, 1e-8, 1e-6, 1e-4)
 STEP_OPTIONS = (0.01, 0.03, 0.1, 0.3, 1.0, 2.0, 3.0, 10.0)
 """The values the settings' sliders offer (a value from a link may lie between them: the sliders add it)."""
+
+
+def batch_options(limits: Limits) -> list[int]:
+    """The batch sizes offered on a server with ``limits`` (the sidebar, the fork panel, a sweep axis)."""
+    return [b for b in BATCH_OPTIONS if b <= limits.max_batch]
+
+
 MODE_LABELS = {"network": "network", "particles": "particles (no network)"}
 KERNEL_LABELS = {"laplace": "Laplace exp(−d/τ)", "gaussian": "Gaussian exp(−d²/2τ²)"}
 START_LABELS = {

@@ -346,9 +346,11 @@ class LabSession:
         keeps fewer than two) and the replayed one (None: live; a step no longer kept falls back to live)."""
         run = self.runs.get(page)
         steps = [] if run is None or run.playing else [snap.step for snap in run.history.snapshots]
-        if len(steps) < 2 or self.replay.get(page) not in steps:
+        if len(steps) < 2:
+            steps = []
+        if self.replay.get(page) not in steps:
             self.replay[page] = None
-        return (steps if len(steps) >= 2 else []), self.replay[page]
+        return steps, self.replay[page]
 
     def choose_replay(self, page: str, value) -> None:
         """Show kept step ``value`` of ``page``'s run (pausing it), or the live run ("live")."""

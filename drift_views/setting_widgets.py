@@ -2,9 +2,10 @@
 kind of widget, its label, the values or bounds it offers and how a value is shown. ``ui`` draws them
 (:func:`ui.controls.setting`) and binds each to its field (the widget's key is the field's name).
 
-One rule for every widget, tested here rather than in a browser: the widget offers the session's
-value, whatever it is (a value from a link or a checkpoint may lie between the steps, so it is added to
-the choices, or clamped into the bounds), and never more than the server's :class:`Limits` allow.
+One rule for every widget, tested without a browser: the widget shows the session's value, whatever it
+is (a value from a link or a checkpoint may lie between the steps or beyond the range, so it is added to
+the choices, or the range widens to it), and otherwise offers no more than the server's :class:`Limits`
+allow.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from drift_core.limits import Limits
 from drift_core.lookahead import NEGATIVES, SCALINGS, WEIGHTINGS
 
 from .display import (
-    BATCH_OPTIONS,
     DIMENSION_OPTIONS,
     FLOOR_OPTIONS,
     KERNEL_LABELS,
@@ -33,6 +33,7 @@ from .display import (
     STEP_OPTIONS,
     TAU_OPTIONS,
     WIDTH_OPTIONS,
+    batch_options,
 )
 from .images import NOISE_DIMS
 
@@ -99,10 +100,6 @@ class SettingWidget:
 
 
 # ---- the 2D pages -----------------------------------------------------------------------------------------
-def _batches(limits: Limits) -> list[int]:
-    return [b for b in BATCH_OPTIONS if b <= limits.max_batch]
-
-
 def _top_k(limits: Limits) -> int:
     return min(8, limits.max_k)
 
@@ -132,7 +129,7 @@ TOY_WIDGETS: dict[str, SettingWidget] = _by_field(
     SettingWidget("K", "K (lookahead terms; 0 = baseline)", "slider", low=0, high=_top_k),
     SettingWidget("tau", "Temperature τ (log scale)", choices=TAU_OPTIONS, labels=_g),
     SettingWidget("multi_temperature", "Multi-temperature (τ × {0.4, 1, 4})", "toggle"),
-    SettingWidget("batch_size", "Batch size N", choices=_batches),
+    SettingWidget("batch_size", "Batch size N", choices=batch_options),
     SettingWidget("lr", "Learning rate (log scale)", choices=LR_OPTIONS, labels=_g),
     SettingWidget("steps", "Step budget", "number_input", low=0, high=1_000_000, step=100),
     SettingWidget("alpha", "α (step between lookahead terms)", "slider", low=0.0, high=3.0, step=0.1),
@@ -181,7 +178,7 @@ ENCODER_LABELS = {
 
 def image_encoders(limits: Limits | None = None) -> list[str]:
     """The drift spaces this machine offers: ResNet-18 only where its weights are cached (nothing is
-    downloaded while the page draws)."""
+    downloaded while the page draws). ``limits`` is unused: it makes this a widget's ``choices``."""
     return ["pixels", "random-conv"] + (["resnet18"] if resnet18_weights_path().is_file() else [])
 
 

@@ -16,7 +16,7 @@ from drift_core.limits import Limits
 from drift_core.sweep import AXES, METRICS, SweepJob, SweepResult, SweepSpec
 from drift_core.sweep_pictures import cell_thumbnail, heatmap_for
 
-from .display import BATCH_OPTIONS, LR_OPTIONS, TAU_OPTIONS
+from .display import BATCH_OPTIONS, LR_OPTIONS, TAU_OPTIONS, batch_options
 
 AXIS_OPTIONS = {"K": tuple(range(0, 9)), "tau": TAU_OPTIONS, "batch_size": BATCH_OPTIONS, "lr": LR_OPTIONS}
 """The values the page offers along each axis (within the server's limits: :func:`axis_options`)."""
@@ -102,7 +102,7 @@ def axis_options(axis: str, limits: Limits) -> list:
     if axis == "K":
         options = [k for k in options if k <= limits.max_k]
     if axis == "batch_size":
-        options = [b for b in options if b <= limits.max_batch]
+        options = batch_options(limits)
     return options
 
 

@@ -89,8 +89,12 @@ def page(browser):
     context = browser.new_context(viewport={"width": 1500, "height": 1100})
     p = context.new_page()
     p.console_errors = []  # the page's console errors and uncaught exceptions, for failure messages
-    p.on("console", lambda message: message.type == "error" and p.console_errors.append(message.text[:300]))
-    p.on("pageerror", lambda error: p.console_errors.append(str(error)[:300]))
+
+    def record(text: str) -> None:
+        p.console_errors.append(text[:300])
+
+    p.on("console", lambda message: record(message.text) if message.type == "error" else None)
+    p.on("pageerror", lambda error: record(str(error)))
     yield p
     context.close()
 
